@@ -1,0 +1,1 @@
+"""The pure core of writ-dagster: synthesis, verification and storage. Never imports dagster."""

@@ -1,0 +1,135 @@
+"""Registry of tau2 domains: policy, typed tools with their OpenAI schemas, DB and base tasks.
+
+A domain is any tau2-style module pair exposing ``get_environment(db=None)`` and
+``get_tasks(split)``; airline and retail are registered here, and a user registers their
+own (or telecom) with :func:`register_domain` without touching the synthesis core.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
+from tau2.data_model.tasks import Task
+from tau2.environment.environment import Environment
+from tau2.environment.toolkit import ToolType
+
+from writ_dagster.core.domains.state import BaseState
+
+
+class UnknownDomainError(ValueError):
+    """Raised for a domain name that is not registered."""
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """One agent tool: its name, tau2 type and OpenAI function schema as tau2 produces it."""
+
+    name: str
+    type: ToolType
+    openai_schema: dict[str, Any]
+
+
+@dataclass
+class Domain:
+    """A tau2 domain, loaded lazily and once per process."""
+
+    name: str
+    environment_factory: Callable[..., Environment]
+    tasks_loader: Callable[[str | None], list[Task]]
+    _extra: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def _template_env(self) -> Environment:
+        return self.environment_factory()
+
+    @cached_property
+    def base(self) -> BaseState:
+        """The loaded DB every fork of this domain shares."""
+        return BaseState(self._template_env.tools.db)
+
+    @cached_property
+    def policy(self) -> str:
+        return self._template_env.get_policy()
+
+    @cached_property
+    def tools(self) -> dict[str, ToolInfo]:
+        kit = self._template_env.tools
+        out: dict[str, ToolInfo] = {}
+        for tool in self._template_env.get_tools():
+            out[tool.name] = ToolInfo(tool.name, kit.tool_type(tool.name), tool.openai_schema)
+        return dict(sorted(out.items()))
+
+    def tool_names(self, kind: ToolType) -> list[str]:
+        return [t.name for t in self.tools.values() if t.type == kind]
+
+    @cached_property
+    def write_tools(self) -> frozenset[str]:
+        return frozenset(self.tool_names(ToolType.WRITE))
+
+    def environment(self, db: Any = None) -> Environment:
+        """A tau2 Environment over ``db`` (a fork's DB), or a fresh one loaded from file."""
+        return self.environment_factory(db=db)
+
+    def base_tasks(self) -> list[Task]:
+        """The τ²-bench base tasks shipped with the installed tau2."""
+        return self.tasks_loader("base")
+
+    def catalogue(self) -> dict[str, Any]:
+        """A JSON-able summary: tools by type, DB sizes, base-task count."""
+        return {
+            "domain": self.name,
+            "tools": [
+                {"name": t.name, "type": t.type.value, "schema": json.dumps(t.openai_schema, sort_keys=True)}
+                for t in self.tools.values()
+            ],
+            "tables": {name: len(rows) for name, rows in self.base.tables.items()},
+            "base_tasks": len(self.base_tasks()),
+        }
+
+
+_REGISTRY: dict[str, Domain] = {}
+
+
+def register_domain(name: str, environment_factory: Callable[..., Environment],
+                    tasks_loader: Callable[[str | None], list[Task]]) -> Domain:
+    """Register a tau2-style domain under ``name`` (replacing any earlier one)."""
+    domain = Domain(name, environment_factory, tasks_loader)
+    _REGISTRY[name] = domain
+    return domain
+
+
+def register_tau2_module(name: str, module: str) -> Domain:
+    """Register a domain from a module with tau2's ``get_environment``/``get_tasks`` pair."""
+    mod = importlib.import_module(module)
+    return register_domain(name, mod.get_environment, mod.get_tasks)
+
+
+def get_domain(name: str) -> Domain:
+    """The registered domain called ``name``; a clear error naming the known ones otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise UnknownDomainError(f"unknown domain {name!r}; registered domains: {known}") from None
+
+
+def domain_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+register_tau2_module("airline", "tau2.domains.airline.environment")
+register_tau2_module("retail", "tau2.domains.retail.environment")
+
+
+def upstream_tasks_path(domain: str, root: Path | None) -> Path | None:
+    """Path of an upstream task set for ``domain`` under ``root``, if present."""
+    if root is None:
+        return None
+    path = Path(root) / domain / "tasks.json"
+    return path if path.exists() else None

@@ -1,0 +1,192 @@
+"""Copy-on-write forks of a loaded tau2 domain DB.
+
+tau2 judges a trajectory by hashing the whole DB after replaying it in a freshly loaded
+environment (~0.7 s per airline task). The tools only ever touch a handful of entities,
+so a fork shares the loaded DB and copies an entity the first time a tool looks it up by
+key. Two forks of the same base are equal under tau2's hash exactly when the canonical
+JSON of every entity either of them touched is equal: untouched entities are the base's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from pydantic import BaseModel
+
+EntityKey = tuple[str, str]
+
+_MISSING = object()
+
+
+def canonical_json(value: Any) -> str:
+    """The JSON text tau2 hashes for a value (``tau2.utils.get_dict_hash``'s encoding)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class OverlayTable(MutableMapping):
+    """A dict-like table over a shared base dict that copies entities on keyed access.
+
+    Keyed reads (``table[key]``) hand out a private deep copy, since tau2 tools mutate the
+    objects they look up. Iteration (``values()``, ``items()``) hands out the shared
+    objects: tau2's tools only iterate to search, never to mutate — a test holds the base
+    DB's hash fixed across many forks to keep that assumption honest.
+    """
+
+    __slots__ = ("_base", "_local", "_deleted")
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self._base = base
+        self._local: dict[str, Any] = {}
+        self._deleted: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        local = self._local.get(key, _MISSING)
+        if local is not _MISSING:
+            return local
+        if key in self._deleted:
+            raise KeyError(key)
+        value = self._base[key]
+        copy = value.model_copy(deep=True) if isinstance(value, BaseModel) else _deep(value)
+        self._local[key] = copy
+        return copy
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._deleted.discard(key)
+        self._local[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._local.pop(key, None)
+        self._deleted.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._local:
+            return True
+        return key in self._base and key not in self._deleted
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._base:
+            if key not in self._deleted:
+                yield key
+        for key in self._local:
+            if key not in self._base:
+                yield key
+
+    def __len__(self) -> int:
+        extra = sum(1 for k in self._local if k not in self._base)
+        return len(self._base) - len(self._deleted) + extra
+
+    def values(self) -> Iterator[Any]:  # type: ignore[override]
+        for key in self:
+            yield self._local.get(key, self._base.get(key))
+
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+        for key in self:
+            yield key, self._local.get(key, self._base.get(key))
+
+    def touched(self) -> set[str]:
+        """Keys this fork may have changed (looked up, written or deleted)."""
+        return set(self._local) | self._deleted
+
+    def current(self, key: str) -> Any:
+        """The fork's value for ``key`` without copying it, or ``_MISSING``."""
+        if key in self._local:
+            return self._local[key]
+        if key in self._deleted:
+            return _MISSING
+        return self._base.get(key, _MISSING)
+
+
+def _deep(value: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(value)
+
+
+class BaseState:
+    """A loaded domain DB shared by every fork, with a cache of its entities' JSON."""
+
+    def __init__(self, db: BaseModel) -> None:
+        self.db = db
+        self.db_class = type(db)
+        self.tables: dict[str, dict[str, Any]] = {}
+        self.scalars: dict[str, Any] = {}
+        for name in type(db).model_fields:
+            value = getattr(db, name)
+            if isinstance(value, dict):
+                self.tables[name] = value
+            else:
+                self.scalars[name] = value
+        self._json_cache: dict[EntityKey, str | None] = {}
+
+    def base_json(self, table: str, key: str) -> str | None:
+        """Canonical JSON of a base entity (None when the base lacks it), cached."""
+        ek = (table, key)
+        cached = self._json_cache.get(ek, _MISSING)
+        if cached is _MISSING:
+            source = self.tables[table] if table in self.tables else None
+            if source is None:
+                cached = canonical_json(self.scalars[key])
+            else:
+                value = source.get(key, _MISSING)
+                cached = None if value is _MISSING else canonical_json(value)
+            self._json_cache[ek] = cached
+        return cached  # type: ignore[return-value]
+
+    def fork(self) -> "Fork":
+        """A new copy-on-write view of this DB."""
+        return Fork(self)
+
+    def hash(self) -> str:
+        """tau2's own hash of the base DB (slow: dumps everything)."""
+        return hashlib.sha256(canonical_json(self.db).encode()).hexdigest()
+
+
+class Fork:
+    """One task's private view of the shared DB, usable wherever tau2 expects the DB."""
+
+    def __init__(self, base: BaseState) -> None:
+        self.base = base
+        self.tables = {name: OverlayTable(rows) for name, rows in base.tables.items()}
+        scalars = {name: _deep(value) for name, value in base.scalars.items()}
+        # model_construct skips validation: the overlays stand in for the dicts as they are.
+        self.db = base.db_class.model_construct(**self.tables, **scalars)
+
+    def changes(self) -> dict[EntityKey, str | None]:
+        """Canonical JSON of every entity that differs from the base (None = removed).
+
+        Two forks of one base have equal tau2 DB hashes iff their ``changes()`` are equal.
+        """
+        out: dict[EntityKey, str | None] = {}
+        for name, table in self.tables.items():
+            for key in table.touched():
+                value = table.current(key)
+                now = None if value is _MISSING else canonical_json(value)
+                if now != self.base.base_json(name, key):
+                    out[(name, key)] = now
+        for name in self.base.scalars:
+            now = canonical_json(getattr(self.db, name))
+            if now != self.base.base_json("", name):
+                out[("", name)] = now
+        return out
+
+    def digest(self) -> str:
+        """A short, order-free digest of ``changes()``."""
+        payload = json.dumps(sorted(self.changes().items()), default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def materialize(self) -> BaseModel:
+        """A full, independent DB model equal to this fork (for cross-checks against tau2)."""
+        full: dict[str, Any] = {}
+        for name, table in self.tables.items():
+            full[name] = {k: v.model_copy(deep=True) if isinstance(v, BaseModel) else _deep(v)
+                          for k, v in table.items()}
+        for name in self.base.scalars:
+            full[name] = _deep(getattr(self.db, name))
+        return self.base.db_class.model_construct(**full)

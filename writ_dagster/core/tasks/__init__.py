@@ -1,0 +1,1 @@
+"""WRIT task synthesis: blueprints, per-domain composers, policy rules, axis measurement."""

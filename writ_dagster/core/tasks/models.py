@@ -1,0 +1,136 @@
+"""Records of task synthesis that cross a boundary (storage, Dagster, export)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TrajectoryType = Literal["normal", "write-intensive", "read-heavy"]
+Burden = Literal["low", "high"]
+StepKind = Literal["read", "write", "generic"]
+
+
+class PlanStep(BaseModel):
+    """One gold action: a tool call the solution makes, in order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    arguments: dict[str, Any]
+    kind: StepKind
+
+    def key(self) -> str:
+        return self.name + json.dumps(self.arguments, sort_keys=True)
+
+
+class WriteMeasure(BaseModel):
+    """The read-axis measurement of one write decision of a gold plan."""
+
+    tool: str
+    burden: Burden
+    reads: int = Field(description="read calls the gold plan makes after the previous write and before this one")
+    candidates: int = Field(description="candidate records the agent must compare to fix the arguments")
+    evidence_chars: int = Field(description="characters of read-tool output in those reads")
+
+
+class AxisMeasure(BaseModel):
+    """Both WRIT axes for one task."""
+
+    writes: int
+    reads: int
+    max_reads_before_write: int
+    reads_per_write: float
+    per_write: list[WriteMeasure]
+
+
+class TaskSources(BaseModel):
+    """Where a task came from: enough to rebuild it exactly."""
+
+    entities: list[str] = Field(description="DB entity ids used, as 'table:key'")
+    seed: int
+    attempt: int
+    config_hash: str
+    code_version: str
+    tau2_version: str
+
+
+class SynthesisConfig(BaseModel):
+    """Typed configuration of one domain's task synthesis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks_per_batch: int = Field(60, description="verified tasks to produce per batch partition")
+    seed: int = Field(20260602, description="base seed; each batch and attempt derives its own")
+    min_writes: int = Field(1, description="fewest write decisions in a task")
+    max_writes: int = Field(5, description="most write decisions in a task")
+    type_mix: dict[str, float] = Field(
+        default_factory=lambda: {"normal": 0.3, "write-intensive": 0.35, "read-heavy": 0.35},
+        description="share of each trajectory_type among attempts",
+    )
+    write_intensive_min_writes: int = Field(3, description="a write-intensive task has at least this many writes")
+    read_heavy_min_reads: int = Field(6, description="a read-heavy write needs at least this many reads")
+    max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
+
+    @field_validator("tasks_per_batch", "min_writes", "max_writes", "max_attempts_per_task",
+                     "write_intensive_min_writes", "read_heavy_min_reads")
+    @classmethod
+    def _positive(cls, value: int, info: Any) -> int:
+        if value < 1:
+            raise ValueError(f"{info.field_name} must be at least 1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SynthesisConfig":
+        if self.max_writes < self.min_writes:
+            raise ValueError(f"max_writes ({self.max_writes}) is below min_writes ({self.min_writes})")
+        unknown = set(self.type_mix) - {"normal", "write-intensive", "read-heavy"}
+        if unknown:
+            raise ValueError(f"type_mix has unknown trajectory types: {sorted(unknown)}")
+        if any(w < 0 for w in self.type_mix.values()) or sum(self.type_mix.values()) <= 0:
+            raise ValueError("type_mix weights must be non-negative and not all zero")
+        if self.type_mix.get("write-intensive", 0) > 0 and self.write_intensive_min_writes > self.max_writes:
+            raise ValueError(
+                f"write_intensive_min_writes ({self.write_intensive_min_writes}) exceeds max_writes ({self.max_writes})"
+            )
+        return self
+
+    def content_hash(self) -> str:
+        """Stable hash of the settings: part of every task's sources."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+class TaskRecord(BaseModel):
+    """A verified synthesized task as stored: the tau2 Task plus WRIT's measurements."""
+
+    task_id: str
+    domain: str
+    partition: str
+    index: int = Field(description="position of the task in its batch")
+    trajectory_type: TrajectoryType
+    user_id: str
+    task: dict[str, Any] = Field(description="the tau2 Task, as JSON-able dict")
+    gold_actions: list[PlanStep]
+    axes: AxisMeasure
+    sources: TaskSources
+    content_hash: str = Field(description="sha256 of the task JSON; stable across re-materialization")
+
+
+class Rejection(BaseModel):
+    """A synthesis attempt that did not become a task, and why."""
+
+    attempt: int
+    reason: str
+    detail: str = ""
+
+
+class BatchResult(BaseModel):
+    """What synthesizing one batch partition produced."""
+
+    domain: str
+    partition: str
+    tasks: list[TaskRecord]
+    rejections: list[Rejection]
+    attempts: int
