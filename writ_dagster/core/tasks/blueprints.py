@@ -1,0 +1,87 @@
+"""The blueprint contract: how a domain proposes one write decision and its evidence.
+
+A blueprint looks at the current (forked) DB for one user and proposes a write whose
+arguments are fixed by evidence: the read calls a careful agent must make, how many
+candidate records it compares, and how the user describes the target (by properties at
+high burden, by id at low burden). Composers (one per domain) chain blueprints into tasks.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from writ_dagster.core.tasks.models import Burden
+
+Call = tuple[str, dict[str, Any]]
+
+
+class Skip(Exception):
+    """A blueprint does not apply to this user or state; the composer tries another."""
+
+
+@dataclass
+class Decision:
+    """One write decision proposed by a blueprint."""
+
+    write: Call
+    reads: list[Call]
+    candidates: int
+    request: str = field(metadata={"doc": "the user's goal, first person, properties not ids at high burden"})
+    known: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    criteria: list[str] = field(default_factory=list)
+    communicate: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list, metadata={"doc": "entity keys this write decides on"})
+
+
+@dataclass
+class ComposeContext:
+    """What a blueprint sees: the fork's DB after earlier writes of this task, and its user."""
+
+    db: Any
+    rng: random.Random
+    user_id: str
+    burden: Burden
+    min_reads: int
+    used_targets: set[str] = field(default_factory=set)
+    done_reads: set[str] = field(default_factory=set)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def fresh(self, entity: str) -> bool:
+        """Whether no earlier write of this task targeted ``entity``."""
+        return entity not in self.used_targets
+
+
+class Blueprint(Protocol):
+    """Proposes a write decision, or raises :class:`Skip`."""
+
+    name: str
+    tool: str
+
+    def propose(self, ctx: ComposeContext) -> Decision: ...
+
+
+@dataclass
+class Identity:
+    """How the user identifies themself, and the reads that authenticate them."""
+
+    reads: list[Call]
+    known: list[str]
+    opening: str
+
+
+class Composer(Protocol):
+    """A domain's task composer: users, identification and its blueprints."""
+
+    domain: str
+    max_writes: int
+    blueprints: list[Blueprint]
+
+    def pick_user(self, db: Any, rng: random.Random) -> str: ...
+
+    def identify(self, db: Any, user_id: str, rng: random.Random) -> Identity: ...
+
+    def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None: ...

@@ -1,0 +1,320 @@
+"""The seeded synthesis driver: compose, execute, verify, measure, decontaminate.
+
+Every attempt derives its own RNG from (seed, domain, batch, attempt), so a batch is a
+pure function of its configuration and the code: re-running it gives the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from writ_dagster.core import runtime  # noqa: F401
+from tau2.data_model.tasks import (
+    Action,
+    Description,
+    EvaluationCriteria,
+    RewardType,
+    StructuredUserInstructions,
+    Task,
+    UserScenario,
+)
+
+from writ_dagster.core.domains.registry import Domain, get_domain
+from writ_dagster.core.domains.verify import Verifier, gold_messages
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Skip
+from writ_dagster.core.tasks.composers import get_composer
+from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
+from writ_dagster.core.tasks.measure import measure_axes
+from writ_dagster.core.tasks.models import (
+    BatchResult,
+    Burden,
+    PlanStep,
+    Rejection,
+    SynthesisConfig,
+    TaskRecord,
+    TaskSources,
+    TrajectoryType,
+)
+from writ_dagster.core.versioning import code_version, tau2_version
+
+
+class ImpossibleConfigError(ValueError):
+    """A synthesis configuration the domain cannot satisfy."""
+
+
+class Rejected(Exception):
+    """An attempt that did not yield a valid task."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 63-bit seed from any parts, stable across processes and Python versions."""
+    text = "\x1f".join(str(p) for p in parts)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def check_config(config: SynthesisConfig, composer: Composer) -> None:
+    """Reject settings this domain cannot meet, naming the setting."""
+    if config.max_writes > composer.max_writes:
+        raise ImpossibleConfigError(
+            f"max_writes={config.max_writes} exceeds the {composer.max_writes} write decisions the "
+            f"{composer.domain} composer can place in one task"
+        )
+
+
+@dataclass
+class _Draft:
+    ttype: TrajectoryType
+    user_id: str
+    plan: list[PlanStep]
+    decisions: list[Decision]
+    burdens: list[Burden]
+    identity_known: list[str]
+    opening: str
+    persona: str | None
+
+
+class Synthesizer:
+    """Synthesizes verified WRIT tasks for one domain."""
+
+    def __init__(self, domain: str | Domain, config: SynthesisConfig,
+                 upstream_tasks_dir: str | None = None) -> None:
+        self.domain = domain if isinstance(domain, Domain) else get_domain(domain)
+        self.config = config
+        self.composer = get_composer(self.domain.name)
+        check_config(config, self.composer)
+        self.verifier = Verifier(self.domain)
+        self.index: BaseTaskIndex = build_index(self.domain, upstream_tasks_dir)
+        self.kinds = {t.name: t.type.value for t in self.domain.tools.values()}
+        self.config_hash = config.content_hash()
+        self.code_version = code_version()
+        self.tau2_version = tau2_version()
+
+    # -- choices ---------------------------------------------------------------------------
+    def _choose_type(self, rng: random.Random) -> TrajectoryType:
+        types = [t for t, w in sorted(self.config.type_mix.items()) if w > 0]
+        weights = [self.config.type_mix[t] for t in types]
+        return rng.choices(types, weights)[0]  # type: ignore[return-value]
+
+    def _choose_writes(self, ttype: TrajectoryType, rng: random.Random) -> int:
+        c = self.config
+        if ttype == "write-intensive":
+            lo, hi = max(c.min_writes, c.write_intensive_min_writes), c.max_writes
+        else:
+            lo, hi = c.min_writes, max(c.min_writes, min(c.max_writes, c.write_intensive_min_writes - 1, 2))
+        return rng.randint(lo, hi)
+
+    def _burden(self, ttype: TrajectoryType, rng: random.Random) -> Burden:
+        if ttype == "read-heavy":
+            return "high"
+        if ttype == "write-intensive":
+            return "high" if rng.random() < 0.25 else "low"
+        return "low"
+
+    # -- one attempt -----------------------------------------------------------------------
+    def _compose(self, rng: random.Random) -> _Draft:
+        ttype = self._choose_type(rng)
+        n_writes = self._choose_writes(ttype, rng)
+        fork = self.domain.base.fork()
+        env = self.domain.environment(fork.db)
+        user = self.composer.pick_user(fork.db, rng)
+        ident = self.composer.identify(fork.db, user, rng)
+        persona = self.composer.persona(fork.db, user, rng)
+        plan: list[PlanStep] = []
+        ctx = ComposeContext(db=fork.db, rng=rng, user_id=user, burden="low",
+                             min_reads=self.config.read_heavy_min_reads)
+
+        def run(call: Call, what: str) -> None:
+            name, args = call
+            step = PlanStep(name=name, arguments=args, kind=self._kind(name))
+            if step.kind == "read" and step.key() in ctx.done_reads:
+                return
+            from tau2.data_model.message import ToolCall
+
+            msg = env.get_response(ToolCall(id=f"p{len(plan)}", name=name, arguments=args))
+            if msg.error:
+                raise Rejected(f"{what} failed", f"{name}: {msg.content}")
+            plan.append(step)
+            if step.kind == "read":
+                ctx.done_reads.add(step.key())
+
+        for call in ident.reads:
+            run(call, "identification read")
+        decisions: list[Decision] = []
+        burdens: list[Burden] = []
+        for _ in range(n_writes):
+            ctx.burden = self._burden(ttype, rng)
+            decision = self._propose(ctx)
+            for call in decision.reads:
+                run(call, "evidence read")
+            run(decision.write, "gold write")
+            ctx.used_targets.update(decision.targets)
+            decisions.append(decision)
+            burdens.append(ctx.burden)
+        return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona)
+
+    def _propose(self, ctx: ComposeContext) -> Decision:
+        blueprints = list(self.composer.blueprints)
+        ctx.rng.shuffle(blueprints)
+        skipped: list[str] = []
+        for bp in blueprints:
+            try:
+                return bp.propose(ctx)
+            except Skip as s:
+                skipped.append(f"{bp.name}: {s}")
+        raise Rejected("no applicable write", "; ".join(skipped)[:500])
+
+    def _kind(self, name: str) -> str:
+        kind = self.kinds.get(name)
+        if kind is None:
+            raise Rejected("unknown tool", name)
+        return "read" if kind == "read" else "write" if kind == "write" else "generic"
+
+    # -- assembling and verifying a task ---------------------------------------------------
+    def _task(self, task_id: str, d: _Draft) -> Task:
+        requests = [x.request for x in d.decisions]
+        if len(requests) == 1:
+            reason = requests[0]
+        else:
+            reason = "You have several things to sort out, in this order:\n" + "\n".join(
+                f"{i + 1}. {r}" for i, r in enumerate(requests))
+        known = d.identity_known + [k for x in d.decisions for k in x.known]
+        unknown = [u for x in d.decisions for u in x.unknown]
+        criteria = [c for x in d.decisions for c in x.criteria]
+        criteria.append("Give the agent only information from these instructions. When the agent lists the "
+                        "details of an action and asks you to confirm, check them against your goals and say "
+                        "yes if they match.")
+        communicate = list(dict.fromkeys(c for x in d.decisions for c in x.communicate))
+        return Task(
+            id=task_id,
+            description=Description(
+                purpose=f"WRIT {d.ttype} task: {len(d.decisions)} write decision(s) for user {d.user_id}.",
+                relevant_policies=None, notes=None),
+            user_scenario=UserScenario(
+                persona=d.persona,
+                instructions=StructuredUserInstructions(
+                    domain=self.domain.name, reason_for_call=reason,
+                    known_info="\n".join(known) or None, unknown_info="\n".join(unknown) or None,
+                    task_instructions="\n".join(criteria))),
+            evaluation_criteria=EvaluationCriteria(
+                actions=[Action(action_id=f"{task_id}_{i}", requestor="assistant", name=s.name,
+                                arguments=s.arguments) for i, s in enumerate(d.plan)],
+                communicate_info=communicate, nl_assertions=[],
+                reward_basis=[RewardType.DB, RewardType.COMMUNICATE]),
+        )
+
+    def _verify(self, task: Task, d: _Draft):
+        run = self.verifier.execute([(s.name, s.arguments) for s in d.plan])
+        for step, res in zip(d.plan, run.steps):
+            if res.error:
+                raise Rejected("gold action error", f"{step.name}: {res.content}")
+            if step.kind == "write" and not res.changed:
+                raise Rejected("write does not change the DB", step.name)
+        closing = closing_message(task)
+        messages = gold_messages(task, run, d.opening, closing)
+        reward = self.verifier.score(task, messages)
+        if reward != 1.0:
+            raise Rejected("gold trajectory reward below 1", f"reward={reward}")
+        return run
+
+    def synthesize(self, partition: str, count: int | None = None) -> BatchResult:
+        """Produce ``count`` (default: ``tasks_per_batch``) verified tasks for one batch key."""
+        want = self.config.tasks_per_batch if count is None else count
+        tasks: list[TaskRecord] = []
+        rejections: list[Rejection] = []
+        seen: set[Any] = set()
+        attempt = 0
+        limit = want * self.config.max_attempts_per_task
+        while len(tasks) < want and attempt < limit:
+            seed = derive_seed(self.config.seed, self.domain.name, partition, attempt)
+            rng = random.Random(seed)
+            task_id = f"writ-{self.domain.name}-{partition}-{len(tasks):04d}"
+            try:
+                draft = self._compose(rng)
+                self._check_type(draft)
+                task = self._task(task_id, draft)
+                run = self._verify(task, draft)
+                writes = [(s.name, s.arguments) for s in draft.plan if s.kind == "write"]
+                sig = signature(self.domain, writes)
+                hits = self.index.collisions(sig)
+                if hits:
+                    raise Rejected("collides with a τ²-bench base task", ", ".join(hits))
+                if sig in seen:
+                    raise Rejected("duplicate of an earlier task in this batch", draft.user_id)
+                seen.add(sig)
+                tasks.append(self._record(task, draft, run, partition, len(tasks), seed, attempt))
+            except Rejected as r:
+                rejections.append(Rejection(attempt=attempt, reason=r.reason, detail=r.detail[:300]))
+            attempt += 1
+        return BatchResult(domain=self.domain.name, partition=partition, tasks=tasks,
+                           rejections=rejections, attempts=attempt)
+
+    def _check_type(self, d: _Draft) -> None:
+        c = self.config
+        if d.ttype == "write-intensive" and len(d.decisions) < c.write_intensive_min_writes:
+            raise Rejected("too few writes for write-intensive", str(len(d.decisions)))
+
+    def _record(self, task: Task, d: _Draft, run, partition: str, index: int, seed: int,
+                attempt: int) -> TaskRecord:
+        outputs = [s.content for s in run.steps]
+        axes = measure_axes(d.plan, outputs, [x.candidates for x in d.decisions], d.burdens)
+        if d.ttype == "read-heavy" and axes.max_reads_before_write < self.config.read_heavy_min_reads:
+            raise Rejected("read-heavy task below the evidence target",
+                           f"{axes.max_reads_before_write} < {self.config.read_heavy_min_reads}")
+        entities = sorted({e for x in d.decisions for e in x.entities} | {f"users:{d.user_id}"})
+        task_json = task.model_dump(mode="json", exclude_none=True)
+        body = {
+            "task": task_json, "type": d.ttype, "axes": axes.model_dump(mode="json"),
+            "plan": [s.model_dump(mode="json") for s in d.plan],
+        }
+        import json
+
+        content_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return TaskRecord(
+            task_id=task.id, domain=self.domain.name, partition=partition, index=index,
+            trajectory_type=d.ttype, user_id=d.user_id, task=task_json, gold_actions=d.plan, axes=axes,
+            sources=TaskSources(entities=entities, seed=seed, attempt=attempt, config_hash=self.config_hash,
+                                code_version=self.code_version, tau2_version=self.tau2_version),
+            content_hash=content_hash,
+        )
+
+
+def closing_message(task: Task) -> str:
+    """The assistant's final message in a gold trajectory: states every figure to communicate."""
+    info = (task.evaluation_criteria.communicate_info or []) if task.evaluation_criteria else []
+    if not info:
+        return "Everything you asked for is done. Is there anything else I can help with?"
+    return "Everything you asked for is done. For your records: " + "; ".join(info) + "."
+
+
+def synthesize_batch(domain: str, partition: str, config: SynthesisConfig,
+                     upstream_tasks_dir: str | None = None) -> BatchResult:
+    """Synthesize one batch partition of verified tasks (see :class:`Synthesizer`)."""
+    return Synthesizer(domain, config, upstream_tasks_dir).synthesize(partition)
+
+
+def summarize(records: Sequence[TaskRecord]) -> dict[str, Any]:
+    """Axis coverage of a set of tasks (the figures the acceptance checks read)."""
+    n = len(records)
+    if n == 0:
+        return {"tasks": 0}
+    writes = Counter(r.axes.writes for r in records)
+    by_type: dict[str, list[float]] = {}
+    for r in records:
+        by_type.setdefault(r.trajectory_type, []).append(r.axes.reads_per_write)
+    return {
+        "tasks": n,
+        "write_counts": dict(sorted(writes.items())),
+        "share_ge3_writes": round(sum(1 for r in records if r.axes.writes >= 3) / n, 4),
+        "share_ge6_reads_before_a_write": round(sum(1 for r in records if r.axes.max_reads_before_write >= 6) / n, 4),
+        "mean_reads_per_write_by_type": {t: round(sum(v) / len(v), 3) for t, v in sorted(by_type.items())},
+        "types": dict(Counter(r.trajectory_type for r in records)),
+    }
