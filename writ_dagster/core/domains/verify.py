@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from writ_dagster.core import runtime  # noqa: F401
 from tau2.data_model.message import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
-from tau2.data_model.simulation import TerminationReason
+from tau2.data_model.simulation import SimulationRun, TerminationReason
 from tau2.data_model.tasks import RewardType, Task
 from tau2.evaluator.evaluator_communicate import CommunicateEvaluator
 
@@ -171,3 +171,11 @@ def gold_messages(task: Task, execution: Execution, user_opening: str, closing: 
     msgs.append(AssistantMessage(role="assistant", content=closing))
     msgs.append(UserMessage(role="user", content="###STOP###"))
     return msgs
+
+
+def simulation_run(task: Task, messages: list[Message], run_id: str | None = None,
+                   termination: TerminationReason = TerminationReason.USER_STOP) -> SimulationRun:
+    """Wrap messages as the ``SimulationRun`` tau2's evaluator and results files take."""
+    stamp = "2024-05-15T15:00:00"
+    return SimulationRun(id=run_id or f"{task.id}-gold", task_id=task.id, start_time=stamp, end_time=stamp,
+                         duration=0.0, termination_reason=termination, messages=messages, trial=0, seed=0)

@@ -8,6 +8,7 @@ high burden, by id at low burden). Composers (one per domain) chain blueprints i
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -15,6 +16,11 @@ from typing import Any, Protocol
 from writ_dagster.core.tasks.models import Burden
 
 Call = tuple[str, dict[str, Any]]
+
+
+def call_key(call: Call) -> str:
+    """Identity of a tool call (same text as ``PlanStep.key``): repeated reads are not redone."""
+    return call[0] + json.dumps(call[1], sort_keys=True)
 
 
 class Skip(Exception):
@@ -48,11 +54,32 @@ class ComposeContext:
     min_reads: int
     used_targets: set[str] = field(default_factory=set)
     done_reads: set[str] = field(default_factory=set)
+    reads_since_write: int = 0
     state: dict[str, Any] = field(default_factory=dict)
 
     def fresh(self, entity: str) -> bool:
         """Whether no earlier write of this task targeted ``entity``."""
         return entity not in self.used_targets
+
+    def new_reads(self, reads: list[Call]) -> list[Call]:
+        """The reads of ``reads`` not yet made in this task (the agent remembers results)."""
+        seen: set[str] = set()
+        out: list[Call] = []
+        for call in reads:
+            key = call_key(call)
+            if key not in self.done_reads and key not in seen:
+                seen.add(key)
+                out.append(call)
+        return out
+
+    def evidence_reads(self, reads: list[Call]) -> int:
+        """How many reads the next write would have behind it (since the previous write)."""
+        return self.reads_since_write + len(self.new_reads(reads))
+
+    def require_evidence(self, reads: list[Call]) -> None:
+        """At high burden, skip unless the write needs at least ``min_reads`` reads."""
+        if self.burden == "high" and self.evidence_reads(reads) < self.min_reads:
+            raise Skip(f"only {self.evidence_reads(reads)} reads of evidence, {self.min_reads} wanted")
 
 
 class Blueprint(Protocol):

@@ -67,7 +67,7 @@ class SynthesisConfig(BaseModel):
     min_writes: int = Field(1, description="fewest write decisions in a task")
     max_writes: int = Field(5, description="most write decisions in a task")
     type_mix: dict[str, float] = Field(
-        default_factory=lambda: {"normal": 0.3, "write-intensive": 0.35, "read-heavy": 0.35},
+        default_factory=lambda: {"normal": 0.25, "write-intensive": 0.4, "read-heavy": 0.35},
         description="share of each trajectory_type among attempts",
     )
     write_intensive_min_writes: int = Field(3, description="a write-intensive task has at least this many writes")

@@ -145,6 +145,9 @@ class Synthesizer:
             plan.append(step)
             if step.kind == "read":
                 ctx.done_reads.add(step.key())
+                ctx.reads_since_write += 1
+            elif step.kind == "write":
+                ctx.reads_since_write = 0
 
         for call in ident.reads:
             run(call, "identification read")
@@ -186,9 +189,10 @@ class Synthesizer:
         else:
             reason = "You have several things to sort out, in this order:\n" + "\n".join(
                 f"{i + 1}. {r}" for i, r in enumerate(requests))
-        known = d.identity_known + [k for x in d.decisions for k in x.known]
-        unknown = [u for x in d.decisions for u in x.unknown]
-        criteria = [c for x in d.decisions for c in x.criteria]
+        # Several decisions may state the same fact or rule: say each once, in order.
+        known = list(dict.fromkeys(d.identity_known + [k for x in d.decisions for k in x.known]))
+        unknown = list(dict.fromkeys(u for x in d.decisions for u in x.unknown))
+        criteria = list(dict.fromkeys(c for x in d.decisions for c in x.criteria))
         criteria.append("Give the agent only information from these instructions. When the agent lists the "
                         "details of an action and asks you to confirm, check them against your goals and say "
                         "yes if they match.")

@@ -1,0 +1,1 @@
+"""Airline task synthesis: policy rules and blueprints over tau2's airline DB."""

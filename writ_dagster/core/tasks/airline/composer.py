@@ -1,0 +1,445 @@
+"""Airline blueprints and composer: seven kinds of write decision over tau2's airline DB."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.tasks.airline import policy
+from writ_dagster.core.tasks.airline.locate import (
+    CABIN_WORDS,
+    choose_payment,
+    describe_method,
+    locate_reservation,
+)
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Identity, Skip
+
+BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
+TRAVEL_DATES = [f"2024-05-{d:02d}" for d in range(16, 31)]
+NYC = ("JFK", "EWR", "LGA")
+
+
+def _flights_arg(r: Any) -> list[dict[str, str]]:
+    return [{"flight_number": f.flight_number, "date": f.date} for f in r.flights]
+
+
+def _money(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def _date_words(date: str) -> str:
+    return f"May {int(date[-2:])}"
+
+
+@dataclass
+class _Base:
+    cities: dict[str, str]
+
+
+@dataclass
+class CancelReservation(_Base):
+    """Cancel a reservation the policy lets the user cancel, for a reason that makes it legal."""
+
+    name: str = "cancel_reservation"
+    tool: str = "cancel_reservation"
+
+    def _reason(self, db: Any, r: Any) -> str | None:
+        if r.created_at >= "2024-05-14T15:00:00":
+            return "your plans changed (you booked it less than a day ago)"
+        if policy.has_cancelled_segment(db, r):
+            return "the airline cancelled one of its flights"
+        if r.cabin == "business":
+            return "a change of plans"
+        if r.insurance == "yes":
+            return "health reasons: you are ill and cannot travel"
+        return None
+
+    def propose(self, ctx: ComposeContext) -> Decision:
+        db = ctx.db
+
+        def legal(r: Any) -> bool:
+            reason = self._reason(db, r)
+            return reason is not None and policy.cancellation_reason(db, r, reason)
+
+        loc = locate_reservation(ctx, self.cities, legal)
+        r = loc.reservation
+        reason = self._reason(db, r)
+        refund = sum(p.amount for p in r.payment_history)
+        return Decision(
+            write=("cancel_reservation", {"reservation_id": r.reservation_id}),
+            reads=loc.reads, candidates=loc.candidates,
+            request=f"You want to cancel {loc.phrase}. The reason is {reason}.",
+            known=loc.known, unknown=loc.unknown,
+            criteria=["You want the whole reservation cancelled, all flights and passengers."],
+            communicate=[_money(refund)] if refund > 0 else [],
+            entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
+        )
+
+
+@dataclass
+class AddBaggage(_Base):
+    """Add checked bags; the fee follows the membership/cabin allowance."""
+
+    name: str = "add_baggage"
+    tool: str = "update_reservation_baggages"
+
+    def propose(self, ctx: ComposeContext) -> Decision:
+        db = ctx.db
+        user = db.users[ctx.user_id]
+        loc = locate_reservation(ctx, self.cities, lambda r: policy.can_add_bags(db, r))
+        r = loc.reservation
+        added = ctx.rng.randint(1, 3)
+        nonfree = policy.nonfree_after_adding(user.membership, r.cabin, len(r.passengers), r.total_baggages,
+                                              r.nonfree_baggages, added)
+        fee = policy.BAG_FEE * max(0, nonfree - r.nonfree_baggages)
+        pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, fee))
+        bags = "bag" if added == 1 else "bags"
+        communicate = [_money(fee)] if fee > 0 else []
+        return Decision(
+            write=("update_reservation_baggages", {
+                "reservation_id": r.reservation_id, "total_baggages": r.total_baggages + added,
+                "nonfree_baggages": nonfree, "payment_id": pay.method.id}),
+            reads=loc.reads, candidates=loc.candidates,
+            request=f"You want to add {added} checked {bags} to {loc.phrase}.",
+            known=loc.known + [f"If there is a fee, you pay with {pay.phrase}."],
+            unknown=loc.unknown + ["You do not know how many of the bags are free."],
+            criteria=["You want the agent to tell you the baggage fee before confirming."] if fee else [],
+            communicate=communicate,
+            entities=[f"reservations:{r.reservation_id}", f"payment_methods:{pay.method.id}"],
+            targets=[f"reservations:{r.reservation_id}"],
+        )
+
+
+def _seats_ok(db: Any, flight_number: str, date: str, cabin: str, passengers: int) -> bool:
+    inst = db.flights[flight_number].dates.get(date)
+    return inst is not None and inst.status == "available" and inst.available_seats[cabin] >= passengers
+
+
+@dataclass
+class ChangeCabin(_Base):
+    """Move every flight of a reservation to another cabin, paying or refunding the difference."""
+
+    name: str = "change_cabin"
+    tool: str = "update_reservation_flights"
+
+    def propose(self, ctx: ComposeContext) -> Decision:
+        db = ctx.db
+        order = list(CABIN_WORDS)
+        ctx.rng.shuffle(order)
+
+        def target_cabin(r: Any) -> str | None:
+            for cabin in order:
+                if cabin != r.cabin and all(_seats_ok(db, f.flight_number, f.date, cabin, len(r.passengers))
+                                            for f in r.flights):
+                    return cabin
+            return None
+
+        def price_reads(r: Any) -> list[Call]:
+            return [("search_direct_flight", {"origin": f.origin, "destination": f.destination, "date": f.date})
+                    for f in r.flights]
+
+        loc = locate_reservation(ctx, self.cities,
+                                 lambda r: policy.can_change_cabin(db, r) and target_cabin(r) is not None,
+                                 price_reads)
+        r = loc.reservation
+        cabin = target_cabin(r)
+        assert cabin is not None
+        new_total = sum(db.flights[f.flight_number].dates[f.date].prices[cabin] for f in r.flights)
+        diff = (new_total - sum(f.price for f in r.flights)) * len(r.passengers)
+        pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, diff))
+        direction = (f"You accept paying the price difference with {pay.phrase}." if diff > 0 else
+                     f"Any refund of the difference goes to {pay.phrase}.")
+        return Decision(
+            write=("update_reservation_flights", {"reservation_id": r.reservation_id, "cabin": cabin,
+                                                  "flights": _flights_arg(r), "payment_id": pay.method.id}),
+            reads=loc.reads, candidates=loc.candidates,
+            request=f"You want to change the cabin of {loc.phrase} to {CABIN_WORDS[cabin]}, keeping the same flights.",
+            known=loc.known + [direction], unknown=loc.unknown + ["You do not know the new price."],
+            criteria=["Before confirming, ask the agent how much the cabin change costs or refunds."],
+            communicate=[_money(abs(diff))] if diff else [],
+            entities=[f"reservations:{r.reservation_id}"] + [f"flights:{f.flight_number}" for f in r.flights],
+            targets=[f"reservations:{r.reservation_id}"],
+        )
+
+
+@dataclass
+class ChangeFlight(_Base):
+    """Move one direct leg of a reservation to another date's flight on the same route."""
+
+    name: str = "change_flight"
+    tool: str = "update_reservation_flights"
+
+    def _shape_ok(self, r: Any) -> bool:
+        if r.flight_type == "one_way":
+            return len(r.flights) == 1
+        return len(r.flights) == 2 and r.flights[0].origin == r.flights[1].destination
+
+    def propose(self, ctx: ComposeContext) -> Decision:
+        db = ctx.db
+        loc = locate_reservation(ctx, self.cities, lambda r: policy.can_change_flights(db, r) and self._shape_ok(r))
+        r = loc.reservation
+        leg_i = ctx.rng.randrange(len(r.flights))
+        leg = r.flights[leg_i]
+        lo = r.flights[0].date if leg_i == 1 else "2024-05-16"
+        hi = r.flights[1].date if (leg_i == 0 and len(r.flights) == 2) else "2024-05-30"
+        dates = [d for d in TRAVEL_DATES if lo < d < hi and d != leg.date] if leg_i == 1 else \
+                [d for d in TRAVEL_DATES if lo <= d < hi and d != leg.date]
+        if not dates:
+            raise Skip("no other date fits the trip")
+        pax = len(r.passengers)
+        k = 2 if ctx.burden == "high" else 1
+        start = ctx.rng.randrange(len(dates))
+        chosen = dates[start:start + k]
+        options = []
+        for d in chosen:
+            for fn, f in sorted(db.flights.items()):
+                if f.origin == leg.origin and f.destination == leg.destination and _seats_ok(db, fn, d, r.cabin, pax):
+                    options.append((f.dates[d].prices[r.cabin], d, fn))
+        if not options:
+            raise Skip("no direct flight with seats on those dates")
+        options.sort()
+        if len(options) > 1 and options[0][0] == options[1][0]:
+            raise Skip("cheapest option is tied")
+        price, new_date, new_fn = options[0]
+        reads: list[Call] = loc.reads + [("search_direct_flight", {"origin": leg.origin, "destination": leg.destination,
+                                                                  "date": d}) for d in chosen]
+        ctx.require_evidence(reads)
+        diff = (price - leg.price) * pax
+        pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, diff))
+        flights = _flights_arg(r)
+        flights[leg_i] = {"flight_number": new_fn, "date": new_date}
+        which = "outbound flight" if leg_i == 0 else "return flight"
+        if ctx.burden == "high":
+            when = " or ".join(_date_words(d) for d in chosen)
+            want = (f"You want to move the {which} of {loc.phrase} ({self.cities[leg.origin]} to "
+                    f"{self.cities[leg.destination]}) to the cheapest direct flight on {when}, same cabin.")
+        else:
+            want = (f"You want to move the {which} of {loc.phrase} to flight {new_fn} on {_date_words(new_date)}, "
+                    "same cabin.")
+        return Decision(
+            write=("update_reservation_flights", {"reservation_id": r.reservation_id, "cabin": r.cabin,
+                                                  "flights": flights, "payment_id": pay.method.id}),
+            reads=reads, candidates=max(loc.candidates, len(options)),
+            request=want,
+            known=loc.known + [f"Any payment or refund for the change goes to {pay.phrase}."],
+            unknown=loc.unknown, criteria=["Keep every other flight of the reservation as it is."],
+            communicate=[_money(abs(diff))] if diff else [],
+            entities=[f"reservations:{r.reservation_id}", f"flights:{new_fn}"],
+            targets=[f"reservations:{r.reservation_id}"],
+        )
+
+
+@dataclass
+class UpdatePassenger(_Base):
+    """Swap one passenger of a reservation for one of the user's saved passengers."""
+
+    name: str = "update_passenger"
+    tool: str = "update_reservation_passengers"
+
+    def propose(self, ctx: ComposeContext) -> Decision:
+        db = ctx.db
+        saved = db.users[ctx.user_id].saved_passengers
+
+        def swappable(r: Any) -> bool:
+            names = {(p.first_name, p.last_name) for p in r.passengers}
+            return (r.status != "cancelled" and not policy.is_flown(db, r)
+                    and any((s.first_name, s.last_name) not in names for s in saved))
+
+        loc = locate_reservation(ctx, self.cities, swappable)
+        r = loc.reservation
+        names = {(p.first_name, p.last_name) for p in r.passengers}
+        new = ctx.rng.choice([s for s in saved if (s.first_name, s.last_name) not in names])
+        i = ctx.rng.randrange(len(r.passengers))
+        old = r.passengers[i]
+        passengers = [p.model_dump() for p in r.passengers]
+        passengers[i] = new.model_dump()
+        return Decision(
+            write=("update_reservation_passengers", {"reservation_id": r.reservation_id, "passengers": passengers}),
+            reads=loc.reads, candidates=loc.candidates,
+            request=(f"On {loc.phrase}, {old.first_name} {old.last_name} can no longer travel; you want "
+                     f"{new.first_name} {new.last_name} to take that seat instead."),
+            known=loc.known + [f"{new.first_name} {new.last_name} was born on {new.dob}."],
+            unknown=loc.unknown, criteria=["Every other passenger stays the same."],
+            entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
+        )
+
+
+@dataclass
+class CancelledFlightCompensation(_Base):
+    """A certificate for a flight the airline cancelled, where the policy allows compensation."""
+
+    name: str = "compensation"
+    tool: str = "send_certificate"
+
+    def propose(self, ctx: ComposeContext) -> Decision:
+        db = ctx.db
+        user = db.users[ctx.user_id]
+        if ctx.state.get("certificates", 0) >= 1:
+            raise Skip("one compensation per task")
+
+        def cancelled_legs(r: Any) -> list[Call]:
+            return [("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights
+                    if policy.segment_status(db, f.flight_number, f.date) == "cancelled"]
+
+        loc = locate_reservation(
+            ctx, self.cities,
+            lambda r: policy.has_cancelled_segment(db, r) and policy.compensation_eligible(user, r),
+            cancelled_legs)
+        r = loc.reservation
+        amount = policy.cancelled_flight_certificate(r)
+        ctx.state["certificates"] = ctx.state.get("certificates", 0) + 1
+        return Decision(
+            write=("send_certificate", {"user_id": ctx.user_id, "amount": amount}),
+            reads=loc.reads, candidates=loc.candidates,
+            request=(f"A flight in {loc.phrase} was cancelled by the airline and you are unhappy about it. "
+                     "You ask for compensation."),
+            known=loc.known, unknown=loc.unknown,
+            criteria=["Accept a travel certificate as compensation."],
+            communicate=[_money(amount)],
+            entities=[f"reservations:{r.reservation_id}"], targets=[f"certificate:{r.reservation_id}"],
+        )
+
+
+@dataclass
+class BookFlight(_Base):
+    """Book a one-way trip whose flight is fixed by comparing search results."""
+
+    name: str = "book"
+    tool: str = "book_reservation"
+    routes: dict[str, list[str]] = field(default_factory=dict)
+
+    def propose(self, ctx: ComposeContext) -> Decision:
+        db = ctx.db
+        user = db.users[ctx.user_id]
+        rid = next((b for b in BOOKING_IDS if b not in db.reservations), None)
+        if rid is None:
+            raise Skip("tau2 hands out at most three new reservation ids")
+        rng = ctx.rng
+        high = ctx.burden == "high"
+        dest = rng.choice(sorted(self.routes))
+        origins = [o for o in self.routes[dest]]
+        nyc = [o for o in NYC if o in origins]
+        if high and len(nyc) >= 2:
+            origins = sorted(rng.sample(nyc, 2))
+        else:
+            origins = [rng.choice(sorted(origins))]
+        start = rng.randrange(len(TRAVEL_DATES) - 3)
+        dates = TRAVEL_DATES[start:start + (rng.choice([2, 3]) if high else 1)]
+        onestop = high and rng.random() < 0.5
+        cabin = rng.choice(list(CABIN_WORDS))
+        saved = list(user.saved_passengers)
+        companions = rng.sample(saved, rng.randint(0, min(len(saved), 2)))
+        pax = 1 + len(companions)
+        options: list[tuple[int, str, list[dict[str, str]]]] = []
+        reads: list[Call] = []
+        for o in origins:
+            for d in dates:
+                reads.append(("search_direct_flight", {"origin": o, "destination": dest, "date": d}))
+                for fn, f in sorted(db.flights.items()):
+                    if f.origin == o and f.destination == dest and _seats_ok(db, fn, d, cabin, pax):
+                        options.append((f.dates[d].prices[cabin], o, [{"flight_number": fn, "date": d}]))
+                if onestop:
+                    reads.append(("search_onestop_flight", {"origin": o, "destination": dest, "date": d}))
+                    options += self._onestops(db, o, dest, d, cabin, pax)
+        if not high:
+            # The user names one direct flight; the agent still checks it in a search.
+            options = [x for x in options if len(x[2]) == 1]
+        if not options:
+            raise Skip("no flight with seats")
+        ctx.require_evidence(reads)
+        options.sort(key=lambda x: (x[0], x[1], x[2][0]["date"]))
+        if high and len(options) > 1 and options[0][0] == options[1][0]:
+            raise Skip("cheapest option is tied")
+        price, origin, flights = options[0] if high else rng.choice(options)
+        bags = rng.randint(0, 3)
+        nonfree = policy.booking_nonfree_bags(user.membership, cabin, pax, bags)
+        insurance = rng.choice(["yes", "no"])
+        total = price * pax + policy.BAG_FEE * nonfree + (policy.INSURANCE_PER_PASSENGER * pax if insurance == "yes" else 0)
+        pay = choose_payment(ctx, lambda m: policy.booking_payment_ok([m], [total]))
+        passengers = [{"first_name": user.name.first_name, "last_name": user.name.last_name, "dob": user.dob}]
+        passengers += [c.model_dump() for c in companions]
+        who = "just you" if not companions else "you and " + " and ".join(
+            f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
+        if high:
+            where = " or ".join(self.cities[o] + f" ({o})" for o in origins)
+            when = " or ".join(_date_words(d) for d in dates)
+            kind = "flight, direct or with one stop," if onestop else "direct flight"
+            want = (f"You want to book a one-way trip to {self.cities[dest]} for {who}, in "
+                    f"{CABIN_WORDS[cabin]}: the cheapest {kind} leaving from {where} on {when}.")
+        else:
+            f0 = flights[0]
+            want = (f"You want to book a one-way trip from {self.cities[origin]} to {self.cities[dest]} for {who}, "
+                    f"in {CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {_date_words(f0['date'])}.")
+        known = [f"You have {bags} checked bag{'s' if bags != 1 else ''} in total for the trip.",
+                 f"You {'want' if insurance == 'yes' else 'do not want'} travel insurance.",
+                 f"You pay with {pay.phrase}."]
+        return Decision(
+            write=("book_reservation", {
+                "user_id": ctx.user_id, "origin": origin, "destination": dest, "flight_type": "one_way",
+                "cabin": cabin, "flights": flights, "passengers": passengers,
+                "payment_methods": [{"payment_id": pay.method.id, "amount": total}],
+                "total_baggages": bags, "nonfree_baggages": nonfree, "insurance": insurance}),
+            reads=reads, candidates=len(options), request=want, known=known,
+            unknown=["You do not know flight numbers or prices."] if high else [],
+            criteria=["Before confirming, ask the agent for the total price."],
+            communicate=[_money(total)],
+            entities=[f"flights:{f['flight_number']}" for f in flights] + [f"payment_methods:{pay.method.id}"],
+            targets=[f"reservations:{rid}"],
+        )
+
+    def _onestops(self, db: Any, o: str, dest: str, d: str, cabin: str, pax: int):
+        out = []
+        for fn1, f1 in sorted(db.flights.items()):
+            if f1.origin != o or not _seats_ok(db, fn1, d, cabin, pax):
+                continue
+            d2 = f"2024-05-{int(d[-2:]) + 1}" if "+1" in f1.scheduled_arrival_time_est else d
+            for fn2, f2 in sorted(db.flights.items()):
+                if (f2.origin == f1.destination and f2.destination == dest
+                        and f2.scheduled_departure_time_est >= f1.scheduled_arrival_time_est
+                        and _seats_ok(db, fn2, d2, cabin, pax)):
+                    price = f1.dates[d].prices[cabin] + f2.dates[d2].prices[cabin]
+                    out.append((price, o, [{"flight_number": fn1, "date": d}, {"flight_number": fn2, "date": d2}]))
+        return out
+
+
+class AirlineComposer:
+    """Composes airline tasks for one user from the blueprints above."""
+
+    domain = "airline"
+    max_writes = 8
+
+    def __init__(self) -> None:
+        domain = get_domain("airline")
+        tools = domain.environment(domain.base.fork().db).tools
+        self.cities = {a.iata: a.city for a in tools.list_all_airports()}
+        routes: dict[str, set[str]] = {}
+        for f in domain.base.db.flights.values():
+            routes.setdefault(f.destination, set()).add(f.origin)
+        self.blueprints = [
+            CancelReservation(self.cities), AddBaggage(self.cities), ChangeCabin(self.cities),
+            ChangeFlight(self.cities), UpdatePassenger(self.cities), CancelledFlightCompensation(self.cities),
+            BookFlight(self.cities, routes={k: sorted(v) for k, v in routes.items()}),
+        ]
+        self._users = sorted(u for u, x in domain.base.db.users.items() if x.reservations)
+        # Users with more reservations afford more writes and more evidence per write.
+        self._weights = [len(domain.base.db.users[u].reservations) for u in self._users]
+
+    def pick_user(self, db: Any, rng: random.Random) -> str:
+        return rng.choices(self._users, self._weights)[0]
+
+    def identify(self, db: Any, user_id: str, rng: random.Random) -> Identity:
+        user = db.users[user_id]
+        return Identity(
+            reads=[("get_user_details", {"user_id": user_id})],
+            known=[f"You are {user.name.first_name} {user.name.last_name}.", f"Your user id is {user_id}."],
+            opening=f"Hi, this is {user.name.first_name} {user.name.last_name}. My user id is {user_id}.",
+        )
+
+    def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None:
+        return None
+
+
+def build_composer() -> AirlineComposer:
+    return AirlineComposer()
