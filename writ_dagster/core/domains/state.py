@@ -50,8 +50,7 @@ class OverlayTable(MutableMapping):
             return local
         if key in self._deleted:
             raise KeyError(key)
-        value = self._base[key]
-        copy = value.model_copy(deep=True) if isinstance(value, BaseModel) else _deep(value)
+        copy = clone(self._base[key])
         self._local[key] = copy
         return copy
 
@@ -83,12 +82,17 @@ class OverlayTable(MutableMapping):
         return len(self._base) - len(self._deleted) + extra
 
     def values(self) -> Iterator[Any]:  # type: ignore[override]
-        for key in self:
-            yield self._local.get(key, self._base.get(key))
+        # Searches iterate whole tables on every call: take the plain dict's path when we can.
+        if not self._local and not self._deleted:
+            return iter(self._base.values())
+        local, base = self._local, self._base
+        return iter([local[k] if k in local else base[k] for k in self])
 
     def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
-        for key in self:
-            yield key, self._local.get(key, self._base.get(key))
+        if not self._local and not self._deleted:
+            return iter(self._base.items())
+        local, base = self._local, self._base
+        return iter([(k, local[k] if k in local else base[k]) for k in self])
 
     def touched(self) -> set[str]:
         """Keys this fork may have changed (looked up, written or deleted)."""
@@ -107,6 +111,34 @@ def _deep(value: Any) -> Any:
     import copy
 
     return copy.deepcopy(value)
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of a DB entity: pydantic models, dicts and lists of immutable leaves.
+
+    Several times faster than ``model_copy(deep=True)``, which goes through ``copy.deepcopy``
+    and its memo for every leaf; anything else falls back to ``copy.deepcopy``.
+    """
+    if isinstance(value, _ATOMS):
+        return value
+    if isinstance(value, BaseModel):
+        cls = value.__class__
+        new = cls.__new__(cls)
+        object.__setattr__(new, "__dict__", {k: clone(v) for k, v in value.__dict__.items()})
+        object.__setattr__(new, "__pydantic_fields_set__", set(value.__pydantic_fields_set__))
+        extra = value.__pydantic_extra__
+        object.__setattr__(new, "__pydantic_extra__", None if extra is None else clone(extra))
+        private = value.__pydantic_private__
+        object.__setattr__(new, "__pydantic_private__", None if private is None else _deep(private))
+        return new
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return _deep(value)
 
 
 class BaseState:
@@ -185,8 +217,7 @@ class Fork:
         """A full, independent DB model equal to this fork (for cross-checks against tau2)."""
         full: dict[str, Any] = {}
         for name, table in self.tables.items():
-            full[name] = {k: v.model_copy(deep=True) if isinstance(v, BaseModel) else _deep(v)
-                          for k, v in table.items()}
+            full[name] = {k: clone(v) for k, v in table.items()}
         for name in self.base.scalars:
             full[name] = _deep(getattr(self.db, name))
         return self.base.db_class.model_construct(**full)
