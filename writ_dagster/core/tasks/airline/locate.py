@@ -73,7 +73,7 @@ def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], tuple[Any, 
 
     def most_expensive(rs: list[Any]) -> tuple[Any, str] | None:
         r = _unique(rs, _price)
-        return (r, "the reservation whose flights cost the most in total") if r is not None and len(rs) >= 2 else None
+        return (r, "the reservation with the highest total fare (all its flights, all passengers)") if r is not None and len(rs) >= 2 else None
 
     def earliest_in_cabin(rs: list[Any]) -> tuple[Any, str] | None:
         cabins: dict[str, list[Any]] = {}
@@ -113,7 +113,7 @@ def locate_reservation(ctx: ComposeContext, cities: dict[str, str], legal: Calla
             full = reads + extra_reads(r)
             ctx.require_evidence(full)
             return Located(r, phrase, full, len(rs), [],
-                           ["You do not remember any reservation id; describe the reservation instead."])
+                           [f"You do not know the reservation id of {phrase}; describe it instead."])
     raise Skip("no description singles out an eligible reservation")
 
 
