@@ -71,7 +71,7 @@ class SynthesisConfig(BaseModel):
         description="share of each trajectory_type among attempts",
     )
     write_intensive_min_writes: int = Field(3, description="a write-intensive task has at least this many writes")
-    read_heavy_min_reads: int = Field(6, description="a read-heavy write needs at least this many reads")
+    read_heavy_min_reads: int = Field(7, description="a read-heavy write needs at least this many reads")
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
 
     @field_validator("tasks_per_batch", "min_writes", "max_writes", "max_attempts_per_task",
