@@ -1,0 +1,57 @@
+"""Where WRIT keeps its state: ``WRIT_HOME``, the DuckDB file, and Dagster's home.
+
+``WRIT_HOME`` (default ``./.writ``) holds ``writ.duckdb`` and, unless ``DAGSTER_HOME`` is
+set, Dagster's instance directory ``dagster/`` so that runs started by ``writ run`` and by
+``dagster dev`` share one history.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+WRIT_HOME_ENV = "WRIT_HOME"
+UPSTREAM_ENV = "WRIT_UPSTREAM_TASKS"
+DB_FILENAME = "writ.duckdb"
+
+# DuckDB allows one writer process (see docs/notes): runs launched from the UI queue one at a time.
+DAGSTER_YAML = """\
+# Written by writ. DuckDB allows a single writer process, so runs are queued one at a time.
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+telemetry:
+  enabled: false
+"""
+
+
+def writ_home() -> Path:
+    """The absolute WRIT home directory (``$WRIT_HOME``, default ``./.writ``); not created."""
+    return Path(os.environ.get(WRIT_HOME_ENV) or ".writ").expanduser().resolve()
+
+
+def duckdb_path() -> Path:
+    """The DuckDB file that holds every WRIT table."""
+    return writ_home() / DB_FILENAME
+
+
+def dagster_home() -> Path:
+    """Dagster's instance directory: ``$DAGSTER_HOME`` if set, else ``$WRIT_HOME/dagster``."""
+    explicit = os.environ.get("DAGSTER_HOME")
+    return Path(explicit).expanduser().resolve() if explicit else writ_home() / "dagster"
+
+
+def ensure_dagster_home() -> Path:
+    """Create Dagster's home (with a ``dagster.yaml`` if it has none) and return it."""
+    home = dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    return home
+
+
+def upstream_tasks_dir() -> str | None:
+    """The upstream τ²-bench task sets to decontaminate against (``$WRIT_UPSTREAM_TASKS``), if set."""
+    value = os.environ.get(UPSTREAM_ENV, "").strip()
+    return value or None
