@@ -1,0 +1,123 @@
+"""Bad input ends with one clear line on stderr and exit code 2, and leaves stored rows intact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from writ_testing import use_writ_home
+
+from writ_dagster.cli import EXIT_BAD_INPUT, main
+from writ_dagster.core.tasks.composers import get_composer
+
+
+@pytest.fixture
+def writ_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return use_writ_home(tmp_path, monkeypatch)
+
+RUN = ["run", "--domain", "airline", "--tasks-per-batch", "8"]
+
+
+def snapshot(db: Path) -> list[tuple]:
+    """Every row of every WRIT table, written_at included."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        out = []
+        for table in ("tasks", "task_rejections", "partition_runs", "domain_catalogue", "domain_info"):
+            out.append((table, con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()))
+        return out
+    finally:
+        con.close()
+
+
+def run_count(home: Path) -> int:
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        return len(instance.get_runs())
+
+
+def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
+    too_many = get_composer("airline").max_writes + 1
+    zero_writes = tmp_path / "zero.json"
+    zero_writes.write_text(json.dumps({"max_writes": 0}))
+    unknown_field = tmp_path / "unknown.json"
+    unknown_field.write_text(json.dumps({"tasks_per_batches": 3}))
+    broken_yaml = tmp_path / "broken.yaml"
+    broken_yaml.write_text("seed: [1, 2\n")
+    no_upstream = tmp_path / "no_upstream.json"
+    no_upstream.write_text(json.dumps({"upstream_tasks_dir": str(tmp_path / "absent")}))
+    return [
+        (["run", "--domain", "nowhere"], "unknown domain 'nowhere'"),
+        (RUN + ["--batch", "b0|01"], "bad batch key"),
+        (RUN + ["--batch", ""], "bad batch key"),
+        (RUN + ["--max-writes", "0"], "max_writes must be at least 1"),
+        (RUN + ["--config", str(zero_writes)], "max_writes must be at least 1"),
+        (RUN + ["--config", str(unknown_field)], "tasks_per_batches"),
+        (RUN + ["--config", str(tmp_path / "missing.json")], "cannot read config file"),
+        (RUN + ["--config", str(broken_yaml)], "does not parse"),
+        (RUN + ["--config", str(no_upstream)], "is not a directory"),
+        (RUN + ["--tasks-per-batch", "-3"], "tasks_per_batch must be at least 1"),
+        (RUN + ["--max-attempts-per-task", "-1"], "max_attempts_per_task must be at least 1"),
+        (RUN + ["--min-writes", "4", "--max-writes", "2"], "below min_writes"),
+        (RUN + ["--max-writes", str(too_many)], f"max_writes={too_many} exceeds"),
+        (["export-tasks", "--domain", "nowhere", "--out", str(tmp_path / "x.json")], "unknown domain"),
+        (["export-tasks", "--domain", "airline", "--partition", "b0007", "--out", str(tmp_path / "x.json")],
+         "partition 'b0007' of airline is not stored"),
+        (["export-tasks", "--domain", "airline", "--partition", "../b", "--out", str(tmp_path / "x.json")],
+         "bad batch key"),
+        (["export-tasks", "--domain", "airline", "--out", str(tmp_path / "blocker" / "x.json")], "cannot write"),
+    ]
+
+
+def test_bad_inputs_are_refused_and_change_nothing(writ_home: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    assert main(RUN) == 0
+    (tmp_path / "blocker").write_text("a file where the export wants a directory")
+    db = writ_home / "writ.duckdb"
+    before, runs_before = snapshot(db), run_count(writ_home)
+    assert before[0][1], "the first run should have stored tasks"
+    capsys.readouterr()
+    for argv, expected in bad_inputs(tmp_path):
+        code = main(argv)
+        captured = capsys.readouterr()
+        assert code == EXIT_BAD_INPUT, argv
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("writ: error: "), (argv, captured.err)
+        assert expected in lines[0], (argv, lines[0])
+        assert captured.out == "", argv
+    assert snapshot(db) == before
+    assert run_count(writ_home) == runs_before
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("content", [b"this is not a database\n", b""])
+def test_unreadable_database_is_refused_untouched(writ_home: Path, tmp_path: Path, content: bytes,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    writ_home.mkdir(parents=True)
+    db = writ_home / "writ.duckdb"
+    db.write_bytes(content)
+    digest = hashlib.sha256(content).hexdigest()
+    for argv in (RUN, ["export-tasks", "--domain", "airline", "--out", str(tmp_path / "x.json")]):
+        assert main(argv) == EXIT_BAD_INPUT
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(db) in err[0] and "not a DuckDB database file" in err[0]
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in writ_home.iterdir()) == ["writ.duckdb"]  # nothing else created
+
+
+def test_export_before_any_run_names_the_missing_database(writ_home: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    assert main(["export-tasks", "--domain", "airline", "--out", str(tmp_path / "x.json")]) == EXIT_BAD_INPUT
+    assert "no WRIT database at" in capsys.readouterr().err
+    assert not writ_home.exists()
+
+
+def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--tasks-per-batch", "many"])
+    assert exc.value.code == EXIT_BAD_INPUT
+    assert "invalid int value" in capsys.readouterr().err

@@ -1,0 +1,71 @@
+"""`writ run` writes into WRIT_HOME with a persistent Dagster instance; `writ export-tasks` feeds tau2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from writ_testing import use_writ_home
+
+from writ_dagster.cli import main
+from writ_dagster.core import runtime, storage  # noqa: F401  (runtime must precede tau2)
+from tau2.data_model.tasks import Task
+
+
+@pytest.fixture
+def writ_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return use_writ_home(tmp_path, monkeypatch)
+
+
+def test_run_then_export_loads_into_tau2(writ_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "--domain", "airline", "--batch", "b0000", "--batch", "b0001", "--tasks-per-batch", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "airline/b0000: 8 tasks" in out and "airline/b0001: 8 tasks" in out
+    assert "reverify ok" in out and "decontamination ok" in out
+
+    db = writ_home / "writ.duckdb"
+    with storage.connect(db, read_only=True) as con:
+        assert storage.stored_partitions(con, "airline") == ["b0000", "b0001"]
+        stored = storage.read_tasks(con, "airline", "b0001")
+
+    # The runs live in the persistent instance under WRIT_HOME, where `dagster dev` finds them.
+    assert (writ_home / "dagster" / "dagster.yaml").exists()
+    with dg.DagsterInstance.from_config(str(writ_home / "dagster")) as instance:
+        assert len(instance.get_runs()) == 3  # one catalogue run, two tasks runs
+        assert set(instance.get_dynamic_partitions("batch")) == {"b0000", "b0001"}
+
+    out_file = tmp_path / "export" / "tasks.json"
+    assert main(["export-tasks", "--domain", "airline", "--partition", "b0001", "--out", str(out_file)]) == 0
+    raw = json.loads(out_file.read_text())
+    tasks = [Task.model_validate(t) for t in raw]
+    assert [t.id for t in tasks] == [r.task_id for r in stored]
+    assert raw[0] == stored[0].task  # the stored task JSON, unchanged
+    assert not any(v is None for t in raw for v in _walk(t))
+
+    assert main(["export-tasks", "--domain", "airline", "--out", "-"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 16
+
+
+def test_rerun_of_a_partition_is_identical(writ_home: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["run", "--domain", "airline", "--tasks-per-batch", "8"]
+    assert main(args) == 0
+    with storage.connect(writ_home / "writ.duckdb", read_only=True) as con:
+        first = storage.tasks_frame(con, "airline").drop("written_at")
+    assert main(args) == 0
+    with storage.connect(writ_home / "writ.duckdb", read_only=True) as con:
+        second = storage.tasks_frame(con, "airline").drop("written_at")
+    assert first.height == 8
+    assert first.equals(second)
+
+
+def _walk(value: object):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield v
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield v
+            yield from _walk(v)
