@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
@@ -34,10 +35,16 @@ def _writ(home: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+def default_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("writ_home")
     run = _writ(home, "run")
     assert run.returncode == 0, run.stderr[-3000:]
+    return home
+
+
+@pytest.fixture(scope="module")
+def exported(default_home: Path) -> dict[str, list[dict]]:
+    home = default_home
     out = {}
     for domain in ("airline", "retail"):
         path = home / f"{domain}.json"
@@ -62,3 +69,22 @@ def test_every_exported_gold_trajectory_scores_one_under_tau2(domain: str, expor
         msgs = gold_messages(task, run, "Hello.", closing_message(task))
         reward = evaluate_simulation(simulation_run(task, msgs), task, EvaluationType.ALL, False, domain).reward
         assert reward == 1.0, task.id
+
+
+
+def test_default_run_covers_both_axes(default_home: Path, exported) -> None:
+    """Acceptance 3 on the default run's stored tasks, per domain."""
+    con = duckdb.connect(str(default_home / "writ.duckdb"), read_only=True)
+    try:
+        for domain in ("airline", "retail"):
+            frame = con.sql("select writes, max_reads_before_write as rb, trajectory_type as t, reads_per_write as rpw "
+                            "from tasks where domain = $d", params={"d": domain}).pl()
+            n = frame.height
+            assert n == len(exported[domain])
+            assert set(frame["writes"]) >= {1, 2, 3, 4, 5}, domain
+            assert (frame["writes"] >= 3).mean() >= 0.30, domain
+            assert (frame["rb"] >= 6).mean() >= 0.30, domain
+            mean = {t: frame.filter(frame["t"] == t)["rpw"].mean() for t in ("normal", "read-heavy")}
+            assert mean["read-heavy"] >= 3 * mean["normal"], (domain, mean)
+    finally:
+        con.close()

@@ -21,6 +21,12 @@ from writ_dagster.core.tasks.models import SynthesisConfig, TaskRecord
 from writ_dagster.core.tasks.synthesis import closing_message, summarize
 
 
+# Below this many tasks a batch may honestly miss a write count; above it every count shows.
+MIN_TASKS_FOR_FULL_RANGE = 30
+# WRIT's point: read-heavy writes need several times the evidence of ordinary ones.
+READ_HEAVY_RATIO = 3.0
+
+
 @dataclass
 class AuditReport:
     """The outcome of one audit: pass/fail, problems found, and figures to show."""
@@ -100,6 +106,16 @@ def coverage(records: Sequence[TaskRecord], config: SynthesisConfig) -> AuditRep
     for kind, share in got.items():
         if share < wanted[kind]:
             problems.append(f"share of tasks with {axis_names[kind]} is {share:.2f}, wanted >= {wanted[kind]:.2f}")
+    missing = sorted(set(range(config.min_writes, config.max_writes + 1)) - {r.axes.writes for r in records})
+    if missing and n >= MIN_TASKS_FOR_FULL_RANGE:
+        problems.append(f"no task with {', '.join(map(str, missing))} write(s)")
+    by_type = figures["mean_reads_per_write_by_type"]
+    if "normal" in by_type and "read-heavy" in by_type and by_type["normal"] > 0:
+        ratio = by_type["read-heavy"] / by_type["normal"]
+        figures["read_heavy_over_normal_reads_per_write"] = round(ratio, 3)
+        if ratio < READ_HEAVY_RATIO:
+            problems.append(f"read-heavy tasks average {ratio:.2f}x the reads per write of normal ones, "
+                            f"wanted >= {READ_HEAVY_RATIO}x")
     figures["wanted_shares"] = {k: round(v, 4) for k, v in wanted.items()}
     figures["shares"] = {k: round(v, 4) for k, v in got.items()}
     return AuditReport(passed=not problems, problems=problems, figures=figures)
