@@ -31,16 +31,20 @@ def _missing(domain: str, batch: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=False, metadata={"details": f"{domain}/{batch} has not been stored"})
 
 
+def _stored(context: dg.AssetCheckExecutionContext, storage: WritStorage):
+    """The checked partition's domain, batch, stored tasks and run row (None if never stored)."""
+    domain, batch = split_key(context.partition_key)
+    with storage.connect(read_only=True) as con:
+        return domain, batch, read_tasks(con, domain, batch), read_partition_run(con, domain, batch)
+
+
 @dg.asset_check(asset=tasks, partitions_def=domain_batch_partitions, blocking=True,
                 description="Every stored task of the partition re-executes without a tool error, each "
                             "write changes the DB, the axes re-measure the same, and the gold "
                             "trajectory still scores 1.0.")
 def tasks_reverify(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
     """Re-run every stored gold plan of the partition."""
-    domain, batch = split_key(context.partition_key)
-    with storage.connect(read_only=True) as con:
-        records = read_tasks(con, domain, batch)
-        run = read_partition_run(con, domain, batch)
+    domain, batch, records, run = _stored(context, storage)
     if run is None:
         return _missing(domain, batch)
     return _result(reverify(get_domain(domain), records))
@@ -52,10 +56,7 @@ def tasks_reverify(context: dg.AssetCheckExecutionContext, storage: WritStorage)
                             "half their configured type shares. A warning only: a small batch varies.")
 def tasks_axis_coverage(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
     """Measure axis coverage against the config the partition was produced with."""
-    domain, batch = split_key(context.partition_key)
-    with storage.connect(read_only=True) as con:
-        records = read_tasks(con, domain, batch)
-        run = read_partition_run(con, domain, batch)
+    domain, batch, records, run = _stored(context, storage)
     if run is None:
         return _missing(domain, batch)
     return _result(coverage(records, run.config()), severity=dg.AssetCheckSeverity.WARN)
