@@ -88,3 +88,32 @@ def test_default_run_covers_both_axes(default_home: Path, exported) -> None:
             assert mean["read-heavy"] >= 3 * mean["normal"], (domain, mean)
     finally:
         con.close()
+
+
+# Field names of upstream τ²-bench's current models (release 1.0.x, src/tau2/data_model/tasks.py),
+# which needs Python >= 3.12 and is not on the package index; nested by field.
+UPSTREAM_FIELDS = {
+    "": {"id", "description", "user_scenario", "ticket", "initial_state", "evaluation_criteria", "issues",
+         "required_documents", "user_tools"},
+    "description": {"purpose", "relevant_policies", "notes"},
+    "user_scenario": {"persona", "instructions"},
+    "user_scenario.instructions": {"domain", "reason_for_call", "known_info", "unknown_info", "task_instructions"},
+    "evaluation_criteria": {"actions", "env_assertions", "communicate_info", "nl_assertions", "reward_basis"},
+    "evaluation_criteria.actions": {"action_id", "requestor", "name", "arguments", "info", "compare_args"},
+}
+
+
+@pytest.mark.parametrize("domain", ["airline", "retail"])
+def test_export_keeps_to_fields_both_tau2_releases_define(domain: str, exported) -> None:
+    from tau2.data_model.tasks import Action, Description, EvaluationCriteria, StructuredUserInstructions, UserScenario
+
+    packaged = {"": Task, "description": Description, "user_scenario": UserScenario,
+                "user_scenario.instructions": StructuredUserInstructions,
+                "evaluation_criteria": EvaluationCriteria, "evaluation_criteria.actions": Action}
+    for task in exported[domain]:
+        for path, allowed in UPSTREAM_FIELDS.items():
+            node = task
+            for part in filter(None, path.split(".")):
+                node = node[part]
+            for item in node if isinstance(node, list) else [node]:
+                assert set(item) <= allowed & set(packaged[path].model_fields), (path, set(item) - allowed)
