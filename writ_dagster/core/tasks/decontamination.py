@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -44,15 +46,35 @@ def signature(domain: Domain, writes: Iterable[tuple[str, dict[str, Any]]]) -> S
     return user, frozenset(write_key(n, a) for n, a in writes)
 
 
+def signature_digest(sig: Signature) -> str:
+    """A stable digest of a signature, so task sets can be indexed without shipping them."""
+    user, writes = sig
+    return hashlib.sha256(json.dumps([user, sorted(writes)]).encode()).hexdigest()
+
+
+BUNDLED_SIGNATURES = "upstream_signatures.json"
+
+
+def bundled_digests(domain: str) -> dict[str, list[str]]:
+    """Digests of upstream τ²-bench's base-task signatures shipped with the package (may be empty)."""
+    data = json.loads(resources.files("writ_dagster.core.tasks").joinpath(BUNDLED_SIGNATURES).read_text())
+    return {d: list(ids) for d, ids in data.get("domains", {}).get(domain, {}).items()}
+
+
 @dataclass
 class BaseTaskIndex:
     """Signatures of the base tasks a synthesized task must not reproduce."""
 
     domain: str
     signatures: dict[Signature, list[str]]
+    digests: dict[str, list[str]] = field(default_factory=dict)
 
     def collisions(self, sig: Signature | None) -> list[str]:
-        return [] if sig is None else self.signatures.get(sig, [])
+        if sig is None:
+            return []
+        hits = list(self.signatures.get(sig, []))
+        hits += [h for h in self.digests.get(signature_digest(sig), []) if h not in hits]
+        return hits
 
 
 def _task_sig(domain: Domain, task: Task) -> Signature | None:
@@ -61,7 +83,7 @@ def _task_sig(domain: Domain, task: Task) -> Signature | None:
 
 
 def build_index(domain: Domain, upstream_root: str | Path | None = None) -> BaseTaskIndex:
-    """Index the installed tau2's base tasks and, if given, an upstream task set's."""
+    """Index the installed tau2's base tasks, upstream's (bundled digests) and, if given, a task set on disk."""
     sigs: dict[Signature, list[str]] = {}
     sources: list[tuple[str, list[Task]]] = [("tau2", domain.tasks_loader(None))]
     if upstream_root is not None:
@@ -74,7 +96,18 @@ def build_index(domain: Domain, upstream_root: str | Path | None = None) -> Base
             sig = _task_sig(domain, task)
             if sig is not None:
                 sigs.setdefault(sig, []).append(f"{origin}:{task.id}")
-    return BaseTaskIndex(domain.name, sigs)
+    return BaseTaskIndex(domain.name, sigs, bundled_digests(domain.name))
+
+
+def upstream_digests(domain: Domain, upstream_root: str | Path) -> dict[str, list[str]]:
+    """Digests of an upstream task set's signatures: what ``upstream_signatures.json`` holds."""
+    raw = json.loads((Path(upstream_root) / domain.name / "tasks.json").read_text())
+    out: dict[str, list[str]] = {}
+    for t in raw:
+        sig = _task_sig(domain, Task.model_validate(_strip_unknown(t)))
+        if sig is not None:
+            out.setdefault(signature_digest(sig), []).append(f"upstream:{t['id']}")
+    return dict(sorted(out.items()))
 
 
 def _strip_unknown(raw: dict[str, Any]) -> dict[str, Any]:
