@@ -1,0 +1,178 @@
+"""User scripts: deterministic, diverse, and the checker keeps facts in and evidence out."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.users import check_script, make_scripts
+from writ_dagster.core.users.check import secrets
+from writ_dagster.core.users.ordering import reorder_allowed
+from writ_dagster.core.users.outline import outline_task
+from writ_dagster.core.users.phrasing import to_first_person
+
+N_VARIANTS = 4
+
+
+@pytest.fixture(scope="module")
+def scripted(airline_batch, retail_batch) -> dict[str, list[tuple[TaskRecord, list]]]:
+    out = {}
+    for name, (_, batch) in (("airline", airline_batch), ("retail", retail_batch)):
+        out[name] = [(rec, make_scripts(rec, N_VARIANTS, seed=11)) for rec in batch.tasks]
+    return out
+
+
+def _all(scripted):
+    return [(rec, s) for pairs in scripted.values() for rec, scripts in pairs for s in scripts]
+
+
+def test_scripts_are_deterministic_per_seed_and_task(airline_batch, retail_batch):
+    for _, batch in (airline_batch, retail_batch):
+        rec = batch.tasks[3]
+        a = [s.model_dump() for s in make_scripts(rec, N_VARIANTS, seed=11)]
+        b = [s.model_dump() for s in make_scripts(rec, N_VARIANTS, seed=11)]
+        assert a == b
+        c = [s.model_dump() for s in make_scripts(rec, N_VARIANTS, seed=12)]
+        assert {**c[0], "seed": 0} == {**a[0], "seed": 0}  # variant 0 is canonical whatever the seed
+        assert a[1:] != c[1:]
+        assert len({s["script_id"] for s in a + c}) == 2 * N_VARIANTS - 1
+
+
+def test_variant_zero_is_the_canonical_instruction(scripted):
+    for pairs in scripted.values():
+        for rec, scripts in pairs:
+            assert len(scripts) == N_VARIANTS
+            assert not scripts[0].has_user_script and scripts[0].user_scenario == rec.task["user_scenario"]
+            assert all(s.has_user_script for s in scripts[1:])
+            assert len({s.dimensions for s in scripts}) == N_VARIANTS
+            assert len({s.script_id for s in scripts}) == N_VARIANTS
+
+
+def test_every_generated_script_passes_the_checker(scripted):
+    for rec, script in _all(scripted):
+        assert check_script(rec, script) == [], script.script_id
+        assert script.content_hash == script.compute_hash()
+
+
+def test_dimensions_are_covered(scripted):
+    seen = Counter()
+    for _, script in _all(scripted):
+        if script.has_user_script:
+            for key, value in script.dimensions.model_dump().items():
+                seen[(key, value)] += 1
+    for key, values in {"disclosure": ("all_at_once", "progressive", "on_request"), "opening": ("direct", "vague"),
+                        "verbosity": ("terse", "normal", "chatty"), "order": ("gold", "reordered"),
+                        "slip": ("none", "identity", "readback")}.items():
+        for value in values:
+            assert seen[(key, value)] > 0, (key, value)
+    assert len({k for k in seen if k[0] == "tone"}) >= 5
+
+
+def test_reordering_only_where_the_outcome_cannot_change(scripted):
+    reordered = [(rec, s) for rec, s in _all(scripted) if s.dimensions.order == "reordered"]
+    assert reordered
+    for rec, script in reordered:
+        outline = outline_task(rec)
+        assert script.telling_order != sorted(script.telling_order)
+        assert all(r.by_id for r in outline.requests)
+        assert reorder_allowed(outline, script.telling_order)
+        assert "in this order" not in script.user_scenario["instructions"]["reason_for_call"]
+
+
+def test_identity_slips_do_not_name_another_user(scripted):
+    users = get_domain("airline").base.db.users
+    slips = [s.slip for _, s in _all(scripted) if s.slip is not None and s.slip.kind == "identity"]
+    assert slips
+    for slip in slips:
+        assert slip.wrong != slip.right
+        if slip.field == "user_id":
+            assert slip.wrong not in users and slip.wrong not in get_domain("retail").base.db.users
+
+
+def _read_heavy_with_secret(scripted):
+    for rec, scripts in scripted["airline"] + scripted["retail"]:
+        ids, amounts = secrets(rec)
+        if rec.trajectory_type == "read-heavy" and ids and amounts:
+            return rec, scripts[1], sorted(ids)[0], sorted(amounts)[0]
+    pytest.skip("no read-heavy task with secret ids and amounts")
+
+
+def test_checker_catches_a_leaked_target_id(scripted):
+    rec, script, secret_id, _ = _read_heavy_with_secret(scripted)
+    lines = script.lines.model_copy(update={"requests": [r + f" It is {secret_id}, I think." for r in
+                                                         script.lines.requests]})
+    problems = check_script(rec, script.model_copy(update={"lines": lines}))
+    assert any("leak" in p and secret_id in p for p in problems), problems
+
+
+def test_checker_catches_a_leaked_amount_in_the_instruction(scripted):
+    rec, script, _, amount = _read_heavy_with_secret(scripted)
+    scenario = {**script.user_scenario, "instructions": dict(script.user_scenario["instructions"])}
+    scenario["instructions"]["task_instructions"] += f"\nYou expect the refund to be ${amount}."
+    problems = check_script(rec, script.model_copy(update={"user_scenario": scenario}))
+    assert any("instruction leak amount" in p for p in problems), problems
+
+
+def test_checker_catches_a_missing_fact(scripted):
+    rec, scripts = next((r, s) for r, s in scripted["airline"] if outline_task(r).all_facts())
+    script = scripts[1]
+    fact = outline_task(rec).all_facts()[0]
+    scenario = {**script.user_scenario, "instructions": dict(script.user_scenario["instructions"])}
+    scenario["instructions"]["known_info"] = scenario["instructions"]["known_info"].replace(fact, "")
+    problems = check_script(rec, script.model_copy(update={"user_scenario": scenario}))
+    assert any("instruction lost a known fact" in p for p in problems), problems
+
+    spoken_fact = to_first_person(fact)
+    lines = script.lines.model_copy(update={"facts": [f.replace(spoken_fact, "") for f in script.lines.facts],
+                                            "requests": [r.replace(spoken_fact, "") for r in script.lines.requests]})
+    problems = check_script(rec, script.model_copy(update={"lines": lines}))
+    assert any("never says a known fact" in p for p in problems), problems
+
+
+def test_checker_catches_a_missing_decision_criterion(scripted):
+    found = [(r, s) for r, s in scripted["retail"] + scripted["airline"]
+             if any(req.criteria for req in outline_task(r).requests)]
+    rec, scripts = found[0]
+    script = scripts[2]
+    scenario = {**script.user_scenario, "instructions": dict(script.user_scenario["instructions"])}
+    criterion = next(c for req in outline_task(rec).requests for c in req.criteria)
+    scenario["instructions"]["task_instructions"] = scenario["instructions"]["task_instructions"].replace(criterion, "")
+    problems = check_script(rec, script.model_copy(update={"user_scenario": scenario}))
+    assert any("lost a task instruction" in p for p in problems), problems
+
+
+def test_checker_rejects_reordering_dependent_requests(scripted):
+    for rec, scripts in scripted["airline"]:
+        outline = outline_task(rec)
+        if len(outline.requests) > 1 and not all(r.by_id for r in outline.requests):
+            order = list(range(len(outline.requests)))[::-1]
+            problems = check_script(rec, scripts[1].model_copy(update={"telling_order": order}))
+            assert any("reordered" in p for p in problems), problems
+            return
+    pytest.skip("no multi-request task with a property-described request")
+
+
+def test_first_person_phrasing():
+    assert to_first_person("You want to cancel reservation ABC123. The reason is health reasons: you are ill "
+                           "and cannot travel.") == ("I want to cancel reservation ABC123. The reason is health "
+                                                     "reasons: I am ill and cannot travel.")
+    assert to_first_person("You want to book a trip for you and Ana Li (born 1990-01-02).") == \
+        "I want to book a trip for me and Ana Li (born 1990-01-02)."
+    assert to_first_person("Your name is Ana Li and your zip code is 12345.") == \
+        "My name is Ana Li and my zip code is 12345."
+    assert to_first_person("If there is a fee, you pay with your gift card gift_card_1.") == \
+        "If there is a fee, I'll pay with my gift card gift_card_1."
+
+
+def test_outline_ties_every_figure_and_request_to_a_write(scripted):
+    for pairs in scripted.values():
+        for rec, _ in pairs:
+            outline = outline_task(rec)
+            assert len(outline.writes) == sum(1 for s in rec.gold_actions if s.kind == "write")
+            assert sorted(w for r in outline.requests for w in r.writes) == list(range(len(outline.writes)))
+            figures = [f.value for w in outline.writes for f in w.figures] + outline.unassigned_figures
+            assert sorted(figures) == sorted(rec.task["evaluation_criteria"].get("communicate_info") or [])
+            assert outline.identity and outline.identity_reads

@@ -1,0 +1,151 @@
+"""The script checker: every needed fact kept, nothing the agent must find by evidence leaked.
+
+A script may change how and when a user says things, never what they know. The checker
+looks at both products of a script: the instruction an LLM user would follow and the
+lines the scripted user says. It reports problems as sentences; an empty list means valid.
+
+Kept: every canonical request, known_info line, unknown_info line and task_instructions
+line is in the instruction verbatim, and every request, known fact and decision criterion
+is said (in the first person, or with all of its ids, numbers, dates and names).
+Not leaked: ids in the gold actions' arguments that the canonical instruction does not
+contain (reservation, order, item and payment ids the agent must look up) and
+``communicate_info`` amounts the canonical instruction does not state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.users.models import UserScript
+from writ_dagster.core.users.ordering import reorder_allowed
+from writ_dagster.core.users.outline import contains_token, line_tokens, outline_task, split_requests
+from writ_dagster.core.users.phrasing import to_first_person
+
+_ID = re.compile(r"^(#W\d+|[A-Z0-9]{6}|\d{6,}|HAT\d{3}|[a-z]+(?:_[a-z]+)*_\d+)$")
+_WANTS = re.compile(r"\b(I'd like to|I would like to)\b")
+
+
+def secrets(record: TaskRecord) -> tuple[set[str], set[str]]:
+    """(ids, amounts) the agent must find by evidence: in the gold actions or communicate_info,
+    not in the canonical instruction."""
+    scenario = record.task["user_scenario"]
+    canonical = _instruction_text(scenario) + "\n" + (scenario.get("persona") or "")
+    ids: set[str] = set()
+    for step in record.gold_actions:
+        for value in _leaves(step.arguments):
+            if isinstance(value, str) and _ID.match(value) and value not in canonical:
+                ids.add(value)
+    crit = record.task.get("evaluation_criteria") or {}
+    amounts = {f for f in crit.get("communicate_info") or [] if not contains_token(canonical, f)}
+    return ids, amounts
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
+
+
+def _instruction_text(scenario: dict[str, Any]) -> str:
+    instr = scenario.get("instructions")
+    if isinstance(instr, str):
+        return instr
+    return "\n".join(str(instr.get(k) or "") for k in ("reason_for_call", "known_info", "unknown_info",
+                                                        "task_instructions"))
+
+
+def _said(line: str, spoken: str) -> bool:
+    """Whether a canonical line is conveyed by what the user says."""
+    if _WANTS.sub("I want to", to_first_person(line)) in spoken:
+        return True
+    tokens = line_tokens(line)
+    return bool(tokens) and all(contains_token(spoken, t) for t in tokens)
+
+
+def leaks(record: TaskRecord, text: str) -> list[str]:
+    """The secret ids and amounts that occur in ``text``."""
+    ids, amounts = secrets(record)
+    found = [f"id {i}" for i in sorted(ids) if i in text]
+    found += [f"amount {a}" for a in sorted(amounts) if contains_token(text, a)]
+    return found
+
+
+def check_script(record: TaskRecord, script: UserScript) -> list[str]:
+    """Problems with ``script`` for ``record``; an empty list means it is valid."""
+    problems: list[str] = []
+    if script.task_id != record.task_id:
+        problems.append(f"script is for task {script.task_id}, not {record.task_id}")
+    if script.has_user_script != (script.variant != 0):
+        problems.append("has_user_script must be False exactly for variant 0")
+    if script.variant == 0 and script.user_scenario != record.task["user_scenario"]:
+        problems.append("variant 0 must keep the canonical user scenario")
+
+    outline = outline_task(record)
+    canon = record.task["user_scenario"]["instructions"]
+    canon = canon if isinstance(canon, dict) else {"reason_for_call": canon}
+    instruction = _instruction_text(script.user_scenario)
+    _, requests = split_requests(canon["reason_for_call"])
+    required = [("request", r) for r in requests]
+    for kind, key in (("known fact", "known_info"), ("unknown fact", "unknown_info"),
+                      ("task instruction", "task_instructions")):
+        required += [(kind, ln) for ln in (canon.get(key) or "").split("\n") if ln.strip()]
+    for kind, line in required:
+        if line not in instruction:
+            problems.append(f"instruction lost a {kind}: {line!r}")
+
+    spoken = _WANTS.sub("I want to", script.lines.spoken_text())
+    needed = [("request", r.text) for r in outline.requests]
+    needed += [("known fact", x) for x in outline.identity_lines + outline.all_facts()]
+    needed += [("decision criterion", x) for r in outline.requests for x in r.criteria]
+    for kind, line in needed:
+        if not _said(line, spoken):
+            problems.append(f"the scripted user never says a {kind}: {line!r}")
+    if "###STOP###" not in script.lines.closing:
+        problems.append("the closing line lacks ###STOP###")
+    if not all(re.search(r"\byes\b", c, re.I) for c in script.lines.confirm) or not script.lines.confirm:
+        problems.append("every confirmation must say 'yes'")
+
+    persona = script.user_scenario.get("persona") or ""
+    for where, text in (("instruction", instruction + "\n" + persona), ("spoken lines", script.lines.spoken_text())):
+        for leak in leaks(record, text):
+            problems.append(f"{where} leak {leak}, which the agent must find by evidence")
+
+    n = len(outline.requests)
+    if sorted(script.telling_order) != list(range(n)):
+        problems.append(f"telling order {script.telling_order} is not a permutation of {n} requests")
+    elif script.telling_order != list(range(n)) and not reorder_allowed(outline, script.telling_order):
+        problems.append("requests are reordered although their writes are not independent")
+    problems += _check_slip(record, script)
+    return problems
+
+
+def _check_slip(record: TaskRecord, script: UserScript) -> list[str]:
+    slip = script.slip
+    if slip is None:
+        return [] if script.dimensions.slip == "none" else [f"dimension slip={script.dimensions.slip} without a slip"]
+    out = []
+    if slip.wrong == slip.right:
+        out.append("a slip must change the value")
+    if slip.kind == "identity":
+        if script.lines.identity_slipped is None or slip.wrong not in script.lines.identity_slipped:
+            out.append("identity slip is never said")
+        if not script.lines.identity_correction or slip.right not in script.lines.identity_correction:
+            out.append("identity slip is never corrected")
+        users = get_domain(record.domain).base.db.users
+        if slip.field == "user_id" and slip.wrong in users:
+            out.append(f"slipped user id {slip.wrong} belongs to another user")
+        if slip.field == "email" and any(u.email == slip.wrong for u in users.values()):
+            out.append(f"slipped email {slip.wrong} belongs to a user")
+    else:
+        writes = [s for s in record.gold_actions if s.kind == "write"]
+        if not any(slip.right in json.dumps(s.arguments) for s in writes):
+            out.append("a read-back slip must be on a value the agent writes")
+        if not script.lines.readback_correction or slip.right not in script.lines.readback_correction:
+            out.append("read-back slip is never corrected")
+    return out

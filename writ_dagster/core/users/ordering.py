@@ -1,0 +1,53 @@
+"""When may a user tell their requests in another order? Only when it cannot matter.
+
+Telling requests in another order invites the agent to act in that order. That is safe
+only if every request names its target by id (no "the reservation with the highest fare",
+which an earlier write could change), each write reads its own target in its own block of
+evidence, and running the blocks in the new order ends in the same DB state with the same
+amounts to communicate. All three are checked here, the last by executing the plan.
+"""
+
+from __future__ import annotations
+
+from writ_dagster.core.users.entities import amount_matches, money_amounts
+from writ_dagster.core.users.outline import TARGET_KEYS, TaskOutline, get_verifier
+
+
+def reordered_plan(outline: TaskOutline, order: list[int]) -> list[int]:
+    """Gold positions in the order an agent handling requests in ``order`` would run them."""
+    positions = list(outline.identity_reads)
+    for r in order:
+        for o in outline.requests[r].writes:
+            w = outline.writes[o]
+            positions += w.reads + [w.position]
+    return positions + outline.trailing_reads
+
+
+def reorder_allowed(outline: TaskOutline, order: list[int]) -> bool:
+    """Whether handling the requests in ``order`` (canonical indices) keeps the task's outcome."""
+    n = len(outline.requests)
+    if sorted(order) != list(range(n)):
+        return False
+    if order == list(range(n)):
+        return True
+    if not all(r.by_id for r in outline.requests):
+        return False
+    plan = outline.plan
+    for w in outline.writes:
+        for key in TARGET_KEYS:
+            target = w.arguments.get(key)
+            if target is not None and not any(target in plan[i].arguments.values() for i in w.reads):
+                return False
+    verifier = get_verifier(outline.domain)
+    gold = verifier.execute([(s.name, s.arguments) for s in plan])
+    positions = reordered_plan(outline, order)
+    run = verifier.execute([(plan[i].name, plan[i].arguments) for i in positions])
+    by_position = dict(zip(positions, run.steps))
+    for w in outline.writes:
+        step = by_position[w.position]
+        if step.error:
+            return False
+        amounts = money_amounts(outline.domain, w.name, w.arguments, step.content)
+        if any(amount_matches(f.value, amounts) != f.sign for f in w.figures):
+            return False
+    return run.changes == gold.changes

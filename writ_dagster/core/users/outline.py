@@ -1,0 +1,302 @@
+"""A task taken apart for conversation: identification, requests, and what each write needs.
+
+The synthesizer stores a task as a τ²-bench ``Task`` (instruction text + gold actions). User
+scripts and the scripted agent need its parts: which gold reads identify the user, which
+request of ``reason_for_call`` each write answers, which known facts and decision criteria
+belong to which request, and which ``communicate_info`` figure each write decides. This
+module recovers them from the record alone, so it works for any composer that writes one
+numbered request per write (or a single request).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any, Iterable
+
+from pydantic import BaseModel, Field
+
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.domains.verify import Verifier
+from writ_dagster.core.tasks.models import PlanStep, TaskRecord
+from writ_dagster.core.users.entities import amount_matches, describe_payment, money_amounts
+
+IDENTITY_TOOLS = frozenset({"get_user_details", "find_user_id_by_email", "find_user_id_by_name_zip"})
+# Lines of task_instructions that steer how the user behaves rather than what they want.
+BEHAVIOUR_PREFIXES = ("Before confirming", "Give the agent only", "You want the agent to tell you", "When the agent")
+# Words that mark a request as described by properties the agent must resolve from evidence.
+PROPERTY_WORDS = re.compile(
+    r"\b(highest|lowest|cheapest|most|fewest|earliest|latest|furthest|largest|smallest|least|"
+    r"recently|exactly|contains|overpaid|among)\b", re.I)
+TARGET_KEYS = ("reservation_id", "order_id")
+_TOKEN = re.compile(r"[\w.@+#-]*\d[\w.@+#-]*")
+_NAME = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
+_NOT_NAMES = {"You", "Your", "If", "Any", "The", "On", "Every", "Keep", "Before", "For", "Give", "When",
+              "Accept", "A", "Only", "New", "Los", "San", "Las", "Fleece", "In", "It"}
+# (pattern on a fact/criterion line, write tools it most likely serves)
+_HINTS: list[tuple[re.Pattern[str], frozenset[str]]] = [
+    (re.compile(r"whole reservation cancelled", re.I), frozenset({"cancel_reservation"})),
+    (re.compile(r"insurance", re.I), frozenset({"book_reservation"})),
+    (re.compile(r"checked bag", re.I), frozenset({"book_reservation", "update_reservation_baggages"})),
+    (re.compile(r"\bfee\b", re.I), frozenset({"update_reservation_baggages"})),
+    (re.compile(r"difference|for the change", re.I),
+     frozenset({"update_reservation_flights", "modify_pending_order_items", "exchange_delivered_order_items"})),
+    (re.compile(r"^You pay with", re.I), frozenset({"book_reservation"})),
+    (re.compile(r"passenger", re.I), frozenset({"update_reservation_passengers", "book_reservation"})),
+    (re.compile(r"other flight", re.I), frozenset({"update_reservation_flights"})),
+    (re.compile(r"certificate as compensation", re.I), frozenset({"send_certificate"})),
+    (re.compile(r"\b(item|option)s?\b", re.I),
+     frozenset({"modify_pending_order_items", "exchange_delivered_order_items", "return_delivered_order_items"})),
+    (re.compile(r"address", re.I),
+     frozenset({"modify_pending_order_address", "modify_user_address"})),
+]
+
+
+class Figure(BaseModel):
+    """A ``communicate_info`` figure and the write that decides it."""
+
+    value: str
+    write: int | None = Field(description="ordinal of the write it belongs to; None: say it at the end")
+    sign: str = Field("", description="'+' charged to the user, '-' refunded to them, '' unknown")
+
+
+class WriteStep(BaseModel):
+    """One gold write with the reads that lead up to it."""
+
+    ordinal: int
+    position: int = Field(description="index in the gold actions")
+    name: str
+    arguments: dict[str, Any]
+    reads: list[int] = Field(description="gold positions of the non-write calls since the previous write")
+    request: int
+    figures: list[Figure] = Field(default_factory=list)
+    output: str = Field("", description="the gold result of the write (for amounts and wording)")
+
+
+class RequestPart(BaseModel):
+    """One numbered request of ``reason_for_call`` and what the user says along with it."""
+
+    index: int
+    text: str = Field(description="canonical, second person")
+    writes: list[int] = Field(description="write ordinals answering it")
+    facts: list[str] = Field(default_factory=list, description="known_info lines it needs")
+    criteria: list[str] = Field(default_factory=list, description="decision criteria it needs")
+    by_id: bool = Field(False, description="names its targets by id, with no property to resolve")
+
+
+class TaskOutline(BaseModel):
+    """A task record taken apart for conversation (see module docstring)."""
+
+    task_id: str
+    domain: str
+    user_id: str
+    header: str | None
+    requests: list[RequestPart]
+    writes: list[WriteStep]
+    identity_lines: list[str]
+    identity_reads: list[int]
+    identity: dict[str, str] = Field(description="identification values the user knows, by argument name")
+    general_facts: list[str]
+    unknown_lines: list[str]
+    behaviour_criteria: list[str]
+    trailing_reads: list[int]
+    unassigned_figures: list[str]
+    plan: list[PlanStep]
+
+    def all_facts(self) -> list[str]:
+        return [f for r in self.requests for f in r.facts] + self.general_facts
+
+
+@lru_cache(maxsize=4)
+def get_verifier(domain: str) -> Verifier:
+    """One verifier per domain and process (it caches gold end states)."""
+    return Verifier(get_domain(domain))
+
+
+def split_requests(reason: str) -> tuple[str | None, list[str]]:
+    """``reason_for_call`` as (header, numbered items), or (None, [reason]) for a single request."""
+    lines = reason.split("\n")
+    items = [ln for ln in lines[1:] if re.match(r"^\d+\. ", ln)]
+    if len(lines) > 1 and len(items) == len(lines) - 1:
+        return lines[0], [re.sub(r"^\d+\. ", "", ln) for ln in items]
+    return None, [reason]
+
+
+def _lines(text: str | None) -> list[str]:
+    return [ln for ln in (text or "").split("\n") if ln.strip()]
+
+
+def is_identity_line(line: str, identity_values: Iterable[str]) -> bool:
+    """Whether a known_info line is about who the user is (name, user id, email, zip)."""
+    if any(v and v in line for v in identity_values):
+        return True
+    return bool(re.match(r"^(Your name is|Your user id|Your email|You are [A-Z][a-z]+ [A-Z][a-z'-]+\.$)", line)
+                or "email address" in line)
+
+
+def line_tokens(line: str) -> list[str]:
+    """The facts a line carries that must survive paraphrase: ids, numbers, dates and names."""
+    tokens = [t.rstrip(".,;:") for t in _TOKEN.findall(line)]
+    names = [f"{a} {b}" for a, b in _NAME.findall(line) if a not in _NOT_NAMES and b not in _NOT_NAMES]
+    return [t for t in tokens if t] + names
+
+
+def contains_token(text: str, token: str) -> bool:
+    """Whether ``token`` occurs in ``text`` as a whole word (``2`` is not in ``2024-05-21``)."""
+    return re.search(r"(?<![\w.-])" + re.escape(token) + r"(?![\w-]|\.\d)", text) is not None
+
+
+def _payment_words(domain: str, user_id: str, value: Any) -> list[str]:
+    out: list[str] = []
+    if isinstance(value, dict):
+        for v in value.values():
+            out += _payment_words(domain, user_id, v)
+    elif isinstance(value, list):
+        for v in value:
+            out += _payment_words(domain, user_id, v)
+    elif isinstance(value, str) and re.match(r"^(credit_card|gift_card|certificate|paypal)_\d+$", value):
+        out.append(describe_payment(domain, user_id, value))
+    return out
+
+
+def _attach(line: str, writes: list[WriteStep], signatures: list[str]) -> int | None:
+    """The write ordinal a fact or criterion line most likely serves, or None."""
+    tokens = line_tokens(line)
+    present = {w.name for w in writes}
+    tools: frozenset[str] = frozenset()
+    for pattern, names in _HINTS:
+        if pattern.search(line) and names & present:
+            tools = names
+            break
+    by_tokens = [w.ordinal for w in writes if tokens and all(contains_token(signatures[w.ordinal], t) for t in tokens)]
+    by_tool = [w.ordinal for w in writes if w.name in tools]
+    both = [o for o in by_tokens if o in by_tool]
+    for choice in (both, by_tokens, by_tool):
+        if choice:
+            return choice[0]
+    return None
+
+
+def outline_task(record: TaskRecord) -> TaskOutline:
+    """Take a task record apart (see :class:`TaskOutline`); pure function of the record and the DB."""
+    return _outline_cached(record.task_id, record.content_hash, record.model_dump_json())
+
+
+@lru_cache(maxsize=2048)
+def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOutline:
+    record = TaskRecord.model_validate_json(record_json)
+    domain = record.domain
+    scenario = record.task["user_scenario"]
+    instr = scenario["instructions"]
+    if isinstance(instr, str):
+        instr = {"reason_for_call": instr, "known_info": None, "unknown_info": None, "task_instructions": ""}
+    plan = list(record.gold_actions)
+    run = get_verifier(domain).execute([(s.name, s.arguments) for s in plan], track_changes=False)
+    outputs = [s.content for s in run.steps]
+
+    identity_reads: list[int] = []
+    for i, step in enumerate(plan):
+        if step.kind == "read" and step.name in IDENTITY_TOOLS:
+            identity_reads.append(i)
+            if step.name == "get_user_details":
+                break
+        else:
+            break
+    known_text = instr.get("known_info") or ""
+    identity: dict[str, str] = {}
+    for i in identity_reads:
+        for key, value in plan[i].arguments.items():
+            if isinstance(value, str) and value in known_text:
+                identity[key] = value
+
+    write_positions = [i for i, s in enumerate(plan) if s.kind == "write"]
+    writes: list[WriteStep] = []
+    prev = -1
+    for ordinal, pos in enumerate(write_positions):
+        reads = [i for i in range(prev + 1, pos) if i not in identity_reads]
+        writes.append(WriteStep(ordinal=ordinal, position=pos, name=plan[pos].name,
+                                arguments=plan[pos].arguments, reads=reads, request=0, output=outputs[pos]))
+        prev = pos
+    trailing = [i for i in range(prev + 1, len(plan)) if i not in identity_reads]
+
+    header, items = split_requests(instr["reason_for_call"])
+    if len(items) == len(writes) and writes:
+        owners = list(range(len(writes)))
+    else:
+        header, items = None, [instr["reason_for_call"]]
+        owners = [0] * len(writes)
+    requests = [RequestPart(index=i, text=t, writes=[w for w, o in enumerate(owners) if o == i])
+                for i, t in enumerate(items)]
+    for w in writes:
+        w.request = owners[w.ordinal]
+
+    signatures = []
+    for w in writes:
+        words = _payment_words(domain, record.user_id, w.arguments)
+        signatures.append(" ".join([json.dumps(w.arguments), *words, requests[w.request].text]))
+
+    identity_lines: list[str] = []
+    general: list[str] = []
+    for line in _lines(known_text):
+        if is_identity_line(line, list(identity.values()) + [record.user_id]):
+            identity_lines.append(line)
+            continue
+        target = _attach(line, writes, signatures)
+        if target is None:
+            general.append(line)
+        else:
+            requests[writes[target].request].facts.append(line)
+    behaviour: list[str] = []
+    for line in _lines(instr.get("task_instructions")):
+        if line.startswith(BEHAVIOUR_PREFIXES):
+            behaviour.append(line)
+            continue
+        target = _attach(line, writes, signatures)
+        requests[writes[target].request if target is not None else 0].criteria.append(line)
+
+    for req in requests:
+        req.by_id = _described_by_id(req, writes)
+
+    unassigned = _assign_figures(domain, record, writes)
+    return TaskOutline(
+        task_id=record.task_id, domain=domain, user_id=record.user_id, header=header, requests=requests,
+        writes=writes, identity_lines=identity_lines, identity_reads=identity_reads, identity=identity,
+        general_facts=general, unknown_lines=_lines(instr.get("unknown_info")), behaviour_criteria=behaviour,
+        trailing_reads=trailing, unassigned_figures=unassigned, plan=plan,
+    )
+
+
+def _described_by_id(req: RequestPart, writes: list[WriteStep]) -> bool:
+    if PROPERTY_WORDS.search(req.text):
+        return False
+    for o in req.writes:
+        args = writes[o].arguments
+        for key in TARGET_KEYS:
+            if key in args and str(args[key]) not in req.text:
+                return False
+        for flight in args.get("flights", []) or []:
+            if isinstance(flight, dict) and flight.get("flight_number") and flight["flight_number"] not in req.text:
+                if writes[o].name == "book_reservation":
+                    return False
+    return True
+
+
+def _assign_figures(domain: str, record: TaskRecord, writes: list[WriteStep]) -> list[str]:
+    """Tie each communicate_info figure to the first write (from the last one used) deciding it."""
+    crit = record.task.get("evaluation_criteria") or {}
+    figures = crit.get("communicate_info") or []
+    amounts = [money_amounts(domain, w.name, w.arguments, w.output) for w in writes]
+    unassigned: list[str] = []
+    cursor = 0
+    for value in figures:
+        order = list(range(cursor, len(writes))) + list(range(0, cursor))
+        for o in order:
+            sign = amount_matches(value, amounts[o])
+            if sign is not None:
+                writes[o].figures.append(Figure(value=value, write=o, sign=sign))
+                cursor = o
+                break
+        else:
+            unassigned.append(value)
+    return unassigned
