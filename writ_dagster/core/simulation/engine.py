@@ -1,0 +1,207 @@
+"""The conversation engine: many conversations in flight, each streamed out as it ends.
+
+``SimulationEngine.run`` keeps up to ``max_concurrency`` conversations open, advances all
+of those waiting on the agent with one ``respond_batch`` call and all of those waiting on
+the user with another, and yields a scored :class:`TrajectoryRecord` for each
+conversation the moment it ends (a caller writes it to storage right away, so a crash
+loses only conversations still open). ``SimulationEngine.arun`` does the same with
+:class:`AsyncBackend` s, one coroutine per conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Iterable, Iterator, Sequence
+
+from writ_dagster.core import runtime  # noqa: F401
+from tau2.data_model.simulation import TerminationReason
+
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.simulation.backends import AsyncBackend, Backend, BatchAsAsync, model_info
+from writ_dagster.core.simulation.conversation import Conversation
+from writ_dagster.core.simulation.records import (
+    ModelInfo,
+    SimulationConfig,
+    TokenUsage,
+    TrajectoryRecord,
+    dump_messages,
+    trajectory_id,
+)
+from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.users.models import UserScript
+from writ_dagster.core.users.outline import get_verifier
+from writ_dagster.core.versioning import code_version, tau2_version
+
+OnFinish = Callable[[TrajectoryRecord], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One conversation to simulate: a task, a user script and a seed."""
+
+    record: TaskRecord
+    script: UserScript
+    seed: int = 0
+    partition: str | None = None
+
+    @property
+    def trajectory_id(self) -> str:
+        return trajectory_id(self.record.task_id, self.script.script_id, self.seed)
+
+
+class SimulationEngine:
+    """Runs jobs through an agent backend and a user backend under τ²-bench's protocol."""
+
+    def __init__(self, agent: Backend | AsyncBackend, user: Backend | AsyncBackend,
+                 config: SimulationConfig | None = None) -> None:
+        self.agent = agent
+        self.user = user
+        self.config = config or SimulationConfig()
+        self.agent_info = model_info(agent)
+        self.user_info = model_info(user)
+
+    def open(self, job: Job) -> Conversation:
+        """A fresh conversation for ``job``, with its own fork of the domain DB."""
+        return Conversation(job.trajectory_id, get_domain(job.record.domain), job.record, job.script, job.seed,
+                            job.partition or job.record.partition, self.config)
+
+    # -- batched, lockstep -------------------------------------------------------------------
+    def run(self, jobs: Iterable[Job], on_finish: OnFinish | None = None) -> Iterator[TrajectoryRecord]:
+        """Simulate ``jobs``; yield each record as its conversation ends (completion order)."""
+        if not hasattr(self.agent, "respond_batch") or not hasattr(self.user, "respond_batch"):
+            raise TypeError("run() needs batched backends (respond_batch); use arun() for async ones")
+        pending = iter(jobs)
+        active: list[Conversation] = []
+        exhausted = False
+        while True:
+            while not exhausted and len(active) < self.config.max_concurrency:
+                job = next(pending, None)
+                if job is None:
+                    exhausted = True
+                else:
+                    active.append(self.open(job))
+            if not active:
+                return
+            for role, backend in (("agent", self.agent), ("user", self.user)):
+                waiting = [c for c in active if not c.done and c.next_role == role]
+                if waiting:
+                    self._apply(waiting, role, backend.respond_batch([c.view(role) for c in waiting]))
+            still: list[Conversation] = []
+            for conv in active:
+                if conv.done:
+                    record = self.record(conv)
+                    if on_finish is not None:
+                        on_finish(record)
+                    yield record
+                else:
+                    still.append(conv)
+            active = still
+
+    def run_all(self, jobs: Iterable[Job]) -> list[TrajectoryRecord]:
+        """All records of ``jobs`` (completion order)."""
+        return list(self.run(jobs))
+
+    @staticmethod
+    def _apply(convs: Sequence[Conversation], role: str, replies: Sequence) -> None:
+        if len(replies) != len(convs):
+            raise RuntimeError(f"{role} backend returned {len(replies)} replies for {len(convs)} conversations")
+        for conv, reply in zip(convs, replies):
+            conv.apply(role, reply)  # type: ignore[arg-type]
+
+    # -- async ------------------------------------------------------------------------------
+    async def arun(self, jobs: Iterable[Job], on_finish: OnFinish | None = None) -> AsyncIterator[TrajectoryRecord]:
+        """Simulate ``jobs`` with up to ``max_concurrency`` conversations in flight; yield as they end."""
+        agent = self.agent if _is_async(self.agent) else BatchAsAsync(self.agent)  # type: ignore[arg-type]
+        user = self.user if _is_async(self.user) else BatchAsAsync(self.user)  # type: ignore[arg-type]
+        queue: asyncio.Queue[TrajectoryRecord | BaseException | None] = asyncio.Queue()
+        limit = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def one(job: Job) -> None:
+            async with limit:
+                conv = self.open(job)
+                while not conv.done:
+                    role = conv.next_role
+                    backend = agent if role == "agent" else user
+                    conv.apply(role, await backend.respond(conv.view(role)))  # type: ignore[arg-type]
+                record = self.record(conv)
+                if on_finish is not None:
+                    on_finish(record)
+                await queue.put(record)
+
+        async def feed() -> None:
+            try:
+                await asyncio.gather(*(one(job) for job in jobs))
+            except BaseException as exc:  # surface backend crashes to the consumer
+                await queue.put(exc)
+            finally:
+                await queue.put(None)
+
+        task = asyncio.create_task(feed())
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if not task.done():
+                task.cancel()
+
+    # -- records -----------------------------------------------------------------------------
+    def record(self, conv: Conversation) -> TrajectoryRecord:
+        """Score a finished conversation and describe it."""
+        return build_record(conv, self.agent_info, self.user_info)
+
+
+def build_record(conv: Conversation, agent: ModelInfo, user: ModelInfo) -> TrajectoryRecord:
+    """The stored record of a finished conversation, scored with the fast verifier."""
+    termination = conv.termination or TerminationReason.AGENT_ERROR
+    score_error = None
+    try:
+        reward = get_verifier(conv.domain.name).score(conv.task, conv.messages, termination)
+    except Exception as exc:  # a trajectory tau2 could not replay scores 0, as in tau2
+        reward, score_error = 0.0, f"{type(exc).__name__}: {exc}"[:500]
+    messages = dump_messages(conv.messages)
+    tool_msgs = [m for m in messages if m["role"] == "tool"]
+    return TrajectoryRecord(
+        trajectory_id=conv.conv_id, task_id=conv.record.task_id, script_id=conv.script.script_id,
+        domain=conv.domain.name, partition=conv.partition, seed=conv.seed, variant=conv.script.variant,
+        has_user_script=conv.script.has_user_script, trajectory_type=conv.record.trajectory_type,
+        messages=messages, reward=reward, score_error=score_error, termination_reason=termination.value,
+        n_turns=sum(1 for m in messages if m["role"] in ("user", "assistant")),
+        n_tool_calls=len(tool_msgs), n_tool_errors=sum(1 for m in tool_msgs if m.get("error")),
+        n_steps=conv.step_count, malformed=dict(conv.malformed), usage=_usage(messages),
+        latency_s=round(conv.latency_s, 6), agent=agent, user=user,
+        lineage={
+            "task_content_hash": conv.record.content_hash,
+            "task_config_hash": conv.record.sources.config_hash,
+            "task_code_version": conv.record.sources.code_version,
+            "script_content_hash": conv.script.content_hash,
+            "engine_config_hash": conv.config.content_hash(),
+            "code_version": code_version(),
+            "tau2_version": tau2_version(),
+        },
+    )
+
+
+def _usage(messages: list[dict]) -> TokenUsage:
+    kinds = set()
+    totals = {"agent_prompt_tokens": 0, "agent_completion_tokens": 0, "user_prompt_tokens": 0,
+              "user_completion_tokens": 0}
+    for m in messages:
+        usage = m.get("usage")
+        if not usage or m["role"] not in ("assistant", "user"):
+            continue
+        kinds.add(usage.get("kind", "model"))
+        who = "agent" if m["role"] == "assistant" else "user"
+        totals[f"{who}_prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+        totals[f"{who}_completion_tokens"] += int(usage.get("completion_tokens") or 0)
+    kind = "none" if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
+    return TokenUsage(kind=kind, **totals)  # type: ignore[arg-type]
+
+
+def _is_async(backend: object) -> bool:
+    return asyncio.iscoroutinefunction(getattr(backend, "respond", None))

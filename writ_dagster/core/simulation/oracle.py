@@ -1,0 +1,244 @@
+"""The scripted oracle agent: follows the task's gold plan the way a careful agent would.
+
+This is not a model. It knows the gold plan and plays it out under the domain policy:
+greet, ask for identification (user id; or email, or name and zip), make the gold reads
+one call per turn, list each write's details and wait for an explicit "yes", make the
+write, state every amount the task must communicate, and ask whether anything else is
+needed. It acts only on requests and details the user has actually told it (read from the
+scripted user's dialogue acts in ``raw_data``, or guessed from plain text for other users).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any, Sequence
+
+from writ_dagster.core.simulation.describe import (
+    describe_write,
+    details_question,
+    done_summary,
+    subject,
+    figure_sentence,
+    write_reminder,
+)
+from writ_dagster.core.simulation.protocol import ConversationView, RawToolCall, Reply
+from writ_dagster.core.tasks.synthesis import derive_seed
+from writ_dagster.core.users.outline import TaskOutline, WriteStep, outline_task
+
+MAX_REPROPOSALS = 2
+_YES = re.compile(r"\byes\b|\bconfirm|\bgo ahead\b|\bproceed\b", re.I)
+_NO = re.compile(r"\bno\b|\bnot\b|\bdon't\b|\bwrong\b", re.I)
+
+
+def _say(*parts: str) -> str:
+    return " ".join(p.strip() for p in parts if p and p.strip())
+
+
+class OracleAgent:
+    """Scripted oracle agent backend (no model): ``respond_batch`` answers every view in turn."""
+
+    name = "scripted-oracle-agent"
+    kind = "scripted"
+    sampling: dict[str, Any] = {}
+
+    def respond_batch(self, views: Sequence[ConversationView]) -> list[Reply]:
+        """One agent turn for each conversation."""
+        return [self.respond(v) for v in views]
+
+    def respond(self, view: ConversationView) -> Reply:
+        """One agent turn for one conversation."""
+        st = view.state
+        if not st:
+            self._init(view, st)
+        self._observe(view, st)
+        return self._decide(view, st)
+
+    # -- state -------------------------------------------------------------------------------
+    def _init(self, view: ConversationView, st: dict[str, Any]) -> None:
+        outline = outline_task(view.record)
+        st.update(
+            outline=outline, rng=random.Random(derive_seed(view.seed, view.script.script_id, "oracle")),
+            identity="unknown", id_args={}, id_cursor=0, told=set(), facts_pending=set(), done_writes=set(),
+            read_cursor={w.ordinal: 0 for w in outline.writes}, proposed=None, confirmed=False, subs={},
+            note="", closed=False, last_call=None, reads_since_text=0, trailing_cursor=0, seen=1, failed_call=None,
+            refusals=0, abandoned=set(), details_asked={})
+
+    def _observe(self, view: ConversationView, st: dict[str, Any]) -> None:
+        o: TaskOutline = st["outline"]
+        for m in view.messages[st["seen"]:]:
+            if m.role == "tool":
+                self._on_tool(o, st, m.content or "", bool(getattr(m, "error", False)))
+            elif m.role == "user":
+                act = (m.raw_data or {}) if isinstance(m.raw_data, dict) else {}
+                if "act" in act:
+                    self._on_act(o, st, act)
+                else:
+                    self._on_text(o, st, m.content or "")
+        st["seen"] = len(view.messages)
+
+    def _on_tool(self, o: TaskOutline, st: dict[str, Any], content: str, error: bool) -> None:
+        kind, index = st["last_call"] or ("", 0)
+        if kind == "identity":
+            if error:
+                st["identity"], st["failed_call"] = "failed", index
+            else:
+                st["id_cursor"] += 1
+                if st["id_cursor"] >= len(o.identity_reads):
+                    st["identity"] = "verified"
+        elif kind == "read":
+            st["read_cursor"][index] += 1
+        elif kind == "write":
+            w = o.writes[index]
+            st["done_writes"].add(index)
+            st["note"] = _say(st["note"], done_summary(o.domain, w.name, w.arguments, content))
+            st["proposed"], st["confirmed"] = None, False
+        elif kind == "trailing":
+            st["trailing_cursor"] += 1
+
+    def _on_act(self, o: TaskOutline, st: dict[str, Any], act: dict[str, Any]) -> None:
+        if act.get("identity"):
+            st["id_args"] = dict(act["identity"])
+            if st["identity"] in ("unknown", "failed"):
+                st["identity"], st["id_cursor"] = "claimed", 0
+        for k in act.get("tell", []):
+            st["told"].add(k)
+            req = o.requests[k]
+            if not act.get("with_facts", True) and (req.facts or req.criteria):
+                st["facts_pending"].add(k)
+        if act.get("act") == "details":
+            st["facts_pending"].discard(act.get("request"))
+        slip = act.get("slip")
+        if slip and act.get("act") != "correct":
+            st["subs"][slip["right"]] = slip["wrong"]
+        if act.get("act") == "correct" and slip:
+            st["subs"].pop(slip["right"], None)
+            st["proposed"], st["confirmed"] = None, False
+            st["correction"] = True
+        if act.get("act") == "confirm" and st["proposed"] is not None:
+            st["confirmed"], st["refusals"] = True, 0
+
+    def _on_text(self, o: TaskOutline, st: dict[str, Any], text: str) -> None:
+        """Best-effort reading of a user that is not scripted (an LLM user simulator)."""
+        given = {k: v for k, v in o.identity.items() if v in text}
+        if given and set(given) == set(o.identity) and st["identity"] in ("unknown", "failed"):
+            st["id_args"], st["identity"], st["id_cursor"] = given, "claimed", 0
+        if st["proposed"] is not None and _YES.search(text) and not _NO.search(text):
+            st["confirmed"] = True
+        elif not st["told"] and len(text.split()) > 3:
+            st["told"].update(range(len(o.requests)))
+
+    # -- decisions ---------------------------------------------------------------------------
+    def _decide(self, view: ConversationView, st: dict[str, Any]) -> Reply:
+        o: TaskOutline = st["outline"]
+        if st["identity"] == "unknown":
+            return self._text(st, self._ask_identity(o, bool(st["told"])), "ask_identity")
+        if st["identity"] == "failed":
+            return self._text(st, self._not_found(o, st), "identity_not_found")
+        if st["identity"] == "claimed":
+            i = st["id_cursor"]
+            step = o.plan[o.identity_reads[i]]
+            args = dict(step.arguments)
+            if i == 0:
+                args.update({k: v for k, v in st["id_args"].items() if k in args})
+            return self._call(st, step.name, args, ("identity", i))
+
+        settled = st["done_writes"] | st["abandoned"]
+        done_requests = {r.index for r in o.requests if all(w in settled for w in r.writes)}
+        pending = sorted(st["told"] - done_requests)
+        if not pending:
+            if len(done_requests) == len(o.requests):
+                if st["trailing_cursor"] < len(o.trailing_reads):
+                    step = o.plan[o.trailing_reads[st["trailing_cursor"]]]
+                    return self._call(st, step.name, step.arguments, ("trailing", 0))
+                extra = " ".join(f"For your records: ${v}." for v in o.unassigned_figures) if not st["closed"] else ""
+                st["closed"] = True
+                return self._text(st, _say(self._take_note(st), extra, "Is there anything else I can help you with?"),
+                                  "anything_else")
+            if not st["done_writes"] and not st["note"]:
+                first = o.identity.get("first_name") or o.user_id.split("_")[0].capitalize()
+                return self._text(st, f"Thank you, {first}. I have your account open. How can I help you today?",
+                                  "ask_request")
+            return self._text(st, _say(self._take_note(st), "Is there anything else I can help you with?"),
+                              "ask_request")
+        k = pending[0]
+        w = next(o.writes[x] for x in o.requests[k].writes if x not in settled)
+        if k in st["facts_pending"] and st["details_asked"].get(k, 0) >= 2:
+            st["facts_pending"].discard(k)  # asked twice already: go on with what the user said
+        if k in st["facts_pending"]:
+            st["details_asked"][k] = st["details_asked"].get(k, 0) + 1
+            note = self._take_note(st)
+            lead = f"Next, regarding {subject(w.name, w.arguments)}," if note else "Sure, I can help with that. First,"
+            return self._text(st, _say(note, lead, details_question(w.name, w.arguments)), "ask_details", request=k)
+        cursor = st["read_cursor"][w.ordinal]
+        if cursor < len(w.reads):
+            step = o.plan[w.reads[cursor]]
+            return self._call(st, step.name, step.arguments, ("read", w.ordinal))
+        if st["proposed"] != w.ordinal:
+            st["proposed"], st["confirmed"] = w.ordinal, False
+            return self._text(st, self._proposal(o, st, w), "propose", write=w.ordinal)
+        if st["confirmed"]:
+            return self._call(st, w.name, w.arguments, ("write", w.ordinal))
+        st["refusals"] += 1
+        if st["refusals"] > MAX_REPROPOSALS:  # a user who will not confirm: never write without a yes
+            st["abandoned"].add(w.ordinal)
+            st["proposed"], st["refusals"] = None, 0
+            return self._text(st, "Understood, I won't make that change. Is there anything else I can help you "
+                                  "with?", "ask_request")
+        return self._text(st, _say("Just to be sure:", self._proposal(o, st, w, again=True)), "propose",
+                          write=w.ordinal)
+
+    def _take_note(self, st: dict[str, Any]) -> str:
+        note, st["note"] = st["note"], ""
+        return note
+
+    def _text(self, st: dict[str, Any], text: str, act: str, **extra: Any) -> Reply:
+        st["last_call"], st["reads_since_text"] = None, 0
+        return Reply(content=text, raw={"act": act, **extra})
+
+    def _call(self, st: dict[str, Any], name: str, args: dict[str, Any], tag: tuple[str, int]) -> Reply:
+        st["last_call"] = tag
+        st["reads_since_text"] += tag[0] in ("read", "identity")
+        return Reply(tool_calls=[RawToolCall(name=name, arguments=dict(args))], raw={"act": "tool_call"})
+
+    # -- wording -----------------------------------------------------------------------------
+    def _ask_identity(self, o: TaskOutline, told: bool) -> str:
+        lead = "I can help with that. First," if told else "I'd be happy to help. To get started,"
+        if "user_id" in o.identity:
+            return f"{lead} could you please provide your user id?"
+        return (f"{lead} I need to verify your identity: could you please provide your email address, or your "
+                "first and last name together with your zip code?")
+
+    def _not_found(self, o: TaskOutline, st: dict[str, Any]) -> str:
+        step = o.plan[o.identity_reads[st["failed_call"] or 0]]
+        args = st["id_args"]
+        if step.name == "get_user_details":
+            what = f"a profile with the user id {args.get('user_id', '')}"
+        elif step.name == "find_user_id_by_email":
+            what = f"an account with the email address {args.get('email', '')}"
+        else:
+            what = (f"an account for {args.get('first_name', '')} {args.get('last_name', '')} with the zip code "
+                    f"{args.get('zip', '')}")
+        return f"I'm sorry, I couldn't find {what}. Could you please double-check it?"
+
+    def _proposal(self, o: TaskOutline, st: dict[str, Any], w: WriteStep, again: bool = False) -> str:
+        rng: random.Random = st["rng"]
+        desc = describe_write(o.domain, o.user_id, w.name, w.arguments)
+        for right, wrong in st["subs"].items():
+            desc = desc.replace(right, wrong)
+        figures = " ".join(figure_sentence(w, f) for f in w.figures)
+        note = self._take_note(st)
+        if st.pop("correction", False):
+            intro, lead = "Thanks for catching that.", "Here are the corrected details"
+        elif again or note:
+            intro, lead = "", ("Next, here is what I'll do" if note and not again else "Here is what I'll do")
+        elif st["reads_since_text"]:
+            intro = rng.choice(["Thanks for waiting.", "I've checked the details.", "Thank you, I have what I need.",
+                                "Alright, I've looked into it."])
+            lead = "Here is what I'll do"
+        else:
+            intro, lead = rng.choice(["Certainly.", "Sure.", "Of course."]), "Here is what I'll do"
+        ask = rng.choice(["Would you like me to proceed? Please confirm with yes.",
+                          "Shall I go ahead? Please reply yes to confirm.",
+                          "Do you confirm (yes/no) that I should proceed?"])
+        return _say(note, intro, f"{lead}: {desc}.", figures, write_reminder(w.name), ask)

@@ -1,0 +1,119 @@
+"""The τ²-bench conversation protocol as data: prompts, stop tokens, replies and views.
+
+Everything a backend needs to produce one turn is in a :class:`ConversationView`; what it
+returns is a :class:`Reply` (raw: tool-call arguments may still be a JSON string). The
+engine turns replies into tau2 messages, so malformed model output is handled in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
+from tau2.agent.llm_agent import AGENT_INSTRUCTION, SYSTEM_PROMPT as AGENT_SYSTEM_PROMPT
+from tau2.data_model.message import AssistantMessage, Message, ToolMessage, UserMessage
+from tau2.data_model.tasks import Task, UserScenario
+from tau2.user.base import OUT_OF_SCOPE, STOP, TRANSFER
+from tau2.user.user_simulator import SYSTEM_PROMPT as USER_SYSTEM_PROMPT, get_global_user_sim_guidelines
+
+from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.users.models import UserScript
+
+GREETING = "Hi! How can I help you today?"  # tau2's DEFAULT_FIRST_AGENT_MESSAGE
+USER_STOP_TOKENS = (STOP, TRANSFER, OUT_OF_SCOPE)
+Role = Literal["agent", "user"]
+
+
+def agent_system_prompt(policy: str) -> str:
+    """tau2's LLMAgent system prompt for a domain policy."""
+    return AGENT_SYSTEM_PROMPT.format(agent_instruction=AGENT_INSTRUCTION, domain_policy=policy)
+
+
+def user_system_prompt(user_scenario: dict[str, Any]) -> str:
+    """tau2's UserSimulator system prompt: the global guidelines plus the scenario."""
+    scenario = UserScenario.model_validate(user_scenario)
+    return USER_SYSTEM_PROMPT.format(global_user_sim_guidelines=get_global_user_sim_guidelines(use_tools=False),
+                                     instructions=str(scenario))
+
+
+def is_user_stop(text: str | None) -> bool:
+    """tau2's UserSimulator.is_stop on a message's text."""
+    return bool(text) and any(tok in text for tok in USER_STOP_TOKENS)
+
+
+@dataclass
+class RawToolCall:
+    """A tool call as a model emitted it: arguments may be a JSON string, possibly broken."""
+
+    name: str
+    arguments: str | dict[str, Any]
+    id: str | None = None
+
+
+@dataclass
+class Reply:
+    """One backend turn for one conversation.
+
+    ``usage``: ``{"prompt_tokens": int, "completion_tokens": int}`` from a model; None lets the
+    engine count whitespace tokens (labelled so). ``raw``: backend data kept on the message
+    (``raw_data``); the scripted backends put their dialogue act there. ``error``: the backend
+    could not produce a turn for this conversation (ends it as AGENT_ERROR / USER_ERROR).
+    """
+
+    content: str | None = None
+    tool_calls: list[RawToolCall] = field(default_factory=list)
+    usage: dict[str, int] | None = None
+    raw: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class ConversationView:
+    """What a backend sees of one conversation when it is its turn.
+
+    ``state`` is the backend's private scratch dict for this conversation and role (the
+    engine keeps it between turns); ``messages`` is the shared trajectory, read-only.
+    """
+
+    conv_id: str
+    role: Role
+    domain: str
+    record: TaskRecord
+    task: Task
+    script: UserScript
+    seed: int
+    messages: list[Message]
+    system_prompt: str
+    tools: list[dict[str, Any]]
+    state: dict[str, Any]
+
+    def chat_messages(self) -> list[dict[str, Any]]:
+        """OpenAI-style chat messages for this role's model (tau2's own conversions).
+
+        The agent sees everything; the user sees the roles flipped and no tool traffic, as
+        tau2's ``UserState.flip_roles`` does.
+        """
+        out: list[dict[str, Any]] = [{"role": "system", "content": self.system_prompt}]
+        for m in self.messages:
+            if self.role == "agent":
+                out.append(_agent_chat(m))
+            elif isinstance(m, UserMessage):
+                out.append({"role": "assistant", "content": m.content})
+            elif isinstance(m, AssistantMessage) and not m.is_tool_call():
+                out.append({"role": "user", "content": m.content})
+        return out
+
+
+def _agent_chat(m: Message) -> dict[str, Any]:
+    if isinstance(m, ToolMessage):
+        return {"role": "tool", "content": m.content, "tool_call_id": m.id}
+    if isinstance(m, AssistantMessage):
+        calls = None
+        if m.is_tool_call():
+            calls = [{"id": tc.id, "type": "function",
+                      "function": {"name": tc.name, "arguments": json.dumps(tc.arguments)}}
+                     for tc in m.tool_calls or []]
+        return {"role": "assistant", "content": m.content, "tool_calls": calls}
+    return {"role": m.role, "content": m.content}

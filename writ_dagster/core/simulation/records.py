@@ -1,0 +1,106 @@
+"""Records of simulation that cross a boundary: configuration and finished trajectories."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from writ_dagster.core import runtime  # noqa: F401
+from tau2.data_model.message import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+
+
+class SimulationConfig(BaseModel):
+    """Limits and protocol choices of the conversation engine (tau2's defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(200, ge=1, description="tau2 orchestrator steps (agent, user, tool round) before MAX_STEPS")
+    max_errors: int = Field(10, ge=1, description="tool errors before TOO_MANY_ERRORS")
+    max_concurrency: int = Field(64, ge=1, description="conversations in flight at once")
+    mixed_message: Literal["drop_content", "error"] = Field(
+        "drop_content", description="an agent message with text and tool calls: keep the calls only (counted), "
+                                    "or end the conversation as AGENT_ERROR (tau2 with validate_communication)")
+    agent_can_stop: bool = Field(False, description="whether '###STOP###' from the agent ends the run "
+                                                    "(tau2's LLMAgent never stops; the user does)")
+    deterministic_timestamps: bool = Field(True, description="stamp messages 1 s apart from a fixed start, so "
+                                                             "re-running gives identical rows")
+
+    def content_hash(self) -> str:
+        """Hash of the settings that can change a trajectory (concurrency cannot)."""
+        return hashlib.sha256(self.model_dump_json(exclude={"max_concurrency"}).encode()).hexdigest()[:16]
+
+
+class ModelInfo(BaseModel):
+    """Who played a role: a scripted backend or a model, with its sampling parameters."""
+
+    name: str
+    kind: Literal["scripted", "llm"]
+    sampling: dict[str, Any] = Field(default_factory=dict)
+
+
+class TokenUsage(BaseModel):
+    """Token counts of a trajectory's generated messages.
+
+    ``kind`` says what was counted: 'model' (reported by the model server), 'whitespace'
+    (scripted text split on whitespace, a rough stand-in), or 'mixed'.
+    """
+
+    kind: Literal["model", "whitespace", "mixed", "none"]
+    agent_prompt_tokens: int = 0
+    agent_completion_tokens: int = 0
+    user_prompt_tokens: int = 0
+    user_completion_tokens: int = 0
+
+
+class TrajectoryRecord(BaseModel):
+    """One simulated conversation, scored, with its provenance."""
+
+    trajectory_id: str = Field(description="deterministic from task_id, script_id and seed")
+    task_id: str
+    script_id: str
+    domain: str
+    partition: str
+    seed: int
+    variant: int
+    has_user_script: bool
+    trajectory_type: str
+    messages: list[dict[str, Any]] = Field(description="tau2 message dicts (model_dump mode=json), usage on each")
+    reward: float = Field(description="tau2's evaluate_simulation reward, computed with the fast Verifier")
+    score_error: str | None = Field(None, description="why scoring failed (reward is then 0)")
+    termination_reason: str = Field(description="tau2 TerminationReason value")
+    n_turns: int = Field(description="user and assistant messages (tool results not counted)")
+    n_tool_calls: int
+    n_tool_errors: int
+    n_steps: int = Field(description="tau2 orchestrator steps taken")
+    malformed: dict[str, int] = Field(default_factory=dict, description="malformed model outputs by kind")
+    usage: TokenUsage
+    latency_s: float = Field(description="wall time of the conversation, backends included (not deterministic)")
+    agent: ModelInfo
+    user: ModelInfo
+    lineage: dict[str, str] = Field(default_factory=dict)
+
+    def tau2_messages(self) -> list[Message]:
+        """The messages as tau2 objects (for tau2's evaluator or results files)."""
+        return load_messages(self.messages)
+
+
+def trajectory_id(task_id: str, script_id: str, seed: int) -> str:
+    """Deterministic trajectory id."""
+    digest = hashlib.sha256(f"{task_id}\x1f{script_id}\x1f{seed}".encode()).hexdigest()[:20]
+    return f"traj-{digest}"
+
+
+_ROLES = {"assistant": AssistantMessage, "user": UserMessage, "tool": ToolMessage, "system": SystemMessage}
+
+
+def load_messages(dicts: list[dict[str, Any]]) -> list[Message]:
+    """tau2 messages from their JSON dicts."""
+    return [_ROLES[d["role"]].model_validate(d) for d in dicts]
+
+
+def dump_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """JSON dicts of tau2 messages."""
+    return [json.loads(m.model_dump_json()) for m in messages]

@@ -1,0 +1,182 @@
+"""The scripted user simulator: a rule-based customer that plays a :class:`UserScript`.
+
+Not a model. It says only the script's pre-rendered, checked lines: it opens as the script
+says (vague, or with one or all of its requests), answers identification questions from its
+known facts (slipping once if scripted), gives a request's details when asked, says "yes"
+to a proposed action (after correcting a read-back slip if it sees its wrong value), raises
+its next request when asked whether there is anything else, and ends with ###STOP###.
+It reads the agent's dialogue act from ``raw_data`` when the scripted oracle sent it, and
+otherwise classifies the agent's text with a few patterns (best effort).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+from writ_dagster.core.simulation.protocol import ConversationView, Reply
+from writ_dagster.core.users.models import UserScript
+from writ_dagster.core.users.outline import outline_task
+from writ_dagster.core.users.phrasing import lower_first
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("identity_not_found", re.compile(r"couldn't find|could not find|not found|double-check", re.I)),
+    ("ask_identity", re.compile(r"user id|email|zip code|verify your identity|authenticate", re.I)),
+    ("propose", re.compile(r"\b(confirm|proceed|go ahead)\b.*\?", re.I | re.S)),
+    ("anything_else", re.compile(r"anything else", re.I)),
+    ("ask_request", re.compile(r"(what|how) can I (help|do)", re.I)),
+    ("ask_details", re.compile(r"could you (tell|provide|let me know)", re.I)),
+]
+
+
+def classify(text: str) -> str:
+    """The dialogue act of an agent message without one attached (best effort)."""
+    for act, pattern in _PATTERNS:
+        if pattern.search(text or ""):
+            return act
+    return "unknown"
+
+
+class ScriptedUser:
+    """Scripted user backend (no model): ``respond_batch`` answers every view in turn."""
+
+    name = "scripted-user"
+    kind = "scripted"
+    sampling: dict[str, Any] = {}
+
+    def respond_batch(self, views: Sequence[ConversationView]) -> list[Reply]:
+        """One user turn for each conversation."""
+        return [self.respond(v) for v in views]
+
+    def respond(self, view: ConversationView) -> Reply:
+        """One user turn for one conversation."""
+        st = view.state
+        if not st:
+            st.update(outline=outline_task(view.record), told=[], identity_slipped=False, corrected=False,
+                      confirms=0, unknowns=0, opened=False, facts_given=set())
+        script: UserScript = view.script
+        last = view.messages[-1]
+        if not st["opened"]:
+            st["opened"] = True
+            return self._opening(script, st)
+        raw = last.raw_data if isinstance(last.raw_data, dict) else {}
+        act = raw.get("act") or classify(last.content or "")
+        if act == "ask_identity":
+            return self._identity(script, st)
+        if act == "identity_not_found":
+            return self._reply(script.lines.identity_correction or script.lines.identity, "identify",
+                               identity=dict(st["outline"].identity))
+        if act == "ask_details":
+            return self._details(script, st, raw.get("request"))
+        if act == "propose":
+            return self._confirm(script, st, last.content or "")
+        if act in ("ask_request", "anything_else"):
+            return self._next_request(script, st)
+        st["unknowns"] += 1
+        if self._untold(script, st) and st["unknowns"] <= 2:
+            return self._next_request(script, st)
+        if st["unknowns"] <= 2:
+            return self._reply(script.lines.unknown, "unknown")
+        return self._reply(script.lines.closing, "close")
+
+    # -- turns -------------------------------------------------------------------------------
+    def _reply(self, text: str, act: str, **payload: Any) -> Reply:
+        return Reply(content=text, raw={"act": act, **payload})
+
+    def _untold(self, script: UserScript, st: dict[str, Any]) -> list[int]:
+        return [k for k in script.telling_order if k not in st["told"]]
+
+    def _identity_answer(self, script: UserScript, st: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        ident = dict(st["outline"].identity)
+        slip = script.slip
+        if slip is not None and slip.kind == "identity" and not st["identity_slipped"]:
+            st["identity_slipped"] = True
+            ident[slip.field] = slip.wrong
+            return script.lines.identity_slipped or script.lines.identity, ident
+        return script.lines.identity, ident
+
+    def _identity(self, script: UserScript, st: dict[str, Any]) -> Reply:
+        text, ident = self._identity_answer(script, st)
+        return self._reply(text, "identify", identity=ident)
+
+    def _opening(self, script: UserScript, st: dict[str, Any]) -> Reply:
+        lines, dims = script.lines, script.dimensions
+        filler = lines.fillers[0] if lines.fillers else ""
+        if dims.opening == "vague":
+            return self._reply(" ".join(p for p in (lines.vague, filler) if p), "vague")
+        if dims.disclosure == "all_at_once":
+            ident_text, ident = self._identity_answer(script, st)
+            text, payload = self._tell(script, st, list(script.telling_order), with_facts=True)
+            return self._reply(" ".join(p for p in (lines.hello, ident_text, text, filler) if p), "tell",
+                               identity=ident, **payload)
+        if dims.disclosure == "progressive":
+            text, payload = self._tell(script, st, script.telling_order[:1], with_facts=True)
+        else:
+            text, payload = self._tell(script, st, list(script.telling_order), with_facts=False)
+        return self._reply(" ".join(p for p in (lines.hello, text, filler) if p), "tell", **payload)
+
+    def _tell(self, script: UserScript, st: dict[str, Any], ks: list[int], with_facts: bool,
+              lead: str = "") -> tuple[str, dict[str, Any]]:
+        lines = script.lines
+        first_telling = not st["told"]
+        parts = []
+        for k in ks:
+            text = lines.requests[k]
+            if with_facts and lines.facts[k]:
+                text = f"{text} {lines.facts[k]}"
+            parts.append(text)
+        if len(ks) == 1:
+            body = parts[0]
+        else:
+            body = "I have a few things to sort out. " + " ".join(
+                f"{lines.connectors[i]}{lower_first(p)}" for i, p in enumerate(parts))
+        if first_telling and lines.general_facts:
+            body = f"{body} {lines.general_facts}"
+        st["told"].extend(ks)
+        if with_facts:
+            st["facts_given"].update(ks)
+        payload: dict[str, Any] = {"tell": ks, "with_facts": with_facts}
+        slip = script.slip
+        if slip is not None and slip.kind == "readback" and slip.request in ks and slip.wrong in body:
+            payload["slip"] = {"right": slip.right, "wrong": slip.wrong}
+        return " ".join(p for p in (lead, body) if p), payload
+
+    def _next_request(self, script: UserScript, st: dict[str, Any]) -> Reply:
+        untold = self._untold(script, st)
+        if not untold:
+            return self._reply(script.lines.closing, "close")
+        dims = script.dimensions
+        if not st["told"]:
+            if dims.disclosure == "progressive":
+                text, payload = self._tell(script, st, untold[:1], with_facts=True)
+            else:
+                text, payload = self._tell(script, st, untold, with_facts=dims.disclosure == "all_at_once")
+            return self._reply(text, "tell", **payload)
+        lead = script.lines.more[(len(st["told"]) - 1) % len(script.lines.more)]
+        text, payload = self._tell(script, st, untold[:1], with_facts=dims.disclosure != "on_request", lead=lead)
+        return self._reply(text, "tell", **payload)
+
+    def _details(self, script: UserScript, st: dict[str, Any], k: int | None) -> Reply:
+        if k is None:  # an agent that did not say which request: the first told one still missing details
+            k = next((i for i in st["told"] if script.lines.facts[i] and i not in st["facts_given"]), None)
+        if k is None or not (0 <= k < len(script.lines.facts)) or not script.lines.facts[k]:
+            return self._reply(script.lines.unknown, "details", request=k)
+        st["facts_given"].add(k)
+        text = script.lines.facts[k]
+        payload: dict[str, Any] = {"request": k}
+        slip = script.slip
+        if slip is not None and slip.kind == "readback" and slip.request == k and slip.wrong in text:
+            payload["slip"] = {"right": slip.right, "wrong": slip.wrong}
+        return self._reply(text, "details", **payload)
+
+    def _confirm(self, script: UserScript, st: dict[str, Any], text: str) -> Reply:
+        slip = script.slip
+        if (slip is not None and slip.kind == "readback" and not st["corrected"]
+                and slip.wrong in text and script.lines.readback_correction):
+            st["corrected"] = True
+            return self._reply(script.lines.readback_correction, "correct",
+                               slip={"right": slip.right, "wrong": slip.wrong})
+        confirm = script.lines.confirm[st["confirms"] % len(script.lines.confirm)]
+        st["confirms"] += 1
+        return self._reply(confirm, "confirm")
+
