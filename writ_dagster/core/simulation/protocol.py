@@ -95,15 +95,20 @@ class ConversationView:
         The agent sees everything; the user sees the roles flipped and no tool traffic, as
         tau2's ``UserState.flip_roles`` does.
         """
+        if self.role == "agent":
+            return agent_chat_messages(self.system_prompt, self.messages)
         out: list[dict[str, Any]] = [{"role": "system", "content": self.system_prompt}]
         for m in self.messages:
-            if self.role == "agent":
-                out.append(_agent_chat(m))
-            elif isinstance(m, UserMessage):
+            if isinstance(m, UserMessage):
                 out.append({"role": "assistant", "content": m.content})
             elif isinstance(m, AssistantMessage) and not m.is_tool_call():
                 out.append({"role": "user", "content": m.content})
         return out
+
+
+def agent_chat_messages(system_prompt: str, messages: list[Message]) -> list[dict[str, Any]]:
+    """A conversation as the agent sees it, in OpenAI chat format (tool-call arguments as JSON text)."""
+    return [{"role": "system", "content": system_prompt}] + [_agent_chat(m) for m in messages]
 
 
 def _agent_chat(m: Message) -> dict[str, Any]:

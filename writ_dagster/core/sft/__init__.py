@@ -1,0 +1,1 @@
+"""SFT sets: filtering, near-duplicate removal, decontamination, mixture, split and export."""

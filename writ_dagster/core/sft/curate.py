@@ -1,0 +1,131 @@
+"""From scored trajectories to an SFT set: filters, near-duplicates, decontamination, mixture, split.
+
+Every removal is counted by reason. Near-duplicates are judged within one gold plan only
+(same task actions) and on the user's side of the conversation, so templated wording never
+merges distinct tasks, while re-synthesized copies of one task told the same way do merge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from typing import Iterable, Mapping
+
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
+from writ_dagster.core.sft.openai_format import chat_rows, domain_prompt_and_tools
+from writ_dagster.core.simulation.records import TrajectoryRecord
+from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
+from writ_dagster.core.tasks.models import TaskRecord
+
+SCORED = {"user_stop", "agent_stop"}
+
+
+def _rank(seed: int, key: str) -> str:
+    return hashlib.sha256(f"{seed}\x1f{key}".encode()).hexdigest()
+
+
+def cell_of(domain: str, trajectory_type: str, has_user_script: bool) -> str:
+    return f"{domain}/{trajectory_type}/{'scripted' if has_user_script else 'plain'}"
+
+
+def rejection(rec: TrajectoryRecord, config: SFTConfig) -> str | None:
+    """Why a trajectory cannot be a training row (None if it can)."""
+    if rec.score_error or rec.termination_reason not in SCORED:
+        return "not scored (ended early or scoring failed)"
+    if rec.reward < config.min_reward:
+        return "reward below threshold"
+    if any(rec.malformed.values()):
+        return "malformed tool calls"
+    if len(rec.messages) > config.max_messages:
+        return "too many messages"
+    if sum(len(m.get("content") or "") for m in rec.messages) > config.max_chars:
+        return "too long"
+    return None
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def _plan_key(task: TaskRecord) -> str:
+    return task.domain + json.dumps([[s.name, s.arguments] for s in task.gold_actions], sort_keys=True)
+
+
+def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, TaskRecord], config: SFTConfig,
+              indexes: Mapping[str, BaseTaskIndex] | None = None) -> SFTBuild:
+    """Curate ``trajectories`` (with their ``tasks`` by id) into an SFT set."""
+    dropped: Counter[str] = Counter()
+    indexes = dict(indexes or {})
+    kept: list[tuple[TrajectoryRecord, TaskRecord]] = []
+    considered = 0
+    for rec in trajectories:
+        considered += 1
+        task = tasks.get(rec.task_id)
+        if task is None:
+            dropped["task not found"] += 1
+            continue
+        reason = rejection(rec, config)
+        if reason is None:
+            if rec.domain not in indexes:
+                indexes[rec.domain] = build_index(get_domain(rec.domain))
+            writes = [(s.name, s.arguments) for s in task.gold_actions if s.kind == "write"]
+            if indexes[rec.domain].collisions(signature(get_domain(rec.domain), writes)):
+                reason = "collides with a τ²-bench base task"
+        if reason:
+            dropped[reason] += 1
+        else:
+            kept.append((rec, task))
+
+    # near-duplicates: only within one gold plan, judged on what the user said
+    by_plan: dict[str, list[tuple[TrajectoryRecord, TaskRecord, set]]] = {}
+    unique: list[tuple[TrajectoryRecord, TaskRecord]] = []
+    for rec, task in sorted(kept, key=lambda x: x[0].trajectory_id):
+        text = " ".join(m.get("content") or "" for m in rec.messages if m.get("role") == "user")
+        sh = _shingles(text)
+        group = by_plan.setdefault(_plan_key(task), [])
+        if any(_jaccard(sh, other) >= config.near_duplicate_jaccard for _, _, other in group):
+            dropped["near-duplicate"] += 1
+            continue
+        group.append((rec, task, sh))
+        unique.append((rec, task))
+
+    # mixture: a deterministic pick per cell
+    chosen: list[tuple[TrajectoryRecord, TaskRecord]] = []
+    taken: Counter[str] = Counter()
+    for rec, task in sorted(unique, key=lambda x: _rank(config.seed, x[0].trajectory_id)):
+        cell = cell_of(rec.domain, task.trajectory_type, rec.has_user_script)
+        if config.targets is not None:
+            if taken[cell] >= config.targets.get(cell, 0):
+                dropped["outside the mixture"] += 1
+                continue
+        taken[cell] += 1
+        chosen.append((rec, task))
+    chosen.sort(key=lambda x: x[0].trajectory_id)
+
+    digest = hashlib.sha256(config.content_hash().encode())
+    for rec, _ in chosen:
+        digest.update(rec.content_hash().encode())
+    version = digest.hexdigest()[:16]
+    rows = []
+    for rec, task in chosen:
+        # split by task so no task is in both
+        split = ("validation" if int(_rank(config.seed, "split" + task.task_id)[:8], 16) / 0xFFFFFFFF
+                 < config.validation_fraction else "train")
+        rows.append(SFTRow(domain=rec.domain, trajectory_type=task.trajectory_type,
+                           has_user_script=rec.has_user_script, messages=chat_rows(rec),
+                           tools=domain_prompt_and_tools(rec.domain)[1], split=split,
+                           trajectory_id=rec.trajectory_id, task_id=rec.task_id, script_id=rec.script_id,
+                           partition=rec.partition, sft_version=version))
+    return SFTBuild(version=version, rows=rows, considered=considered, dropped=dict(sorted(dropped.items())),
+                    cells=dict(sorted(taken.items())))

@@ -1,0 +1,79 @@
+"""Writing an SFT set as Parquet files trainers load unchanged, with a dataset card."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from statistics import median
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from writ_dagster.core.sft.models import SFTBuild, SFTRow
+
+_CALL = pa.struct([("id", pa.string()), ("type", pa.string()),
+                   ("function", pa.struct([("name", pa.string()), ("arguments", pa.string())]))])
+_MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string()), ("tool_calls", pa.list_(_CALL)),
+                      ("tool_call_id", pa.string())])
+SCHEMA = pa.schema([
+    ("domain", pa.string()), ("trajectory_type", pa.string()), ("has_user_script", pa.bool_()),
+    ("messages", pa.list_(_MESSAGE)), ("tools", pa.string()),
+    ("trajectory_id", pa.string()), ("task_id", pa.string()), ("script_id", pa.string()),
+    ("partition", pa.string()), ("sft_version", pa.string()),
+])
+
+
+def _table(rows: list[SFTRow]) -> pa.Table:
+    cols = {name: [getattr(r, name) for r in rows] for name in SCHEMA.names}
+    return pa.Table.from_pydict(cols, schema=SCHEMA)
+
+
+def write_sft(build: SFTBuild, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``train.parquet``, ``validation.parquet`` (if any rows) and ``README.md``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for split in ("train", "validation"):
+        rows = [r for r in build.rows if r.split == split]
+        if rows or split == "train":
+            path = out / f"{split}.parquet"
+            tmp = path.with_suffix(".parquet.tmp")
+            pq.write_table(_table(rows), tmp)
+            tmp.replace(path)  # readers never see half a file
+            paths[split] = path
+    (out / "README.md").write_text(dataset_card(build))
+    paths["card"] = out / "README.md"
+    return paths
+
+
+def dataset_card(build: SFTBuild) -> str:
+    """A README with the set's statistics and how it was made."""
+    splits = Counter(r.split for r in build.rows)
+    turns = [len(r.messages) for r in build.rows] or [0]
+    calls = [sum(len(m["tool_calls"] or []) for m in r.messages) for r in build.rows] or [0]
+    lines = [
+        "---", "license: mit", "task_categories: [text-generation]", "tags: [tau2-bench, tool-use, agents, writ]",
+        "---", "", f"# WRIT SFT set `{build.version}`", "",
+        "Multi-turn, tool-using customer-service conversations in τ²-bench's airline and retail domains, "
+        "synthesized with writ-dagster: tasks made hard along the write axis (write decisions per task) "
+        "and the read axis (evidence gathered before each write), played by an agent and a simulated "
+        "user in the real τ²-bench environment and kept only if τ²-bench's evaluator scores them 1.0.", "",
+        "## Columns", "",
+        "- `domain`, `trajectory_type` (normal | write-intensive | read-heavy), `has_user_script`: as in WRIT-2K.",
+        "- `messages`: OpenAI chat format; the system message is τ²-bench's agent prompt with the domain policy. "
+        "Tool-call `arguments` are JSON text.",
+        "- `tools`: JSON text of the domain's OpenAI function schemas (parse it before passing to a chat template).",
+        "- lineage: `trajectory_id`, `task_id`, `script_id`, `partition`, `sft_version` "
+        "(`writ trace` follows them back to the DB entities, seed and config).", "",
+        "## Statistics", "",
+        f"- rows: {len(build.rows)} (train {splits.get('train', 0)}, validation {splits.get('validation', 0)}; "
+        "split by task)",
+        f"- messages per conversation: min {min(turns)}, median {median(turns)}, max {max(turns)}",
+        f"- tool calls per conversation: min {min(calls)}, median {median(calls)}, max {max(calls)}",
+        f"- trajectories considered: {build.considered}", "",
+        "| cell (domain/type/user script) | rows |", "|---|---|",
+        *[f"| {cell} | {n} |" for cell, n in build.cells.items()], "",
+        "| removed because | trajectories |", "|---|---|",
+        *[f"| {why} | {n} |" for why, n in build.dropped.items()], "",
+    ]
+    return "\n".join(lines)

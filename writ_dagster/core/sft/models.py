@@ -1,0 +1,66 @@
+"""Configuration and records of SFT-set building."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+TRAJECTORY_TYPES = ("normal", "write-intensive", "read-heavy")
+
+
+class SFTConfig(BaseModel):
+    """How trajectories become an SFT set: filters, mixture and split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_reward: float = Field(1.0, description="keep trajectories scoring at least this (tau2 reward)")
+    max_messages: int = Field(120, ge=2, description="drop conversations longer than this many messages")
+    max_chars: int = Field(120_000, ge=100, description="drop conversations whose text exceeds this")
+    near_duplicate_jaccard: float = Field(
+        0.9, gt=0, le=1, description="same gold plan and user-side text at least this similar: keep one")
+    targets: dict[str, int] | None = Field(
+        None, description="rows wanted per 'domain/trajectory_type/scripted|plain' cell; None keeps all")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="share of tasks held out (split by task)")
+    seed: int = 0
+
+    @field_validator("targets")
+    @classmethod
+    def _cells(cls, targets: dict[str, int] | None) -> dict[str, int] | None:
+        for cell, n in (targets or {}).items():
+            parts = cell.split("/")
+            if len(parts) != 3 or parts[1] not in TRAJECTORY_TYPES or parts[2] not in ("scripted", "plain"):
+                raise ValueError(f"mixture cell {cell!r} is not 'domain/<{'|'.join(TRAJECTORY_TYPES)}>/scripted|plain'")
+            if n < 0:
+                raise ValueError(f"mixture cell {cell!r} asks for a negative count ({n})")
+        return targets
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+class SFTRow(BaseModel):
+    """One training conversation, in the columns trainers (and WRIT-2K) use, plus lineage."""
+
+    domain: str
+    trajectory_type: str
+    has_user_script: bool
+    messages: list[dict[str, Any]] = Field(description="OpenAI chat messages; tool-call arguments are JSON text")
+    tools: str = Field(description="JSON text of the OpenAI function schemas (text, so `datasets` cannot merge them)")
+    split: str
+    trajectory_id: str
+    task_id: str
+    script_id: str
+    partition: str
+    sft_version: str
+
+
+class SFTBuild(BaseModel):
+    """An SFT set and the account of how it was made."""
+
+    version: str
+    rows: list[SFTRow]
+    considered: int
+    dropped: dict[str, int] = Field(description="trajectories removed, by filter")
+    cells: dict[str, int] = Field(description="rows per 'domain/type/scripted|plain'")
