@@ -28,7 +28,8 @@ def snapshot(db: Path) -> list[tuple]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         out = []
-        for table in ("tasks", "task_rejections", "partition_runs", "domain_catalogue", "domain_info"):
+        for table in ("tasks", "task_rejections", "partition_runs", "domain_catalogue", "domain_info",
+                      "user_scripts", "trajectories", "stage_runs"):
             out.append((table, con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()))
         return out
     finally:
@@ -50,6 +51,13 @@ def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
     broken_yaml.write_text("seed: [1, 2\n")
     no_upstream = tmp_path / "no_upstream.json"
     no_upstream.write_text(json.dumps({"upstream_tasks_dir": str(tmp_path / "absent")}))
+    zero_variants = tmp_path / "zero_variants.yaml"
+    zero_variants.write_text("tasks_per_batch: 8\nsimulation:\n  variants: 0\n")
+    bad_simulation = tmp_path / "bad_simulation.json"
+    bad_simulation.write_text(json.dumps({"simulation": [1, 2]}))
+    unknown_simulation = tmp_path / "unknown_simulation.json"
+    unknown_simulation.write_text(json.dumps({"simulation": {"varients": 3}}))
+    export_t = ["export-trajectories", "--domain", "airline"]
     return [
         (["run", "--domain", "nowhere"], "unknown domain 'nowhere'"),
         (RUN + ["--batch", "b0|01"], "bad batch key"),
@@ -70,6 +78,21 @@ def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["export-tasks", "--domain", "airline", "--partition", "../b", "--out", str(tmp_path / "x.json")],
          "bad batch key"),
         (["export-tasks", "--domain", "airline", "--out", str(tmp_path / "blocker" / "x.json")], "cannot write"),
+        (RUN + ["--variants", "0"], "variants must be at least 1"),
+        (RUN + ["--max-concurrency", "-4"], "max_concurrency must be at least 1"),
+        (RUN + ["--workers", "0"], "workers must be at least 1"),
+        (RUN + ["--agent-backend", "gpt-nothing"], "unknown agent backend 'gpt-nothing'; known: scripted-oracle"),
+        (RUN + ["--user-backend", "scripted-oracle"], "unknown user backend 'scripted-oracle'"),
+        (RUN + ["--config", str(zero_variants)], "invalid simulation config: variants: variants must be at least 1"),
+        (RUN + ["--config", str(bad_simulation)], "'simulation' must be a mapping"),
+        (RUN + ["--config", str(unknown_simulation)], "varients"),
+        (["export-trajectories", "--domain", "nowhere", "--out", str(tmp_path / "x.json")], "unknown domain"),
+        (export_t + ["--partition", "b0007", "--out", str(tmp_path / "x.json")],
+         "no stored trajectories for partition 'b0007' of airline (stored: b0000)"),
+        (export_t + ["--partition", "../b", "--out", str(tmp_path / "x.json")], "bad batch key"),
+        (["export-trajectories", "--domain", "retail", "--out", str(tmp_path / "x.json")],
+         "no complete trajectory partitions for retail"),
+        (export_t + ["--out", str(tmp_path / "blocker" / "x.json")], "cannot write"),
     ]
 
 
@@ -101,7 +124,8 @@ def test_unreadable_database_is_refused_untouched(writ_home: Path, tmp_path: Pat
     db = writ_home / "writ.duckdb"
     db.write_bytes(content)
     digest = hashlib.sha256(content).hexdigest()
-    for argv in (RUN, ["export-tasks", "--domain", "airline", "--out", str(tmp_path / "x.json")]):
+    for argv in (RUN, ["export-tasks", "--domain", "airline", "--out", str(tmp_path / "x.json")],
+                 ["export-trajectories", "--domain", "airline", "--out", str(tmp_path / "x.json")]):
         assert main(argv) == EXIT_BAD_INPUT
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(db) in err[0] and "not a DuckDB database file" in err[0]
@@ -116,8 +140,50 @@ def test_export_before_any_run_names_the_missing_database(writ_home: Path, tmp_p
     assert not writ_home.exists()
 
 
-def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("argv, expected", [
+    (["run", "--tasks-per-batch", "many"], "invalid int value"),
+    (["run", "--variants", "two"], "invalid int value"),
+    (["export-trajectories", "--domain", "airline", "--format", "csv", "--out", "x.json"], "invalid choice: 'csv'"),
+])
+def test_argparse_errors_exit_2(argv: list[str], expected: str, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["run", "--tasks-per-batch", "many"])
+        main(argv)
     assert exc.value.code == EXIT_BAD_INPUT
-    assert "invalid int value" in capsys.readouterr().err
+    assert expected in capsys.readouterr().err
+
+
+def test_an_interrupted_partition_is_not_exported(writ_home: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """Rows without their stage-run row are what a killed run leaves: export refuses them, says how to finish."""
+    import duckdb
+
+    assert main(RUN + ["--variants", "1"]) == 0
+    con = duckdb.connect(str(writ_home / "writ.duckdb"))
+    con.execute("DELETE FROM stage_runs WHERE stage = 'trajectories'")
+    con.close()
+    capsys.readouterr()
+    out = tmp_path / "x.json"
+    assert main(["export-trajectories", "--domain", "airline", "--partition", "b0000", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "incomplete" in err[0] and "writ run --domain airline --batch b0000" in err[0]
+    assert main(["export-trajectories", "--domain", "airline", "--out", str(out)]) == 2
+    assert "no complete trajectory partitions for airline" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_trajectories_of_replaced_tasks_are_not_exported(writ_home: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """After `tasks` alone is re-made with other settings, the stored conversations belong to other tasks."""
+    from writ_dagster.core import storage
+    from writ_dagster.core.tasks.models import SynthesisConfig
+    from writ_dagster.core.tasks.synthesis import Synthesizer
+
+    assert main(RUN + ["--variants", "1"]) == 0
+    config = SynthesisConfig(tasks_per_batch=8, seed=5)
+    with storage.connect(writ_home / "writ.duckdb") as con:
+        storage.write_partition(con, Synthesizer("airline", config).synthesize("b0000"), config)
+    capsys.readouterr()
+    out = tmp_path / "x.json"
+    assert main(["export-trajectories", "--domain", "airline", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "made from other tasks" in err[0] and not out.exists()

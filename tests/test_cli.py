@@ -11,6 +11,9 @@ from writ_testing import use_writ_home
 
 from writ_dagster.cli import main
 from writ_dagster.core import runtime, storage  # noqa: F401  (runtime must precede tau2)
+from writ_dagster.core.script_storage import user_scripts_frame
+from writ_dagster.core.trajectory_storage import trajectories_frame
+from tau2.data_model.simulation import Results
 from tau2.data_model.tasks import Task
 
 
@@ -24,6 +27,9 @@ def test_run_then_export_loads_into_tau2(writ_home: Path, tmp_path: Path, capsys
     out = capsys.readouterr().out
     assert "airline/b0000: 8 tasks" in out and "airline/b0001: 8 tasks" in out
     assert "reverify ok" in out and "decontamination ok" in out
+    assert "airline/b0001: user scripts: 16 scripts for 8 tasks (8 scripted)" in out
+    assert "airline/b0001: trajectories: 16 conversations (16 simulated, 0 kept), success 100.0%" in out
+    assert "rescore ok, success_rate ok, tau2_agreement ok" in out
 
     db = writ_home / "writ.duckdb"
     with storage.connect(db, read_only=True) as con:
@@ -47,17 +53,31 @@ def test_run_then_export_loads_into_tau2(writ_home: Path, tmp_path: Path, capsys
     assert main(["export-tasks", "--domain", "airline", "--out", "-"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 16
 
+    assert main(["export-trajectories", "--domain", "airline", "--partition", "b0001", "--out", "-"]) == 0
+    results = Results.model_validate_json(capsys.readouterr().out)
+    assert len(results.simulations) == 16 and {t.id for t in results.tasks} == {r.task_id for r in stored}
+    assert main(["export-trajectories", "--domain", "airline", "--out", str(tmp_path / "all.json")]) == 0
+    assert len(Results.load(tmp_path / "all.json").simulations) == 32
+
 
 def test_rerun_of_a_partition_is_identical(writ_home: Path, capsys: pytest.CaptureFixture) -> None:
     args = ["run", "--domain", "airline", "--tasks-per-batch", "8"]
+
+    def stored() -> tuple:
+        with storage.connect(writ_home / "writ.duckdb", read_only=True) as con:
+            return (storage.tasks_frame(con, "airline").drop("written_at"),
+                    user_scripts_frame(con, "airline").drop("written_at"),
+                    trajectories_frame(con, "airline").drop("written_at", "latency_s"))
+
     assert main(args) == 0
-    with storage.connect(writ_home / "writ.duckdb", read_only=True) as con:
-        first = storage.tasks_frame(con, "airline").drop("written_at")
-    assert main(args) == 0
-    with storage.connect(writ_home / "writ.duckdb", read_only=True) as con:
-        second = storage.tasks_frame(con, "airline").drop("written_at")
-    assert first.height == 8
-    assert first.equals(second)
+    first = stored()
+    assert main(args) == 0  # resumes: every trajectory is kept
+    assert "16 conversations (0 simulated, 16 kept)" in capsys.readouterr().out
+    assert main(args + ["--fresh"]) == 0  # re-simulates every trajectory
+    assert "16 conversations (16 simulated, 0 kept)" in capsys.readouterr().out
+    second = stored()
+    assert [f.height for f in first] == [8, 16, 16]
+    assert all(a.equals(b) for a, b in zip(first, second))
 
 
 def _walk(value: object):

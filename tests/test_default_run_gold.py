@@ -117,3 +117,118 @@ def test_export_keeps_to_fields_both_tau2_releases_define(domain: str, exported)
                 node = node[part]
             for item in node if isinstance(node, list) else [node]:
                 assert set(item) <= allowed & set(packaged[path].model_fields), (path, set(item) - allowed)
+
+
+# -- trajectories of the default run ---------------------------------------------------------
+
+# Field names of upstream τ²-bench's current results models (src/tau2/data_model/simulation.py and
+# message.py of sierra-research/tau2-bench), nested by path; the export must keep within them.
+UPSTREAM_RESULT_FIELDS = {
+    "": {"timestamp", "info", "tasks", "simulations", "simulation_index"},
+    "info": {"git_commit", "num_trials", "max_steps", "max_errors", "user_info", "agent_info", "environment_info",
+             "seed", "text_streaming_config", "speech_complexity", "audio_native_config", "retrieval_config",
+             "retrieval_config_kwargs"},
+    "info.agent_info": {"implementation", "llm", "llm_args", "voice_settings"},
+    "info.user_info": {"implementation", "llm", "llm_args", "global_simulation_guidelines", "voice_settings",
+                       "persona_config"},
+    "info.environment_info": {"domain_name", "policy", "tool_defs"},
+    "simulations": {"id", "task_id", "timestamp", "start_time", "end_time", "duration", "termination_reason",
+                    "agent_cost", "user_cost", "agent_usage", "reward_info", "messages", "ticks", "trial", "seed",
+                    "mode", "speech_environment", "review", "user_only_review", "info", "auth_classification",
+                    "hallucination_retries_used", "hallucination_check", "provider_session_id", "policy",
+                    "effect_timeline"},
+    "simulations.reward_info": {"reward", "db_check", "env_assertions", "action_checks", "nl_assertions",
+                                "communicate_checks", "reward_basis", "reward_breakdown", "info"},
+}
+UPSTREAM_MESSAGE_FIELDS = {
+    "participant": {"role", "content", "tool_calls", "is_audio", "turn_idx", "timestamp", "cost", "usage", "raw_data",
+                    "generation_time_seconds", "context_truncation", "audio_format", "audio_content", "audio_path",
+                    "audio_script_gold", "speech_effects", "source_effects", "channel_effects", "turn_taking_action",
+                    "utterance_ids", "chunk_id", "is_final_chunk", "source", "contains_speech"},
+    "tool": {"id", "role", "content", "requestor", "error", "turn_idx", "timestamp"},
+    "tool_call": {"id", "name", "arguments", "requestor"},
+}
+UPSTREAM_TERMINATIONS = {"user_stop", "agent_stop", "max_steps", "timeout", "too_many_errors", "agent_error",
+                         "user_error", "infrastructure_error", "context_window_exceeded", "unexpected_error"}
+
+
+@pytest.fixture(scope="module")
+def exported_trajectories(default_home: Path) -> dict[str, Path]:
+    from writ_dagster.cli import main
+
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:  # in this process: a second interpreter start costs ~6 s
+        mp.setenv("WRIT_HOME", str(default_home))
+        mp.delenv("DAGSTER_HOME", raising=False)
+        for domain in ("airline", "retail"):
+            path = default_home / f"{domain}_results.json"
+            assert main(["export-trajectories", "--domain", domain, "--format", "tau2", "--out", str(path)]) == 0
+            out[domain] = path
+    return out
+
+
+@pytest.mark.parametrize("domain", ["airline", "retail"])
+def test_default_run_trajectories_load_into_tau2_and_succeed(domain: str, exported, exported_trajectories) -> None:
+    from tau2.data_model.simulation import Results
+
+    results = Results.load(exported_trajectories[domain])
+    n_tasks = len(exported[domain])
+    assert len(results.simulations) == 2 * n_tasks  # two user scripts per task by default
+    assert {s.task_id for s in results.simulations} == {t.id for t in results.tasks} == {t["id"] for t in
+                                                                                        exported[domain]}
+    assert results.info.environment_info.domain_name == domain and results.info.num_trials == 2
+    rate = sum(s.reward_info.reward == 1.0 for s in results.simulations) / len(results.simulations)
+    assert rate >= 0.95, (domain, rate)
+    assert results.to_df().shape[0] == len(results.simulations)
+    # tau2's evaluator, given the exported runs themselves, gives the exported rewards.
+    tasks = {t.id: t for t in results.tasks}
+    for sim in results.simulations[:: max(1, len(results.simulations) // 3)][:3]:
+        reward = evaluate_simulation(sim, tasks[sim.task_id], EvaluationType.ALL, False, domain).reward
+        assert reward == sim.reward_info.reward, sim.id
+
+
+@pytest.mark.parametrize("domain", ["airline", "retail"])
+def test_trajectory_export_keeps_to_fields_both_tau2_releases_define(domain: str, exported_trajectories) -> None:
+    from tau2.data_model import simulation as sim_models
+    from tau2.data_model.message import AssistantMessage, ToolCall, ToolMessage
+    from tau2.environment.environment import EnvironmentInfo
+
+    raw = json.loads(exported_trajectories[domain].read_text())
+    packaged = {"": sim_models.Results, "info": sim_models.Info, "info.agent_info": sim_models.AgentInfo,
+                "info.user_info": sim_models.UserInfo, "info.environment_info": EnvironmentInfo,
+                "simulations": sim_models.SimulationRun, "simulations.reward_info": sim_models.RewardInfo}
+    for path, allowed in UPSTREAM_RESULT_FIELDS.items():
+        nodes = [raw]
+        for part in filter(None, path.split(".")):
+            nodes = [x for n in nodes for x in (n[part] if isinstance(n[part], list) else [n[part]])]
+        for node in nodes:
+            assert set(node) <= allowed & set(packaged[path].model_fields), (path, set(node) - allowed)
+    for sim in raw["simulations"]:
+        assert sim["termination_reason"] in UPSTREAM_TERMINATIONS
+        for m in sim["messages"]:
+            kind, model = ("tool", ToolMessage) if m["role"] == "tool" else ("participant", AssistantMessage)
+            assert set(m) <= UPSTREAM_MESSAGE_FIELDS[kind] & set(model.model_fields), set(m)
+            for call in m.get("tool_calls") or []:
+                assert set(call) <= UPSTREAM_MESSAGE_FIELDS["tool_call"] & set(ToolCall.model_fields)
+    for task in raw["tasks"]:
+        for path, allowed in UPSTREAM_FIELDS.items():
+            node = task
+            for part in filter(None, path.split(".")):
+                node = node[part]
+            for item in node if isinstance(node, list) else [node]:
+                assert set(item) <= allowed, (path, set(item) - allowed)
+
+
+def test_default_run_stores_scripts_and_trajectories(default_home: Path) -> None:
+    con = duckdb.connect(str(default_home / "writ.duckdb"), read_only=True)
+    try:
+        for domain in ("airline", "retail"):
+            n_tasks = con.execute("SELECT count(*) FROM tasks WHERE domain = ?", [domain]).fetchall()[0][0]
+            scripts = con.execute("SELECT count(*), sum(has_user_script::INT) FROM user_scripts WHERE domain = ?",
+                                  [domain]).fetchall()[0]
+            assert scripts == (2 * n_tasks, n_tasks)
+            trajs = con.execute("SELECT count(*), count(DISTINCT trajectory_id), avg((reward = 1.0)::INT) "
+                                "FROM trajectories WHERE domain = ?", [domain]).fetchall()[0]
+            assert trajs[0] == trajs[1] == 2 * n_tasks and trajs[2] >= 0.95, (domain, trajs)
+    finally:
+        con.close()

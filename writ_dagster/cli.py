@@ -1,4 +1,4 @@
-"""The ``writ`` command: run the pipeline into WRIT_HOME, export tasks, open the Dagster UI.
+"""The ``writ`` command: run the pipeline into WRIT_HOME, export tasks and trajectories, open the UI.
 
 Every argument is checked before anything is written: a bad domain or batch key, an
 impossible synthesis setting or an unreadable database file ends with one line on stderr
@@ -30,10 +30,15 @@ from writ_dagster.core.keys import DEFAULT_BATCH, WRIT_DOMAINS, BadKeyError, che
 from writ_dagster.core.storage import StorageError, check_db_file, connect, stored_partitions, tasks_frame
 
 if TYPE_CHECKING:
+    from writ_dagster.resources.simulation import SimulationSettings
     from writ_dagster.resources.synthesis import SynthesisSettings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 _CONFIG_FLAGS = ("tasks_per_batch", "seed", "min_writes", "max_writes", "max_attempts_per_task")
+# `writ run` flag -> TrajectoryConfig field
+_SIMULATION_FLAGS = {"variants": "variants", "simulation_seed": "seed", "max_concurrency": "max_concurrency",
+                     "workers": "workers", "agent_backend": "agent_backend", "user_backend": "user_backend"}
+_CONFIG_NAMES = {"SynthesisConfig": "synthesis config", "TrajectoryConfig": "simulation config"}
 
 
 class BadInput(Exception):
@@ -46,7 +51,7 @@ def _one_line(exc: BaseException) -> str:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "config"
             parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
-        return "invalid synthesis config: " + "; ".join(parts)
+        return f"invalid {_CONFIG_NAMES.get(exc.title, 'config')}: " + "; ".join(parts)
     return " ".join(str(exc).split())
 
 
@@ -68,6 +73,8 @@ def _load_config_file(path: str | None) -> dict[str, Any]:
         raise BadInput(f"config file {file} does not parse: {_one_line(exc)}") from None
     if not isinstance(data, dict):
         raise BadInput(f"config file {file} must hold a mapping of SynthesisConfig fields")
+    if not isinstance(data.get("simulation", {}), dict):
+        raise BadInput(f"config file {file}: 'simulation' must be a mapping of simulation settings")
     return data
 
 
@@ -79,6 +86,7 @@ def _settings(args: argparse.Namespace, domains: list[str]) -> SynthesisSettings
     from writ_dagster.resources.synthesis import SynthesisSettings
 
     fields = _load_config_file(args.config)
+    fields.pop("simulation", None)  # read by _simulation_settings
     upstream = fields.pop("upstream_tasks_dir", None)
     if upstream is not None and not isinstance(upstream, str):
         raise BadInput(f"upstream_tasks_dir must be a path, got {upstream!r}")
@@ -97,19 +105,34 @@ def _settings(args: argparse.Namespace, domains: list[str]) -> SynthesisSettings
     return SynthesisSettings(**config.model_dump(), upstream_tasks_dir=upstream)
 
 
+def _simulation_settings(args: argparse.Namespace) -> SimulationSettings:
+    """Simulation settings from --config's ``simulation`` mapping and flags, validated."""
+    from writ_dagster.core.simulation.settings import TrajectoryConfig
+    from writ_dagster.resources.simulation import SimulationSettings
+
+    fields = dict(_load_config_file(args.config).get("simulation") or {})
+    fields.update({field: getattr(args, flag) for flag, field in _SIMULATION_FLAGS.items()
+                   if getattr(args, flag) is not None})
+    if args.fresh:
+        fields["resume"] = False
+    config = TrajectoryConfig(**fields)  # ValidationError: 0 variants, concurrency < 1, unknown backend
+    return SimulationSettings(**config.model_dump())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Materialize the catalogue and the tasks (with their checks) of each domain × batch."""
+    """Materialize the catalogue, then tasks, user scripts and trajectories (with checks) of each domain × batch."""
     domains = list(dict.fromkeys(check_domain(d) for d in (args.domain or WRIT_DOMAINS)))
     batches = list(dict.fromkeys(check_batch_key(b) for b in (args.batch or [DEFAULT_BATCH])))
     settings = _settings(args, domains)
+    simulation = _simulation_settings(args)
     database = duckdb_path()
     check_db_file(database)
     # Validation is done: from here on things get written.
     import dagster as dg
 
     from writ_dagster.core.home import ensure_dagster_home
-    from writ_dagster.core.storage import read_partition_run
-    from writ_dagster.definitions import CATALOGUE_JOB, TASKS_JOB, build_definitions
+    from writ_dagster.core.storage import read_partition_run, read_stage_run
+    from writ_dagster.definitions import CATALOGUE_JOB, PARTITION_JOB, build_definitions
     from writ_dagster.partitions import domain_batch_key, ensure_batches
     from writ_dagster.resources.storage import WritStorage
 
@@ -119,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = 0
     with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
         ensure_batches(instance, batches)
-        defs = build_definitions(storage, settings)
+        defs = build_definitions(storage, settings, simulation)
         run_config = {} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         tags = {"writ/source": "cli"}
         for domain in domains:
@@ -128,28 +151,63 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{domain}: catalogue {'ok' if result.success else f'FAILED (run {result.run_id})'}")
             failed += not result.success
             for batch in batches:
-                result = defs.resolve_job_def(TASKS_JOB).execute_in_process(
+                result = defs.resolve_job_def(PARTITION_JOB).execute_in_process(
                     run_config=run_config, instance=instance, partition_key=domain_batch_key(domain, batch),
                     raise_on_error=False, tags=tags)
                 with storage.connect(read_only=True) as con:
                     run = read_partition_run(con, domain, batch)
+                    scripts = read_stage_run(con, "user_scripts", domain, batch)
+                    trajs = read_stage_run(con, "trajectories", domain, batch)
                 print(_summary_line(domain, batch, result, run))
+                print(_scripts_line(domain, batch, result, scripts))
+                print(_trajectories_line(domain, batch, result, trajs))
                 failed += not result.success
     print(f"database: {database}\ndagster home: {dagster_home()}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _summary_line(domain: str, batch: str, result: Any, run: Any) -> str:
-    checks = {e.check_name.removeprefix("tasks_"): e for e in result.get_asset_check_evaluations()}
-    verdicts = ", ".join(
+def _verdicts(result: Any, asset: str) -> str:
+    checks = {e.check_name.removeprefix(f"{asset}_"): e for e in result.get_asset_check_evaluations()
+              if e.asset_key.to_user_string() == asset}
+    return ", ".join(
         f"{name} {'ok' if e.passed else e.severity.value}" for name, e in sorted(checks.items())) or "none"
-    head = f"{domain}/{batch}: "
+
+
+def _head(domain: str, batch: str, result: Any, asset: str, stored: Any) -> tuple[str, bool]:
+    """The line's start, and whether this run stored the asset (else the line ends there)."""
+    head = f"{domain}/{batch}: " + ("" if asset == "tasks" else f"{asset.replace('_', ' ')}: ")
     if not result.success:
         head += f"FAILED (run {result.run_id}); "
-    if run is None or not result.asset_materializations_for_node("tasks"):
+    return head, stored is not None and bool(result.asset_materializations_for_node(asset))
+
+
+def _summary_line(domain: str, batch: str, result: Any, run: Any) -> str:
+    head, ok = _head(domain, batch, result, "tasks", run)
+    if not ok:
         return head + "nothing stored by this run"
     return (head + f"{run.n_tasks} tasks from {run.attempts} attempts ({run.n_rejections} rejected), "
-            f"digest {run.content_digest}; checks: {verdicts}")
+            f"digest {run.content_digest}; checks: {_verdicts(result, 'tasks')}")
+
+
+def _scripts_line(domain: str, batch: str, result: Any, run: Any) -> str:
+    head, ok = _head(domain, batch, result, "user_scripts", run)
+    if not ok:
+        return head + "nothing stored by this run"
+    figures = json.loads(run.figures_json)
+    return (head + f"{run.n_rows} scripts for {figures.get('tasks', 0)} tasks ({figures.get('scripted', 0)} "
+            f"scripted), digest {run.content_digest}; checks: {_verdicts(result, 'user_scripts')}")
+
+
+def _trajectories_line(domain: str, batch: str, result: Any, run: Any) -> str:
+    head, ok = _head(domain, batch, result, "trajectories", run)
+    if not ok:
+        return head + "nothing stored by this run"
+    f = json.loads(run.figures_json)
+    [mat] = result.asset_materializations_for_node("trajectories")
+    simulated, kept = (mat.metadata[k].value for k in ("simulated_this_run", "kept_from_earlier_runs"))
+    return (head + f"{run.n_rows} conversations ({simulated} simulated, {kept} kept), "
+            f"success {100 * f.get('success_rate', 0.0):.1f}%, median {f.get('turns', {}).get('median', 0):g} "
+            f"turns, digest {run.content_digest}; checks: {_verdicts(result, 'trajectories')}")
 
 
 # -- writ export-tasks ---------------------------------------------------------------------
@@ -175,20 +233,75 @@ def cmd_export_tasks(args: argparse.Namespace) -> int:
     if frame.is_empty():
         raise BadInput(f"no stored tasks for {domain}" + (f"/{partition}" if partition else ""))
     tasks = [_drop_none(json.loads(text)) for text in frame["task_json"]]
-    text = json.dumps(tasks, indent=2, ensure_ascii=False) + "\n"
-    if args.out == "-":
-        sys.stdout.write(text)
-    else:
-        out = Path(args.out)
-        tmp = out.with_name(out.name + ".tmp")
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text)
-            tmp.replace(out)  # a reader never sees half a file
-        except OSError as exc:
-            raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
-        print(f"wrote {len(tasks)} {domain} tasks to {out}", file=sys.stderr)
+    _write_output(json.dumps(tasks, indent=2, ensure_ascii=False) + "\n", args.out, f"{len(tasks)} {domain} tasks")
     return EXIT_OK
+
+
+def _write_output(text: str, target: str, what: str) -> None:
+    """Write ``text`` to stdout (``-``) or atomically to a file, then say what was written on stderr."""
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    out = Path(target)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        tmp.replace(out)  # a reader never sees half a file
+    except OSError as exc:
+        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {what} to {out}", file=sys.stderr)
+
+
+# -- writ export-trajectories --------------------------------------------------------------
+
+def cmd_export_trajectories(args: argparse.Namespace) -> int:
+    """Write a domain's stored, complete trajectory partitions as a τ²-bench results file."""
+    from writ_dagster.core.storage import read_stage_run
+    from writ_dagster.core.trajectory_storage import read_trajectories, trajectory_partitions
+
+    domain = check_domain(args.domain)
+    partition = check_batch_key(args.partition) if args.partition else None
+    with connect(duckdb_path(), read_only=True) as con:
+        stored = trajectory_partitions(con, domain)
+        runs = {p: read_stage_run(con, "trajectories", domain, p) for p in stored}
+        complete = [p for p in stored if runs[p] is not None]
+        wanted = [partition] if partition else complete
+        if partition is not None and partition not in stored:
+            raise BadInput(f"no stored trajectories for partition {partition!r} of {domain} "
+                           f"(stored: {', '.join(stored) or 'none'})")
+        if partition is not None and runs[partition] is None:
+            raise BadInput(f"trajectories of {domain}/{partition} are incomplete (an interrupted run); finish them "
+                           f"with `writ run --domain {domain} --batch {partition}`")
+        if not wanted:
+            raise BadInput(f"no complete trajectory partitions for {domain}; run `writ run` first")
+        records = [r for p in wanted for r in read_trajectories(con, domain, p)]
+        frames = [tasks_frame(con, domain, p) for p in wanted]
+    tasks = [json.loads(t) for f in frames for t in f["task_json"]]
+    hashes = {tid: h for f in frames for tid, h in zip(f["task_id"], f["content_hash"])}
+    stale = sorted({r.partition for r in records if hashes.get(r.task_id) != r.lineage.get("task_content_hash")})
+    if stale:  # tasks re-made since: pairing them with these conversations would be wrong
+        raise BadInput(f"trajectories of {domain}/{', '.join(stale)} were made from other tasks than those stored "
+                       f"now; run `writ run --domain {domain} --batch {stale[0]}` to redo them")
+    skipped = [] if partition else sorted(set(stored) - set(complete))
+    if skipped:
+        print(f"writ: skipped incomplete trajectory partitions of {domain}: {', '.join(skipped)}", file=sys.stderr)
+    text = json.dumps(_tau2_results(domain, tasks, records, [runs[p] for p in wanted]), indent=2,
+                      ensure_ascii=False) + "\n"
+    _write_output(text, args.out, f"{len(records)} {domain} trajectories (tau2 results)")
+    return EXIT_OK
+
+
+def _tau2_results(domain: str, tasks: list[dict], records: list, runs: list) -> dict[str, Any]:
+    from writ_dagster.core.domains.registry import get_domain
+    from writ_dagster.core.simulation.settings import TrajectoryConfig
+    from writ_dagster.core.simulation.tau2_results import tau2_results
+
+    configs = [TrajectoryConfig.model_validate_json(r.config_json) for r in runs]
+    seeds = {c.seed for c in configs}
+    return tau2_results(domain, get_domain(domain).policy, tasks, records,
+                        max_steps=max(c.max_steps for c in configs), max_errors=max(c.max_errors for c in configs),
+                        seed=seeds.pop() if len(seeds) == 1 else None)
 
 
 # -- writ dev ------------------------------------------------------------------------------
@@ -209,10 +322,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``writ`` argument parser."""
     parser = argparse.ArgumentParser(
-        prog="writ", description=f"WRIT task synthesis for τ²-bench. State lives in ${WRIT_HOME_ENV} (default ./.writ).")
+        prog="writ", description=f"WRIT task and trajectory synthesis for τ²-bench. State lives in "
+                                 f"${WRIT_HOME_ENV} (default ./.writ).")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="synthesize, store and check tasks for each domain × batch")
+    run = sub.add_parser("run", help="synthesize tasks, user scripts and trajectories for each domain × batch")
     run.add_argument("--domain", action="append", metavar="D", help=f"one of {', '.join(WRIT_DOMAINS)} "
                      "(repeatable; default: all)")
     run.add_argument("--batch", action="append", metavar="KEY", help=f"batch partition key (repeatable; "
@@ -223,7 +337,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-writes", type=int, metavar="N")
     run.add_argument("--max-attempts-per-task", type=int, metavar="N")
     run.add_argument("--config", metavar="FILE", help="JSON or YAML file of SynthesisConfig fields "
-                     f"(and upstream_tasks_dir; default ${UPSTREAM_ENV}); flags override it")
+                     f"(and upstream_tasks_dir, default ${UPSTREAM_ENV}; and a `simulation` mapping of "
+                     "simulation settings); flags override it")
+    sim = run.add_argument_group("user scripts and trajectories")
+    sim.add_argument("--variants", type=int, metavar="N", help="user scripts per task, canonical included "
+                     "(default 2)")
+    sim.add_argument("--simulation-seed", type=int, metavar="S", help="seed of user scripts and conversations")
+    sim.add_argument("--agent-backend", metavar="NAME", help="registered agent backend (default scripted-oracle)")
+    sim.add_argument("--user-backend", metavar="NAME", help="registered user backend (default scripted-user)")
+    sim.add_argument("--max-concurrency", type=int, metavar="N", help="conversations in flight at once")
+    sim.add_argument("--workers", type=int, metavar="N", help="worker processes for scripted backends (default 1)")
+    sim.add_argument("--fresh", action="store_true", help="re-simulate every trajectory instead of resuming")
     run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's run log")
     run.set_defaults(func=cmd_run)
 
@@ -232,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--partition", metavar="KEY", help="one batch (default: all stored batches)")
     export.add_argument("--out", required=True, metavar="FILE", help="output file, or - for stdout")
     export.set_defaults(func=cmd_export_tasks)
+
+    export_t = sub.add_parser("export-trajectories", help="write stored trajectories as a τ²-bench results file")
+    export_t.add_argument("--domain", required=True, metavar="D")
+    export_t.add_argument("--partition", metavar="KEY", help="one batch (default: every complete batch)")
+    export_t.add_argument("--format", choices=["tau2"], default="tau2",
+                          help="tau2: the results JSON of `tau2 run`, read by tau2's Results.load")
+    export_t.add_argument("--out", required=True, metavar="FILE", help="output file, or - for stdout")
+    export_t.set_defaults(func=cmd_export_trajectories)
 
     dev = sub.add_parser("dev", help="open the Dagster UI on WRIT's definitions and run history")
     dev.set_defaults(func=cmd_dev, passthrough=True)  # any further arguments go to `dagster dev`

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from writ_dagster.assets import domain_catalogue, task_checks, tasks
+from writ_dagster.assets import domain_catalogue, task_checks, tasks, trajectories, trajectory_checks, user_scripts
 from writ_dagster.partitions import domain_batch_partitions, domain_partitions
-from writ_dagster.resources import SynthesisSettings, WritStorage
+from writ_dagster.resources import SimulationSettings, SynthesisSettings, WritStorage
 
 CATALOGUE_JOB = "catalogue_job"
 TASKS_JOB = "tasks_job"
+TRAJECTORIES_JOB = "trajectories_job"
+PARTITION_JOB = "partition_job"
 
 catalogue_job = dg.define_asset_job(
     CATALOGUE_JOB, selection=dg.AssetSelection.assets(domain_catalogue), partitions_def=domain_partitions,
@@ -17,16 +19,25 @@ catalogue_job = dg.define_asset_job(
 tasks_job = dg.define_asset_job(
     TASKS_JOB, selection=dg.AssetSelection.assets(tasks), partitions_def=domain_batch_partitions,
     description="Synthesize, store and check one domain × batch of WRIT tasks.")
+trajectories_job = dg.define_asset_job(
+    TRAJECTORIES_JOB, selection=dg.AssetSelection.assets(user_scripts, trajectories),
+    partitions_def=domain_batch_partitions,
+    description="Make user scripts for one domain × batch's stored tasks and simulate (or resume) its trajectories.")
+partition_job = dg.define_asset_job(
+    PARTITION_JOB, selection=dg.AssetSelection.assets(tasks, user_scripts, trajectories),
+    partitions_def=domain_batch_partitions,
+    description="Everything for one domain × batch: tasks, user scripts, trajectories, with their checks.")
 
 
-def build_definitions(storage: WritStorage | None = None,
-                      synthesis: SynthesisSettings | None = None) -> dg.Definitions:
+def build_definitions(storage: WritStorage | None = None, synthesis: SynthesisSettings | None = None,
+                      simulation: SimulationSettings | None = None) -> dg.Definitions:
     """WRIT's definitions, with the given resources (default: WRIT_HOME's database, default settings)."""
     return dg.Definitions(
-        assets=[domain_catalogue, tasks],
-        asset_checks=task_checks,
-        jobs=[catalogue_job, tasks_job],
-        resources={"storage": storage or WritStorage(), "synthesis": synthesis or SynthesisSettings()},
+        assets=[domain_catalogue, tasks, user_scripts, trajectories],
+        asset_checks=[*task_checks, *trajectory_checks],
+        jobs=[catalogue_job, tasks_job, trajectories_job, partition_job],
+        resources={"storage": storage or WritStorage(), "synthesis": synthesis or SynthesisSettings(),
+                   "simulation": simulation or SimulationSettings()},
         # DuckDB allows one writer process: run every step in the run's own process, one at a time.
         executor=dg.in_process_executor,
     )

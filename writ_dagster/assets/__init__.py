@@ -3,5 +3,8 @@
 from writ_dagster.assets.catalogue import domain_catalogue
 from writ_dagster.assets.checks import task_checks
 from writ_dagster.assets.tasks import tasks
+from writ_dagster.assets.trajectories import trajectories
+from writ_dagster.assets.trajectory_checks import trajectory_checks
+from writ_dagster.assets.user_scripts import user_scripts
 
-__all__ = ["domain_catalogue", "task_checks", "tasks"]
+__all__ = ["domain_catalogue", "task_checks", "tasks", "trajectories", "trajectory_checks", "user_scripts"]

@@ -14,8 +14,9 @@ from writ_dagster.resources.synthesis import SynthesisSettings
 _MAX_LISTED = 20  # problems listed in the UI; the count is always complete
 
 
-def _result(report: AuditReport, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
-            ) -> dg.AssetCheckResult:
+def check_result(report: AuditReport, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+                 ) -> dg.AssetCheckResult:
+    """An audit report as a check result: verdict, problem count, the first problems, figures."""
     shown = report.problems[:_MAX_LISTED]
     more = len(report.problems) - len(shown)
     text = "\n".join(f"- {p}" for p in shown) + (f"\n- … and {more} more" if more else "")
@@ -27,7 +28,8 @@ def _result(report: AuditReport, severity: dg.AssetCheckSeverity = dg.AssetCheck
     )
 
 
-def _missing(domain: str, batch: str) -> dg.AssetCheckResult:
+def missing_result(domain: str, batch: str) -> dg.AssetCheckResult:
+    """A failed check for a partition that was never stored."""
     return dg.AssetCheckResult(passed=False, metadata={"details": f"{domain}/{batch} has not been stored"})
 
 
@@ -46,8 +48,8 @@ def tasks_reverify(context: dg.AssetCheckExecutionContext, storage: WritStorage)
     """Re-run every stored gold plan of the partition."""
     domain, batch, records, run = _stored(context, storage)
     if run is None:
-        return _missing(domain, batch)
-    return _result(reverify(get_domain(domain), records))
+        return missing_result(domain, batch)
+    return check_result(reverify(get_domain(domain), records))
 
 
 @dg.asset_check(asset=tasks, partitions_def=domain_batch_partitions, blocking=False,
@@ -58,8 +60,8 @@ def tasks_axis_coverage(context: dg.AssetCheckExecutionContext, storage: WritSto
     """Measure axis coverage against the config the partition was produced with."""
     domain, batch, records, run = _stored(context, storage)
     if run is None:
-        return _missing(domain, batch)
-    return _result(coverage(records, run.config()), severity=dg.AssetCheckSeverity.WARN)
+        return missing_result(domain, batch)
+    return check_result(coverage(records, run.config()), severity=dg.AssetCheckSeverity.WARN)
 
 
 @dg.asset_check(asset=tasks, partitions_def=domain_batch_partitions, blocking=True,
@@ -75,8 +77,8 @@ def tasks_decontamination(context: dg.AssetCheckExecutionContext, storage: WritS
         others = [r for r in read_tasks(con, domain) if r.partition != batch]
         run = read_partition_run(con, domain, batch)
     if run is None:
-        return _missing(domain, batch)
-    return _result(decontamination(get_domain(domain), records, synthesis.upstream_dir(), others))
+        return missing_result(domain, batch)
+    return check_result(decontamination(get_domain(domain), records, synthesis.upstream_dir(), others))
 
 
 task_checks = [tasks_reverify, tasks_axis_coverage, tasks_decontamination]

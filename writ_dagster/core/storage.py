@@ -7,12 +7,17 @@ Tables:
 - ``task_rejections``: every synthesis attempt that did not become a task, and why;
 - ``partition_runs``: one row per (domain, partition) written: config, code version, counts,
   and a digest of the tasks' content hashes (the partition's data version);
-- ``domain_catalogue`` (one row per tool) and ``domain_info`` (one row per domain).
+- ``domain_catalogue`` (one row per tool) and ``domain_info`` (one row per domain);
+- ``user_scripts``: one row per user behaviour script (``core/script_storage.py``);
+- ``trajectories``: one row per simulated conversation (``core/trajectory_storage.py``);
+- ``stage_runs``: one row per (stage, domain, partition) of the stages after ``tasks``:
+  settings, code version, row count and content digest.
 
 Writing a partition replaces exactly that (domain, partition)'s rows in one transaction, so
 re-materializing it yields the same rows (only ``written_at`` differs) and other partitions
-are never touched. A file that is not a DuckDB database is refused before anything is
-opened for writing.
+are never touched. Trajectories are the exception by design: they are written one small
+transaction per finished conversation, so a killed run keeps its finished work. A file
+that is not a DuckDB database is refused before anything is opened for writing.
 """
 
 from __future__ import annotations
@@ -42,7 +47,10 @@ from writ_dagster.core.versioning import code_version, tau2_version
 if TYPE_CHECKING:  # the catalogue module loads tau2; storage itself does not need it
     from writ_dagster.core.catalogue import DomainCatalogue
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Older versions whose tables are a subset of this one's: opened for writing they are upgraded
+# in place (the DDL only adds tables); opened read-only they are read as they are.
+UPGRADABLE_VERSIONS = frozenset({"1"})
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 
 _DDL = [
@@ -105,6 +113,80 @@ _DDL = [
         catalogue_digest VARCHAR NOT NULL,
         written_at TIMESTAMP NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS user_scripts (
+        script_id VARCHAR PRIMARY KEY,
+        task_id VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        partition VARCHAR NOT NULL,
+        variant INTEGER NOT NULL,
+        seed BIGINT NOT NULL,
+        has_user_script BOOLEAN NOT NULL,
+        disclosure VARCHAR NOT NULL,
+        opening VARCHAR NOT NULL,
+        tone VARCHAR NOT NULL,
+        verbosity VARCHAR NOT NULL,
+        request_order VARCHAR NOT NULL,
+        slip VARCHAR NOT NULL,
+        dimensions_json VARCHAR NOT NULL,
+        telling_order_json VARCHAR NOT NULL,
+        slip_json VARCHAR,
+        instruction_json VARCHAR NOT NULL,
+        lines_json VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL,
+        UNIQUE (task_id, variant)
+    )""",
+    """CREATE TABLE IF NOT EXISTS trajectories (
+        trajectory_id VARCHAR PRIMARY KEY,
+        task_id VARCHAR NOT NULL,
+        script_id VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        partition VARCHAR NOT NULL,
+        seed BIGINT NOT NULL,
+        variant INTEGER NOT NULL,
+        has_user_script BOOLEAN NOT NULL,
+        trajectory_type VARCHAR NOT NULL,
+        reward DOUBLE NOT NULL,
+        score_error VARCHAR,
+        termination_reason VARCHAR NOT NULL,
+        n_turns INTEGER NOT NULL,
+        n_tool_calls INTEGER NOT NULL,
+        n_tool_errors INTEGER NOT NULL,
+        n_steps INTEGER NOT NULL,
+        n_malformed INTEGER NOT NULL,
+        malformed_json VARCHAR NOT NULL,
+        token_kind VARCHAR NOT NULL,
+        agent_prompt_tokens BIGINT NOT NULL,
+        agent_completion_tokens BIGINT NOT NULL,
+        user_prompt_tokens BIGINT NOT NULL,
+        user_completion_tokens BIGINT NOT NULL,
+        latency_s DOUBLE NOT NULL,
+        agent_name VARCHAR NOT NULL,
+        agent_kind VARCHAR NOT NULL,
+        agent_sampling_json VARCHAR NOT NULL,
+        user_name VARCHAR NOT NULL,
+        user_kind VARCHAR NOT NULL,
+        user_sampling_json VARCHAR NOT NULL,
+        messages_json VARCHAR NOT NULL,
+        lineage_json VARCHAR NOT NULL,
+        resume_key VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS stage_runs (
+        stage VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        partition VARCHAR NOT NULL,
+        config_hash VARCHAR NOT NULL,
+        config_json VARCHAR NOT NULL,
+        code_version VARCHAR NOT NULL,
+        tau2_version VARCHAR NOT NULL,
+        n_rows INTEGER NOT NULL,
+        content_digest VARCHAR NOT NULL,
+        figures_json VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (stage, domain, partition)
+    )""",
 ]
 
 TASKS_SCHEMA: dict[str, Any] = {
@@ -141,6 +223,22 @@ class PartitionRun(BaseModel):
     def config(self) -> SynthesisConfig:
         """The synthesis settings this partition was produced with."""
         return SynthesisConfig.model_validate_json(self.config_json)
+
+
+class StageRun(BaseModel):
+    """What a later stage (``user_scripts``, ``trajectories``) stored for one partition, and how."""
+
+    stage: str
+    domain: str
+    partition: str
+    config_hash: str
+    config_json: str
+    code_version: str
+    tau2_version: str
+    n_rows: int
+    content_digest: str
+    figures_json: str = "{}"
+    written_at: datetime | None = None
 
 
 # -- opening -------------------------------------------------------------------------------
@@ -202,11 +300,11 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, path: str | Path = "database") -> None:
-    """Create missing WRIT tables (idempotent) and record the schema version."""
+    """Create missing WRIT tables (idempotent, upgrading an older schema) and record the version."""
     existing = _version(con)
-    if existing is not None and existing != SCHEMA_VERSION:
+    if existing is not None and existing != SCHEMA_VERSION and existing not in UPGRADABLE_VERSIONS:
         raise StorageError(f"WRIT database {path} has schema version {existing}; this code uses {SCHEMA_VERSION}")
-    if existing is None:
+    if existing != SCHEMA_VERSION:
         with transaction(con):
             for ddl in _DDL:
                 con.execute(ddl)
@@ -227,8 +325,14 @@ def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     version = _version(con)
     if version is None:
         raise StorageError(f"{path} is a DuckDB file but holds no WRIT tables")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION and version not in UPGRADABLE_VERSIONS:
         raise StorageError(f"WRIT database {path} has schema version {version}; this code uses {SCHEMA_VERSION}")
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``table`` exists (an older database opened read-only may lack the newer ones)."""
+    rows = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchall()
+    return bool(rows[0][0])
 
 
 @contextmanager
@@ -245,27 +349,29 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 # -- tasks: records <-> frames -------------------------------------------------------------
 
-def _dumps(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """JSON text of ``value`` with sorted keys."""
     # Sorted keys: the same record always gives the same text, so rows compare byte for byte.
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
+    """Now, in UTC, without tzinfo (DuckDB TIMESTAMP)."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
 def records_frame(records: Sequence[TaskRecord], written_at: datetime | None = None) -> pl.DataFrame:
     """The ``tasks`` rows of ``records`` as a polars frame."""
-    at = written_at or _now()
+    at = written_at or utc_now()
     rows = [
         {
             "task_id": r.task_id, "domain": r.domain, "partition": r.partition, "idx": r.index,
             "trajectory_type": r.trajectory_type, "user_id": r.user_id, "writes": r.axes.writes,
             "reads": r.axes.reads, "max_reads_before_write": r.axes.max_reads_before_write,
-            "reads_per_write": float(r.axes.reads_per_write), "task_json": _dumps(r.task),
-            "gold_actions_json": _dumps([s.model_dump(mode="json") for s in r.gold_actions]),
-            "axes_json": _dumps(r.axes.model_dump(mode="json")),
-            "sources_json": _dumps(r.sources.model_dump(mode="json")),
+            "reads_per_write": float(r.axes.reads_per_write), "task_json": json_text(r.task),
+            "gold_actions_json": json_text([s.model_dump(mode="json") for s in r.gold_actions]),
+            "axes_json": json_text(r.axes.model_dump(mode="json")),
+            "sources_json": json_text(r.sources.model_dump(mode="json")),
             "content_hash": r.content_hash, "written_at": at,
         }
         for r in records
@@ -318,14 +424,17 @@ def _check_result(result: BatchResult) -> None:
             raise ValueError(f"duplicate {what} in partition {result.domain}/{result.partition}")
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
+                 or_ignore: bool = False) -> None:
+    """Insert ``frame``'s rows into ``table`` by column name (``or_ignore``: skip rows whose key exists)."""
     if frame.is_empty():
         return
     view = f"_writ_new_{table}"
     con.register(view, frame)
     # If the insert fails the transaction is aborted and refuses even an unregister: leave the
     # view to the caller's rollback (a later register under the same name replaces it).
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM {view}")
     con.unregister(view)
 
 
@@ -335,7 +444,7 @@ def write_partition(con: duckdb.DuckDBPyConnection, result: BatchResult, config:
     Rows of every other partition are left as they are. Returns the partition's run record.
     """
     _check_result(result)
-    at = _now()
+    at = utc_now()
     run = PartitionRun(
         domain=result.domain, partition=result.partition, config_hash=config.content_hash(),
         config_json=config.model_dump_json(), code_version=code_version(), tau2_version=tau2_version(),
@@ -347,9 +456,9 @@ def write_partition(con: duckdb.DuckDBPyConnection, result: BatchResult, config:
     with transaction(con):
         for table in ("tasks", "task_rejections", "partition_runs"):
             con.execute(f"DELETE FROM {table} {where}", key)
-        _insert(con, "tasks", records_frame(result.tasks, at))
-        _insert(con, "task_rejections", rejections_frame_of(result))
-        _insert(con, "partition_runs", pl.DataFrame([run.model_dump()]))
+        insert_frame(con, "tasks", records_frame(result.tasks, at))
+        insert_frame(con, "task_rejections", rejections_frame_of(result))
+        insert_frame(con, "partition_runs", pl.DataFrame([run.model_dump()]))
     return run
 
 
@@ -362,15 +471,15 @@ def write_catalogue(con: duckdb.DuckDBPyConnection, catalogue: DomainCatalogue) 
     )
     info = pl.DataFrame([{
         "domain": catalogue.domain, "policy_chars": catalogue.policy_chars,
-        "policy_sha256": catalogue.policy_sha256, "tables_json": _dumps(catalogue.tables),
+        "policy_sha256": catalogue.policy_sha256, "tables_json": json_text(catalogue.tables),
         "base_tasks": catalogue.base_tasks, "tau2_version": catalogue.tau2_version,
-        "catalogue_digest": catalogue.digest(), "written_at": _now(),
+        "catalogue_digest": catalogue.digest(), "written_at": utc_now(),
     }])
     with transaction(con):
         con.execute("DELETE FROM domain_catalogue WHERE domain = ?", [catalogue.domain])
         con.execute("DELETE FROM domain_info WHERE domain = ?", [catalogue.domain])
-        _insert(con, "domain_catalogue", tools)
-        _insert(con, "domain_info", info)
+        insert_frame(con, "domain_catalogue", tools)
+        insert_frame(con, "domain_info", info)
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -414,3 +523,32 @@ def read_partition_run(con: duckdb.DuckDBPyConnection, domain: str, partition: s
 def catalogue_frame(con: duckdb.DuckDBPyConnection, domain: str) -> pl.DataFrame:
     """A domain's stored tools (name, type, OpenAI schema JSON)."""
     return con.sql("SELECT * FROM domain_catalogue WHERE domain = ? ORDER BY tool", params=[domain]).pl()
+
+
+# -- stage runs ------------------------------------------------------------------------------
+
+def digest_of(pairs: Sequence[tuple[str, str]]) -> str:
+    """A 16-hex digest of (id, content hash) pairs, order-independent: a partition's data version."""
+    digest = hashlib.sha256()
+    for key, content in sorted(pairs):
+        digest.update(f"{key}\t{content}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def write_stage_run(con: duckdb.DuckDBPyConnection, run: StageRun) -> None:
+    """Replace the stage-run row of ``run``'s (stage, domain, partition); call inside a transaction
+    together with the rows it describes."""
+    con.execute("DELETE FROM stage_runs WHERE stage = ? AND domain = ? AND partition = ?",
+                [run.stage, run.domain, run.partition])
+    row = run.model_dump()
+    row["written_at"] = row["written_at"] or utc_now()
+    insert_frame(con, "stage_runs", pl.DataFrame([row]))
+
+
+def read_stage_run(con: duckdb.DuckDBPyConnection, stage: str, domain: str, partition: str) -> StageRun | None:
+    """The stage-run row of one (stage, domain, partition), or None if that stage never finished there."""
+    if not has_table(con, "stage_runs"):
+        return None
+    frame = con.sql("SELECT * FROM stage_runs WHERE stage = ? AND domain = ? AND partition = ?",
+                    params=[stage, domain, partition]).pl()
+    return None if frame.is_empty() else StageRun.model_validate(frame.row(0, named=True))

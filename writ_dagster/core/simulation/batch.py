@@ -7,16 +7,20 @@ those jobs are skipped and nothing is simulated twice.
 
 from __future__ import annotations
 
-from typing import Callable, Collection, Iterable, Iterator
+import asyncio
+from typing import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 
-from writ_dagster.core.simulation.backends import Backend
+from writ_dagster.core.simulation.backends import AsyncBackend, Backend
 from writ_dagster.core.simulation.engine import Job, OnFinish, SimulationEngine
 from writ_dagster.core.simulation.oracle import OracleAgent
 from writ_dagster.core.simulation.parallel import run_parallel
 from writ_dagster.core.simulation.records import SimulationConfig, TrajectoryRecord
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
 from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.users.scripts import make_scripts
+
+BackendFactory = Callable[[], Backend | AsyncBackend]
 
 
 def plan_jobs(records: Iterable[TaskRecord], n_variants: int, seed: int,
@@ -26,8 +30,24 @@ def plan_jobs(records: Iterable[TaskRecord], n_variants: int, seed: int,
     return [job for job in jobs if job.trajectory_id not in done]
 
 
+def jobs_for_scripts(records: Iterable[TaskRecord], scripts: Iterable[UserScript], seed: int) -> list[Job]:
+    """A job per stored script, in task order then variant order.
+
+    Raises ``ValueError`` for a script whose task is not among ``records`` (stale scripts).
+    """
+    by_id = {r.task_id: r for r in records}
+    order = {tid: i for i, tid in enumerate(by_id)}
+    jobs = []
+    for script in sorted(scripts, key=lambda s: (order.get(s.task_id, len(order)), s.variant)):
+        record = by_id.get(script.task_id)
+        if record is None:
+            raise ValueError(f"user script {script.script_id} belongs to task {script.task_id}, which is not stored")
+        jobs.append(Job(record, script, seed=seed))
+    return jobs
+
+
 def simulate(records: Iterable[TaskRecord], n_variants: int, seed: int, *,
-             agent_factory: Callable[[], Backend] = OracleAgent, user_factory: Callable[[], Backend] = ScriptedUser,
+             agent_factory: BackendFactory = OracleAgent, user_factory: BackendFactory = ScriptedUser,
              config: SimulationConfig | None = None, workers: int = 1, done: Collection[str] = (),
              on_finish: OnFinish | None = None) -> Iterator[TrajectoryRecord]:
     """Simulate every (task, script) not yet ``done``; yield records as conversations end.
@@ -36,11 +56,52 @@ def simulate(records: Iterable[TaskRecord], n_variants: int, seed: int, *,
     forked processes and ``on_finish`` is called here, as each chunk's records arrive.
     """
     jobs = plan_jobs(records, n_variants, seed, done)
+    return simulate_jobs(jobs, agent_factory=agent_factory, user_factory=user_factory, config=config,
+                         workers=workers, on_finish=on_finish)
+
+
+def simulate_jobs(jobs: Sequence[Job], *, agent_factory: BackendFactory = OracleAgent,
+                  user_factory: BackendFactory = ScriptedUser, config: SimulationConfig | None = None,
+                  workers: int = 1, chunk_size: int = 8,
+                  on_finish: OnFinish | None = None) -> Iterator[TrajectoryRecord]:
+    """Simulate ``jobs``; call ``on_finish`` and yield each record as its conversation ends.
+
+    Batched backends run in lockstep (on ``workers`` processes if more than one); if either
+    backend is async (``respond`` coroutine, no ``respond_batch``) the engine's async driver
+    runs instead, with up to ``max_concurrency`` conversations in flight.
+    """
+    if not jobs:
+        return
     if workers > 1:
-        stream = run_parallel(jobs, agent_factory, user_factory, config, workers=workers)
+        stream = run_parallel(jobs, agent_factory, user_factory, config, workers=workers,  # type: ignore[arg-type]
+                              chunk_size=chunk_size)
     else:
-        stream = SimulationEngine(agent_factory(), user_factory(), config).run(jobs)
+        agent, user = agent_factory(), user_factory()
+        engine = SimulationEngine(agent, user, config)
+        if is_batched(agent) and is_batched(user):
+            stream = engine.run(jobs)
+        else:
+            stream = _drain(engine.arun(jobs))
     for record in stream:
         if on_finish is not None:
             on_finish(record)
         yield record
+
+
+def is_batched(backend: object) -> bool:
+    """Whether a backend answers many conversations per call (``respond_batch``)."""
+    return callable(getattr(backend, "respond_batch", None))
+
+
+def _drain(agen: AsyncIterator[TrajectoryRecord]) -> Iterator[TrajectoryRecord]:
+    """Iterate an async generator from synchronous code, one record at a time."""
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.run_until_complete(agen.aclose())
+        loop.close()

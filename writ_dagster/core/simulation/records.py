@@ -86,11 +86,35 @@ class TrajectoryRecord(BaseModel):
         """The messages as tau2 objects (for tau2's evaluator or results files)."""
         return load_messages(self.messages)
 
+    def content_hash(self) -> str:
+        """sha256 of everything but the wall-clock latency: equal for equal conversations."""
+        body = self.model_dump(mode="json", exclude={"latency_s"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def resume_key(self) -> str:
+        """The inputs this record was made from (see :func:`resume_key`)."""
+        return resume_key(self.lineage.get("task_content_hash", ""), self.lineage.get("script_content_hash", ""),
+                          self.seed, self.agent, self.user, self.lineage.get("engine_config_hash", ""))
+
 
 def trajectory_id(task_id: str, script_id: str, seed: int) -> str:
     """Deterministic trajectory id."""
     digest = hashlib.sha256(f"{task_id}\x1f{script_id}\x1f{seed}".encode()).hexdigest()[:20]
     return f"traj-{digest}"
+
+
+def resume_key(task_hash: str, script_hash: str, seed: int, agent: ModelInfo, user: ModelInfo,
+               engine_hash: str) -> str:
+    """A digest of what determines a trajectory: task and script content, seed, both backends
+    (name, kind, sampling) and the engine's limits.
+
+    A stored trajectory counts as done on resume only if its key equals the planned job's, so
+    a changed task, script, backend or limit is simulated again instead of silently kept. The
+    code version is left out on purpose: editing code must not throw away costly model runs.
+    """
+    body = json.dumps([task_hash, script_hash, seed, agent.model_dump(mode="json"), user.model_dump(mode="json"),
+                       engine_hash], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
 _ROLES = {"assistant": AssistantMessage, "user": UserMessage, "tool": ToolMessage, "system": SystemMessage}

@@ -1,0 +1,85 @@
+"""The ``trajectories`` asset: every (task, user script) conversation simulated, scored and stored."""
+
+# No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
+import dagster as dg
+
+from writ_dagster.assets.user_scripts import user_scripts
+from writ_dagster.core.reporting import counts_markdown
+from writ_dagster.core.simulation.summary import distribution_markdown
+from writ_dagster.core.stages.trajectories import TrajectoryRun, run_trajectories
+from writ_dagster.core.versioning import code_version
+from writ_dagster.partitions import domain_batch_partitions, split_key
+from writ_dagster.resources.simulation import SimulationSettings
+from writ_dagster.resources.storage import WritStorage
+
+TRAJECTORIES_TABLE = "trajectories"
+PROGRESS_STEPS = 20  # progress lines in the run log per partition
+
+
+@dg.asset(
+    partitions_def=domain_batch_partitions,
+    deps=[user_scripts],
+    group_name="trajectories",
+    kinds={"duckdb", "python"},
+    code_version=code_version(),
+    description=(
+        "Simulated τ²-bench conversations for one domain × batch: one per stored user script, played by "
+        "the configured agent and user backends (scripted by default) under tau2's protocol, scored by "
+        "tau2's rules. Rows in the `trajectories` table, each stored as its conversation ends, so a "
+        "killed run resumes where it stopped; rows no longer planned, or made from other inputs or "
+        "backends, are replaced."
+    ),
+)
+def trajectories(context: dg.AssetExecutionContext, storage: WritStorage,
+                 simulation: SimulationSettings) -> dg.MaterializeResult:
+    """Simulate the partition's missing conversations, storing each as it finishes."""
+    domain, batch = split_key(context.partition_key)
+    config = simulation.trajectory_config()  # bad settings fail here, before anything is written
+    last = [0]
+
+    def progress(record, stored: int, planned: int) -> None:
+        step = max(1, planned // PROGRESS_STEPS)
+        if stored - last[0] >= step or stored == planned:
+            last[0] = stored
+            context.log.info(f"{domain}/{batch}: stored {stored}/{planned} trajectories")
+
+    with storage.connect() as con:
+        result = run_trajectories(con, domain, batch, config, on_stored=progress)
+    context.log.info(f"{domain}/{batch}: {result.planned} trajectories ({result.simulated} simulated, "
+                     f"{result.kept} kept from before, {result.pruned} stale rows dropped)")
+    return dg.MaterializeResult(metadata=trajectory_metadata(result, config.agent_backend, config.user_backend,
+                                                             str(storage.path)),
+                                data_version=dg.DataVersion(result.run.content_digest))
+
+
+def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: str) -> dict[str, object]:
+    """The figures the UI shows for a trajectories partition."""
+    f = result.figures
+    return {
+        "dagster/partition_row_count": result.planned,
+        "dagster/table_name": f"writ.main.{TRAJECTORIES_TABLE}",
+        "trajectories": result.planned,
+        "simulated_this_run": result.simulated,
+        "kept_from_earlier_runs": result.kept,
+        "stale_rows_dropped": result.pruned,
+        "success_rate": f.get("success_rate", 0.0),
+        "successes": f.get("successes", 0),
+        "success_rate_canonical": f.get("success_rate_canonical", 0.0),
+        "success_rate_scripted_users": f.get("success_rate_scripted_users", 0.0),
+        "termination_reasons": dg.MetadataValue.md(counts_markdown(f.get("termination_reasons", {}), "reason")),
+        "distributions": dg.MetadataValue.md(distribution_markdown(f)),
+        "turns_median": f.get("turns", {}).get("median", 0),
+        "tokens_total": f.get("tokens_total", 0),
+        "token_count_kind": dg.MetadataValue.json(f.get("token_kinds", {})),
+        "tool_calls_total": f.get("tool_calls_total", 0),
+        "tool_errors_total": f.get("tool_errors_total", 0),
+        "malformed_outputs": f.get("malformed_total", 0),
+        "malformed_by_kind": dg.MetadataValue.md(counts_markdown(f.get("malformed", {}), "kind")),
+        "agent_backend": agent,
+        "user_backend": user,
+        "summary": dg.MetadataValue.json(f),
+        "content_digest": result.run.content_digest,
+        "config_hash": result.run.config_hash,
+        "code_version": result.run.code_version,
+        "database": dg.MetadataValue.path(database),
+    }

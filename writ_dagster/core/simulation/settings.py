@@ -1,0 +1,78 @@
+"""What a trajectories run is configured with: backends, script variants, seed, concurrency.
+
+One validated model for the CLI, the Dagster resource and notebooks. Impossible values
+(no variants, no concurrency, an unknown backend) are refused here, before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from writ_dagster.core.simulation.records import SimulationConfig
+from writ_dagster.core.simulation.registry import get_backend_spec
+
+DEFAULT_SEED = 20260602
+_ENGINE = SimulationConfig()
+
+
+class TrajectoryConfig(BaseModel):
+    """Settings of user-script generation and simulation for one domain × batch partition."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_backend: str = Field("scripted-oracle", description="registered agent backend name")
+    user_backend: str = Field("scripted-user", description="registered user backend name")
+    agent_options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the agent backend")
+    user_options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the user backend")
+    variants: int = Field(2, description="user scripts per task, variant 0 (the canonical instruction) included")
+    seed: int = Field(DEFAULT_SEED, description="seed of the user scripts and of every conversation")
+    max_concurrency: int = Field(_ENGINE.max_concurrency, description="conversations in flight at once")
+    workers: int = Field(1, description="worker processes for CPU-bound (scripted) backends; 1 = this process")
+    max_steps: int = Field(_ENGINE.max_steps, description="tau2 steps before a conversation ends as MAX_STEPS")
+    max_errors: int = Field(_ENGINE.max_errors, description="tool errors before TOO_MANY_ERRORS")
+    resume: bool = Field(True, description="keep stored trajectories made from the same inputs and backends "
+                                           "and simulate only the missing ones; False re-simulates the partition")
+
+    @field_validator("variants", "max_concurrency", "workers", "max_steps", "max_errors")
+    @classmethod
+    def _at_least_one(cls, value: int, info: Any) -> int:
+        if value < 1:
+            raise ValueError(f"{info.field_name} must be at least 1, got {value}")
+        return value
+
+    @field_validator("agent_backend")
+    @classmethod
+    def _known_agent(cls, name: str) -> str:
+        get_backend_spec(name, "agent")  # UnknownBackendError is a ValueError: pydantic reports it
+        return name
+
+    @field_validator("user_backend")
+    @classmethod
+    def _known_user(cls, name: str) -> str:
+        get_backend_spec(name, "user")
+        return name
+
+    def engine_config(self) -> SimulationConfig:
+        """The conversation engine's limits."""
+        return SimulationConfig(max_steps=self.max_steps, max_errors=self.max_errors,
+                                max_concurrency=self.max_concurrency)
+
+    def content_hash(self) -> str:
+        """Hash of the settings that can change stored rows (not concurrency, workers or resume)."""
+        body = self.model_dump(mode="json", exclude={"max_concurrency", "workers", "resume"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+    def public_json(self) -> str:
+        """The settings as JSON for storage, with option values that look like secrets masked."""
+        body = self.model_dump(mode="json")
+        for key in ("agent_options", "user_options"):
+            body[key] = {k: ("***" if _SECRET.search(k) else v) for k, v in body[key].items()}
+        return json.dumps(body, sort_keys=True)
+
+
+_SECRET = re.compile(r"key|token|secret|password", re.I)

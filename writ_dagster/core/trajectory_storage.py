@@ -1,0 +1,176 @@
+"""The ``trajectories`` table: one row per simulated conversation (pure: no Dagster here).
+
+Rows are written one small transaction per finished conversation with insert-or-ignore on
+``trajectory_id``, so a run killed at any moment keeps every conversation it finished and
+a rerun that skips stored ids can add neither a duplicate nor a gap. Each row carries a
+``resume_key`` (task and script content, seed, backends, engine limits): on resume only
+rows whose key matches the planned job count as done; the others are pruned first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from writ_dagster.core.simulation.records import ModelInfo, TokenUsage, TrajectoryRecord
+from writ_dagster.core.storage import (
+    StageRun,
+    digest_of,
+    has_table,
+    json_text,
+    transaction,
+    utc_now,
+    write_stage_run,
+)
+
+STAGE = "trajectories"
+TRAJECTORY_COLUMNS: tuple[str, ...] = (
+    "trajectory_id", "task_id", "script_id", "domain", "partition", "seed", "variant", "has_user_script",
+    "trajectory_type", "reward", "score_error", "termination_reason", "n_turns", "n_tool_calls", "n_tool_errors",
+    "n_steps", "n_malformed", "malformed_json", "token_kind", "agent_prompt_tokens", "agent_completion_tokens",
+    "user_prompt_tokens", "user_completion_tokens", "latency_s", "agent_name", "agent_kind", "agent_sampling_json",
+    "user_name", "user_kind", "user_sampling_json", "messages_json", "lineage_json", "resume_key", "content_hash",
+    "written_at",
+)
+_INSERT = (f"INSERT OR IGNORE INTO trajectories ({', '.join(TRAJECTORY_COLUMNS)}) "
+           f"VALUES ({', '.join('?' for _ in TRAJECTORY_COLUMNS)})")
+
+
+def trajectory_row(record: TrajectoryRecord, written_at: datetime | None = None) -> dict[str, Any]:
+    """The ``trajectories`` row of one record."""
+    u = record.usage
+    return {
+        "trajectory_id": record.trajectory_id, "task_id": record.task_id, "script_id": record.script_id,
+        "domain": record.domain, "partition": record.partition, "seed": record.seed, "variant": record.variant,
+        "has_user_script": record.has_user_script, "trajectory_type": record.trajectory_type,
+        "reward": float(record.reward), "score_error": record.score_error,
+        "termination_reason": record.termination_reason, "n_turns": record.n_turns,
+        "n_tool_calls": record.n_tool_calls, "n_tool_errors": record.n_tool_errors, "n_steps": record.n_steps,
+        "n_malformed": sum(record.malformed.values()), "malformed_json": json_text(record.malformed),
+        "token_kind": u.kind, "agent_prompt_tokens": u.agent_prompt_tokens,
+        "agent_completion_tokens": u.agent_completion_tokens, "user_prompt_tokens": u.user_prompt_tokens,
+        "user_completion_tokens": u.user_completion_tokens, "latency_s": float(record.latency_s),
+        "agent_name": record.agent.name, "agent_kind": record.agent.kind,
+        "agent_sampling_json": json_text(record.agent.sampling), "user_name": record.user.name,
+        "user_kind": record.user.kind, "user_sampling_json": json_text(record.user.sampling),
+        "messages_json": json_text(record.messages), "lineage_json": json_text(record.lineage),
+        "resume_key": record.resume_key(), "content_hash": record.content_hash(),
+        "written_at": written_at or utc_now(),
+    }
+
+
+def frame_trajectories(frame: pl.DataFrame) -> list[TrajectoryRecord]:
+    """Rebuild :class:`TrajectoryRecord` objects from ``trajectories`` rows."""
+    out = []
+    for row in frame.iter_rows(named=True):
+        out.append(TrajectoryRecord(
+            trajectory_id=row["trajectory_id"], task_id=row["task_id"], script_id=row["script_id"],
+            domain=row["domain"], partition=row["partition"], seed=row["seed"], variant=row["variant"],
+            has_user_script=row["has_user_script"], trajectory_type=row["trajectory_type"],
+            messages=json.loads(row["messages_json"]), reward=row["reward"], score_error=row["score_error"],
+            termination_reason=row["termination_reason"], n_turns=row["n_turns"], n_tool_calls=row["n_tool_calls"],
+            n_tool_errors=row["n_tool_errors"], n_steps=row["n_steps"], malformed=json.loads(row["malformed_json"]),
+            usage=TokenUsage(kind=row["token_kind"], agent_prompt_tokens=row["agent_prompt_tokens"],
+                             agent_completion_tokens=row["agent_completion_tokens"],
+                             user_prompt_tokens=row["user_prompt_tokens"],
+                             user_completion_tokens=row["user_completion_tokens"]),
+            latency_s=row["latency_s"],
+            agent=ModelInfo(name=row["agent_name"], kind=row["agent_kind"],
+                            sampling=json.loads(row["agent_sampling_json"])),
+            user=ModelInfo(name=row["user_name"], kind=row["user_kind"],
+                           sampling=json.loads(row["user_sampling_json"])),
+            lineage=json.loads(row["lineage_json"]),
+        ))
+    return out
+
+
+# -- writing -------------------------------------------------------------------------------
+
+def insert_trajectory(con: duckdb.DuckDBPyConnection, record: TrajectoryRecord) -> bool:
+    """Store one finished conversation in its own transaction; False if its id was already stored."""
+    row = trajectory_row(record)
+    with transaction(con):
+        before = con.execute("SELECT count(*) FROM trajectories WHERE trajectory_id = ?",
+                             [record.trajectory_id]).fetchall()[0][0]
+        con.execute(_INSERT, [row[c] for c in TRAJECTORY_COLUMNS])
+    return before == 0
+
+
+def stored_resume_keys(con: duckdb.DuckDBPyConnection, domain: str, partition: str) -> dict[str, str]:
+    """trajectory_id -> resume_key of the partition's stored rows."""
+    rows = con.execute("SELECT trajectory_id, resume_key FROM trajectories WHERE domain = ? AND partition = ?",
+                       [domain, partition]).fetchall()
+    return dict(rows)
+
+
+def prune_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str,
+                       planned: Mapping[str, str]) -> tuple[set[str], int]:
+    """Keep only stored rows that ``planned`` (id -> resume key) still wants, unchanged.
+
+    In one transaction: delete the partition's rows whose id is not planned or whose resume
+    key differs, and its ``trajectories`` stage-run row (the partition is now incomplete).
+    Returns (ids kept, i.e. done; number of rows deleted).
+    """
+    with transaction(con):
+        stored = stored_resume_keys(con, domain, partition)
+        stale = [tid for tid, key in stored.items() if planned.get(tid) != key]
+        if stale:
+            con.execute("DELETE FROM trajectories WHERE domain = ? AND partition = ? "
+                        "AND list_contains(?, trajectory_id)", [domain, partition, stale])
+        con.execute("DELETE FROM stage_runs WHERE stage = ? AND domain = ? AND partition = ?",
+                    [STAGE, domain, partition])
+    return set(stored) - set(stale), len(stale)
+
+
+def trajectories_digest(pairs: Sequence[tuple[str, str]]) -> str:
+    """The partition's data version: a digest of (trajectory_id, content_hash) pairs."""
+    return digest_of(pairs)
+
+
+def finish_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str, config_json: str,
+                        config_hash: str, code_version: str, tau2_version: str,
+                        figures: dict[str, Any] | None = None) -> StageRun:
+    """Record that the partition's trajectories are complete: its stage-run row with the digest."""
+    pairs = con.execute("SELECT trajectory_id, content_hash FROM trajectories WHERE domain = ? AND partition = ?",
+                        [domain, partition]).fetchall()
+    run = StageRun(stage=STAGE, domain=domain, partition=partition, config_hash=config_hash, config_json=config_json,
+                   code_version=code_version, tau2_version=tau2_version, n_rows=len(pairs),
+                   content_digest=trajectories_digest(pairs), figures_json=json_text(figures or {}),
+                   written_at=utc_now())
+    with transaction(con):
+        write_stage_run(con, run)
+    return run
+
+
+# -- reading -------------------------------------------------------------------------------
+
+def trajectories_frame(con: duckdb.DuckDBPyConnection, domain: str, partition: str | None = None,
+                       columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """Stored ``trajectories`` rows of a domain (optionally one partition), ordered by
+    partition, task and variant; ``columns`` picks a subset (the messages are large)."""
+    cols = ", ".join(columns) if columns else "*"
+    if not has_table(con, "trajectories"):
+        return pl.DataFrame()
+    where, params = ("WHERE domain = ?", [domain]) if partition is None else \
+        ("WHERE domain = ? AND partition = ?", [domain, partition])
+    return con.sql(f"SELECT {cols} FROM trajectories {where} ORDER BY partition, task_id, variant, trajectory_id",
+                   params=params).pl()
+
+
+def read_trajectories(con: duckdb.DuckDBPyConnection, domain: str,
+                      partition: str | None = None) -> list[TrajectoryRecord]:
+    """Stored trajectories of a domain (optionally one partition) as :class:`TrajectoryRecord` objects."""
+    return frame_trajectories(trajectories_frame(con, domain, partition))
+
+
+def trajectory_partitions(con: duckdb.DuckDBPyConnection, domain: str) -> list[str]:
+    """Partitions of ``domain`` that hold at least one stored trajectory."""
+    if not has_table(con, "trajectories"):
+        return []
+    rows = con.execute("SELECT DISTINCT partition FROM trajectories WHERE domain = ? ORDER BY partition", [domain])
+    return [r[0] for r in rows.fetchall()]

@@ -1,0 +1,42 @@
+"""Simulation settings as a Dagster resource: backends, script variants, seed, concurrency.
+
+The fields are :class:`~writ_dagster.core.simulation.settings.TrajectoryConfig`'s; a run
+validates them there (an unknown backend, 0 variants or a concurrency below 1 fail the
+step before anything is written). Backend names are looked up in the core's registry, so
+a backend registered later (an LLM client) is selected here by name, without code changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from writ_dagster.core.simulation.settings import TrajectoryConfig
+
+_D = TrajectoryConfig.model_fields
+
+
+def _doc(name: str) -> str:
+    return _D[name].description or ""
+
+
+class SimulationSettings(dg.ConfigurableResource):
+    """How user scripts are made and conversations are simulated for each domain × batch."""
+
+    agent_backend: str = Field(default=_D["agent_backend"].default, description=_doc("agent_backend"))
+    user_backend: str = Field(default=_D["user_backend"].default, description=_doc("user_backend"))
+    agent_options: dict[str, Any] = Field(default_factory=dict, description=_doc("agent_options"))
+    user_options: dict[str, Any] = Field(default_factory=dict, description=_doc("user_options"))
+    variants: int = Field(default=_D["variants"].default, description=_doc("variants"))
+    seed: int = Field(default=_D["seed"].default, description=_doc("seed"))
+    max_concurrency: int = Field(default=_D["max_concurrency"].default, description=_doc("max_concurrency"))
+    workers: int = Field(default=_D["workers"].default, description=_doc("workers"))
+    max_steps: int = Field(default=_D["max_steps"].default, description=_doc("max_steps"))
+    max_errors: int = Field(default=_D["max_errors"].default, description=_doc("max_errors"))
+    resume: bool = Field(default=_D["resume"].default, description=_doc("resume"))
+
+    def trajectory_config(self) -> TrajectoryConfig:
+        """The validated core configuration (raises pydantic's ValidationError on bad values)."""
+        return TrajectoryConfig(**self.model_dump())
