@@ -180,9 +180,9 @@ def test_default_run_trajectories_load_into_tau2_and_succeed(domain: str, export
     rate = sum(s.reward_info.reward == 1.0 for s in results.simulations) / len(results.simulations)
     assert rate >= 0.95, (domain, rate)
     assert results.to_df().shape[0] == len(results.simulations)
-    # tau2's evaluator, given the exported runs themselves, gives the exported rewards.
+    # tau2's evaluator, given every exported run itself, gives the stored reward.
     tasks = {t.id: t for t in results.tasks}
-    for sim in results.simulations[:: max(1, len(results.simulations) // 3)][:3]:
+    for sim in results.simulations:
         reward = evaluate_simulation(sim, tasks[sim.task_id], EvaluationType.ALL, False, domain).reward
         assert reward == sim.reward_info.reward, sim.id
 
