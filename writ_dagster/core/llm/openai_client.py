@@ -1,0 +1,197 @@
+"""An async backend over OpenAI-compatible chat servers (vLLM's, or any other).
+
+One request per conversation turn, spread round-robin over one or more base URLs (replicas).
+Transient failures — connection refused or reset, timeouts, HTTP 429 and 5xx, and replies
+that cannot be read (a corrupted body) — are retried with exponential backoff, each retry
+on the next URL; when retries run out, the turn comes back as ``Reply(error=reason)`` and the
+engine ends that conversation as a failed one. Other HTTP errors (400: bad request, e.g. a
+prompt past the context length) fail at once. Counters in :attr:`stats` and the reason of
+each failed conversation in :attr:`failures` say what happened.
+
+The API key is read from an environment variable whose *name* is configured; it is kept
+only inside the HTTP clients, never in the backend's name, sampling dict or repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from writ_dagster.core.llm.chat_format import TOOL_CALL_START, openai_tool_calls, parse_tool_calls
+from writ_dagster.core.llm.sampling import Sampling, turn_seed, usage_of
+from writ_dagster.core.simulation.protocol import ConversationView, Reply
+
+NO_KEY = "EMPTY"  # what OpenAI clients send to servers started without --api-key
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries after the first attempt, with exponential backoff and jitter (seconds)."""
+
+    max_retries: int = 4
+    backoff_s: float = 0.25
+    backoff_max_s: float = 8.0
+    timeout_s: float = 120.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """The pause before retry number ``attempt`` (1-based): doubling, capped, ±25 % jitter."""
+        base = min(self.backoff_max_s, self.backoff_s * (2 ** (attempt - 1)))
+        return base * (0.75 + 0.5 * rng.random())
+
+
+class Transient(Exception):
+    """A failure worth retrying; ``reason`` is short and holds no secret."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def api_key_from_env(env_name: str | None) -> str:
+    """The key in ``$env_name``; no name means no key. A named but unset variable is an error
+    (naming the variable, never a value)."""
+    if not env_name:
+        return NO_KEY
+    value = os.environ.get(env_name)
+    if not value:
+        raise ValueError(f"the API key variable {env_name} is not set")
+    return value
+
+
+class OpenAICompatibleBackend:
+    """An :class:`~writ_dagster.core.simulation.backends.AsyncBackend` over chat completions."""
+
+    kind = "llm"
+
+    def __init__(self, base_urls: str | Sequence[str], model: str, *, api_key_env: str | None = None,
+                 sampling: Sampling | None = None, retry: RetryPolicy | None = None, max_connections: int = 256,
+                 name: str | None = None) -> None:
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        if not urls:
+            raise ValueError("at least one base URL is needed")
+        self.base_urls = [u.rstrip("/") for u in urls]
+        self.model = model
+        self.params = sampling or Sampling()
+        self.retry = retry or RetryPolicy()
+        self.name = name or f"openai:{model}"
+        self.sampling = {"model": model, **self.params.as_dict()}
+        self._key = api_key_from_env(api_key_env)
+        self._max_connections = max_connections
+        self._clients: list[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # HTTP clients belong to one event loop
+        self._next = itertools.count()
+        self._rng = random.Random(self.params.seed)
+        self.stats: Counter[str] = Counter()  # requests, retries, retry:<reason>, failed, recovered_tool_calls
+        self.failures: dict[str, str] = {}  # conversation id -> why its last turn failed
+
+    def __repr__(self) -> str:  # no key here, ever
+        return f"OpenAICompatibleBackend(base_urls={self.base_urls!r}, model={self.model!r})"
+
+    # -- clients -----------------------------------------------------------------------------
+    def _client(self, slot: int) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._clients is None or self._loop is not loop:  # a new loop (e.g. a second run): new clients
+            self._loop = loop
+            import httpx
+            from openai import AsyncOpenAI
+
+            limits = httpx.Limits(max_connections=self._max_connections,
+                                  max_keepalive_connections=self._max_connections)
+            # max_retries=0: retries are ours (counted, spread over URLs, with our backoff)
+            self._clients = [AsyncOpenAI(base_url=url, api_key=self._key, max_retries=0, timeout=self.retry.timeout_s,
+                                         http_client=httpx.AsyncClient(limits=limits, timeout=self.retry.timeout_s))
+                             for url in self.base_urls]
+        return self._clients[slot % len(self._clients)]
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (the backend can be used again afterwards)."""
+        clients, self._clients, self._loop = self._clients or [], None, None
+        for client in clients:
+            await client.close()
+
+    # -- turns -------------------------------------------------------------------------------
+    async def respond(self, view: ConversationView) -> Reply:
+        """One turn for one conversation, retried on transient failures."""
+        request = self._request(view)
+        start = next(self._next)  # round-robin over turns; each retry moves on to the next URL
+        attempt = 0
+        while True:
+            self.stats["requests"] += 1
+            try:
+                return self._reply(await self._create(self._client(start + attempt), request))
+            except Transient as exc:
+                reason = exc.reason
+            except _Permanent as exc:
+                return self._fail(view, exc.reason)
+            if attempt >= self.retry.max_retries:
+                return self._fail(view, f"{reason} (gave up after {attempt + 1} attempts)")
+            attempt += 1
+            self.stats["retries"] += 1
+            self.stats[f"retry:{reason.split(':')[0]}"] += 1
+            await asyncio.sleep(self.retry.delay(attempt, self._rng))
+
+    def _request(self, view: ConversationView) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.model, "messages": view.chat_messages(), "temperature": self.params.temperature,
+            "top_p": self.params.top_p, "max_tokens": self.params.max_tokens, "seed": turn_seed(self.params, view)}
+        if view.tools:
+            request["tools"] = view.tools
+        return request
+
+    def _fail(self, view: ConversationView, reason: str) -> Reply:
+        self.stats["failed"] += 1
+        self.failures[view.conv_id] = reason
+        return Reply(error=reason)
+
+    async def _create(self, client: Any, request: dict[str, Any]) -> Any:
+        import openai
+
+        try:
+            response = await client.chat.completions.create(**request)
+        except openai.APITimeoutError:
+            raise Transient("timeout") from None
+        except openai.APIConnectionError as exc:
+            raise Transient(f"connection: {_short(exc.__cause__ or exc)}") from None
+        except openai.APIStatusError as exc:
+            if exc.status_code == 429 or exc.status_code >= 500:
+                raise Transient(f"http {exc.status_code}") from None
+            raise _Permanent(f"http {exc.status_code}: {_short(exc.message)}") from None
+        except (ValueError, openai.APIResponseValidationError) as exc:  # unreadable body (JSON error is a ValueError)
+            raise Transient(f"bad response: {_short(exc)}") from None
+        if not getattr(response, "choices", None) or response.choices[0].message is None:
+            raise Transient("bad response: no choices")
+        return response
+
+    def _reply(self, response: Any) -> Reply:
+        choice = response.choices[0]
+        message = choice.message
+        calls = openai_tool_calls(message.tool_calls)
+        content = message.content
+        raw: dict[str, Any] = {"finish_reason": choice.finish_reason}
+        if not calls and content and TOOL_CALL_START in content:
+            # the server's parser drops a turn whose tool-call JSON is broken; recover the calls
+            # here so the engine records them as malformed, as it does for offline generation
+            content, calls = parse_tool_calls(content)
+            raw["tool_calls_from_text"] = True
+            self.stats["recovered_tool_calls"] += 1
+        usage = response.usage
+        return Reply(content=content, tool_calls=calls, raw=raw,
+                     usage=usage_of(usage.prompt_tokens, usage.completion_tokens) if usage else None)
+
+
+class _Permanent(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _short(exc: object, limit: int = 200) -> str:
+    text = str(exc) if not isinstance(exc, BaseException) else (f"{type(exc).__name__}: {exc}" if str(exc)
+                                                                   else type(exc).__name__)
+    return json.dumps(text)[1:-1][:limit]

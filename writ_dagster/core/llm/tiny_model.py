@@ -1,0 +1,215 @@
+"""A tiny tool-calling Qwen3 made here, offline and deterministically, for tests and benchmarks.
+
+``ensure_tiny_model(dir)`` returns a model folder that vLLM (and transformers) load like any
+Hugging Face checkpoint: config, safetensors weights, tokenizer with the hermes-style chat
+template (``chat_template.jinja``), generation config. It is built only if the folder has
+no model made from the same spec and code (``writ-tiny-model.json``), so the ~1 minute
+build happens once per machine and cache folder.
+
+The build: scripted trajectories from our own engine (oracle agent vs scripted user over
+freshly synthesized airline and retail tasks) -> a byte-level BPE tokenizer trained on them
+-> a randomly initialised 2-layer Qwen3 -> a short TRL SFT run on assistant tokens only.
+The result writes ``<tool_call>`` blocks and short agent-like messages; it is not meant to
+solve tasks. Run ``python -m writ_dagster.core.llm.tiny_model --out DIR`` to build one.
+
+Needs the ``llm`` extra (torch, transformers, trl, datasets); imported lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from writ_dagster.core.home import writ_home
+
+MANIFEST = "writ-tiny-model.json"
+MODEL_DIR_ENV = "WRIT_TINY_MODEL_DIR"
+_SOURCES = ("tiny_model.py", "tiny_data.py", "tiny_tokenizer.py", "chat_format.py")
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """Everything that determines the built model (its hash names the build)."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 256
+    num_layers: int = 2
+    num_heads: int = 2
+    head_dim: int = 64  # vLLM's CPU attention needs head_dim >= 32
+    bpe_vocab: int = 2048  # plus special, tool-tag and prompt-line tokens
+    max_position_embeddings: int = 32768  # whole conversations fit; the KV cache is tiny
+    domains: tuple[str, ...] = ("airline", "retail")
+    tasks_per_domain: int = 12
+    variants: int = 2
+    seed: int = 20260602
+    max_length: int = 512  # training window, tokens
+    epochs: float = 3.0
+    batch_size: int = 4
+    learning_rate: float = 5e-3
+
+    def digest(self) -> str:
+        """Hash of the spec, the build code and the tau2 version (a change rebuilds)."""
+        from writ_dagster.core.versioning import tau2_version
+
+        h = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
+        here = Path(__file__).resolve().parent
+        for name in _SOURCES:
+            h.update((here / name).read_bytes())
+        h.update(tau2_version().encode())
+        return h.hexdigest()[:16]
+
+
+def default_model_dir() -> Path:
+    """``$WRIT_TINY_MODEL_DIR``, else ``$WRIT_HOME/models/tiny-qwen3-tools``."""
+    explicit = os.environ.get(MODEL_DIR_ENV)
+    return Path(explicit).expanduser().resolve() if explicit else writ_home() / "models" / "tiny-qwen3-tools"
+
+
+def is_built(path: Path, spec: TinyModelSpec) -> bool:
+    """Whether ``path`` holds a model built from ``spec`` with this code."""
+    try:
+        return json.loads((path / MANIFEST).read_text())["digest"] == spec.digest()
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def ensure_tiny_model(path: str | Path | None = None, spec: TinyModelSpec | None = None,
+                      log: Any = None) -> Path:
+    """The tiny model's folder, building it first if it is missing or stale."""
+    spec = spec or TinyModelSpec()
+    out = Path(path).expanduser().resolve() if path else default_model_dir()
+    if is_built(out, spec):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(out.parent / f".{out.name}.lock"):
+        if not is_built(out, spec):  # another process may have built it meanwhile
+            build_tiny_model(out, spec, log=log)
+    return out
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_tiny_model(out: Path, spec: TinyModelSpec, log: Any = None) -> dict[str, Any]:
+    """Build the model into ``out`` (replacing it atomically); returns the manifest."""
+    say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        rows, tok, stats = _data_and_tokenizer(spec)
+        say(f"tiny model: {stats['chats']} trajectories -> {len(rows)} training windows, "
+            f"vocab {len(tok)} ({time.perf_counter() - started:.1f}s)")
+        model = _train(rows, tok, spec, tmp / "trainer")
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / "chat_template.jinja").write_text(tok.chat_template)  # also for --chat-template
+        manifest = {"digest": spec.digest(), "spec": dataclasses.asdict(spec), **stats,
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "build_seconds": round(time.perf_counter() - started, 1)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    say(f"tiny model: built {out} in {manifest['build_seconds']}s")
+    return manifest
+
+
+def _data_and_tokenizer(spec: TinyModelSpec) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
+    from writ_dagster.core.llm import tiny_data
+    from writ_dagster.core.llm.tiny_tokenizer import train_tokenizer
+
+    chats = [c for d in spec.domains
+             for c in tiny_data.agent_chats(tiny_data.scripted_jobs(d, spec.tasks_per_domain, spec.variants,
+                                                                    spec.seed))]
+    corpus = [text for c in chats for text in _texts(c.messages[1:])]
+    tok = train_tokenizer(corpus, [tiny_data.fixed_prompt(d) for d in spec.domains], spec.bpe_vocab)
+    blank = {"role": "system", "content": ""}
+    empty = len(tok(tok.apply_chat_template([blank], tokenize=False))["input_ids"])
+
+    def count(message: dict[str, Any], tools: list[dict[str, Any]]) -> int:
+        if message["role"] == "system":
+            return len(tok(tok.apply_chat_template([message], tools=tools, tokenize=False))["input_ids"])
+        return len(tok(tok.apply_chat_template([blank, message], tokenize=False))["input_ids"]) - empty
+
+    rows = []
+    for chat in chats:
+        for window in tiny_data.windows(chat, lambda m, t=chat.tools: count(m, t), spec.max_length):
+            rows.append(tiny_data.sft_row(window, chat.tools))
+    return rows, tok, {"chats": len(chats), "windows": len(rows)}
+
+
+def _texts(messages: list[dict[str, Any]]) -> Iterator[str]:
+    for m in messages:
+        if m.get("content"):
+            yield m["content"]
+        for call in m.get("tool_calls") or []:
+            yield json.dumps({"name": call["function"]["name"], "arguments": call["function"]["arguments"]})
+
+
+def _train(rows: list[dict[str, Any]], tok: Any, spec: TinyModelSpec, workdir: Path) -> Any:
+    from datasets import Dataset
+    from transformers import Qwen3Config, Qwen3ForCausalLM, set_seed
+    from transformers.utils import logging as hf_logging
+    from trl import SFTConfig, SFTTrainer
+
+    set_seed(spec.seed)
+    hf_logging.set_verbosity_error()
+    eos = tok.convert_tokens_to_ids(tok.eos_token)
+    config = Qwen3Config(
+        vocab_size=len(tok), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads, num_key_value_heads=spec.num_heads,
+        head_dim=spec.head_dim, max_position_embeddings=spec.max_position_embeddings, tie_word_embeddings=True,
+        bos_token_id=None, eos_token_id=eos, pad_token_id=tok.pad_token_id)
+    model = Qwen3ForCausalLM(config)
+    model.generation_config.eos_token_id = eos
+    model.generation_config.pad_token_id = tok.pad_token_id
+    args = SFTConfig(
+        output_dir=str(workdir), assistant_only_loss=True, use_cpu=True, max_length=spec.max_length,
+        per_device_train_batch_size=spec.batch_size, num_train_epochs=spec.epochs, learning_rate=spec.learning_rate,
+        lr_scheduler_type="cosine", warmup_steps=20, weight_decay=0.0, logging_steps=50, save_strategy="no",
+        report_to="none", gradient_checkpointing=False, seed=spec.seed, data_seed=spec.seed, dataloader_num_workers=0, disable_tqdm=True)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    trainer.train()
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: build (or reuse) the tiny model in ``--out``; prints its folder."""
+    parser = argparse.ArgumentParser(prog="python -m writ_dagster.core.llm.tiny_model", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=None, help=f"model folder (default ${MODEL_DIR_ENV} or "
+                                                    "$WRIT_HOME/models/tiny-qwen3-tools)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if an up-to-date model is there")
+    ns = parser.parse_args(argv)
+    spec = TinyModelSpec()
+    out = Path(ns.out).expanduser().resolve() if ns.out else default_model_dir()
+    if ns.force and out.exists():
+        shutil.rmtree(out)
+    print(ensure_tiny_model(out, spec))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

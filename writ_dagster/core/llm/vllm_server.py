@@ -1,0 +1,201 @@
+"""A vLLM OpenAI-compatible server managed as a child process group.
+
+``VLLMServer(config).start()`` runs ``python -m vllm.entrypoints.openai.api_server`` on a
+loopback port with tool calling on (``--enable-auto-tool-choice --tool-call-parser``), waits
+for ``/health``, and :meth:`VLLMServer.stop` ends the whole process group (the API server
+and its engine workers), first with SIGTERM, then SIGKILL. The child starts in its own
+session so a stop never reaches this process. The module form is used because the
+``vllm`` console script of the CPU build does not start; it works for the GPU build too.
+
+An API key, if wanted, is handed over in ``VLLM_API_KEY`` (read by vLLM) from the variable
+named in the config, so it never appears on a command line or in a log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from writ_dagster.core.llm.openai_client import api_key_from_env
+from writ_dagster.core.llm.sampling import model_label
+
+
+@dataclass(frozen=True)
+class VLLMServerConfig:
+    """How to start the server; ``port=0`` picks a free loopback port."""
+
+    model: str
+    served_model_name: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    tool_call_parser: str = "hermes"
+    chat_template: str | None = None  # default: the model folder's chat_template.jinja, if any
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    dtype: str = "bfloat16"
+    max_model_len: int | None = None
+    enforce_eager: bool = True
+    seed: int = 0
+    extra_args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=lambda: {"VLLM_CPU_KVCACHE_SPACE": "2"})  # GiB; ignored on GPUs
+    api_key_env: str | None = None
+    startup_timeout_s: float = 300.0
+    python: str = sys.executable
+
+    @property
+    def name(self) -> str:
+        """The model name clients send (default: the folder's name, with a tiny model's digest)."""
+        return self.served_model_name or model_label(self.model)
+
+    def command(self, port: int) -> list[str]:
+        """The server's command line."""
+        cmd = [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
+               "--served-model-name", self.name, "--host", self.host, "--port", str(port),
+               "--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser,
+               "--tensor-parallel-size", str(self.tensor_parallel_size),
+               "--data-parallel-size", str(self.data_parallel_size), "--dtype", self.dtype, "--seed", str(self.seed)]
+        template = self.chat_template or _default_template(self.model)
+        if template:
+            cmd += ["--chat-template", template]
+        if self.max_model_len:
+            cmd += ["--max-model-len", str(self.max_model_len)]
+        if self.enforce_eager:
+            cmd.append("--enforce-eager")
+        return cmd + list(self.extra_args)
+
+
+def _default_template(model: str) -> str | None:
+    path = Path(model) / "chat_template.jinja"
+    return str(path) if path.is_file() else None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or did not become healthy in time (the message ends with its log)."""
+
+
+class VLLMServer:
+    """A running (or stopped) vLLM server; a context manager that stops it on exit."""
+
+    def __init__(self, config: VLLMServerConfig, log_path: str | Path | None = None) -> None:
+        self.config = config
+        self.port = config.port or 0
+        self.log_path = Path(log_path) if log_path else None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.startup_s: float | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL (``http://host:port/v1``)."""
+        return f"http://{self.config.host}:{self.port}/v1"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> "VLLMServer":
+        """Start the server and wait until ``/health`` answers 200."""
+        if self.running:
+            return self
+        self.port = self.config.port or free_port(self.config.host)
+        env = {**os.environ, **self.config.env}
+        if self.config.api_key_env:
+            env["VLLM_API_KEY"] = api_key_from_env(self.config.api_key_env)
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix="vllm-server-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
+        self._log = open(self.log_path, "ab")
+        started = time.perf_counter()
+        self.process = subprocess.Popen(self.config.command(self.port), stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.perf_counter() - started
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.config.startup_timeout_s
+        url = f"http://{self.config.host}:{self.port}/health"
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise ServerStartError(f"vLLM server exited with {self.process.returncode}\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.5)
+        raise ServerStartError(f"vLLM server not healthy after {self.config.startup_timeout_s:.0f}s\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the server's log (for error messages)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:] if self.log_path else ""
+        except OSError:
+            return ""
+
+    def stop(self, grace_s: float = 20.0) -> None:
+        """End the server's whole process group: SIGTERM, then SIGKILL after ``grace_s``."""
+        proc, self.process = self.process, None
+        if proc is not None:
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=10)
+            _signal_group(proc, signal.SIGKILL)  # workers that outlived the server
+            deadline = time.monotonic() + 10
+            while group_members(proc.pid) and time.monotonic() < deadline:  # let the kernel finish them
+                time.sleep(0.1)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "VLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid`` (Linux ``/proc``)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:  # state, ppid, pgrp
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # the child leads its own session, so its group id is its pid
+    except (ProcessLookupError, PermissionError):
+        pass
