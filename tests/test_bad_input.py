@@ -81,7 +81,7 @@ def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
         (RUN + ["--variants", "0"], "variants must be at least 1"),
         (RUN + ["--max-concurrency", "-4"], "max_concurrency must be at least 1"),
         (RUN + ["--workers", "0"], "workers must be at least 1"),
-        (RUN + ["--agent-backend", "gpt-nothing"], "unknown agent backend 'gpt-nothing'; known: scripted-oracle"),
+        (RUN + ["--agent-backend", "gpt-nothing"], "unknown agent backend 'gpt-nothing'; known: openai-compatible, scripted-oracle, vllm-offline"),
         (RUN + ["--user-backend", "scripted-oracle"], "unknown user backend 'scripted-oracle'"),
         (RUN + ["--config", str(zero_variants)], "invalid simulation config: variants: variants must be at least 1"),
         (RUN + ["--config", str(bad_simulation)], "'simulation' must be a mapping"),
