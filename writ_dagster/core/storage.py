@@ -11,7 +11,11 @@ Tables:
 - ``user_scripts``: one row per user behaviour script (``core/script_storage.py``);
 - ``trajectories``: one row per simulated conversation (``core/trajectory_storage.py``);
 - ``stage_runs``: one row per (stage, domain, partition) of the stages after ``tasks``:
-  settings, code version, row count and content digest.
+  settings, code version, row count and content digest;
+- ``sft_sets`` and ``sft_rows``: each SFT set built, and its rows with their lineage ids
+  (``core/sft_storage.py``);
+- ``checkpoints``: each complete fine-tuned checkpoint (``core/checkpoint_storage.py``);
+- ``evaluations``: each τ²-bench evaluation of a model, one row per (model, domain).
 
 Writing a partition replaces exactly that (domain, partition)'s rows in one transaction, so
 re-materializing it yields the same rows (only ``written_at`` differs) and other partitions
@@ -47,10 +51,10 @@ from writ_dagster.core.versioning import code_version, tau2_version
 if TYPE_CHECKING:  # the catalogue module loads tau2; storage itself does not need it
     from writ_dagster.core.catalogue import DomainCatalogue
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # Older versions whose tables are a subset of this one's: opened for writing they are upgraded
 # in place (the DDL only adds tables); opened read-only they are read as they are.
-UPGRADABLE_VERSIONS = frozenset({"1"})
+UPGRADABLE_VERSIONS = frozenset({"1", "2"})
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 
 _DDL = [
@@ -186,6 +190,68 @@ _DDL = [
         figures_json VARCHAR NOT NULL,
         written_at TIMESTAMP NOT NULL,
         PRIMARY KEY (stage, domain, partition)
+    )""",
+    """CREATE TABLE IF NOT EXISTS sft_sets (
+        sft_version VARCHAR PRIMARY KEY,
+        config_hash VARCHAR NOT NULL,
+        config_json VARCHAR NOT NULL,
+        code_version VARCHAR NOT NULL,
+        trajectories_digest VARCHAR NOT NULL,
+        directory VARCHAR NOT NULL,
+        n_train INTEGER NOT NULL,
+        n_validation INTEGER NOT NULL,
+        considered INTEGER NOT NULL,
+        dropped_json VARCHAR NOT NULL,
+        cells_json VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS sft_rows (
+        row_id VARCHAR PRIMARY KEY,
+        sft_version VARCHAR NOT NULL,
+        split VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        trajectory_type VARCHAR NOT NULL,
+        has_user_script BOOLEAN NOT NULL,
+        trajectory_id VARCHAR NOT NULL,
+        task_id VARCHAR NOT NULL,
+        script_id VARCHAR NOT NULL,
+        partition VARCHAR NOT NULL,
+        n_messages INTEGER NOT NULL,
+        messages_json VARCHAR NOT NULL,
+        tools_json VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS checkpoints (
+        checkpoint_id VARCHAR PRIMARY KEY,
+        sft_version VARCHAR NOT NULL,
+        recipe VARCHAR NOT NULL,
+        recipe_json VARCHAR NOT NULL,
+        base_model VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        steps INTEGER NOT NULL,
+        train_rows INTEGER NOT NULL,
+        final_loss DOUBLE,
+        loss_curve_json VARCHAR NOT NULL,
+        code_version VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS evaluations (
+        evaluation_id VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        model_label VARCHAR NOT NULL,
+        checkpoint_id VARCHAR,
+        model_path VARCHAR NOT NULL,
+        user_model VARCHAR NOT NULL,
+        task_split VARCHAR NOT NULL,
+        num_tasks INTEGER NOT NULL,
+        num_trials INTEGER NOT NULL,
+        pass_k_json VARCHAR NOT NULL,
+        avg_reward DOUBLE NOT NULL,
+        avg_agent_tokens DOUBLE NOT NULL,
+        results_path VARCHAR NOT NULL,
+        config_json VARCHAR NOT NULL,
+        code_version VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (evaluation_id, domain, model_label)
     )""",
 ]
 
