@@ -129,8 +129,10 @@ def test_server_resource_runs_conversations_with_structured_tool_calls(vllm_serv
     print(f"server: {counts}, structured tool-call turns {structured}, stats {dict(backend.stats)}")
 
 
-def test_faulty_network_loses_and_duplicates_no_conversation(vllm_server, more_jobs):
+def test_faulty_network_loses_and_duplicates_no_conversation(vllm_server, more_jobs, tmp_path):
     from llm_fakes import FaultProxy
+    from writ_dagster.core.storage import connect
+    from writ_dagster.core.trajectory_storage import insert_trajectory, read_trajectories
     from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RetryPolicy
     from writ_dagster.core.llm.sampling import Sampling
 
@@ -155,5 +157,14 @@ def test_faulty_network_loses_and_duplicates_no_conversation(vllm_server, more_j
     for rec in seen:
         if rec.trajectory_id in failed:
             assert rec.termination_reason == "agent_error"
+            assert rec.backend_error == f"agent: {backend.failures[rec.trajectory_id]}"
+        else:
+            assert rec.backend_error is None
+    # stored as a run stores them, one transaction per finished conversation: every row once
+    with connect(tmp_path / "writ.duckdb") as con:
+        assert all(insert_trajectory(con, rec) for rec in seen)
+        stored = [r for d in ("airline", "retail") for r in read_trajectories(con, d)]
+    assert sorted(r.trajectory_id for r in stored) == sorted(j.trajectory_id for j in more_jobs)
+    assert {r.trajectory_id: r.backend_error for r in stored} == {r.trajectory_id: r.backend_error for r in seen}
     print(f"faults {dict(proxy.counts)}; backend {dict(backend.stats)}; failed conversations {len(failed)}: "
           f"{sorted(set(backend.failures.values()))}")

@@ -149,3 +149,24 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
         assert storage.has_table(con, "trajectories") and storage.has_table(con, "stage_runs")
         assert con.execute("SELECT value FROM writ_meta").fetchall() == [(storage.SCHEMA_VERSION,)]
         assert len(storage.read_tasks(con, "airline", "b0000")) == 8
+
+
+def test_a_version_2_database_gains_the_schema_3_tables_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "v2.duckdb"
+    with storage.connect(path) as con:
+        storage.write_partition(con, small_airline_batches()["b0000"], SMALL)
+        run_user_scripts(con, "airline", "b0000", CONFIG)
+        run_trajectories(con, "airline", "b0000", CONFIG)
+        before = hashes(con)
+        con.execute("ALTER TABLE trajectories DROP COLUMN backend_error")
+        for table in ("sft_rows", "sft_sets", "checkpoints", "evaluations"):
+            con.execute(f"DROP TABLE {table}")
+        con.execute("UPDATE writ_meta SET value = '2' WHERE key = 'schema_version'")
+    with storage.connect(path, read_only=True) as con:  # read as it is: no backend_error column yet
+        assert {r.trajectory_id for r in read_trajectories(con, "airline")} == set(before)
+        assert all(r.backend_error is None for r in read_trajectories(con, "airline"))
+    with storage.connect(path) as con:  # opened for writing: upgraded in place, rows kept
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(storage.SCHEMA_VERSION,)]
+        assert all(storage.has_table(con, t) for t in ("sft_rows", "sft_sets", "checkpoints", "evaluations"))
+        assert "backend_error" in trajectories_frame(con, "airline").columns
+        assert hashes(con) == before

@@ -152,6 +152,7 @@ _DDL = [
         trajectory_type VARCHAR NOT NULL,
         reward DOUBLE NOT NULL,
         score_error VARCHAR,
+        backend_error VARCHAR,
         termination_reason VARCHAR NOT NULL,
         n_turns INTEGER NOT NULL,
         n_tool_calls INTEGER NOT NULL,
@@ -191,6 +192,8 @@ _DDL = [
         written_at TIMESTAMP NOT NULL,
         PRIMARY KEY (stage, domain, partition)
     )""",
+    # Schema 3 added this column; a version-2 database gains it in place.
+    "ALTER TABLE trajectories ADD COLUMN IF NOT EXISTS backend_error VARCHAR",
     """CREATE TABLE IF NOT EXISTS sft_sets (
         sft_version VARCHAR PRIMARY KEY,
         config_hash VARCHAR NOT NULL,

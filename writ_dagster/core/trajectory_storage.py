@@ -31,8 +31,8 @@ from writ_dagster.core.storage import (
 STAGE = "trajectories"
 TRAJECTORY_COLUMNS: tuple[str, ...] = (
     "trajectory_id", "task_id", "script_id", "domain", "partition", "seed", "variant", "has_user_script",
-    "trajectory_type", "reward", "score_error", "termination_reason", "n_turns", "n_tool_calls", "n_tool_errors",
-    "n_steps", "n_malformed", "malformed_json", "token_kind", "agent_prompt_tokens", "agent_completion_tokens",
+    "trajectory_type", "reward", "score_error", "backend_error", "termination_reason", "n_turns", "n_tool_calls",
+    "n_tool_errors", "n_steps", "n_malformed", "malformed_json", "token_kind", "agent_prompt_tokens", "agent_completion_tokens",
     "user_prompt_tokens", "user_completion_tokens", "latency_s", "agent_name", "agent_kind", "agent_sampling_json",
     "user_name", "user_kind", "user_sampling_json", "messages_json", "lineage_json", "resume_key", "content_hash",
     "written_at",
@@ -49,6 +49,7 @@ def trajectory_row(record: TrajectoryRecord, written_at: datetime | None = None)
         "domain": record.domain, "partition": record.partition, "seed": record.seed, "variant": record.variant,
         "has_user_script": record.has_user_script, "trajectory_type": record.trajectory_type,
         "reward": float(record.reward), "score_error": record.score_error,
+        "backend_error": record.backend_error,
         "termination_reason": record.termination_reason, "n_turns": record.n_turns,
         "n_tool_calls": record.n_tool_calls, "n_tool_errors": record.n_tool_errors, "n_steps": record.n_steps,
         "n_malformed": sum(record.malformed.values()), "malformed_json": json_text(record.malformed),
@@ -73,6 +74,7 @@ def frame_trajectories(frame: pl.DataFrame) -> list[TrajectoryRecord]:
             domain=row["domain"], partition=row["partition"], seed=row["seed"], variant=row["variant"],
             has_user_script=row["has_user_script"], trajectory_type=row["trajectory_type"],
             messages=json.loads(row["messages_json"]), reward=row["reward"], score_error=row["score_error"],
+            backend_error=row.get("backend_error"),
             termination_reason=row["termination_reason"], n_turns=row["n_turns"], n_tool_calls=row["n_tool_calls"],
             n_tool_errors=row["n_tool_errors"], n_steps=row["n_steps"], malformed=json.loads(row["malformed_json"]),
             usage=TokenUsage(kind=row["token_kind"], agent_prompt_tokens=row["agent_prompt_tokens"],

@@ -76,6 +76,7 @@ class Conversation:
         self.done = False
         self.termination: TerminationReason | None = None
         self.malformed: dict[str, int] = {}
+        self.backend_error: str | None = None
         self.agent_state: dict[str, Any] = {}
         self.user_state: dict[str, Any] = {}
         self.started = time.perf_counter()
@@ -125,6 +126,7 @@ class Conversation:
     def _apply_agent(self, reply: Reply) -> None:
         if reply.error is not None:
             self._count("backend_error")
+            self.backend_error = f"agent: {reply.error}"
             self._end(TerminationReason.AGENT_ERROR)
             return
         content = reply.content if reply.content and reply.content.strip() else None
@@ -193,6 +195,7 @@ class Conversation:
     def _apply_user(self, reply: Reply) -> None:
         if reply.error is not None:
             self._count("user_backend_error")
+            self.backend_error = f"user: {reply.error}"
             self._end(TerminationReason.USER_ERROR)
             return
         content = reply.content if reply.content and reply.content.strip() else None

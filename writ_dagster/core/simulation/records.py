@@ -70,6 +70,9 @@ class TrajectoryRecord(BaseModel):
     messages: list[dict[str, Any]] = Field(description="tau2 message dicts (model_dump mode=json), usage on each")
     reward: float = Field(description="tau2's evaluate_simulation reward, computed with the fast Verifier")
     score_error: str | None = Field(None, description="why scoring failed (reward is then 0)")
+    backend_error: str | None = Field(
+        None, description="why a backend gave no turn (endpoint down after retries, ...): the conversation then "
+                          "ended as AGENT_ERROR or USER_ERROR")
     termination_reason: str = Field(description="tau2 TerminationReason value")
     n_turns: int = Field(description="user and assistant messages (tool results not counted)")
     n_tool_calls: int
