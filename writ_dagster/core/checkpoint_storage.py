@@ -15,9 +15,11 @@ import duckdb
 from pydantic import BaseModel, Field
 
 from writ_dagster.core.storage import has_table, json_text, transaction, utc_now
+from writ_dagster.core.training import COMPLETE_MARKER  # written last inside a finished checkpoint directory
 from writ_dagster.core.versioning import code_version
 
-COMPLETE_MARKER = "writ_checkpoint.json"  # written last inside a finished checkpoint directory
+__all__ = ["COMPLETE_MARKER", "CheckpointRecord", "IncompleteCheckpointError", "latest_checkpoint",
+           "read_checkpoint", "register_checkpoint"]
 
 
 class CheckpointRecord(BaseModel):

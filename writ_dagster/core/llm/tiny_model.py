@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from writ_dagster.core.home import writ_home
+from writ_dagster.core.training.tiny_base import Qwen3Arch, new_qwen3, save_model_dir
 
 MANIFEST = "writ-tiny-model.json"
 MODEL_DIR_ENV = "WRIT_TINY_MODEL_DIR"
-_SOURCES = ("tiny_model.py", "tiny_data.py", "tiny_tokenizer.py", "chat_format.py")
+# the build code, this folder's and the Qwen3 config and saving shared with the untrained tiny base
+_SOURCES = ("tiny_model.py", "tiny_data.py", "tiny_tokenizer.py", "chat_format.py", "../training/tiny_base.py")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,12 @@ class TinyModelSpec:
     epochs: float = 3.0
     batch_size: int = 4
     learning_rate: float = 5e-3
+
+    def arch(self) -> Qwen3Arch:
+        """The model's shape (shared with the untrained tiny base of the CPU training recipe)."""
+        return Qwen3Arch(hidden_size=self.hidden_size, intermediate_size=self.intermediate_size,
+                         num_layers=self.num_layers, num_heads=self.num_heads, head_dim=self.head_dim,
+                         max_position_embeddings=self.max_position_embeddings)
 
     def digest(self) -> str:
         """Hash of the spec, the build code and the tau2 version (a change rebuilds)."""
@@ -121,9 +129,7 @@ def build_tiny_model(out: Path, spec: TinyModelSpec, log: Any = None) -> dict[st
             f"vocab {len(tok)} ({time.perf_counter() - started:.1f}s)")
         model = _train(rows, tok, spec, tmp / "trainer")
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        (tmp / "chat_template.jinja").write_text(tok.chat_template)  # also for --chat-template
+        save_model_dir(model, tok, tmp)  # chat_template.jinja too, also for --chat-template
         manifest = {"digest": spec.digest(), "spec": dataclasses.asdict(spec), **stats,
                     "parameters": sum(p.numel() for p in model.parameters()),
                     "build_seconds": round(time.perf_counter() - started, 1)}
@@ -137,7 +143,10 @@ def build_tiny_model(out: Path, spec: TinyModelSpec, log: Any = None) -> dict[st
     return manifest
 
 
-def _data_and_tokenizer(spec: TinyModelSpec) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
+def scripted_tokenizer(spec: TinyModelSpec) -> tuple[Any, list[Any]]:
+    """The tokenizer trained on ``spec``'s scripted conversations (its data fields and ``bpe_vocab``
+    only), with each domain's system prompt and tool lines as tokens, and those conversations
+    (``tiny_data.AgentChat``)."""
     from writ_dagster.core.llm import tiny_data
     from writ_dagster.core.llm.tiny_tokenizer import train_tokenizer
 
@@ -145,7 +154,14 @@ def _data_and_tokenizer(spec: TinyModelSpec) -> tuple[list[dict[str, Any]], Any,
              for c in tiny_data.agent_chats(tiny_data.scripted_jobs(d, spec.tasks_per_domain, spec.variants,
                                                                     spec.seed))]
     corpus = [text for c in chats for text in _texts(c.messages[1:])]
-    tok = train_tokenizer(corpus, [tiny_data.fixed_prompt(d) for d in spec.domains], spec.bpe_vocab)
+    fixed = [tiny_data.fixed_prompt(d) for d in spec.domains]
+    return train_tokenizer(corpus, fixed, spec.bpe_vocab), chats
+
+
+def _data_and_tokenizer(spec: TinyModelSpec) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
+    from writ_dagster.core.llm import tiny_data
+
+    tok, chats = scripted_tokenizer(spec)
     blank = {"role": "system", "content": ""}
     empty = len(tok(tok.apply_chat_template([blank], tokenize=False))["input_ids"])
 
@@ -171,21 +187,11 @@ def _texts(messages: list[dict[str, Any]]) -> Iterator[str]:
 
 def _train(rows: list[dict[str, Any]], tok: Any, spec: TinyModelSpec, workdir: Path) -> Any:
     from datasets import Dataset
-    from transformers import Qwen3Config, Qwen3ForCausalLM, set_seed
     from transformers.utils import logging as hf_logging
     from trl import SFTConfig, SFTTrainer
 
-    set_seed(spec.seed)
     hf_logging.set_verbosity_error()
-    eos = tok.convert_tokens_to_ids(tok.eos_token)
-    config = Qwen3Config(
-        vocab_size=len(tok), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads, num_key_value_heads=spec.num_heads,
-        head_dim=spec.head_dim, max_position_embeddings=spec.max_position_embeddings, tie_word_embeddings=True,
-        bos_token_id=None, eos_token_id=eos, pad_token_id=tok.pad_token_id)
-    model = Qwen3ForCausalLM(config)
-    model.generation_config.eos_token_id = eos
-    model.generation_config.pad_token_id = tok.pad_token_id
+    model = new_qwen3(spec.arch(), tok, seed=spec.seed)
     args = SFTConfig(
         output_dir=str(workdir), assistant_only_loss=True, use_cpu=True, max_length=spec.max_length,
         per_device_train_batch_size=spec.batch_size, num_train_epochs=spec.epochs, learning_rate=spec.learning_rate,

@@ -1,0 +1,281 @@
+"""Fine-tuned checkpoints: recipes, the assistant-only mask, and the `checkpoint` asset trained for
+real with TRL on CPU through Dagster Pipes, registered only when complete.
+
+The trainer tests need the `llm` extra (torch, transformers, trl) and skip without it; the recipe
+and import tests run in the core environment too.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from writ_dagster.core.training import COMPLETE_MARKER
+from writ_dagster.core.training.recipes import RECIPES, get_recipe
+from writ_dagster.core.training.tiny_base import TINY_BASE
+
+STEPS = 24  # cpu-tiny steps for the asset test: the loss falls well within them (~30 s on 2 cores)
+
+
+# -- recipes and the training program's imports (no trl needed) ---------------------------------
+
+def test_recipes_hold_the_documented_hyperparameters_and_refuse_bad_overrides() -> None:
+    gpu, lora, cpu = RECIPES["gpu-qwen3-4b"], RECIPES["gpu-qwen3-4b-lora"], RECIPES["cpu-tiny"]
+    assert gpu.base_model == lora.base_model == "Qwen/Qwen3-4B-Instruct-2507"
+    assert gpu.bf16 and gpu.dtype == "bfloat16" and gpu.lora is None and not gpu.packing and gpu.assistant_only_loss
+    assert lora.lora is not None and lora.lora.r == 64 and lora.learning_rate > gpu.learning_rate
+    assert cpu.base_model == TINY_BASE and cpu.device == "cpu" and not cpu.bf16 and cpu.max_steps > 0
+    assert get_recipe("cpu-tiny", {"max_steps": 3, "lora": {"r": 4}}).lora.r == 4
+    assert get_recipe("gpu-qwen3-4b-lora", {"lora": {"r": 8}}).lora.alpha == 128  # nested overrides merge
+    with pytest.raises(ValueError, match="unknown training recipe 'gpu-llama'.*cpu-tiny"):
+        get_recipe("gpu-llama")
+    with pytest.raises(ValueError, match="unknown training recipe field.*'learnin_rate'"):
+        get_recipe("cpu-tiny", {"learnin_rate": 1e-3})
+    with pytest.raises(ValueError, match="bf16 needs a GPU"):
+        get_recipe("cpu-tiny", {"bf16": True})
+    with pytest.raises(ValueError, match="packing"):
+        get_recipe("gpu-qwen3-4b", {"packing": True})
+    assert get_recipe("cpu-tiny").digest() != get_recipe("cpu-tiny", {"seed": 1}).digest()
+
+
+def test_training_program_imports_neither_tau2_vllm_dagster_nor_duckdb() -> None:
+    # what lets it run on a GPU host or pod that has only the training stack and dagster-pipes
+    code = ("import sys, writ_dagster.core.training.pipes_main, writ_dagster.core.training.sft_train, "
+            "writ_dagster.core.training.recipes, writ_dagster.core.training.tiny_base\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'tau2', 'vllm', 'dagster', 'duckdb', 'polars', 'litellm'})\n"
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_training_settings_build_the_launch_command() -> None:
+    pytest.importorskip("dagster")
+    from writ_dagster.resources.training import TRAINING_MODULE, TrainingSettings
+
+    assert TrainingSettings().command()[-2:] == ["-m", TRAINING_MODULE]
+    acc = TrainingSettings(launcher="accelerate", num_processes=4, python="/opt/py").command()
+    assert acc[:3] == ["/opt/py", "-m", "accelerate.commands.launch"]
+    assert acc[acc.index("--num_processes") + 1] == "4" and "--multi_gpu" in acc and acc[-1] == TRAINING_MODULE
+    with pytest.raises(ValueError, match="unknown training recipe"):
+        TrainingSettings(recipe="nope").training_recipe()
+
+
+# -- a real SFT set in a real database ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sft_home(tmp_path_factory):
+    """WRIT_HOME with a small real SFT set (scripted conversations, both domains) in its DuckDB."""
+    pytest.importorskip("trl", reason="the 'llm' extra is not installed")
+    from writ_dagster.core.sft.curate import build_sft
+    from writ_dagster.core.sft.export import write_sft
+    from writ_dagster.core.sft.models import SFTConfig
+    from writ_dagster.core.sft_storage import write_sft_set
+    from writ_dagster.core.simulation.engine import Job, SimulationEngine
+    from writ_dagster.core.simulation.oracle import OracleAgent
+    from writ_dagster.core.simulation.records import SimulationConfig
+    from writ_dagster.core.simulation.scripted_user import ScriptedUser
+    from writ_dagster.core.storage import connect
+    from writ_dagster.core.tasks.models import SynthesisConfig
+    from writ_dagster.core.tasks.synthesis import Synthesizer
+    from writ_dagster.core.users.scripts import make_scripts
+
+    home = tmp_path_factory.mktemp("writ-home")
+    tasks, jobs = {}, []
+    for domain in ("airline", "retail"):
+        for rec in Synthesizer(domain, SynthesisConfig(tasks_per_batch=5)).synthesize("t0000").tasks:
+            tasks[rec.task_id] = rec
+            jobs += [Job(rec, s, seed=0, partition="t0000") for s in make_scripts(rec, 2, 0)]
+    records = list(SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig()).run(jobs))
+    config = SFTConfig(validation_fraction=0.2)
+    build = build_sft(records, tasks, config)
+    directory = home / "sft" / build.version
+    write_sft(build, directory)
+    with connect(home / "writ.duckdb") as con:
+        info = write_sft_set(con, build, config, directory, trajectories_digest="test")
+    assert info.n_train >= 8
+    return home, info
+
+
+def _resources(home: Path, **overrides):
+    import dagster as dg
+
+    from writ_dagster.resources.storage import WritStorage
+    from writ_dagster.resources.training import TrainingSettings
+
+    return {"storage": WritStorage(database=str(home / "writ.duckdb")),
+            "training": TrainingSettings(recipe="cpu-tiny", overrides=overrides,
+                                         checkpoints_root=str(home / "checkpoints"),
+                                         models_root=str(home / "models")),
+            "pipes_subprocess_client": dg.PipesSubprocessClient()}
+
+
+def _checkpoint_rows(home: Path) -> list[dict]:
+    from writ_dagster.core.storage import connect
+
+    with connect(home / "writ.duckdb") as con:
+        return con.sql("SELECT * FROM checkpoints ORDER BY written_at").pl().to_dicts()
+
+
+@pytest.mark.slow
+def test_checkpoint_asset_trains_through_pipes_and_registers_a_complete_checkpoint(sft_home) -> None:
+    import dagster as dg
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from writ_dagster.assets.checkpoints import checkpoint
+    from writ_dagster.core.checkpoint_storage import latest_checkpoint
+    from writ_dagster.core.storage import connect
+
+    home, info = sft_home
+    started = time.perf_counter()
+    result = dg.materialize([checkpoint], resources=_resources(home, max_steps=STEPS),
+                            instance=dg.DagsterInstance.ephemeral())
+    elapsed = time.perf_counter() - started
+    assert result.success
+    meta = result.asset_materializations_for_node("checkpoint")[0].metadata
+    path = Path(meta["checkpoint_path"].value)
+    curve = [(r.data["step"], r.data["loss"]) for r in meta["loss_curve"].value.records]
+    print(f"\ncheckpoint asset: {meta['steps'].value} steps in {elapsed:.0f}s, loss {curve[0][1]:.3f} -> "
+          f"{curve[-1][1]:.3f} over {len(curve)} points, {meta['train_rows'].value} rows")
+
+    # the training loss falls; every logged point was streamed back through Pipes
+    assert meta["steps"].value == STEPS and meta["recipe"].value == "cpu-tiny"
+    assert curve[-1][1] < curve[0][1] - 1.0
+    assert meta["loss_points_streamed"].value == len(curve) >= 3
+    assert meta["sft_version"].value == info.sft_version and meta["train_rows"].value == info.n_train
+
+    # the folder is whole: marker (manifest) present, no .partial left, loads with transformers
+    manifest = json.loads((path / COMPLETE_MARKER).read_text())
+    assert manifest["steps"] == STEPS and manifest["sft_version"] == info.sft_version
+    assert {f["path"] for f in manifest["files"]} >= {"config.json", "model.safetensors", "tokenizer.json",
+                                                     "chat_template.jinja", "generation_config.json"}
+    assert not path.with_name(path.name + ".partial").exists()
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert "<tool_call>" in tok.chat_template
+    prompt = tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True,
+                                     return_dict=True, return_tensors="pt")
+    assert model.generate(**prompt, max_new_tokens=4, do_sample=False).shape[1] > prompt["input_ids"].shape[1]
+
+    # the DuckDB row names this folder, with its curve
+    with connect(home / "writ.duckdb") as con:
+        row = latest_checkpoint(con, info.sft_version)
+    assert row is not None and row.path == str(path) and row.steps == STEPS and row.recipe == "cpu-tiny"
+    assert row.loss_curve == [tuple(p) for p in manifest["loss_curve"]] and row.final_loss == curve[-1][1]
+
+
+def _training_children() -> list:
+    import psutil
+
+    return [p for p in psutil.Process().children(recursive=True)
+            if "writ_dagster.core.training.pipes_main" in " ".join(p.cmdline())]
+
+
+@pytest.mark.slow
+def test_a_training_killed_midway_registers_nothing(sft_home) -> None:
+    import dagster as dg
+
+    from writ_dagster.assets.checkpoints import checkpoint
+
+    home, _ = sft_home
+    before = _checkpoint_rows(home)
+    overrides = {"max_steps": 400, "logging_steps": 1, "seed": 7}  # far more steps than it gets to run
+    recipe = get_recipe("cpu-tiny", overrides)
+    outcome: dict = {}
+
+    def run() -> None:
+        outcome["result"] = dg.materialize([checkpoint], resources=_resources(home, **overrides),
+                                           instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and thread.is_alive():
+        logs = list((home / "checkpoints").glob(f"*-cpu-tiny-{recipe.digest()[:8]}.partial/training_log.jsonl"))
+        if logs and len(logs[0].read_text().splitlines()) >= 2:  # two steps trained and logged: midway
+            children = _training_children()
+            assert len(children) == 1, children
+            children[0].kill()  # SIGKILL: no cleanup of its own
+            killed = children[0].pid
+            break
+        time.sleep(0.2)
+    thread.join(timeout=120)
+    assert killed is not None, "the training never reached its second step"
+    assert not outcome["result"].success
+
+    # no row was added, no folder without the marker is registered, and no half-checkpoint is left
+    rows = _checkpoint_rows(home)
+    assert [r["checkpoint_id"] for r in rows] == [r["checkpoint_id"] for r in before]
+    assert all((Path(r["path"]) / COMPLETE_MARKER).is_file() for r in rows)
+    assert not list((home / "checkpoints").glob(f"*-{recipe.digest()[:8]}*"))
+
+
+@pytest.mark.slow
+def test_lora_variant_trains_and_merges_into_a_plain_checkpoint(sft_home, tmp_path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from writ_dagster.core.training.sft_train import TrainJob, train_checkpoint
+
+    home, info = sft_home
+    recipe = get_recipe("cpu-tiny", {"max_steps": 6, "logging_steps": 2, "learning_rate": 2e-2,
+                                     "lora": {"r": 8, "alpha": 16, "dropout": 0.0}})
+    job = TrainJob(recipe=recipe, train_path=str(info.train_path), out=str(tmp_path / "lora"),
+                   sft_version=info.sft_version, models_root=str(home / "models"))
+    result = train_checkpoint(job)
+    assert result.steps == 6 and result.loss_curve
+    files = {f["path"] for f in result.files}
+    assert "model.safetensors" in files and not any("adapter" in f for f in files)  # merged, not an adapter
+    tuned = AutoModelForCausalLM.from_pretrained(tmp_path / "lora")
+    base = AutoModelForCausalLM.from_pretrained(result.base_model)
+    changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, dict(base.named_parameters())[n])]
+    assert any("proj" in n for n in changed)  # the adapters' updates landed in the linear layers
+
+
+def test_assistant_only_mask_trains_the_agent_turns_and_nothing_else(sft_home, tmp_path) -> None:
+    from datasets import Dataset
+
+    from writ_dagster.core.training.sft_train import TrainJob, build_trainer, resolve_base_model
+
+    home, info = sft_home
+    # a window long enough for whole conversations, so every assistant turn is in the sequence
+    job = TrainJob(recipe=get_recipe("cpu-tiny", {"max_length": 32768}), train_path=str(info.train_path),
+                   out=str(tmp_path / "unused"), sft_version=info.sft_version, models_root=str(home / "models"))
+    trainer = build_trainer(job, resolve_base_model(job), output_dir=tmp_path / "trainer")
+    tok = trainer.processing_class
+    source = Dataset.from_parquet(str(info.train_path))
+    checked = 0
+    for i, row in enumerate(trainer.train_dataset):
+        ids, labels = row["input_ids"], row["labels"]
+        assert all(lab in (-100, tid) for lab, tid in zip(labels, ids))
+        spans, current = [], []
+        for tid, lab in zip(ids, labels):
+            if lab != -100:
+                current.append(tid)
+            elif current:
+                spans.append(tok.decode(current))
+                current = []
+        if current:
+            spans.append(tok.decode(current))
+        assistant = [m for m in source[i]["messages"] if m["role"] == "assistant"]
+        assert len(spans) == len(assistant)  # one trained span per agent turn
+        for span, message in zip(spans, assistant):
+            assert span.endswith("<|im_end|>")  # the model learns to stop
+            assert "<|im_start|>" not in span and "<tool_response>" not in span
+            if message["content"]:
+                assert span.startswith(message["content"])
+            for call in message["tool_calls"] or []:
+                assert f'"name": "{call["function"]["name"]}", "arguments": {call["function"]["arguments"]}' in span
+        untrained = tok.decode([t for t, lab in zip(ids, labels) if lab == -100])
+        for m in source[i]["messages"]:
+            if m["role"] in ("user", "tool") and m["content"]:
+                assert m["content"] in untrained  # user and tool turns are context only
+        checked += 1
+    assert checked == info.n_train
