@@ -1,0 +1,72 @@
+"""The ``evaluation`` asset: the latest checkpoint (and its base model) scored on τ²-bench."""
+
+# No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
+import dagster as dg
+
+from writ_dagster.core.checkpoint_storage import latest_checkpoint
+from writ_dagster.core.evaluation.metrics import score_table_markdown
+from writ_dagster.core.evaluation_storage import write_scores
+from writ_dagster.core.home import writ_home
+from writ_dagster.core.versioning import code_version
+from writ_dagster.k8s import gpu_op_tags
+from writ_dagster.resources.evaluation import EvaluationSettings
+from writ_dagster.resources.storage import WritStorage
+
+EVALUATIONS_DIR = "evaluations"  # under WRIT_HOME: one folder of tau2 results files per evaluation
+
+
+@dg.asset(
+    deps=[dg.AssetKey("checkpoint")],
+    group_name="evaluation",
+    pool="gpu",
+    op_tags=gpu_op_tags(1),
+    kinds={"duckdb", "python"},
+    code_version=code_version(),
+    description=(
+        "τ²-bench scores of the latest fine-tuned checkpoint and, side by side, of its base model: each is "
+        "served by vLLM, plays the configured base tasks against an LLM user simulator through tau2's own "
+        "harness, and gets pass^1..k, mean reward and agent tokens per task per domain. Rows in the "
+        "`evaluations` table; tau2 results files under $WRIT_HOME/evaluations/<evaluation_id>/."
+    ),
+)
+def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
+               evaluation_settings: EvaluationSettings) -> dg.MaterializeResult:
+    """Serve, play and score every configured model × domain, then store the rows in one transaction."""
+    from writ_dagster.core.evaluation.evaluate import evaluate_checkpoint, new_evaluation_id
+
+    config = evaluation_settings.eval_config()  # bad settings fail here, before any server starts
+    with storage.connect() as con:  # held only to read; the evaluation itself takes minutes
+        checkpoint = latest_checkpoint(con)
+    if checkpoint is None:
+        raise dg.Failure("no registered checkpoint to evaluate: materialize `checkpoint` first")
+    evaluation_id = new_evaluation_id(checkpoint.checkpoint_id, config)
+    out_dir = writ_home() / EVALUATIONS_DIR / evaluation_id
+    context.log.info(f"evaluation {evaluation_id}: checkpoint {checkpoint.checkpoint_id} ({checkpoint.path}), "
+                     f"base model {checkpoint.base_model}; results in {out_dir}")
+    run = evaluate_checkpoint(checkpoint, config, out_dir, evaluation_id=evaluation_id, log=context.log.info)
+    for error in run.errors:
+        context.log.warning(error)
+    with storage.connect() as con:
+        write_scores(con, run.scores)
+
+    rows = [(s.domain, s.model_label, s.figures) for s in run.scores]
+    metadata: dict[str, object] = {
+        "scores": dg.MetadataValue.md(score_table_markdown(rows)),
+        "evaluation_id": evaluation_id,
+        "checkpoint_id": checkpoint.checkpoint_id,
+        "base_model": checkpoint.base_model,
+        "user_model": run.scores[0].user_model,
+        "task_split": config.task_split,
+        "num_trials": config.num_trials,
+        "results_dir": dg.MetadataValue.path(str(out_dir)),
+        "results_files": dg.MetadataValue.json({f"{s.model_label}/{s.domain}": s.results_path for s in run.scores}),
+        "failed_conversations": len(run.errors),
+        "timings_s": dg.MetadataValue.json({k: round(v, 1) for k, v in run.timings.items()}),
+        "config_hash": config.content_hash(),
+        "database": dg.MetadataValue.path(str(storage.path)),
+    }
+    for s in run.scores:
+        prefix = f"{s.model_label}_{s.domain}"
+        metadata[f"{prefix}_pass_hat_1"] = s.figures.pass_k.get(1, 0.0)
+        metadata[f"{prefix}_avg_agent_tokens"] = s.figures.avg_agent_completion_tokens
+    return dg.MaterializeResult(metadata=metadata)

