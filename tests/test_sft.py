@@ -92,3 +92,19 @@ def test_parquet_loads_with_datasets_and_round_trips_tool_calls(scored, tmp_path
             assert {t["function"]["name"] for t in json.loads(row["tools"])} >= {"calculate"}
     assert n_calls > 0
     assert "rows:" in paths["card"].read_text()
+
+
+def test_trajectories_of_remade_tasks_or_scripts_are_dropped(scored) -> None:
+    """A row must never point at a task or user script other than the one it was simulated from."""
+    tasks, records = scored
+    task_id = records[0].task_id
+    remade = {**tasks, task_id: tasks[task_id].model_copy(update={"content_hash": "remade"})}
+    build = build_sft(records, remade, SFTConfig())
+    assert build.dropped["task re-made since simulated"] == sum(r.task_id == task_id for r in records) == 2
+    assert task_id not in {r.task_id for r in build.rows}
+    hashes = {r.script_id: r.lineage["script_content_hash"] for r in records}
+    assert build_sft(records, tasks, SFTConfig(), script_hashes=hashes).dropped == {}
+    hashes[records[1].script_id] = "remade"
+    build = build_sft(records, tasks, SFTConfig(), script_hashes=hashes)
+    assert build.dropped == {"user script re-made since simulated": 1}
+    assert records[1].trajectory_id not in {r.trajectory_id for r in build.rows}

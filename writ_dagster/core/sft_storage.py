@@ -22,6 +22,8 @@ from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
 from writ_dagster.core.storage import has_table, insert_frame, json_text, transaction, utc_now
 from writ_dagster.core.versioning import code_version
 
+INSERT_CHUNK = 256  # sft_rows inserted per statement
+
 
 class SFTSetInfo(BaseModel):
     """What is stored about one SFT set."""
@@ -91,8 +93,9 @@ def write_sft_set(con: duckdb.DuckDBPyConnection, build: SFTBuild, config: SFTCo
     with transaction(con):
         con.execute("DELETE FROM sft_rows WHERE sft_version = ?", [build.version])
         con.execute("DELETE FROM sft_sets WHERE sft_version = ?", [build.version])
-        if build.rows:
-            insert_frame(con, "sft_rows", rows_frame(build.rows))
+        # In chunks: one frame of every row's JSON at once costs ~100 MiB more at 2,000 rows.
+        for start in range(0, len(build.rows), INSERT_CHUNK):
+            insert_frame(con, "sft_rows", rows_frame(build.rows[start:start + INSERT_CHUNK]))
         con.execute(
             "INSERT INTO sft_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [info.sft_version, info.config_hash, info.config_json, info.code_version, info.trajectories_digest,

@@ -62,11 +62,31 @@ def _plan_key(task: TaskRecord) -> str:
     return task.domain + json.dumps([[s.name, s.arguments] for s in task.gold_actions], sort_keys=True)
 
 
+def stale_input(rec: TrajectoryRecord, task: TaskRecord, script_hashes: Mapping[str, str] | None) -> str | None:
+    """Why ``rec`` no longer belongs to the stored task or user script (None if it does).
+
+    A trajectory simulated from a task or script that has been re-made since would give a
+    row whose lineage points at inputs it was not made from.
+    """
+    made_from = rec.lineage.get("task_content_hash")
+    if made_from is not None and made_from != task.content_hash:
+        return "task re-made since simulated"
+    if script_hashes is not None and script_hashes.get(rec.script_id) != rec.lineage.get("script_content_hash"):
+        return "user script re-made since simulated"
+    return None
+
+
 def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, TaskRecord], config: SFTConfig,
-              indexes: Mapping[str, BaseTaskIndex] | None = None) -> SFTBuild:
-    """Curate ``trajectories`` (with their ``tasks`` by id) into an SFT set."""
+              indexes: Mapping[str, BaseTaskIndex] | None = None,
+              script_hashes: Mapping[str, str] | None = None) -> SFTBuild:
+    """Curate ``trajectories`` (with their ``tasks`` by id) into an SFT set.
+
+    ``script_hashes`` (script id -> content hash of the stored user scripts), if given, drops
+    trajectories whose script was re-made since they were simulated.
+    """
     dropped: Counter[str] = Counter()
     indexes = dict(indexes or {})
+    signatures: dict[str, bool] = {}  # task id -> collides with a base task (computed once per task)
     kept: list[tuple[TrajectoryRecord, TaskRecord]] = []
     considered = 0
     for rec in trajectories:
@@ -75,12 +95,15 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
         if task is None:
             dropped["task not found"] += 1
             continue
-        reason = rejection(rec, config)
+        reason = stale_input(rec, task, script_hashes) or rejection(rec, config)
         if reason is None:
-            if rec.domain not in indexes:
-                indexes[rec.domain] = build_index(get_domain(rec.domain))
-            writes = [(s.name, s.arguments) for s in task.gold_actions if s.kind == "write"]
-            if indexes[rec.domain].collisions(signature(get_domain(rec.domain), writes)):
+            if task.task_id not in signatures:
+                if rec.domain not in indexes:
+                    indexes[rec.domain] = build_index(get_domain(rec.domain))
+                writes = [(s.name, s.arguments) for s in task.gold_actions if s.kind == "write"]
+                signatures[task.task_id] = bool(indexes[rec.domain].collisions(signature(get_domain(rec.domain),
+                                                                                         writes)))
+            if signatures[task.task_id]:
                 reason = "collides with a τ²-bench base task"
         if reason:
             dropped[reason] += 1

@@ -22,10 +22,20 @@ SCHEMA = pa.schema([
     ("partition", pa.string()), ("sft_version", pa.string()),
 ])
 
+ROW_GROUP = 256  # rows converted and written at a time (bounds the memory a large set needs)
+
 
 def _table(rows: list[SFTRow]) -> pa.Table:
     cols = {name: [getattr(r, name) for r in rows] for name in SCHEMA.names}
     return pa.Table.from_pydict(cols, schema=SCHEMA)
+
+
+def _write_parquet(rows: list[SFTRow], path: Path) -> None:
+    with pq.ParquetWriter(path, SCHEMA) as writer:
+        for start in range(0, len(rows), ROW_GROUP):
+            writer.write_table(_table(rows[start:start + ROW_GROUP]))
+        if not rows:
+            writer.write_table(_table([]))
 
 
 def write_sft(build: SFTBuild, out_dir: str | Path) -> dict[str, Path]:
@@ -38,7 +48,7 @@ def write_sft(build: SFTBuild, out_dir: str | Path) -> dict[str, Path]:
         if rows or split == "train":
             path = out / f"{split}.parquet"
             tmp = path.with_suffix(".parquet.tmp")
-            pq.write_table(_table(rows), tmp)
+            _write_parquet(rows, tmp)
             tmp.replace(path)  # readers never see half a file
             paths[split] = path
     (out / "README.md").write_text(dataset_card(build))

@@ -16,7 +16,8 @@ def domain_prompt_and_tools(domain: str) -> tuple[str, str]:
     """The τ²-bench agent system prompt with the domain policy, and the tools as JSON text."""
     dom = get_domain(domain)
     tools = [t.openai_schema for t in dom.tools.values()]
-    return agent_system_prompt(dom.policy), json.dumps(tools, sort_keys=True)
+    # tau2's own key order: a trainer renders the schemas exactly as the agent sees them at inference
+    return agent_system_prompt(dom.policy), json.dumps(tools, ensure_ascii=False)
 
 
 def chat_rows(record: TrajectoryRecord) -> list[dict[str, Any]]:

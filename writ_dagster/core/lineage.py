@@ -1,0 +1,337 @@
+"""Row-level lineage: an SFT row or a trajectory, back to its user script, task and DB entities.
+
+The chain lives in the data (Dagster shows asset lineage, not row lineage): the views
+``trajectory_lineage`` and ``sft_lineage`` (see ``storage._DDL``) join a trajectory to the
+user script and task it was simulated from, only where their content hashes still match,
+and an SFT row to its set and trajectory. :func:`trace` reads one chain from them;
+:func:`unresolved_rows` lists the rows of a set for which no chain holds. The DB entities
+a task was built from (``TaskSources.entities``, ``'table:key'``) are looked up in the
+installed τ²-bench domain DB by :func:`locate_entity`. Pure: no Dagster here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import duckdb
+import polars as pl
+from pydantic import BaseModel, Field
+
+from writ_dagster.core.storage import _DDL, has_table
+
+LINEAGE_VIEWS = ("trajectory_lineage", "sft_lineage")
+_VIEW = re.compile(r"CREATE OR REPLACE VIEW (\w+) AS\s+(.*)", re.S)
+
+
+class LineageError(LookupError):
+    """A lineage lookup failed (the message says which id and why)."""
+
+
+class UnknownIdError(LineageError):
+    """No stored SFT row or trajectory has this id."""
+
+
+class BrokenChainError(LineageError):
+    """The id is stored but its chain does not resolve (its task or script was re-made since)."""
+
+
+class ModelLink(BaseModel):
+    """Who played a role in the conversation, with its sampling parameters."""
+
+    name: str
+    kind: str
+    sampling: dict[str, Any]
+
+
+class SFTLink(BaseModel):
+    """The SFT set a row belongs to."""
+
+    row_id: str
+    sft_version: str
+    split: str
+    config_hash: str
+    code_version: str
+    directory: str
+
+
+class TrajectoryLink(BaseModel):
+    """The simulated conversation."""
+
+    trajectory_id: str
+    domain: str
+    partition: str
+    seed: int
+    reward: float
+    termination_reason: str
+    n_turns: int
+    n_tool_calls: int
+    agent: ModelLink
+    user: ModelLink
+    code_version: str | None
+    tau2_version: str | None
+    engine_config_hash: str | None
+    simulation_config_hash: str | None = Field(description="config hash of the partition's trajectories run")
+    content_hash: str
+
+
+class ScriptLink(BaseModel):
+    """The user behaviour script the simulated user followed."""
+
+    script_id: str
+    variant: int
+    has_user_script: bool = Field(description="False: the canonical (plain) instruction; True: a scripted variant")
+    seed: int
+    dimensions: dict[str, str]
+    content_hash: str
+
+
+class TaskLink(BaseModel):
+    """The synthesized task, with what it was made from."""
+
+    task_id: str
+    trajectory_type: str
+    user_id: str
+    writes: int
+    reads: int
+    max_reads_before_write: int
+    seed: int
+    attempt: int
+    config_hash: str
+    code_version: str
+    tau2_version: str
+    content_hash: str
+
+
+class EntityLink(BaseModel):
+    """One DB entity the task was built from, and where it is in the domain's τ²-bench DB."""
+
+    entity: str = Field(description="'table:key' as in TaskSources.entities")
+    location: str | None = Field(None, description="where it was found in the domain DB (None: not looked up "
+                                                   "or not found)")
+    found: bool | None = Field(None, description="None when the DB was not consulted")
+
+
+class Chain(BaseModel):
+    """One lineage chain: SFT row (if traced from one) -> trajectory -> user script -> task -> entities."""
+
+    sft: SFTLink | None
+    trajectory: TrajectoryLink
+    script: ScriptLink
+    task: TaskLink
+    entities: list[EntityLink]
+    sft_rows: list[str] = Field(default_factory=list, description="SFT rows made from this trajectory")
+
+
+# -- SQL -----------------------------------------------------------------------------------
+
+def _view_bodies() -> dict[str, str]:
+    bodies = {}
+    for ddl in _DDL:
+        match = _VIEW.match(ddl.strip())
+        if match:
+            bodies[match.group(1)] = match.group(2)
+    return bodies
+
+
+def lineage_sql(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """``query`` over the lineage views, prefixed with their definitions as CTEs where the database
+    lacks them (an older database opened read-only)."""
+    bodies = _view_bodies()
+    missing = [v for v in LINEAGE_VIEWS if not has_table(con, v)]
+    if not missing:
+        return query
+    return "WITH " + ", ".join(f"{v} AS ({bodies[v]})" for v in missing) + " " + query
+
+
+def ensure_lineage_views(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the lineage views on a writable connection (a database made before they existed)."""
+    bodies = _view_bodies()
+    for view in LINEAGE_VIEWS:
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS {bodies[view]}")
+
+
+def _tables_ready(con: duckdb.DuckDBPyConnection) -> bool:
+    return all(has_table(con, t) for t in ("trajectories", "user_scripts", "tasks", "sft_rows", "sft_sets"))
+
+
+def lineage_frame(con: duckdb.DuckDBPyConnection, sft_version: str | None = None) -> pl.DataFrame:
+    """The ``sft_lineage`` rows (of one set, if given) as a polars frame, in row-id order."""
+    where, params = ("WHERE sft_version = ?", [sft_version]) if sft_version else ("", [])
+    return con.sql(lineage_sql(con, f"SELECT * FROM sft_lineage {where} ORDER BY row_id"), params=params).pl()
+
+
+def unresolved_rows(con: duckdb.DuckDBPyConnection, sft_version: str) -> list[str]:
+    """Row ids of set ``sft_version`` whose chain to trajectory, script and task does not hold in SQL."""
+    sql = lineage_sql(con, "SELECT row_id FROM sft_rows WHERE sft_version = ? AND row_id NOT IN "
+                           "(SELECT row_id FROM sft_lineage WHERE sft_version = ?) ORDER BY row_id")
+    return [r[0] for r in con.execute(sql, [sft_version, sft_version]).fetchall()]
+
+
+def tasks_in_both_splits(con: duckdb.DuckDBPyConnection, sft_version: str) -> list[str]:
+    """Task ids that have rows in more than one split of set ``sft_version`` (should be none)."""
+    rows = con.execute("SELECT task_id FROM sft_rows WHERE sft_version = ? GROUP BY task_id "
+                       "HAVING count(DISTINCT split) > 1 ORDER BY task_id", [sft_version]).fetchall()
+    return [r[0] for r in rows]
+
+
+# -- one chain -----------------------------------------------------------------------------
+
+def _chain(row: dict[str, Any], with_sft: bool) -> Chain:
+    sft = None
+    if with_sft:
+        sft = SFTLink(row_id=row["row_id"], sft_version=row["sft_version"], split=row["split"],
+                      config_hash=row["sft_config_hash"], code_version=row["sft_code_version"],
+                      directory=row["sft_directory"])
+    trajectory = TrajectoryLink(
+        trajectory_id=row["trajectory_id"], domain=row["domain"], partition=row["partition"], seed=row["seed"],
+        reward=row["reward"], termination_reason=row["termination_reason"], n_turns=row["n_turns"],
+        n_tool_calls=row["n_tool_calls"],
+        agent=ModelLink(name=row["agent_name"], kind=row["agent_kind"],
+                        sampling=json.loads(row["agent_sampling_json"])),
+        user=ModelLink(name=row["user_name"], kind=row["user_kind"], sampling=json.loads(row["user_sampling_json"])),
+        code_version=row["trajectory_code_version"], tau2_version=row["trajectory_tau2_version"],
+        engine_config_hash=row["engine_config_hash"], simulation_config_hash=row["simulation_config_hash"],
+        content_hash=row["trajectory_content_hash"])
+    script = ScriptLink(
+        script_id=row["script_id"], variant=row["variant"], has_user_script=row["has_user_script"],
+        seed=row["script_seed"], content_hash=row["script_content_hash"],
+        dimensions={k: row[c] for k, c in (("disclosure", "disclosure"), ("opening", "opening"), ("tone", "tone"),
+                                           ("verbosity", "verbosity"), ("order", "request_order"), ("slip", "slip"))})
+    task = TaskLink(
+        task_id=row["task_id"], trajectory_type=row["trajectory_type"], user_id=row["user_id"], writes=row["writes"],
+        reads=row["reads"], max_reads_before_write=row["max_reads_before_write"], seed=row["task_seed"],
+        attempt=row["task_attempt"], config_hash=row["task_config_hash"], code_version=row["task_code_version"],
+        tau2_version=row["task_tau2_version"], content_hash=row["task_content_hash"])
+    entities = [EntityLink(entity=e) for e in row["task_entities"] or []]
+    return Chain(sft=sft, trajectory=trajectory, script=script, task=task, entities=entities)
+
+
+def _one(con: duckdb.DuckDBPyConnection, view: str, column: str, value: str) -> dict[str, Any] | None:
+    frame = con.sql(lineage_sql(con, f"SELECT * FROM {view} WHERE {column} = ?"), params=[value]).pl()
+    return frame.row(0, named=True) if frame.height else None
+
+
+def trace(con: duckdb.DuckDBPyConnection, ident: str, resolve_entities: bool = True) -> Chain:
+    """The chain of an SFT row id (``<sft_version>/<trajectory_id>``) or a trajectory id.
+
+    Raises :class:`UnknownIdError` if no such row or trajectory is stored, and
+    :class:`BrokenChainError` if it is stored but its script or task no longer matches.
+    ``resolve_entities`` looks each task entity up in the installed τ²-bench domain DB.
+    """
+    ident = ident.strip()
+    if not _tables_ready(con):
+        raise UnknownIdError(f"no SFT row or trajectory {ident!r}: the database lacks the trajectory or SFT "
+                             "tables (run `writ run` to create or upgrade them)")
+    is_row = "/" in ident
+    if is_row:
+        stored = con.execute("SELECT trajectory_id FROM sft_rows WHERE row_id = ?", [ident]).fetchall()
+        if not stored:
+            raise UnknownIdError(f"no SFT row {ident!r} (an SFT row id is '<sft_version>/<trajectory_id>')")
+        row = _one(con, "sft_lineage", "row_id", ident)
+        trajectory_id = stored[0][0]
+    else:
+        stored = con.execute("SELECT trajectory_id FROM trajectories WHERE trajectory_id = ?", [ident]).fetchall()
+        if not stored:
+            raise UnknownIdError(f"no trajectory or SFT row {ident!r} (ids look like 'traj-…' or "
+                                 "'<sft_version>/traj-…')")
+        row = _one(con, "trajectory_lineage", "trajectory_id", ident)
+        trajectory_id = ident
+    if row is None:
+        raise BrokenChainError(_why_broken(con, ident, trajectory_id))
+    chain = _chain(row, with_sft=is_row)
+    chain.sft_rows = [r[0] for r in con.execute(
+        "SELECT row_id FROM sft_rows WHERE trajectory_id = ? ORDER BY row_id", [trajectory_id]).fetchall()]
+    if resolve_entities:
+        chain.entities = [locate(chain.trajectory.domain, chain.task.user_id, e.entity) for e in chain.entities]
+    return chain
+
+
+def _why_broken(con: duckdb.DuckDBPyConnection, ident: str, trajectory_id: str) -> str:
+    rows = con.execute("SELECT task_id, script_id, lineage_json FROM trajectories WHERE trajectory_id = ?",
+                       [trajectory_id]).fetchall()
+    if not rows:
+        return f"{ident}: its trajectory {trajectory_id} is no longer stored"
+    task_id, script_id, lineage = rows[0]
+    lineage = json.loads(lineage)
+    task = con.execute("SELECT content_hash FROM tasks WHERE task_id = ?", [task_id]).fetchall()
+    script = con.execute("SELECT content_hash FROM user_scripts WHERE script_id = ?", [script_id]).fetchall()
+    if not task:
+        return f"{ident}: its task {task_id} is no longer stored"
+    if task[0][0] != lineage.get("task_content_hash"):
+        return f"{ident}: its task {task_id} was re-made since the conversation was simulated"
+    if not script:
+        return f"{ident}: its user script {script_id} is no longer stored"
+    if script[0][0] != lineage.get("script_content_hash"):
+        return f"{ident}: its user script {script_id} was re-made since the conversation was simulated"
+    return f"{ident}: its chain does not resolve (the SFT row's ids disagree with the trajectory's)"
+
+
+# -- DB entities ---------------------------------------------------------------------------
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
+def locate_entity(domain: str, user_id: str, entity: str) -> str | None:
+    """Where ``entity`` ('table:key') is in ``domain``'s installed τ²-bench DB, or None if it is not there.
+
+    A top-level table (``users``, ``flights``, ``orders``…) is looked up by key; a nested
+    collection (``payment_methods``) in the task's user's record.
+    """
+    from writ_dagster.core.domains.registry import get_domain  # loads tau2: only when entities are resolved
+
+    table, _, key = entity.partition(":")
+    tables = get_domain(domain).base.tables
+    if table in tables:
+        return f"{table}[{key}]" if key in tables[table] else None
+    user = tables.get("users", {}).get(user_id)
+    nested = _field(user, table) if user is not None else None
+    if isinstance(nested, dict) and key in nested:
+        return f"users[{user_id}].{table}[{key}]"
+    return None
+
+
+def locate(domain: str, user_id: str, entity: str) -> EntityLink:
+    """An :class:`EntityLink` for ``entity``, looked up in the domain DB."""
+    where = locate_entity(domain, user_id, entity)
+    return EntityLink(entity=entity, location=where, found=where is not None)
+
+
+# -- text ----------------------------------------------------------------------------------
+
+def _sampling(m: ModelLink) -> str:
+    body = ", ".join(f"{k}={v}" for k, v in sorted(m.sampling.items()))
+    return f"{m.name} ({m.kind}{'; ' + body if body else ''})"
+
+
+def format_chain(chain: Chain) -> str:
+    """The chain as indented text, one link per paragraph."""
+    t, s, k = chain.trajectory, chain.script, chain.task
+    lines = []
+    if chain.sft is not None:
+        lines += [f"SFT row {chain.sft.row_id}",
+                  f"  set {chain.sft.sft_version} ({chain.sft.split} split), config {chain.sft.config_hash}, "
+                  f"code {chain.sft.code_version}", f"  files {chain.sft.directory}"]
+    lines += [f"trajectory {t.trajectory_id}",
+              f"  {t.domain}/{t.partition}, seed {t.seed}, reward {t.reward:g}, ended {t.termination_reason}, "
+              f"{t.n_turns} turns, {t.n_tool_calls} tool calls",
+              f"  agent {_sampling(t.agent)}; user {_sampling(t.user)}",
+              f"  code {t.code_version}, {t.tau2_version}, simulation config {t.simulation_config_hash}, "
+              f"engine config {t.engine_config_hash}"]
+    if chain.sft is None and chain.sft_rows:
+        lines.append(f"  in SFT rows: {', '.join(chain.sft_rows)}")
+    dims = ", ".join(f"{a}={b}" for a, b in s.dimensions.items())
+    lines += [f"user script {s.script_id}",
+              f"  variant {s.variant}, {'scripted' if s.has_user_script else 'plain (canonical instruction)'}, "
+              f"seed {s.seed}" + (f"; {dims}" if s.has_user_script else "")]
+    lines += [f"task {k.task_id}",
+              f"  {k.trajectory_type}, {k.writes} writes, {k.reads} reads (at most {k.max_reads_before_write} "
+              f"before a write), user {k.user_id}",
+              f"  seed {k.seed}, attempt {k.attempt}, config {k.config_hash}, code {k.code_version}, {k.tau2_version}"]
+    lines.append(f"DB entities ({len(chain.entities)})")
+    for e in chain.entities:
+        where = "" if e.found is None else (f" -> {e.location}" if e.found else " -> NOT in the domain DB")
+        lines.append(f"  {e.entity}{where}")
+    return "\n".join(lines)

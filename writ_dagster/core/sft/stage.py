@@ -1,0 +1,131 @@
+"""Stage ``sft_set``: every stored, complete trajectory partition -> one SFT set, on disk and in DuckDB.
+
+Steps, each usable alone (the benchmark times them one by one): :func:`read_sft_inputs`
+reads the trajectories of complete partitions with the tasks and user scripts they were
+made from; :func:`build_sft` curates them; :func:`publish_sft` writes the Parquet files and
+card into a temporary folder and renames it to ``<root>/<sft_version>``, so a half-written
+set never appears under its version; :func:`write_sft_set` stores it. :func:`run_sft` does
+all of it. The same stored inputs and config give the same version and rows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from writ_dagster.core.lineage import ensure_lineage_views
+from writ_dagster.core.sft.curate import build_sft
+from writ_dagster.core.sft.export import write_sft
+from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
+from writ_dagster.core.sft_storage import SFTSetInfo, sft_rows_frame, write_sft_set
+from writ_dagster.core.simulation.records import TrajectoryRecord
+from writ_dagster.core.storage import digest_of, frame_records, has_table
+from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.trajectory_storage import frame_trajectories
+
+# Trajectories of partitions whose `trajectories` run finished (an interrupted one is left out,
+# so a set never depends on how far a killed run got).
+_COMPLETE = """
+    SELECT t.* FROM trajectories t
+    JOIN stage_runs r ON r.stage = 'trajectories' AND r.domain = t.domain AND r.partition = t.partition
+    ORDER BY t.trajectory_id"""
+_INCOMPLETE = """
+    SELECT DISTINCT t.domain || '/' || t.partition FROM trajectories t
+    LEFT JOIN stage_runs r ON r.stage = 'trajectories' AND r.domain = t.domain AND r.partition = t.partition
+    WHERE r.partition IS NULL ORDER BY 1"""
+
+
+@dataclass
+class SFTInputs:
+    """What an SFT set is built from."""
+
+    trajectories: list[TrajectoryRecord]
+    tasks: dict[str, TaskRecord]
+    script_hashes: dict[str, str]
+    digest: str = ""
+    incomplete_partitions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SFTResult:
+    """One built and stored SFT set."""
+
+    build: SFTBuild
+    info: SFTSetInfo
+    incomplete_partitions: list[str]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.info.directory)
+
+
+def read_sft_inputs(con: duckdb.DuckDBPyConnection) -> SFTInputs:
+    """Stored trajectories of every complete partition, every stored task and user-script hash."""
+    if not has_table(con, "trajectories"):
+        return SFTInputs([], {}, {}, digest_of([]))
+    records = frame_trajectories(con.sql(_COMPLETE).pl())
+    tasks = {t.task_id: t for t in frame_records(con.sql("SELECT * FROM tasks").pl())}
+    scripts = dict(con.execute("SELECT script_id, content_hash FROM user_scripts").fetchall())
+    incomplete = [r[0] for r in con.execute(_INCOMPLETE).fetchall()]
+    digest = digest_of(con.execute(_COMPLETE.replace("t.*", "t.trajectory_id, t.content_hash")).fetchall())
+    return SFTInputs(records, tasks, scripts, digest, incomplete)
+
+
+def build_from(inputs: SFTInputs, config: SFTConfig) -> SFTBuild:
+    """:func:`build_sft` on stored inputs."""
+    return build_sft(inputs.trajectories, inputs.tasks, config, script_hashes=inputs.script_hashes)
+
+
+def publish_sft(build: SFTBuild, root: str | Path) -> Path:
+    """Write ``build``'s Parquet files and card to ``root/<version>`` through a temporary folder.
+
+    An existing folder of the same version (the same rows, rebuilt) is replaced; a reader sees
+    either the old complete folder or the new one, never a partial one.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / build.version
+    tmp = root / f".tmp-{build.version}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write_sft(build, tmp)
+        old = None
+        if final.exists():
+            old = root / f".old-{build.version}-{os.getpid()}"
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def run_sft(con: duckdb.DuckDBPyConnection, config: SFTConfig, root: str | Path) -> SFTResult:
+    """Build the SFT set of everything stored, write it under ``root`` and store it in the database."""
+    inputs = read_sft_inputs(con)
+    build = build_from(inputs, config)
+    path = publish_sft(build, root)
+    info = write_sft_set(con, build, config, path, inputs.digest)
+    ensure_lineage_views(con)  # a database made before the lineage views gains them here
+    return SFTResult(build=build, info=info, incomplete_partitions=inputs.incomplete_partitions)
+
+
+def stored_build(con: duckdb.DuckDBPyConnection, info: SFTSetInfo) -> SFTBuild:
+    """The stored set ``info`` as an :class:`SFTBuild` (rows from ``sft_rows``), for re-export."""
+    import json
+
+    frame = sft_rows_frame(con, info.sft_version)
+    rows = [SFTRow(domain=r["domain"], trajectory_type=r["trajectory_type"], has_user_script=r["has_user_script"],
+                   messages=json.loads(r["messages_json"]), tools=r["tools_json"], split=r["split"],
+                   trajectory_id=r["trajectory_id"], task_id=r["task_id"], script_id=r["script_id"],
+                   partition=r["partition"], sft_version=r["sft_version"])
+            for r in frame.iter_rows(named=True)]
+    return SFTBuild(version=info.sft_version, rows=rows, considered=info.considered, dropped=info.dropped,
+                    cells=info.cells)
