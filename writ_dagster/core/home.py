@@ -15,11 +15,19 @@ UPSTREAM_ENV = "WRIT_UPSTREAM_TASKS"
 DB_FILENAME = "writ.duckdb"
 
 # DuckDB allows one writer process (see docs/notes): runs launched from the UI queue one at a time.
+# Dagster 1.13's dagster.yaml cannot name a pool's limit, only the default of every pool that has
+# none set in the instance (`dagster instance concurrency set`); WRIT's pools, `gpu` included,
+# are one-at-a-time resources, so that default is 1.
+GPU_POOL = "gpu"
 DAGSTER_YAML = """\
 # Written by writ. DuckDB allows a single writer process, so runs are queued one at a time.
 concurrency:
   runs:
     max_concurrent_runs: 1
+  pools:
+    # Every pool without its own limit, the `gpu` pool of checkpoint and evaluation included,
+    # runs one step at a time.
+    default_limit: 1
 telemetry:
   enabled: false
 """
