@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from writ_dagster.core.tasks.models import SynthesisConfig
-from writ_dagster.core.tasks.synthesis import Synthesizer, closing_message, summarize
+from writ_dagster.core.tasks.synthesis import Synthesizer, closing_message
 
 
 def _batch(job: tuple[str, str, int]) -> tuple[int, int, float]:

@@ -18,7 +18,7 @@ from writ_dagster.core.tasks.composers import get_composer
 def writ_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return use_writ_home(tmp_path, monkeypatch)
 
-RUN = ["run", "--domain", "airline", "--tasks-per-batch", "8"]
+RUN = ["run", "--domain", "airline", "--tasks-per-batch", "8", "--until", "sft"]
 
 
 def snapshot(db: Path) -> list[tuple]:
@@ -29,7 +29,8 @@ def snapshot(db: Path) -> list[tuple]:
     try:
         out = []
         for table in ("tasks", "task_rejections", "partition_runs", "domain_catalogue", "domain_info",
-                      "user_scripts", "trajectories", "stage_runs"):
+                      "user_scripts", "trajectories", "stage_runs", "sft_sets", "sft_rows", "checkpoints",
+                      "evaluations"):
             out.append((table, con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()))
         return out
     finally:
@@ -57,6 +58,14 @@ def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
     bad_simulation.write_text(json.dumps({"simulation": [1, 2]}))
     unknown_simulation = tmp_path / "unknown_simulation.json"
     unknown_simulation.write_text(json.dumps({"simulation": {"varients": 3}}))
+    unknown_recipe = tmp_path / "unknown_recipe.yaml"
+    unknown_recipe.write_text("training:\n  recipe: gpu-qwen9\n")
+    bad_override = tmp_path / "bad_override.yaml"
+    bad_override.write_text("training:\n  overrides: {learning_rate: -1}\n")
+    no_trials = tmp_path / "no_trials.yaml"
+    no_trials.write_text("evaluation:\n  num_trials: 0\n")
+    unknown_eval_domain = tmp_path / "unknown_eval_domain.yaml"
+    unknown_eval_domain.write_text("evaluation:\n  domains: [telecom-x]\n")
     export_t = ["export-trajectories", "--domain", "airline"]
     return [
         (["run", "--domain", "nowhere"], "unknown domain 'nowhere'"),
@@ -86,6 +95,10 @@ def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
         (RUN + ["--config", str(zero_variants)], "invalid simulation config: variants: variants must be at least 1"),
         (RUN + ["--config", str(bad_simulation)], "'simulation' must be a mapping"),
         (RUN + ["--config", str(unknown_simulation)], "varients"),
+        (RUN + ["--config", str(unknown_recipe)], "unknown training recipe 'gpu-qwen9'"),
+        (RUN + ["--config", str(bad_override)], "invalid training settings"),
+        (RUN + ["--config", str(no_trials)], "invalid evaluation settings"),
+        (RUN + ["--config", str(unknown_eval_domain)], "telecom-x"),
         (["export-trajectories", "--domain", "nowhere", "--out", str(tmp_path / "x.json")], "unknown domain"),
         (export_t + ["--partition", "b0007", "--out", str(tmp_path / "x.json")],
          "no stored trajectories for partition 'b0007' of airline (stored: b0000)"),

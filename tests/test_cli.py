@@ -23,7 +23,8 @@ def writ_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_run_then_export_loads_into_tau2(writ_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["run", "--domain", "airline", "--batch", "b0000", "--batch", "b0001", "--tasks-per-batch", "8"]) == 0
+    assert main(["run", "--domain", "airline", "--batch", "b0000", "--batch", "b0001", "--tasks-per-batch", "8",
+                 "--until", "sft"]) == 0
     out = capsys.readouterr().out
     assert "airline/b0000: 8 tasks" in out and "airline/b0001: 8 tasks" in out
     assert "reverify ok" in out and "decontamination ok" in out
@@ -39,7 +40,7 @@ def test_run_then_export_loads_into_tau2(writ_home: Path, tmp_path: Path, capsys
     # The runs live in the persistent instance under WRIT_HOME, where `dagster dev` finds them.
     assert (writ_home / "dagster" / "dagster.yaml").exists()
     with dg.DagsterInstance.from_config(str(writ_home / "dagster")) as instance:
-        assert len(instance.get_runs()) == 3  # one catalogue run, two tasks runs
+        assert len(instance.get_runs()) == 4  # one catalogue run, two tasks runs, one SFT-set run
         assert set(instance.get_dynamic_partitions("batch")) == {"b0000", "b0001"}
 
     out_file = tmp_path / "export" / "tasks.json"
@@ -61,7 +62,7 @@ def test_run_then_export_loads_into_tau2(writ_home: Path, tmp_path: Path, capsys
 
 
 def test_rerun_of_a_partition_is_identical(writ_home: Path, capsys: pytest.CaptureFixture) -> None:
-    args = ["run", "--domain", "airline", "--tasks-per-batch", "8"]
+    args = ["run", "--domain", "airline", "--tasks-per-batch", "8", "--until", "sft"]
 
     def stored() -> tuple:
         with storage.connect(writ_home / "writ.duckdb", read_only=True) as con:

@@ -1,6 +1,7 @@
 """Acceptance: every task the default run exports passes tau2's own evaluator with reward 1.0.
 
-Runs the README's main command (`writ run`, embedded default) into a temporary WRIT_HOME,
+Runs the README's main command (`writ run`, embedded default; shared with the other tests of the
+default run, see ``writ_testing.default_run_home``) into a temporary WRIT_HOME,
 exports both domains with `writ export-tasks`, and scores each exported task's gold-action
 trajectory (the gold calls, their results, one assistant message stating
 `communicate_info`) with tau2's `evaluate_simulation` — tau2 replays the calls in fresh
@@ -10,15 +11,14 @@ environments and compares full DB hashes, independently of the project's verifie
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
+
+from writ_testing import DEFAULT_RUN_ARGS, default_run_home, writ_cli
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import Verifier, gold_messages, simulation_run
@@ -27,28 +27,18 @@ from writ_dagster.core.tasks.synthesis import closing_message
 pytestmark = pytest.mark.slow
 
 
-def _writ(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, WRIT_HOME=str(home))
-    env.pop("DAGSTER_HOME", None)
-    return subprocess.run([sys.executable, "-m", "writ_dagster.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def default_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("writ_home")
-    run = _writ(home, "run")
-    assert run.returncode == 0, run.stderr[-3000:]
-    return home
+    return default_run_home(tmp_path_factory, *DEFAULT_RUN_ARGS)
 
 
 @pytest.fixture(scope="module")
-def exported(default_home: Path) -> dict[str, list[dict]]:
-    home = default_home
+def exported(default_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+    out_dir = tmp_path_factory.mktemp("exports")
     out = {}
     for domain in ("airline", "retail"):
-        path = home / f"{domain}.json"
-        exp = _writ(home, "export-tasks", "--domain", domain, "--out", str(path))
+        path = out_dir / f"{domain}.json"
+        exp = writ_cli(default_home, "export-tasks", "--domain", domain, "--out", str(path))
         assert exp.returncode == 0, exp.stderr[-3000:]
         out[domain] = json.loads(path.read_text())
     return out
@@ -153,15 +143,16 @@ UPSTREAM_TERMINATIONS = {"user_stop", "agent_stop", "max_steps", "timeout", "too
 
 
 @pytest.fixture(scope="module")
-def exported_trajectories(default_home: Path) -> dict[str, Path]:
+def exported_trajectories(default_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from writ_dagster.cli import main
 
+    out_dir = tmp_path_factory.mktemp("trajectory_exports")
     out = {}
     with pytest.MonkeyPatch.context() as mp:  # in this process: a second interpreter start costs ~6 s
         mp.setenv("WRIT_HOME", str(default_home))
         mp.delenv("DAGSTER_HOME", raising=False)
         for domain in ("airline", "retail"):
-            path = default_home / f"{domain}_results.json"
+            path = out_dir / f"{domain}_results.json"
             assert main(["export-trajectories", "--domain", domain, "--format", "tau2", "--out", str(path)]) == 0
             out[domain] = path
     return out

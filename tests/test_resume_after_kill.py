@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 # Sequential conversations (max concurrency 1, one worker): rows trickle in over a few seconds.
 ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--tasks-per-batch", "20", "--variants", "10",
-        "--workers", "1", "--max-concurrency", "1"]
+        "--workers", "1", "--max-concurrency", "1", "--until", "trajectories"]
 PROGRESS = re.compile(r"airline/b0000: stored (\d+)/(\d+) trajectories")
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -29,3 +32,33 @@ def use_writ_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WRIT_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return home
+
+
+def writ_cli(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the real ``writ`` command in a subprocess with ``WRIT_HOME=home`` (DAGSTER_HOME unset)."""
+    env = dict(os.environ, WRIT_HOME=str(home))
+    env.pop("DAGSTER_HOME", None)
+    return subprocess.run([sys.executable, "-m", "writ_dagster.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+# The whole graph (fine-tuning, vLLM evaluation) needs the `llm` extra; without it the default run
+# stops after the SFT set, and the tests of the later stages skip.
+LLM_EXTRA = all(importlib.util.find_spec(m) is not None for m in ("trl", "vllm"))
+DEFAULT_RUN_ARGS: tuple[str, ...] = () if LLM_EXTRA else ("--until", "sft")
+
+_DEFAULT_RUNS: dict[tuple[str, ...], Path] = {}
+
+
+def default_run_home(factory: pytest.TempPathFactory, *args: str) -> Path:
+    """WRIT_HOME after ``writ run *args`` on the embedded defaults, run once per test session and
+    shared by every test module that asks for the same arguments (``DEFAULT_RUN_ARGS``: the README's
+    main command where the `llm` extra is installed, ~5 min; ~40 s up to the SFT set). Tests only
+    read it (write exports elsewhere)."""
+    if args not in _DEFAULT_RUNS:
+        home = factory.mktemp("default_run")
+        run = writ_cli(home, "run", *args)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        (home / "run-stdout.txt").write_text(run.stdout)
+        _DEFAULT_RUNS[args] = home
+    return _DEFAULT_RUNS[args]

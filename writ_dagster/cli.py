@@ -1,4 +1,5 @@
-"""The ``writ`` command: run the pipeline into WRIT_HOME, export tasks and trajectories, open the UI.
+"""The ``writ`` command: run the pipeline into WRIT_HOME, export tasks, trajectories and SFT sets,
+trace an SFT row back to its sources, open the UI.
 
 Every argument is checked before anything is written: a bad domain or batch key, an
 impossible synthesis setting or an unreadable database file ends with one line on stderr
@@ -12,7 +13,8 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,9 @@ from writ_dagster.core.keys import DEFAULT_BATCH, WRIT_DOMAINS, BadKeyError, che
 from writ_dagster.core.storage import StorageError, check_db_file, connect, stored_partitions, tasks_frame
 
 if TYPE_CHECKING:
+    from writ_dagster.resources.evaluation import EvaluationSettings
+    from writ_dagster.resources.sft import SFTSettings
+    from writ_dagster.resources.training import TrainingSettings
     from writ_dagster.resources.simulation import SimulationSettings
     from writ_dagster.resources.synthesis import SynthesisSettings
 
@@ -38,7 +43,15 @@ _CONFIG_FLAGS = ("tasks_per_batch", "seed", "min_writes", "max_writes", "max_att
 # `writ run` flag -> TrajectoryConfig field
 _SIMULATION_FLAGS = {"variants": "variants", "simulation_seed": "seed", "max_concurrency": "max_concurrency",
                      "workers": "workers", "agent_backend": "agent_backend", "user_backend": "user_backend"}
-_CONFIG_NAMES = {"SynthesisConfig": "synthesis config", "TrajectoryConfig": "simulation config"}
+_CONFIG_NAMES = {"SynthesisConfig": "synthesis config", "TrajectoryConfig": "simulation config",
+                 "SFTConfig": "SFT config"}
+# The stages `writ run --until` can stop after, in order.
+STAGES = ("trajectories", "sft", "checkpoint", "evaluation")
+# --config file sections other than SynthesisConfig's fields, and what each holds
+_STAGE_SECTIONS = {"simulation": "simulation settings", "sft": "SFT-set settings",
+                   "training": "TrainingSettings fields", "evaluation": "EvaluationSettings fields"}
+# Stages that need the `llm` extra (torch, transformers, trl, vLLM), and a module each imports.
+_LLM_STAGES = {"checkpoint": "trl", "evaluation": "vllm"}
 
 
 class BadInput(Exception):
@@ -75,6 +88,9 @@ def _load_config_file(path: str | None) -> dict[str, Any]:
         raise BadInput(f"config file {file} must hold a mapping of SynthesisConfig fields")
     if not isinstance(data.get("simulation", {}), dict):
         raise BadInput(f"config file {file}: 'simulation' must be a mapping of simulation settings")
+    for section, what in _STAGE_SECTIONS.items():
+        if not isinstance(data.get(section, {}), dict):
+            raise BadInput(f"config file {file}: '{section}' must be a mapping of {what}")
     return data
 
 
@@ -86,7 +102,8 @@ def _settings(args: argparse.Namespace, domains: list[str]) -> SynthesisSettings
     from writ_dagster.resources.synthesis import SynthesisSettings
 
     fields = _load_config_file(args.config)
-    fields.pop("simulation", None)  # read by _simulation_settings
+    for section in _STAGE_SECTIONS:  # each read by its own _*_settings
+        fields.pop(section, None)
     upstream = fields.pop("upstream_tasks_dir", None)
     if upstream is not None and not isinstance(upstream, str):
         raise BadInput(f"upstream_tasks_dir must be a path, got {upstream!r}")
@@ -119,51 +136,228 @@ def _simulation_settings(args: argparse.Namespace) -> SimulationSettings:
     return SimulationSettings(**config.model_dump())
 
 
+def _sft_settings(args: argparse.Namespace) -> SFTSettings:
+    """SFT-set settings from --config's ``sft`` mapping, validated."""
+    from writ_dagster.core.sft.models import SFTConfig
+    from writ_dagster.resources.sft import SFTSettings
+
+    fields = dict(_load_config_file(args.config).get("sft") or {})
+    output_dir = fields.pop("output_dir", None)
+    if output_dir is not None and not isinstance(output_dir, str):
+        raise BadInput(f"sft.output_dir must be a path, got {output_dir!r}")
+    config = SFTConfig(**fields)  # ValidationError: unknown mixture cell, negative target, unknown field
+    return SFTSettings(**config.model_dump(), output_dir=output_dir)
+
+
+def _training_settings(args: argparse.Namespace) -> TrainingSettings:
+    """Training settings from --config's ``training`` mapping, validated (the recipe resolved)."""
+    from writ_dagster.resources.training import TrainingSettings
+
+    fields = dict(_load_config_file(args.config).get("training") or {})
+    try:
+        settings = TrainingSettings(**fields)
+        settings.training_recipe()  # unknown recipe or override, bf16 on CPU, ...
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise BadInput(f"invalid training settings: {_one_line(exc)}") from None
+    return settings
+
+
+def _evaluation_settings(args: argparse.Namespace) -> EvaluationSettings:
+    """Evaluation settings from --config's ``evaluation`` mapping, validated."""
+    from writ_dagster.resources.evaluation import EvaluationSettings
+
+    fields = dict(_load_config_file(args.config).get("evaluation") or {})
+    try:
+        settings = EvaluationSettings(**fields)
+        settings.eval_config()  # unknown domain or task, no trials, ...
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise BadInput(f"invalid evaluation settings: {_one_line(exc)}") from None
+    return settings
+
+
+def _check_llm_extra(until: str) -> None:
+    """Refuse, before anything is written, to run a stage whose packages are not installed."""
+    import importlib.util
+
+    for stage, module in _LLM_STAGES.items():
+        if STAGES.index(stage) <= STAGES.index(until) and importlib.util.find_spec(module) is None:
+            raise BadInput(f"the {stage} stage needs the `llm` extra ({module} is not installed): "
+                           "pip install -e '.[llm]' (see the README), or stop earlier with --until sft")
+
+
+@dataclass
+class RunState:
+    """What the stages of one `writ run` share."""
+
+    args: argparse.Namespace
+    domains: list[str]
+    batches: list[str]
+    instance: Any
+    defs: Any
+    storage: Any
+    run_config: dict[str, Any]
+    tags: dict[str, str]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Materialize the catalogue, then tasks, user scripts and trajectories (with checks) of each domain × batch."""
+    """Materialize each stage in order up to ``--until``: the catalogue, tasks, user scripts and
+    trajectories (with checks) of each domain × batch, then the SFT set, a checkpoint fine-tuned on
+    it, and its τ²-bench evaluation beside its base model's."""
     domains = list(dict.fromkeys(check_domain(d) for d in (args.domain or WRIT_DOMAINS)))
     batches = list(dict.fromkeys(check_batch_key(b) for b in (args.batch or [DEFAULT_BATCH])))
     settings = _settings(args, domains)
     simulation = _simulation_settings(args)
+    sft = _sft_settings(args)
+    training = _training_settings(args)
+    evaluation = _evaluation_settings(args)
+    _check_llm_extra(args.until)
     database = duckdb_path()
     check_db_file(database)
     # Validation is done: from here on things get written.
     import dagster as dg
 
     from writ_dagster.core.home import ensure_dagster_home
-    from writ_dagster.core.storage import read_partition_run, read_stage_run
-    from writ_dagster.definitions import CATALOGUE_JOB, PARTITION_JOB, build_definitions
-    from writ_dagster.partitions import domain_batch_key, ensure_batches
+    from writ_dagster.definitions import build_definitions
+    from writ_dagster.partitions import ensure_batches
     from writ_dagster.resources.storage import WritStorage
 
     storage = WritStorage(database=str(database))
     with storage.connect():
         pass  # create the file and tables now, so a locked or incompatible file fails early
     failed = 0
+    until = STAGES.index(args.until)
     with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
         ensure_batches(instance, batches)
-        defs = build_definitions(storage, settings, simulation)
-        run_config = {} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        tags = {"writ/source": "cli"}
-        for domain in domains:
-            result = defs.resolve_job_def(CATALOGUE_JOB).execute_in_process(
-                run_config=run_config, instance=instance, partition_key=domain, raise_on_error=False, tags=tags)
-            print(f"{domain}: catalogue {'ok' if result.success else f'FAILED (run {result.run_id})'}")
-            failed += not result.success
-            for batch in batches:
-                result = defs.resolve_job_def(PARTITION_JOB).execute_in_process(
-                    run_config=run_config, instance=instance, partition_key=domain_batch_key(domain, batch),
-                    raise_on_error=False, tags=tags)
-                with storage.connect(read_only=True) as con:
-                    run = read_partition_run(con, domain, batch)
-                    scripts = read_stage_run(con, "user_scripts", domain, batch)
-                    trajs = read_stage_run(con, "trajectories", domain, batch)
-                print(_summary_line(domain, batch, result, run))
-                print(_scripts_line(domain, batch, result, scripts))
-                print(_trajectories_line(domain, batch, result, trajs))
-                failed += not result.success
+        state = RunState(
+            args=args, domains=domains, batches=batches, instance=instance,
+            defs=build_definitions(storage, settings, simulation, sft=sft, training=training,
+                                   evaluation_settings=evaluation), storage=storage,
+            run_config={} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            tags={"writ/source": "cli"})
+        for stage, runner in STAGE_RUNNERS:
+            if STAGES.index(stage) > until:
+                break
+            if failed:  # a later stage would build on partial or unchecked results
+                print(f"{stage}: skipped (an earlier stage failed)")
+                continue
+            failed += runner(state)
     print(f"database: {database}\ndagster home: {dagster_home()}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _run_partitions(state: RunState) -> int:
+    """Catalogue of each domain, then tasks, user scripts and trajectories of each domain × batch;
+    returns the number of failed runs."""
+    from writ_dagster.core.storage import read_partition_run, read_stage_run
+    from writ_dagster.definitions import CATALOGUE_JOB, PARTITION_JOB
+    from writ_dagster.partitions import domain_batch_key
+
+    failed = 0
+    for domain in state.domains:
+        result = state.defs.resolve_job_def(CATALOGUE_JOB).execute_in_process(
+            run_config=state.run_config, instance=state.instance, partition_key=domain, raise_on_error=False,
+            tags=state.tags)
+        print(f"{domain}: catalogue {'ok' if result.success else f'FAILED (run {result.run_id})'}")
+        failed += not result.success
+        for batch in state.batches:
+            result = state.defs.resolve_job_def(PARTITION_JOB).execute_in_process(
+                run_config=state.run_config, instance=state.instance, partition_key=domain_batch_key(domain, batch),
+                raise_on_error=False, tags=state.tags)
+            with state.storage.connect(read_only=True) as con:
+                run = read_partition_run(con, domain, batch)
+                scripts = read_stage_run(con, "user_scripts", domain, batch)
+                trajs = read_stage_run(con, "trajectories", domain, batch)
+            print(_summary_line(domain, batch, result, run))
+            print(_scripts_line(domain, batch, result, scripts))
+            print(_trajectories_line(domain, batch, result, trajs))
+            failed += not result.success
+    return failed
+
+
+def _run_sft(state: RunState) -> int:
+    """The SFT set of every stored trajectory partition, with its checks; returns 1 if the run failed."""
+    from writ_dagster.core.sft_storage import read_sft_set
+    from writ_dagster.definitions import SFT_JOB
+
+    result = state.defs.resolve_job_def(SFT_JOB).execute_in_process(
+        run_config=state.run_config, instance=state.instance, raise_on_error=False, tags=state.tags)
+    mats = result.asset_materializations_for_node("sft_set")
+    info = None
+    if mats:
+        with state.storage.connect(read_only=True) as con:
+            info = read_sft_set(con, mats[0].metadata["sft_version"].value)
+    print(_sft_line(result, info))
+    return int(not result.success)
+
+
+def _run_checkpoint(state: RunState) -> int:
+    """Fine-tune on the latest SFT set (training in its own process); returns 1 if the run failed."""
+    from writ_dagster.core.checkpoint_storage import read_checkpoint
+    from writ_dagster.definitions import CHECKPOINT_JOB
+
+    result = state.defs.resolve_job_def(CHECKPOINT_JOB).execute_in_process(
+        run_config=state.run_config, instance=state.instance, raise_on_error=False, tags=state.tags)
+    mats = result.asset_materializations_for_node("checkpoint")
+    record = None
+    if mats:
+        with state.storage.connect(read_only=True) as con:
+            record = read_checkpoint(con, mats[0].metadata["checkpoint_id"].value)
+    print(_checkpoint_line(result, record))
+    return int(not result.success)
+
+
+def _checkpoint_line(result: Any, record: Any) -> str:
+    head = "checkpoint: " + ("" if result.success else f"FAILED (run {result.run_id}); ")
+    if record is None:
+        return head + "nothing registered by this run"
+    first = record.loss_curve[0][1] if record.loss_curve else float("nan")
+    return (head + f"{record.checkpoint_id} ({record.recipe}): {record.steps} steps on {record.train_rows} rows, "
+            f"loss {first:.3f} -> {record.final_loss:.3f}; {record.path}")
+
+
+def _run_evaluation(state: RunState) -> int:
+    """Score the latest checkpoint and its base model on τ²-bench; returns 1 if the run failed."""
+    from writ_dagster.core.evaluation_storage import read_scores
+    from writ_dagster.definitions import EVALUATION_JOB
+
+    result = state.defs.resolve_job_def(EVALUATION_JOB).execute_in_process(
+        run_config=state.run_config, instance=state.instance, raise_on_error=False, tags=state.tags)
+    mats = result.asset_materializations_for_node("evaluation")
+    if not mats:
+        print(f"evaluation: FAILED (run {result.run_id}); nothing stored by this run")
+        return 1
+    with state.storage.connect(read_only=True) as con:
+        scores = read_scores(con, mats[0].metadata["evaluation_id"].value)
+    for stored in scores:
+        print(_evaluation_line(stored.score))
+    return int(not result.success)
+
+
+def _evaluation_line(score: Any) -> str:
+    passes = ", ".join(f"pass^{k} {v:.3f}" for k, v in sorted(score.figures.pass_k.items()))
+    return (f"evaluation: {score.domain} {score.model_label}: {passes}; mean reward {score.figures.avg_reward:.3f}; "
+            f"agent tokens/task {score.figures.avg_agent_completion_tokens:.0f} completion, "
+            f"{score.figures.avg_agent_prompt_tokens:.0f} prompt; {score.figures.n_simulations} conversations; "
+            f"{score.results_path}")
+
+
+# `writ run` runs these in order, each while its stage is within --until (see STAGES).
+STAGE_RUNNERS: list[tuple[str, Callable[[RunState], int]]] = [
+    ("trajectories", _run_partitions),
+    ("sft", _run_sft),
+    ("checkpoint", _run_checkpoint),
+    ("evaluation", _run_evaluation),
+]
+
+
+def _sft_line(result: Any, info: Any) -> str:
+    head = "sft: " + ("" if result.success else f"FAILED (run {result.run_id}); ")
+    if info is None:
+        return head + "nothing stored by this run"
+    dropped = ", ".join(f"{why} {n}" for why, n in info.dropped.items()) or "none"
+    return (head + f"set {info.sft_version}: {info.n_train + info.n_validation} rows (train {info.n_train}, "
+            f"validation {info.n_validation}) from {info.considered} trajectories, {len(info.cells)} cells, "
+            f"dropped: {dropped}; files {info.directory}; checks: {_verdicts(result, 'sft_set')}")
 
 
 def _verdicts(result: Any, asset: str) -> str:
@@ -304,6 +498,51 @@ def _tau2_results(domain: str, tasks: list[dict], records: list, runs: list) -> 
                         seed=seeds.pop() if len(seeds) == 1 else None)
 
 
+# -- writ export-sft ----------------------------------------------------------------------
+
+def cmd_export_sft(args: argparse.Namespace) -> int:
+    """Write a stored SFT set (default: the latest) as Parquet files and a dataset card into a folder."""
+    from writ_dagster.core.sft.export import write_sft
+    from writ_dagster.core.sft.stage import stored_build
+    from writ_dagster.core.sft_storage import latest_sft_set, read_sft_set
+
+    with connect(duckdb_path(), read_only=True) as con:
+        info = read_sft_set(con, args.version) if args.version else latest_sft_set(con)
+        if info is None:
+            raise BadInput(f"no stored SFT set {args.version!r}" if args.version else
+                           "no SFT set is stored; run `writ run` (or materialize `sft_set`) first")
+        build = stored_build(con, info)
+    out = Path(args.out)
+    try:
+        paths = write_sft(build, out)
+        stale = out / "validation.parquet"
+        if "validation" not in paths and stale.exists():
+            stale.unlink()  # left by an earlier export of another set
+    except OSError as exc:
+        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote SFT set {info.sft_version} ({info.n_train} train, {info.n_validation} validation rows) "
+          f"to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- writ trace ----------------------------------------------------------------------------
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """Print the lineage chain of an SFT row or trajectory id."""
+    from writ_dagster.core.lineage import BrokenChainError, UnknownIdError, format_chain, trace
+
+    with connect(duckdb_path(), read_only=True) as con:
+        try:
+            chain = trace(con, args.id, resolve_entities=not args.no_db)
+        except UnknownIdError as exc:
+            raise BadInput(str(exc)) from None
+        except BrokenChainError as exc:  # stored, but the data no longer holds together
+            print(f"writ: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_FAILED
+    print(chain.model_dump_json(indent=2) if args.json else format_chain(chain))
+    return EXIT_OK
+
+
 # -- writ dev ------------------------------------------------------------------------------
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -338,7 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-attempts-per-task", type=int, metavar="N")
     run.add_argument("--config", metavar="FILE", help="JSON or YAML file of SynthesisConfig fields "
                      f"(and upstream_tasks_dir, default ${UPSTREAM_ENV}; and a `simulation` mapping of "
-                     "simulation settings); flags override it")
+                     "simulation settings, and `sft`, `training`, `evaluation` mappings of those stages' settings); "
+                     "flags override it")
     sim = run.add_argument_group("user scripts and trajectories")
     sim.add_argument("--variants", type=int, metavar="N", help="user scripts per task, canonical included "
                      "(default 2)")
@@ -348,6 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--max-concurrency", type=int, metavar="N", help="conversations in flight at once")
     sim.add_argument("--workers", type=int, metavar="N", help="worker processes for scripted backends (default 1)")
     sim.add_argument("--fresh", action="store_true", help="re-simulate every trajectory instead of resuming")
+    run.add_argument("--until", choices=STAGES, default=STAGES[-1],
+                     help="last stage to materialize (default: %(default)s, the whole graph; checkpoint and "
+                          "evaluation need the `llm` extra)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's run log")
     run.set_defaults(func=cmd_run)
 
@@ -364,6 +607,19 @@ def build_parser() -> argparse.ArgumentParser:
                           help="tau2: the results JSON of `tau2 run`, read by tau2's Results.load")
     export_t.add_argument("--out", required=True, metavar="FILE", help="output file, or - for stdout")
     export_t.set_defaults(func=cmd_export_trajectories)
+
+    export_s = sub.add_parser("export-sft", help="write a stored SFT set as Parquet files and a dataset card")
+    export_s.add_argument("--out", required=True, metavar="DIR", help="output folder (train.parquet, "
+                          "validation.parquet, README.md)")
+    export_s.add_argument("--version", metavar="V", help="SFT set version (default: the latest)")
+    export_s.set_defaults(func=cmd_export_sft)
+
+    trace_p = sub.add_parser("trace", help="print where an SFT row or trajectory came from")
+    trace_p.add_argument("id", metavar="ID", help="an SFT row id '<sft_version>/<trajectory_id>' or a trajectory id")
+    trace_p.add_argument("--json", action="store_true", help="machine-readable output")
+    trace_p.add_argument("--no-db", action="store_true", help="do not look the task's entities up in the "
+                         "domain DB (skips loading τ²-bench)")
+    trace_p.set_defaults(func=cmd_trace)
 
     dev = sub.add_parser("dev", help="open the Dagster UI on WRIT's definitions and run history")
     dev.set_defaults(func=cmd_dev, passthrough=True)  # any further arguments go to `dagster dev`

@@ -250,12 +250,51 @@ _DDL = [
         pass_k_json VARCHAR NOT NULL,
         avg_reward DOUBLE NOT NULL,
         avg_agent_tokens DOUBLE NOT NULL,
+        avg_agent_prompt_tokens DOUBLE NOT NULL,
+        n_simulations INTEGER NOT NULL,
+        figures_json VARCHAR NOT NULL,
         results_path VARCHAR NOT NULL,
         config_json VARCHAR NOT NULL,
         code_version VARCHAR NOT NULL,
         written_at TIMESTAMP NOT NULL,
         PRIMARY KEY (evaluation_id, domain, model_label)
     )""",
+    # Lineage, queryable in SQL (read by core/lineage.py and `writ trace`): a trajectory joins its
+    # user script and task only where the content hashes it was simulated from still match, so a
+    # row of these views is a chain that really holds.
+    """CREATE OR REPLACE VIEW trajectory_lineage AS
+    SELECT
+        t.trajectory_id, t.domain, t.partition, t.seed, t.reward, t.termination_reason, t.score_error,
+        t.n_turns, t.n_tool_calls, t.agent_name, t.agent_kind, t.agent_sampling_json,
+        t.user_name, t.user_kind, t.user_sampling_json, t.content_hash AS trajectory_content_hash,
+        json_extract_string(t.lineage_json, '$.code_version') AS trajectory_code_version,
+        json_extract_string(t.lineage_json, '$.tau2_version') AS trajectory_tau2_version,
+        json_extract_string(t.lineage_json, '$.engine_config_hash') AS engine_config_hash,
+        r.config_hash AS simulation_config_hash,
+        s.script_id, s.variant, s.has_user_script, s.seed AS script_seed, s.disclosure, s.opening, s.tone,
+        s.verbosity, s.request_order, s.slip, s.content_hash AS script_content_hash,
+        k.task_id, k.trajectory_type, k.user_id, k.writes, k.reads, k.max_reads_before_write,
+        k.content_hash AS task_content_hash,
+        json_extract_string(k.sources_json, '$.config_hash') AS task_config_hash,
+        json_extract_string(k.sources_json, '$.code_version') AS task_code_version,
+        json_extract_string(k.sources_json, '$.tau2_version') AS task_tau2_version,
+        CAST(json_extract(k.sources_json, '$.seed') AS BIGINT) AS task_seed,
+        CAST(json_extract(k.sources_json, '$.attempt') AS INTEGER) AS task_attempt,
+        json_extract_string(k.sources_json, '$.entities[*]') AS task_entities
+    FROM trajectories t
+    JOIN user_scripts s ON s.script_id = t.script_id AND s.task_id = t.task_id
+        AND s.content_hash = json_extract_string(t.lineage_json, '$.script_content_hash')
+    JOIN tasks k ON k.task_id = t.task_id
+        AND k.content_hash = json_extract_string(t.lineage_json, '$.task_content_hash')
+    LEFT JOIN stage_runs r ON r.stage = 'trajectories' AND r.domain = t.domain AND r.partition = t.partition""",
+    """CREATE OR REPLACE VIEW sft_lineage AS
+    SELECT
+        r.row_id, r.sft_version, r.split, st.config_hash AS sft_config_hash, st.code_version AS sft_code_version,
+        st.directory AS sft_directory, l.*
+    FROM sft_rows r
+    JOIN sft_sets st ON st.sft_version = r.sft_version
+    JOIN trajectory_lineage l ON l.trajectory_id = r.trajectory_id AND l.task_id = r.task_id
+        AND l.script_id = r.script_id""",
 ]
 
 TASKS_SCHEMA: dict[str, Any] = {

@@ -11,7 +11,6 @@ from writ_dagster.core.tasks.airline import policy
 from writ_dagster.core.tasks.airline.locate import (
     CABIN_WORDS,
     choose_payment,
-    describe_method,
     locate_reservation,
 )
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Identity, Skip
