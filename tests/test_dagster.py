@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from writ_dagster.assets import domain_catalogue, task_checks, tasks, trajectory_checks
+from writ_dagster.assets import domain_catalogue, sft_checks, task_checks, tasks, trajectory_checks
 from writ_dagster.core import storage
 from writ_dagster.definitions import TASKS_JOB, build_definitions, defs
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key, split_key
@@ -26,13 +26,18 @@ def test_definitions_load() -> None:
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        "domain_catalogue", "tasks", "user_scripts", "trajectories"}
+        "domain_catalogue", "tasks", "user_scripts", "trajectories", "sft_set", "checkpoint", "evaluation"}
     assert {k.name for k in graph.asset_check_keys} == {c.check_specs_by_output_name[n].name
-                                                       for c in [*task_checks, *trajectory_checks]
+                                                       for c in [*task_checks, *trajectory_checks, *sft_checks]
                                                        for n in c.check_specs_by_output_name}
-    # tasks -> user_scripts -> trajectories, partition to partition
+    # tasks -> user_scripts -> trajectories, partition to partition; then the unpartitioned chain
     assert graph.get(dg.AssetKey("user_scripts")).parent_keys == {dg.AssetKey("tasks")}
     assert graph.get(dg.AssetKey("trajectories")).parent_keys == {dg.AssetKey("user_scripts")}
+    assert graph.get(dg.AssetKey("sft_set")).parent_keys == {dg.AssetKey("trajectories")}
+    assert graph.get(dg.AssetKey("checkpoint")).parent_keys == {dg.AssetKey("sft_set")}
+    assert graph.get(dg.AssetKey("evaluation")).parent_keys == {dg.AssetKey("checkpoint")}
+    # GPU work never overlaps: both GPU assets sit in one pool
+    assert {defs.resolve_assets_def(k).op.pool for k in ("checkpoint", "evaluation")} == {"gpu"}
     assert defs.resolve_job_def(TASKS_JOB).partitions_def is not None
 
 

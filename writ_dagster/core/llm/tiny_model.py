@@ -26,11 +26,11 @@ import shutil
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from writ_dagster.core.build_lock import build_lock
 from writ_dagster.core.home import writ_home
 from writ_dagster.core.training.tiny_base import Qwen3Arch, new_qwen3, save_model_dir
 
@@ -99,23 +99,11 @@ def ensure_tiny_model(path: str | Path | None = None, spec: TinyModelSpec | None
     out = Path(path).expanduser().resolve() if path else default_model_dir()
     if is_built(out, spec):
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(out.parent / f".{out.name}.lock"):
+    with build_lock(out):
         if not is_built(out, spec):  # another process may have built it meanwhile
             build_tiny_model(out, spec, log=log)
     return out
 
-
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def build_tiny_model(out: Path, spec: TinyModelSpec, log: Any = None) -> dict[str, Any]:

