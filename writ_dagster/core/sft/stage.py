@@ -10,13 +10,12 @@ all of it. The same stored inputs and config give the same version and rows.
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from writ_dagster.core.folders import staging_dir
 from writ_dagster.core.lineage import ensure_lineage_views
 from writ_dagster.core.sft.curate import build_sft
 from writ_dagster.core.sft.export import write_sft
@@ -86,24 +85,9 @@ def publish_sft(build: SFTBuild, root: str | Path) -> Path:
     An existing folder of the same version (the same rows, rebuilt) is replaced; a reader sees
     either the old complete folder or the new one, never a partial one.
     """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / build.version
-    tmp = root / f".tmp-{build.version}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    final = Path(root) / build.version
+    with staging_dir(final) as tmp:
         write_sft(build, tmp)
-        old = None
-        if final.exists():
-            old = root / f".old-{build.version}-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return final
 
 

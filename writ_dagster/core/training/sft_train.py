@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from writ_dagster.core.folders import replace_dir
 from writ_dagster.core.training import COMPLETE_MARKER
 from writ_dagster.core.training.recipes import TrainingRecipe
 from writ_dagster.core.training.tiny_base import TINY_BASE, TinyBaseSpec, ensure_tiny_base
@@ -276,12 +277,7 @@ def finish(partial: Path, out: Path, result: TrainResult) -> None:
         fh.write(result.model_dump_json(indent=2))
         fh.flush()
         os.fsync(fh.fileno())
-    old = out.with_name(out.name + ".replaced")
-    if out.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-    partial.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(partial, out)
 
 
 def _files(folder: Path) -> list[dict[str, Any]]:

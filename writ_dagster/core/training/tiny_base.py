@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from writ_dagster.core.build_lock import build_lock
+from writ_dagster.core.folders import build_lock, staging_dir
 
 TINY_BASE = "tiny-qwen3-base"  # a recipe's base_model naming this model rather than a path or hub id
 BASE_MANIFEST = "writ-tiny-base.json"
@@ -137,18 +135,12 @@ def _build(out: Path, spec: TinyBaseSpec, say: Any) -> None:
                                                   tasks_per_domain=spec.tasks_per_domain, variants=spec.variants,
                                                   seed=spec.seed))
     model = new_qwen3(spec.arch, tok, seed=spec.seed)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with staging_dir(out) as tmp:
         files = save_model_dir(model, tok, tmp)
         manifest = {"digest": spec.digest(), "spec": json.loads(spec.model_dump_json()), "trained": False,
                     "tokenizer_corpus_conversations": len(chats), "vocab": len(tok),
                     "parameters": sum(p.numel() for p in model.parameters()), "files": files,
                     "build_seconds": round(time.perf_counter() - started, 1)}
         (tmp / BASE_MANIFEST).write_text(json.dumps(manifest, indent=2))  # last: marks the folder whole
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     say(f"tiny base: built {out} ({manifest['parameters']} parameters, vocab {len(tok)}) "
         f"in {manifest['build_seconds']}s")
