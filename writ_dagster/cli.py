@@ -245,6 +245,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _execute(state: RunState, job: str, partition_key: str | None = None) -> Any:
+    """Run ``job`` (one partition of it, if given) in this process; its result, failed or not."""
+    return state.defs.resolve_job_def(job).execute_in_process(
+        run_config=state.run_config, instance=state.instance, partition_key=partition_key, raise_on_error=False,
+        tags=state.tags)
+
+
+def _materialized(result: Any, asset: str, key: str) -> Any:
+    """The metadata value ``key`` of ``asset``'s materialization in the run, or None if it made none."""
+    mats = result.asset_materializations_for_node(asset)
+    return mats[0].metadata[key].value if mats else None
+
+
 def _run_partitions(state: RunState) -> int:
     """Catalogue of each domain, then tasks, user scripts and trajectories of each domain × batch;
     returns the number of failed runs."""
@@ -254,15 +267,11 @@ def _run_partitions(state: RunState) -> int:
 
     failed = 0
     for domain in state.domains:
-        result = state.defs.resolve_job_def(CATALOGUE_JOB).execute_in_process(
-            run_config=state.run_config, instance=state.instance, partition_key=domain, raise_on_error=False,
-            tags=state.tags)
+        result = _execute(state, CATALOGUE_JOB, domain)
         print(f"{domain}: catalogue {'ok' if result.success else f'FAILED (run {result.run_id})'}")
         failed += not result.success
         for batch in state.batches:
-            result = state.defs.resolve_job_def(PARTITION_JOB).execute_in_process(
-                run_config=state.run_config, instance=state.instance, partition_key=domain_batch_key(domain, batch),
-                raise_on_error=False, tags=state.tags)
+            result = _execute(state, PARTITION_JOB, domain_batch_key(domain, batch))
             with state.storage.connect(read_only=True) as con:
                 run = read_partition_run(con, domain, batch)
                 scripts = read_stage_run(con, "user_scripts", domain, batch)
@@ -279,13 +288,11 @@ def _run_sft(state: RunState) -> int:
     from writ_dagster.core.sft_storage import read_sft_set
     from writ_dagster.definitions import SFT_JOB
 
-    result = state.defs.resolve_job_def(SFT_JOB).execute_in_process(
-        run_config=state.run_config, instance=state.instance, raise_on_error=False, tags=state.tags)
-    mats = result.asset_materializations_for_node("sft_set")
-    info = None
-    if mats:
+    result = _execute(state, SFT_JOB)
+    version, info = _materialized(result, "sft_set", "sft_version"), None
+    if version is not None:
         with state.storage.connect(read_only=True) as con:
-            info = read_sft_set(con, mats[0].metadata["sft_version"].value)
+            info = read_sft_set(con, version)
     print(_sft_line(result, info))
     return int(not result.success)
 
@@ -295,13 +302,11 @@ def _run_checkpoint(state: RunState) -> int:
     from writ_dagster.core.checkpoint_storage import read_checkpoint
     from writ_dagster.definitions import CHECKPOINT_JOB
 
-    result = state.defs.resolve_job_def(CHECKPOINT_JOB).execute_in_process(
-        run_config=state.run_config, instance=state.instance, raise_on_error=False, tags=state.tags)
-    mats = result.asset_materializations_for_node("checkpoint")
-    record = None
-    if mats:
+    result = _execute(state, CHECKPOINT_JOB)
+    checkpoint_id, record = _materialized(result, "checkpoint", "checkpoint_id"), None
+    if checkpoint_id is not None:
         with state.storage.connect(read_only=True) as con:
-            record = read_checkpoint(con, mats[0].metadata["checkpoint_id"].value)
+            record = read_checkpoint(con, checkpoint_id)
     print(_checkpoint_line(result, record))
     return int(not result.success)
 
@@ -320,14 +325,13 @@ def _run_evaluation(state: RunState) -> int:
     from writ_dagster.core.evaluation_storage import read_scores
     from writ_dagster.definitions import EVALUATION_JOB
 
-    result = state.defs.resolve_job_def(EVALUATION_JOB).execute_in_process(
-        run_config=state.run_config, instance=state.instance, raise_on_error=False, tags=state.tags)
-    mats = result.asset_materializations_for_node("evaluation")
-    if not mats:
+    result = _execute(state, EVALUATION_JOB)
+    evaluation_id = _materialized(result, "evaluation", "evaluation_id")
+    if evaluation_id is None:
         print(f"evaluation: FAILED (run {result.run_id}); nothing stored by this run")
         return 1
     with state.storage.connect(read_only=True) as con:
-        scores = read_scores(con, mats[0].metadata["evaluation_id"].value)
+        scores = read_scores(con, evaluation_id)
     for stored in scores:
         print(_evaluation_line(stored.score))
     return int(not result.success)
