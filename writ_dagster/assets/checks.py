@@ -4,9 +4,10 @@
 import dagster as dg
 
 from writ_dagster.assets.tasks import tasks
-from writ_dagster.core.audit import AuditReport, coverage, decontamination, reverify
+from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.storage import read_partition_run, read_tasks
+from writ_dagster.core.tasks.audit import coverage, decontamination, reverify
 from writ_dagster.partitions import domain_batch_partitions, split_key
 from writ_dagster.resources.storage import WritStorage
 from writ_dagster.resources.synthesis import SynthesisSettings

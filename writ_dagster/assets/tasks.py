@@ -4,14 +4,10 @@
 import dagster as dg
 
 from writ_dagster.assets.catalogue import domain_catalogue
-from writ_dagster.core.reporting import (
-    counts_markdown,
-    joint_table_markdown,
-    rejection_counts,
-    write_tool_counts,
-)
+from writ_dagster.assets.metadata import counts_markdown
 from writ_dagster.core.storage import PartitionRun, write_partition
 from writ_dagster.core.tasks.models import BatchResult
+from writ_dagster.core.tasks.reporting import joint_table_markdown, rejection_counts, write_tool_counts
 from writ_dagster.core.tasks.synthesis import Synthesizer, summarize
 from writ_dagster.core.versioning import code_version
 from writ_dagster.partitions import domain_batch_partitions, split_key

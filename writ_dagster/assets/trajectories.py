@@ -4,7 +4,7 @@
 import dagster as dg
 
 from writ_dagster.assets.user_scripts import user_scripts
-from writ_dagster.core.reporting import counts_markdown
+from writ_dagster.assets.metadata import counts_markdown
 from writ_dagster.core.simulation.summary import distribution_markdown
 from writ_dagster.core.stages.trajectories import TrajectoryRun, run_trajectories
 from writ_dagster.core.versioning import code_version

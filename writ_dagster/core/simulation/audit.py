@@ -16,7 +16,7 @@ from tau2.data_model.simulation import TerminationReason
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
-from writ_dagster.core.audit import AuditReport
+from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.domains.verify import simulation_run
 from writ_dagster.core.simulation.records import TrajectoryRecord
 from writ_dagster.core.users.outline import get_verifier

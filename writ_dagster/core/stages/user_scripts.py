@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from writ_dagster.core.audit import AuditReport
+from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.script_storage import write_user_scripts
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.storage import StageRun, read_partition_run, read_tasks

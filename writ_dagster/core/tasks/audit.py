@@ -7,12 +7,12 @@ says whether it passed and why, so a notebook or another orchestrator can run th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
 from tau2.data_model.tasks import Task
 
+from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.domains.registry import Domain
 from writ_dagster.core.domains.verify import Verifier, gold_messages
 from writ_dagster.core.tasks.decontamination import build_index, signature
@@ -25,15 +25,6 @@ from writ_dagster.core.tasks.synthesis import closing_message, summarize
 MIN_TASKS_FOR_FULL_RANGE = 30
 # WRIT's point: read-heavy writes need several times the evidence of ordinary ones.
 READ_HEAVY_RATIO = 3.0
-
-
-@dataclass
-class AuditReport:
-    """The outcome of one audit: pass/fail, problems found, and figures to show."""
-
-    passed: bool
-    problems: list[str] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def reverify_task(verifier: Verifier, record: TaskRecord) -> list[str]:

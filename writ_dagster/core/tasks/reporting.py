@@ -1,4 +1,4 @@
-"""Figures about a synthesized batch that a person reads: counts and small markdown tables."""
+"""Figures about a synthesized batch of tasks that a person reads: counts and a small markdown table."""
 
 from __future__ import annotations
 
@@ -51,11 +51,3 @@ def joint_table_markdown(records: Sequence[TaskRecord]) -> str:
     lines.append("| total | " + " | ".join(str(t) for t in totals) + f" | {sum(totals)} |")
     return "\n".join(lines)
 
-
-def counts_markdown(counts: dict[str, int], key: str, value: str = "count") -> str:
-    """A two-column markdown table of a count mapping (``_none_`` if empty)."""
-    if not counts:
-        return "_none_"
-    lines = [f"| {key} | {value} |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in counts.items()]
-    return "\n".join(lines)
