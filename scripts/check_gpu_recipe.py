@@ -150,7 +150,7 @@ def build_inputs(work: Path, rows: int) -> tuple[Path, Path, str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from writ_dagster.core.training.tiny_base import Qwen3Arch, new_qwen3, save_model_dir
+    from writ_dagster.core.training.qwen3 import Qwen3Arch, new_qwen3, save_model_dir
 
     template = (Path(trl.__file__).parent / "chat_templates" / "qwen3_instruct_2507.jinja").read_text()
     data = synthetic_rows(rows)

@@ -45,11 +45,13 @@ def test_recipes_hold_the_documented_hyperparameters_and_refuse_bad_overrides() 
 
 
 def test_training_program_imports_neither_tau2_vllm_dagster_nor_duckdb() -> None:
-    # what lets it run on a GPU host or pod that has only the training stack and dagster-pipes
+    # what lets it run on a GPU host or pod that has only the training stack and dagster-pipes;
+    # nor the LLM wing or the simulation, which would pull tau2 in sooner or later
     code = ("import sys, writ_dagster.core.training.pipes_main, writ_dagster.core.training.sft_train, "
             "writ_dagster.core.training.recipes, writ_dagster.core.training.tiny_base\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "{'tau2', 'vllm', 'dagster', 'duckdb', 'polars', 'litellm'})\n"
+            "{'tau2', 'vllm', 'dagster', 'duckdb', 'polars', 'litellm'} "
+            "or m.startswith(('writ_dagster.core.llm', 'writ_dagster.core.simulation')))\n"
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -222,13 +224,14 @@ def test_lora_variant_trains_and_merges_into_a_plain_checkpoint(sft_home, tmp_pa
     import torch
     from transformers import AutoModelForCausalLM
 
+    from writ_dagster.core.llm.tiny_model import ensure_tiny_base
     from writ_dagster.core.training.sft_train import TrainJob, train_checkpoint
 
     home, info = sft_home
     recipe = get_recipe("cpu-tiny", {"max_steps": 6, "logging_steps": 2, "learning_rate": 2e-2,
                                      "lora": {"r": 8, "alpha": 16, "dropout": 0.0}})
     job = TrainJob(recipe=recipe, train_path=str(info.train_path), out=str(tmp_path / "lora"),
-                   sft_version=info.sft_version, models_root=str(home / "models"))
+                   sft_version=info.sft_version, base_model=str(ensure_tiny_base(home / "models", recipe.tiny_base)))
     result = train_checkpoint(job)
     assert result.steps == 6 and result.loss_curve
     files = {f["path"] for f in result.files}
@@ -242,12 +245,14 @@ def test_lora_variant_trains_and_merges_into_a_plain_checkpoint(sft_home, tmp_pa
 def test_assistant_only_mask_trains_the_agent_turns_and_nothing_else(sft_home, tmp_path) -> None:
     from datasets import Dataset
 
+    from writ_dagster.core.llm.tiny_model import ensure_tiny_base
     from writ_dagster.core.training.sft_train import TrainJob, build_trainer, resolve_base_model
 
     home, info = sft_home
     # a window long enough for whole conversations, so every assistant turn is in the sequence
-    job = TrainJob(recipe=get_recipe("cpu-tiny", {"max_length": 32768}), train_path=str(info.train_path),
-                   out=str(tmp_path / "unused"), sft_version=info.sft_version, models_root=str(home / "models"))
+    recipe = get_recipe("cpu-tiny", {"max_length": 32768})
+    job = TrainJob(recipe=recipe, train_path=str(info.train_path), out=str(tmp_path / "unused"),
+                   sft_version=info.sft_version, base_model=str(ensure_tiny_base(home / "models", recipe.tiny_base)))
     trainer = build_trainer(job, resolve_base_model(job), output_dir=tmp_path / "trainer")
     tok = trainer.processing_class
     source = Dataset.from_parquet(str(info.train_path))

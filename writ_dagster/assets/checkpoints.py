@@ -2,21 +2,17 @@
 
 The training runs in its own process (``PipesSubprocessClient``: ``python -m
 writ_dagster.core.training.pipes_main``, or the same under ``accelerate launch``), which streams its
-losses back as log lines. The checkpoint is registered in DuckDB only after that process exited
-cleanly *and* its folder holds the completion marker, so a failed or killed training never leaves
-a row (nor a folder without the marker) that looks like a checkpoint. The asset sits in the
-``gpu`` pool: GPU steps never overlap.
+losses back as log lines; :mod:`writ_dagster.core.stages.checkpoint` registers the checkpoint only
+once that process exited cleanly *and* its folder holds the completion marker. The asset sits in
+the ``gpu`` pool: GPU steps never overlap.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
-import hashlib
-import shutil
-
 import dagster as dg
 
-from writ_dagster.core.checkpoint_storage import CheckpointRecord, IncompleteCheckpointError, register_checkpoint
-from writ_dagster.core.sft_storage import latest_sft_set
-from writ_dagster.core.training.sft_train import TrainJob, TrainResult, is_complete, partial_dir, read_manifest
+from writ_dagster.core.stages import MissingInputError
+from writ_dagster.core.stages.checkpoint import run_checkpoint
+from writ_dagster.core.training.sft_train import TrainJob, TrainResult
 from writ_dagster.core.versioning import code_version
 from writ_dagster.k8s import gpu_op_tags
 from writ_dagster.resources.storage import WritStorage
@@ -42,42 +38,22 @@ def checkpoint(context: dg.AssetExecutionContext, storage: WritStorage, training
                pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
     """Train a checkpoint on the latest SFT set and register it when complete."""
     recipe = training.training_recipe()  # bad settings fail here, before anything runs
-    with storage.connect() as con:  # closed again before training: DuckDB has one writer
-        info = latest_sft_set(con)
-    if info is None:
-        raise dg.Failure("no SFT set is stored yet: materialize `sft_set` first")
-    if info.n_train == 0 or not info.train_path.is_file():
-        raise dg.Failure(f"SFT set {info.sft_version} has no train split to train on ({info.train_path})")
 
-    checkpoint_id = f"{info.sft_version}-{recipe.name}-{recipe.digest()[:8]}"
-    out = training.checkpoints_dir / checkpoint_id
-    validation = info.validation_path
-    job = TrainJob(recipe=recipe, train_path=str(info.train_path),
-                   validation_path=str(validation) if validation and validation.is_file() else None,
-                   out=str(out), sft_version=info.sft_version, models_root=str(training.models_dir))
-    command = training.command()
-    context.log.info(f"training {checkpoint_id}: {' '.join(command)}")
-    try:
+    def launch(checkpoint_id: str, job: TrainJob) -> list:
+        command = training.command()
+        context.log.info(f"training {checkpoint_id}: {' '.join(command)}")
         invocation = pipes_subprocess_client.run(command=command, context=context,
                                                  extras={"job": job.model_dump(mode="json")})
-    except Exception:
-        # the folder of a failed training is never a checkpoint; don't keep (possibly GBs of) it around
-        shutil.rmtree(partial_dir(out), ignore_errors=True)
-        raise
-    if not is_complete(out):
-        raise IncompleteCheckpointError(f"training exited cleanly but {out} has no completion marker")
-    manifest = read_manifest(out)
-    streamed = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and m.get("kind") == "loss"]
+        return invocation.get_custom_messages()
 
-    record = CheckpointRecord(
-        checkpoint_id=checkpoint_id, sft_version=info.sft_version, recipe=recipe.name,
-        recipe_json=recipe.model_dump_json(), base_model=manifest.base_model, path=str(out), steps=manifest.steps,
-        train_rows=manifest.train_rows, final_loss=manifest.final_loss, loss_curve=manifest.loss_curve)
-    with storage.connect() as con:
-        register_checkpoint(con, record)
-    context.log.info(f"registered checkpoint {checkpoint_id}: {manifest.steps} steps, final loss {manifest.final_loss}")
-    return dg.MaterializeResult(metadata=checkpoint_metadata(manifest, checkpoint_id, len(streamed), training),
-                                data_version=dg.DataVersion(_content_digest(out, manifest)))
+    try:
+        run = run_checkpoint(storage.connect, recipe, training.checkpoints_dir, training.models_dir, launch,
+                             log=context.log.info)
+    except MissingInputError as exc:
+        raise dg.Failure(str(exc)) from exc
+    return dg.MaterializeResult(
+        metadata=checkpoint_metadata(run.manifest, run.record.checkpoint_id, run.streamed_losses, training),
+        data_version=dg.DataVersion(run.content_digest))
 
 
 def checkpoint_metadata(manifest: TrainResult, checkpoint_id: str, streamed: int,
@@ -111,7 +87,3 @@ def checkpoint_metadata(manifest: TrainResult, checkpoint_id: str, streamed: int
     }
     return {k: v for k, v in metadata.items() if v is not None}  # e.g. no eval_loss without a validation split
 
-
-def _content_digest(out, manifest: TrainResult) -> str:  # noqa: ANN001
-    # the weights' sizes and the training's own record identify this checkpoint's content
-    return hashlib.sha256((str(out) + manifest.model_dump_json()).encode()).hexdigest()[:16]

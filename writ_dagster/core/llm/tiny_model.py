@@ -12,6 +12,11 @@ freshly synthesized airline and retail tasks) -> a byte-level BPE tokenizer trai
 The result writes ``<tool_call>`` blocks and short agent-like messages; it is not meant to
 solve tasks. Run ``python -m writ_dagster.core.llm.tiny_model --out DIR`` to build one.
 
+The CPU training recipe's UNTRAINED base (:func:`ensure_tiny_base`, named and shaped in
+:mod:`writ_dagster.core.training.tiny_base`) shares this model's tokenizer and is built here too:
+that tokenizer is trained on scripted conversations (tau2), which the training program must not
+import, so the process that launches the training builds the base and hands over its folder.
+
 Needs the ``llm`` extra (torch, transformers, trl, datasets); imported lazily.
 """
 
@@ -31,12 +36,13 @@ from typing import Any, Iterator
 
 from writ_dagster.core.folders import build_lock, staging_dir
 from writ_dagster.core.home import writ_home
-from writ_dagster.core.training.tiny_base import Qwen3Arch, new_qwen3, save_model_dir
+from writ_dagster.core.training.qwen3 import Qwen3Arch, new_qwen3, save_model_dir
+from writ_dagster.core.training.tiny_base import BASE_MANIFEST, TinyBaseSpec, tiny_base_dir
 
 MANIFEST = "writ-tiny-model.json"
 MODEL_DIR_ENV = "WRIT_TINY_MODEL_DIR"
 # the build code, this folder's and the Qwen3 config and saving shared with the untrained tiny base
-_SOURCES = ("tiny_model.py", "tiny_data.py", "tiny_tokenizer.py", "chat_format.py", "../training/tiny_base.py")
+_SOURCES = ("tiny_model.py", "tiny_data.py", "tiny_tokenizer.py", "chat_format.py", "../training/qwen3.py")
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,37 @@ def scripted_tokenizer(spec: TinyModelSpec) -> tuple[Any, list[Any]]:
     corpus = [text for c in chats for text in _texts(c.messages[1:])]
     fixed = [tiny_data.fixed_prompt(d) for d in spec.domains]
     return train_tokenizer(corpus, fixed, spec.bpe_vocab), chats
+
+
+def ensure_tiny_base(root: str | Path, spec: TinyBaseSpec | None = None, log: Any = None) -> Path:
+    """The untrained tiny base's folder under ``root``, building it first if missing (safe across processes)."""
+    spec = spec or TinyBaseSpec()
+    out = tiny_base_dir(root, spec)
+    if (out / BASE_MANIFEST).is_file():
+        return out
+    with build_lock(out):
+        if not (out / BASE_MANIFEST).is_file():  # another process may have built it meanwhile
+            _build_tiny_base(out, spec, log or (lambda msg: None))
+    return out
+
+
+def _build_tiny_base(out: Path, spec: TinyBaseSpec, say: Any) -> None:
+    # the tokenizer is the tiny trained model's (same scripted corpus, same prompt-line tokens): SFT
+    # sets store the system prompt and tool schemas exactly as tau2 sends them
+    started = time.perf_counter()
+    tok, chats = scripted_tokenizer(TinyModelSpec(bpe_vocab=spec.bpe_vocab, domains=spec.domains,
+                                                  tasks_per_domain=spec.tasks_per_domain, variants=spec.variants,
+                                                  seed=spec.seed))
+    model = new_qwen3(spec.arch, tok, seed=spec.seed)
+    with staging_dir(out) as tmp:
+        files = save_model_dir(model, tok, tmp)
+        manifest = {"digest": spec.digest(), "spec": json.loads(spec.model_dump_json()), "trained": False,
+                    "tokenizer_corpus_conversations": len(chats), "vocab": len(tok),
+                    "parameters": sum(p.numel() for p in model.parameters()), "files": files,
+                    "build_seconds": round(time.perf_counter() - started, 1)}
+        (tmp / BASE_MANIFEST).write_text(json.dumps(manifest, indent=2))  # last: marks the folder whole
+    say(f"tiny base: built {out} ({manifest['parameters']} parameters, vocab {len(tok)}) "
+        f"in {manifest['build_seconds']}s")
 
 
 def _data_and_tokenizer(spec: TinyModelSpec) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:

@@ -1,2 +1,20 @@
-"""The stages after task synthesis, each one partition at a time: read inputs from storage,
-call the pure cores (user scripts, simulation), write rows. The Dagster assets call these."""
+"""One runner per asset: read input rows from storage, call the pure cores, write output rows.
+
+``tasks``, ``user_scripts``, ``trajectories``, ``sft``, ``checkpoint`` and ``evaluation``. The
+Dagster assets, ``writ run``, the benchmarks and the tests all call these; none imports dagster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import duckdb
+
+# Opens a short-lived connection to the WRIT database (DuckDB has one writer at a time, so the
+# stages that compute for long open one only to read their inputs and to write their rows).
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+class MissingInputError(RuntimeError):
+    """An upstream partition or asset this stage reads has not been stored."""

@@ -24,7 +24,7 @@ from writ_dagster.core.simulation.records import TrajectoryRecord, resume_key
 from writ_dagster.core.simulation.registry import backend_factory
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.simulation.summary import SUMMARY_COLUMNS, summarize_trajectories
-from writ_dagster.core.stages.user_scripts import MissingInputError
+from writ_dagster.core.stages import MissingInputError
 from writ_dagster.core.storage import StageRun, read_partition_run, read_stage_run, read_tasks
 from writ_dagster.core.trajectory_storage import (
     finish_trajectories,

@@ -12,15 +12,12 @@ import duckdb
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.script_storage import write_user_scripts
 from writ_dagster.core.simulation.settings import TrajectoryConfig
+from writ_dagster.core.stages import MissingInputError
 from writ_dagster.core.storage import StageRun, read_partition_run, read_tasks
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users.check import check_script
 from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.users.scripts import make_scripts
-
-
-class MissingInputError(RuntimeError):
-    """An upstream partition this stage reads has not been stored."""
 
 
 def build_scripts(tasks: list[TaskRecord], variants: int, seed: int) -> list[UserScript]:

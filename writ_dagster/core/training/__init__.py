@@ -1,10 +1,12 @@
 """Fine-tuning WRIT checkpoints with TRL: recipes, the untrained tiny base, the trainer and the
 program Dagster Pipes launches (``python -m writ_dagster.core.training.pipes_main``).
 
-Importing this package, ``recipes``, ``tiny_base`` or ``sft_train`` needs neither tau2, vLLM
-nor Dagster: the training program runs on GPU hosts and in pods that have only the training
-stack (torch, transformers, trl, datasets, peft, accelerate) and ``dagster-pipes``. Only
-building the CPU recipe's tiny base reaches into tau2 (for its tokenizer's corpus), lazily.
+Nothing here imports tau2, vLLM, Dagster, DuckDB or the rest of ``writ_dagster.core`` beyond
+``folders``: the training program runs on GPU hosts and in pods that have only the training
+stack (torch, transformers, trl, datasets, peft, accelerate) and ``dagster-pipes``. The CPU
+recipe's tiny base, whose tokenizer is trained on tau2 conversations, is therefore built by the
+launching process (``writ_dagster.core.llm.tiny_model.ensure_tiny_base``), which hands the
+training its folder.
 """
 
 # The name of the completion marker, written last into a finished checkpoint. Defined here, not

@@ -32,7 +32,8 @@ from pydantic import BaseModel, Field
 from writ_dagster.core.folders import replace_dir
 from writ_dagster.core.training import COMPLETE_MARKER
 from writ_dagster.core.training.recipes import TrainingRecipe
-from writ_dagster.core.training.tiny_base import TINY_BASE, TinyBaseSpec, ensure_tiny_base
+from writ_dagster.core.training.qwen3 import save_model_dir
+from writ_dagster.core.training.tiny_base import TINY_BASE
 
 TRAINING_LOG = "training_log.jsonl"  # one line per logged step, appended as training runs
 SFT_COLUMNS = ("messages", "tools")  # what the trainer reads; lineage columns stay in the database
@@ -48,7 +49,8 @@ class TrainJob(BaseModel):
     validation_path: str | None = Field(None, description="its validation.parquet, if it has rows")
     out: str = Field(description="the checkpoint folder to create (trained into '<out>.partial' first)")
     sft_version: str
-    models_root: str | None = Field(None, description="where the tiny base is cached (tiny recipes only)")
+    base_model: str | None = Field(None, description="the base model's folder or hub id as the launching process "
+                                                     "resolved it (it builds the tiny base); default: the recipe's")
 
 
 class TrainResult(BaseModel):
@@ -89,14 +91,14 @@ def read_manifest(path: str | Path) -> TrainResult:
     return TrainResult.model_validate_json((Path(path) / COMPLETE_MARKER).read_text())
 
 
-def resolve_base_model(job: TrainJob, log: Callable[[str], None] | None = None) -> str:
-    """The base model's hub id or folder; the tiny base is built (or found cached) first."""
-    recipe = job.recipe
-    if recipe.base_model != TINY_BASE:
-        return recipe.base_model
-    if not job.models_root:
-        raise ValueError(f"recipe {recipe.name!r} trains the tiny base, but the job names no models_root to cache it")
-    return str(ensure_tiny_base(job.models_root, recipe.tiny_base or TinyBaseSpec(), log=log))
+def resolve_base_model(job: TrainJob) -> str:
+    """The base model's hub id or folder: the job's, else the recipe's (never the tiny base's bare name)."""
+    base = job.base_model or job.recipe.base_model
+    if base == TINY_BASE:
+        raise ValueError(f"recipe {job.recipe.name!r} trains the tiny base: the launching process builds it "
+                         "(writ_dagster.core.llm.tiny_model.ensure_tiny_base) and names its folder in the job's "
+                         "base_model")
+    return base
 
 
 def load_sft_split(path: str | Path) -> Any:
@@ -219,10 +221,8 @@ def train_checkpoint(job: TrainJob, on_log: LogFn | None = None, say: Callable[[
         if partial.exists():  # what a killed run left: never reused
             shutil.rmtree(partial)
         partial.mkdir(parents=True)
-    base_model = resolve_base_model(job, log=say) if state.is_main_process else None
+    base_model = resolve_base_model(job)
     state.wait_for_everyone()
-    if base_model is None:
-        base_model = resolve_base_model(job)  # cached by now: found, not rebuilt
 
     loss_log = _LossLog(partial / TRAINING_LOG if state.is_main_process else None, on_log)
     trainer = build_trainer(job, base_model, callbacks=[loss_log.callback])
@@ -258,8 +258,6 @@ def _save(trainer: Any, job: TrainJob, partial: Path, state: Any) -> None:
     if job.recipe.lora is not None:
         # merge the adapters so the checkpoint is a plain model (vLLM serves it without LoRA support)
         if state.is_main_process:
-            from writ_dagster.core.training.tiny_base import save_model_dir
-
             merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
             save_model_dir(merged, tok, partial)
         return

@@ -1,0 +1,95 @@
+"""Stage ``checkpoint``: the latest SFT set -> a fine-tuned checkpoint, registered once complete.
+
+The training runs in another process, started by the caller's ``launch`` (Dagster Pipes in the
+asset), which streams its losses back. This process builds what that program must not (the tiny
+base, whose tokenizer comes from tau2 conversations) and hands it paths. The checkpoint is
+registered only after ``launch`` returned *and* its folder holds the completion marker, so a
+failed or killed training never leaves a row (nor a folder without the marker) that looks like a
+checkpoint. The database is open only to read the SFT set and to register the checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from writ_dagster.core.checkpoint_storage import CheckpointRecord, IncompleteCheckpointError, register_checkpoint
+from writ_dagster.core.sft_storage import latest_sft_set
+from writ_dagster.core.stages import Connect, MissingInputError
+from writ_dagster.core.training.recipes import TrainingRecipe
+from writ_dagster.core.training.sft_train import TrainJob, TrainResult, is_complete, partial_dir, read_manifest
+from writ_dagster.core.training.tiny_base import TINY_BASE, TinyBaseSpec
+
+# Runs the training program on a job until it exits; returns the custom messages it streamed.
+Launch = Callable[[str, TrainJob], list[Any]]  # (checkpoint id, job)
+Log = Callable[[str], None]
+
+
+@dataclass
+class CheckpointRun:
+    """One trained and registered checkpoint."""
+
+    record: CheckpointRecord
+    manifest: TrainResult
+    streamed_losses: int
+    content_digest: str
+
+
+def base_model_for(recipe: TrainingRecipe, models_dir: str | Path, log: Log | None = None) -> str:
+    """The folder or hub id the training starts from; the tiny base is built (or found cached) first."""
+    if recipe.base_model != TINY_BASE:
+        return recipe.base_model
+    from writ_dagster.core.llm.tiny_model import ensure_tiny_base  # tau2 and torch: only for this recipe
+
+    return str(ensure_tiny_base(models_dir, recipe.tiny_base or TinyBaseSpec(), log=log))
+
+
+def run_checkpoint(connect: Connect, recipe: TrainingRecipe, checkpoints_dir: Path, models_dir: Path,
+                   launch: Launch, log: Log | None = None) -> CheckpointRun:
+    """Train a checkpoint of ``recipe`` on the latest SFT set through ``launch`` and register it when complete.
+
+    Raises :class:`MissingInputError` (before anything runs) if there is no SFT set to train on.
+    """
+    say = log or (lambda _msg: None)
+    with connect() as con:  # closed again before training: DuckDB has one writer
+        info = latest_sft_set(con)
+    if info is None:
+        raise MissingInputError("no SFT set is stored yet: materialize `sft_set` first")
+    if info.n_train == 0 or not info.train_path.is_file():
+        raise MissingInputError(f"SFT set {info.sft_version} has no train split to train on ({info.train_path})")
+
+    checkpoint_id = f"{info.sft_version}-{recipe.name}-{recipe.digest()[:8]}"
+    out = checkpoints_dir / checkpoint_id
+    validation = info.validation_path
+    job = TrainJob(recipe=recipe, train_path=str(info.train_path),
+                   validation_path=str(validation) if validation and validation.is_file() else None,
+                   out=str(out), sft_version=info.sft_version, base_model=base_model_for(recipe, models_dir, say))
+    try:
+        messages = launch(checkpoint_id, job)
+    except Exception:
+        # the folder of a failed training is never a checkpoint; don't keep (possibly GBs of) it around
+        shutil.rmtree(partial_dir(out), ignore_errors=True)
+        raise
+    if not is_complete(out):
+        raise IncompleteCheckpointError(f"training exited cleanly but {out} has no completion marker")
+    manifest = read_manifest(out)
+    streamed = [m for m in messages if isinstance(m, dict) and m.get("kind") == "loss"]
+
+    record = CheckpointRecord(
+        checkpoint_id=checkpoint_id, sft_version=info.sft_version, recipe=recipe.name,
+        recipe_json=recipe.model_dump_json(), base_model=manifest.base_model, path=str(out), steps=manifest.steps,
+        train_rows=manifest.train_rows, final_loss=manifest.final_loss, loss_curve=manifest.loss_curve)
+    with connect() as con:
+        register_checkpoint(con, record)
+    say(f"registered checkpoint {checkpoint_id}: {manifest.steps} steps, final loss {manifest.final_loss}")
+    return CheckpointRun(record=record, manifest=manifest, streamed_losses=len(streamed),
+                         content_digest=content_digest(out, manifest))
+
+
+def content_digest(out: Path, manifest: TrainResult) -> str:
+    """The checkpoint's data version: its folder and the training's own record identify its content."""
+    return hashlib.sha256((str(out) + manifest.model_dump_json()).encode()).hexdigest()[:16]
