@@ -507,7 +507,7 @@ def _tau2_results(domain: str, tasks: list[dict], records: list, runs: list) -> 
 def cmd_export_sft(args: argparse.Namespace) -> int:
     """Write a stored SFT set (default: the latest) as Parquet files and a dataset card into a folder."""
     from writ_dagster.core.sft.export import write_sft
-    from writ_dagster.core.sft.stage import stored_build
+    from writ_dagster.core.stages.sft import stored_build
     from writ_dagster.core.sft_storage import latest_sft_set, read_sft_set
 
     with connect(duckdb_path(), read_only=True) as con:
