@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 TARGET_S = 60.0
@@ -71,11 +72,11 @@ def stored_count(db: Path) -> int:
 def build_store(db: Path, wanted: int, tasks_per_batch: int, variants: int, workers: int) -> None:
     """Synthesize, script, simulate and store batches until ``db`` holds ``wanted`` trajectories."""
     from writ_dagster.core.simulation.settings import TrajectoryConfig
+    from writ_dagster.core.stages.tasks import run_tasks
     from writ_dagster.core.stages.trajectories import run_trajectories
     from writ_dagster.core.stages.user_scripts import run_user_scripts
-    from writ_dagster.core.storage import connect, stored_partitions, write_partition
+    from writ_dagster.core.storage import connect, stored_partitions
     from writ_dagster.core.tasks.models import SynthesisConfig
-    from writ_dagster.core.tasks.synthesis import Synthesizer
 
     synthesis = SynthesisConfig(tasks_per_batch=tasks_per_batch)
     simulation = TrajectoryConfig(variants=variants, workers=workers)
@@ -87,7 +88,7 @@ def build_store(db: Path, wanted: int, tasks_per_batch: int, variants: int, work
         for i in range(start, start + rounds):
             batch = f"b{i:04d}"
             for domain in DOMAINS:
-                write_partition(con, Synthesizer(domain, synthesis).synthesize(batch), synthesis)
+                run_tasks(lambda: nullcontext(con), domain, batch, synthesis)  # the connection held open here
                 run_user_scripts(con, domain, batch, simulation)
                 run = run_trajectories(con, domain, batch, simulation)
                 print(f"  setup {domain}/{batch}: {run.planned} trajectories "

@@ -5,10 +5,11 @@ import dagster as dg
 
 from writ_dagster.assets.catalogue import domain_catalogue
 from writ_dagster.assets.metadata import counts_markdown
-from writ_dagster.core.storage import PartitionRun, write_partition
+from writ_dagster.core.stages.tasks import run_tasks
+from writ_dagster.core.storage import PartitionRun
 from writ_dagster.core.tasks.models import BatchResult
 from writ_dagster.core.tasks.reporting import joint_table_markdown, rejection_counts, write_tool_counts
-from writ_dagster.core.tasks.synthesis import Synthesizer, summarize
+from writ_dagster.core.tasks.synthesis import summarize
 from writ_dagster.core.versioning import code_version
 from writ_dagster.partitions import domain_batch_partitions, split_key
 from writ_dagster.resources.storage import WritStorage
@@ -36,12 +37,8 @@ def tasks(context: dg.AssetExecutionContext, storage: WritStorage,
           synthesis: SynthesisSettings) -> dg.MaterializeResult:
     """Synthesize the batch, replace the partition's rows, and report what it holds."""
     domain, batch = split_key(context.partition_key)
-    config = synthesis.synthesis_config()
-    # Impossible settings raise here, before anything is written.
-    synthesizer = Synthesizer(domain, config, synthesis.upstream_dir())
-    result = synthesizer.synthesize(batch)
-    with storage.connect() as con:
-        run = write_partition(con, result, config)
+    stored = run_tasks(storage.connect, domain, batch, synthesis.synthesis_config(), synthesis.upstream_dir())
+    result, run = stored.result, stored.run
     context.log.info(f"{domain}/{batch}: {run.n_tasks} tasks from {run.attempts} attempts")
     return dg.MaterializeResult(metadata=task_metadata(result, run, str(storage.path)),
                                 data_version=dg.DataVersion(run.content_digest))
