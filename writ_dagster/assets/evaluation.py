@@ -3,10 +3,9 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
-from writ_dagster.core.checkpoint_storage import latest_checkpoint
 from writ_dagster.core.evaluation.metrics import score_table_markdown
-from writ_dagster.core.evaluation_storage import write_scores
 from writ_dagster.core.home import writ_home
+from writ_dagster.core.stages import MissingInputError
 from writ_dagster.core.versioning import code_version
 from writ_dagster.k8s import gpu_op_tags
 from writ_dagster.resources.evaluation import EvaluationSettings
@@ -32,22 +31,15 @@ EVALUATIONS_DIR = "evaluations"  # under WRIT_HOME: one folder of tau2 results f
 def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
                evaluation_settings: EvaluationSettings) -> dg.MaterializeResult:
     """Serve, play and score every configured model × domain, then store the rows in one transaction."""
-    from writ_dagster.core.evaluation.evaluate import evaluate_checkpoint, new_evaluation_id
+    from writ_dagster.core.stages.evaluation import run_evaluation
 
     config = evaluation_settings.eval_config()  # bad settings fail here, before any server starts
-    with storage.connect() as con:  # held only to read; the evaluation itself takes minutes
-        checkpoint = latest_checkpoint(con)
-    if checkpoint is None:
-        raise dg.Failure("no registered checkpoint to evaluate: materialize `checkpoint` first")
-    evaluation_id = new_evaluation_id(checkpoint.checkpoint_id, config)
-    out_dir = writ_home() / EVALUATIONS_DIR / evaluation_id
-    context.log.info(f"evaluation {evaluation_id}: checkpoint {checkpoint.checkpoint_id} ({checkpoint.path}), "
-                     f"base model {checkpoint.base_model}; results in {out_dir}")
-    run = evaluate_checkpoint(checkpoint, config, out_dir, evaluation_id=evaluation_id, log=context.log.info)
-    for error in run.errors:
-        context.log.warning(error)
-    with storage.connect() as con:
-        write_scores(con, run.scores)
+    try:
+        run = run_evaluation(storage.connect, config, writ_home() / EVALUATIONS_DIR, log=context.log.info,
+                             warn=context.log.warning)
+    except MissingInputError as exc:
+        raise dg.Failure(str(exc)) from exc
+    checkpoint, evaluation_id, out_dir = run.checkpoint, run.evaluation_id, run.out_dir
 
     rows = [(s.domain, s.model_label, s.figures) for s in run.scores]
     metadata: dict[str, object] = {

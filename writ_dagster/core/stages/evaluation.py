@@ -1,4 +1,8 @@
-"""Evaluate a checkpoint and its base model on τ²-bench, each served by vLLM beside the user model.
+"""Stage ``evaluation``: the latest checkpoint and its base model, each served by vLLM, scored on τ²-bench.
+
+:func:`run_evaluation` reads the latest registered checkpoint, evaluates it into
+``<evaluations_dir>/<evaluation_id>/`` and stores the scores in one transaction; the database is
+open only to read and to write, not while the models play.
 
 For each model (the base model first, if asked, then the fine-tuned checkpoint) one vLLM
 server is started with tool calling on, the user simulator's server (unless the user is an
@@ -20,10 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from writ_dagster.core.checkpoint_storage import CheckpointRecord
+from writ_dagster.core.checkpoint_storage import CheckpointRecord, latest_checkpoint
 from writ_dagster.core.evaluation.harness import Endpoint, run_domain
 from writ_dagster.core.evaluation.metrics import score
 from writ_dagster.core.evaluation.models import EvalConfig, ModelLabel, ModelScore
+from writ_dagster.core.evaluation_storage import write_scores
+from writ_dagster.core.stages import Connect, MissingInputError
 
 Log = Callable[[str], None]
 
@@ -35,9 +41,33 @@ class EvaluationRun:
     evaluation_id: str
     out_dir: Path
     scores: list[ModelScore]
+    checkpoint: CheckpointRecord | None = None
     timings: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     server_logs: dict[str, str] = field(default_factory=dict)
+
+
+def run_evaluation(connect: Connect, config: EvalConfig, evaluations_dir: Path, log: Log | None = None,
+                   warn: Log | None = None) -> EvaluationRun:
+    """Evaluate the latest registered checkpoint into ``evaluations_dir/<evaluation_id>`` and store its scores.
+
+    Raises :class:`MissingInputError` (before any server starts) if no checkpoint is registered.
+    """
+    say = log or (lambda _msg: None)
+    with connect() as con:  # held only to read; the evaluation itself takes minutes
+        checkpoint = latest_checkpoint(con)
+    if checkpoint is None:
+        raise MissingInputError("no registered checkpoint to evaluate: materialize `checkpoint` first")
+    evaluation_id = new_evaluation_id(checkpoint.checkpoint_id, config)
+    out_dir = evaluations_dir / evaluation_id
+    say(f"evaluation {evaluation_id}: checkpoint {checkpoint.checkpoint_id} ({checkpoint.path}), "
+        f"base model {checkpoint.base_model}; results in {out_dir}")
+    run = evaluate_checkpoint(checkpoint, config, out_dir, evaluation_id=evaluation_id, log=log)
+    for error in run.errors:
+        (warn or say)(error)
+    with connect() as con:
+        write_scores(con, run.scores)
+    return run
 
 
 def new_evaluation_id(checkpoint_id: str | None, config: EvalConfig, now: datetime | None = None) -> str:
@@ -104,7 +134,7 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
     out_dir.mkdir(parents=True, exist_ok=True)
     logs = out_dir / "logs"
     logs.mkdir(exist_ok=True)
-    run = EvaluationRun(evaluation_id=evaluation_id, out_dir=out_dir, scores=[])
+    run = EvaluationRun(evaluation_id=evaluation_id, out_dir=out_dir, scores=[], checkpoint=checkpoint)
     timings = run.timings
     spec = config.user
     config_json = config.model_dump_json()
