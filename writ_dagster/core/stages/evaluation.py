@@ -41,7 +41,7 @@ class EvaluationRun:
     evaluation_id: str
     out_dir: Path
     scores: list[ModelScore]
-    checkpoint: CheckpointRecord | None = None
+    checkpoint: CheckpointRecord
     timings: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     server_logs: dict[str, str] = field(default_factory=dict)
