@@ -101,8 +101,8 @@ def child(home: Path, trace_memory: bool) -> dict:
     """Build the SFT set of ``home``'s store step by step; return timings and memory figures."""
     cpus = _pin_two_cores()
     from writ_dagster.core.sft.models import SFTConfig
-    from writ_dagster.core.stages.sft import build_from, publish_sft, read_sft_inputs
     from writ_dagster.core.sft_storage import write_sft_set
+    from writ_dagster.core.stages.sft import build_from, publish_sft, read_sft_inputs
     from writ_dagster.core.storage import connect
 
     config = SFTConfig()

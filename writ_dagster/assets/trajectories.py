@@ -3,8 +3,8 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
-from writ_dagster.assets.user_scripts import user_scripts
 from writ_dagster.assets.metadata import counts_markdown
+from writ_dagster.assets.user_scripts import user_scripts
 from writ_dagster.core.simulation.summary import distribution_markdown
 from writ_dagster.core.stages.trajectories import TrajectoryRun, run_trajectories
 from writ_dagster.core.versioning import code_version

@@ -3,8 +3,8 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
-from writ_dagster.assets.tasks import tasks
 from writ_dagster.assets.metadata import counts_markdown
+from writ_dagster.assets.tasks import tasks
 from writ_dagster.core.stages.user_scripts import run_user_scripts
 from writ_dagster.core.versioning import code_version
 from writ_dagster.partitions import domain_batch_partitions, split_key
