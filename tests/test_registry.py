@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from tau2.environment.toolkit import ToolType
 
-from writ_dagster.core.domains.registry import get_domain, register_tau2_module
+from writ_dagster.core.domains.registry import WRIT_DOMAINS, get_domain, register_tau2_module
+from writ_dagster.core.evaluation.models import EvalConfig
+from writ_dagster.partitions import domain_partitions
+from writ_dagster.resources.evaluation import EvaluationSettings
 from writ_dagster.core.tasks.blueprints import ComposeContext, Decision, Identity
 from writ_dagster.core.tasks.composers import register_composer
 from writ_dagster.core.tasks.models import SynthesisConfig
@@ -67,3 +72,18 @@ def test_a_new_domain_plugs_in_without_core_changes() -> None:
     for rec in result.tasks:
         assert rec.domain == "mock"
         assert [s.name for s in rec.gold_actions if s.kind == "write"] == ["create_task"] * rec.axes.writes
+
+
+def test_the_registry_is_the_one_list_of_domains() -> None:
+    assert WRIT_DOMAINS == ("airline", "retail")
+    assert domain_partitions.get_partition_keys() == list(WRIT_DOMAINS)
+    assert EvalConfig().domains == list(WRIT_DOMAINS)
+    assert EvaluationSettings().domains == list(WRIT_DOMAINS)
+    assert all(get_domain(d).part("composer") is not None for d in WRIT_DOMAINS)
+
+
+def test_asking_for_the_list_of_domains_does_not_import_tau2() -> None:
+    code = ("import sys; from writ_dagster.core.keys import WRIT_DOMAINS; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tau2'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

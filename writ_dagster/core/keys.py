@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-WRIT_DOMAINS: tuple[str, ...] = ("airline", "retail")
+# The partitioned domains come from the registry (the one list of domains); imported from here too.
+from writ_dagster.core.domains.registry import WRIT_DOMAINS
+
 DEFAULT_BATCH = "b0000"
 BATCH_KEY_RE = re.compile(r"^b\d{4,6}$")
 

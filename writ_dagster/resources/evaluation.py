@@ -12,7 +12,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from writ_dagster.core.evaluation.models import EvalConfig, ServerFlags, UserModelSpec
+from writ_dagster.core.evaluation.models import DOMAINS, EvalConfig, ServerFlags, UserModelSpec
 
 _E, _U, _S = EvalConfig.model_fields, UserModelSpec.model_fields, ServerFlags.model_fields
 
@@ -23,7 +23,7 @@ def _doc(fields: dict, name: str) -> str:
 class EvaluationSettings(dg.ConfigurableResource):
     """What the ``evaluation`` asset runs: tasks, trials, limits, the user simulator, the vLLM servers."""
 
-    domains: list[str] = Field(default_factory=lambda: ["airline", "retail"], description="τ²-bench domains")
+    domains: list[str] = Field(default_factory=lambda: list(DOMAINS), description="τ²-bench domains")
     task_split: str = Field(_E["task_split"].default, description=_doc(_E, "task_split"))
     num_tasks: int | None = Field(_E["num_tasks"].default, description=_doc(_E, "num_tasks"))
     task_ids: dict[str, list[str]] = Field(default_factory=dict, description=_doc(_E, "task_ids"))

@@ -3,6 +3,11 @@
 A domain is any tau2-style module pair exposing ``get_environment(db=None)`` and
 ``get_tasks(split)``; airline and retail are registered here, and a user registers their
 own (or telecom) with :func:`register_domain` without touching the synthesis core.
+
+This module is also the one list of the domains WRIT partitions its data by
+(:data:`WRIT_DOMAINS`): partitions, the command line, schedules and evaluation settings ask
+it. tau2 is imported only when a domain is first used, so asking for the list stays cheap
+(the command line starts in well under a second; importing tau2 takes seconds).
 """
 
 from __future__ import annotations
@@ -12,14 +17,24 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable
 
 from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
-from tau2.data_model.tasks import Task
-from tau2.environment.environment import Environment
-from tau2.environment.toolkit import ToolType
-
 from writ_dagster.core.domains.state import BaseState
+
+if TYPE_CHECKING:
+    from tau2.data_model.tasks import Task
+    from tau2.environment.environment import Environment
+    from tau2.environment.toolkit import ToolType
+
+# The domains WRIT synthesizes for: tau2's environment module and the package of this
+# project holding the domain's composer and wording (a new domain is one such folder).
+_BUILTIN: dict[str, tuple[str, str]] = {
+    "airline": ("tau2.domains.airline.environment", "writ_dagster.core.tasks.airline"),
+    "retail": ("tau2.domains.retail.environment", "writ_dagster.core.tasks.retail"),
+}
+WRIT_DOMAINS: tuple[str, ...] = tuple(_BUILTIN)
 
 
 class UnknownDomainError(ValueError):
@@ -35,13 +50,14 @@ class ToolInfo:
     openai_schema: dict[str, Any]
 
 
-@dataclass
+@dataclass(eq=False)  # one object per registered name; hashed by identity so caches can key on it
 class Domain:
     """A tau2 domain, loaded lazily and once per process."""
 
     name: str
     environment_factory: Callable[..., Environment]
     tasks_loader: Callable[[str | None], list[Task]]
+    package: str | None = None  # where this domain's composer and wording live, if anywhere
     _extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -70,7 +86,20 @@ class Domain:
 
     @cached_property
     def write_tools(self) -> frozenset[str]:
+        from tau2.environment.toolkit import ToolType
+
         return frozenset(self.tool_names(ToolType.WRITE))
+
+    def part(self, name: str) -> ModuleType | None:
+        """This domain's module ``name`` (``composer``, ``wording``) from its package; None if it has none."""
+        if self.package is None:
+            return None
+        try:
+            return importlib.import_module(f"{self.package}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{self.package}.{name}":
+                raise  # the module exists but something it imports does not
+            return None
 
     def environment(self, db: Any = None) -> Environment:
         """A tau2 Environment over ``db`` (a fork's DB), or a fresh one loaded from file."""
@@ -97,17 +126,29 @@ _REGISTRY: dict[str, Domain] = {}
 
 
 def register_domain(name: str, environment_factory: Callable[..., Environment],
-                    tasks_loader: Callable[[str | None], list[Task]]) -> Domain:
-    """Register a tau2-style domain under ``name`` (replacing any earlier one)."""
-    domain = Domain(name, environment_factory, tasks_loader)
+                    tasks_loader: Callable[[str | None], list[Task]], package: str | None = None) -> Domain:
+    """Register a tau2-style domain under ``name`` (replacing any earlier one).
+
+    ``package`` names a package with the domain's ``composer`` (and optionally ``wording``)
+    modules; without one, register a composer with ``tasks.composers.register_composer``.
+    """
+    domain = Domain(name, environment_factory, tasks_loader, package)
     _REGISTRY[name] = domain
     return domain
 
 
-def register_tau2_module(name: str, module: str) -> Domain:
-    """Register a domain from a module with tau2's ``get_environment``/``get_tasks`` pair."""
-    mod = importlib.import_module(module)
-    return register_domain(name, mod.get_environment, mod.get_tasks)
+def _deferred(module: str, attr: str) -> Callable[..., Any]:
+    """``module.attr``, imported on its first call."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    call.__qualname__ = f"{module}.{attr}"
+    return call
+
+
+def register_tau2_module(name: str, module: str, package: str | None = None) -> Domain:
+    """Register a domain from a module with tau2's ``get_environment``/``get_tasks`` pair (imported on first use)."""
+    return register_domain(name, _deferred(module, "get_environment"), _deferred(module, "get_tasks"), package)
 
 
 def get_domain(name: str) -> Domain:
@@ -120,11 +161,12 @@ def get_domain(name: str) -> Domain:
 
 
 def domain_names() -> list[str]:
+    """Every registered domain (WRIT's own and any a user added), sorted."""
     return sorted(_REGISTRY)
 
 
-register_tau2_module("airline", "tau2.domains.airline.environment")
-register_tau2_module("retail", "tau2.domains.retail.environment")
+for _name, (_module, _package) in _BUILTIN.items():
+    register_tau2_module(_name, _module, _package)
 
 
 def upstream_tasks_path(domain: str, root: Path | None) -> Path | None:

@@ -8,8 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from writ_dagster.core.domains.registry import WRIT_DOMAINS
+
 ModelLabel = Literal["base", "fine-tuned"]
-DOMAINS = ("airline", "retail")  # the τ²-bench domains WRIT trains for
+DOMAINS = WRIT_DOMAINS  # the τ²-bench domains WRIT trains for
 
 
 class UserModelSpec(BaseModel):

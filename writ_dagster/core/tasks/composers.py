@@ -1,17 +1,18 @@
-"""Which composer builds tasks for which domain; register your own for a new domain."""
+"""Which composer builds tasks for which domain; register your own for a new domain.
+
+A domain registered with a package (see :mod:`writ_dagster.core.domains.registry`) brings its
+composer as ``<package>.composer.build_composer``; :func:`register_composer` overrides that
+or supplies one for a domain without a package.
+"""
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
+from writ_dagster.core.domains.registry import UnknownDomainError, get_domain
 from writ_dagster.core.tasks.blueprints import Composer
 
 _FACTORIES: dict[str, Callable[[], Composer]] = {}
-_BUILTIN = {
-    "airline": "writ_dagster.core.tasks.airline.composer",
-    "retail": "writ_dagster.core.tasks.retail.composer",
-}
 _CACHE: dict[str, Composer] = {}
 
 
@@ -26,8 +27,12 @@ def get_composer(domain: str) -> Composer:
     if domain not in _CACHE:
         if domain in _FACTORIES:
             _CACHE[domain] = _FACTORIES[domain]()
-        elif domain in _BUILTIN:
-            _CACHE[domain] = importlib.import_module(_BUILTIN[domain]).build_composer()
         else:
-            raise ValueError(f"no task composer registered for domain {domain!r}")
+            try:
+                module = get_domain(domain).part("composer")
+            except UnknownDomainError:
+                module = None
+            if module is None:
+                raise ValueError(f"no task composer registered for domain {domain!r}")
+            _CACHE[domain] = module.build_composer()
     return _CACHE[domain]
