@@ -11,6 +11,7 @@ import pytest
 from tau2.environment.toolkit import ToolType
 
 from writ_dagster.core.domains.registry import WRIT_DOMAINS, get_domain, register_tau2_module
+from writ_dagster.core.domains.wording import Wording, wording_of
 from writ_dagster.core.evaluation.models import EvalConfig
 from writ_dagster.partitions import domain_partitions
 from writ_dagster.resources.evaluation import EvaluationSettings
@@ -72,6 +73,23 @@ def test_a_new_domain_plugs_in_without_core_changes() -> None:
     for rec in result.tasks:
         assert rec.domain == "mock"
         assert [s.name for s in rec.gold_actions if s.kind == "write"] == ["create_task"] * rec.axes.writes
+
+
+def test_a_new_domain_without_wording_gets_the_generic_sentences() -> None:
+    register_tau2_module("mock", "tau2.domains.mock.environment")
+    words = wording_of(get_domain("mock"))
+    assert type(words) is Wording
+    assert words.describe_write("user_1", "create_task", {"title": "x"}) == 'call create_task with title: "x"'
+
+
+@pytest.mark.parametrize("name", ["airline", "retail"])
+def test_every_write_tool_has_its_domains_own_wording(name: str) -> None:
+    domain = get_domain(name)
+    words = wording_of(domain)
+    generic = Wording(domain)
+    for tool in sorted(domain.write_tools):
+        assert words.describe_write("nobody", tool, {}) != generic.describe_write("nobody", tool, {}), tool
+        assert words.done_summary(tool, {}, "") != generic.done_summary(tool, {}, ""), tool
 
 
 def test_the_registry_is_the_one_list_of_domains() -> None:

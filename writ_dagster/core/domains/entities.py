@@ -3,6 +3,8 @@
 Both sides talk about payment methods, items and amounts in words ("visa credit card ending
 in 2413", "Perfume (size: 100ml)"); these helpers turn DB ids into those words and list the
 money amounts a write decides, so a communicated figure can be tied to the write it belongs to.
+They sit beside the registry, below task composing, user scripts and the simulation, since
+all three speak of the same records; each takes the :class:`Domain` object, not its name.
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ import re
 from functools import lru_cache
 from typing import Any, Iterable
 
-from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.domains.registry import Domain
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
 
 
-def _db(domain: str) -> Any:
-    return get_domain(domain).base.db
+def _db(domain: Domain) -> Any:
+    return domain.base.db
 
 
-def payment_method(domain: str, user_id: str | None, payment_id: str) -> Any | None:
+def payment_method(domain: Domain, user_id: str | None, payment_id: str) -> Any | None:
     """The payment method ``payment_id`` of ``user_id`` in the base DB (None if unknown)."""
     users = getattr(_db(domain), "users", {})
     user = users.get(user_id) if user_id else None
@@ -30,7 +32,7 @@ def payment_method(domain: str, user_id: str | None, payment_id: str) -> Any | N
     return None
 
 
-def describe_payment(domain: str, user_id: str | None, payment_id: str) -> str:
+def describe_payment(domain: Domain, user_id: str | None, payment_id: str) -> str:
     """Words for a payment method, as a customer would name it."""
     pm = payment_method(domain, user_id, payment_id)
     source = getattr(pm, "source", None) or payment_id.rsplit("_", 1)[0]
@@ -48,7 +50,7 @@ def describe_payment(domain: str, user_id: str | None, payment_id: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _item_index(domain: str) -> dict[str, tuple[str, dict[str, str], float]]:
+def _item_index(domain: Domain) -> dict[str, tuple[str, dict[str, str], float]]:
     products = getattr(_db(domain), "products", {}) or {}
     out: dict[str, tuple[str, dict[str, str], float]] = {}
     for product in products.values():
@@ -57,12 +59,12 @@ def _item_index(domain: str) -> dict[str, tuple[str, dict[str, str], float]]:
     return out
 
 
-def item_info(domain: str, item_id: str) -> tuple[str, dict[str, str], float] | None:
+def item_info(domain: Domain, item_id: str) -> tuple[str, dict[str, str], float] | None:
     """(product name, options, current price) of a retail item id, or None."""
     return _item_index(domain).get(item_id)
 
 
-def describe_item(domain: str, item_id: str, with_options: bool = True) -> str:
+def describe_item(domain: Domain, item_id: str, with_options: bool = True) -> str:
     """Words for a retail item: its product name and options."""
     info = item_info(domain, item_id)
     if info is None:
@@ -73,7 +75,7 @@ def describe_item(domain: str, item_id: str, with_options: bool = True) -> str:
     return f"{name} ({', '.join(f'{k}: {v}' for k, v in options.items())})"
 
 
-def order_item_prices(domain: str, order_id: str, item_ids: Iterable[str]) -> list[float]:
+def order_item_prices(domain: Domain, order_id: str, item_ids: Iterable[str]) -> list[float]:
     """Prices paid for ``item_ids`` of a base-DB order (one per id, duplicates included)."""
     orders = getattr(_db(domain), "orders", {}) or {}
     order = orders.get(order_id)
@@ -90,7 +92,7 @@ def order_item_prices(domain: str, order_id: str, item_ids: Iterable[str]) -> li
     return prices
 
 
-def money_amounts(domain: str, name: str, arguments: dict[str, Any], output: str) -> dict[float, str]:
+def money_amounts(domain: Domain, name: str, arguments: dict[str, Any], output: str) -> dict[float, str]:
     """Amounts a write decides, each with a sign: '+' charged to the user, '-' refunded, '' unknown.
 
     Every number in the call's arguments and result counts; item exchanges and returns add

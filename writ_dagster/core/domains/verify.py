@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 from writ_dagster.core import runtime  # noqa: F401
@@ -179,3 +180,9 @@ def simulation_run(task: Task, messages: list[Message], run_id: str | None = Non
     stamp = "2024-05-15T15:00:00"
     return SimulationRun(id=run_id or f"{task.id}-gold", task_id=task.id, start_time=stamp, end_time=stamp,
                          duration=0.0, termination_reason=termination, messages=messages, trial=0, seed=0)
+
+
+@lru_cache(maxsize=4)
+def get_verifier(domain: Domain) -> Verifier:
+    """One verifier per domain and process (it caches gold end states)."""
+    return Verifier(domain)

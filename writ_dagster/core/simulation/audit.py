@@ -17,17 +17,17 @@ from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
 from writ_dagster.core.audit_report import AuditReport
-from writ_dagster.core.domains.verify import simulation_run
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.domains.verify import get_verifier, simulation_run
 from writ_dagster.core.simulation.records import TrajectoryRecord
-from writ_dagster.core.users.outline import get_verifier
 
 SCRIPTED_MIN_SUCCESS = 0.95  # the scripted oracle and user should almost always succeed
 
 
 def _fast_reward(task: Task, record: TrajectoryRecord) -> float:
     try:
-        return get_verifier(record.domain).score(task, record.tau2_messages(),
-                                                 TerminationReason(record.termination_reason))
+        return get_verifier(get_domain(record.domain)).score(task, record.tau2_messages(),
+                                                             TerminationReason(record.termination_reason))
     except Exception:  # as when the record was made: a trajectory that cannot be replayed scores 0
         return 0.0
 

@@ -18,6 +18,7 @@ from writ_dagster.core import runtime  # noqa: F401
 from tau2.data_model.simulation import TerminationReason
 
 from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.domains.verify import get_verifier
 from writ_dagster.core.simulation.backends import AsyncBackend, Backend, BatchAsAsync, model_info
 from writ_dagster.core.simulation.conversation import Conversation
 from writ_dagster.core.simulation.records import (
@@ -30,7 +31,6 @@ from writ_dagster.core.simulation.records import (
 )
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users.models import UserScript
-from writ_dagster.core.users.outline import get_verifier
 from writ_dagster.core.versioning import code_version, tau2_version
 
 OnFinish = Callable[[TrajectoryRecord], None]
@@ -161,7 +161,7 @@ def build_record(conv: Conversation, agent: ModelInfo, user: ModelInfo) -> Traje
     termination = conv.termination or TerminationReason.AGENT_ERROR
     score_error = None
     try:
-        reward = get_verifier(conv.domain.name).score(conv.task, conv.messages, termination)
+        reward = get_verifier(conv.domain).score(conv.task, conv.messages, termination)
     except Exception as exc:  # a trajectory tau2 could not replay scores 0, as in tau2
         reward, score_error = 0.0, f"{type(exc).__name__}: {exc}"[:500]
     messages = dump_messages(conv.messages)

@@ -168,8 +168,10 @@ class OracleAgent:
         if k in st["facts_pending"]:
             st["details_asked"][k] = st["details_asked"].get(k, 0) + 1
             note = self._take_note(st)
-            lead = f"Next, regarding {subject(w.name, w.arguments)}," if note else "Sure, I can help with that. First,"
-            return self._text(st, _say(note, lead, details_question(w.name, w.arguments)), "ask_details", request=k)
+            lead = (f"Next, regarding {subject(o.domain, w.name, w.arguments)}," if note
+                    else "Sure, I can help with that. First,")
+            return self._text(st, _say(note, lead, details_question(o.domain, w.name, w.arguments)), "ask_details",
+                              request=k)
         cursor = st["read_cursor"][w.ordinal]
         if cursor < len(w.reads):
             step = o.plan[w.reads[cursor]]
@@ -226,7 +228,7 @@ class OracleAgent:
         desc = describe_write(o.domain, o.user_id, w.name, w.arguments)
         for right, wrong in st["subs"].items():
             desc = desc.replace(right, wrong)
-        figures = " ".join(figure_sentence(w, f) for f in w.figures)
+        figures = " ".join(figure_sentence(o.domain, w, f) for f in w.figures)
         note = self._take_note(st)
         if st.pop("correction", False):
             intro, lead = "Thanks for catching that.", "Here are the corrected details"
@@ -241,4 +243,4 @@ class OracleAgent:
         ask = rng.choice(["Would you like me to proceed? Please confirm with yes.",
                           "Shall I go ahead? Please reply yes to confirm.",
                           "Do you confirm (yes/no) that I should proceed?"])
-        return _say(note, intro, f"{lead}: {desc}.", figures, write_reminder(w.name), ask)
+        return _say(note, intro, f"{lead}: {desc}.", figures, write_reminder(o.domain, w.name), ask)

@@ -18,11 +18,17 @@ import json
 import re
 from typing import Any
 
-from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.users.ordering import reorder_allowed
-from writ_dagster.core.users.outline import contains_token, line_tokens, outline_task, split_requests
+from writ_dagster.core.users.outline import (
+    TaskOutline,
+    contains_token,
+    leaves,
+    line_tokens,
+    outline_task,
+    split_requests,
+)
 from writ_dagster.core.users.phrasing import to_first_person
 
 _ID = re.compile(r"^(#W\d+|[A-Z0-9]{6}|\d{6,}|HAT\d{3}|[a-z]+(?:_[a-z]+)*_\d+)$")
@@ -36,20 +42,12 @@ def secrets(record: TaskRecord) -> tuple[set[str], set[str]]:
     canonical = _instruction_text(scenario) + "\n" + (scenario.get("persona") or "")
     ids: set[str] = set()
     for step in record.gold_actions:
-        for value in _leaves(step.arguments):
+        for value in leaves(step.arguments):
             if isinstance(value, str) and _ID.match(value) and value not in canonical:
                 ids.add(value)
     crit = record.task.get("evaluation_criteria") or {}
     amounts = {f for f in crit.get("communicate_info") or [] if not contains_token(canonical, f)}
     return ids, amounts
-
-
-def _leaves(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [x for v in value.values() for x in _leaves(v)]
-    if isinstance(value, list):
-        return [x for v in value for x in _leaves(v)]
-    return [value]
 
 
 def _instruction_text(scenario: dict[str, Any]) -> str:
@@ -121,11 +119,11 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:
         problems.append(f"telling order {script.telling_order} is not a permutation of {n} requests")
     elif script.telling_order != list(range(n)) and not reorder_allowed(outline, script.telling_order):
         problems.append("requests are reordered although their writes are not independent")
-    problems += _check_slip(record, script)
+    problems += _check_slip(record, script, outline)
     return problems
 
 
-def _check_slip(record: TaskRecord, script: UserScript) -> list[str]:
+def _check_slip(record: TaskRecord, script: UserScript, outline: TaskOutline) -> list[str]:
     slip = script.slip
     if slip is None:
         return [] if script.dimensions.slip == "none" else [f"dimension slip={script.dimensions.slip} without a slip"]
@@ -137,7 +135,7 @@ def _check_slip(record: TaskRecord, script: UserScript) -> list[str]:
             out.append("identity slip is never said")
         if not script.lines.identity_correction or slip.right not in script.lines.identity_correction:
             out.append("identity slip is never corrected")
-        users = get_domain(record.domain).base.db.users
+        users = outline.domain.base.db.users
         if slip.field == "user_id" and slip.wrong in users:
             out.append(f"slipped user id {slip.wrong} belongs to another user")
         if slip.field == "email" and any(u.email == slip.wrong for u in users.values()):

@@ -9,8 +9,9 @@ amounts to communicate. All three are checked here, the last by executing the pl
 
 from __future__ import annotations
 
-from writ_dagster.core.users.entities import amount_matches, money_amounts
-from writ_dagster.core.users.outline import TARGET_KEYS, TaskOutline, get_verifier
+from writ_dagster.core.domains.entities import amount_matches, money_amounts
+from writ_dagster.core.domains.verify import get_verifier
+from writ_dagster.core.users.outline import TARGET_KEYS, TaskOutline
 
 
 def reordered_plan(outline: TaskOutline, order: list[int]) -> list[int]:

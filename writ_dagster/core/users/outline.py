@@ -15,12 +15,12 @@ import re
 from functools import lru_cache
 from typing import Any, Iterable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, InstanceOf
 
-from writ_dagster.core.domains.registry import get_domain
-from writ_dagster.core.domains.verify import Verifier
+from writ_dagster.core.domains.entities import amount_matches, describe_payment, money_amounts
+from writ_dagster.core.domains.registry import Domain, get_domain
+from writ_dagster.core.domains.verify import get_verifier
 from writ_dagster.core.tasks.models import PlanStep, TaskRecord
-from writ_dagster.core.users.entities import amount_matches, describe_payment, money_amounts
 
 IDENTITY_TOOLS = frozenset({"get_user_details", "find_user_id_by_email", "find_user_id_by_name_zip"})
 # Lines of task_instructions that steer how the user behaves rather than what they want.
@@ -89,7 +89,9 @@ class TaskOutline(BaseModel):
     """A task record taken apart for conversation (see module docstring)."""
 
     task_id: str
-    domain: str
+    # In memory only (cached per task, never stored): the domain object itself, so that
+    # scripts, their checker and the scripted agent need not look the domain up again.
+    domain: InstanceOf[Domain]
     user_id: str
     header: str | None
     requests: list[RequestPart]
@@ -106,12 +108,6 @@ class TaskOutline(BaseModel):
 
     def all_facts(self) -> list[str]:
         return [f for r in self.requests for f in r.facts] + self.general_facts
-
-
-@lru_cache(maxsize=4)
-def get_verifier(domain: str) -> Verifier:
-    """One verifier per domain and process (it caches gold end states)."""
-    return Verifier(get_domain(domain))
 
 
 def split_requests(reason: str) -> tuple[str | None, list[str]]:
@@ -142,12 +138,21 @@ def line_tokens(line: str) -> list[str]:
     return [t for t in tokens if t] + names
 
 
+def leaves(value: Any) -> list[Any]:
+    """The scalar values inside nested dicts and lists (a tool call's arguments), in order."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in leaves(v)]
+    return [value]
+
+
 def contains_token(text: str, token: str) -> bool:
     """Whether ``token`` occurs in ``text`` as a whole word (``2`` is not in ``2024-05-21``)."""
     return re.search(r"(?<![\w.-])" + re.escape(token) + r"(?![\w-]|\.\d)", text) is not None
 
 
-def _payment_words(domain: str, user_id: str, value: Any) -> list[str]:
+def _payment_words(domain: Domain, user_id: str, value: Any) -> list[str]:
     out: list[str] = []
     if isinstance(value, dict):
         for v in value.values():
@@ -186,7 +191,7 @@ def outline_task(record: TaskRecord) -> TaskOutline:
 @lru_cache(maxsize=2048)
 def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOutline:
     record = TaskRecord.model_validate_json(record_json)
-    domain = record.domain
+    domain = get_domain(record.domain)
     scenario = record.task["user_scenario"]
     instr = scenario["instructions"]
     if isinstance(instr, str):
@@ -282,7 +287,7 @@ def _described_by_id(req: RequestPart, writes: list[WriteStep]) -> bool:
     return True
 
 
-def _assign_figures(domain: str, record: TaskRecord, writes: list[WriteStep]) -> list[str]:
+def _assign_figures(domain: Domain, record: TaskRecord, writes: list[WriteStep]) -> list[str]:
     """Tie each communicate_info figure to the first write (from the last one used) deciding it."""
     crit = record.task.get("evaluation_criteria") or {}
     figures = crit.get("communicate_info") or []

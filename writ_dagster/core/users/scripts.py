@@ -16,20 +16,19 @@ import random
 import re
 from typing import Any
 
-from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.domains.wording import wording_of
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.tasks.synthesis import derive_seed
 from writ_dagster.core.users.check import check_script
 from writ_dagster.core.users.models import CANONICAL, ScriptDimensions, ScriptLines, Slip, UserScript
 from writ_dagster.core.users.ordering import reorder_allowed
-from writ_dagster.core.users.outline import TaskOutline, outline_task
+from writ_dagster.core.users.outline import TaskOutline, leaves, outline_task
 from writ_dagster.core.users.phrasing import ORDINALS, TONES, VERBOSITY_FILLERS, to_first_person
 
 DISCLOSURES = ("all_at_once", "progressive", "on_request")
 OPENINGS = ("direct", "vague")
 VERBOSITIES = ("terse", "normal", "chatty")
 SLIPS = ("none", "identity", "readback")
-THINGS = {"airline": "reservations", "retail": "orders"}
 IDENTITY_LABELS = {"user_id": "user id", "email": "email address", "zip": "zip code"}
 # How each tone asks for what they want (the checker maps these back to "I want to").
 WANT = {"neutral": "I'd like to", "friendly": "I'd like to", "anxious": "I'd like to", "formal": "I would like to",
@@ -153,7 +152,7 @@ def _swap_digits(value: str, rng: random.Random) -> str | None:
 
 def _identity_slip(outline: TaskOutline, rng: random.Random) -> Slip | None:
     """A mistyped identification detail that the lookup will reject (checked on the DB)."""
-    users = get_domain(outline.domain).base.db.users
+    users = outline.domain.base.db.users
     ident = outline.identity
     for field in ("user_id", "zip", "email"):
         right = ident.get(field)
@@ -183,7 +182,7 @@ def _readback_slip(outline: TaskOutline, rng: random.Random) -> Slip | None:
     options: list[Slip] = []
     for req in outline.requests:
         told = " ".join([req.text, *req.facts])
-        args_text = " ".join(str(v) for o in req.writes for v in _leaves(outline.writes[o].arguments))
+        args_text = " ".join(str(v) for o in req.writes for v in leaves(outline.writes[o].arguments))
         for m in re.finditer(r"\b\d{4}-\d{2}-\d{2}\b", told):
             if m.group() in args_text:
                 options.append(Slip(kind="readback", field="date of birth", right=m.group(),
@@ -195,14 +194,6 @@ def _readback_slip(outline: TaskOutline, rng: random.Random) -> Slip | None:
                 options.append(Slip(kind="readback", field="zip code", right=zip_code, wrong=wrong, request=req.index))
     options = [s for s in options if s.wrong not in " ".join(r.text for r in outline.requests)]
     return rng.choice(options) if options else None
-
-
-def _leaves(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [x for v in value.values() for x in _leaves(v)]
-    if isinstance(value, list):
-        return [x for v in value for x in _leaves(v)]
-    return [value]
 
 
 # -- what the user says --------------------------------------------------------------------
@@ -238,7 +229,7 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
     rng.shuffle(fillers)
     hello = "" if dims.verbosity == "terse" else rng.choice(tone.hello)
     return ScriptLines(
-        hello=hello, vague=rng.choice(tone.vague).format(things=THINGS.get(outline.domain, "account")),
+        hello=hello, vague=rng.choice(tone.vague).format(things=wording_of(outline.domain).things),
         identity=identity, identity_slipped=slipped, identity_correction=correction,
         requests=requests, facts=facts,
         general_facts=" ".join(_say(x, dims.tone) for x in outline.general_facts),
@@ -262,7 +253,7 @@ def _scenario(record: TaskRecord, outline: TaskOutline, dims: ScriptDimensions, 
     behaviour = [_DISCLOSURE_TEXT[dims.disclosure]]
     if dims.opening == "vague":
         behaviour.append(f"Open the conversation vaguely, saying only that you need help with your "
-                         f"{THINGS.get(record.domain, 'account')}; explain what you need once the agent asks.")
+                         f"{wording_of(outline.domain).things}; explain what you need once the agent asks.")
     if order != list(range(len(order))):
         behaviour.append("Bring up your requests in the order listed above.")
     if dims.verbosity == "terse":

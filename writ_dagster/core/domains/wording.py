@@ -1,0 +1,67 @@
+"""How the scripted agent and user put a domain's writes and amounts into words.
+
+:class:`Wording` holds the generic sentences, which work for any domain (less naturally: they
+list a write's arguments). A domain's package overrides them per tool in its ``wording``
+module (``WORDING``, a subclass), reached through the registry with :func:`wording_of`, so a
+new domain brings its wording in its own folder and nothing here changes.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from writ_dagster.core.domains.registry import Domain
+
+PAYMENT_KEYS = ("payment_id", "payment_methods", "payment_method_id")
+
+
+def join(parts: list[str]) -> str:
+    """Words joined as a sentence lists them: "a", "a and b", "a, b and c"."""
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+class Wording:
+    """Generic wording of writes; each method is overridden per tool by a domain's subclass."""
+
+    things = "account"  # what the user says they need help with ("my reservations")
+
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+
+    def describe_write(self, user_id: str, name: str, args: dict[str, Any]) -> str:
+        """The details of a write, as the agent lists them before asking for confirmation."""
+        listed = ", ".join(f"{k}: {json.dumps(v)}" for k, v in args.items())
+        return f"call {name} with {listed}"
+
+    def write_reminder(self, name: str) -> str:
+        """A policy reminder that belongs with the confirmation of some writes."""
+        return ""
+
+    def done_summary(self, name: str, args: dict[str, Any], output: str) -> str:
+        """What the agent says once a write has gone through."""
+        return "That's done."
+
+    def subject(self, name: str, args: dict[str, Any]) -> str:
+        """A short name for what a write is about ("reservation X", "order Y", "the new booking")."""
+        return "your next request"
+
+    def details_wanted(self, name: str, args: dict[str, Any]) -> list[str]:
+        """The supporting details to ask for, in the order they are asked for."""
+        if any(k in args for k in PAYMENT_KEYS):
+            return ["which payment method you would like to use"]
+        return []
+
+    def figure_sentence(self, name: str, sign: str, value: str) -> str:
+        """A sentence stating an amount ``value`` ("$12.5"; ``sign`` '+' charged, '-' refunded) of a write."""
+        return f"The amount involved is {value}."
+
+
+@lru_cache(maxsize=8)
+def wording_of(domain: Domain) -> Wording:
+    """The wording of ``domain``: its package's ``wording.WORDING``, or the generic one."""
+    cls = getattr(domain.part("wording"), "WORDING", Wording)
+    return cls(domain)
