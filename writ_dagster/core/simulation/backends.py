@@ -43,6 +43,23 @@ class AsyncBackend(Protocol):
         ...
 
 
+class ScriptedBackend:
+    """Base of the rule-based backends (the oracle agent, the scripted user): no model, so a
+    batch is answered one view at a time by :meth:`respond`."""
+
+    name = "scripted"
+    kind = "scripted"
+    sampling: dict[str, Any] = {}
+
+    def respond_batch(self, views: Sequence[ConversationView]) -> list[Reply]:
+        """One turn for each conversation."""
+        return [self.respond(v) for v in views]
+
+    def respond(self, view: ConversationView) -> Reply:
+        """One turn for one conversation."""
+        raise NotImplementedError
+
+
 class BatchAsAsync:
     """Use a batched backend where an async one is expected (one view per call).
 

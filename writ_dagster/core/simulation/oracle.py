@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Any, Sequence
+from typing import Any
 
 from writ_dagster.core.simulation.describe import (
     describe_write,
@@ -22,6 +22,7 @@ from writ_dagster.core.simulation.describe import (
     figure_sentence,
     write_reminder,
 )
+from writ_dagster.core.simulation.backends import ScriptedBackend
 from writ_dagster.core.simulation.protocol import ConversationView, RawToolCall, Reply
 from writ_dagster.core.tasks.synthesis import derive_seed
 from writ_dagster.core.users.outline import TaskOutline, WriteStep, outline_task
@@ -35,16 +36,10 @@ def _say(*parts: str) -> str:
     return " ".join(p.strip() for p in parts if p and p.strip())
 
 
-class OracleAgent:
+class OracleAgent(ScriptedBackend):
     """Scripted oracle agent backend (no model): ``respond_batch`` answers every view in turn."""
 
     name = "scripted-oracle-agent"
-    kind = "scripted"
-    sampling: dict[str, Any] = {}
-
-    def respond_batch(self, views: Sequence[ConversationView]) -> list[Reply]:
-        """One agent turn for each conversation."""
-        return [self.respond(v) for v in views]
 
     def respond(self, view: ConversationView) -> Reply:
         """One agent turn for one conversation."""

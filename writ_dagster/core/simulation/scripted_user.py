@@ -12,8 +12,9 @@ otherwise classifies the agent's text with a few patterns (best effort).
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any
 
+from writ_dagster.core.simulation.backends import ScriptedBackend
 from writ_dagster.core.simulation.protocol import ConversationView, Reply
 from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.users.outline import outline_task
@@ -37,16 +38,10 @@ def classify(text: str) -> str:
     return "unknown"
 
 
-class ScriptedUser:
+class ScriptedUser(ScriptedBackend):
     """Scripted user backend (no model): ``respond_batch`` answers every view in turn."""
 
     name = "scripted-user"
-    kind = "scripted"
-    sampling: dict[str, Any] = {}
-
-    def respond_batch(self, views: Sequence[ConversationView]) -> list[Reply]:
-        """One user turn for each conversation."""
-        return [self.respond(v) for v in views]
 
     def respond(self, view: ConversationView) -> Reply:
         """One user turn for one conversation."""
