@@ -60,7 +60,7 @@ def _pin_two_cores() -> list[int]:
 
 def stored_count(db: Path) -> int:
     """Trajectories of complete partitions in ``db`` (0 if there is no database)."""
-    from writ_dagster.core.storage import connect
+    from writ_dagster.core.storage.schema import connect
 
     if not db.exists():
         return 0
@@ -75,7 +75,8 @@ def build_store(db: Path, wanted: int, tasks_per_batch: int, variants: int, work
     from writ_dagster.core.stages.tasks import run_tasks
     from writ_dagster.core.stages.trajectories import run_trajectories
     from writ_dagster.core.stages.user_scripts import run_user_scripts
-    from writ_dagster.core.storage import connect, stored_partitions
+    from writ_dagster.core.storage.runs import stored_partitions
+    from writ_dagster.core.storage.schema import connect
     from writ_dagster.core.tasks.models import SynthesisConfig
 
     synthesis = SynthesisConfig(tasks_per_batch=tasks_per_batch)
@@ -101,9 +102,9 @@ def child(home: Path, trace_memory: bool) -> dict:
     """Build the SFT set of ``home``'s store step by step; return timings and memory figures."""
     cpus = _pin_two_cores()
     from writ_dagster.core.sft.models import SFTConfig
-    from writ_dagster.core.sft_storage import write_sft_set
     from writ_dagster.core.stages.sft import build_from, publish_sft, read_sft_inputs
-    from writ_dagster.core.storage import connect
+    from writ_dagster.core.storage.schema import connect
+    from writ_dagster.core.storage.sft import write_sft_set
 
     config = SFTConfig()
     out: dict = {"cpus": cpus}

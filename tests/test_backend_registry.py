@@ -8,12 +8,14 @@ import pytest
 from pydantic import ValidationError
 from writ_testing import SMALL, small_airline_batches
 
-from writ_dagster.core import storage
 from writ_dagster.core.simulation import OracleAgent, registry
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.stages.trajectories import run_trajectories
 from writ_dagster.core.stages.user_scripts import run_user_scripts
-from writ_dagster.core.trajectory_storage import read_trajectories
+from writ_dagster.core.storage.runs import read_stage_run
+from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.tasks import write_partition
+from writ_dagster.core.storage.trajectories import read_trajectories
 
 
 class AsyncOracle:
@@ -32,10 +34,10 @@ class AsyncOracle:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "w.duckdb"
-    with storage.connect(path) as con:
+    with connect(path) as con:
         batch = small_airline_batches()["b0000"]
         batch = batch.model_copy(update={"tasks": batch.tasks[:4]})
-        storage.write_partition(con, batch, SMALL)
+        write_partition(con, batch, SMALL)
         run_user_scripts(con, "airline", "b0000", TrajectoryConfig(variants=2))
     return path
 
@@ -62,12 +64,12 @@ def test_a_backend_registered_later_is_selected_by_name(db: Path, monkeypatch: p
     config = TrajectoryConfig(agent_backend="test-async", agent_options={"model": "m-1", "temperature": 0.5,
                                                                           "api_key": "sk-secret"},
                               max_concurrency=3)
-    with storage.connect(db) as con:
+    with connect(db) as con:
         scripted = run_trajectories(con, "airline", "b0000", TrajectoryConfig())
         reference = {r.script_id: r for r in read_trajectories(con, "airline", "b0000")}
         result = run_trajectories(con, "airline", "b0000", config)
         records = read_trajectories(con, "airline", "b0000")
-        stored_config = storage.read_stage_run(con, "trajectories", "airline", "b0000").config_json
+        stored_config = read_stage_run(con, "trajectories", "airline", "b0000").config_json
     # A changed backend is a changed input: nothing of the scripted run is kept as "done".
     assert scripted.planned == result.planned == result.simulated == result.pruned == 8 and result.kept == 0
     assert all(r.agent.name == "m-1" and r.agent.kind == "llm" and r.agent.sampling == {"temperature": 0.5}
@@ -91,7 +93,7 @@ def test_a_broken_plugin_is_named_and_does_not_break_the_builtins(monkeypatch: p
 
 
 def test_worker_processes_give_the_same_rows(db: Path) -> None:
-    with storage.connect(db) as con:
+    with connect(db) as con:
         run_trajectories(con, "airline", "b0000", TrajectoryConfig())
         one = {r.trajectory_id: r.content_hash() for r in read_trajectories(con, "airline", "b0000")}
         result = run_trajectories(con, "airline", "b0000", TrajectoryConfig(workers=2, resume=False))

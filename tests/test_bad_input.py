@@ -187,14 +187,15 @@ def test_an_interrupted_partition_is_not_exported(writ_home: Path, tmp_path: Pat
 def test_trajectories_of_replaced_tasks_are_not_exported(writ_home: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture) -> None:
     """After `tasks` alone is re-made with other settings, the stored conversations belong to other tasks."""
-    from writ_dagster.core import storage
+    from writ_dagster.core.storage.schema import connect
+    from writ_dagster.core.storage.tasks import write_partition
     from writ_dagster.core.tasks.models import SynthesisConfig
     from writ_dagster.core.tasks.synthesis import Synthesizer
 
     assert main(RUN + ["--variants", "1"]) == 0
     config = SynthesisConfig(tasks_per_batch=8, seed=5)
-    with storage.connect(writ_home / "writ.duckdb") as con:
-        storage.write_partition(con, Synthesizer("airline", config).synthesize("b0000"), config)
+    with connect(writ_home / "writ.duckdb") as con:
+        write_partition(con, Synthesizer("airline", config).synthesize("b0000"), config)
     capsys.readouterr()
     out = tmp_path / "x.json"
     assert main(["export-trajectories", "--domain", "airline", "--out", str(out)]) == 2

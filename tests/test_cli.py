@@ -10,9 +10,12 @@ import pytest
 from writ_testing import use_writ_home
 
 from writ_dagster.cli import main
-from writ_dagster.core import runtime, storage  # noqa: F401  (runtime must precede tau2)
-from writ_dagster.core.script_storage import user_scripts_frame
-from writ_dagster.core.trajectory_storage import trajectories_frame
+from writ_dagster.core import runtime  # noqa: F401  (runtime must precede tau2)
+from writ_dagster.core.storage.runs import stored_partitions
+from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.scripts import user_scripts_frame
+from writ_dagster.core.storage.tasks import read_tasks, tasks_frame
+from writ_dagster.core.storage.trajectories import trajectories_frame
 from tau2.data_model.simulation import Results
 from tau2.data_model.tasks import Task
 
@@ -33,9 +36,9 @@ def test_run_then_export_loads_into_tau2(writ_home: Path, tmp_path: Path, capsys
     assert "rescore ok, success_rate ok, tau2_agreement ok" in out
 
     db = writ_home / "writ.duckdb"
-    with storage.connect(db, read_only=True) as con:
-        assert storage.stored_partitions(con, "airline") == ["b0000", "b0001"]
-        stored = storage.read_tasks(con, "airline", "b0001")
+    with connect(db, read_only=True) as con:
+        assert stored_partitions(con, "airline") == ["b0000", "b0001"]
+        stored = read_tasks(con, "airline", "b0001")
 
     # The runs live in the persistent instance under WRIT_HOME, where `dagster dev` finds them.
     assert (writ_home / "dagster" / "dagster.yaml").exists()
@@ -65,8 +68,8 @@ def test_rerun_of_a_partition_is_identical(writ_home: Path, capsys: pytest.Captu
     args = ["run", "--domain", "airline", "--tasks-per-batch", "8", "--until", "sft"]
 
     def stored() -> tuple:
-        with storage.connect(writ_home / "writ.duckdb", read_only=True) as con:
-            return (storage.tasks_frame(con, "airline").drop("written_at"),
+        with connect(writ_home / "writ.duckdb", read_only=True) as con:
+            return (tasks_frame(con, "airline").drop("written_at"),
                     user_scripts_frame(con, "airline").drop("written_at"),
                     trajectories_frame(con, "airline").drop("written_at", "latency_s"))
 

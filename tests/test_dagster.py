@@ -9,7 +9,9 @@ import dagster as dg
 import pytest
 
 from writ_dagster.assets import domain_catalogue, sft_checks, task_checks, tasks, trajectory_checks
-from writ_dagster.core import storage
+from writ_dagster.core.storage.runs import read_partition_run
+from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.tasks import catalogue_frame, read_tasks
 from writ_dagster.definitions import TASKS_JOB, build_definitions, defs
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key, split_key
 from writ_dagster.resources import SynthesisSettings, WritStorage
@@ -70,10 +72,10 @@ def test_static_by_dynamic_partition_materializes_and_reads_back(tmp_path: Path,
     assert evaluations["tasks_reverify"].passed and evaluations["tasks_decontamination"].passed
     assert all(e.partition == str(key) for e in evaluations.values())
 
-    with storage.connect(db, read_only=True) as con:
-        records = storage.read_tasks(con, domain, "b0000")
-        run = storage.read_partition_run(con, domain, "b0000")
-        assert storage.catalogue_frame(con, domain).height > 0
+    with connect(db, read_only=True) as con:
+        records = read_tasks(con, domain, "b0000")
+        run = read_partition_run(con, domain, "b0000")
+        assert catalogue_frame(con, domain).height > 0
     assert len(records) == 8 and run is not None
     assert all(r.domain == domain and r.partition == "b0000" for r in records)
     # The data version is the content digest, so staleness follows content.
@@ -84,8 +86,8 @@ def test_static_by_dynamic_partition_materializes_and_reads_back(tmp_path: Path,
     again = dg.materialize([domain_catalogue, tasks, *task_checks], selection=[tasks], partition_key=key,
                            instance=instance, resources=resources)
     assert again.success
-    with storage.connect(db, read_only=True) as con:
-        assert [r.content_hash for r in storage.read_tasks(con, domain, "b0000")] == [r.content_hash for r in records]
+    with connect(db, read_only=True) as con:
+        assert [r.content_hash for r in read_tasks(con, domain, "b0000")] == [r.content_hash for r in records]
         assert con.execute("SELECT count(*) FROM tasks").fetchall() == [(8,)]
 
 

@@ -180,9 +180,9 @@ def test_dagster_dev_loads_everything_and_runs_a_partition(dagster_dev: DagsterD
         events = mats["assetOrError"]["assetMaterializations"]
         assert [(e["partition"], e["runId"]) for e in events] == [(PARTITION, run_id)], (asset, events)
 
-    from writ_dagster.core import storage
+    from writ_dagster.core.storage.schema import connect
 
-    with storage.connect(tmp_path / "writ-home" / storage_filename(), read_only=True) as con:
+    with connect(tmp_path / "writ-home" / storage_filename(), read_only=True) as con:
         [(n_tasks,)] = con.execute("select count(*) from tasks where domain = 'airline'").fetchall()
         [(n_traj,)] = con.execute("select count(*) from trajectories where domain = 'airline'").fetchall()
     assert n_tasks == 2 and n_traj >= 2

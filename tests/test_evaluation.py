@@ -14,12 +14,12 @@ import pytest
 
 import writ_dagster.core.runtime  # noqa: F401  (before tau2)
 from writ_dagster.assets.evaluation import EVALUATIONS_DIR, evaluation
-from writ_dagster.core import storage
-from writ_dagster.core.checkpoint_storage import COMPLETE_MARKER, CheckpointRecord, register_checkpoint
 from writ_dagster.core.evaluation.harness import Endpoint, run_info, trial_seeds
 from writ_dagster.core.evaluation.metrics import pass_hat_k, pass_k, score, score_table_markdown
 from writ_dagster.core.evaluation.models import EvalConfig, ModelScore
-from writ_dagster.core.evaluation_storage import latest_evaluation_id, read_scores, write_scores
+from writ_dagster.core.storage.checkpoints import COMPLETE_MARKER, CheckpointRecord, register_checkpoint
+from writ_dagster.core.storage.evaluations import latest_evaluation_id, read_scores, write_scores
+from writ_dagster.core.storage.schema import connect
 from writ_dagster.resources.evaluation import EvaluationSettings
 from writ_dagster.resources.storage import WritStorage
 
@@ -137,7 +137,7 @@ def test_scores_round_trip_through_the_evaluations_table(tmp_path: Path) -> None
                        results_path=f"/r/{label}.json", config_json="{}", timings={"conversations_s": 1.5})
             for label, ck in (("base", None), ("fine-tuned", "ck1"))]
     db = tmp_path / "w.duckdb"
-    with storage.connect(db) as con:
+    with connect(db) as con:
         write_scores(con, rows)
         write_scores(con, rows)  # same evaluation again: replaced, not doubled
         with pytest.raises(ValueError, match="duplicate"):
@@ -206,7 +206,7 @@ def test_evaluation_asset_serves_plays_scores_and_stores(tmp_path: Path, monkeyp
     shutil.copytree(tiny, ckpt)
     (ckpt / COMPLETE_MARKER).write_text("{}")
     db = tmp_path / "w.duckdb"
-    with storage.connect(db) as con:
+    with connect(db) as con:
         register_checkpoint(con, CheckpointRecord(checkpoint_id="ck-test", sft_version="sft-test", recipe="cpu-tiny",
                                                   recipe_json="{}", base_model=str(tiny), path=str(ckpt), steps=1,
                                                   train_rows=1))
@@ -228,7 +228,7 @@ def test_evaluation_asset_serves_plays_scores_and_stores(tmp_path: Path, monkeyp
     for log in ("user", "agent-base", "agent-fine-tuned"):  # three servers really ran
         assert (out_dir / "logs" / f"{log}.log").stat().st_size > 0
 
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         stored = [s.score for s in read_scores(con, evaluation_id)]
     assert sorted((s.domain, s.model_label) for s in stored) == [
         ("airline", "base"), ("airline", "fine-tuned"), ("retail", "base"), ("retail", "fine-tuned")]

@@ -131,10 +131,10 @@ def test_server_resource_runs_conversations_with_structured_tool_calls(vllm_serv
 
 def test_faulty_network_loses_and_duplicates_no_conversation(vllm_server, more_jobs, tmp_path):
     from llm_fakes import FaultProxy
-    from writ_dagster.core.storage import connect
-    from writ_dagster.core.trajectory_storage import insert_trajectory, read_trajectories
     from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RetryPolicy
     from writ_dagster.core.llm.sampling import Sampling
+    from writ_dagster.core.storage.schema import connect
+    from writ_dagster.core.storage.trajectories import insert_trajectory, read_trajectories
 
     rates = {"drop": 0.08, "stall": 0.03, "corrupt": 0.08, "http503": 0.08, "slow": 0.1}
     poisoned = lambda body: body["seed"] % 13 == 0  # noqa: E731  (a turn that always fails)

@@ -23,9 +23,9 @@ from pathlib import Path
 import duckdb
 import pytest
 from writ_dagster.cli import main
-from writ_dagster.core import storage
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.stages.trajectories import run_trajectories
+from writ_dagster.core.storage.schema import connect
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path, monkey
     # the database re-simulated from scratch with the command's settings.
     reference_db = tmp_path / "reference.duckdb"
     shutil.copyfile(home / "writ.duckdb", reference_db)
-    with storage.connect(reference_db) as con:
+    with connect(reference_db) as con:
         fresh = run_trajectories(con, "airline", "b0000", TrajectoryConfig(variants=10, workers=1, max_concurrency=1,
                                                                             resume=False))
         assert fresh.simulated == planned

@@ -20,11 +20,12 @@ from writ_testing import use_writ_home
 
 from writ_dagster.assets import sft_checks, sft_set, tasks, trajectories, user_scripts
 from writ_dagster.cli import main
-from writ_dagster.core import storage
-from writ_dagster.core.lineage import lineage_frame, trace, unresolved_rows
 from writ_dagster.core.sft.models import TRAJECTORY_TYPES
-from writ_dagster.core.sft_storage import latest_sft_set, sft_rows_frame
-from writ_dagster.core.trajectory_storage import read_trajectories
+from writ_dagster.core.storage.base import has_table
+from writ_dagster.core.storage.lineage import lineage_frame, trace, unresolved_rows
+from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.sft import latest_sft_set, sft_rows_frame
+from writ_dagster.core.storage.trajectories import read_trajectories
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key
 from writ_dagster.resources import SFTSettings, SimulationSettings, SynthesisSettings, WritStorage
 
@@ -67,7 +68,7 @@ def test_sft_set_materializes_with_metadata_checks_and_data_version(graph) -> No
 
     [mat] = result.asset_materializations_for_node("sft_set")
     meta = {k: v.value for k, v in mat.metadata.items()}
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         info = latest_sft_set(con)
         rows = sft_rows_frame(con, info.sft_version)
         n_trajectories = con.sql("select count(*) from trajectories").fetchall()[0][0]
@@ -88,7 +89,7 @@ def test_sft_set_materializes_with_metadata_checks_and_data_version(graph) -> No
 
 def test_rematerializing_gives_the_same_version_and_rows(graph) -> None:
     _, db, out, instance, _ = graph
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         before = latest_sft_set(con)
         rows_before = sft_rows_frame(con, before.sft_version)
     card_before = (Path(before.directory) / "README.md").read_text()
@@ -97,7 +98,7 @@ def test_rematerializing_gives_the_same_version_and_rows(graph) -> None:
     assert again.success
     [mat] = again.asset_materializations_for_node("sft_set")
     assert mat.metadata["sft_version"].value == before.sft_version
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         assert con.sql("select count(*) from sft_sets").fetchall()[0][0] == 1
         assert sft_rows_frame(con, before.sft_version).equals(rows_before)
     assert (Path(before.directory) / "README.md").read_text() == card_before
@@ -109,7 +110,7 @@ def test_rematerializing_gives_the_same_version_and_rows(graph) -> None:
     assert mat.metadata["sft_version"].value != before.sft_version
     assert mat.metadata["dagster/row_count"].value <= 2
     assert mat.metadata["dropped_by_filter"].value["outside the mixture"] >= 20
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         assert con.sql("select count(*) from sft_sets").fetchall()[0][0] == 2
     # put the full set back as the latest for the other tests
     dg.materialize(ALL, selection=[sft_set], instance=instance,
@@ -120,14 +121,14 @@ def test_bad_sft_settings_fail_before_writing(graph, tmp_path: Path) -> None:
     _, db, _, instance, _ = graph
     copy = tmp_path / "copy.duckdb"
     shutil.copy(db, copy)
-    with storage.connect(copy, read_only=True) as con:
+    with connect(copy, read_only=True) as con:
         before = con.sql("select * from sft_sets order by sft_version").pl()
     bad = dg.materialize(ALL, selection=[sft_set], instance=instance, raise_on_error=False,
                          resources=_resources(copy, output_dir=str(tmp_path / "sft"),
                                               targets={"airline/chatty/plain": 1}))
     assert not bad.success
     assert not (tmp_path / "sft").exists()
-    with storage.connect(copy, read_only=True) as con:
+    with connect(copy, read_only=True) as con:
         assert con.sql("select * from sft_sets order by sft_version").pl().equals(before)
 
 
@@ -151,7 +152,7 @@ def _check_results(db: Path, instance: dg.DagsterInstance) -> dict[str, dg.Asset
 def test_checks_catch_a_broken_chain_and_a_leaked_split(graph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture) -> None:
     _, db, _, instance, _ = graph
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         rows = sft_rows_frame(con, latest_sft_set(con).sft_version)
     assert all(e.passed for e in _check_results(db, instance).values())
 
@@ -162,7 +163,7 @@ def test_checks_catch_a_broken_chain_and_a_leaked_split(graph, tmp_path: Path, m
     shutil.copy(db, broken_db)
     task_id = rows["task_id"][0]
     broken = rows.filter(rows["task_id"] == task_id)["row_id"].to_list()
-    with storage.connect(broken_db) as con:
+    with connect(broken_db) as con:
         con.execute("UPDATE tasks SET content_hash = 'remade' WHERE task_id = ?", [task_id])
     checks = _check_results(broken_db, instance)
     assert not checks["sft_lineage_resolves"].passed and checks["sft_split_by_task"].passed
@@ -180,7 +181,7 @@ def test_checks_catch_a_broken_chain_and_a_leaked_split(graph, tmp_path: Path, m
     train = rows.filter(rows["split"] == "train")
     task_id = train["task_id"][0]
     assert train.filter(train["task_id"] == task_id).height == 2
-    with storage.connect(leaked_db) as con:
+    with connect(leaked_db) as con:
         con.execute("UPDATE sft_rows SET split = 'validation' WHERE row_id = ?", [train["row_id"][0]])
     checks = _check_results(leaked_db, instance)
     assert checks["sft_lineage_resolves"].passed and not checks["sft_split_by_task"].passed
@@ -192,15 +193,15 @@ def test_lineage_queries_fall_back_to_ctes_without_the_views(graph, tmp_path: Pa
     _, db, _, _, _ = graph
     old = tmp_path / "old.duckdb"
     shutil.copy(db, old)
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         version = latest_sft_set(con).sft_version
         expected = lineage_frame(con, version)
         chain = trace(con, expected["row_id"][0], resolve_entities=False)
-    with storage.connect(old) as con:
+    with connect(old) as con:
         con.execute("DROP VIEW sft_lineage")
         con.execute("DROP VIEW trajectory_lineage")
-    with storage.connect(old, read_only=True) as con:
-        assert not storage.has_table(con, "sft_lineage")
+    with connect(old, read_only=True) as con:
+        assert not has_table(con, "sft_lineage")
         assert lineage_frame(con, version).equals(expected) and expected.height > 20
         assert unresolved_rows(con, version) == []
         assert trace(con, expected["row_id"][0], resolve_entities=False) == chain
@@ -213,7 +214,7 @@ def _tool_calls(messages) -> list[tuple[str, str]]:
 def test_parquet_loads_with_datasets_round_trips_tool_calls_and_has_writ2k_columns(graph) -> None:
     datasets = pytest.importorskip("datasets")
     _, db, _, _, _ = graph
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         info = latest_sft_set(con)
         records = {r.trajectory_id: r for d in ("airline", "retail") for r in read_trajectories(con, d)}
     files = {"train": str(info.train_path), "validation": str(info.validation_path)}
@@ -249,7 +250,7 @@ def test_export_sft_rewrites_the_stored_set_unchanged(graph, tmp_path: Path, mon
     home = use_writ_home(tmp_path, monkeypatch)
     home.mkdir()
     shutil.copy(db, home / "writ.duckdb")
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         info = latest_sft_set(con)
     out = tmp_path / "export"
     assert main(["export-sft", "--out", str(out)]) == 0

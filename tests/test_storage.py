@@ -10,9 +10,22 @@ import polars as pl
 import pytest
 from writ_testing import SMALL, small_airline_batches
 
-from writ_dagster.core import storage
 from writ_dagster.core.catalogue import describe_domain
 from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.storage.base import StorageError
+from writ_dagster.core.storage.runs import read_partition_run
+from writ_dagster.core.storage.schema import connect, open_db
+from writ_dagster.core.storage.tasks import (
+    TASKS_SCHEMA,
+    catalogue_frame,
+    content_digest,
+    frame_records,
+    read_tasks,
+    rejections_frame,
+    tasks_frame,
+    write_catalogue,
+    write_partition,
+)
 from writ_dagster.core.tasks.models import BatchResult
 from writ_dagster.core.tasks.synthesis import Synthesizer
 
@@ -30,16 +43,16 @@ def rows(con: duckdb.DuckDBPyConnection, domain: str, partition: str) -> list[tu
 
 def content_rows(con: duckdb.DuckDBPyConnection, domain: str, partition: str) -> list[tuple]:
     """A partition's task rows without written_at (the one column allowed to change on rewrite)."""
-    frame = storage.tasks_frame(con, domain, partition).drop("written_at")
+    frame = tasks_frame(con, domain, partition).drop("written_at")
     return frame.rows()
 
 
 def test_round_trip_gives_back_equal_records(tmp_path: Path, small_airline: dict[str, BatchResult]) -> None:
     result = small_airline["b0000"]
-    with storage.connect(tmp_path / "w.duckdb") as con:
-        run = storage.write_partition(con, result, SMALL)
-        back = storage.read_tasks(con, "airline", "b0000")
-        stored_run = storage.read_partition_run(con, "airline", "b0000")
+    with connect(tmp_path / "w.duckdb") as con:
+        run = write_partition(con, result, SMALL)
+        back = read_tasks(con, "airline", "b0000")
+        stored_run = read_partition_run(con, "airline", "b0000")
     assert len(result.tasks) == 8
     assert back == result.tasks
     assert stored_run is not None and stored_run.content_digest == run.content_digest
@@ -50,14 +63,14 @@ def test_round_trip_gives_back_equal_records(tmp_path: Path, small_airline: dict
 def test_rewrite_is_idempotent_and_touches_no_other_partition(
         tmp_path: Path, small_airline: dict[str, BatchResult]) -> None:
     db = tmp_path / "w.duckdb"
-    with storage.connect(db) as con:
-        storage.write_partition(con, small_airline["b0000"], SMALL)
-        storage.write_partition(con, small_airline["b0001"], SMALL)
+    with connect(db) as con:
+        write_partition(con, small_airline["b0000"], SMALL)
+        write_partition(con, small_airline["b0001"], SMALL)
         before_0 = content_rows(con, "airline", "b0000")
         before_1 = rows(con, "airline", "b0001")
         # A fresh synthesizer re-derives the same batch: the pipeline is a pure function of its config.
         again = Synthesizer("airline", SMALL).synthesize("b0000")
-        run = storage.write_partition(con, again, SMALL)
+        run = write_partition(con, again, SMALL)
         after_0 = content_rows(con, "airline", "b0000")
         assert after_0 == before_0
         assert rows(con, "airline", "b0001") == before_1  # byte-identical, written_at included
@@ -66,58 +79,58 @@ def test_rewrite_is_idempotent_and_touches_no_other_partition(
         assert counts == [("b0000", 8, 8), ("b0001", 8, 8)]
         assert con.execute("SELECT count(*) FROM partition_runs").fetchall() == [(2,)]
         n_rej = con.execute("SELECT count(*) FROM task_rejections WHERE partition = 'b0000'").fetchall()[0][0]
-    assert run.content_digest == storage.content_digest(small_airline["b0000"].tasks)
+    assert run.content_digest == content_digest(small_airline["b0000"].tasks)
     assert n_rej == len(small_airline["b0000"].rejections)
 
 
 def test_rewrite_with_fewer_tasks_drops_the_old_rows(tmp_path: Path, small_airline: dict[str, BatchResult]) -> None:
     full = small_airline["b0000"]
     smaller = full.model_copy(update={"tasks": full.tasks[:3], "rejections": []})
-    with storage.connect(tmp_path / "w.duckdb") as con:
-        storage.write_partition(con, full, SMALL)
-        storage.write_partition(con, smaller, SMALL)
-        assert [r.task_id for r in storage.read_tasks(con, "airline")] == [t.task_id for t in full.tasks[:3]]
-        assert storage.rejections_frame(con, "airline", "b0000").is_empty()
+    with connect(tmp_path / "w.duckdb") as con:
+        write_partition(con, full, SMALL)
+        write_partition(con, smaller, SMALL)
+        assert [r.task_id for r in read_tasks(con, "airline")] == [t.task_id for t in full.tasks[:3]]
+        assert rejections_frame(con, "airline", "b0000").is_empty()
 
 
 def test_failed_write_changes_nothing(tmp_path: Path, small_airline: dict[str, BatchResult]) -> None:
-    with storage.connect(tmp_path / "w.duckdb") as con:
-        storage.write_partition(con, small_airline["b0000"], SMALL)
-        storage.write_partition(con, small_airline["b0001"], SMALL)
+    with connect(tmp_path / "w.duckdb") as con:
+        write_partition(con, small_airline["b0000"], SMALL)
+        write_partition(con, small_airline["b0001"], SMALL)
         before = {p: rows(con, "airline", p) for p in ("b0000", "b0001")}
         # b0001 rewritten with a task id that b0000 holds: the insert fails after the delete ran.
         clash = small_airline["b0001"].tasks[0].model_copy(update={"task_id": small_airline["b0000"].tasks[0].task_id})
         bad = small_airline["b0001"].model_copy(update={"tasks": [clash]})
         with pytest.raises(duckdb.ConstraintException):
-            storage.write_partition(con, bad, SMALL)
+            write_partition(con, bad, SMALL)
         # A record of another partition is refused before any SQL runs.
         foreign = small_airline["b0001"].model_copy(update={"partition": "b0000"})
         with pytest.raises(ValueError, match="belongs to"):
-            storage.write_partition(con, foreign, SMALL)
+            write_partition(con, foreign, SMALL)
         assert {p: rows(con, "airline", p) for p in ("b0000", "b0001")} == before
         # The connection stays usable after the rolled-back write.
-        storage.write_partition(con, small_airline["b0001"], SMALL)
+        write_partition(con, small_airline["b0001"], SMALL)
         assert content_rows(con, "airline", "b0001") == [r[:-1] for r in before["b0001"]]
 
 
 def test_tasks_read_into_polars_under_installed_duckdb(tmp_path: Path, small_airline: dict[str, BatchResult]) -> None:
     # duckdb 2.x dropped DuckDBPyConnection.arrow(); storage reads through relation.pl().
-    with storage.connect(tmp_path / "w.duckdb") as con:
-        storage.write_partition(con, small_airline["b0000"], SMALL)
-        frame = storage.tasks_frame(con, "airline")
+    with connect(tmp_path / "w.duckdb") as con:
+        write_partition(con, small_airline["b0000"], SMALL)
+        frame = tasks_frame(con, "airline")
     assert isinstance(frame, pl.DataFrame)
     assert frame.height == 8
-    assert frame.schema == pl.Schema(storage.TASKS_SCHEMA)
+    assert frame.schema == pl.Schema(TASKS_SCHEMA)
     assert frame["content_hash"].to_list() == [t.content_hash for t in small_airline["b0000"].tasks]
-    assert storage.frame_records(frame) == small_airline["b0000"].tasks
+    assert frame_records(frame) == small_airline["b0000"].tasks
 
 
 def test_catalogue_rewrite_replaces_the_domain_rows(tmp_path: Path) -> None:
     cat = describe_domain(get_domain("airline"))
-    with storage.connect(tmp_path / "w.duckdb") as con:
-        storage.write_catalogue(con, cat)
-        storage.write_catalogue(con, cat)
-        frame = storage.catalogue_frame(con, "airline")
+    with connect(tmp_path / "w.duckdb") as con:
+        write_catalogue(con, cat)
+        write_catalogue(con, cat)
+        frame = catalogue_frame(con, "airline")
         info = con.execute("SELECT base_tasks, policy_chars FROM domain_info").fetchall()
     assert frame.height == len(cat.tools) == 14
     assert set(frame["type"]) == {"read", "write", "generic"}
@@ -130,13 +143,13 @@ def test_not_a_duckdb_file_is_refused_untouched(tmp_path: Path, content: bytes) 
     db.write_bytes(content)
     digest = hashlib.sha256(content).hexdigest()
     for read_only in (False, True):
-        with pytest.raises(storage.StorageError, match=str(db)):
-            storage.open_db(db, read_only=read_only)
+        with pytest.raises(StorageError, match=str(db)):
+            open_db(db, read_only=read_only)
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb"]  # no WAL or lock file either
 
 
 def test_missing_database_is_an_error_when_reading(tmp_path: Path) -> None:
-    with pytest.raises(storage.StorageError, match="no WRIT database"):
-        storage.open_db(tmp_path / "absent.duckdb", read_only=True)
+    with pytest.raises(StorageError, match="no WRIT database"):
+        open_db(tmp_path / "absent.duckdb", read_only=True)
     assert not (tmp_path / "absent.duckdb").exists()

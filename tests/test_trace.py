@@ -16,9 +16,9 @@ import pytest
 from writ_testing import DEFAULT_RUN_ARGS, default_run_home, use_writ_home, writ_cli
 
 from writ_dagster.cli import main
-from writ_dagster.core import storage
 from writ_dagster.core.domains.registry import get_domain
-from writ_dagster.core.sft_storage import latest_sft_set, sft_rows_frame
+from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.sft import latest_sft_set, sft_rows_frame
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def default_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def stored(default_home: Path) -> dict:
     """The default run's SFT rows, lineage view rows, trajectories, scripts and tasks, read with plain SQL."""
-    with storage.connect(default_home / "writ.duckdb", read_only=True) as con:
+    with connect(default_home / "writ.duckdb", read_only=True) as con:
         info = latest_sft_set(con)
         rows = sft_rows_frame(con, info.sft_version).drop("messages_json", "tools_json")
         view = {r["row_id"]: r for r in con.sql("select * from sft_lineage where sft_version = ?",
@@ -142,7 +142,7 @@ def test_run_until_trajectories_stops_before_sft(tmp_path: Path, monkeypatch, ca
     assert main([*args, "--until", "trajectories"]) == 0
     out = capsys.readouterr().out
     assert "retail/b0000: trajectories: 6 conversations" in out and "sft:" not in out
-    with storage.connect(home / "writ.duckdb", read_only=True) as con:
+    with connect(home / "writ.duckdb", read_only=True) as con:
         assert latest_sft_set(con) is None
     assert main(["trace", "traj-anything"]) == 2  # no SFT row, no such trajectory
     # the default goes on to the SFT set (the partition is kept, not re-simulated)

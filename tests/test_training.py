@@ -78,12 +78,12 @@ def sft_home(tmp_path_factory):
     from writ_dagster.core.sft.curate import build_sft
     from writ_dagster.core.sft.export import write_sft
     from writ_dagster.core.sft.models import SFTConfig
-    from writ_dagster.core.sft_storage import write_sft_set
     from writ_dagster.core.simulation.engine import Job, SimulationEngine
     from writ_dagster.core.simulation.oracle import OracleAgent
     from writ_dagster.core.simulation.records import SimulationConfig
     from writ_dagster.core.simulation.scripted_user import ScriptedUser
-    from writ_dagster.core.storage import connect
+    from writ_dagster.core.storage.schema import connect
+    from writ_dagster.core.storage.sft import write_sft_set
     from writ_dagster.core.tasks.models import SynthesisConfig
     from writ_dagster.core.tasks.synthesis import Synthesizer
     from writ_dagster.core.users.scripts import make_scripts
@@ -119,7 +119,7 @@ def _resources(home: Path, **overrides):
 
 
 def _checkpoint_rows(home: Path) -> list[dict]:
-    from writ_dagster.core.storage import connect
+    from writ_dagster.core.storage.schema import connect
 
     with connect(home / "writ.duckdb") as con:
         return con.sql("SELECT * FROM checkpoints ORDER BY written_at").pl().to_dicts()
@@ -131,8 +131,8 @@ def test_checkpoint_asset_trains_through_pipes_and_registers_a_complete_checkpoi
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from writ_dagster.assets.checkpoints import checkpoint
-    from writ_dagster.core.checkpoint_storage import latest_checkpoint
-    from writ_dagster.core.storage import connect
+    from writ_dagster.core.storage.checkpoints import latest_checkpoint
+    from writ_dagster.core.storage.schema import connect
 
     home, info = sft_home
     started = time.perf_counter()

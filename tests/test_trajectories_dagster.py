@@ -7,8 +7,9 @@ from pathlib import Path
 import dagster as dg
 
 from writ_dagster.assets import domain_catalogue, task_checks, tasks, trajectories, trajectory_checks, user_scripts
-from writ_dagster.core import storage
-from writ_dagster.core.trajectory_storage import trajectories_frame
+from writ_dagster.core.storage.runs import read_stage_run
+from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.trajectories import trajectories_frame
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key
 from writ_dagster.resources import SimulationSettings, SynthesisSettings, WritStorage
 
@@ -22,7 +23,7 @@ def _resources(db: Path, **simulation) -> dict:
 
 
 def _hashes(db: Path) -> dict[str, str]:
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         frame = trajectories_frame(con, "airline", "b0000", ["trajectory_id", "content_hash"])
     return dict(frame.iter_rows())
 
@@ -48,8 +49,8 @@ def test_partition_materializes_through_trajectories_with_checks(tmp_path: Path)
     assert meta["tokens_total"] > 0 and meta["malformed_outputs"] == 0
     assert {"median", "p90", "max"} <= set(meta["summary"]["turns"])
 
-    with storage.connect(db, read_only=True) as con:
-        runs = {s: storage.read_stage_run(con, s, "airline", "b0000") for s in ("user_scripts", "trajectories")}
+    with connect(db, read_only=True) as con:
+        runs = {s: read_stage_run(con, s, "airline", "b0000") for s in ("user_scripts", "trajectories")}
     for asset, stage in ((user_scripts, "user_scripts"), (trajectories, "trajectories")):
         version = instance.get_latest_data_version_record(asset.key, partition_key=str(KEY))
         assert version.event_log_entry.tags["dagster/data_version"] == runs[stage].content_digest
@@ -79,6 +80,6 @@ def test_bad_simulation_settings_fail_before_writing(tmp_path: Path) -> None:
         result = dg.materialize(ALL, selection=[user_scripts, trajectories], partition_key=KEY, instance=instance,
                                 resources=_resources(db, **bad), raise_on_error=False)
         assert not result.success, bad
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM user_scripts").fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM trajectories").fetchall() == [(0,)]

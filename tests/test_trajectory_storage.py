@@ -8,18 +8,21 @@ import duckdb
 import pytest
 from writ_testing import SMALL, small_airline_batches
 
-from writ_dagster.core import storage
-from writ_dagster.core.script_storage import read_user_scripts, user_scripts_frame
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.stages.trajectories import plan, run_trajectories
 from writ_dagster.core.stages.user_scripts import MissingInputError, run_user_scripts
-from writ_dagster.core.tasks.synthesis import Synthesizer
-from writ_dagster.core.trajectory_storage import (
+from writ_dagster.core.storage.base import has_table
+from writ_dagster.core.storage.runs import read_stage_run
+from writ_dagster.core.storage.schema import SCHEMA_VERSION, connect
+from writ_dagster.core.storage.scripts import read_user_scripts, user_scripts_frame
+from writ_dagster.core.storage.tasks import read_tasks, write_partition
+from writ_dagster.core.storage.trajectories import (
     insert_trajectory,
     read_trajectories,
     stored_resume_keys,
     trajectories_frame,
 )
+from writ_dagster.core.tasks.synthesis import Synthesizer
 
 CONFIG = TrajectoryConfig(variants=3, seed=11)
 
@@ -28,8 +31,8 @@ CONFIG = TrajectoryConfig(variants=3, seed=11)
 def db(tmp_path: Path) -> Path:
     """A database holding the small airline batch b0000 and its user scripts."""
     path = tmp_path / "w.duckdb"
-    with storage.connect(path) as con:
-        storage.write_partition(con, small_airline_batches()["b0000"], SMALL)
+    with connect(path) as con:
+        write_partition(con, small_airline_batches()["b0000"], SMALL)
         run_user_scripts(con, "airline", "b0000", CONFIG)
     return path
 
@@ -39,7 +42,7 @@ def hashes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def test_scripts_round_trip_and_replace_by_partition(db: Path) -> None:
-    with storage.connect(db) as con:
+    with connect(db) as con:
         scripts = read_user_scripts(con, "airline", "b0000")
         assert len(scripts) == 8 * 3
         assert all(s.compute_hash() == s.content_hash for s in scripts)  # rebuilt exactly
@@ -48,18 +51,18 @@ def test_scripts_round_trip_and_replace_by_partition(db: Path) -> None:
         assert user_scripts_frame(con, "airline", "b0000").drop("written_at").equals(first)
         run_user_scripts(con, "airline", "b0000", CONFIG.model_copy(update={"variants": 2}))
         assert user_scripts_frame(con, "airline", "b0000").height == 16
-        assert storage.read_stage_run(con, "user_scripts", "airline", "b0000").n_rows == 16
+        assert read_stage_run(con, "user_scripts", "airline", "b0000").n_rows == 16
 
 
 def test_scripts_need_stored_tasks(tmp_path: Path) -> None:
-    with storage.connect(tmp_path / "w.duckdb") as con:
+    with connect(tmp_path / "w.duckdb") as con:
         with pytest.raises(MissingInputError, match="materialize `tasks` first"):
             run_user_scripts(con, "airline", "b0000", CONFIG)
         assert user_scripts_frame(con, "airline").height == 0
 
 
 def test_trajectories_round_trip_and_insert_or_ignore(db: Path) -> None:
-    with storage.connect(db) as con:
+    with connect(db) as con:
         result = run_trajectories(con, "airline", "b0000", CONFIG)
         assert result.planned == result.simulated == 24 and result.kept == 0
         records = read_trajectories(con, "airline", "b0000")
@@ -69,12 +72,12 @@ def test_trajectories_round_trip_and_insert_or_ignore(db: Path) -> None:
         assert all(keys[r.trajectory_id] == r.resume_key() for r in records)
         assert not insert_trajectory(con, records[0])  # a second insert of a stored id is ignored
         assert con.execute("SELECT count(*), count(DISTINCT trajectory_id) FROM trajectories").fetchall() == [(24, 24)]
-        run = storage.read_stage_run(con, "trajectories", "airline", "b0000")
+        run = read_stage_run(con, "trajectories", "airline", "b0000")
         assert run is not None and run.n_rows == 24
 
 
 def test_resume_keeps_matching_rows_and_prunes_the_rest(db: Path) -> None:
-    with storage.connect(db) as con:
+    with connect(db) as con:
         run_trajectories(con, "airline", "b0000", CONFIG)
         before = hashes(con)
         stamps = dict(con.execute("SELECT trajectory_id, written_at FROM trajectories").fetchall())
@@ -106,8 +109,8 @@ def test_resume_keeps_matching_rows_and_prunes_the_rest(db: Path) -> None:
 
 
 def test_trajectories_need_stored_scripts(tmp_path: Path) -> None:
-    with storage.connect(tmp_path / "w.duckdb") as con:
-        storage.write_partition(con, small_airline_batches()["b0000"], SMALL)
+    with connect(tmp_path / "w.duckdb") as con:
+        write_partition(con, small_airline_batches()["b0000"], SMALL)
         with pytest.raises(MissingInputError, match="materialize `user_scripts` first"):
             plan(con, "airline", "b0000", seed=1)
         assert trajectories_frame(con, "airline").height == 0
@@ -115,8 +118,8 @@ def test_trajectories_need_stored_scripts(tmp_path: Path) -> None:
 
 def test_scripts_of_replaced_tasks_are_refused(db: Path) -> None:
     other = Synthesizer("airline", SMALL.model_copy(update={"seed": 5})).synthesize("b0000")
-    with storage.connect(db) as con:
-        storage.write_partition(con, other, SMALL)  # tasks re-made: the stored scripts are of the old ones
+    with connect(db) as con:
+        write_partition(con, other, SMALL)  # tasks re-made: the stored scripts are of the old ones
         with pytest.raises(MissingInputError, match="made from other tasks"):
             run_trajectories(con, "airline", "b0000", CONFIG)
         run_user_scripts(con, "airline", "b0000", CONFIG)
@@ -124,8 +127,8 @@ def test_scripts_of_replaced_tasks_are_refused(db: Path) -> None:
 
 
 def test_other_partitions_are_untouched(db: Path) -> None:
-    with storage.connect(db) as con:
-        storage.write_partition(con, small_airline_batches()["b0001"], SMALL)
+    with connect(db) as con:
+        write_partition(con, small_airline_batches()["b0001"], SMALL)
         run_user_scripts(con, "airline", "b0001", CONFIG)
         run_trajectories(con, "airline", "b0001", CONFIG)
         other = hashes(con)
@@ -136,25 +139,25 @@ def test_other_partitions_are_untouched(db: Path) -> None:
 
 def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
-    with storage.connect(path) as con:
-        storage.write_partition(con, small_airline_batches()["b0000"], SMALL)
+    with connect(path) as con:
+        write_partition(con, small_airline_batches()["b0000"], SMALL)
         for table in ("user_scripts", "trajectories", "stage_runs"):
             con.execute(f"DROP TABLE {table}")
         con.execute("UPDATE writ_meta SET value = '1' WHERE key = 'schema_version'")
-    with storage.connect(path, read_only=True) as con:  # read as it is
-        assert len(storage.read_tasks(con, "airline", "b0000")) == 8
+    with connect(path, read_only=True) as con:  # read as it is
+        assert len(read_tasks(con, "airline", "b0000")) == 8
         assert trajectories_frame(con, "airline").height == 0
-        assert storage.read_stage_run(con, "trajectories", "airline", "b0000") is None
-    with storage.connect(path) as con:  # opened for writing: upgraded, tasks kept
-        assert storage.has_table(con, "trajectories") and storage.has_table(con, "stage_runs")
-        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(storage.SCHEMA_VERSION,)]
-        assert len(storage.read_tasks(con, "airline", "b0000")) == 8
+        assert read_stage_run(con, "trajectories", "airline", "b0000") is None
+    with connect(path) as con:  # opened for writing: upgraded, tasks kept
+        assert has_table(con, "trajectories") and has_table(con, "stage_runs")
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)]
+        assert len(read_tasks(con, "airline", "b0000")) == 8
 
 
 def test_a_version_2_database_gains_the_schema_3_tables_and_column(tmp_path: Path) -> None:
     path = tmp_path / "v2.duckdb"
-    with storage.connect(path) as con:
-        storage.write_partition(con, small_airline_batches()["b0000"], SMALL)
+    with connect(path) as con:
+        write_partition(con, small_airline_batches()["b0000"], SMALL)
         run_user_scripts(con, "airline", "b0000", CONFIG)
         run_trajectories(con, "airline", "b0000", CONFIG)
         before = hashes(con)
@@ -162,11 +165,11 @@ def test_a_version_2_database_gains_the_schema_3_tables_and_column(tmp_path: Pat
         for table in ("sft_rows", "sft_sets", "checkpoints", "evaluations"):
             con.execute(f"DROP TABLE {table}")
         con.execute("UPDATE writ_meta SET value = '2' WHERE key = 'schema_version'")
-    with storage.connect(path, read_only=True) as con:  # read as it is: no backend_error column yet
+    with connect(path, read_only=True) as con:  # read as it is: no backend_error column yet
         assert {r.trajectory_id for r in read_trajectories(con, "airline")} == set(before)
         assert all(r.backend_error is None for r in read_trajectories(con, "airline"))
-    with storage.connect(path) as con:  # opened for writing: upgraded in place, rows kept
-        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(storage.SCHEMA_VERSION,)]
-        assert all(storage.has_table(con, t) for t in ("sft_rows", "sft_sets", "checkpoints", "evaluations"))
+    with connect(path) as con:  # opened for writing: upgraded in place, rows kept
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)]
+        assert all(has_table(con, t) for t in ("sft_rows", "sft_sets", "checkpoints", "evaluations"))
         assert "backend_error" in trajectories_frame(con, "airline").columns
         assert hashes(con) == before

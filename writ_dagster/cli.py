@@ -29,7 +29,10 @@ from writ_dagster.core.home import (
     writ_home,
 )
 from writ_dagster.core.keys import DEFAULT_BATCH, WRIT_DOMAINS, BadKeyError, check_batch_key, check_domain
-from writ_dagster.core.storage import StorageError, check_db_file, connect, stored_partitions, tasks_frame
+from writ_dagster.core.storage.base import StorageError
+from writ_dagster.core.storage.runs import stored_partitions
+from writ_dagster.core.storage.schema import check_db_file, connect
+from writ_dagster.core.storage.tasks import tasks_frame
 
 if TYPE_CHECKING:
     from writ_dagster.resources.evaluation import EvaluationSettings
@@ -261,7 +264,7 @@ def _materialized(result: Any, asset: str, key: str) -> Any:
 def _run_partitions(state: RunState) -> int:
     """Catalogue of each domain, then tasks, user scripts and trajectories of each domain × batch;
     returns the number of failed runs."""
-    from writ_dagster.core.storage import read_partition_run, read_stage_run
+    from writ_dagster.core.storage.runs import read_partition_run, read_stage_run
     from writ_dagster.definitions import CATALOGUE_JOB, PARTITION_JOB
     from writ_dagster.partitions import domain_batch_key
 
@@ -285,7 +288,7 @@ def _run_partitions(state: RunState) -> int:
 
 def _run_sft(state: RunState) -> int:
     """The SFT set of every stored trajectory partition, with its checks; returns 1 if the run failed."""
-    from writ_dagster.core.sft_storage import read_sft_set
+    from writ_dagster.core.storage.sft import read_sft_set
     from writ_dagster.definitions import SFT_JOB
 
     result = _execute(state, SFT_JOB)
@@ -299,7 +302,7 @@ def _run_sft(state: RunState) -> int:
 
 def _run_checkpoint(state: RunState) -> int:
     """Fine-tune on the latest SFT set (training in its own process); returns 1 if the run failed."""
-    from writ_dagster.core.checkpoint_storage import read_checkpoint
+    from writ_dagster.core.storage.checkpoints import read_checkpoint
     from writ_dagster.definitions import CHECKPOINT_JOB
 
     result = _execute(state, CHECKPOINT_JOB)
@@ -322,7 +325,7 @@ def _checkpoint_line(result: Any, record: Any) -> str:
 
 def _run_evaluation(state: RunState) -> int:
     """Score the latest checkpoint and its base model on τ²-bench; returns 1 if the run failed."""
-    from writ_dagster.core.evaluation_storage import read_scores
+    from writ_dagster.core.storage.evaluations import read_scores
     from writ_dagster.definitions import EVALUATION_JOB
 
     result = _execute(state, EVALUATION_JOB)
@@ -455,8 +458,8 @@ def _write_output(text: str, target: str, what: str) -> None:
 
 def cmd_export_trajectories(args: argparse.Namespace) -> int:
     """Write a domain's stored, complete trajectory partitions as a τ²-bench results file."""
-    from writ_dagster.core.storage import read_stage_run
-    from writ_dagster.core.trajectory_storage import read_trajectories, trajectory_partitions
+    from writ_dagster.core.storage.runs import read_stage_run
+    from writ_dagster.core.storage.trajectories import read_trajectories, trajectory_partitions
 
     domain = check_domain(args.domain)
     partition = check_batch_key(args.partition) if args.partition else None
@@ -508,7 +511,7 @@ def cmd_export_sft(args: argparse.Namespace) -> int:
     """Write a stored SFT set (default: the latest) as Parquet files and a dataset card into a folder."""
     from writ_dagster.core.sft.export import write_sft
     from writ_dagster.core.stages.sft import stored_build
-    from writ_dagster.core.sft_storage import latest_sft_set, read_sft_set
+    from writ_dagster.core.storage.sft import latest_sft_set, read_sft_set
 
     with connect(duckdb_path(), read_only=True) as con:
         info = read_sft_set(con, args.version) if args.version else latest_sft_set(con)
@@ -533,7 +536,7 @@ def cmd_export_sft(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """Print the lineage chain of an SFT row or trajectory id."""
-    from writ_dagster.core.lineage import BrokenChainError, UnknownIdError, format_chain, trace
+    from writ_dagster.core.storage.lineage import BrokenChainError, UnknownIdError, format_chain, trace
 
     with connect(duckdb_path(), read_only=True) as con:
         try:

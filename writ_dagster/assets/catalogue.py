@@ -6,7 +6,7 @@ import dagster as dg
 from writ_dagster.assets.metadata import counts_markdown
 from writ_dagster.core.catalogue import describe_domain
 from writ_dagster.core.domains.registry import get_domain
-from writ_dagster.core.storage import write_catalogue
+from writ_dagster.core.storage.tasks import write_catalogue
 from writ_dagster.core.versioning import code_version
 from writ_dagster.partitions import domain_partitions
 from writ_dagster.resources.storage import WritStorage

@@ -6,7 +6,8 @@ import dagster as dg
 from writ_dagster.assets.tasks import tasks
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.domains.registry import get_domain
-from writ_dagster.core.storage import read_partition_run, read_tasks
+from writ_dagster.core.storage.runs import read_partition_run
+from writ_dagster.core.storage.tasks import read_tasks
 from writ_dagster.core.tasks.audit import coverage, decontamination, reverify
 from writ_dagster.partitions import domain_batch_partitions, split_key
 from writ_dagster.resources.storage import WritStorage

@@ -7,9 +7,9 @@ from writ_dagster.assets.checks import check_result
 from writ_dagster.assets.metadata import counts_markdown
 from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.core.audit_report import AuditReport
-from writ_dagster.core.lineage import tasks_in_both_splits, unresolved_rows
-from writ_dagster.core.sft_storage import latest_sft_set
 from writ_dagster.core.stages.sft import SFTResult, run_sft
+from writ_dagster.core.storage.lineage import tasks_in_both_splits, unresolved_rows
+from writ_dagster.core.storage.sft import latest_sft_set
 from writ_dagster.core.versioning import code_version
 from writ_dagster.resources.sft import SFTSettings
 from writ_dagster.resources.storage import WritStorage

@@ -6,7 +6,7 @@ import dagster as dg
 from writ_dagster.assets.catalogue import domain_catalogue
 from writ_dagster.assets.metadata import counts_markdown
 from writ_dagster.core.stages.tasks import run_tasks
-from writ_dagster.core.storage import PartitionRun
+from writ_dagster.core.storage.runs import PartitionRun
 from writ_dagster.core.tasks.models import BatchResult
 from writ_dagster.core.tasks.reporting import joint_table_markdown, rejection_counts, write_tool_counts
 from writ_dagster.core.tasks.synthesis import summarize

@@ -6,12 +6,13 @@ import dagster as dg
 from writ_dagster.assets.checks import check_result, missing_result
 from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.assets.user_scripts import user_scripts
-from writ_dagster.core.script_storage import read_user_scripts
 from writ_dagster.core.simulation.audit import rescore, success_report, tau2_sample
 from writ_dagster.core.simulation.summary import SUMMARY_COLUMNS, all_scripted, success_rate
 from writ_dagster.core.stages.user_scripts import audit_scripts
-from writ_dagster.core.storage import read_stage_run, read_tasks
-from writ_dagster.core.trajectory_storage import read_trajectories, trajectories_frame
+from writ_dagster.core.storage.runs import read_stage_run
+from writ_dagster.core.storage.scripts import read_user_scripts
+from writ_dagster.core.storage.tasks import read_tasks
+from writ_dagster.core.storage.trajectories import read_trajectories, trajectories_frame
 from writ_dagster.partitions import domain_batch_partitions, split_key
 from writ_dagster.resources.storage import WritStorage
 

@@ -10,8 +10,8 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from writ_dagster.core import storage
 from writ_dagster.core.home import duckdb_path
+from writ_dagster.core.storage.schema import connect
 
 
 class WritStorage(dg.ConfigurableResource):
@@ -29,5 +29,5 @@ class WritStorage(dg.ConfigurableResource):
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection to the database with WRIT's tables (see :func:`writ_dagster.core.storage.open_db`)."""
-        with storage.connect(self.path, read_only=read_only) as con:
+        with connect(self.path, read_only=read_only) as con:
             yield con

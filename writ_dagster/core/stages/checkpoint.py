@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from writ_dagster.core.checkpoint_storage import CheckpointRecord, IncompleteCheckpointError, register_checkpoint
-from writ_dagster.core.sft_storage import latest_sft_set
 from writ_dagster.core.stages import Connect, MissingInputError
+from writ_dagster.core.storage.checkpoints import CheckpointRecord, IncompleteCheckpointError, register_checkpoint
+from writ_dagster.core.storage.sft import latest_sft_set
 from writ_dagster.core.training.recipes import TrainingRecipe
 from writ_dagster.core.training.sft_train import TrainJob, TrainResult, is_complete, partial_dir, read_manifest
 from writ_dagster.core.training.tiny_base import TINY_BASE, TinyBaseSpec

@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from writ_dagster.core.checkpoint_storage import CheckpointRecord, latest_checkpoint
 from writ_dagster.core.evaluation.harness import Endpoint, run_domain
 from writ_dagster.core.evaluation.metrics import score
 from writ_dagster.core.evaluation.models import EvalConfig, ModelLabel, ModelScore
-from writ_dagster.core.evaluation_storage import write_scores
 from writ_dagster.core.stages import Connect, MissingInputError
+from writ_dagster.core.storage.checkpoints import CheckpointRecord, latest_checkpoint
+from writ_dagster.core.storage.evaluations import write_scores
 
 Log = Callable[[str], None]
 

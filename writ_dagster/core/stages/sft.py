@@ -16,26 +16,21 @@ from pathlib import Path
 import duckdb
 
 from writ_dagster.core.folders import staging_dir
-from writ_dagster.core.lineage import ensure_lineage_views
 from writ_dagster.core.sft.curate import build_sft
 from writ_dagster.core.sft.export import write_sft
 from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
-from writ_dagster.core.sft_storage import SFTSetInfo, sft_rows_frame, write_sft_set
 from writ_dagster.core.simulation.records import TrajectoryRecord
-from writ_dagster.core.storage import digest_of, frame_records, has_table
+from writ_dagster.core.storage.base import digest_of, has_table
+from writ_dagster.core.storage.lineage import ensure_lineage_views
+from writ_dagster.core.storage.scripts import read_script_hashes
+from writ_dagster.core.storage.sft import SFTSetInfo, sft_rows_frame, write_sft_set
+from writ_dagster.core.storage.tasks import read_all_tasks
+from writ_dagster.core.storage.trajectories import (
+    complete_trajectories,
+    complete_trajectories_digest,
+    incomplete_partitions,
+)
 from writ_dagster.core.tasks.models import TaskRecord
-from writ_dagster.core.trajectory_storage import frame_trajectories
-
-# Trajectories of partitions whose `trajectories` run finished (an interrupted one is left out,
-# so a set never depends on how far a killed run got).
-_COMPLETE = """
-    SELECT t.* FROM trajectories t
-    JOIN stage_runs r ON r.stage = 'trajectories' AND r.domain = t.domain AND r.partition = t.partition
-    ORDER BY t.trajectory_id"""
-_INCOMPLETE = """
-    SELECT DISTINCT t.domain || '/' || t.partition FROM trajectories t
-    LEFT JOIN stage_runs r ON r.stage = 'trajectories' AND r.domain = t.domain AND r.partition = t.partition
-    WHERE r.partition IS NULL ORDER BY 1"""
 
 
 @dataclass
@@ -66,11 +61,11 @@ def read_sft_inputs(con: duckdb.DuckDBPyConnection) -> SFTInputs:
     """Stored trajectories of every complete partition, every stored task and user-script hash."""
     if not has_table(con, "trajectories"):
         return SFTInputs([], {}, {}, digest_of([]))
-    records = frame_trajectories(con.sql(_COMPLETE).pl())
-    tasks = {t.task_id: t for t in frame_records(con.sql("SELECT * FROM tasks").pl())}
-    scripts = dict(con.execute("SELECT script_id, content_hash FROM user_scripts").fetchall())
-    incomplete = [r[0] for r in con.execute(_INCOMPLETE).fetchall()]
-    digest = digest_of(con.execute(_COMPLETE.replace("t.*", "t.trajectory_id, t.content_hash")).fetchall())
+    records = complete_trajectories(con)
+    tasks = {t.task_id: t for t in read_all_tasks(con)}
+    scripts = read_script_hashes(con)
+    incomplete = incomplete_partitions(con)
+    digest = complete_trajectories_digest(con)
     return SFTInputs(records, tasks, scripts, digest, incomplete)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from writ_dagster.core.stages import Connect
-from writ_dagster.core.storage import PartitionRun, write_partition
+from writ_dagster.core.storage.runs import PartitionRun
+from writ_dagster.core.storage.tasks import write_partition
 from writ_dagster.core.tasks.models import BatchResult, SynthesisConfig
 from writ_dagster.core.tasks.synthesis import Synthesizer
 

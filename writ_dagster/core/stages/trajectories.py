@@ -16,7 +16,6 @@ from typing import Any
 
 import duckdb
 
-from writ_dagster.core.script_storage import read_user_scripts
 from writ_dagster.core.simulation.backends import model_info
 from writ_dagster.core.simulation.batch import is_batched, jobs_for_scripts, simulate_jobs
 from writ_dagster.core.simulation.engine import Job
@@ -25,8 +24,10 @@ from writ_dagster.core.simulation.registry import backend_factory
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.simulation.summary import SUMMARY_COLUMNS, summarize_trajectories
 from writ_dagster.core.stages import MissingInputError
-from writ_dagster.core.storage import StageRun, read_partition_run, read_stage_run, read_tasks
-from writ_dagster.core.trajectory_storage import (
+from writ_dagster.core.storage.runs import StageRun, read_partition_run, read_stage_run
+from writ_dagster.core.storage.scripts import read_user_scripts
+from writ_dagster.core.storage.tasks import read_tasks
+from writ_dagster.core.storage.trajectories import (
     finish_trajectories,
     insert_trajectory,
     prune_trajectories,

@@ -10,10 +10,11 @@ from typing import Any
 import duckdb
 
 from writ_dagster.core.audit_report import AuditReport
-from writ_dagster.core.script_storage import write_user_scripts
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.stages import MissingInputError
-from writ_dagster.core.storage import StageRun, read_partition_run, read_tasks
+from writ_dagster.core.storage.runs import StageRun, read_partition_run
+from writ_dagster.core.storage.scripts import write_user_scripts
+from writ_dagster.core.storage.tasks import read_tasks
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users.check import check_script
 from writ_dagster.core.users.models import UserScript

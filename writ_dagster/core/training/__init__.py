@@ -10,6 +10,6 @@ training its folder.
 """
 
 # The name of the completion marker, written last into a finished checkpoint. Defined here, not
-# in ``checkpoint_storage`` (which imports it from here), so the training program need not load
+# in ``core/storage/checkpoints.py`` (which imports it from here), so the training program need not load
 # DuckDB.
 COMPLETE_MARKER = "writ_checkpoint.json"

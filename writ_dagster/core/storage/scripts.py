@@ -10,25 +10,42 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
-from writ_dagster.core.storage import (
-    StageRun,
-    digest_of,
-    has_table,
-    insert_frame,
-    json_text,
-    transaction,
-    utc_now,
-    write_stage_run,
-)
-from writ_dagster.core.users.models import ScriptDimensions, ScriptLines, Slip, UserScript
+from writ_dagster.core.storage.base import digest_of, has_table, insert_frame, json_text, transaction, utc_now
+from writ_dagster.core.storage.runs import StageRun, write_stage_run
 from writ_dagster.core.versioning import code_version, tau2_version
 
+if TYPE_CHECKING:  # the users package loads tau2; opening the database must not
+    from writ_dagster.core.users.models import UserScript
+
 STAGE = "user_scripts"
+SCRIPTS_DDL = """CREATE TABLE IF NOT EXISTS user_scripts (
+        script_id VARCHAR PRIMARY KEY,
+        task_id VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        partition VARCHAR NOT NULL,
+        variant INTEGER NOT NULL,
+        seed BIGINT NOT NULL,
+        has_user_script BOOLEAN NOT NULL,
+        disclosure VARCHAR NOT NULL,
+        opening VARCHAR NOT NULL,
+        tone VARCHAR NOT NULL,
+        verbosity VARCHAR NOT NULL,
+        request_order VARCHAR NOT NULL,
+        slip VARCHAR NOT NULL,
+        dimensions_json VARCHAR NOT NULL,
+        telling_order_json VARCHAR NOT NULL,
+        slip_json VARCHAR,
+        instruction_json VARCHAR NOT NULL,
+        lines_json VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL,
+        UNIQUE (task_id, variant)
+    )"""
 SCRIPTS_SCHEMA: dict[str, Any] = {
     "script_id": pl.String, "task_id": pl.String, "domain": pl.String, "partition": pl.String,
     "variant": pl.Int32, "seed": pl.Int64, "has_user_script": pl.Boolean, "disclosure": pl.String,
@@ -61,6 +78,9 @@ def scripts_frame_of(scripts: Sequence[UserScript], partition: str, written_at: 
 
 def frame_scripts(frame: pl.DataFrame) -> list[UserScript]:
     """Rebuild :class:`UserScript` objects from ``user_scripts`` rows."""
+    # The users package loads tau2: imported only when rows are rebuilt, not to open the database.
+    from writ_dagster.core.users.models import ScriptDimensions, ScriptLines, Slip, UserScript
+
     return [
         UserScript(
             script_id=row["script_id"], task_id=row["task_id"], domain=row["domain"], variant=row["variant"],
@@ -113,3 +133,8 @@ def user_scripts_frame(con: duckdb.DuckDBPyConnection, domain: str, partition: s
 def read_user_scripts(con: duckdb.DuckDBPyConnection, domain: str, partition: str | None = None) -> list[UserScript]:
     """Stored scripts of a domain (optionally one partition) as :class:`UserScript` objects."""
     return frame_scripts(user_scripts_frame(con, domain, partition))
+
+
+def read_script_hashes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """script_id -> content hash of every stored user script."""
+    return dict(con.execute("SELECT script_id, content_hash FROM user_scripts").fetchall())

@@ -1,7 +1,7 @@
 """Row-level lineage: an SFT row or a trajectory, back to its user script, task and DB entities.
 
 The chain lives in the data (Dagster shows asset lineage, not row lineage): the views
-``trajectory_lineage`` and ``sft_lineage`` (see ``storage._DDL``) join a trajectory to the
+``trajectory_lineage`` and ``sft_lineage`` (defined here) join a trajectory to the
 user script and task it was simulated from, only where their content hashes still match,
 and an SFT row to its set and trajectory. :func:`trace` reads one chain from them;
 :func:`unresolved_rows` lists the rows of a set for which no chain holds. The DB entities
@@ -12,17 +12,52 @@ installed τ²-bench domain DB by :func:`locate_entity`. Pure: no Dagster here.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import duckdb
 import polars as pl
 from pydantic import BaseModel, Field
 
-from writ_dagster.core.storage import _DDL, has_table
+from writ_dagster.core.storage.base import has_table
 
 LINEAGE_VIEWS = ("trajectory_lineage", "sft_lineage")
-_VIEW = re.compile(r"CREATE OR REPLACE VIEW (\w+) AS\s+(.*)", re.S)
+# Lineage, queryable in SQL (read here and by `writ trace`): a trajectory joins its user script
+# and task only where the content hashes it was simulated from still match, so a row of these
+# views is a chain that really holds.
+_TRAJECTORY_LINEAGE = """SELECT
+        t.trajectory_id, t.domain, t.partition, t.seed, t.reward, t.termination_reason, t.score_error,
+        t.n_turns, t.n_tool_calls, t.agent_name, t.agent_kind, t.agent_sampling_json,
+        t.user_name, t.user_kind, t.user_sampling_json, t.content_hash AS trajectory_content_hash,
+        json_extract_string(t.lineage_json, '$.code_version') AS trajectory_code_version,
+        json_extract_string(t.lineage_json, '$.tau2_version') AS trajectory_tau2_version,
+        json_extract_string(t.lineage_json, '$.engine_config_hash') AS engine_config_hash,
+        r.config_hash AS simulation_config_hash,
+        s.script_id, s.variant, s.has_user_script, s.seed AS script_seed, s.disclosure, s.opening, s.tone,
+        s.verbosity, s.request_order, s.slip, s.content_hash AS script_content_hash,
+        k.task_id, k.trajectory_type, k.user_id, k.writes, k.reads, k.max_reads_before_write,
+        k.content_hash AS task_content_hash,
+        json_extract_string(k.sources_json, '$.config_hash') AS task_config_hash,
+        json_extract_string(k.sources_json, '$.code_version') AS task_code_version,
+        json_extract_string(k.sources_json, '$.tau2_version') AS task_tau2_version,
+        CAST(json_extract(k.sources_json, '$.seed') AS BIGINT) AS task_seed,
+        CAST(json_extract(k.sources_json, '$.attempt') AS INTEGER) AS task_attempt,
+        json_extract_string(k.sources_json, '$.entities[*]') AS task_entities
+    FROM trajectories t
+    JOIN user_scripts s ON s.script_id = t.script_id AND s.task_id = t.task_id
+        AND s.content_hash = json_extract_string(t.lineage_json, '$.script_content_hash')
+    JOIN tasks k ON k.task_id = t.task_id
+        AND k.content_hash = json_extract_string(t.lineage_json, '$.task_content_hash')
+    LEFT JOIN stage_runs r ON r.stage = 'trajectories' AND r.domain = t.domain AND r.partition = t.partition"""
+_SFT_LINEAGE = """SELECT
+        r.row_id, r.sft_version, r.split, st.config_hash AS sft_config_hash, st.code_version AS sft_code_version,
+        st.directory AS sft_directory, l.*
+    FROM sft_rows r
+    JOIN sft_sets st ON st.sft_version = r.sft_version
+    JOIN trajectory_lineage l ON l.trajectory_id = r.trajectory_id AND l.task_id = r.task_id
+        AND l.script_id = r.script_id"""
+VIEW_BODIES: dict[str, str] = {"trajectory_lineage": _TRAJECTORY_LINEAGE, "sft_lineage": _SFT_LINEAGE}
+# As the schema creates them (the text DuckDB keeps for each view).
+VIEWS_DDL: tuple[str, ...] = tuple(f"CREATE OR REPLACE VIEW {v} AS\n    {VIEW_BODIES[v]}" for v in LINEAGE_VIEWS)
 
 
 class LineageError(LookupError):
@@ -126,30 +161,19 @@ class Chain(BaseModel):
 
 # -- SQL -----------------------------------------------------------------------------------
 
-def _view_bodies() -> dict[str, str]:
-    bodies = {}
-    for ddl in _DDL:
-        match = _VIEW.match(ddl.strip())
-        if match:
-            bodies[match.group(1)] = match.group(2)
-    return bodies
-
-
 def lineage_sql(con: duckdb.DuckDBPyConnection, query: str) -> str:
     """``query`` over the lineage views, prefixed with their definitions as CTEs where the database
     lacks them (an older database opened read-only)."""
-    bodies = _view_bodies()
     missing = [v for v in LINEAGE_VIEWS if not has_table(con, v)]
     if not missing:
         return query
-    return "WITH " + ", ".join(f"{v} AS ({bodies[v]})" for v in missing) + " " + query
+    return "WITH " + ", ".join(f"{v} AS ({VIEW_BODIES[v]})" for v in missing) + " " + query
 
 
 def ensure_lineage_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create the lineage views on a writable connection (a database made before they existed)."""
-    bodies = _view_bodies()
     for view in LINEAGE_VIEWS:
-        con.execute(f"CREATE OR REPLACE VIEW {view} AS {bodies[view]}")
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS {VIEW_BODIES[view]}")
 
 
 def _tables_ready(con: duckdb.DuckDBPyConnection) -> bool:

@@ -12,23 +12,58 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
-from writ_dagster.core.simulation.records import ModelInfo, TokenUsage, TrajectoryRecord
-from writ_dagster.core.storage import (
-    StageRun,
-    digest_of,
-    has_table,
-    json_text,
-    transaction,
-    utc_now,
-    write_stage_run,
-)
+from writ_dagster.core.storage.base import digest_of, has_table, json_text, transaction, utc_now
+from writ_dagster.core.storage.runs import StageRun, delete_stage_run, write_stage_run
+
+if TYPE_CHECKING:  # the simulation package loads tau2; opening the database must not
+    from writ_dagster.core.simulation.records import TrajectoryRecord
 
 STAGE = "trajectories"
+TRAJECTORIES_DDL = """CREATE TABLE IF NOT EXISTS trajectories (
+        trajectory_id VARCHAR PRIMARY KEY,
+        task_id VARCHAR NOT NULL,
+        script_id VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        partition VARCHAR NOT NULL,
+        seed BIGINT NOT NULL,
+        variant INTEGER NOT NULL,
+        has_user_script BOOLEAN NOT NULL,
+        trajectory_type VARCHAR NOT NULL,
+        reward DOUBLE NOT NULL,
+        score_error VARCHAR,
+        backend_error VARCHAR,
+        termination_reason VARCHAR NOT NULL,
+        n_turns INTEGER NOT NULL,
+        n_tool_calls INTEGER NOT NULL,
+        n_tool_errors INTEGER NOT NULL,
+        n_steps INTEGER NOT NULL,
+        n_malformed INTEGER NOT NULL,
+        malformed_json VARCHAR NOT NULL,
+        token_kind VARCHAR NOT NULL,
+        agent_prompt_tokens BIGINT NOT NULL,
+        agent_completion_tokens BIGINT NOT NULL,
+        user_prompt_tokens BIGINT NOT NULL,
+        user_completion_tokens BIGINT NOT NULL,
+        latency_s DOUBLE NOT NULL,
+        agent_name VARCHAR NOT NULL,
+        agent_kind VARCHAR NOT NULL,
+        agent_sampling_json VARCHAR NOT NULL,
+        user_name VARCHAR NOT NULL,
+        user_kind VARCHAR NOT NULL,
+        user_sampling_json VARCHAR NOT NULL,
+        messages_json VARCHAR NOT NULL,
+        lineage_json VARCHAR NOT NULL,
+        resume_key VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL
+    )"""
+# Schema 3 added this column; a version-2 database gains it in place.
+UPGRADE_DDL = "ALTER TABLE trajectories ADD COLUMN IF NOT EXISTS backend_error VARCHAR"
 TRAJECTORY_COLUMNS: tuple[str, ...] = (
     "trajectory_id", "task_id", "script_id", "domain", "partition", "seed", "variant", "has_user_script",
     "trajectory_type", "reward", "score_error", "backend_error", "termination_reason", "n_turns", "n_tool_calls",
@@ -67,6 +102,9 @@ def trajectory_row(record: TrajectoryRecord, written_at: datetime | None = None)
 
 def frame_trajectories(frame: pl.DataFrame) -> list[TrajectoryRecord]:
     """Rebuild :class:`TrajectoryRecord` objects from ``trajectories`` rows."""
+    # The simulation package loads tau2: imported only when rows are rebuilt, not to open the database.
+    from writ_dagster.core.simulation.records import ModelInfo, TokenUsage, TrajectoryRecord
+
     out = []
     for row in frame.iter_rows(named=True):
         out.append(TrajectoryRecord(
@@ -124,8 +162,7 @@ def prune_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: s
         if stale:
             con.execute("DELETE FROM trajectories WHERE domain = ? AND partition = ? "
                         "AND list_contains(?, trajectory_id)", [domain, partition, stale])
-        con.execute("DELETE FROM stage_runs WHERE stage = ? AND domain = ? AND partition = ?",
-                    [STAGE, domain, partition])
+        delete_stage_run(con, STAGE, domain, partition)
     return set(stored) - set(stale), len(stale)
 
 
@@ -176,3 +213,32 @@ def trajectory_partitions(con: duckdb.DuckDBPyConnection, domain: str) -> list[s
         return []
     rows = con.execute("SELECT DISTINCT partition FROM trajectories WHERE domain = ? ORDER BY partition", [domain])
     return [r[0] for r in rows.fetchall()]
+
+
+# -- complete partitions (what an SFT set is built from) --------------------------------------
+
+# Trajectories of partitions whose `trajectories` run finished (an interrupted one is left out,
+# so a set never depends on how far a killed run got).
+_COMPLETE = """
+    SELECT t.* FROM trajectories t
+    JOIN stage_runs r ON r.stage = 'trajectories' AND r.domain = t.domain AND r.partition = t.partition
+    ORDER BY t.trajectory_id"""
+_INCOMPLETE = """
+    SELECT DISTINCT t.domain || '/' || t.partition FROM trajectories t
+    LEFT JOIN stage_runs r ON r.stage = 'trajectories' AND r.domain = t.domain AND r.partition = t.partition
+    WHERE r.partition IS NULL ORDER BY 1"""
+
+
+def complete_trajectories(con: duckdb.DuckDBPyConnection) -> list[TrajectoryRecord]:
+    """Stored trajectories of every partition whose ``trajectories`` run finished, by trajectory id."""
+    return frame_trajectories(con.sql(_COMPLETE).pl())
+
+
+def complete_trajectories_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """The digest of (trajectory_id, content_hash) of :func:`complete_trajectories`."""
+    return digest_of(con.execute(_COMPLETE.replace("t.*", "t.trajectory_id, t.content_hash")).fetchall())
+
+
+def incomplete_partitions(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """``domain/partition`` of stored trajectories whose ``trajectories`` run did not finish."""
+    return [r[0] for r in con.execute(_INCOMPLETE).fetchall()]

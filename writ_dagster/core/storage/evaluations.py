@@ -16,10 +16,32 @@ import polars as pl
 from pydantic import BaseModel
 
 from writ_dagster.core.evaluation.models import ModelScore, ScoreFigures
-from writ_dagster.core.storage import StorageError, has_table, insert_frame, json_text, transaction, utc_now
+from writ_dagster.core.storage.base import StorageError, has_table, insert_frame, json_text, transaction, utc_now
 from writ_dagster.core.versioning import code_version
 
 TABLE = "evaluations"
+EVALUATIONS_DDL = """CREATE TABLE IF NOT EXISTS evaluations (
+        evaluation_id VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        model_label VARCHAR NOT NULL,
+        checkpoint_id VARCHAR,
+        model_path VARCHAR NOT NULL,
+        user_model VARCHAR NOT NULL,
+        task_split VARCHAR NOT NULL,
+        num_tasks INTEGER NOT NULL,
+        num_trials INTEGER NOT NULL,
+        pass_k_json VARCHAR NOT NULL,
+        avg_reward DOUBLE NOT NULL,
+        avg_agent_tokens DOUBLE NOT NULL,
+        avg_agent_prompt_tokens DOUBLE NOT NULL,
+        n_simulations INTEGER NOT NULL,
+        figures_json VARCHAR NOT NULL,
+        results_path VARCHAR NOT NULL,
+        config_json VARCHAR NOT NULL,
+        code_version VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (evaluation_id, domain, model_label)
+    )"""
 _SCHEMA = {
     "evaluation_id": pl.String, "domain": pl.String, "model_label": pl.String, "checkpoint_id": pl.String,
     "model_path": pl.String, "user_model": pl.String, "task_split": pl.String, "num_tasks": pl.Int32,

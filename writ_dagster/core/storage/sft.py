@@ -19,10 +19,39 @@ import polars as pl
 from pydantic import BaseModel
 
 from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
-from writ_dagster.core.storage import has_table, insert_frame, json_text, transaction, utc_now
+from writ_dagster.core.storage.base import has_table, insert_frame, json_text, transaction, utc_now
 from writ_dagster.core.versioning import code_version
 
 INSERT_CHUNK = 256  # sft_rows inserted per statement
+SFT_SETS_DDL = """CREATE TABLE IF NOT EXISTS sft_sets (
+        sft_version VARCHAR PRIMARY KEY,
+        config_hash VARCHAR NOT NULL,
+        config_json VARCHAR NOT NULL,
+        code_version VARCHAR NOT NULL,
+        trajectories_digest VARCHAR NOT NULL,
+        directory VARCHAR NOT NULL,
+        n_train INTEGER NOT NULL,
+        n_validation INTEGER NOT NULL,
+        considered INTEGER NOT NULL,
+        dropped_json VARCHAR NOT NULL,
+        cells_json VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL
+    )"""
+SFT_ROWS_DDL = """CREATE TABLE IF NOT EXISTS sft_rows (
+        row_id VARCHAR PRIMARY KEY,
+        sft_version VARCHAR NOT NULL,
+        split VARCHAR NOT NULL,
+        domain VARCHAR NOT NULL,
+        trajectory_type VARCHAR NOT NULL,
+        has_user_script BOOLEAN NOT NULL,
+        trajectory_id VARCHAR NOT NULL,
+        task_id VARCHAR NOT NULL,
+        script_id VARCHAR NOT NULL,
+        partition VARCHAR NOT NULL,
+        n_messages INTEGER NOT NULL,
+        messages_json VARCHAR NOT NULL,
+        tools_json VARCHAR NOT NULL
+    )"""
 
 
 class SFTSetInfo(BaseModel):

@@ -14,12 +14,27 @@ from pathlib import Path
 import duckdb
 from pydantic import BaseModel, Field
 
-from writ_dagster.core.storage import has_table, json_text, transaction, utc_now
+from writ_dagster.core.storage.base import has_table, json_text, transaction, utc_now
 from writ_dagster.core.training import COMPLETE_MARKER  # written last inside a finished checkpoint directory
 from writ_dagster.core.versioning import code_version
 
 __all__ = ["COMPLETE_MARKER", "CheckpointRecord", "IncompleteCheckpointError", "latest_checkpoint",
            "read_checkpoint", "register_checkpoint"]
+
+CHECKPOINTS_DDL = """CREATE TABLE IF NOT EXISTS checkpoints (
+        checkpoint_id VARCHAR PRIMARY KEY,
+        sft_version VARCHAR NOT NULL,
+        recipe VARCHAR NOT NULL,
+        recipe_json VARCHAR NOT NULL,
+        base_model VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        steps INTEGER NOT NULL,
+        train_rows INTEGER NOT NULL,
+        final_loss DOUBLE,
+        loss_curve_json VARCHAR NOT NULL,
+        code_version VARCHAR NOT NULL,
+        written_at TIMESTAMP NOT NULL
+    )"""
 
 
 class CheckpointRecord(BaseModel):

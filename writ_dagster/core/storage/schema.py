@@ -1,0 +1,133 @@
+"""The WRIT database as a whole: its schema version, opening it, and creating or upgrading its tables.
+
+Each table module owns its ``CREATE`` statements; this module lists them in the order a new
+database is made (the order they were added, so an older database upgrades by running the
+same list) and records the schema version in ``writ_meta``. A file that is not a DuckDB
+database is refused before anything is opened for writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from writ_dagster.core.storage import checkpoints, evaluations, lineage, runs, scripts, sft, tasks, trajectories
+from writ_dagster.core.storage.base import StorageError, transaction
+
+SCHEMA_VERSION = "3"
+# Older versions whose tables are a subset of this one's: opened for writing they are upgraded
+# in place (the DDL only adds tables); opened read-only they are read as they are.
+UPGRADABLE_VERSIONS = frozenset({"1", "2"})
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
+
+META_DDL = """CREATE TABLE IF NOT EXISTS writ_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"""
+DDL: tuple[str, ...] = (
+    META_DDL,
+    tasks.TASKS_DDL,
+    tasks.REJECTIONS_DDL,
+    runs.PARTITION_RUNS_DDL,
+    tasks.CATALOGUE_DDL,
+    tasks.DOMAIN_INFO_DDL,
+    scripts.SCRIPTS_DDL,
+    trajectories.TRAJECTORIES_DDL,
+    runs.STAGE_RUNS_DDL,
+    trajectories.UPGRADE_DDL,
+    sft.SFT_SETS_DDL,
+    sft.SFT_ROWS_DDL,
+    checkpoints.CHECKPOINTS_DDL,
+    evaluations.EVALUATIONS_DDL,
+    *lineage.VIEWS_DDL,
+)
+
+
+def check_db_file(path: str | Path) -> None:
+    """Refuse a path that exists but is not a readable DuckDB file, without modifying it."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise StorageError(f"WRIT database {path} is not a file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+    except OSError as exc:
+        raise StorageError(f"WRIT database {path} cannot be read: {exc.strerror or exc}") from None
+    if len(head) < 12 or head[8:12] != _DUCKDB_MAGIC:
+        raise StorageError(
+            f"WRIT database {path} is not a DuckDB database file (corrupt or something else); "
+            "move it away or point WRIT_HOME elsewhere"
+        )
+
+
+def open_db(path: str | Path, read_only: bool = False,
+            config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the WRIT database at ``path``, creating it and its tables unless ``read_only``.
+
+    ``config`` holds DuckDB connection options (none by default). Raises :class:`StorageError`
+    naming the file if it is missing (read-only), not a DuckDB file, locked by another
+    process, or of an unknown schema version.
+    """
+    path = Path(path)
+    check_db_file(path)
+    if read_only and not path.exists():
+        raise StorageError(f"no WRIT database at {path}; run `writ run` first")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=config or {})
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot open WRIT database {path}: {str(exc).splitlines()[0]}") from None
+    try:
+        if read_only:
+            _check_version(con, path)
+        else:
+            ensure_schema(con, path)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def connect(path: str | Path, read_only: bool = False,
+            config: dict[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """:func:`open_db` as a context manager that closes the connection (releasing DuckDB's lock)."""
+    con = open_db(path, read_only=read_only, config=config)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, path: str | Path = "database") -> None:
+    """Create missing WRIT tables (idempotent, upgrading an older schema) and record the version."""
+    existing = _version(con)
+    if existing is not None and existing != SCHEMA_VERSION and existing not in UPGRADABLE_VERSIONS:
+        raise StorageError(f"WRIT database {path} has schema version {existing}; this code uses {SCHEMA_VERSION}")
+    if existing != SCHEMA_VERSION:
+        with transaction(con):
+            for ddl in DDL:
+                con.execute(ddl)
+            con.execute("INSERT OR REPLACE INTO writ_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+
+
+def _version(con: duckdb.DuckDBPyConnection) -> str | None:
+    # fetchall, not fetchone: duckdb 2.x refuses new work while a result is partly fetched.
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'writ_meta'").fetchall()[0][0]
+    if not has_meta:
+        return None
+    rows = con.execute("SELECT value FROM writ_meta WHERE key = 'schema_version'").fetchall()
+    return rows[0][0] if rows else None
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    version = _version(con)
+    if version is None:
+        raise StorageError(f"{path} is a DuckDB file but holds no WRIT tables")
+    if version != SCHEMA_VERSION and version not in UPGRADABLE_VERSIONS:
+        raise StorageError(f"WRIT database {path} has schema version {version}; this code uses {SCHEMA_VERSION}")
