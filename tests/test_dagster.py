@@ -7,10 +7,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster_duckdb import DuckDBResource
 
 from writ_dagster.assets import domain_catalogue, sft_checks, task_checks, tasks, trajectory_checks
+from writ_dagster.core.storage.base import StorageError, has_table
 from writ_dagster.core.storage.runs import read_partition_run
-from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.schema import SCHEMA_VERSION, connect
 from writ_dagster.core.storage.tasks import catalogue_frame, read_tasks
 from writ_dagster.definitions import TASKS_JOB, build_definitions, defs
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key, split_key
@@ -41,6 +43,23 @@ def test_definitions_load() -> None:
     # GPU work never overlaps: both GPU assets sit in one pool
     assert {defs.resolve_assets_def(k).op.pool for k in ("checkpoint", "evaluation")} == {"gpu"}
     assert defs.resolve_job_def(TASKS_JOB).partitions_def is not None
+
+
+def test_storage_resource_is_a_duckdb_resource_with_the_writ_schema(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    storage = WritStorage(database=str(db), connection_config={"threads": 1})
+    assert isinstance(storage, DuckDBResource)
+    with storage.get_connection() as con:  # DuckDBResource's entry point: writable, schema ensured
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)]
+        assert con.execute("SELECT current_setting('threads')").fetchall() == [(1,)]
+    with storage.connect(read_only=True) as con:  # closed above, so the file opens again
+        assert has_table(con, "trajectories") and has_table(con, "sft_lineage")
+    not_duckdb = tmp_path / "notes.duckdb"
+    not_duckdb.write_text("not a database")
+    with pytest.raises(StorageError, match="not a DuckDB database file"):
+        with WritStorage(database=str(not_duckdb)).get_connection():
+            pass
+    assert not_duckdb.read_text() == "not a database"
 
 
 def test_split_key_accepts_both_key_forms() -> None:
