@@ -23,13 +23,13 @@ from pydantic import ValidationError
 from writ_dagster.core.home import (
     UPSTREAM_ENV,
     WRIT_HOME_ENV,
-    dagster_home,
     duckdb_path,
     upstream_tasks_dir,
     writ_home,
 )
 from writ_dagster.core.keys import DEFAULT_BATCH, WRIT_DOMAINS, BadKeyError, check_batch_key, check_domain
 from writ_dagster.core.storage import StorageError, check_db_file, connect, stored_partitions, tasks_frame
+from writ_dagster.instance import dagster_home, ensure_dagster_home
 
 if TYPE_CHECKING:
     from writ_dagster.resources.evaluation import EvaluationSettings
@@ -216,7 +216,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Validation is done: from here on things get written.
     import dagster as dg
 
-    from writ_dagster.core.home import ensure_dagster_home
     from writ_dagster.definitions import build_definitions
     from writ_dagster.partitions import ensure_batches
     from writ_dagster.resources.storage import WritStorage
@@ -551,8 +550,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` on WRIT's definitions with WRIT's Dagster home (replaces this process)."""
-    from writ_dagster.core.home import ensure_dagster_home
-
     env = dict(os.environ, DAGSTER_HOME=str(ensure_dagster_home()), **{WRIT_HOME_ENV: str(writ_home())})
     argv = [sys.executable, "-m", "dagster", "dev", "-m", "writ_dagster.definitions", *args.dagster_args]
     print(f"DAGSTER_HOME={env['DAGSTER_HOME']}", file=sys.stderr)
