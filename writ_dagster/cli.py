@@ -29,6 +29,7 @@ from writ_dagster.core.home import (
 )
 from writ_dagster.core.keys import DEFAULT_BATCH, WRIT_DOMAINS, BadKeyError, check_batch_key, check_domain
 from writ_dagster.core.storage import StorageError, check_db_file, connect, stored_partitions, tasks_frame
+from writ_dagster.core.tasks.models import tau2_task_dict
 from writ_dagster.instance import dagster_home, ensure_dagster_home
 
 if TYPE_CHECKING:
@@ -409,14 +410,6 @@ def _trajectories_line(domain: str, batch: str, result: Any, run: Any) -> str:
 
 # -- writ export-tasks ---------------------------------------------------------------------
 
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value
-
-
 def cmd_export_tasks(args: argparse.Namespace) -> int:
     """Write stored tasks as a JSON list of τ²-bench Task dicts."""
     domain = check_domain(args.domain)
@@ -429,7 +422,7 @@ def cmd_export_tasks(args: argparse.Namespace) -> int:
         frame = tasks_frame(con, domain, partition)
     if frame.is_empty():
         raise BadInput(f"no stored tasks for {domain}" + (f"/{partition}" if partition else ""))
-    tasks = [_drop_none(json.loads(text)) for text in frame["task_json"]]
+    tasks = [tau2_task_dict(json.loads(text)) for text in frame["task_json"]]
     _write_output(json.dumps(tasks, indent=2, ensure_ascii=False) + "\n", args.out, f"{len(tasks)} {domain} tasks")
     return EXIT_OK
 
