@@ -96,7 +96,7 @@ def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
     saved = {k: os.environ.get(k) for k in ("WRIT_HOME", "DAGSTER_HOME")}
     os.environ.update(WRIT_HOME=str(writ_home), DAGSTER_HOME=str(dagster_home))
     try:
-        from writ_dagster.core.home import ensure_dagster_home
+        from writ_dagster.instance import ensure_dagster_home
 
         assert ensure_dagster_home() == dagster_home.resolve()
     finally:

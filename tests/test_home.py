@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from writ_testing import small_airline_batches
 
+from writ_dagster import instance
 from writ_dagster.core import home
 from writ_dagster.core.keys import BadKeyError, batch_key, check_batch_key
 from writ_dagster.core.tasks.reporting import burden_bucket, joint_counts, joint_table_markdown
@@ -24,7 +25,7 @@ def test_defaults_live_under_dot_writ(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert home.writ_home() == tmp_path.resolve() / ".writ"
     assert home.duckdb_path() == tmp_path.resolve() / ".writ" / "writ.duckdb"
-    assert home.dagster_home() == tmp_path.resolve() / ".writ" / "dagster"
+    assert instance.dagster_home() == tmp_path.resolve() / ".writ" / "dagster"
 
 
 def test_env_vars_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,7 +33,7 @@ def test_env_vars_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "d"))
     monkeypatch.setenv("WRIT_UPSTREAM_TASKS", str(tmp_path / "up"))
     assert home.duckdb_path() == tmp_path / "w" / "writ.duckdb"
-    assert home.dagster_home() == tmp_path / "d"
+    assert instance.dagster_home() == tmp_path / "d"
     assert home.upstream_tasks_dir() == str(tmp_path / "up")
     monkeypatch.setenv("WRIT_UPSTREAM_TASKS", "")
     assert home.upstream_tasks_dir() is None
@@ -41,11 +42,11 @@ def test_env_vars_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_ensure_dagster_home_keeps_an_existing_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WRIT_HOME", str(tmp_path))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    created = home.ensure_dagster_home()
+    created = instance.ensure_dagster_home()
     assert created == tmp_path / "dagster"
     assert "max_concurrent_runs: 1" in (created / "dagster.yaml").read_text()
     (created / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")
-    home.ensure_dagster_home()
+    instance.ensure_dagster_home()
     assert (created / "dagster.yaml").read_text() == "telemetry:\n  enabled: true\n"
 
 

@@ -14,8 +14,8 @@ import yaml
 from dagster._config import validate_config  # the validator DagsterInstance uses for its own config
 from dagster._core.instance.config import dagster_instance_config
 
-from writ_dagster.core.home import DAGSTER_YAML, GPU_POOL, ensure_dagster_home
 from writ_dagster.definitions import defs
+from writ_dagster.instance import DAGSTER_YAML, GPU_POOL, ensure_dagster_home
 from writ_dagster.k8s import K8S_CONFIG_TAG, gpu_k8s_config, gpu_op_tags
 from writ_dagster.resources.llm import VLLMServerResource
 from writ_dagster.resources.simulation import SimulationSettings

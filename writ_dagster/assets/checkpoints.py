@@ -14,6 +14,7 @@ from writ_dagster.core.stages import MissingInputError
 from writ_dagster.core.stages.checkpoint import run_checkpoint
 from writ_dagster.core.training.sft_train import TrainJob, TrainResult
 from writ_dagster.core.versioning import code_version
+from writ_dagster.instance import GPU_POOL
 from writ_dagster.k8s import gpu_op_tags
 from writ_dagster.resources.storage import WritStorage
 from writ_dagster.resources.training import TrainingSettings
@@ -24,7 +25,7 @@ CHECKPOINTS_TABLE = "checkpoints"
 @dg.asset(
     deps=[dg.AssetKey("sft_set")],
     group_name="training",
-    pool="gpu",
+    pool=GPU_POOL,
     op_tags=gpu_op_tags(1),
     kinds={"pytorch", "duckdb"},
     code_version=code_version(),

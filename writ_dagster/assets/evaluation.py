@@ -7,6 +7,7 @@ from writ_dagster.core.evaluation.metrics import score_table_markdown
 from writ_dagster.core.home import writ_home
 from writ_dagster.core.stages import MissingInputError
 from writ_dagster.core.versioning import code_version
+from writ_dagster.instance import GPU_POOL
 from writ_dagster.k8s import gpu_op_tags
 from writ_dagster.resources.evaluation import EvaluationSettings
 from writ_dagster.resources.storage import WritStorage
@@ -17,7 +18,7 @@ EVALUATIONS_DIR = "evaluations"  # under WRIT_HOME: one folder of tau2 results f
 @dg.asset(
     deps=[dg.AssetKey("checkpoint")],
     group_name="evaluation",
-    pool="gpu",
+    pool=GPU_POOL,
     op_tags=gpu_op_tags(1),
     kinds={"duckdb", "python"},
     code_version=code_version(),

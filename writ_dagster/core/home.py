@@ -1,8 +1,7 @@
-"""Where WRIT keeps its state: ``WRIT_HOME``, the DuckDB file, and Dagster's home.
+"""Where WRIT keeps its state: ``WRIT_HOME`` and the DuckDB file in it.
 
-``WRIT_HOME`` (default ``./.writ``) holds ``writ.duckdb`` and, unless ``DAGSTER_HOME`` is
-set, Dagster's instance directory ``dagster/`` so that runs started by ``writ run`` and by
-``dagster dev`` share one history.
+``WRIT_HOME`` (default ``./.writ``) holds ``writ.duckdb`` and the stages' folders; the Dagster
+instance that lives beside them (``dagster/``) is described in ``writ_dagster.instance``.
 """
 
 from __future__ import annotations
@@ -14,24 +13,6 @@ WRIT_HOME_ENV = "WRIT_HOME"
 UPSTREAM_ENV = "WRIT_UPSTREAM_TASKS"
 DB_FILENAME = "writ.duckdb"
 
-# DuckDB allows one writer process (see docs/notes): runs launched from the UI queue one at a time.
-# Dagster 1.13's dagster.yaml cannot name a pool's limit, only the default of every pool that has
-# none set in the instance (`dagster instance concurrency set`); WRIT's pools, `gpu` included,
-# are one-at-a-time resources, so that default is 1.
-GPU_POOL = "gpu"
-DAGSTER_YAML = """\
-# Written by writ. DuckDB allows a single writer process, so runs are queued one at a time.
-concurrency:
-  runs:
-    max_concurrent_runs: 1
-  pools:
-    # Every pool without its own limit, the `gpu` pool of checkpoint and evaluation included,
-    # runs one step at a time.
-    default_limit: 1
-telemetry:
-  enabled: false
-"""
-
 
 def writ_home() -> Path:
     """The absolute WRIT home directory (``$WRIT_HOME``, default ``./.writ``); not created."""
@@ -41,22 +22,6 @@ def writ_home() -> Path:
 def duckdb_path() -> Path:
     """The DuckDB file that holds every WRIT table."""
     return writ_home() / DB_FILENAME
-
-
-def dagster_home() -> Path:
-    """Dagster's instance directory: ``$DAGSTER_HOME`` if set, else ``$WRIT_HOME/dagster``."""
-    explicit = os.environ.get("DAGSTER_HOME")
-    return Path(explicit).expanduser().resolve() if explicit else writ_home() / "dagster"
-
-
-def ensure_dagster_home() -> Path:
-    """Create Dagster's home (with a ``dagster.yaml`` if it has none) and return it."""
-    home = dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
-    return home
 
 
 def upstream_tasks_dir() -> str | None:

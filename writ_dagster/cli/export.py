@@ -1,0 +1,111 @@
+"""``writ export-tasks``, ``export-trajectories`` and ``export-sft``: stored rows written as files
+other tools read (τ²-bench Tasks, a τ²-bench results file, Parquet files and a dataset card)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from writ_dagster.cli.errors import EXIT_OK, BadInput
+from writ_dagster.core.home import duckdb_path
+from writ_dagster.core.keys import check_batch_key, check_domain
+from writ_dagster.core.sft.export import export_sft
+from writ_dagster.core.storage.runs import stored_partitions
+from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.sft import latest_sft_set, read_sft_set
+from writ_dagster.core.storage.tasks import tasks_frame
+from writ_dagster.core.tasks.models import tau2_task_dict
+
+
+def cmd_export_tasks(args: argparse.Namespace) -> int:
+    """Write stored tasks as a JSON list of τ²-bench Task dicts."""
+    domain = check_domain(args.domain)
+    partition = check_batch_key(args.partition) if args.partition else None
+    with connect(duckdb_path(), read_only=True) as con:
+        stored = stored_partitions(con, domain)
+        if partition is not None and partition not in stored:
+            have = ", ".join(stored) or "none"
+            raise BadInput(f"partition {partition!r} of {domain} is not stored (stored: {have})")
+        frame = tasks_frame(con, domain, partition)
+    if frame.is_empty():
+        raise BadInput(f"no stored tasks for {domain}" + (f"/{partition}" if partition else ""))
+    tasks = [tau2_task_dict(json.loads(text)) for text in frame["task_json"]]
+    _write_output(json.dumps(tasks, indent=2, ensure_ascii=False) + "\n", args.out, f"{len(tasks)} {domain} tasks")
+    return EXIT_OK
+
+
+def _write_output(text: str, target: str, what: str) -> None:
+    """Write ``text`` to stdout (``-``) or atomically to a file, then say what was written on stderr."""
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    out = Path(target)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        tmp.replace(out)  # a reader never sees half a file
+    except OSError as exc:
+        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {what} to {out}", file=sys.stderr)
+
+
+def cmd_export_trajectories(args: argparse.Namespace) -> int:
+    """Write a domain's stored, complete trajectory partitions as a τ²-bench results file."""
+    # Imported here: trajectory records load τ²-bench (seconds), which the other exports do without.
+    from writ_dagster.core.stages.export import (
+        read_stored_trajectories,
+        stale_partitions,
+        trajectory_partition_runs,
+        trajectory_results,
+    )
+
+    domain = check_domain(args.domain)
+    partition = check_batch_key(args.partition) if args.partition else None
+    with connect(duckdb_path(), read_only=True) as con:
+        partitions = trajectory_partition_runs(con, domain)
+        stored, runs = partitions.stored, partitions.runs
+        wanted = [partition] if partition else partitions.complete
+        if partition is not None and partition not in stored:
+            raise BadInput(f"no stored trajectories for partition {partition!r} of {domain} "
+                           f"(stored: {', '.join(stored) or 'none'})")
+        if partition is not None and runs[partition] is None:
+            raise BadInput(f"trajectories of {domain}/{partition} are incomplete (an interrupted run); finish them "
+                           f"with `writ run --domain {domain} --batch {partition}`")
+        if not wanted:
+            raise BadInput(f"no complete trajectory partitions for {domain}; run `writ run` first")
+        trajectories = read_stored_trajectories(con, domain, wanted)
+    stale = stale_partitions(trajectories)
+    if stale:  # tasks re-made since: pairing them with these conversations would be wrong
+        raise BadInput(f"trajectories of {domain}/{', '.join(stale)} were made from other tasks than those stored "
+                       f"now; run `writ run --domain {domain} --batch {stale[0]}` to redo them")
+    skipped = [] if partition else partitions.incomplete
+    if skipped:
+        print(f"writ: skipped incomplete trajectory partitions of {domain}: {', '.join(skipped)}", file=sys.stderr)
+    text = json.dumps(trajectory_results(domain, trajectories, [runs[p] for p in wanted]), indent=2,
+                      ensure_ascii=False) + "\n"
+    _write_output(text, args.out, f"{len(trajectories.records)} {domain} trajectories (tau2 results)")
+    return EXIT_OK
+
+
+def cmd_export_sft(args: argparse.Namespace) -> int:
+    """Write a stored SFT set (default: the latest) as Parquet files and a dataset card into a folder."""
+    # Imported here: rebuilding a stored set loads τ²-bench (seconds), which the other exports do without.
+    from writ_dagster.core.stages.sft import stored_build
+
+    with connect(duckdb_path(), read_only=True) as con:
+        info = read_sft_set(con, args.version) if args.version else latest_sft_set(con)
+        if info is None:
+            raise BadInput(f"no stored SFT set {args.version!r}" if args.version else
+                           "no SFT set is stored; run `writ run` (or materialize `sft_set`) first")
+        build = stored_build(con, info)
+    out = Path(args.out)
+    try:
+        export_sft(build, out)
+    except OSError as exc:
+        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote SFT set {info.sft_version} ({info.n_train} train, {info.n_validation} validation rows) "
+          f"to {out}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,83 @@
+"""The ``writ`` argument parser.
+
+Each subcommand names its handler as (module of this package, function) rather than the function
+itself, so that parsing, ``--help`` included, imports none of the commands (see ``main``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from writ_dagster.core.home import UPSTREAM_ENV, WRIT_HOME_ENV
+from writ_dagster.core.keys import DEFAULT_BATCH, WRIT_DOMAINS
+
+# The stages `writ run --until` can stop after, in order.
+STAGES = ("trajectories", "sft", "checkpoint", "evaluation")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``writ`` argument parser; each subcommand sets ``handler`` to ``(module, function)``."""
+    parser = argparse.ArgumentParser(
+        prog="writ", description=f"WRIT task and trajectory synthesis for τ²-bench. State lives in "
+                                 f"${WRIT_HOME_ENV} (default ./.writ).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="synthesize tasks, user scripts and trajectories for each domain × batch")
+    run.add_argument("--domain", action="append", metavar="D", help=f"one of {', '.join(WRIT_DOMAINS)} "
+                     "(repeatable; default: all)")
+    run.add_argument("--batch", action="append", metavar="KEY", help=f"batch partition key (repeatable; "
+                     f"default {DEFAULT_BATCH}); missing keys are added")
+    run.add_argument("--tasks-per-batch", type=int, metavar="N")
+    run.add_argument("--seed", type=int, metavar="S")
+    run.add_argument("--min-writes", type=int, metavar="N")
+    run.add_argument("--max-writes", type=int, metavar="N")
+    run.add_argument("--max-attempts-per-task", type=int, metavar="N")
+    run.add_argument("--config", metavar="FILE", help="JSON or YAML file of SynthesisConfig fields "
+                     f"(and upstream_tasks_dir, default ${UPSTREAM_ENV}; and a `simulation` mapping of "
+                     "simulation settings, and `sft`, `training`, `evaluation` mappings of those stages' settings); "
+                     "flags override it")
+    sim = run.add_argument_group("user scripts and trajectories")
+    sim.add_argument("--variants", type=int, metavar="N", help="user scripts per task, canonical included "
+                     "(default 2)")
+    sim.add_argument("--simulation-seed", type=int, metavar="S", help="seed of user scripts and conversations")
+    sim.add_argument("--agent-backend", metavar="NAME", help="registered agent backend (default scripted-oracle)")
+    sim.add_argument("--user-backend", metavar="NAME", help="registered user backend (default scripted-user)")
+    sim.add_argument("--max-concurrency", type=int, metavar="N", help="conversations in flight at once")
+    sim.add_argument("--workers", type=int, metavar="N", help="worker processes for scripted backends (default 1)")
+    sim.add_argument("--fresh", action="store_true", help="re-simulate every trajectory instead of resuming")
+    run.add_argument("--until", choices=STAGES, default=STAGES[-1],
+                     help="last stage to materialize (default: %(default)s, the whole graph; checkpoint and "
+                          "evaluation need the `llm` extra)")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's run log")
+    run.set_defaults(handler=("run", "cmd_run"))
+
+    export = sub.add_parser("export-tasks", help="write stored tasks as a JSON list of τ²-bench Tasks")
+    export.add_argument("--domain", required=True, metavar="D")
+    export.add_argument("--partition", metavar="KEY", help="one batch (default: all stored batches)")
+    export.add_argument("--out", required=True, metavar="FILE", help="output file, or - for stdout")
+    export.set_defaults(handler=("export", "cmd_export_tasks"))
+
+    export_t = sub.add_parser("export-trajectories", help="write stored trajectories as a τ²-bench results file")
+    export_t.add_argument("--domain", required=True, metavar="D")
+    export_t.add_argument("--partition", metavar="KEY", help="one batch (default: every complete batch)")
+    export_t.add_argument("--format", choices=["tau2"], default="tau2",
+                          help="tau2: the results JSON of `tau2 run`, read by tau2's Results.load")
+    export_t.add_argument("--out", required=True, metavar="FILE", help="output file, or - for stdout")
+    export_t.set_defaults(handler=("export", "cmd_export_trajectories"))
+
+    export_s = sub.add_parser("export-sft", help="write a stored SFT set as Parquet files and a dataset card")
+    export_s.add_argument("--out", required=True, metavar="DIR", help="output folder (train.parquet, "
+                          "validation.parquet, README.md)")
+    export_s.add_argument("--version", metavar="V", help="SFT set version (default: the latest)")
+    export_s.set_defaults(handler=("export", "cmd_export_sft"))
+
+    trace_p = sub.add_parser("trace", help="print where an SFT row or trajectory came from")
+    trace_p.add_argument("id", metavar="ID", help="an SFT row id '<sft_version>/<trajectory_id>' or a trajectory id")
+    trace_p.add_argument("--json", action="store_true", help="machine-readable output")
+    trace_p.add_argument("--no-db", action="store_true", help="do not look the task's entities up in the "
+                         "domain DB (skips loading τ²-bench)")
+    trace_p.set_defaults(handler=("trace", "cmd_trace"))
+
+    dev = sub.add_parser("dev", help="open the Dagster UI on WRIT's definitions and run history")
+    dev.set_defaults(handler=("dev", "cmd_dev"), passthrough=True)  # any further arguments go to `dagster dev`
+    return parser

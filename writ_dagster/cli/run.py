@@ -1,0 +1,243 @@
+"""``writ run``: materialize each stage in order into WRIT_HOME, one summary line per stage and partition."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from writ_dagster.cli.errors import EXIT_FAILED, EXIT_OK
+from writ_dagster.cli.parser import STAGES
+from writ_dagster.cli.settings import (
+    check_llm_extra,
+    evaluation_settings,
+    sft_settings,
+    simulation_settings,
+    synthesis_settings,
+    training_settings,
+)
+from writ_dagster.core.home import duckdb_path
+from writ_dagster.core.keys import DEFAULT_BATCH, WRIT_DOMAINS, check_batch_key, check_domain
+from writ_dagster.core.storage.checkpoints import read_checkpoint
+from writ_dagster.core.storage.evaluations import read_scores
+from writ_dagster.core.storage.runs import read_partition_run, read_stage_run
+from writ_dagster.core.storage.schema import check_db_file
+from writ_dagster.core.storage.sft import read_sft_set
+from writ_dagster.definitions import (
+    CATALOGUE_JOB,
+    CHECKPOINT_JOB,
+    EVALUATION_JOB,
+    PARTITION_JOB,
+    SFT_JOB,
+    build_definitions,
+)
+from writ_dagster.instance import dagster_home, ensure_dagster_home
+from writ_dagster.partitions import domain_batch_key, ensure_batches
+from writ_dagster.resources.storage import WritStorage
+
+
+@dataclass
+class RunState:
+    """What the stages of one `writ run` share."""
+
+    args: argparse.Namespace
+    domains: list[str]
+    batches: list[str]
+    instance: dg.DagsterInstance
+    defs: dg.Definitions
+    storage: WritStorage
+    run_config: dict[str, Any]
+    tags: dict[str, str]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Materialize each stage in order up to ``--until``: the catalogue, tasks, user scripts and
+    trajectories (with checks) of each domain × batch, then the SFT set, a checkpoint fine-tuned on
+    it, and its τ²-bench evaluation beside its base model's."""
+    domains = list(dict.fromkeys(check_domain(d) for d in (args.domain or WRIT_DOMAINS)))
+    batches = list(dict.fromkeys(check_batch_key(b) for b in (args.batch or [DEFAULT_BATCH])))
+    settings = synthesis_settings(args, domains)
+    simulation = simulation_settings(args)
+    sft = sft_settings(args)
+    training = training_settings(args)
+    evaluation = evaluation_settings(args)
+    check_llm_extra(args.until)
+    database = duckdb_path()
+    check_db_file(database)
+    # Validation is done: from here on things get written.
+    storage = WritStorage(database=str(database))
+    with storage.connect():
+        pass  # create the file and tables now, so a locked or incompatible file fails early
+    failed = 0
+    until = STAGES.index(args.until)
+    with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
+        ensure_batches(instance, batches)
+        state = RunState(
+            args=args, domains=domains, batches=batches, instance=instance,
+            defs=build_definitions(storage, settings, simulation, sft=sft, training=training,
+                                   evaluation_settings=evaluation), storage=storage,
+            run_config={} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            tags={"writ/source": "cli"})
+        for stage, runner in STAGE_RUNNERS:
+            if STAGES.index(stage) > until:
+                break
+            if failed:  # a later stage would build on partial or unchecked results
+                print(f"{stage}: skipped (an earlier stage failed)")
+                continue
+            failed += runner(state)
+    print(f"database: {database}\ndagster home: {dagster_home()}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _execute(state: RunState, job: str, partition_key: str | None = None) -> dg.ExecuteInProcessResult:
+    """Run ``job`` (one partition of it, if given) in this process; its result, failed or not."""
+    return state.defs.resolve_job_def(job).execute_in_process(
+        run_config=state.run_config, instance=state.instance, partition_key=partition_key, raise_on_error=False,
+        tags=state.tags)
+
+
+def _materialized(result: dg.ExecuteInProcessResult, asset: str, key: str) -> Any:
+    """The metadata value ``key`` of ``asset``'s materialization in the run, or None if it made none."""
+    mats = result.asset_materializations_for_node(asset)
+    return mats[0].metadata[key].value if mats else None
+
+
+def _run_partitions(state: RunState) -> int:
+    """Catalogue of each domain, then tasks, user scripts and trajectories of each domain × batch;
+    returns the number of failed runs."""
+    failed = 0
+    for domain in state.domains:
+        result = _execute(state, CATALOGUE_JOB, domain)
+        print(f"{domain}: catalogue {'ok' if result.success else f'FAILED (run {result.run_id})'}")
+        failed += not result.success
+        for batch in state.batches:
+            result = _execute(state, PARTITION_JOB, domain_batch_key(domain, batch))
+            with state.storage.connect(read_only=True) as con:
+                run = read_partition_run(con, domain, batch)
+                scripts = read_stage_run(con, "user_scripts", domain, batch)
+                trajs = read_stage_run(con, "trajectories", domain, batch)
+            print(_summary_line(domain, batch, result, run))
+            print(_scripts_line(domain, batch, result, scripts))
+            print(_trajectories_line(domain, batch, result, trajs))
+            failed += not result.success
+    return failed
+
+
+def _run_sft(state: RunState) -> int:
+    """The SFT set of every stored trajectory partition, with its checks; returns 1 if the run failed."""
+    result = _execute(state, SFT_JOB)
+    version, info = _materialized(result, "sft_set", "sft_version"), None
+    if version is not None:
+        with state.storage.connect(read_only=True) as con:
+            info = read_sft_set(con, version)
+    print(_sft_line(result, info))
+    return int(not result.success)
+
+
+def _run_checkpoint(state: RunState) -> int:
+    """Fine-tune on the latest SFT set (training in its own process); returns 1 if the run failed."""
+    result = _execute(state, CHECKPOINT_JOB)
+    checkpoint_id, record = _materialized(result, "checkpoint", "checkpoint_id"), None
+    if checkpoint_id is not None:
+        with state.storage.connect(read_only=True) as con:
+            record = read_checkpoint(con, checkpoint_id)
+    print(_checkpoint_line(result, record))
+    return int(not result.success)
+
+
+def _checkpoint_line(result: dg.ExecuteInProcessResult, record: Any) -> str:
+    head = "checkpoint: " + ("" if result.success else f"FAILED (run {result.run_id}); ")
+    if record is None:
+        return head + "nothing registered by this run"
+    first = record.loss_curve[0][1] if record.loss_curve else float("nan")
+    return (head + f"{record.checkpoint_id} ({record.recipe}): {record.steps} steps on {record.train_rows} rows, "
+            f"loss {first:.3f} -> {record.final_loss:.3f}; {record.path}")
+
+
+def _run_evaluation(state: RunState) -> int:
+    """Score the latest checkpoint and its base model on τ²-bench; returns 1 if the run failed."""
+    result = _execute(state, EVALUATION_JOB)
+    evaluation_id = _materialized(result, "evaluation", "evaluation_id")
+    if evaluation_id is None:
+        print(f"evaluation: FAILED (run {result.run_id}); nothing stored by this run")
+        return 1
+    with state.storage.connect(read_only=True) as con:
+        scores = read_scores(con, evaluation_id)
+    for stored in scores:
+        print(_evaluation_line(stored.score))
+    return int(not result.success)
+
+
+def _evaluation_line(score: Any) -> str:
+    passes = ", ".join(f"pass^{k} {v:.3f}" for k, v in sorted(score.figures.pass_k.items()))
+    return (f"evaluation: {score.domain} {score.model_label}: {passes}; mean reward {score.figures.avg_reward:.3f}; "
+            f"agent tokens/task {score.figures.avg_agent_completion_tokens:.0f} completion, "
+            f"{score.figures.avg_agent_prompt_tokens:.0f} prompt; {score.figures.n_simulations} conversations; "
+            f"{score.results_path}")
+
+
+# `writ run` runs these in order, each while its stage is within --until (see STAGES).
+STAGE_RUNNERS: list[tuple[str, Callable[[RunState], int]]] = [
+    ("trajectories", _run_partitions),
+    ("sft", _run_sft),
+    ("checkpoint", _run_checkpoint),
+    ("evaluation", _run_evaluation),
+]
+
+
+def _sft_line(result: dg.ExecuteInProcessResult, info: Any) -> str:
+    head = "sft: " + ("" if result.success else f"FAILED (run {result.run_id}); ")
+    if info is None:
+        return head + "nothing stored by this run"
+    dropped = ", ".join(f"{why} {n}" for why, n in info.dropped.items()) or "none"
+    return (head + f"set {info.sft_version}: {info.n_train + info.n_validation} rows (train {info.n_train}, "
+            f"validation {info.n_validation}) from {info.considered} trajectories, {len(info.cells)} cells, "
+            f"dropped: {dropped}; files {info.directory}; checks: {_verdicts(result, 'sft_set')}")
+
+
+def _verdicts(result: dg.ExecuteInProcessResult, asset: str) -> str:
+    checks = {e.check_name.removeprefix(f"{asset}_"): e for e in result.get_asset_check_evaluations()
+              if e.asset_key.to_user_string() == asset}
+    return ", ".join(
+        f"{name} {'ok' if e.passed else e.severity.value}" for name, e in sorted(checks.items())) or "none"
+
+
+def _head(domain: str, batch: str, result: dg.ExecuteInProcessResult, asset: str, stored: Any) -> tuple[str, bool]:
+    """The line's start, and whether this run stored the asset (else the line ends there)."""
+    head = f"{domain}/{batch}: " + ("" if asset == "tasks" else f"{asset.replace('_', ' ')}: ")
+    if not result.success:
+        head += f"FAILED (run {result.run_id}); "
+    return head, stored is not None and bool(result.asset_materializations_for_node(asset))
+
+
+def _summary_line(domain: str, batch: str, result: dg.ExecuteInProcessResult, run: Any) -> str:
+    head, ok = _head(domain, batch, result, "tasks", run)
+    if not ok:
+        return head + "nothing stored by this run"
+    return (head + f"{run.n_tasks} tasks from {run.attempts} attempts ({run.n_rejections} rejected), "
+            f"digest {run.content_digest}; checks: {_verdicts(result, 'tasks')}")
+
+
+def _scripts_line(domain: str, batch: str, result: dg.ExecuteInProcessResult, run: Any) -> str:
+    head, ok = _head(domain, batch, result, "user_scripts", run)
+    if not ok:
+        return head + "nothing stored by this run"
+    figures = json.loads(run.figures_json)
+    return (head + f"{run.n_rows} scripts for {figures.get('tasks', 0)} tasks ({figures.get('scripted', 0)} "
+            f"scripted), digest {run.content_digest}; checks: {_verdicts(result, 'user_scripts')}")
+
+
+def _trajectories_line(domain: str, batch: str, result: dg.ExecuteInProcessResult, run: Any) -> str:
+    head, ok = _head(domain, batch, result, "trajectories", run)
+    if not ok:
+        return head + "nothing stored by this run"
+    f = json.loads(run.figures_json)
+    [mat] = result.asset_materializations_for_node("trajectories")
+    simulated, kept = (mat.metadata[k].value for k in ("simulated_this_run", "kept_from_earlier_runs"))
+    return (head + f"{run.n_rows} conversations ({simulated} simulated, {kept} kept), "
+            f"success {100 * f.get('success_rate', 0.0):.1f}%, median {f.get('turns', {}).get('median', 0):g} "
+            f"turns, digest {run.content_digest}; checks: {_verdicts(result, 'trajectories')}")

@@ -1,0 +1,133 @@
+"""The settings of ``writ run``, from ``--config`` and flags, each stage's checked before anything is
+written (a refusal is a :class:`BadInput` or the validator's own error)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml  # a dependency of dagster
+from pydantic import ValidationError
+
+from writ_dagster.cli.errors import BadInput, one_line
+from writ_dagster.cli.parser import STAGES
+from writ_dagster.core.home import UPSTREAM_ENV, upstream_tasks_dir
+from writ_dagster.core.sft.models import SFTConfig
+from writ_dagster.core.simulation.settings import TrajectoryConfig
+from writ_dagster.core.tasks.composers import get_composer
+from writ_dagster.core.tasks.models import SynthesisConfig
+from writ_dagster.core.tasks.synthesis import check_config
+from writ_dagster.resources.evaluation import EvaluationSettings
+from writ_dagster.resources.sft import SFTSettings
+from writ_dagster.resources.simulation import SimulationSettings
+from writ_dagster.resources.synthesis import SynthesisSettings
+from writ_dagster.resources.training import TrainingSettings
+
+_CONFIG_FLAGS = ("tasks_per_batch", "seed", "min_writes", "max_writes", "max_attempts_per_task")
+# `writ run` flag -> TrajectoryConfig field
+_SIMULATION_FLAGS = {"variants": "variants", "simulation_seed": "seed", "max_concurrency": "max_concurrency",
+                     "workers": "workers", "agent_backend": "agent_backend", "user_backend": "user_backend"}
+# --config file sections other than SynthesisConfig's fields, and what each holds
+_STAGE_SECTIONS = {"simulation": "simulation settings", "sft": "SFT-set settings",
+                   "training": "TrainingSettings fields", "evaluation": "EvaluationSettings fields"}
+# Stages that need the `llm` extra (torch, transformers, trl, vLLM), and a module each imports.
+_LLM_STAGES = {"checkpoint": "trl", "evaluation": "vllm"}
+
+
+def _load_config_file(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise BadInput(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) if file.suffix in (".yaml", ".yml") else json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise BadInput(f"config file {file} does not parse: {one_line(exc)}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"config file {file} must hold a mapping of SynthesisConfig fields")
+    if not isinstance(data.get("simulation", {}), dict):
+        raise BadInput(f"config file {file}: 'simulation' must be a mapping of simulation settings")
+    for section, what in _STAGE_SECTIONS.items():
+        if not isinstance(data.get(section, {}), dict):
+            raise BadInput(f"config file {file}: '{section}' must be a mapping of {what}")
+    return data
+
+
+def synthesis_settings(args: argparse.Namespace, domains: list[str]) -> SynthesisSettings:
+    """Synthesis settings from --config and flags, validated against every chosen domain's composer."""
+    fields = _load_config_file(args.config)
+    for section in _STAGE_SECTIONS:  # each read by its own *_settings
+        fields.pop(section, None)
+    upstream = fields.pop("upstream_tasks_dir", None)
+    if upstream is not None and not isinstance(upstream, str):
+        raise BadInput(f"upstream_tasks_dir must be a path, got {upstream!r}")
+    effective = upstream or upstream_tasks_dir()
+    if effective is not None and not Path(effective).is_dir():
+        source = "upstream_tasks_dir" if upstream else UPSTREAM_ENV
+        raise BadInput(f"{source} {effective!r} is not a directory")
+    fields.update({k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k) is not None})
+    config = SynthesisConfig(**fields)  # ValidationError: 0 writes, negative counts, unknown fields
+    for domain in domains:
+        try:
+            composer = get_composer(domain)
+        except (ImportError, ValueError) as exc:
+            raise BadInput(f"no task composer for domain {domain!r}: {one_line(exc)}") from None
+        check_config(config, composer)  # ImpossibleConfigError: more writes than the composer places
+    return SynthesisSettings(**config.model_dump(), upstream_tasks_dir=upstream)
+
+
+def simulation_settings(args: argparse.Namespace) -> SimulationSettings:
+    """Simulation settings from --config's ``simulation`` mapping and flags, validated."""
+    fields = dict(_load_config_file(args.config).get("simulation") or {})
+    fields.update({field: getattr(args, flag) for flag, field in _SIMULATION_FLAGS.items()
+                   if getattr(args, flag) is not None})
+    if args.fresh:
+        fields["resume"] = False
+    config = TrajectoryConfig(**fields)  # ValidationError: 0 variants, concurrency < 1, unknown backend
+    return SimulationSettings(**config.model_dump())
+
+
+def sft_settings(args: argparse.Namespace) -> SFTSettings:
+    """SFT-set settings from --config's ``sft`` mapping, validated."""
+    fields = dict(_load_config_file(args.config).get("sft") or {})
+    output_dir = fields.pop("output_dir", None)
+    if output_dir is not None and not isinstance(output_dir, str):
+        raise BadInput(f"sft.output_dir must be a path, got {output_dir!r}")
+    config = SFTConfig(**fields)  # ValidationError: unknown mixture cell, negative target, unknown field
+    return SFTSettings(**config.model_dump(), output_dir=output_dir)
+
+
+def training_settings(args: argparse.Namespace) -> TrainingSettings:
+    """Training settings from --config's ``training`` mapping, validated (the recipe resolved)."""
+    fields = dict(_load_config_file(args.config).get("training") or {})
+    try:
+        settings = TrainingSettings(**fields)
+        settings.training_recipe()  # unknown recipe or override, bf16 on CPU, ...
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise BadInput(f"invalid training settings: {one_line(exc)}") from None
+    return settings
+
+
+def evaluation_settings(args: argparse.Namespace) -> EvaluationSettings:
+    """Evaluation settings from --config's ``evaluation`` mapping, validated."""
+    fields = dict(_load_config_file(args.config).get("evaluation") or {})
+    try:
+        settings = EvaluationSettings(**fields)
+        settings.eval_config()  # unknown domain or task, no trials, ...
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise BadInput(f"invalid evaluation settings: {one_line(exc)}") from None
+    return settings
+
+
+def check_llm_extra(until: str) -> None:
+    """Refuse, before anything is written, to run a stage whose packages are not installed."""
+    for stage, module in _LLM_STAGES.items():
+        if STAGES.index(stage) <= STAGES.index(until) and importlib.util.find_spec(module) is None:
+            raise BadInput(f"the {stage} stage needs the `llm` extra ({module} is not installed): "
+                           "pip install -e '.[llm]' (see the README), or stop earlier with --until sft")
