@@ -134,7 +134,7 @@ def scripted_tokenizer(spec: TinyModelSpec) -> tuple[Any, list[Any]]:
     """The tokenizer trained on ``spec``'s scripted conversations (its data fields and ``bpe_vocab``
     only), with each domain's system prompt and tool lines as tokens, and those conversations
     (``tiny_data.AgentChat``)."""
-    from writ_dagster.core.llm import tiny_data
+    import writ_dagster.core.llm.tiny_data as tiny_data  # not via the package: its __init__ registers backends
     from writ_dagster.core.llm.tiny_tokenizer import train_tokenizer
 
     chats = [c for d in spec.domains
@@ -177,7 +177,7 @@ def _build_tiny_base(out: Path, spec: TinyBaseSpec, say: Any) -> None:
 
 
 def _data_and_tokenizer(spec: TinyModelSpec) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
-    from writ_dagster.core.llm import tiny_data
+    import writ_dagster.core.llm.tiny_data as tiny_data  # not via the package: its __init__ registers backends
 
     tok, chats = scripted_tokenizer(spec)
     blank = {"role": "system", "content": ""}
