@@ -130,3 +130,24 @@ def amount_matches(figure: str, amounts: dict[float, str]) -> str | None:
         if abs(amount - value) < 0.005:
             return sign
     return None
+
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
+def locate_entity(domain: Domain, user_id: str, entity: str) -> str | None:
+    """Where ``entity`` ('table:key') is in ``domain``'s installed τ²-bench DB, or None if it is not there.
+
+    A top-level table (``users``, ``flights``, ``orders``…) is looked up by key; a nested
+    collection (``payment_methods``) in the task's user's record.
+    """
+    table, _, key = entity.partition(":")
+    tables = domain.base.tables
+    if table in tables:
+        return f"{table}[{key}]" if key in tables[table] else None
+    user = tables.get("users", {}).get(user_id)
+    nested = _field(user, table) if user is not None else None
+    if isinstance(nested, dict) and key in nested:
+        return f"users[{user_id}].{table}[{key}]"
+    return None

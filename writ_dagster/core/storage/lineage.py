@@ -6,7 +6,8 @@ user script and task it was simulated from, only where their content hashes stil
 and an SFT row to its set and trajectory. :func:`trace` reads one chain from them;
 :func:`unresolved_rows` lists the rows of a set for which no chain holds. The DB entities
 a task was built from (``TaskSources.entities``, ``'table:key'``) are looked up in the
-installed τ²-bench domain DB by :func:`locate_entity`. Pure: no Dagster here.
+installed τ²-bench domain DB (``core.domains.entities.locate_entity``). Pure: no Dagster here.
+The chain's text form is the CLI's (``writ_dagster.cli.trace``).
 """
 
 from __future__ import annotations
@@ -292,70 +293,11 @@ def _why_broken(con: duckdb.DuckDBPyConnection, ident: str, trajectory_id: str) 
     return f"{ident}: its chain does not resolve (the SFT row's ids disagree with the trajectory's)"
 
 
-# -- DB entities ---------------------------------------------------------------------------
-
-def _field(value: Any, name: str) -> Any:
-    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
-
-
-def locate_entity(domain: str, user_id: str, entity: str) -> str | None:
-    """Where ``entity`` ('table:key') is in ``domain``'s installed τ²-bench DB, or None if it is not there.
-
-    A top-level table (``users``, ``flights``, ``orders``…) is looked up by key; a nested
-    collection (``payment_methods``) in the task's user's record.
-    """
-    from writ_dagster.core.domains.registry import get_domain  # loads tau2: only when entities are resolved
-
-    table, _, key = entity.partition(":")
-    tables = get_domain(domain).base.tables
-    if table in tables:
-        return f"{table}[{key}]" if key in tables[table] else None
-    user = tables.get("users", {}).get(user_id)
-    nested = _field(user, table) if user is not None else None
-    if isinstance(nested, dict) and key in nested:
-        return f"users[{user_id}].{table}[{key}]"
-    return None
-
-
 def locate(domain: str, user_id: str, entity: str) -> EntityLink:
     """An :class:`EntityLink` for ``entity``, looked up in the domain DB."""
-    where = locate_entity(domain, user_id, entity)
+    # Loads tau2: only when entities are resolved.
+    from writ_dagster.core.domains.entities import locate_entity
+    from writ_dagster.core.domains.registry import get_domain
+
+    where = locate_entity(get_domain(domain), user_id, entity)
     return EntityLink(entity=entity, location=where, found=where is not None)
-
-
-# -- text ----------------------------------------------------------------------------------
-
-def _sampling(m: ModelLink) -> str:
-    body = ", ".join(f"{k}={v}" for k, v in sorted(m.sampling.items()))
-    return f"{m.name} ({m.kind}{'; ' + body if body else ''})"
-
-
-def format_chain(chain: Chain) -> str:
-    """The chain as indented text, one link per paragraph."""
-    t, s, k = chain.trajectory, chain.script, chain.task
-    lines = []
-    if chain.sft is not None:
-        lines += [f"SFT row {chain.sft.row_id}",
-                  f"  set {chain.sft.sft_version} ({chain.sft.split} split), config {chain.sft.config_hash}, "
-                  f"code {chain.sft.code_version}", f"  files {chain.sft.directory}"]
-    lines += [f"trajectory {t.trajectory_id}",
-              f"  {t.domain}/{t.partition}, seed {t.seed}, reward {t.reward:g}, ended {t.termination_reason}, "
-              f"{t.n_turns} turns, {t.n_tool_calls} tool calls",
-              f"  agent {_sampling(t.agent)}; user {_sampling(t.user)}",
-              f"  code {t.code_version}, {t.tau2_version}, simulation config {t.simulation_config_hash}, "
-              f"engine config {t.engine_config_hash}"]
-    if chain.sft is None and chain.sft_rows:
-        lines.append(f"  in SFT rows: {', '.join(chain.sft_rows)}")
-    dims = ", ".join(f"{a}={b}" for a, b in s.dimensions.items())
-    lines += [f"user script {s.script_id}",
-              f"  variant {s.variant}, {'scripted' if s.has_user_script else 'plain (canonical instruction)'}, "
-              f"seed {s.seed}" + (f"; {dims}" if s.has_user_script else "")]
-    lines += [f"task {k.task_id}",
-              f"  {k.trajectory_type}, {k.writes} writes, {k.reads} reads (at most {k.max_reads_before_write} "
-              f"before a write), user {k.user_id}",
-              f"  seed {k.seed}, attempt {k.attempt}, config {k.config_hash}, code {k.code_version}, {k.tau2_version}"]
-    lines.append(f"DB entities ({len(chain.entities)})")
-    for e in chain.entities:
-        where = "" if e.found is None else (f" -> {e.location}" if e.found else " -> NOT in the domain DB")
-        lines.append(f"  {e.entity}{where}")
-    return "\n".join(lines)
