@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from writ_testing import SMALL, small_airline_batches
 
-from writ_dagster.core.catalogue import describe_domain
+from writ_dagster.core.domains.catalogue import describe_domain
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.storage.base import StorageError
 from writ_dagster.core.storage.runs import read_partition_run

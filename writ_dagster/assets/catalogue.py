@@ -4,7 +4,7 @@
 import dagster as dg
 
 from writ_dagster.assets.metadata import counts_markdown
-from writ_dagster.core.catalogue import describe_domain
+from writ_dagster.core.domains.catalogue import describe_domain
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.storage.tasks import write_catalogue
 from writ_dagster.core.versioning import code_version

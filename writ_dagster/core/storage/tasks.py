@@ -34,7 +34,7 @@ from writ_dagster.core.tasks.models import (
 from writ_dagster.core.versioning import code_version, tau2_version
 
 if TYPE_CHECKING:  # the catalogue module loads tau2; storage itself does not need it
-    from writ_dagster.core.catalogue import DomainCatalogue
+    from writ_dagster.core.domains.catalogue import DomainCatalogue
 
 TASKS_DDL = """CREATE TABLE IF NOT EXISTS tasks (
         task_id VARCHAR PRIMARY KEY,
