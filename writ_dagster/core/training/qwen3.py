@@ -58,9 +58,18 @@ def new_qwen3(arch: Qwen3Arch, tok: Any, seed: int | None = None) -> Any:
 def save_model_dir(model: Any, tok: Any, out: Path) -> list[str]:
     """Write ``model`` and ``tok`` as a loadable folder (safetensors, tokenizer, generation config and
     ``chat_template.jinja``, which vLLM's ``--chat-template`` can also take); returns the files written."""
+    from transformers.utils import logging as hf_logging
+
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+    # No progress bar: this also runs inside `writ run`, whose output is one line per stage.
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(out)
+        tok.save_pretrained(out)
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
     if isinstance(tok.chat_template, str):
         (out / "chat_template.jinja").write_text(tok.chat_template)
     return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
