@@ -16,8 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "writ_dagster"
 
 # Layers from the top down: a module may import its own layer and the ones below it. Within
