@@ -28,6 +28,7 @@ from writ_dagster.core.simulation.protocol import RawToolCall
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 TOOL_CALL_START, TOOL_CALL_END = "<tool_call>", "</tool_call>"
 TOOL_RESPONSE_START, TOOL_RESPONSE_END = "<tool_response>", "</tool_response>"
+THINK_START, THINK_END = "<think>", "</think>"
 SPECIAL_TOKENS = (END_OF_TEXT, IM_START, IM_END)
 # plain (non-special) tokens: decoding must keep them, the hermes parser reads the tags
 TOOL_TOKENS = (TOOL_CALL_START, TOOL_CALL_END, TOOL_RESPONSE_START, TOOL_RESPONSE_END)
@@ -130,6 +131,37 @@ def _one_call(body: str) -> RawToolCall:
     if args.endswith("}") and args.count("}") > args.count("{"):
         args = args[:-1].rstrip()  # the brace closing the outer object
     return RawToolCall(name=name.group(1) if name else "", arguments=args)
+
+
+_THINK_BLOCK = re.compile(re.escape(THINK_START) + r"(.*?)(?:" + re.escape(THINK_END) + r"|$)", re.S)
+
+
+def split_reasoning(text: str | None) -> tuple[str | None, str | None]:
+    """Split generated text into what the model said and its reasoning (Qwen3-style think blocks).
+
+    Handles ``<think>…</think>`` anywhere in the text, a block left open by the length limit
+    (all of the rest is reasoning), and a ``</think>`` with no opening tag, which is what a
+    chat template that already put ``<think>`` into the generation prompt leaves behind.
+    Returns ``(content or None, reasoning or None)``; text without the tags comes back as is.
+    """
+    if not text or (THINK_START not in text and THINK_END not in text):
+        return text, None
+    parts: list[str] = []
+    head, sep, tail = text.partition(THINK_END)
+    if sep and THINK_START not in head:  # the opening tag was in the prompt, not in the output
+        parts.append(head)
+        text = tail
+    parts += _THINK_BLOCK.findall(text)
+    content = _THINK_BLOCK.sub("", text).replace(THINK_END, "").strip()
+    reasoning = "\n\n".join(p.strip() for p in parts if p.strip())
+    return (content or None), (reasoning or None)
+
+
+def with_reasoning(content: str | None, reasoning: str | None) -> str | None:
+    """Content with its reasoning put back in front as a think block (for SFT rows that ask for it)."""
+    if not reasoning:
+        return content
+    return f"{THINK_START}\n{reasoning}\n{THINK_END}\n\n{content or ''}".rstrip()
 
 
 def openai_tool_calls(calls: list[Any] | None) -> list[RawToolCall]:

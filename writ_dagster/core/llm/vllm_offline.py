@@ -2,8 +2,8 @@
 
 The engine hands :meth:`VLLMOfflineBackend.respond_batch` every conversation waiting on the
 agent (or user); they are rendered and generated together, so vLLM's continuous batching
-sees the whole step. Generated text is split into content and hermes ``<tool_call>``
-blocks here (raw argument strings; the engine validates them). A request vLLM refuses
+sees the whole step. Generated text is split into reasoning (``<think>`` blocks), content and
+hermes ``<tool_call>`` blocks here (raw argument strings; the engine validates them). A request vLLM refuses
 (e.g. a prompt past the context length) fails only its own conversation: the batch is
 retried one conversation at a time to find it.
 
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from writ_dagster.core.llm.chat_format import parse_tool_calls
+from writ_dagster.core.llm.chat_format import parse_tool_calls, split_reasoning
 from writ_dagster.core.llm.sampling import Sampling, model_label, turn_seed, usage_of
 from writ_dagster.core.simulation.protocol import ConversationView, Reply
 
@@ -35,7 +36,8 @@ class VLLMOfflineBackend:
                  max_model_len: int | None = None, enforce_eager: bool = True, llm: Any = None,
                  name: str | None = None, **engine_kwargs: Any) -> None:
         self.model = str(model)
-        self.params = sampling or Sampling()
+        # reasoning_model is about what an HTTP API refuses; in-process vLLM takes every setting
+        self.params = replace(sampling, reasoning_model=False) if sampling else Sampling()
         self.name = name or f"vllm-offline:{model_label(self.model)}"
         self.sampling = {"model": model_label(self.model), **self.params.as_dict()}
         self._engine_args = {"model": self.model, "dtype": dtype, "enforce_eager": enforce_eager,
@@ -95,7 +97,10 @@ class VLLMOfflineBackend:
     def _reply(out: Any, with_tools: bool) -> Reply:
         done = out.outputs[0]
         text = done.text  # special tokens kept: some models mark <tool_call> special; EOS is never in the text
+        # reasoning first: a <tool_call> the model only thought about is not a call
+        text, reasoning = split_reasoning(text)
+        text = text or ""
         content, calls = parse_tool_calls(text) if with_tools else ((text if text.strip() else None), [])
-        return Reply(content=content, tool_calls=calls,
+        return Reply(content=content, tool_calls=calls, reasoning=reasoning,
                      usage=usage_of(len(out.prompt_token_ids or []), len(done.token_ids or [])),
                      raw={"finish_reason": done.finish_reason})

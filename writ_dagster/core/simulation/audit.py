@@ -12,14 +12,13 @@ import random
 from collections.abc import Mapping, Sequence
 
 from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
-from tau2.data_model.simulation import TerminationReason
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, simulation_run
-from writ_dagster.core.simulation.records import TrajectoryRecord
+from writ_dagster.core.simulation.records import TrajectoryRecord, tau2_termination
 
 SCRIPTED_MIN_SUCCESS = 0.95  # the scripted oracle and user should almost always succeed
 
@@ -27,7 +26,7 @@ SCRIPTED_MIN_SUCCESS = 0.95  # the scripted oracle and user should almost always
 def _fast_reward(task: Task, record: TrajectoryRecord) -> float:
     try:
         return get_verifier(get_domain(record.domain)).score(task, record.tau2_messages(),
-                                                             TerminationReason(record.termination_reason))
+                                                             tau2_termination(record.termination_reason))
     except Exception:  # as when the record was made: a trajectory that cannot be replayed scores 0
         return 0.0
 
@@ -35,7 +34,7 @@ def _fast_reward(task: Task, record: TrajectoryRecord) -> float:
 def tau2_reward(task: Task, record: TrajectoryRecord) -> float:
     """The reward tau2's ``evaluate_simulation`` (type ALL) gives a stored trajectory."""
     run = simulation_run(task, record.tau2_messages(), run_id=record.trajectory_id,
-                         termination=TerminationReason(record.termination_reason))
+                         termination=tau2_termination(record.termination_reason))
     return evaluate_simulation(run, task, EvaluationType.ALL, False, record.domain).reward
 
 

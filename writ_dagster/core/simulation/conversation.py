@@ -9,6 +9,12 @@ environment; after any step that does not hand over to the environment, reaching
 reads as MAX_STEPS there too, and here). A user message containing ###STOP###,
 ###TRANSFER### or ###OUT-OF-SCOPE### ends it as USER_STOP.
 
+A turn cut by the token limit (``finish_reason == "length"``) is stored as it came and ends
+the conversation as ``agent_truncated`` / ``user_truncated`` (scored as tau2's AGENT_ERROR /
+USER_ERROR): half a message is neither something to act on nor something to train on, and
+its tool calls are not executed. A model's reasoning text is kept in the message's
+``raw_data`` (``reasoning_content``), out of the content the other side sees.
+
 Malformed model output becomes what tau2's environment would answer: a call to an unknown
 tool or with wrong arguments is executed as is and its ``Error: ...`` result returned to
 the agent; arguments that are not a JSON object are kept verbatim under
@@ -39,7 +45,7 @@ from writ_dagster.core.simulation.protocol import (
     is_user_stop,
     user_system_prompt,
 )
-from writ_dagster.core.simulation.records import SimulationConfig
+from writ_dagster.core.simulation.records import AGENT_TRUNCATED, REASONING_KEY, USER_TRUNCATED, SimulationConfig
 from writ_dagster.core.simulation.schema import schema_problems
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users.models import UserScript
@@ -75,6 +81,7 @@ class Conversation:
         self.n_tool_calls = 0
         self.done = False
         self.termination: TerminationReason | None = None
+        self.truncated_by: Role | None = None  # the side whose turn hit the token limit
         self.malformed: dict[str, int] = {}
         self.backend_error: str | None = None
         self.agent_state: dict[str, Any] = {}
@@ -123,6 +130,25 @@ class Conversation:
             for c in reply.tool_calls)
         return {"prompt_tokens": 0, "completion_tokens": n, "kind": "whitespace"}
 
+    @staticmethod
+    def _raw(reply: Reply) -> dict[str, Any] | None:
+        if not reply.reasoning:
+            return reply.raw
+        return {**(reply.raw or {}), REASONING_KEY: reply.reasoning}
+
+    @property
+    def termination_reason(self) -> str:
+        """The stored termination reason: tau2's, or ours for a turn cut by the token limit."""
+        if self.truncated_by is not None:
+            return AGENT_TRUNCATED if self.truncated_by == "agent" else USER_TRUNCATED
+        return (self.termination or TerminationReason.AGENT_ERROR).value
+
+    def _truncated(self, role: Role, msg: Message) -> None:
+        self.messages.append(msg)
+        self.step_count += 1
+        self.truncated_by = role
+        self._end(TerminationReason.AGENT_ERROR if role == "agent" else TerminationReason.USER_ERROR)
+
     def _apply_agent(self, reply: Reply) -> None:
         if reply.error is not None:
             self._count("backend_error")
@@ -133,6 +159,10 @@ class Conversation:
         calls: list[ToolCall] = []
         for raw in reply.tool_calls:
             calls.append(self._tool_call(raw, self.n_tool_calls + len(calls), calls))
+        if reply.truncated:
+            self._truncated("agent", AssistantMessage(role="assistant", content=content, tool_calls=calls or None,
+                                                      usage=self._usage(reply), raw_data=self._raw(reply)))
+            return
         if content is None and not calls:
             self._count("empty_message")
             self._end(TerminationReason.AGENT_ERROR)
@@ -141,13 +171,13 @@ class Conversation:
             self._count("content_with_tool_calls")
             if self.config.mixed_message == "error":
                 self.messages.append(AssistantMessage(role="assistant", content=content, tool_calls=calls,
-                                                      usage=self._usage(reply), raw_data=reply.raw))
+                                                      usage=self._usage(reply), raw_data=self._raw(reply)))
                 self.step_count += 1
                 self._end(TerminationReason.AGENT_ERROR)
                 return
             content = None
         msg = AssistantMessage(role="assistant", content=content, tool_calls=calls or None,
-                               usage=self._usage(reply), raw_data=reply.raw)
+                               usage=self._usage(reply), raw_data=self._raw(reply))
         self.messages.append(msg)
         self.step_count += 1
         if self.config.agent_can_stop and content is not None and "###STOP###" in content:
@@ -199,13 +229,17 @@ class Conversation:
             self._end(TerminationReason.USER_ERROR)
             return
         content = reply.content if reply.content and reply.content.strip() else None
+        if reply.truncated and not reply.tool_calls:
+            self._truncated("user", UserMessage(role="user", content=content, usage=self._usage(reply),
+                                                raw_data=self._raw(reply)))
+            return
         if content is None or reply.tool_calls:
             # airline and retail give the user no tools; tau2 would fail the same way.
             self._count("user_empty_or_tool_call")
             self._end(TerminationReason.USER_ERROR)
             return
         self.messages.append(UserMessage(role="user", content=content, usage=self._usage(reply),
-                                         raw_data=reply.raw))
+                                         raw_data=self._raw(reply)))
         self.step_count += 1
         if is_user_stop(content):
             self._end(TerminationReason.USER_STOP)

@@ -171,7 +171,7 @@ def build_record(conv: Conversation, agent: ModelInfo, user: ModelInfo) -> Traje
         domain=conv.domain.name, partition=conv.partition, seed=conv.seed, variant=conv.script.variant,
         has_user_script=conv.script.has_user_script, trajectory_type=conv.record.trajectory_type,
         messages=messages, reward=reward, score_error=score_error,
-        backend_error=conv.backend_error, termination_reason=termination.value,
+        backend_error=conv.backend_error, termination_reason=conv.termination_reason,
         n_turns=sum(1 for m in messages if m["role"] in ("user", "assistant")),
         n_tool_calls=len(tool_msgs), n_tool_errors=sum(1 for m in tool_msgs if m.get("error")),
         n_steps=conv.step_count, malformed=dict(conv.malformed), usage=_usage(messages),

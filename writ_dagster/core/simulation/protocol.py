@@ -60,6 +60,9 @@ class Reply:
     engine count whitespace tokens (labelled so). ``raw``: backend data kept on the message
     (``raw_data``); the scripted backends put their dialogue act there. ``error``: the backend
     could not produce a turn for this conversation (ends it as AGENT_ERROR / USER_ERROR).
+    ``reasoning``: the model's reasoning text, already taken out of ``content`` (stored beside
+    the message, never shown to the other side). ``raw["finish_reason"] == "length"`` marks
+    a turn cut by the length limit (:attr:`truncated`).
     """
 
     content: str | None = None
@@ -67,6 +70,12 @@ class Reply:
     usage: dict[str, int] | None = None
     raw: dict[str, Any] | None = None
     error: str | None = None
+    reasoning: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """Whether generation stopped at the token limit rather than at the model's own end."""
+        return bool(self.raw) and self.raw.get("finish_reason") == "length"  # type: ignore[union-attr]
 
 
 @dataclass

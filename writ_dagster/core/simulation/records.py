@@ -10,6 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from writ_dagster.core import runtime  # noqa: F401
 from tau2.data_model.message import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from tau2.data_model.simulation import TerminationReason
+
+# Our own ends of a conversation, beside tau2's TerminationReason values: a turn cut by the
+# token limit. tau2 has no such reason; to its evaluator and in results files they are the
+# error of the side that was cut (an unfinished turn is not a turn tau2 would score).
+AGENT_TRUNCATED = "agent_truncated"
+USER_TRUNCATED = "user_truncated"
+TRUNCATED_REASONS = {AGENT_TRUNCATED: TerminationReason.AGENT_ERROR, USER_TRUNCATED: TerminationReason.USER_ERROR}
+REASONING_KEY = "reasoning_content"  # where a message's reasoning text is kept, inside its raw_data
+
+
+def tau2_termination(reason: str) -> TerminationReason:
+    """The tau2 ``TerminationReason`` of a stored termination reason (ours map to tau2's errors)."""
+    return TRUNCATED_REASONS.get(reason) or TerminationReason(reason)
 
 
 class SimulationConfig(BaseModel):
@@ -67,13 +81,15 @@ class TrajectoryRecord(BaseModel):
     variant: int
     has_user_script: bool
     trajectory_type: str
-    messages: list[dict[str, Any]] = Field(description="tau2 message dicts (model_dump mode=json), usage on each")
+    messages: list[dict[str, Any]] = Field(description="tau2 message dicts (model_dump mode=json), usage on each; "
+                                                       "a model's reasoning text in raw_data.reasoning_content")
     reward: float = Field(description="tau2's evaluate_simulation reward, computed with the fast Verifier")
     score_error: str | None = Field(None, description="why scoring failed (reward is then 0)")
     backend_error: str | None = Field(
         None, description="why a backend gave no turn (endpoint down after retries, ...): the conversation then "
                           "ended as AGENT_ERROR or USER_ERROR")
-    termination_reason: str = Field(description="tau2 TerminationReason value")
+    termination_reason: str = Field(description="tau2 TerminationReason value, or agent_truncated / "
+                                                "user_truncated: a turn cut by the token limit")
     n_turns: int = Field(description="user and assistant messages (tool results not counted)")
     n_tool_calls: int
     n_tool_errors: int

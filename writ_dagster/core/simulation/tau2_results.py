@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from writ_dagster.core.simulation.records import ModelInfo, TrajectoryRecord
+from writ_dagster.core.simulation.records import TRUNCATED_REASONS, ModelInfo, TrajectoryRecord, tau2_termination
 from writ_dagster.core.tasks.models import tau2_task_dict
 
 # Message fields shared by both releases' models (upstream adds audio and streaming fields).
@@ -58,10 +58,14 @@ def simulation_run(record: TrajectoryRecord, trial: int, reward_basis: list[str]
     end = stamps[-1] if stamps else start
     reward_info = {"reward": record.reward, "reward_basis": reward_basis,
                    "info": {"scored_by": "writ fast verifier (tau2 DB and COMMUNICATE rules)",
-                            **({"score_error": record.score_error} if record.score_error else {})}}
+                            **({"score_error": record.score_error} if record.score_error else {}),
+                            # tau2 has no reason for a turn cut by the token limit: say it here
+                            **({"writ_termination_reason": record.termination_reason}
+                               if record.termination_reason in TRUNCATED_REASONS else {})}}
     return {
         "id": record.trajectory_id, "task_id": record.task_id, "timestamp": end, "start_time": start,
-        "end_time": end, "duration": record.latency_s, "termination_reason": record.termination_reason,
+        "end_time": end, "duration": record.latency_s,
+        "termination_reason": tau2_termination(record.termination_reason).value,
         "reward_info": reward_info, "messages": [tau2_message(m) for m in record.messages],
         "trial": trial, "seed": record.seed,
     }
