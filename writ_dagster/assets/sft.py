@@ -7,6 +7,7 @@ from writ_dagster.assets.checks import check_result
 from writ_dagster.assets.metadata import counts_markdown
 from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.core.audit_report import AuditReport
+from writ_dagster.core.sft.compliance import policy_counts
 from writ_dagster.core.stages.sft import SFTResult, run_sft
 from writ_dagster.core.storage.lineage import tasks_in_both_splits, unresolved_rows
 from writ_dagster.core.storage.sft import latest_sft_set
@@ -58,6 +59,9 @@ def sft_metadata(result: SFTResult, database: str) -> dict[str, object]:
         "dropped_total": sum(info.dropped.values()),
         "dropped": dg.MetadataValue.md(counts_markdown(info.dropped, "filter", "trajectories")),
         "dropped_by_filter": dg.MetadataValue.json(info.dropped),
+        **({"policy_compliance": dg.MetadataValue.md(counts_markdown(policy_counts(info.dropped), "rule broken",
+                                                                     "trajectories"))}
+           if info.config().policy_filter else {}),
         "cells": dg.MetadataValue.json(info.cells),
         "cells_table": dg.MetadataValue.md(counts_markdown(info.cells, "cell", "rows")),
         "incomplete_partitions_left_out": dg.MetadataValue.json(result.incomplete_partitions),

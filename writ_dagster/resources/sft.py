@@ -34,6 +34,8 @@ class SFTSettings(dg.ConfigurableResource):
     validation_fraction: float = Field(default=_D["validation_fraction"].default,
                                        description=_doc("validation_fraction"))
     seed: int = Field(default=_D["seed"].default, description="seed of the mixture pick and the task split")
+    policy_filter: bool = Field(default=_D["policy_filter"].default, description=_doc("policy_filter"))
+    include_reasoning: bool = Field(default=_D["include_reasoning"].default, description=_doc("include_reasoning"))
     output_dir: str | None = Field(default=None, description="folder of the sets' files; default $WRIT_HOME/sft")
 
     def sft_config(self) -> SFTConfig:

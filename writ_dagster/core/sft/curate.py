@@ -3,6 +3,9 @@
 Every removal is counted by reason. Near-duplicates are judged within one gold plan only
 (same task actions) and on the user's side of the conversation, so templated wording never
 merges distinct tasks, while re-synthesized copies of one task told the same way do merge.
+A conversation with a turn cut by the token limit is dropped for that reason, and (with
+``policy_filter``) one that breaks the policy's conduct rules for the rule it broke
+(:mod:`~writ_dagster.core.sft.compliance`).
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from collections import Counter
 from typing import Iterable, Mapping
 
 from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.sft.compliance import first_violation
 from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
 from writ_dagster.core.sft.openai_format import chat_rows, domain_prompt_and_tools
-from writ_dagster.core.simulation.records import TrajectoryRecord
+from writ_dagster.core.simulation.records import TRUNCATED_REASONS, TrajectoryRecord
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
 from writ_dagster.core.tasks.models import TaskRecord
 
 SCORED = {"user_stop", "agent_stop"}
+TRUNCATED = "turn cut at the token limit"
 
 
 def _rank(seed: int, key: str) -> str:
@@ -33,6 +38,9 @@ def cell_of(domain: str, trajectory_type: str, has_user_script: bool) -> str:
 
 def rejection(rec: TrajectoryRecord, config: SFTConfig) -> str | None:
     """Why a trajectory cannot be a training row (None if it can)."""
+    if rec.termination_reason in TRUNCATED_REASONS or any(
+            (m.get("raw_data") or {}).get("finish_reason") == "length" for m in rec.messages):
+        return TRUNCATED
     if rec.score_error or rec.termination_reason not in SCORED:
         return "not scored (ended early or scoring failed)"
     if rec.reward < config.min_reward:
@@ -96,6 +104,8 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
             dropped["task not found"] += 1
             continue
         reason = stale_input(rec, task, script_hashes) or rejection(rec, config)
+        if reason is None and config.policy_filter:
+            reason = first_violation(rec.messages, get_domain(rec.domain).write_tools)
         if reason is None:
             if task.task_id not in signatures:
                 if rec.domain not in indexes:
@@ -146,9 +156,10 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
         split = ("validation" if int(_rank(config.seed, "split" + task.task_id)[:8], 16) / 0xFFFFFFFF
                  < config.validation_fraction else "train")
         rows.append(SFTRow(domain=rec.domain, trajectory_type=task.trajectory_type,
-                           has_user_script=rec.has_user_script, messages=chat_rows(rec),
+                           has_user_script=rec.has_user_script,
+                           messages=chat_rows(rec, include_reasoning=config.include_reasoning),
                            tools=domain_prompt_and_tools(rec.domain)[1], split=split,
                            trajectory_id=rec.trajectory_id, task_id=rec.task_id, script_id=rec.script_id,
                            partition=rec.partition, sft_version=version))
     return SFTBuild(version=version, rows=rows, considered=considered, dropped=dict(sorted(dropped.items())),
-                    cells=dict(sorted(taken.items())))
+                    cells=dict(sorted(taken.items())), policy_filter=config.policy_filter)

@@ -9,6 +9,7 @@ from statistics import median
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from writ_dagster.core.sft.compliance import REASONS, policy_counts
 from writ_dagster.core.sft.models import SFTBuild, SFTRow
 
 _CALL = pa.struct([("id", pa.string()), ("type", pa.string()),
@@ -97,4 +98,14 @@ def dataset_card(build: SFTBuild) -> str:
         "| removed because | trajectories |", "|---|---|",
         *[f"| {why} | {n} |" for why, n in build.dropped.items()], "",
     ]
+    if build.policy_filter or any(r in build.dropped for r in REASONS):
+        lines += [
+            "## Policy compliance", "",
+            "Conversations that scored 1.0 but broke the domain policy's conduct rules are left out: a write "
+            "without an explicit yes from the user right after the agent stated its details, a write whose "
+            "details the agent did not state before that yes, more than one tool call in a message, and text "
+            "with a tool call in one message.", "",
+            "| rule broken | trajectories |", "|---|---|",
+            *[f"| {why.removeprefix('policy: ')} | {n} |" for why, n in policy_counts(build.dropped).items()], "",
+        ]
     return "\n".join(lines)

@@ -24,6 +24,12 @@ class SFTConfig(BaseModel):
         None, description="rows wanted per 'domain/trajectory_type/scripted|plain' cell; None keeps all")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="share of tasks held out (split by task)")
     seed: int = 0
+    policy_filter: bool = Field(
+        True, description="drop conversations that break the policy's conduct rules: a write without an explicit "
+                          "yes to its stated details, several tool calls in one message, text with a tool call")
+    include_reasoning: bool = Field(
+        False, description="keep the agent's reasoning in the rows, as a <think> block before each assistant "
+                           "message's content (default: reasoning is left out)")
 
     @field_validator("targets")
     @classmethod
@@ -37,7 +43,13 @@ class SFTConfig(BaseModel):
         return targets
 
     def content_hash(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        """Hash of the settings; those added after sets were first published count only when set
+        away from their default, so a set rebuilt from the same rows keeps its version."""
+        later = {name for name in _ADDED_LATER if getattr(self, name) == type(self).model_fields[name].default}
+        return hashlib.sha256(self.model_dump_json(exclude=later).encode()).hexdigest()[:16]
+
+
+_ADDED_LATER = ("policy_filter", "include_reasoning")
 
 
 class SFTRow(BaseModel):
@@ -64,3 +76,4 @@ class SFTBuild(BaseModel):
     considered: int
     dropped: dict[str, int] = Field(description="trajectories removed, by filter")
     cells: dict[str, int] = Field(description="rows per 'domain/type/scripted|plain'")
+    policy_filter: bool = Field(False, description="whether the policy-compliance filter judged the trajectories")

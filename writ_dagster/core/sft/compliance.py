@@ -1,0 +1,132 @@
+"""Policy compliance of a conversation, checked on its stored messages before it may be trained on.
+
+τ²-bench's reward looks at the end state of the DB and at the figures the agent said; it does
+not see *how* the agent got there. The airline and retail policies also say: list a write's
+details and get an explicit "yes" before making it, make at most one tool call at a time, and
+do not talk while calling a tool. A teacher that breaks these rules can still score 1.0, and a
+student trained on such conversations learns to break them. This module finds them.
+
+The rules, each a reason a conversation is dropped (the first one broken, in this order):
+
+- :data:`MULTIPLE_CALLS`: an assistant message with more than one tool call.
+- :data:`TEXT_AND_CALL`: an assistant message with both text and a tool call.
+- :data:`UNCONFIRMED_WRITE`: a write whose last user message before it, since the agent last
+  spoke in text, is not an explicit confirmation. Precisely: let P be the latest assistant
+  text message before the write call. There must be a user message after P, the latest of
+  them must read as a yes (:func:`is_confirmation`), and no other write may have used that
+  yes already (one confirmation, one write).
+- :data:`UNASKED_WRITE`: a confirmed write whose details P did not state, so that what the
+  user said yes to was not this write. Checkable as: every *detail value* of the call (a
+  number, or a string containing a digit — reservation and order ids, flight numbers,
+  dates, amounts, street numbers and zip codes; see :func:`detail_values`) appears in P's
+  text. Values under :data:`NAMED_IN_WORDS` keys are exempt, because agents rightly name
+  those things in words ("your visa card ending in 2413", "the blue t-shirt", "your
+  account") rather than by id; strings without digits (cabin names, reasons, yes/no flags)
+  are too often paraphrased to compare.
+
+A write is a call to one of the domain's write tools (tau2's tool types); reads and generic
+tools (calculate, transfer) need no confirmation. Everything here is pure: messages are the
+stored tau2 message dicts of a :class:`~writ_dagster.core.simulation.records.TrajectoryRecord`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+MULTIPLE_CALLS = "policy: more than one tool call in a message"
+TEXT_AND_CALL = "policy: text and a tool call in one message"
+UNCONFIRMED_WRITE = "policy: write without an explicit confirmation"
+UNASKED_WRITE = "policy: write the user did not ask for"
+REASONS = (MULTIPLE_CALLS, TEXT_AND_CALL, UNCONFIRMED_WRITE, UNASKED_WRITE)
+
+# Argument keys whose values agents name in words, not by id (see the module docstring).
+NAMED_IN_WORDS = frozenset({"user_id", "payment_id", "payment_method_id", "item_ids", "new_item_ids"})
+
+_YES = re.compile(r"\b(yes|yeah|yep|confirm|confirmed|go ahead|proceed|please do)\b", re.I)
+_NO = re.compile(r"\b(no|not|don't|do not|wait|hold on|stop)\b|n't\b", re.I)
+_DIGIT = re.compile(r"\d")
+
+
+def is_confirmation(text: str | None) -> bool:
+    """Whether a user message reads as an explicit yes: a yes word and no word of refusal or doubt.
+
+    Deliberately strict ("Yes, but not that one" is not a yes): a conversation it wrongly
+    doubts is only left out of training, while one it wrongly accepts would teach writing
+    without consent.
+    """
+    return bool(text) and bool(_YES.search(text)) and not _NO.search(text)  # type: ignore[arg-type]
+
+
+def detail_values(arguments: Any, key: str = "") -> Iterator[str]:
+    """The values of a call's arguments that its description must state (see the module docstring)."""
+    if key in NAMED_IN_WORDS:
+        return
+    if isinstance(arguments, Mapping):
+        for k, v in arguments.items():
+            yield from detail_values(v, str(k))
+    elif isinstance(arguments, (list, tuple)):
+        for v in arguments:
+            yield from detail_values(v, key)
+    elif isinstance(arguments, bool):  # a flag is said in words ("with insurance"), never as True
+        return
+    elif isinstance(arguments, (int, float)):
+        yield str(int(arguments)) if float(arguments).is_integer() else str(arguments)
+    elif isinstance(arguments, str) and _DIGIT.search(arguments):
+        yield arguments
+
+
+def describes(text: str, arguments: Any) -> bool:
+    """Whether ``text`` states every detail value of a call with these ``arguments``."""
+    low = text.lower()
+    return all(value.lower() in low for value in detail_values(arguments))
+
+
+def _text(message: Mapping[str, Any]) -> str | None:
+    content = message.get("content")
+    return content if isinstance(content, str) and content.strip() else None
+
+
+def violations(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str]) -> list[str]:
+    """Every rule the conversation breaks, each once, in the order of :data:`REASONS`."""
+    found: set[str] = set()
+    proposal: str | None = None  # the agent's latest text message
+    users: list[str | None] = []  # user messages since then
+    confirmation_used = False
+    for m in messages:
+        role = m.get("role")
+        if role == "user":
+            users.append(_text(m))
+            continue
+        if role != "assistant":
+            continue
+        calls = m.get("tool_calls") or []
+        text = _text(m)
+        if len(calls) > 1:
+            found.add(MULTIPLE_CALLS)
+        if calls and text:
+            found.add(TEXT_AND_CALL)
+        if text and not calls:
+            proposal, users, confirmation_used = text, [], False
+            continue
+        for call in calls:
+            if call.get("name") not in write_tools:
+                continue
+            if proposal is None or not users or not is_confirmation(users[-1]) or confirmation_used:
+                found.add(UNCONFIRMED_WRITE)
+            elif not describes(proposal, call.get("arguments") or {}):
+                found.add(UNASKED_WRITE)
+            confirmation_used = True
+    return [r for r in REASONS if r in found]
+
+
+def first_violation(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str]) -> str | None:
+    """The reason a conversation is dropped for (None if it keeps every rule)."""
+    found = violations(messages, write_tools)
+    return found[0] if found else None
+
+
+def policy_counts(dropped: Mapping[str, int]) -> dict[str, int]:
+    """Conversations dropped under each rule (zeros included), from a build's ``dropped`` counts."""
+    return {reason: int(dropped.get(reason, 0)) for reason in REASONS}
