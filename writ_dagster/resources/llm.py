@@ -24,9 +24,12 @@ class _SamplingFields(dg.ConfigurableResource):
     top_p: float = Field(1.0, description="nucleus sampling mass")
     max_tokens: int = Field(256, description="most tokens generated per turn")
     seed: int = Field(0, description="base seed, mixed with each conversation and turn")
+    reasoning_model: bool = Field(False, description="a reasoning model behind an OpenAI-style API: send "
+                                                     "max_tokens as max_completion_tokens, and no temperature, "
+                                                     "top_p or seed (ignored by offline vLLM)")
 
     def sampling_params(self) -> Sampling:
-        return Sampling(self.temperature, self.top_p, self.max_tokens, self.seed)
+        return Sampling(self.temperature, self.top_p, self.max_tokens, self.seed, self.reasoning_model)
 
 
 class OpenAICompatibleResource(_SamplingFields):
@@ -58,6 +61,8 @@ class VLLMServerResource(_SamplingFields):
     served_model_name: str | None = Field(None, description="name clients use (default: the folder name)")
     port: int = Field(0, description="loopback port; 0 picks a free one")
     tool_call_parser: str = Field("hermes", description="vLLM --tool-call-parser")
+    reasoning_parser: str | None = Field(None, description="vLLM --reasoning-parser (e.g. qwen3): reasoning "
+                                                           "comes back apart from the content")
     chat_template: str | None = Field(None, description="--chat-template (default: the model's chat_template.jinja)")
     tensor_parallel_size: int = Field(1, description="--tensor-parallel-size")
     data_parallel_size: int = Field(1, description="--data-parallel-size")
@@ -78,7 +83,8 @@ class VLLMServerResource(_SamplingFields):
 
         return VLLMServerConfig(
             model=resolve_model(self.model), served_model_name=self.served_model_name, port=self.port,
-            tool_call_parser=self.tool_call_parser, chat_template=self.chat_template,
+            tool_call_parser=self.tool_call_parser, reasoning_parser=self.reasoning_parser,
+            chat_template=self.chat_template,
             tensor_parallel_size=self.tensor_parallel_size, data_parallel_size=self.data_parallel_size,
             dtype=self.dtype, max_model_len=self.max_model_len, extra_args=tuple(self.extra_args),
             env={"VLLM_CPU_KVCACHE_SPACE": str(self.cpu_kv_cache_gib)}, api_key_env=self.api_key_env,

@@ -8,6 +8,15 @@ engine ends that conversation as a failed one. Other HTTP errors (400: bad reque
 prompt past the context length) fail at once. Counters in :attr:`stats` and the reason of
 each failed conversation in :attr:`failures` say what happened.
 
+An endpoint that refuses one of the sampling parameters (HTTP 400 naming it, as OpenAI's
+reasoning models do for ``max_tokens`` and ``temperature``) would refuse every turn of every
+conversation the same way, so that raises :class:`RefusedParameterError` at once, with one
+line naming the backend option that changes the request (``reasoning_model``).
+
+Reasoning text — a server's ``reasoning_content`` (or ``reasoning``) field, or ``<think>``
+blocks left in the content — is taken out of the content and handed on in
+``Reply.reasoning``; a turn cut by the length limit keeps ``finish_reason`` in ``Reply.raw``.
+
 The API key is read from an environment variable whose *name* is configured; it is kept
 only inside the HTTP clients, never in the backend's name, sampling dict or repr.
 """
@@ -23,8 +32,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from writ_dagster.core.llm.chat_format import TOOL_CALL_START, openai_tool_calls, parse_tool_calls
-from writ_dagster.core.llm.sampling import Sampling, turn_seed, usage_of
+from writ_dagster.core.llm.chat_format import TOOL_CALL_START, openai_tool_calls, parse_tool_calls, split_reasoning
+from writ_dagster.core.llm.sampling import SAMPLING_REQUEST_KEYS, Sampling, request_sampling, usage_of
 from writ_dagster.core.simulation.protocol import ConversationView, Reply
 
 NO_KEY = "EMPTY"  # what OpenAI clients send to servers started without --api-key
@@ -51,6 +60,45 @@ class Transient(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RefusedParameterError(ValueError):
+    """The endpoint refuses a request parameter the backend's options control (one-line message)."""
+
+
+# Wordings of servers refusing a parameter (OpenAI, vLLM's strict request models, proxies).
+_REFUSAL_WORDS = ("unsupported", "not supported", "extra inputs", "extra_forbidden", "unrecognized",
+                  "unknown parameter", "not allowed", "not permitted", "invalid parameter")
+
+
+def refused_parameter(status: int, param: str | None, message: str, sent: Sequence[str]) -> str | None:
+    """Which of the ``sent`` sampling parameters an HTTP error refuses, or None.
+
+    OpenAI names it in the error's ``param``; other servers only in the message, quoted.
+    """
+    if status != 400:
+        return None
+    if param in sent:
+        return param
+    low = message.lower()
+    if not any(word in low for word in _REFUSAL_WORDS):
+        return None
+    for name in sent:
+        if any(f"{q}{name}{q}" in message for q in ("'", '"', "`")):
+            return name
+    return None
+
+
+def refusal_message(url: str, param: str, detail: str, role: str, sampling: Sampling) -> str:
+    """One line saying which parameter the endpoint refused and which option to set."""
+    where = f"set reasoning_model: {{value}} in the {role} backend's options ({role}_options)"
+    if param == "max_completion_tokens" and sampling.reasoning_model:
+        fix = where.format(value="false") + ", which sends max_tokens and the sampling settings instead"
+    elif not sampling.reasoning_model:
+        fix = where.format(value="true") + ", which sends max_completion_tokens and no temperature, top_p or seed"
+    else:
+        fix = "this endpoint takes neither request form; check which parameters its model accepts"
+    return f"the endpoint {url} refused the request parameter {param!r} (HTTP 400: {detail}); {fix}"
 
 
 def api_key_from_env(env_name: str | None) -> str:
@@ -128,6 +176,11 @@ class OpenAICompatibleBackend:
             except Transient as exc:
                 reason = exc.reason
             except _Permanent as exc:
+                if exc.refused is not None:
+                    self.stats["refused"] += 1
+                    url = self.base_urls[(start + attempt) % len(self.base_urls)]
+                    raise RefusedParameterError(refusal_message(url, exc.refused, exc.reason, view.role,
+                                                                self.params)) from None
                 return self._fail(view, exc.reason)
             if attempt >= self.retry.max_retries:
                 return self._fail(view, f"{reason} (gave up after {attempt + 1} attempts)")
@@ -137,9 +190,8 @@ class OpenAICompatibleBackend:
             await asyncio.sleep(self.retry.delay(attempt, self._rng))
 
     def _request(self, view: ConversationView) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": self.model, "messages": view.chat_messages(), "temperature": self.params.temperature,
-            "top_p": self.params.top_p, "max_tokens": self.params.max_tokens, "seed": turn_seed(self.params, view)}
+        request: dict[str, Any] = {"model": self.model, "messages": view.chat_messages(),
+                                   **request_sampling(self.params, view)}
         if view.tools:
             request["tools"] = view.tools
         return request
@@ -161,7 +213,9 @@ class OpenAICompatibleBackend:
         except openai.APIStatusError as exc:
             if exc.status_code == 429 or exc.status_code >= 500:
                 raise Transient(f"http {exc.status_code}") from None
-            raise _Permanent(f"http {exc.status_code}: {_short(exc.message)}") from None
+            sent = [k for k in SAMPLING_REQUEST_KEYS if k in request]
+            refused = refused_parameter(exc.status_code, getattr(exc, "param", None), str(exc.message), sent)
+            raise _Permanent(f"http {exc.status_code}: {_short(exc.message)}", refused) from None
         except (ValueError, openai.APIResponseValidationError) as exc:  # unreadable body (JSON error is a ValueError)
             raise Transient(f"bad response: {_short(exc)}") from None
         if not getattr(response, "choices", None) or response.choices[0].message is None:
@@ -172,7 +226,11 @@ class OpenAICompatibleBackend:
         choice = response.choices[0]
         message = choice.message
         calls = openai_tool_calls(message.tool_calls)
-        content = message.content
+        # vLLM's reasoning parsers fill `reasoning_content` (newer releases: `reasoning`); servers
+        # without one leave the think block in the content
+        served = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
+        content, in_text = split_reasoning(message.content)
+        reasoning = "\n\n".join(r for r in (served if isinstance(served, str) else None, in_text) if r) or None
         raw: dict[str, Any] = {"finish_reason": choice.finish_reason}
         if not calls and content and TOOL_CALL_START in content:
             # the server's parser drops a turn whose tool-call JSON is broken; recover the calls
@@ -181,14 +239,15 @@ class OpenAICompatibleBackend:
             raw["tool_calls_from_text"] = True
             self.stats["recovered_tool_calls"] += 1
         usage = response.usage
-        return Reply(content=content, tool_calls=calls, raw=raw,
+        return Reply(content=content, tool_calls=calls, raw=raw, reasoning=reasoning,
                      usage=usage_of(usage.prompt_tokens, usage.completion_tokens) if usage else None)
 
 
 class _Permanent(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, refused: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.refused = refused  # the sampling parameter the endpoint refuses, if that is why
 
 
 def _short(exc: object, limit: int = 200) -> str:

@@ -38,10 +38,17 @@ def vllm_offline(model: str = TINY, temperature: float = 0.0, top_p: float = 1.0
 def openai_compatible(base_urls: str | Sequence[str], model: str, api_key_env: str | None = None,
                       temperature: float = 0.0, top_p: float = 1.0, max_tokens: int = 256, seed: int = 0,
                       max_retries: int = 4, backoff_s: float = 0.25, backoff_max_s: float = 8.0,
-                      timeout_s: float = 120.0, max_connections: int = 256) -> OpenAICompatibleBackend:
-    """Factory of :class:`~writ_dagster.core.llm.openai_client.OpenAICompatibleBackend`."""
+                      timeout_s: float = 120.0, max_connections: int = 256,
+                      reasoning_model: bool = False) -> OpenAICompatibleBackend:
+    """Factory of :class:`~writ_dagster.core.llm.openai_client.OpenAICompatibleBackend`.
+
+    ``reasoning_model=True`` sends ``max_tokens`` as ``max_completion_tokens`` and leaves out
+    temperature, top_p and seed, which OpenAI's reasoning models refuse.
+    """
+    if not isinstance(reasoning_model, bool):  # options come from YAML/JSON: "false" must not mean True
+        raise ValueError(f"reasoning_model must be true or false, got {reasoning_model!r}")
     return OpenAICompatibleBackend(base_urls, model, api_key_env=api_key_env,
-                                   sampling=Sampling(temperature, top_p, max_tokens, seed),
+                                   sampling=Sampling(temperature, top_p, max_tokens, seed, reasoning_model),
                                    retry=RetryPolicy(max_retries, backoff_s, backoff_max_s, timeout_s),
                                    max_connections=max_connections)
 

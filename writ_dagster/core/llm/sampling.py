@@ -11,18 +11,45 @@ from writ_dagster.core.simulation.protocol import ConversationView
 from writ_dagster.core.tasks.synthesis import derive_seed
 
 
+# What an OpenAI-style request may carry for sampling; the names an endpoint can refuse.
+SAMPLING_REQUEST_KEYS = ("temperature", "top_p", "seed", "max_tokens", "max_completion_tokens")
+
+
 @dataclass(frozen=True)
 class Sampling:
     """How a model is sampled. ``seed`` is mixed with each conversation and turn, so a
-    conversation's turns are reproducible whatever else is in the batch or in flight."""
+    conversation's turns are reproducible whatever else is in the batch or in flight.
+
+    ``reasoning_model``: the endpoint serves a reasoning model that, like OpenAI's, refuses
+    ``max_tokens`` and sampling settings: requests then carry ``max_completion_tokens`` (set
+    to ``max_tokens``) and no temperature, top_p or seed, so the model samples its own way.
+    """
 
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 256
     seed: int = 0
+    reasoning_model: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """What the model was sampled with, as recorded with each trajectory.
+
+        Without ``reasoning_model`` this is exactly the four settings, as before the option
+        existed, so stored trajectories keep their resume keys.
+        """
+        if self.reasoning_model:
+            return {"reasoning_model": True, "max_completion_tokens": self.max_tokens}
+        body = asdict(self)
+        del body["reasoning_model"]
+        return body
+
+
+def request_sampling(sampling: Sampling, view: ConversationView) -> dict[str, Any]:
+    """The sampling part of one chat-completions request (see :class:`Sampling`)."""
+    if sampling.reasoning_model:
+        return {"max_completion_tokens": sampling.max_tokens}
+    return {"temperature": sampling.temperature, "top_p": sampling.top_p, "max_tokens": sampling.max_tokens,
+            "seed": turn_seed(sampling, view)}
 
 
 def turn_seed(sampling: Sampling, view: ConversationView) -> int:

@@ -39,6 +39,7 @@ class VLLMServerConfig:
     host: str = "127.0.0.1"
     port: int = 0
     tool_call_parser: str = "hermes"
+    reasoning_parser: str | None = None  # e.g. "qwen3": think blocks come back as reasoning_content
     chat_template: str | None = None  # default: the model folder's chat_template.jinja, if any
     tensor_parallel_size: int = 1
     data_parallel_size: int = 1
@@ -67,6 +68,8 @@ class VLLMServerConfig:
         template = self.chat_template or _default_template(self.model)
         if template:
             cmd += ["--chat-template", template]
+        if self.reasoning_parser:
+            cmd += ["--reasoning-parser", self.reasoning_parser]
         if self.max_model_len:
             cmd += ["--max-model-len", str(self.max_model_len)]
         if self.enforce_eager:
