@@ -19,7 +19,7 @@ The rules, each a reason a conversation is dropped (the first one broken, in thi
   user said yes to was not this write. Checkable as: every *detail value* of the call (a
   number, or a string containing a digit — reservation and order ids, flight numbers,
   dates, amounts, street numbers and zip codes; see :func:`detail_values`) appears in P's
-  text. Values under :data:`NAMED_IN_WORDS` keys are exempt, because agents rightly name
+  text as a word of its own. Values under :data:`NAMED_IN_WORDS` keys are exempt, because agents rightly name
   those things in words ("your visa card ending in 2413", "the blue t-shirt", "your
   account") rather than by id; strings without digits (cabin names, reasons, yes/no flags)
   are too often paraphrased to compare.
@@ -78,9 +78,13 @@ def detail_values(arguments: Any, key: str = "") -> Iterator[str]:
 
 
 def describes(text: str, arguments: Any) -> bool:
-    """Whether ``text`` states every detail value of a call with these ``arguments``."""
-    low = text.lower()
-    return all(value.lower() in low for value in detail_values(arguments))
+    """Whether ``text`` states every detail value of a call with these ``arguments``.
+
+    A value must stand as a word of its own ("3" is not found in "ABC123" or "3.5"), letter
+    case aside.
+    """
+    return all(re.search(r"(?<!\w)(?<!\d\.)" + re.escape(value) + r"(?!\w)(?!\.\d)", text, re.I)
+               for value in detail_values(arguments))
 
 
 def _text(message: Mapping[str, Any]) -> str | None:
