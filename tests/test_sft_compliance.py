@@ -59,6 +59,9 @@ def compliant() -> list[dict]:
 
 def test_a_compliant_conversation_passes_and_reads_need_no_confirmation() -> None:
     assert violations(compliant(), AIRLINE_WRITES) == []
+    thinking = compliant()
+    thinking[2]["content"] = "<think>I need the reservation first.</think>"  # reasoning beside a call is no text
+    assert violations(thinking, AIRLINE_WRITES) == []
 
 
 @pytest.mark.parametrize("name, edit, reason", [
@@ -82,6 +85,8 @@ def test_a_compliant_conversation_passes_and_reads_need_no_confirmation() -> Non
      MULTIPLE_CALLS),
     ("text with a tool call", lambda c: c[:2] + [_agent("Let me look that up.", READ), _tool()] + c[4:],
      TEXT_AND_CALL),
+    ("details stated only in the reasoning were never told to the user",
+     lambda c: c[:4] + [_agent("<think>" + PROPOSAL + "</think>"), _user("Yes.")] + c[6:], UNASKED_WRITE),
 ])
 def test_each_rule_is_caught(name: str, edit, reason: str) -> None:
     found = violations(edit(compliant()), AIRLINE_WRITES)

@@ -133,9 +133,6 @@ def _one_call(body: str) -> RawToolCall:
     return RawToolCall(name=name.group(1) if name else "", arguments=args)
 
 
-_THINK_BLOCK = re.compile(re.escape(THINK_START) + r"(.*?)(?:" + re.escape(THINK_END) + r"|$)", re.S)
-
-
 def split_reasoning(text: str | None) -> tuple[str | None, str | None]:
     """Split generated text into what the model said and its reasoning (Qwen3-style think blocks).
 
@@ -147,12 +144,25 @@ def split_reasoning(text: str | None) -> tuple[str | None, str | None]:
     if not text or (THINK_START not in text and THINK_END not in text):
         return text, None
     parts: list[str] = []
+    said: list[str] = []
     head, sep, tail = text.partition(THINK_END)
     if sep and THINK_START not in head:  # the opening tag was in the prompt, not in the output
         parts.append(head)
         text = tail
-    parts += _THINK_BLOCK.findall(text)
-    content = _THINK_BLOCK.sub("", text).replace(THINK_END, "").strip()
+    pos = 0
+    while True:  # str.find, not a regex: this runs on every assistant message of an SFT build
+        start = text.find(THINK_START, pos)
+        if start < 0:
+            said.append(text[pos:])
+            break
+        said.append(text[pos:start])
+        end = text.find(THINK_END, start + len(THINK_START))
+        if end < 0:
+            parts.append(text[start + len(THINK_START):])
+            break
+        parts.append(text[start + len(THINK_START):end])
+        pos = end + len(THINK_END)
+    content = "".join(said).replace(THINK_END, "").strip()
     reasoning = "\n\n".join(p.strip() for p in parts if p.strip())
     return (content or None), (reasoning or None)
 

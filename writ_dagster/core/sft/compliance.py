@@ -35,6 +35,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from writ_dagster.core.llm.chat_format import split_reasoning
+
 MULTIPLE_CALLS = "policy: more than one tool call in a message"
 TEXT_AND_CALL = "policy: text and a tool call in one message"
 UNCONFIRMED_WRITE = "policy: write without an explicit confirmation"
@@ -88,8 +90,9 @@ def describes(text: str, arguments: Any) -> bool:
 
 
 def _text(message: Mapping[str, Any]) -> str | None:
-    content = message.get("content")
-    return content if isinstance(content, str) and content.strip() else None
+    # a think block left in a stored content is not something the other side was told
+    content, _ = split_reasoning(message.get("content") if isinstance(message.get("content"), str) else None)
+    return content if content and content.strip() else None
 
 
 def violations(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str]) -> list[str]:
