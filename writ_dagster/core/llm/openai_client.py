@@ -98,7 +98,7 @@ def refusal_message(url: str, param: str, detail: str, role: str, sampling: Samp
         fix = where.format(value="true") + ", which sends max_completion_tokens and no temperature, top_p or seed"
     else:
         fix = "this endpoint takes neither request form; check which parameters its model accepts"
-    return f"the endpoint {url} refused the request parameter {param!r} (HTTP 400: {detail}); {fix}"
+    return f"the endpoint {url} refused the request parameter {param!r} ({detail}); {fix}"
 
 
 def api_key_from_env(env_name: str | None) -> str:
