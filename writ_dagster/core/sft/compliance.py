@@ -32,10 +32,10 @@ stored tau2 message dicts of a :class:`~writ_dagster.core.simulation.records.Tra
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from writ_dagster.core.llm.chat_format import split_reasoning
+from writ_dagster.core.llm.chat_format import THINK_END, THINK_START, split_reasoning
 
 MULTIPLE_CALLS = "policy: more than one tool call in a message"
 TEXT_AND_CALL = "policy: text and a tool call in one message"
@@ -61,22 +61,31 @@ def is_confirmation(text: str | None) -> bool:
     return bool(text) and bool(_YES.search(text)) and not _NO.search(text)  # type: ignore[arg-type]
 
 
-def detail_values(arguments: Any, key: str = "") -> Iterator[str]:
+def detail_values(arguments: Any, key: str = "") -> list[str]:
     """The values of a call's arguments that its description must state (see the module docstring)."""
+    out: list[str] = []
+    _collect(arguments, key, out)
+    return out
+
+
+def _collect(value: Any, key: str, out: list[str]) -> None:
+    # concrete types, no generators: this runs for every write of every conversation of a build
     if key in NAMED_IN_WORDS:
         return
-    if isinstance(arguments, Mapping):
-        for k, v in arguments.items():
-            yield from detail_values(v, str(k))
-    elif isinstance(arguments, (list, tuple)):
-        for v in arguments:
-            yield from detail_values(v, key)
-    elif isinstance(arguments, bool):  # a flag is said in words ("with insurance"), never as True
-        return
-    elif isinstance(arguments, (int, float)):
-        yield str(int(arguments)) if float(arguments).is_integer() else str(arguments)
-    elif isinstance(arguments, str) and _DIGIT.search(arguments):
-        yield arguments
+    kind = type(value)
+    if kind is str:
+        if not value.isalpha() and _DIGIT.search(value):  # isalpha: most words are settled without the regex
+            out.append(value)
+    elif kind is dict:
+        for k, v in value.items():
+            _collect(v, k, out)
+    elif kind is list:
+        for v in value:
+            _collect(v, key, out)
+    elif kind is int:  # bool is its own type: a flag is said in words ("with insurance"), never as True
+        out.append(str(value))
+    elif kind is float:
+        out.append(str(int(value)) if value.is_integer() else str(value))
 
 
 def describes(text: str, arguments: Any) -> bool:
@@ -85,42 +94,69 @@ def describes(text: str, arguments: Any) -> bool:
     A value must stand as a word of its own ("3" is not found in "ABC123" or "3.5"), letter
     case aside.
     """
-    return all(re.search(r"(?<!\w)(?<!\d\.)" + re.escape(value) + r"(?!\w)(?!\.\d)", text, re.I)
-               for value in detail_values(arguments))
+    low: str | None = None
+    for value in detail_values(arguments):
+        if _stands_in(value, text):
+            continue
+        low = low or text.lower()  # exact case first: ids are mostly said as written
+        if not _stands_in(value.lower(), low):
+            return False
+    return True
+
+
+def _stands_in(value: str, text: str) -> bool:
+    # str.find with the word-boundary test by hand: a regex per value would be compiled anew for
+    # nearly every call (ids are all different), which made the filter the slowest step of a build
+    start = text.find(value)
+    while start >= 0:
+        end = start + len(value)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_" or (before == "." and start >= 2 and text[start - 2].isdigit())
+                or after.isalnum() or after == "_" or (after == "." and end + 1 < len(text)
+                                                       and text[end + 1].isdigit())):
+            return True
+        start = text.find(value, start + 1)
+    return False
 
 
 def _text(message: Mapping[str, Any]) -> str | None:
-    # a think block left in a stored content is not something the other side was told
-    content, _ = split_reasoning(message.get("content") if isinstance(message.get("content"), str) else None)
-    return content if content and content.strip() else None
+    content = message.get("content")
+    if not content or not isinstance(content, str):
+        return None
+    if THINK_START in content or THINK_END in content:
+        # a think block left in a stored content is not something the other side was told
+        content = split_reasoning(content)[0] or ""
+    return content if content.strip() else None
 
 
 def violations(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str]) -> list[str]:
     """Every rule the conversation breaks, each once, in the order of :data:`REASONS`."""
     found: set[str] = set()
     proposal: str | None = None  # the agent's latest text message
-    users: list[str | None] = []  # user messages since then
+    last_user: Mapping[str, Any] | None = None  # the latest user message since then
     confirmation_used = False
     for m in messages:
-        role = m.get("role")
+        role = m["role"]
         if role == "user":
-            users.append(_text(m))
+            last_user = m
             continue
         if role != "assistant":
             continue
-        calls = m.get("tool_calls") or []
-        text = _text(m)
+        calls = m.get("tool_calls")
+        if not calls:
+            text = _text(m)
+            if text:
+                proposal, last_user, confirmation_used = text, None, False
+            continue
         if len(calls) > 1:
             found.add(MULTIPLE_CALLS)
-        if calls and text:
+        if m.get("content") and _text(m):
             found.add(TEXT_AND_CALL)
-        if text and not calls:
-            proposal, users, confirmation_used = text, [], False
-            continue
         for call in calls:
             if call.get("name") not in write_tools:
                 continue
-            if proposal is None or not users or not is_confirmation(users[-1]) or confirmation_used:
+            if proposal is None or last_user is None or confirmation_used or not is_confirmation(_text(last_user)):
                 found.add(UNCONFIRMED_WRITE)
             elif not describes(proposal, call.get("arguments") or {}):
                 found.add(UNASKED_WRITE)
