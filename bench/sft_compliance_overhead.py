@@ -60,8 +60,8 @@ def child(home: Path, repeats: int) -> dict:
     from writ_dagster.core.sft.compliance import first_violation
     from writ_dagster.core.sft.curate import build_sft
     from writ_dagster.core.sft.models import SFTConfig
-    from writ_dagster.core.sft.stage import read_sft_inputs
-    from writ_dagster.core.storage import connect
+    from writ_dagster.core.stages.sft import read_sft_inputs
+    from writ_dagster.core.storage.schema import connect
 
     with connect(home / "writ.duckdb", read_only=True) as con:
         con.execute("SET threads TO 2")

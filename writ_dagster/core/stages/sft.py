@@ -107,4 +107,4 @@ def stored_build(con: duckdb.DuckDBPyConnection, info: SFTSetInfo) -> SFTBuild:
                    partition=r["partition"], sft_version=r["sft_version"])
             for r in frame.iter_rows(named=True)]
     return SFTBuild(version=info.sft_version, rows=rows, considered=info.considered, dropped=info.dropped,
-                    cells=info.cells)
+                    cells=info.cells, policy_filter=info.config().policy_filter)  # the card says what was checked
