@@ -47,7 +47,8 @@ def reverify_task(verifier: Verifier, record: TaskRecord) -> list[str]:
             problems.append(f"{tid}: step {i} {step.name} does not change the DB")
     per_write = record.axes.per_write
     remeasured = measure_axes(record.gold_actions, [s.content for s in run.steps],
-                              [w.candidates for w in per_write], [w.burden for w in per_write])
+                              [w.candidates for w in per_write], [w.burden for w in per_write],
+                              [w.comparisons for w in per_write])
     if remeasured != record.axes:
         problems.append(f"{tid}: re-measured axes differ from the stored ones")
     # Only the assistant's messages and tool calls are scored, so any user opening will do.

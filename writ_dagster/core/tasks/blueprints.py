@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from writ_dagster.core.tasks.models import Burden
+from writ_dagster.core.tasks.models import Burden, Candidate, Comparison
 
 Call = tuple[str, dict[str, Any]]
 
@@ -41,6 +42,20 @@ class Decision:
     communicate: list[str] = field(default_factory=list)
     entities: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list, metadata={"doc": "entity keys this write decides on"})
+    comparisons: list[Comparison] = field(default_factory=list,
+                                          metadata={"doc": "how records were compared to fix the arguments"})
+
+
+def spoken_money(x: float) -> str:
+    """A dollar amount as an agent says it: "$1,284", "$12.50"."""
+    return f"${x:,.0f}" if float(x).is_integer() else f"${x:,.2f}"
+
+
+def compare(things: str, criterion: str, chosen: Any, pool: Sequence[Any], name: Callable[[Any], str],
+            value: Callable[[Any], str]) -> Comparison:
+    """The record of choosing ``chosen`` out of ``pool`` by ``criterion`` (every other one is set aside)."""
+    return Comparison(things=things, criterion=criterion, chosen=Candidate(name=name(chosen), value=value(chosen)),
+                      others=[Candidate(name=name(x), value=value(x)) for x in pool if x is not chosen])
 
 
 @dataclass

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from writ_dagster.core.tasks.models import AxisMeasure, Burden, PlanStep, WriteMeasure
+from writ_dagster.core.tasks.models import AxisMeasure, Burden, Comparison, PlanStep, WriteMeasure
 
 
 def measure_axes(plan: Sequence[PlanStep], outputs: Sequence[str], candidates: Sequence[int],
-                 burdens: Sequence[Burden]) -> AxisMeasure:
+                 burdens: Sequence[Burden], comparisons: Sequence[Sequence[Comparison]] = ()) -> AxisMeasure:
     """Count, for each write, the reads made since the previous write and their output size.
 
-    ``outputs`` holds each step's tool output; ``candidates``/``burdens`` hold one entry
-    per write, in plan order.
+    ``outputs`` holds each step's tool output; ``candidates``/``burdens`` (and ``comparisons``,
+    when given) hold one entry per write, in plan order.
     """
     per_write: list[WriteMeasure] = []
     reads = chars = 0
@@ -23,7 +23,8 @@ def measure_axes(plan: Sequence[PlanStep], outputs: Sequence[str], candidates: S
             chars += len(out)
         elif step.kind == "write":
             per_write.append(WriteMeasure(tool=step.name, burden=burdens[w], reads=reads,
-                                          candidates=candidates[w], evidence_chars=chars))
+                                          candidates=candidates[w], evidence_chars=chars,
+                                          comparisons=list(comparisons[w]) if w < len(comparisons) else []))
             w += 1
             reads = chars = 0
     total_reads = sum(1 for s in plan if s.kind == "read")

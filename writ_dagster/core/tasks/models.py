@@ -26,6 +26,26 @@ class PlanStep(BaseModel):
         return self.name + json.dumps(self.arguments, sort_keys=True)
 
 
+class Candidate(BaseModel):
+    """One record a write decision compared, as the agent names it and its deciding value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="how the agent names it: 'reservation VD4VDF', 'order #W123'")
+    value: str = Field(description="its value under the criterion, as said: '$1,284', '3 passengers'")
+
+
+class Comparison(BaseModel):
+    """How a write's target was decided by comparing records, so the agent can say it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    things: str = Field(description="what was compared, plural: 'reservations', 'pending orders'")
+    criterion: str = Field(description="what decided, completing 'X has ...': 'the highest total fare'")
+    chosen: Candidate
+    others: list[Candidate] = Field(description="the candidates set aside, with their values")
+
+
 class WriteMeasure(BaseModel):
     """The read-axis measurement of one write decision of a gold plan."""
 
@@ -34,6 +54,8 @@ class WriteMeasure(BaseModel):
     reads: int = Field(description="read calls the gold plan makes after the previous write and before this one")
     candidates: int = Field(description="candidate records the agent must compare to fix the arguments")
     evidence_chars: int = Field(description="characters of read-tool output in those reads")
+    comparisons: list[Comparison] = Field(default_factory=list,
+                                          description="comparisons that fixed the arguments (high burden)")
 
 
 class AxisMeasure(BaseModel):

@@ -277,7 +277,8 @@ class Synthesizer:
     def _record(self, task: Task, d: _Draft, run, partition: str, index: int, seed: int,
                 attempt: int) -> TaskRecord:
         outputs = [s.content for s in run.steps]
-        axes = measure_axes(d.plan, outputs, [x.candidates for x in d.decisions], d.burdens)
+        axes = measure_axes(d.plan, outputs, [x.candidates for x in d.decisions], d.burdens,
+                            [x.comparisons for x in d.decisions])
         if d.ttype == "read-heavy" and axes.max_reads_before_write < self.config.read_heavy_min_reads:
             raise Rejected("read-heavy task below the evidence target",
                            f"{axes.max_reads_before_write} < {self.config.read_heavy_min_reads}")

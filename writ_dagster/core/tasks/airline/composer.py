@@ -13,7 +13,7 @@ from writ_dagster.core.tasks.airline.locate import (
     choose_payment,
     locate_reservation,
 )
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Identity, Skip
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Identity, Skip, compare, spoken_money
 
 BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
 TRAVEL_DATES = [f"2024-05-{d:02d}" for d in range(16, 31)]
@@ -74,6 +74,7 @@ class CancelReservation(_Base):
             criteria=["You want the whole reservation cancelled, all flights and passengers."],
             communicate=[_money(refund)] if refund > 0 else [],
             entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
+            comparisons=loc.comparisons,
         )
 
 
@@ -107,7 +108,7 @@ class AddBaggage(_Base):
             criteria=["You want the agent to tell you the baggage fee before confirming."] if fee else [],
             communicate=communicate,
             entities=[f"reservations:{r.reservation_id}", f"payment_methods:{pay.method.id}"],
-            targets=[f"reservations:{r.reservation_id}"],
+            targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
         )
 
 
@@ -159,7 +160,7 @@ class ChangeCabin(_Base):
             criteria=["Before confirming, ask the agent how much the cabin change costs or refunds."],
             communicate=[_money(abs(diff))] if diff else [],
             entities=[f"reservations:{r.reservation_id}"] + [f"flights:{f.flight_number}" for f in r.flights],
-            targets=[f"reservations:{r.reservation_id}"],
+            targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
         )
 
 
@@ -227,6 +228,10 @@ class ChangeFlight(_Base):
             communicate=[_money(abs(diff))] if diff else [],
             entities=[f"reservations:{r.reservation_id}", f"flights:{new_fn}"],
             targets=[f"reservations:{r.reservation_id}"],
+            comparisons=loc.comparisons + ([compare(
+                "direct flights with seats", "the lowest fare", options[0], options, lambda x: f"{x[2]} on {x[1]}",
+                lambda x: f"{spoken_money(x[0])} per passenger")] if ctx.burden == "high" and len(options) > 1 else [])
+            + pay.comparisons,
         )
 
 
@@ -262,6 +267,7 @@ class UpdatePassenger(_Base):
             known=loc.known + [f"{new.first_name} {new.last_name} was born on {new.dob}."],
             unknown=loc.unknown, criteria=["Every other passenger stays the same."],
             entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
+            comparisons=loc.comparisons,
         )
 
 
@@ -298,6 +304,7 @@ class CancelledFlightCompensation(_Base):
             criteria=["Accept a travel certificate as compensation."],
             communicate=[_money(amount)],
             entities=[f"reservations:{r.reservation_id}"], targets=[f"certificate:{r.reservation_id}"],
+            comparisons=loc.comparisons,
         )
 
 
@@ -386,6 +393,10 @@ class BookFlight(_Base):
             communicate=[_money(total)],
             entities=[f"flights:{f['flight_number']}" for f in flights] + [f"payment_methods:{pay.method.id}"],
             targets=[f"reservations:{rid}"],
+            comparisons=([compare("flights with seats", "the lowest fare", options[0], options,
+                                  lambda x: " and ".join(f"{f['flight_number']} on {f['date']}" for f in x[2]),
+                                  lambda x: f"{spoken_money(x[0])} per passenger")]
+                         if high and len(options) > 1 else []) + pay.comparisons,
         )
 
     def _onestops(self, db: Any, o: str, dest: str, d: str, cabin: str, pax: int):

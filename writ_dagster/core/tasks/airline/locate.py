@@ -7,10 +7,11 @@ target is determined; a description is used only if exactly one reservation fits
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Skip
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Skip, compare, spoken_money
+from writ_dagster.core.tasks.models import Comparison
 
 CABIN_WORDS = {"basic_economy": "basic economy", "economy": "economy", "business": "business"}
 
@@ -25,6 +26,7 @@ class Located:
     candidates: int
     known: list[str]
     unknown: list[str]
+    comparisons: list[Comparison] = field(default_factory=list)
 
 
 def user_reservations(ctx: ComposeContext) -> list[Any]:
@@ -44,8 +46,19 @@ def _price(r: Any) -> int:
     return sum(f.price for f in r.flights) * len(r.passengers)
 
 
-def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], tuple[Any, str] | None]]:
-    def route(rs: list[Any]) -> tuple[Any, str] | None:
+def _rid(r: Any) -> str:
+    return str(r.reservation_id)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+Selected = tuple[Any, str, Comparison]  # (reservation, how the user describes it, how it was singled out)
+
+
+def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | None]]:
+    def route(rs: list[Any]) -> Selected | None:
         by_route: dict[tuple[str, str], list[Any]] = {}
         for r in rs:
             by_route.setdefault((r.origin, r.destination), []).append(r)
@@ -54,9 +67,10 @@ def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], tuple[Any, 
             return None
         r = sorted(singles, key=lambda x: x.reservation_id)[0]
         kind = "round trip" if r.flight_type == "round_trip" else "one-way trip"
-        return r, f"your {kind} from {cities[r.origin]} to {cities[r.destination]}"
+        return r, f"your {kind} from {cities[r.origin]} to {cities[r.destination]}", compare(
+            "reservations", "the route you described", r, rs, _rid, lambda x: f"{x.origin} to {x.destination}")
 
-    def most_passengers_to(rs: list[Any]) -> tuple[Any, str] | None:
+    def most_passengers_to(rs: list[Any]) -> Selected | None:
         dests: dict[str, list[Any]] = {}
         for r in rs:
             dests.setdefault(r.destination, []).append(r)
@@ -64,18 +78,26 @@ def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], tuple[Any, 
             if len(group) >= 2:
                 r = _unique(group, lambda x: len(x.passengers))
                 if r is not None:
-                    return r, f"the reservation to {cities[dest]} with the most passengers"
+                    return r, f"the reservation to {cities[dest]} with the most passengers", compare(
+                        f"reservations to {cities[dest]}", "the most passengers", r, group, _rid,
+                        lambda x: _plural(len(x.passengers), "passenger"))
         return None
 
-    def most_recent(rs: list[Any]) -> tuple[Any, str] | None:
+    def most_recent(rs: list[Any]) -> Selected | None:
         r = _unique(rs, lambda x: x.created_at)
-        return (r, "the reservation you booked most recently") if r is not None and len(rs) >= 2 else None
+        if r is None or len(rs) < 2:
+            return None
+        return r, "the reservation you booked most recently", compare(
+            "reservations", "the latest booking date", r, rs, _rid, lambda x: f"booked {x.created_at[:10]}")
 
-    def most_expensive(rs: list[Any]) -> tuple[Any, str] | None:
+    def most_expensive(rs: list[Any]) -> Selected | None:
         r = _unique(rs, _price)
-        return (r, "the reservation with the highest total fare (all its flights, all passengers)") if r is not None and len(rs) >= 2 else None
+        if r is None or len(rs) < 2:
+            return None
+        return r, "the reservation with the highest total fare (all its flights, all passengers)", compare(
+            "reservations", "the highest total fare", r, rs, _rid, lambda x: spoken_money(_price(x)))
 
-    def earliest_in_cabin(rs: list[Any]) -> tuple[Any, str] | None:
+    def earliest_in_cabin(rs: list[Any]) -> Selected | None:
         cabins: dict[str, list[Any]] = {}
         for r in rs:
             cabins.setdefault(r.cabin, []).append(r)
@@ -83,7 +105,9 @@ def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], tuple[Any, 
             if len(group) >= 2:
                 r = _unique(group, lambda x: min(f.date for f in x.flights), best=min)
                 if r is not None:
-                    return r, f"your {CABIN_WORDS[cabin]} reservation with the earliest first flight"
+                    return r, f"your {CABIN_WORDS[cabin]} reservation with the earliest first flight", compare(
+                        f"{CABIN_WORDS[cabin]} reservations", "the earliest first flight", r, group, _rid,
+                        lambda x: f"first flight on {min(f.date for f in x.flights)}")
         return None
 
     return [route, most_passengers_to, most_recent, most_expensive, earliest_in_cabin]
@@ -109,11 +133,11 @@ def locate_reservation(ctx: ComposeContext, cities: dict[str, str], legal: Calla
     for select in selectors:
         hit = select(rs)
         if hit is not None and hit[0].reservation_id in ok_ids:
-            r, phrase = hit
+            r, phrase, how = hit
             full = reads + extra_reads(r)
             ctx.require_evidence(full)
             return Located(r, phrase, full, len(rs), [],
-                           [f"You do not know the reservation id of {phrase}; describe it instead."])
+                           [f"You do not know the reservation id of {phrase}; describe it instead."], [how])
     raise Skip("no description singles out an eligible reservation")
 
 
@@ -121,6 +145,11 @@ def locate_reservation(ctx: ComposeContext, cities: dict[str, str], legal: Calla
 class Payment:
     method: Any
     phrase: str
+    comparisons: list[Comparison] = field(default_factory=list)
+
+
+def _method_name(m: Any) -> str:
+    return f"the {m.brand} card ending in {m.last_four}" if m.source == "credit_card" else str(m.id)
 
 
 def describe_method(m: Any) -> str:
@@ -142,9 +171,13 @@ def choose_payment(ctx: ComposeContext, valid: Callable[[Any], bool]) -> Payment
         if len(gifts) >= 2:
             best = _unique(gifts, lambda m: m.amount)
             if best is not None and valid(best):
-                return Payment(best, "the gift card with the largest balance")
+                return Payment(best, "the gift card with the largest balance", [compare(
+                    "gift cards", "the largest balance", best, gifts, _method_name,
+                    lambda m: f"{spoken_money(m.amount)} left")])
         credits = [m for m in methods if m.source == "credit_card"]
         if len(credits) == 1 and valid(credits[0]) and len(methods) >= 2:
-            return Payment(credits[0], "your credit card (you only have one)")
+            return Payment(credits[0], "your credit card (you only have one)", [compare(
+                "payment methods", "the only credit card", credits[0], methods, _method_name,
+                lambda m: str(m.source).replace("_", " "))])
     m = ctx.rng.choice(ok)
     return Payment(m, describe_method(m))

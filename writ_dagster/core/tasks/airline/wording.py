@@ -4,10 +4,11 @@ what to ask for, and a sentence per amount. Tools not named here get the generic
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 from writ_dagster.core.domains.entities import describe_payment
-from writ_dagster.core.domains.wording import Wording, join
+from writ_dagster.core.domains.wording import Wording, choose, join
 
 
 def _flights(flights: list[dict[str, Any]]) -> str:
@@ -63,7 +64,7 @@ class AirlineWording(Wording):
             return f"issue a travel certificate of ${args.get('amount')} to your account"
         return super().describe_write(user_id, name, args)
 
-    def done_summary(self, name: str, args: dict[str, Any], output: str) -> str:
+    def done_summary(self, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:
         """What the agent says once a write has gone through."""
         rid = args.get("reservation_id")
         if name == "book_reservation":
@@ -71,15 +72,31 @@ class AirlineWording(Wording):
                 new_id = json.loads(output).get("reservation_id")
             except (json.JSONDecodeError, AttributeError):
                 new_id = None
-            return f"Your new reservation {new_id} is booked." if new_id else "Your new reservation is booked."
+            if not new_id:
+                return "Your new reservation is booked."
+            return choose(rng, [f"Your new reservation {new_id} is booked.", f"You're booked: reservation {new_id}.",
+                                f"The booking went through; your reservation id is {new_id}.",
+                                f"Done! Your new reservation is {new_id}."])
         summaries = {
-            "cancel_reservation": f"Reservation {rid} has been cancelled.",
-            "update_reservation_baggages": f"The baggage on reservation {rid} has been updated.",
-            "update_reservation_flights": f"Reservation {rid} has been updated.",
-            "update_reservation_passengers": f"The passenger details on reservation {rid} have been updated.",
-            "send_certificate": "The travel certificate has been issued to your account.",
+            "cancel_reservation": [f"Reservation {rid} has been cancelled.", f"I've cancelled reservation {rid}.",
+                                   f"Reservation {rid} is now cancelled.", f"The cancellation of {rid} went through."],
+            "update_reservation_baggages": [f"The baggage on reservation {rid} has been updated.",
+                                            f"I've updated the bags on reservation {rid}.",
+                                            f"Reservation {rid} now has the new baggage allowance.",
+                                            f"The bags have been added to reservation {rid}."],
+            "update_reservation_flights": [f"Reservation {rid} has been updated.", f"I've updated reservation {rid}.",
+                                           f"The change to reservation {rid} went through.",
+                                           f"Reservation {rid} now reflects the change."],
+            "update_reservation_passengers": [f"The passenger details on reservation {rid} have been updated.",
+                                              f"I've updated the passengers on reservation {rid}.",
+                                              f"Reservation {rid} now has the new passenger details."],
+            "send_certificate": ["The travel certificate has been issued to your account.",
+                                 "I've added the travel certificate to your account.",
+                                 "The certificate is now in your account."],
         }
-        return summaries.get(name) or super().done_summary(name, args, output)
+        if name in summaries:
+            return choose(rng, summaries[name])
+        return super().done_summary(name, args, output, rng)
 
     def subject(self, name: str, args: dict[str, Any]) -> str:
         """A short name for what a write is about ("reservation X", "the new booking")."""
@@ -100,21 +117,31 @@ class AirlineWording(Wording):
             wants.append("the new passenger's date of birth")
         return wants + super().details_wanted(name, args)
 
-    def figure_sentence(self, name: str, sign: str, value: str) -> str:
+    def figure_sentence(self, name: str, sign: str, value: str, rng: random.Random | None = None) -> str:
         """A sentence stating an amount of an airline write."""
         v = value
         if name == "book_reservation":
-            return f"The total price is {v}."
+            return choose(rng, [f"The total price is {v}.", f"The total comes to {v}.", f"In total that is {v}.",
+                                f"The booking costs {v} altogether."])
         if name == "update_reservation_flights":
-            return {"-": f"You will be refunded {v} for the fare difference.",
-                    "+": f"The fare difference of {v} will be charged."}.get(sign, f"The fare difference is {v}.")
+            if sign == "-":
+                return choose(rng, [f"You will be refunded {v} for the fare difference.",
+                                    f"The fare difference of {v} will be refunded to you.",
+                                    f"You'll get {v} back for the fare difference."])
+            if sign == "+":
+                return choose(rng, [f"The fare difference of {v} will be charged.",
+                                    f"There is a fare difference of {v} to pay.",
+                                    f"You'll be charged {v} for the fare difference."])
+            return f"The fare difference is {v}."
         if name == "cancel_reservation":
-            return f"You will receive a refund of {v}."
+            return choose(rng, [f"You will receive a refund of {v}.", f"The refund will be {v}.",
+                                f"You'll get {v} back.", f"{v} will be refunded to you."])
         if name == "update_reservation_baggages":
-            return f"The fee for the extra bags is {v}."
+            return choose(rng, [f"The fee for the extra bags is {v}.", f"The extra bags cost {v}.",
+                                f"There is a baggage fee of {v}."])
         if name == "send_certificate":
-            return f"The certificate will be worth {v}."
-        return super().figure_sentence(name, sign, value)
+            return choose(rng, [f"The certificate will be worth {v}.", f"The certificate is for {v}."])
+        return super().figure_sentence(name, sign, value, rng)
 
 
 WORDING = AirlineWording

@@ -26,8 +26,10 @@ from writ_dagster.core.tasks.blueprints import (
     Decision,
     Identity,
     Skip,
+    compare,
+    spoken_money,
 )
-from writ_dagster.core.tasks.models import PlanStep
+from writ_dagster.core.tasks.models import Comparison, PlanStep
 from writ_dagster.core.tasks.retail import policy
 from writ_dagster.core.tasks.retail.addresses import address_dict, address_text, new_address
 from writ_dagster.core.tasks.retail.locate import (
@@ -37,6 +39,7 @@ from writ_dagster.core.tasks.retail.locate import (
     View,
     items_text,
     locate_orders,
+    order_id,
     peek,
     unique_best,
     which,
@@ -125,7 +128,7 @@ def _decision(v: View, pick: Pick, write: Call, request: str, *, known: list[str
         request=request, known=known or [], unknown=pick.unknown, criteria=criteria or [],
         communicate=communicate or [],
         entities=[f"users:{v.user.user_id}", f"orders:{oid}"] + [f"products:{p}" for p in products],
-        targets=[f"orders:{oid}"],
+        targets=[f"orders:{oid}"], comparisons=list(pick.comparisons),
     )
 
 
@@ -180,7 +183,10 @@ class CancelOrder(_RetailBlueprint):
             return []
         products = list(dict.fromkeys(i.product_id for o in contenders for i in o.items))
         phrase = "your pending order with the most items that are out of stock (in the exact option you ordered)"
-        return [(Pick(best, phrase, v.all_order_reads(), len(v.orders), [UNKNOWN_IDS]), products)]
+        how = compare("pending orders", "the most items out of stock", best, contenders, order_id,
+                      lambda o: f"{sold_out(o)} out of stock")
+        return [(Pick(best, phrase, v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], comparisons=[how]),
+                 products)]
 
 
 @dataclass
@@ -282,7 +288,7 @@ class _ItemChange(_RetailBlueprint):
         found = saving_leader(v, self.status, self.tool)
         if found is None:
             return None
-        o, item, cheaper, products = found
+        o, item, cheaper, products, how = found
         variant = unique_best(cheaper, lambda x: x.price, False)
         if variant is None:
             return None
@@ -291,7 +297,7 @@ class _ItemChange(_RetailBlueprint):
             f"the one where switching to the cheapest available option of the same product saves the most, and "
             f"switch it to that cheapest option.")],
             ["You do not know which item that is; let the agent work it out. Only that one item should change."])
-        return Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS]), change, products
+        return Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], comparisons=[how]), change, products
 
 
 @dataclass
@@ -328,8 +334,9 @@ class ReturnItems(_RetailBlueprint):
                           "it is)"), []) for p in self._priciest_item_pick(v)]
             overpaid = saving_leader(v, policy.DELIVERED, self.tool)
             if overpaid is not None:
-                o, item, _, products = overpaid
-                picks.append((Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item),
+                o, item, _, products, how = overpaid
+                picks.append((Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item,
+                                   comparisons=[how]),
                               ("the item you overpaid for the most: among all items in your delivered orders, "
                               "the one whose price is furthest above the cheapest available option of the same "
                               "product (you do not know which one it is)"), products))
@@ -382,7 +389,9 @@ class ReturnItems(_RetailBlueprint):
         o, item = best
         if o.status != policy.DELIVERED or not policy.may_follow(v.ops(o), self.tool):
             return []
-        return [Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item)]
+        how = compare("items in your delivered orders", "the highest price", best, contenders,
+                      lambda oi: f"the {oi[1].name} in {oi[0].order_id}", lambda oi: spoken_money(oi[1].price))
+        return [Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item, comparisons=[how])]
 
 
 @dataclass
@@ -417,15 +426,19 @@ class ModifyUserAddress(_RetailBlueprint):
             yield self._decision(
                 v, addr, v.all_order_reads(), len(v.orders),
                 f"You want your default address changed to the address your order with the {name} was shipped to.",
-                [], [UNKNOWN_IDS, "You do not remember that address exactly."], order=o.order_id)
+                [], [UNKNOWN_IDS, "You do not remember that address exactly."], order=o.order_id,
+                how=compare("orders", f"the only {name}", o, v.orders, order_id,
+                            lambda x, n=name, c=o: f"with the {n}" if x is c else f"no {n}"))
 
     def _decision(self, v: View, addr: dict[str, str], reads: list[Call], candidates: int, request: str,
-                  known: list[str], unknown: list[str], order: str | None = None) -> Decision:
+                  known: list[str], unknown: list[str], order: str | None = None,
+                  how: Comparison | None = None) -> Decision:
         uid = v.user.user_id
         return Decision(
             write=(self.tool, {"user_id": uid, **addr}), reads=reads, candidates=candidates, request=request,
             known=known, unknown=unknown,
             entities=[f"users:{uid}"] + ([f"orders:{order}"] if order else []), targets=[f"users:{uid}"],
+            comparisons=[how] if how is not None else [],
         )
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, compare, spoken_money
+from writ_dagster.core.tasks.models import Comparison
 from writ_dagster.core.tasks.retail import policy
 
 DEFER_FINAL = 0.5
@@ -121,9 +122,19 @@ class Pick:
     candidates: int
     unknown: list[str]
     item: Any = None  # set when the user points at one item and the order follows from it
+    comparisons: list[Comparison] = field(default_factory=list)  # how the order was singled out
 
 
-def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, Any]]:
+def order_id(order: Any) -> str:
+    """How the agent names an order."""
+    return str(order.order_id)
+
+
+def count_items(n: int) -> str:
+    return f"{n} item{'' if n == 1 else 's'}"
+
+
+def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:
     """Property phrases that single out one of ``contenders`` (orders the user counts as ``noun``).
 
     Contenders include orders this task already changed, judged by their status before the
@@ -131,36 +142,48 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
     reads it before or after the earlier writes. Totals and prices are left out once any
     contender had its items changed (the prices it shows are no longer what was paid).
     """
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, Any, Comparison]] = []
+    things = f"{noun}s"
     if len(contenders) == 1:
-        out.append((f"your only {noun}", contenders[0]))
+        out.append((f"your only {noun}", contenders[0], compare(
+            "orders", f"the only {noun.split()[0]} status", contenders[0], v.orders, order_id, v.status0)))
     else:
-        for phrase, key, highest in (("with the most items", lambda o: len(o.items), True),
-                                     ("with the fewest items", lambda o: len(o.items), False)):
+        items = lambda o: count_items(len(o.items))  # noqa: E731
+        for phrase, key, highest, criterion in (
+                ("with the most items", lambda o: len(o.items), True, "the most items"),
+                ("with the fewest items", lambda o: len(o.items), False, "the fewest items")):
             best = unique_best(contenders, key, highest)
             if best is not None:
-                out.append((f"your {noun} {phrase}", best))
+                out.append((f"your {noun} {phrase}", best, compare(things, criterion, best, contenders, order_id,
+                                                                    items)))
         if not any(policy.MODIFY_ITEMS in v.ops(o) for o in contenders):
-            for phrase, key, highest in (
-                    ("with the highest total", order_total, True),
-                    ("with the lowest total", order_total, False),
-                    ("that contains the most expensive single item of them all",
-                     lambda o: max(i.price for i in o.items), True)):
+            top_item = lambda o: max(i.price for i in o.items)  # noqa: E731
+            for phrase, key, highest, criterion, said in (
+                    ("with the highest total", order_total, True, "the highest total", "a total of {}"),
+                    ("with the lowest total", order_total, False, "the lowest total", "a total of {}"),
+                    ("that contains the most expensive single item of them all", top_item, True,
+                     "the most expensive single item", "a top item price of {}")):
                 best = unique_best(contenders, key, highest)
                 if best is not None:
-                    out.append((f"your {noun} {phrase}", best))
+                    out.append((f"your {noun} {phrase}", best, compare(
+                        things, criterion, best, contenders, order_id,
+                        lambda o, k=key, w=said: w.format(spoken_money(k(o))))))
         sizes = [len(o.items) for o in contenders]
         for o in contenders:
             n = len(o.items)
             if sizes.count(n) == 1 and n not in (max(sizes), min(sizes)):
-                out.append((f"your {noun} with exactly {n} items", o))
+                out.append((f"your {noun} with exactly {n} items", o, compare(
+                    things, f"exactly {n} items", o, contenders, order_id, items)))
     holders: dict[str, list[Any]] = {}
     for o in contenders:
         for name in dict.fromkeys(i.name for i in o.items):
             holders.setdefault(name, []).append(o)
     for name, orders in holders.items():
         if len(orders) == 1:
-            out.append((f"your {noun} that contains a {name}", orders[0]))
+            out.append((f"your {noun} that contains a {name}", orders[0], compare(
+                things if len(contenders) > 1 else "orders", f"the only {name}", orders[0],
+                contenders if len(contenders) > 1 else v.orders, order_id,
+                lambda o, n=name: f"with the {n}" if o is orders[0] else f"no {n}")))
     return out
 
 
@@ -178,9 +201,9 @@ def locate_orders(v: View, status: str, tool: str, ok: Callable[[Any], bool] = l
         noun = f"{status} order"
         contenders = [o for o in v.orders if v.status0(o) == status]
         reads = v.all_order_reads()
-        for phrase, o in order_phrases(v, contenders, noun):
+        for phrase, o, how in order_phrases(v, contenders, noun):
             if legal(o):
-                picks.append(Pick(o, phrase, reads, len(v.orders), [UNKNOWN_IDS]))
+                picks.append(Pick(o, phrase, reads, len(v.orders), [UNKNOWN_IDS], comparisons=[how]))
     if tool in (policy.CANCEL, policy.MODIFY_ITEMS) and v.rng.random() < DEFER_FINAL:
         # A cancellation or item change closes the order to further changes; half the time,
         # leave orders that could still take an address or payment change for those, so long

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from writ_dagster.core.tasks.blueprints import compare, spoken_money
+from writ_dagster.core.tasks.models import Comparison
 from writ_dagster.core.tasks.retail import policy
 from writ_dagster.core.tasks.retail.locate import View, unique_best
 
@@ -140,10 +142,10 @@ def settle(v: View, order: Any, change: Change) -> tuple[Any, float] | None:
     return method, diff
 
 
-def saving_leader(v: View, status: str, tool: str) -> tuple[Any, Any, list[Any], list[str]] | None:
+def saving_leader(v: View, status: str, tool: str) -> tuple[Any, Any, list[Any], list[str], Comparison] | None:
     """The one item, over all the user's orders of ``status``, whose cheapest available other
     option is cheaper than what was paid by the most: (order, item, its cheaper options, every
-    product compared). A careful agent opens every such order and every product in them.
+    product compared, the comparison). A careful agent opens every such order and every product.
     None when that item is not unique or the policy does not let ``tool`` act on it.
     """
     contenders = [o for o in v.orders if v.status0(o) == status]
@@ -163,4 +165,7 @@ def saving_leader(v: View, status: str, tool: str) -> tuple[Any, Any, list[Any],
     o, item, _, cheaper = best
     if o.status != status or not policy.may_follow(v.ops(o), tool) or item not in changeable(o):
         return None
-    return o, item, cheaper, list(dict.fromkeys(products))
+    how = compare(f"items in your {status} orders with a cheaper option", "the biggest gap to its cheapest option",
+                  best, savings, lambda sv: f"the {sv[1].name} in {sv[0].order_id}",
+                  lambda sv: f"{spoken_money(sv[2])} above it")
+    return o, item, cheaper, list(dict.fromkeys(products)), how

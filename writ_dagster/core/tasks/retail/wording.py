@@ -3,10 +3,11 @@ what to ask for, and a sentence per amount. Tools not named here get the generic
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from writ_dagster.core.domains.entities import describe_item, describe_payment, item_info
-from writ_dagster.core.domains.wording import Wording, join
+from writ_dagster.core.domains.wording import Wording, choose, join
 
 _ITEM_CHANGES = ("modify_pending_order_items", "exchange_delivered_order_items")
 
@@ -56,21 +57,34 @@ class RetailWording(Wording):
                     "you want to change.")
         return super().write_reminder(name)
 
-    def done_summary(self, name: str, args: dict[str, Any], output: str) -> str:
+    def done_summary(self, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:
         """What the agent says once a write has gone through."""
         oid = args.get("order_id")
+        mail = choose(rng, ["you'll receive an email with instructions for sending the items back",
+                            "an email with instructions for sending the items back is on its way",
+                            "you'll get an email explaining how to send the items back"])
         summaries = {
-            "cancel_pending_order": f"Order {oid} has been cancelled.",
-            "modify_pending_order_address": f"The shipping address of order {oid} has been updated.",
-            "modify_user_address": "Your default address has been updated.",
-            "modify_pending_order_payment": f"The payment method of order {oid} has been updated.",
-            "modify_pending_order_items": f"The items in order {oid} have been modified.",
-            "exchange_delivered_order_items": (f"The exchange for order {oid} has been requested; you'll receive an "
-                                               "email with instructions for sending the items back."),
-            "return_delivered_order_items": (f"The return for order {oid} has been requested; you'll receive an "
-                                             "email with instructions for sending the items back."),
+            "cancel_pending_order": [f"Order {oid} has been cancelled.", f"I've cancelled order {oid}.",
+                                     f"Order {oid} is now cancelled.", f"The cancellation of order {oid} went through."],
+            "modify_pending_order_address": [f"The shipping address of order {oid} has been updated.",
+                                             f"Order {oid} will now ship to the new address.",
+                                             f"I've changed the shipping address on order {oid}."],
+            "modify_user_address": ["Your default address has been updated.", "I've updated your default address.",
+                                    "Your account now has the new default address."],
+            "modify_pending_order_payment": [f"The payment method of order {oid} has been updated.",
+                                             f"Order {oid} is now paid with the new method.",
+                                             f"I've switched the payment method on order {oid}."],
+            "modify_pending_order_items": [f"The items in order {oid} have been modified.",
+                                           f"I've updated the items in order {oid}.",
+                                           f"Order {oid} now has the new items."],
+            "exchange_delivered_order_items": [f"The exchange for order {oid} has been requested; {mail}.",
+                                               f"I've requested the exchange for order {oid}; {mail}."],
+            "return_delivered_order_items": [f"The return for order {oid} has been requested; {mail}.",
+                                             f"I've set up the return for order {oid}; {mail}."],
         }
-        return summaries.get(name) or super().done_summary(name, args, output)
+        if name in summaries:
+            return choose(rng, summaries[name])
+        return super().done_summary(name, args, output, rng)
 
     def subject(self, name: str, args: dict[str, Any]) -> str:
         """A short name for what a write is about ("order Y", "your default address")."""
@@ -87,19 +101,29 @@ class RetailWording(Wording):
             wants.append("your preferences for the new options")
         return wants
 
-    def figure_sentence(self, name: str, sign: str, value: str) -> str:
+    def figure_sentence(self, name: str, sign: str, value: str, rng: random.Random | None = None) -> str:
         """A sentence stating an amount of a retail write."""
         v = value
         if name == "cancel_pending_order":
-            return f"The refund of {v} will go back to the original payment method."
+            return choose(rng, [f"The refund of {v} will go back to the original payment method.",
+                                f"You'll get {v} back on the original payment method.",
+                                f"{v} will be refunded to the payment method you used."])
         if name == "return_delivered_order_items":
-            return f"The refund will be {v}."
+            return choose(rng, [f"The refund will be {v}.", f"You'll be refunded {v}.", f"The refund comes to {v}."])
         if name in _ITEM_CHANGES:
-            return {"-": f"You will be refunded the price difference of {v}.",
-                    "+": f"The price difference of {v} will be charged."}.get(sign, f"The price difference is {v}.")
+            if sign == "-":
+                return choose(rng, [f"You will be refunded the price difference of {v}.",
+                                    f"The price difference of {v} comes back to you.",
+                                    f"You'll get {v} back for the price difference."])
+            if sign == "+":
+                return choose(rng, [f"The price difference of {v} will be charged.",
+                                    f"There is a price difference of {v} to pay.",
+                                    f"You'll be charged {v} for the difference."])
+            return f"The price difference is {v}."
         if name == "modify_pending_order_payment":
-            return f"The order total of {v} will be charged to the new payment method."
-        return super().figure_sentence(name, sign, value)
+            return choose(rng, [f"The order total of {v} will be charged to the new payment method.",
+                                f"The new payment method will be charged the order total of {v}."])
+        return super().figure_sentence(name, sign, value, rng)
 
 
 WORDING = RetailWording
