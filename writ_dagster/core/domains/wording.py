@@ -9,6 +9,8 @@ new domain brings its wording in its own folder and nothing here changes.
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -24,8 +26,16 @@ def join(parts: list[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+def choose(rng: random.Random | None, options: Sequence[str]) -> str:
+    """One phrasing of several: the first without an RNG (stable wording), else a seeded pick."""
+    return options[0] if rng is None else options[rng.randrange(len(options))]
+
+
 class Wording:
-    """Generic wording of writes; each method is overridden per tool by a domain's subclass."""
+    """Generic wording of writes; each method is overridden per tool by a domain's subclass.
+
+    Methods that take ``rng`` have several phrasings; without one they give the first.
+    """
 
     things = "account"  # what the user says they need help with ("my reservations")
 
@@ -41,9 +51,9 @@ class Wording:
         """A policy reminder that belongs with the confirmation of some writes."""
         return ""
 
-    def done_summary(self, name: str, args: dict[str, Any], output: str) -> str:
+    def done_summary(self, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:
         """What the agent says once a write has gone through."""
-        return "That's done."
+        return choose(rng, ["That's done.", "All done.", "That's taken care of.", "That went through."])
 
     def subject(self, name: str, args: dict[str, Any]) -> str:
         """A short name for what a write is about ("reservation X", "order Y", "the new booking")."""
@@ -55,9 +65,9 @@ class Wording:
             return ["which payment method you would like to use"]
         return []
 
-    def figure_sentence(self, name: str, sign: str, value: str) -> str:
+    def figure_sentence(self, name: str, sign: str, value: str, rng: random.Random | None = None) -> str:
         """A sentence stating an amount ``value`` ("$12.5"; ``sign`` '+' charged, '-' refunded) of a write."""
-        return f"The amount involved is {value}."
+        return choose(rng, [f"The amount involved is {value}.", f"This involves {value}."])
 
 
 @lru_cache(maxsize=8)

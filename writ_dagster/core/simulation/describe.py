@@ -9,6 +9,7 @@ generic sentences that list the arguments, so a new domain works without changes
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from writ_dagster.core.domains.registry import Domain
@@ -26,9 +27,10 @@ def write_reminder(domain: Domain, name: str) -> str:
     return wording_of(domain).write_reminder(name)
 
 
-def done_summary(domain: Domain, name: str, args: dict[str, Any], output: str) -> str:
-    """What the agent says once a write has gone through."""
-    return wording_of(domain).done_summary(name, args, output)
+def done_summary(domain: Domain, name: str, args: dict[str, Any], output: str,
+                 rng: random.Random | None = None) -> str:
+    """What the agent says once a write has gone through (``rng`` picks among its phrasings)."""
+    return wording_of(domain).done_summary(name, args, output, rng)
 
 
 def subject(domain: Domain, name: str, args: dict[str, Any]) -> str:
@@ -36,14 +38,19 @@ def subject(domain: Domain, name: str, args: dict[str, Any]) -> str:
     return wording_of(domain).subject(name, args)
 
 
-def details_question(domain: Domain, name: str, args: dict[str, Any]) -> str:
-    """What to ask for when the user has stated a request but not its supporting details."""
+def details_wanted(domain: Domain, name: str, args: dict[str, Any]) -> str:
+    """The supporting details to ask for when the user has stated a request without them."""
     wants = wording_of(domain).details_wanted(name, args)
     if not wants:
         wants = ["any details or preferences I should know about"]
-    return f"could you tell me {join(wants)}?"
+    return join(wants)
 
 
-def figure_sentence(domain: Domain, write: WriteStep, figure: Figure) -> str:
+def details_question(domain: Domain, name: str, args: dict[str, Any]) -> str:
+    """What to ask for when the user has stated a request but not its supporting details."""
+    return f"could you tell me {details_wanted(domain, name, args)}?"
+
+
+def figure_sentence(domain: Domain, write: WriteStep, figure: Figure, rng: random.Random | None = None) -> str:
     """A sentence stating an amount to communicate, in the words that fit its write."""
-    return wording_of(domain).figure_sentence(write.name, figure.sign, f"${figure.value}")
+    return wording_of(domain).figure_sentence(write.name, figure.sign, f"${figure.value}", rng)

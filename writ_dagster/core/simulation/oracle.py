@@ -2,9 +2,11 @@
 
 This is not a model. It knows the gold plan and plays it out under the domain policy:
 greet, ask for identification (user id; or email, or name and zip), make the gold reads
-one call per turn, list each write's details and wait for an explicit "yes", make the
-write, state every amount the task must communicate, and ask whether anything else is
-needed. It acts only on requests and details the user has actually told it (read from the
+one call per turn, say what it compared and why it chose the record it did (when the
+task's gold plan recorded a comparison for the write), list each write's details and wait
+for an explicit "yes", make the write, state every amount the task must communicate, and
+ask whether anything else is needed. Its words come from :mod:`.phrases`, picked by the
+conversation's seed. It acts only on requests and details the user has actually told it (read from the
 scripted user's dialogue acts in ``raw_data``, or guessed from plain text for other users).
 """
 
@@ -14,9 +16,10 @@ import random
 import re
 from typing import Any
 
+from writ_dagster.core.simulation import phrases
 from writ_dagster.core.simulation.describe import (
     describe_write,
-    details_question,
+    details_wanted,
     done_summary,
     subject,
     figure_sentence,
@@ -57,7 +60,8 @@ class OracleAgent(ScriptedBackend):
             identity="unknown", id_args={}, id_cursor=0, told=set(), facts_pending=set(), done_writes=set(),
             read_cursor={w.ordinal: 0 for w in outline.writes}, proposed=None, confirmed=False, subs={},
             note="", closed=False, last_call=None, reads_since_text=0, trailing_cursor=0, seen=1, failed_call=None,
-            refusals=0, abandoned=set(), details_asked={})
+            refusals=0, abandoned=set(), details_asked={}, explained=set(),
+            comparisons=[list(m.comparisons) for m in view.record.axes.per_write])
 
     def _observe(self, view: ConversationView, st: dict[str, Any]) -> None:
         o: TaskOutline = st["outline"]
@@ -86,7 +90,7 @@ class OracleAgent(ScriptedBackend):
         elif kind == "write":
             w = o.writes[index]
             st["done_writes"].add(index)
-            st["note"] = _say(st["note"], done_summary(o.domain, w.name, w.arguments, content))
+            st["note"] = _say(st["note"], done_summary(o.domain, w.name, w.arguments, content, st["rng"]))
             st["proposed"], st["confirmed"] = None, False
         elif kind == "trailing":
             st["trailing_cursor"] += 1
@@ -127,7 +131,7 @@ class OracleAgent(ScriptedBackend):
     def _decide(self, view: ConversationView, st: dict[str, Any]) -> Reply:
         o: TaskOutline = st["outline"]
         if st["identity"] == "unknown":
-            return self._text(st, self._ask_identity(o, bool(st["told"])), "ask_identity")
+            return self._text(st, self._ask_identity(st, o, bool(st["told"])), "ask_identity")
         if st["identity"] == "failed":
             return self._text(st, self._not_found(o, st), "identity_not_found")
         if st["identity"] == "claimed":
@@ -146,16 +150,15 @@ class OracleAgent(ScriptedBackend):
                 if st["trailing_cursor"] < len(o.trailing_reads):
                     step = o.plan[o.trailing_reads[st["trailing_cursor"]]]
                     return self._call(st, step.name, step.arguments, ("trailing", 0))
-                extra = " ".join(f"For your records: ${v}." for v in o.unassigned_figures) if not st["closed"] else ""
+                rng = st["rng"]
+                extra = (" ".join(phrases.for_records(rng, f"${v}") for v in o.unassigned_figures)
+                         if not st["closed"] else "")
                 st["closed"] = True
-                return self._text(st, _say(self._take_note(st), extra, "Is there anything else I can help you with?"),
-                                  "anything_else")
+                return self._text(st, _say(self._take_note(st), extra, phrases.anything_else(rng)), "anything_else")
             if not st["done_writes"] and not st["note"]:
                 first = o.identity.get("first_name") or o.user_id.split("_")[0].capitalize()
-                return self._text(st, f"Thank you, {first}. I have your account open. How can I help you today?",
-                                  "ask_request")
-            return self._text(st, _say(self._take_note(st), "Is there anything else I can help you with?"),
-                              "ask_request")
+                return self._text(st, phrases.account_open(st["rng"], first), "ask_request")
+            return self._text(st, _say(self._take_note(st), phrases.anything_else(st["rng"])), "ask_request")
         k = pending[0]
         w = next(o.writes[x] for x in o.requests[k].writes if x not in settled)
         if k in st["facts_pending"] and st["details_asked"].get(k, 0) >= 2:
@@ -163,10 +166,11 @@ class OracleAgent(ScriptedBackend):
         if k in st["facts_pending"]:
             st["details_asked"][k] = st["details_asked"].get(k, 0) + 1
             note = self._take_note(st)
-            lead = (f"Next, regarding {subject(o.domain, w.name, w.arguments)}," if note
-                    else "Sure, I can help with that. First,")
-            return self._text(st, _say(note, lead, details_question(o.domain, w.name, w.arguments)), "ask_details",
-                              request=k)
+            rng = st["rng"]
+            lead = (phrases.next_topic(rng, subject(o.domain, w.name, w.arguments)) if note
+                    else phrases.details_lead(rng))
+            question = phrases.details_question(rng, details_wanted(o.domain, w.name, w.arguments))
+            return self._text(st, _say(note, lead, question), "ask_details", request=k)
         cursor = st["read_cursor"][w.ordinal]
         if cursor < len(w.reads):
             step = o.plan[w.reads[cursor]]
@@ -180,9 +184,9 @@ class OracleAgent(ScriptedBackend):
         if st["refusals"] > MAX_REPROPOSALS:  # a user who will not confirm: never write without a yes
             st["abandoned"].add(w.ordinal)
             st["proposed"], st["refusals"] = None, 0
-            return self._text(st, "Understood, I won't make that change. Is there anything else I can help you "
-                                  "with?", "ask_request")
-        return self._text(st, _say("Just to be sure:", self._proposal(o, st, w, again=True)), "propose",
+            return self._text(st, _say(phrases.declined(st["rng"]), phrases.anything_else(st["rng"])),
+                              "ask_request")
+        return self._text(st, _say(phrases.again_intro(st["rng"]), self._proposal(o, st, w, again=True)), "propose",
                           write=w.ordinal)
 
     def _take_note(self, st: dict[str, Any]) -> str:
@@ -199,12 +203,8 @@ class OracleAgent(ScriptedBackend):
         return Reply(tool_calls=[RawToolCall(name=name, arguments=dict(args))], raw={"act": "tool_call"})
 
     # -- wording -----------------------------------------------------------------------------
-    def _ask_identity(self, o: TaskOutline, told: bool) -> str:
-        lead = "I can help with that. First," if told else "I'd be happy to help. To get started,"
-        if "user_id" in o.identity:
-            return f"{lead} could you please provide your user id?"
-        return (f"{lead} I need to verify your identity: could you please provide your email address, or your "
-                "first and last name together with your zip code?")
+    def _ask_identity(self, st: dict[str, Any], o: TaskOutline, told: bool) -> str:
+        return phrases.ask_identity(st["rng"], told, "user_id" in o.identity)
 
     def _not_found(self, o: TaskOutline, st: dict[str, Any]) -> str:
         step = o.plan[o.identity_reads[st["failed_call"] or 0]]
@@ -216,26 +216,31 @@ class OracleAgent(ScriptedBackend):
         else:
             what = (f"an account for {args.get('first_name', '')} {args.get('last_name', '')} with the zip code "
                     f"{args.get('zip', '')}")
-        return f"I'm sorry, I couldn't find {what}. Could you please double-check it?"
+        return phrases.not_found(st["rng"], what)
 
     def _proposal(self, o: TaskOutline, st: dict[str, Any], w: WriteStep, again: bool = False) -> str:
         rng: random.Random = st["rng"]
         desc = describe_write(o.domain, o.user_id, w.name, w.arguments)
         for right, wrong in st["subs"].items():
             desc = desc.replace(right, wrong)
-        figures = " ".join(figure_sentence(o.domain, w, f) for f in w.figures)
+        figures = " ".join(figure_sentence(o.domain, w, f, rng) for f in w.figures)
         note = self._take_note(st)
         if st.pop("correction", False):
-            intro, lead = "Thanks for catching that.", "Here are the corrected details"
+            intro, lead = phrases.corrected_intro(rng)
         elif again or note:
-            intro, lead = "", ("Next, here is what I'll do" if note and not again else "Here is what I'll do")
+            intro, lead = "", phrases.plan_lead(rng, next_one=bool(note) and not again)
         elif st["reads_since_text"]:
-            intro = rng.choice(["Thanks for waiting.", "I've checked the details.", "Thank you, I have what I need.",
-                                "Alright, I've looked into it."])
-            lead = "Here is what I'll do"
+            intro, lead = phrases.after_reads(rng), phrases.plan_lead(rng)
         else:
-            intro, lead = rng.choice(["Certainly.", "Sure.", "Of course."]), "Here is what I'll do"
-        ask = rng.choice(["Would you like me to proceed? Please confirm with yes.",
-                          "Shall I go ahead? Please reply yes to confirm.",
-                          "Do you confirm (yes/no) that I should proceed?"])
-        return _say(note, intro, f"{lead}: {desc}.", figures, write_reminder(o.domain, w.name), ask)
+            intro, lead = phrases.plain_intro(rng), phrases.plan_lead(rng)
+        shown = self._evidence(st, w)
+        return _say(note, intro, shown, f"{lead}: {desc}.", figures, write_reminder(o.domain, w.name),
+                    phrases.confirm_request(rng))
+
+    def _evidence(self, st: dict[str, Any], w: WriteStep) -> str:
+        """The comparisons behind a write, said once, before its first proposal."""
+        if w.ordinal in st["explained"]:
+            return ""
+        st["explained"].add(w.ordinal)
+        found = st["comparisons"][w.ordinal] if w.ordinal < len(st["comparisons"]) else []
+        return " ".join(phrases.evidence(st["rng"], c) for c in found)
