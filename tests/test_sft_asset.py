@@ -79,6 +79,11 @@ def test_sft_set_materializes_with_metadata_checks_and_data_version(graph) -> No
     # every trajectory is accounted for: kept as a row or dropped by a named filter
     assert rows.height + sum(meta["dropped_by_filter"].values()) == 24
     assert sum(meta["cells"].values()) == rows.height
+    # the batch's data quality is shown at a glance
+    assert 0 < meta["quality_agent_distinct_sentence_share"] <= 1 and 0 < meta["quality_user_distinct_sentence_share"] <= 1
+    assert 0 <= meta["quality_read_heavy_evidence_share"] <= 1
+    assert "most repeated agent sentences" in meta["quality"]
+    assert meta["quality_top_agent_sentences"] and meta["quality_top_agent_sentences"][0]["count"] >= 2
     assert {c.split("/")[0] for c in meta["cells"]} == {"airline", "retail"}
     assert Path(meta["path"]) == out / info.sft_version == Path(info.directory)
     assert sorted(p.name for p in Path(meta["path"]).iterdir()) == ["README.md", "train.parquet", "validation.parquet"]

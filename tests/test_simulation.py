@@ -21,6 +21,14 @@ from writ_dagster.core.simulation import (
 from writ_dagster.core.simulation.conversation import INVALID_JSON_KEY
 from writ_dagster.core.simulation.parallel import run_parallel
 from writ_dagster.core.simulation.protocol import GREETING
+from writ_dagster.core.simulation.quality import (
+    distinct_share,
+    most_repeated,
+    role_sentences,
+    shows_evidence,
+    task_comparisons,
+    write_turns,
+)
 from writ_dagster.core.users import make_scripts
 from tau2.data_model.simulation import TerminationReason
 from tau2.data_model.tasks import Task
@@ -92,6 +100,46 @@ def test_protocol_invariants(records, airline_batch, retail_batch):
                                                    and re.search(r"\byes\b", reply["content"], re.I))
             assert rec.n_turns == sum(1 for m in msgs if m["role"] in ("user", "assistant"))
             assert rec.n_tool_calls == sum(1 for m in msgs if m["role"] == "tool")
+
+
+def test_every_write_follows_a_proposal_of_exactly_that_write(records, jobs):
+    by_id = {j.trajectory_id: j for js in jobs.values() for j in js}
+    for recs in records.values():
+        for rec in recs:
+            plan = [s for s in by_id[rec.trajectory_id].record.gold_actions if s.kind == "write"]
+            proposed = None
+            for m in rec.messages:
+                raw = m.get("raw_data") or {}
+                if m["role"] == "assistant" and raw.get("act") == "propose":
+                    proposed = raw["write"]
+                for call in m.get("tool_calls") or []:
+                    if any(call["name"] == w.name for w in plan):
+                        assert proposed is not None, rec.script_id
+                        assert (call["name"], call["arguments"]) == (plan[proposed].name, plan[proposed].arguments)
+                        proposed = None
+
+
+def test_read_heavy_conversations_show_their_evidence(records, jobs):
+    """Before a write fixed by comparing records, the agent names the chosen value and a record it set aside."""
+    by_id = {j.trajectory_id: j for js in jobs.values() for j in js}
+    heavy = [r for recs in records.values() for r in recs if r.trajectory_type == "read-heavy"]
+    assert len(heavy) >= 10
+    for rec in heavy:
+        task = by_id[rec.trajectory_id].record
+        assert any(w.comparisons for w in task.axes.per_write), task.task_id
+        assert shows_evidence(rec.messages, task_comparisons(task)), rec.script_id
+        # Every recorded comparison is said before its own write, not only one of them.
+        for (_, said), measure in zip(write_turns(rec.messages), task.axes.per_write):
+            for c in measure.comparisons:
+                assert c.chosen.value in said and c.chosen.name in said, (rec.script_id, c)
+                assert any(o.name in said for o in c.others) or not c.others, (rec.script_id, c)
+
+
+def test_agent_language_varies_across_conversations(records):
+    agent = role_sentences([r.messages for recs in records.values() for r in recs], "assistant")
+    assert distinct_share(agent) >= 0.2
+    top, count = most_repeated(agent, 3)[2]
+    assert count / len(agent) < 0.03, top
 
 
 def test_every_amount_is_stated_and_slips_are_recovered(records, jobs):

@@ -48,6 +48,10 @@ def test_partition_materializes_through_trajectories_with_checks(tmp_path: Path)
     assert "| turns |" in meta["distributions"] and "user_stop" in meta["termination_reasons"]
     assert meta["tokens_total"] > 0 and meta["malformed_outputs"] == 0
     assert {"median", "p90", "max"} <= set(meta["summary"]["turns"])
+    assert 0 < meta["quality_agent_distinct_sentence_share"] <= 1 and 0 < meta["quality_user_distinct_sentence_share"] <= 1
+    assert 0 <= meta["quality_read_heavy_evidence_share"] <= 1 and "| agent |" in meta["quality"]
+    assert meta["quality_top_agent_sentences"][0]["count"] >= 2
+    assert meta["summary"]["quality"]["agent_sentences"] > 0
 
     with connect(db, read_only=True) as con:
         runs = {s: read_stage_run(con, s, "airline", "b0000") for s in ("user_scripts", "trajectories")}

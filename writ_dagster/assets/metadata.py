@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import dagster as dg
+
+from writ_dagster.core.simulation.quality import quality_markdown
+
 
 def counts_markdown(counts: dict[str, int], key: str, value: str = "count") -> str:
     """A two-column markdown table of a count mapping (``_none_`` if empty)."""
@@ -10,3 +16,16 @@ def counts_markdown(counts: dict[str, int], key: str, value: str = "count") -> s
     lines = [f"| {key} | {value} |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in counts.items()]
     return "\n".join(lines)
+
+
+def quality_metadata(figures: dict[str, Any]) -> dict[str, object]:
+    """Data-quality entries of a batch (see ``core.simulation.quality``): variety of agent and user
+    language, evidence shown in read-heavy rows, and the most repeated agent sentences."""
+    return {
+        "quality_agent_distinct_sentence_share": figures.get("agent_distinct_share", 0.0),
+        "quality_user_distinct_sentence_share": figures.get("user_distinct_share", 0.0),
+        "quality_read_heavy_evidence_share": figures.get("read_heavy_evidence_share", 0.0),
+        "quality_read_heavy_set_aside_named_share": figures.get("read_heavy_set_aside_named_share", 0.0),
+        "quality": dg.MetadataValue.md(quality_markdown(figures)),
+        "quality_top_agent_sentences": dg.MetadataValue.json(figures.get("top_agent_sentences", [])),
+    }

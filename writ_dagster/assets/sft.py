@@ -4,7 +4,7 @@
 import dagster as dg
 
 from writ_dagster.assets.checks import check_result
-from writ_dagster.assets.metadata import counts_markdown
+from writ_dagster.assets.metadata import counts_markdown, quality_metadata
 from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.sft.compliance import policy_counts
@@ -71,6 +71,7 @@ def sft_metadata(result: SFTResult, database: str) -> dict[str, object]:
         "trajectories_digest": info.trajectories_digest,
         "code_version": info.code_version,
         "database": dg.MetadataValue.path(database),
+        **quality_metadata(result.quality),
     }
 
 

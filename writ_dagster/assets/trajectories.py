@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
-from writ_dagster.assets.metadata import counts_markdown
+from writ_dagster.assets.metadata import counts_markdown, quality_metadata
 from writ_dagster.assets.user_scripts import user_scripts
 from writ_dagster.core.simulation.summary import distribution_markdown
 from writ_dagster.core.stages.trajectories import TrajectoryRun, run_trajectories
@@ -82,4 +82,5 @@ def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: 
         "config_hash": result.run.config_hash,
         "code_version": result.run.code_version,
         "database": dg.MetadataValue.path(database),
+        **quality_metadata(f.get("quality", {})),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -19,6 +20,7 @@ from writ_dagster.core.folders import staging_dir
 from writ_dagster.core.sft.curate import build_sft
 from writ_dagster.core.sft.export import write_sft
 from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
+from writ_dagster.core.simulation.quality import rows_quality
 from writ_dagster.core.simulation.records import TrajectoryRecord
 from writ_dagster.core.storage.base import digest_of, has_table
 from writ_dagster.core.storage.lineage import ensure_lineage_views
@@ -51,6 +53,7 @@ class SFTResult:
     build: SFTBuild
     info: SFTSetInfo
     incomplete_partitions: list[str]
+    quality: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -93,7 +96,8 @@ def run_sft(con: duckdb.DuckDBPyConnection, config: SFTConfig, root: str | Path)
     path = publish_sft(build, root)
     info = write_sft_set(con, build, config, path, inputs.digest)
     ensure_lineage_views(con)  # a database made before the lineage views gains them here
-    return SFTResult(build=build, info=info, incomplete_partitions=inputs.incomplete_partitions)
+    return SFTResult(build=build, info=info, incomplete_partitions=inputs.incomplete_partitions,
+                     quality=rows_quality(build.rows, inputs.tasks))
 
 
 def stored_build(con: duckdb.DuckDBPyConnection, info: SFTSetInfo) -> SFTBuild:

@@ -19,6 +19,7 @@ import duckdb
 from writ_dagster.core.simulation.backends import model_info
 from writ_dagster.core.simulation.batch import is_batched, jobs_for_scripts, simulate_jobs
 from writ_dagster.core.simulation.engine import Job
+from writ_dagster.core.simulation.quality import rows_quality
 from writ_dagster.core.simulation.records import TrajectoryRecord, resume_key
 from writ_dagster.core.simulation.registry import backend_factory
 from writ_dagster.core.simulation.settings import TrajectoryConfig
@@ -31,6 +32,7 @@ from writ_dagster.core.storage.trajectories import (
     finish_trajectories,
     insert_trajectory,
     prune_trajectories,
+    read_trajectories,
     stored_resume_keys,
     trajectories_frame,
 )
@@ -63,6 +65,12 @@ def plan(con: duckdb.DuckDBPyConnection, domain: str, partition: str, seed: int)
         raise MissingInputError(f"user scripts of {domain}/{partition} were made from other tasks than those "
                                 "stored now; materialize `user_scripts` again first")
     return jobs_for_scripts(read_tasks(con, domain, partition), read_user_scripts(con, domain, partition), seed)
+
+
+def partition_quality(con: duckdb.DuckDBPyConnection, domain: str, partition: str) -> dict[str, Any]:
+    """Language variety and evidence figures of a partition's stored conversations (see ``quality``)."""
+    tasks = {t.task_id: t for t in read_tasks(con, domain, partition)}
+    return rows_quality(read_trajectories(con, domain, partition), tasks)
 
 
 def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str, config: TrajectoryConfig,
@@ -103,6 +111,7 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
         raise RuntimeError(f"{domain}/{partition}: stored trajectories differ from the plan "
                            f"({missing} missing, {extra} unplanned)")
     figures = summarize_trajectories(trajectories_frame(con, domain, partition, SUMMARY_COLUMNS))
+    figures["quality"] = partition_quality(con, domain, partition)
     run = finish_trajectories(con, domain, partition, config.public_json(), config.content_hash(), code_version(),
                               tau2_version(), figures)
     return TrajectoryRun(run=run, planned=len(planned), kept=len(done), simulated=len(todo), pruned=pruned,
