@@ -186,7 +186,7 @@ def plan_lead(rng: random.Random, next_one: bool = False) -> str:
         return pick(rng, ["Next, here is what I'll do", "For the next one, here's the plan",
                           "Next up, this is what I'd do", "Here's what I'll do next", "Next, the change would be"])
     return pick(rng, ["Here is what I'll do", "Here's the plan", "This is what I'd do", "Here's what I have in mind",
-                      "Here is the change I'd make", "Here's the change", "The plan is to", "What I'll do is",
+                      "Here is the change I'd make", "Here's the change", "My plan", "What I'll do",
                       "Here's what I'm going to do", "This is the change"])
 
 
