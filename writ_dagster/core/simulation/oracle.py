@@ -16,16 +16,16 @@ import random
 import re
 from typing import Any
 
-from writ_dagster.core.simulation import phrases
+import writ_dagster.core.simulation.phrases as phrases
+from writ_dagster.core.simulation.backends import ScriptedBackend
 from writ_dagster.core.simulation.describe import (
     describe_write,
     details_wanted,
     done_summary,
-    subject,
     figure_sentence,
+    subject,
     write_reminder,
 )
-from writ_dagster.core.simulation.backends import ScriptedBackend
 from writ_dagster.core.simulation.protocol import ConversationView, RawToolCall, Reply
 from writ_dagster.core.tasks.synthesis import derive_seed
 from writ_dagster.core.users.outline import TaskOutline, WriteStep, outline_task
