@@ -8,7 +8,8 @@ version), then
 Each home's own WRIT_HOME path and code versions are replaced by placeholders in every text
 column before comparing, so paths and JSON fields that merely record them do not count as a
 difference; so are the ids that are digests of the code version or the clock (SFT versions,
-checkpoint and evaluation ids), wherever they appear in text. Timestamps (`written_at`) are left
+checkpoint and evaluation ids) and the folder names that digest the source building them,
+wherever they appear in text. Timestamps (`written_at`) are left
 out, and so are the columns in `VOLATILE`: the ones that differed between two runs of the same code
 whose only change was a comment in `core/` (which changes the code version) — content hashes and
 digests that include the code version, and measured latencies. Rows are compared as sorted multisets
@@ -28,6 +29,8 @@ CODE_VERSION_SOURCES = ("partition_runs", "stage_runs", "sft_sets", "checkpoints
 # Ids derived from the code version or the clock, replaced by placeholders in every text column
 # (longest first: a checkpoint id contains its SFT version).
 DERIVED_IDS = (("checkpoints", "checkpoint_id"), ("evaluations", "evaluation_id"), ("sft_sets", "sft_version"))
+# Folder names that are digests of the source code that builds them (the CPU recipe's tiny base).
+SOURCE_DIGESTS = ((r"tiny-qwen3-base-[0-9a-f]{16}", "tiny-qwen3-base-<source-digest>"),)
 VOLATILE = frozenset({
     "trajectories.content_hash", "trajectories.latency_s", "trajectory_lineage.trajectory_content_hash",
     "sft_lineage.trajectory_content_hash", "sft_rows.row_id", "sft_lineage.row_id", "sft_sets.trajectories_digest",
@@ -64,6 +67,8 @@ def _normalized(con: duckdb.DuckDBPyConnection, table: str, home: Path, replace:
             expr = pl.col(column).str.replace_all(str(home), "<home>", literal=True)
             for old, new in replace.items():
                 expr = expr.str.replace_all(old, new, literal=True)
+            for pattern, new in SOURCE_DIGESTS:
+                expr = expr.str.replace_all(pattern, new)
             frame = frame.with_columns(expr)
     return frame.sort(frame.columns, nulls_last=True) if frame.columns else frame
 
