@@ -27,7 +27,7 @@ from writ_dagster.core.storage.schema import connect
 from writ_dagster.core.storage.sft import latest_sft_set, sft_rows_frame
 from writ_dagster.core.storage.trajectories import read_trajectories
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key
-from writ_dagster.resources import SFTSettings, SimulationSettings, SynthesisSettings, WritStorage
+from writ_dagster.resources import ModelRole, SFTSettings, SimulationSettings, SynthesisSettings, WritStorage
 
 ALL = [tasks, user_scripts, trajectories, sft_set, *sft_checks]
 WRIT2K_COLUMNS = ["domain", "trajectory_type", "has_user_script", "messages", "tools"]
@@ -36,7 +36,8 @@ CHECKS = {"sft_lineage_resolves", "sft_split_by_task"}
 
 def _resources(db: Path, **sft) -> dict:
     return {"storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=6),
-            "simulation": SimulationSettings(), "sft": SFTSettings(**sft)}
+            "simulation": SimulationSettings(), "teacher": ModelRole(), "user_simulator": ModelRole(),
+            "sft": SFTSettings(**sft)}
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from writ_dagster.core.storage.runs import read_stage_run
 from writ_dagster.core.storage.schema import connect
 from writ_dagster.core.storage.trajectories import trajectories_frame
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key
-from writ_dagster.resources import SimulationSettings, SynthesisSettings, WritStorage
+from writ_dagster.resources import ModelRole, SimulationSettings, SynthesisSettings, WritStorage
 
 ALL = [domain_catalogue, tasks, user_scripts, trajectories, *task_checks, *trajectory_checks]
 KEY = domain_batch_key("airline", "b0000")
@@ -19,7 +19,7 @@ KEY = domain_batch_key("airline", "b0000")
 
 def _resources(db: Path, **simulation) -> dict:
     return {"storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=8),
-            "simulation": SimulationSettings(**simulation)}
+            "simulation": SimulationSettings(**simulation), "teacher": ModelRole(), "user_simulator": ModelRole()}
 
 
 def _hashes(db: Path) -> dict[str, str]:

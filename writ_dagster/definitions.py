@@ -19,6 +19,7 @@ from writ_dagster.assets import (
 from writ_dagster.partitions import domain_batch_partitions, domain_partitions
 from writ_dagster.resources import (
     EvaluationSettings,
+    ModelRole,
     SFTSettings,
     SimulationSettings,
     SynthesisSettings,
@@ -63,15 +64,20 @@ evaluation_job = dg.define_asset_job(
 def build_definitions(storage: WritStorage | None = None, synthesis: SynthesisSettings | None = None,
                       simulation: SimulationSettings | None = None, sft: SFTSettings | None = None,
                       training: TrainingSettings | None = None, evaluation_settings: EvaluationSettings | None = None,
+                      teacher: ModelRole | None = None, user_simulator: ModelRole | None = None,
                       ) -> dg.Definitions:
-    """WRIT's definitions, with the given resources (default: WRIT_HOME's database, default settings)."""
+    """WRIT's definitions, with the given resources (default: WRIT_HOME's database, default settings,
+    scripted agent and user)."""
     return dg.Definitions(
         assets=[domain_catalogue, tasks, user_scripts, trajectories, sft_set, checkpoint, evaluation],
         asset_checks=[*task_checks, *trajectory_checks, *sft_checks],
         jobs=[catalogue_job, tasks_job, trajectories_job, partition_job, sft_job, checkpoint_job, evaluation_job],
         schedules=[daily_batch_schedule(partition_job)],
         resources={"storage": storage or WritStorage(), "synthesis": synthesis or SynthesisSettings(),
-                   "simulation": simulation or SimulationSettings(), "sft": sft or SFTSettings(),
+                   "simulation": simulation or SimulationSettings(),
+                   # models in the agent and user roles of `trajectories`, started once per run that uses them
+                   "teacher": teacher or ModelRole(), "user_simulator": user_simulator or ModelRole(),
+                   "sft": sft or SFTSettings(),
                    # training runs outside this process, through Dagster Pipes
                    "training": training or TrainingSettings(), "pipes_subprocess_client": dg.PipesSubprocessClient(),
                    "evaluation_settings": evaluation_settings or EvaluationSettings()},

@@ -22,8 +22,8 @@ concurrency:
   runs:
     max_concurrent_runs: 1
   pools:
-    # Every pool without its own limit, the `gpu` pool of checkpoint and evaluation included,
-    # runs one step at a time.
+    # Every pool without its own limit, the `gpu` pool of trajectories, checkpoint and evaluation
+    # included, runs one step at a time.
     default_limit: 1
 telemetry:
   enabled: false

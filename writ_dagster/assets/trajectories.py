@@ -8,7 +8,9 @@ from writ_dagster.assets.user_scripts import user_scripts
 from writ_dagster.core.simulation.summary import distribution_markdown
 from writ_dagster.core.stages.trajectories import TrajectoryRun, run_trajectories
 from writ_dagster.core.versioning import code_version
+from writ_dagster.instance import GPU_POOL
 from writ_dagster.partitions import domain_batch_partitions, split_key
+from writ_dagster.resources.roles import ModelRole, trajectory_backends
 from writ_dagster.resources.simulation import SimulationSettings
 from writ_dagster.resources.storage import WritStorage
 
@@ -20,21 +22,26 @@ PROGRESS_STEPS = 20  # progress lines in the run log per partition
     partitions_def=domain_batch_partitions,
     deps=[user_scripts],
     group_name="trajectories",
+    # a teacher or user model served for the run holds GPUs: never beside training or evaluation
+    pool=GPU_POOL,
     kinds={"duckdb", "python"},
     code_version=code_version(),
     description=(
         "Simulated τ²-bench conversations for one domain × batch: one per stored user script, played by "
-        "the configured agent and user backends (scripted by default) under tau2's protocol, scored by "
+        "the configured agent and user backends (scripted by default; the `teacher` and `user_simulator` "
+        "resources put models in those roles) under tau2's protocol, scored by "
         "tau2's rules. Rows in the `trajectories` table, each stored as its conversation ends, so a "
         "killed run resumes where it stopped; rows no longer planned, or made from other inputs or "
         "backends, are replaced."
     ),
 )
-def trajectories(context: dg.AssetExecutionContext, storage: WritStorage,
-                 simulation: SimulationSettings) -> dg.MaterializeResult:
+def trajectories(context: dg.AssetExecutionContext, storage: WritStorage, simulation: SimulationSettings,
+                 teacher: ModelRole, user_simulator: ModelRole) -> dg.MaterializeResult:
     """Simulate the partition's missing conversations, storing each as it finishes."""
     domain, batch = split_key(context.partition_key)
-    config = simulation.trajectory_config()  # bad settings fail here, before anything is written
+    # bad settings fail here, before anything is written
+    config, agent_factory, user_factory = trajectory_backends(simulation.trajectory_config(), teacher,
+                                                              user_simulator)
     last = [0]
 
     def progress(record, stored: int, planned: int) -> None:
@@ -44,7 +51,8 @@ def trajectories(context: dg.AssetExecutionContext, storage: WritStorage,
             context.log.info(f"{domain}/{batch}: stored {stored}/{planned} trajectories")
 
     with storage.connect() as con:
-        result = run_trajectories(con, domain, batch, config, on_stored=progress)
+        result = run_trajectories(con, domain, batch, config, on_stored=progress, agent_factory=agent_factory,
+                                  user_factory=user_factory)
     context.log.info(f"{domain}/{batch}: {result.planned} trajectories ({result.simulated} simulated, "
                      f"{result.kept} kept from before, {result.pruned} stale rows dropped)")
     return dg.MaterializeResult(metadata=trajectory_metadata(result, config.agent_backend, config.user_backend,

@@ -70,6 +70,8 @@ class VLLMServerResource(_SamplingFields):
     max_model_len: int | None = Field(None, description="--max-model-len")
     extra_args: list[str] = Field(default_factory=list, description="more vLLM arguments")
     cpu_kv_cache_gib: int = Field(2, description="VLLM_CPU_KVCACHE_SPACE for the CPU build (ignored on GPUs)")
+    cuda_visible_devices: str | None = Field(
+        None, description="CUDA_VISIBLE_DEVICES of the server, e.g. '0,1,2,3' (default: every GPU of the step)")
     api_key_env: str | None = Field(None, description="NAME of the variable whose value the server requires as key")
     startup_timeout_s: float = Field(300.0, description="seconds to wait for /health")
     max_retries: int = Field(4, description="client retries of a failed turn")
@@ -77,17 +79,25 @@ class VLLMServerResource(_SamplingFields):
 
     _server: Any = PrivateAttr(default=None)
 
+    @property
+    def gpus_needed(self) -> int:
+        """GPUs one server uses on a GPU host: tensor × data parallel size."""
+        return self.tensor_parallel_size * self.data_parallel_size
+
     def server_config(self) -> Any:
         """The core :class:`~writ_dagster.core.llm.vllm_server.VLLMServerConfig`."""
         from writ_dagster.core.llm.vllm_server import VLLMServerConfig
 
+        env = {"VLLM_CPU_KVCACHE_SPACE": str(self.cpu_kv_cache_gib)}
+        if self.cuda_visible_devices is not None:
+            env["CUDA_VISIBLE_DEVICES"] = self.cuda_visible_devices
         return VLLMServerConfig(
             model=resolve_model(self.model), served_model_name=self.served_model_name, port=self.port,
             tool_call_parser=self.tool_call_parser, reasoning_parser=self.reasoning_parser,
             chat_template=self.chat_template,
             tensor_parallel_size=self.tensor_parallel_size, data_parallel_size=self.data_parallel_size,
             dtype=self.dtype, max_model_len=self.max_model_len, extra_args=tuple(self.extra_args),
-            env={"VLLM_CPU_KVCACHE_SPACE": str(self.cpu_kv_cache_gib)}, api_key_env=self.api_key_env,
+            env=env, api_key_env=self.api_key_env,
             startup_timeout_s=self.startup_timeout_s)
 
     @contextmanager

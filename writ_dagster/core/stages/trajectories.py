@@ -39,6 +39,7 @@ from writ_dagster.core.storage.trajectories import (
 from writ_dagster.core.versioning import code_version, tau2_version
 
 OnStored = Callable[[TrajectoryRecord, int, int], None]  # (record, rows stored so far, rows planned)
+BackendFactory = Callable[[], Any]
 
 
 @dataclass
@@ -74,12 +75,18 @@ def partition_quality(con: duckdb.DuckDBPyConnection, domain: str, partition: st
 
 
 def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str, config: TrajectoryConfig,
-                     on_stored: OnStored | None = None) -> TrajectoryRun:
-    """Simulate the partition's missing trajectories, storing each as it finishes; see the module doc."""
+                     on_stored: OnStored | None = None, agent_factory: BackendFactory | None = None,
+                     user_factory: BackendFactory | None = None) -> TrajectoryRun:
+    """Simulate the partition's missing trajectories, storing each as it finishes; see the module doc.
+
+    ``agent_factory``/``user_factory`` supply a role's backend from outside (a model served for the
+    run); otherwise the backend named in ``config`` is built from the registry.
+    """
     jobs = plan(con, domain, partition, config.seed)
     engine = config.engine_config()
-    agent_factory = backend_factory(config.agent_backend, "agent", config.agent_options)
-    user_factory = backend_factory(config.user_backend, "user", config.user_options)
+    supplied = agent_factory is not None or user_factory is not None
+    agent_factory = agent_factory or backend_factory(config.agent_backend, "agent", config.agent_options)
+    user_factory = user_factory or backend_factory(config.user_backend, "user", config.user_options)
     agent, user = agent_factory(), user_factory()
     agent_info, user_info = model_info(agent), model_info(user)
     planned = {job.trajectory_id: resume_key(job.record.content_hash, job.script.content_hash, job.seed,
@@ -98,7 +105,8 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
             on_stored(record, stored, len(planned))
 
     # Worker processes only help CPU-bound batched backends; async ones run here, concurrently.
-    workers = config.workers if is_batched(agent) and is_batched(user) else 1
+    # A supplied backend lives in this process (a server client, an engine): no worker processes.
+    workers = config.workers if is_batched(agent) and is_batched(user) and not supplied else 1
     # One process: reuse the instances made above; several: each worker builds its own.
     factories = (agent_factory, user_factory) if workers > 1 else (lambda: agent, lambda: user)
     for _ in simulate_jobs(todo, agent_factory=factories[0], user_factory=factories[1], config=engine,
