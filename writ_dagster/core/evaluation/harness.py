@@ -23,7 +23,7 @@ from typing import Any
 
 import writ_dagster.core.runtime  # noqa: F401  (settings needed before tau2/litellm load)
 from writ_dagster.core.evaluation.models import EvalConfig
-from writ_dagster.core.versioning import code_version
+from writ_dagster.core.versioning import code_version, tau2_version
 
 AGENT_IMPLEMENTATION = "llm_agent"
 USER_IMPLEMENTATION = "user_simulator"
@@ -95,13 +95,15 @@ def trial_seeds(seed: int, trials: int) -> list[int]:
 
 
 def run_info(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig) -> Any:
-    """tau2's run ``Info`` (keys left out; the code version stands in for tau2's git commit)."""
+    """tau2's run ``Info`` (keys left out). tau2 names its own code in ``git_commit``; here that is the
+    installed tau2 release (task sets differ between releases, so a score means little without
+    it) and WRIT's code version."""
     from tau2.data_model.simulation import AgentInfo, Info, UserInfo
     from tau2.run import get_environment_info
     from tau2.user.user_simulator import get_global_user_sim_guidelines
 
     return Info(
-        git_commit=f"writ-{code_version()}", num_trials=config.num_trials, max_steps=config.max_steps,
+        git_commit=f"{tau2_version()}; writ-{code_version()}", num_trials=config.num_trials, max_steps=config.max_steps,
         max_errors=config.max_errors, seed=config.seed,
         user_info=UserInfo(implementation=USER_IMPLEMENTATION, llm=user.litellm_model,
                            llm_args=user.llm_args(config, with_key=False),

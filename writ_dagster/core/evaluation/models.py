@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from writ_dagster.core.domains.registry import WRIT_DOMAINS
+from writ_dagster.core.versioning import tau2_version
 
 ModelLabel = Literal["base", "fine-tuned"]
 DOMAINS = WRIT_DOMAINS  # the τ²-bench domains WRIT trains for
@@ -121,3 +122,5 @@ class ModelScore(BaseModel):
     results_path: str
     config_json: str
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per part of this row's run")
+    tau2_version: str = Field(default_factory=tau2_version,
+                              description="the tau2 release whose tasks and rules made the score")

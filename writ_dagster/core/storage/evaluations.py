@@ -73,7 +73,8 @@ def scores_frame(scores: list[ModelScore], written_at: datetime | None = None) -
             "pass_k_json": json_text({str(k): v for k, v in f.pass_k.items()}), "avg_reward": f.avg_reward,
             "avg_agent_tokens": f.avg_agent_completion_tokens, "avg_agent_prompt_tokens": f.avg_agent_prompt_tokens,
             "n_simulations": f.n_simulations,
-            "figures_json": json_text({**f.model_dump(mode="json"), "timings": s.timings}),
+            "figures_json": json_text({**f.model_dump(mode="json"), "timings": s.timings,
+                                       "tau2_version": s.tau2_version}),
             "results_path": s.results_path, "config_json": s.config_json, "code_version": code_version(),
             "written_at": at,
         })
@@ -121,12 +122,13 @@ def read_scores(con: duckdb.DuckDBPyConnection, evaluation_id: str) -> list[Stor
     for row in evaluations_frame(con, evaluation_id).iter_rows(named=True):
         extra = json.loads(row["figures_json"])
         timings = extra.pop("timings", {})
+        tau2 = extra.pop("tau2_version", "unknown (not recorded)")
         figures = ScoreFigures.model_validate(extra)
         score = ModelScore(
             evaluation_id=row["evaluation_id"], domain=row["domain"], model_label=row["model_label"],
             checkpoint_id=row["checkpoint_id"], model_path=row["model_path"], user_model=row["user_model"],
             task_split=row["task_split"], num_tasks=row["num_tasks"], num_trials=row["num_trials"], figures=figures,
-            results_path=row["results_path"], config_json=row["config_json"], timings=timings)
+            results_path=row["results_path"], config_json=row["config_json"], timings=timings, tau2_version=tau2)
         out.append(StoredScore(score=score, code_version=row["code_version"], written_at=row["written_at"]))
     return out
 
