@@ -14,14 +14,17 @@ from writ_dagster.cli.errors import EXIT_FAILED, EXIT_OK
 from writ_dagster.cli.parser import STAGES
 from writ_dagster.cli.settings import (
     check_llm_extra,
+    check_machine,
+    config_batches,
     evaluation_settings,
+    role_settings,
     sft_settings,
     simulation_settings,
     synthesis_settings,
     training_settings,
 )
 from writ_dagster.core.home import duckdb_path
-from writ_dagster.core.keys import DEFAULT_BATCH, WRIT_DOMAINS, check_batch_key, check_domain
+from writ_dagster.core.keys import WRIT_DOMAINS, check_batch_key, check_domain
 from writ_dagster.core.storage.checkpoints import read_checkpoint
 from writ_dagster.core.storage.evaluations import read_scores
 from writ_dagster.core.storage.runs import read_partition_run, read_stage_run
@@ -59,12 +62,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     trajectories (with checks) of each domain × batch, then the SFT set, a checkpoint fine-tuned on
     it, and its τ²-bench evaluation beside its base model's."""
     domains = list(dict.fromkeys(check_domain(d) for d in (args.domain or WRIT_DOMAINS)))
-    batches = list(dict.fromkeys(check_batch_key(b) for b in (args.batch or [DEFAULT_BATCH])))
+    batches = list(dict.fromkeys(check_batch_key(b) for b in config_batches(args)))
     settings = synthesis_settings(args, domains)
     simulation = simulation_settings(args)
     sft = sft_settings(args)
     training = training_settings(args)
     evaluation = evaluation_settings(args)
+    roles = role_settings(args)
+    check_machine(args.until, roles, training)
     check_llm_extra(args.until)
     database = duckdb_path()
     check_db_file(database)
@@ -79,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         state = RunState(
             args=args, domains=domains, batches=batches, instance=instance,
             defs=build_definitions(storage, settings, simulation, sft=sft, training=training,
-                                   evaluation_settings=evaluation), storage=storage,
+                                   evaluation_settings=evaluation, **roles), storage=storage,
             run_config={} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             tags={"writ/source": "cli"})
         for stage, runner in STAGE_RUNNERS:

@@ -15,12 +15,15 @@ from pydantic import ValidationError
 from writ_dagster.cli.errors import BadInput, one_line
 from writ_dagster.cli.parser import STAGES
 from writ_dagster.core.home import UPSTREAM_ENV, upstream_tasks_dir
+from writ_dagster.core.keys import DEFAULT_BATCH, batch_key
+from writ_dagster.core.llm.devices import visible_gpus
 from writ_dagster.core.sft.models import SFTConfig
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.tasks.composers import get_composer
 from writ_dagster.core.tasks.models import SynthesisConfig
 from writ_dagster.core.tasks.synthesis import check_config
 from writ_dagster.resources.evaluation import EvaluationSettings
+from writ_dagster.resources.roles import ModelRole
 from writ_dagster.resources.sft import SFTSettings
 from writ_dagster.resources.simulation import SimulationSettings
 from writ_dagster.resources.synthesis import SynthesisSettings
@@ -32,7 +35,9 @@ _SIMULATION_FLAGS = {"variants": "variants", "simulation_seed": "seed", "max_con
                      "workers": "workers", "agent_backend": "agent_backend", "user_backend": "user_backend"}
 # --config file sections other than SynthesisConfig's fields, and what each holds
 _STAGE_SECTIONS = {"simulation": "simulation settings", "sft": "SFT-set settings",
-                   "training": "TrainingSettings fields", "evaluation": "EvaluationSettings fields"}
+                   "training": "TrainingSettings fields", "evaluation": "EvaluationSettings fields",
+                   "teacher": "ModelRole fields", "user_simulator": "ModelRole fields"}
+_ROLES = ("teacher", "user_simulator")
 # Stages that need the `llm` extra (torch, transformers, trl, vLLM), and a module each imports.
 _LLM_STAGES = {"checkpoint": "trl", "evaluation": "vllm"}
 
@@ -62,7 +67,7 @@ def _load_config_file(path: str | None) -> dict[str, Any]:
 def synthesis_settings(args: argparse.Namespace, domains: list[str]) -> SynthesisSettings:
     """Synthesis settings from --config and flags, validated against every chosen domain's composer."""
     fields = _load_config_file(args.config)
-    for section in _STAGE_SECTIONS:  # each read by its own *_settings
+    for section in (*_STAGE_SECTIONS, "batches"):  # each read by its own *_settings
         fields.pop(section, None)
     upstream = fields.pop("upstream_tasks_dir", None)
     if upstream is not None and not isinstance(upstream, str):
@@ -123,6 +128,45 @@ def evaluation_settings(args: argparse.Namespace) -> EvaluationSettings:
     except (ValidationError, ValueError, TypeError) as exc:
         raise BadInput(f"invalid evaluation settings: {one_line(exc)}") from None
     return settings
+
+
+def config_batches(args: argparse.Namespace) -> list[str]:
+    """The batch keys to run: --batch flags, else --config's ``batches`` (a count or a list of keys)."""
+    if args.batch:
+        return args.batch
+    wanted = _load_config_file(args.config).get("batches")
+    if wanted is None:
+        return [DEFAULT_BATCH]
+    if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1:
+        return [batch_key(n) for n in range(wanted)]
+    if isinstance(wanted, list) and wanted and all(isinstance(k, str) for k in wanted):
+        return wanted
+    raise BadInput(f"batches must be a positive count or a list of batch keys, got {wanted!r}")
+
+
+def role_settings(args: argparse.Namespace) -> dict[str, ModelRole]:
+    """The ``teacher`` and ``user_simulator`` resources from --config, validated (nothing started)."""
+    roles = {}
+    for role in _ROLES:
+        fields = dict(_load_config_file(args.config).get(role) or {})
+        try:
+            roles[role] = ModelRole(**fields)
+            roles[role].spec()  # unknown option or bad value of the chosen kind
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise BadInput(f"invalid {role} settings: {one_line(exc)}") from None
+    return roles
+
+
+def check_machine(until: str, roles: dict[str, ModelRole], training: TrainingSettings) -> None:
+    """Refuse, before anything is written, a run whose models need GPUs or endpoints this machine lacks."""
+    lacks = [phrase for role in _ROLES for phrase in roles[role].missing(role, roles["teacher"])]
+    if STAGES.index(until) >= STAGES.index("checkpoint"):
+        recipe = training.training_recipe()
+        if recipe.device == "gpu" and visible_gpus() < 1:
+            lacks.append(f"training: recipe {recipe.name} needs a GPU, 0 visible")
+    if lacks:
+        raise BadInput("this machine cannot run it: " + "; ".join(lacks) + " (run on a GPU node, or point "
+                       "teacher and user_simulator at endpoints: kind openai-compatible, options.base_urls)")
 
 
 def check_llm_extra(until: str) -> None:

@@ -48,7 +48,7 @@ _CLASSES: dict[str, type[dg.ConfigurableResource]] = {
 # same client as any endpoint.
 _RECORDED_BACKEND = {"vllm-server": "openai-compatible", "openai-compatible": "openai-compatible",
                      "vllm-offline": "vllm-offline", "teacher": "openai-compatible"}
-_SAMPLING = ("temperature", "top_p", "max_tokens", "seed")
+_SAMPLING = ("temperature", "top_p", "max_tokens", "seed", "reasoning_model")
 _DEFAULTS = TrajectoryConfig()
 _PROBE_TIMEOUT_S = 5.0
 
@@ -60,7 +60,7 @@ class ModelRole(dg.ConfigurableResource):
                                                    "teacher (user_simulator only: the teacher's model plays the user)")
     options: dict[str, Any] = Field(default_factory=dict, description="fields of the chosen kind's resource "
                                     "(VLLMServerResource, OpenAICompatibleResource, VLLMOfflineResource; "
-                                    "for 'teacher': temperature, top_p, max_tokens, seed)")
+                                    "for 'teacher': the sampling fields)")
     device: Device = Field("auto", description="'gpu': refuse to run without the GPUs the server needs "
                                                "(tensor × data parallel size); 'auto' and 'cpu' do not check")
 
