@@ -68,6 +68,8 @@ class VLLMServerResource(_SamplingFields):
     data_parallel_size: int = Field(1, description="--data-parallel-size")
     dtype: str = Field("bfloat16", description="--dtype")
     max_model_len: int | None = Field(None, description="--max-model-len")
+    enforce_eager: bool = Field(True, description="--enforce-eager: no CUDA graphs (needed on CPUs; GPUs run faster "
+                                                  "without it)")
     extra_args: list[str] = Field(default_factory=list, description="more vLLM arguments")
     cpu_kv_cache_gib: int = Field(2, description="VLLM_CPU_KVCACHE_SPACE for the CPU build (ignored on GPUs)")
     cuda_visible_devices: str | None = Field(
@@ -96,7 +98,8 @@ class VLLMServerResource(_SamplingFields):
             tool_call_parser=self.tool_call_parser, reasoning_parser=self.reasoning_parser,
             chat_template=self.chat_template,
             tensor_parallel_size=self.tensor_parallel_size, data_parallel_size=self.data_parallel_size,
-            dtype=self.dtype, max_model_len=self.max_model_len, extra_args=tuple(self.extra_args),
+            dtype=self.dtype, max_model_len=self.max_model_len, enforce_eager=self.enforce_eager,
+            extra_args=tuple(self.extra_args),
             env=env, api_key_env=self.api_key_env,
             startup_timeout_s=self.startup_timeout_s)
 
