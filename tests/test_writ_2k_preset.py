@@ -1,0 +1,72 @@
+"""configs/writ-2k.yaml, WRIT's recipe: it loads into the real resource classes with tau2's
+evaluation protocol, and on a machine without its GPUs `writ run` refuses in one line before
+writing anything."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from writ_dagster.core.sft.models import SFTConfig
+from writ_dagster.core.simulation.settings import TrajectoryConfig
+from writ_dagster.core.tasks.models import SynthesisConfig
+from writ_dagster.resources import EvaluationSettings, ModelRole, TrainingSettings
+from writ_dagster.resources.llm import VLLMServerResource
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESET = ROOT / "configs" / "writ-2k.yaml"
+SECTIONS = ("simulation", "sft", "training", "evaluation", "teacher", "user_simulator", "batches")
+
+
+def _preset() -> dict:
+    return yaml.safe_load(PRESET.read_text())
+
+
+def test_preset_loads_into_the_real_resources_with_tau2s_protocol() -> None:
+    data = _preset()
+    synthesis = SynthesisConfig(**{k: v for k, v in data.items() if k not in SECTIONS})
+    TrajectoryConfig(**data["simulation"])
+
+    teacher, user = ModelRole(**data["teacher"]), ModelRole(**data["user_simulator"])
+    server = teacher.spec()
+    assert isinstance(server, VLLMServerResource) and teacher.device == "gpu"
+    assert server.tensor_parallel_size >= 2 and teacher.gpus_needed() == server.tensor_parallel_size
+    cmd = server.server_config().command(8000)
+    assert cmd[cmd.index("--model") + 1] == server.model and "--enforce-eager" not in cmd
+    assert user.kind == "teacher" and user.spec() is None and user.sampling().max_tokens >= 512
+
+    sft = SFTConfig(**data["sft"])
+    assert 1900 <= sum(sft.targets.values()) <= 2100
+    assert {cell.split("/")[0] for cell in sft.targets} == {"airline", "retail"}
+    # enough conversations for the mixture: each cell can be filled about twice over
+    per_domain = data["batches"] * synthesis.tasks_per_batch * (data["simulation"]["variants"])
+    assert per_domain >= 2 * max(sum(n for c, n in sft.targets.items() if c.startswith(d)) for d in ("airline/", "retail/"))
+
+    training = TrainingSettings(**data["training"])
+    assert training.training_recipe().name == "gpu-qwen3-4b"
+
+    evaluation = EvaluationSettings(**data["evaluation"]).eval_config()
+    assert evaluation.task_split == "base" and evaluation.num_tasks is None  # every base task
+    assert (evaluation.num_trials, evaluation.max_steps, evaluation.max_errors) == (4, 200, 10)
+    assert evaluation.agent_max_tokens >= server.max_tokens  # room for a teacher-length turn
+    assert evaluation.user.served_here and evaluation.user.model == server.model  # the strong model as user
+
+
+def test_writ_run_with_the_preset_refuses_on_a_machine_without_gpus(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "WRIT_UPSTREAM_TASKS")}
+    env.update(WRIT_HOME=str(home), CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "writ_dagster.cli", "run", "--config", str(PRESET)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and proc.stdout == "", proc.stderr
+    [line] = lines
+    assert line.startswith("writ: error: this machine cannot run it:")
+    assert "teacher: vLLM for Qwen/" in line and "needs 8 GPUs, 0 visible" in line
+    assert "training: recipe gpu-qwen3-4b needs a GPU" in line and "openai-compatible" in line
+    assert not home.exists()  # no database, no Dagster home
