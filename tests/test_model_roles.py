@@ -14,10 +14,10 @@ import pytest
 from pydantic import ValidationError
 
 from writ_dagster.assets import tasks, trajectories, user_scripts
-from writ_dagster.core import storage
 from writ_dagster.core.simulation.settings import TrajectoryConfig
-from writ_dagster.core.storage import read_stage_run
-from writ_dagster.core.trajectory_storage import read_trajectories
+from writ_dagster.core.storage.runs import read_stage_run
+from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.trajectories import read_trajectories
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key
 from writ_dagster.resources import ModelRole, SimulationSettings, SynthesisSettings, WritStorage
 from writ_dagster.resources.llm import OpenAICompatibleResource, VLLMServerResource
@@ -109,7 +109,7 @@ def test_an_endpoint_teacher_plays_the_agent_of_a_partition(tmp_path: Path) -> N
                        "simulation": SimulationSettings(variants=1, max_steps=8), "teacher": teacher,
                        "user_simulator": ModelRole()})
     assert result.success
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         records = read_trajectories(con, "retail", "b0000")
         run = read_stage_run(con, "trajectories", "retail", "b0000")
     assert len(records) == 2 and seen

@@ -22,9 +22,9 @@ pytestmark = [
 import dagster as dg  # noqa: E402
 
 from writ_dagster.assets import tasks, trajectories, user_scripts  # noqa: E402
-from writ_dagster.core import storage  # noqa: E402
+from writ_dagster.core.storage.schema import connect  # noqa: E402
 from writ_dagster.core.llm.vllm_server import group_members  # noqa: E402
-from writ_dagster.core.trajectory_storage import read_trajectories  # noqa: E402
+from writ_dagster.core.storage.trajectories import read_trajectories  # noqa: E402
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key, domain_batch_partitions  # noqa: E402
 from writ_dagster.resources import ModelRole, SimulationSettings, SynthesisSettings, WritStorage  # noqa: E402
 
@@ -88,7 +88,7 @@ def test_teacher_server_runs_once_per_run_and_stops_after_success_and_failure(ti
     [(_, pid_a, name), (_, pid_b, _)] = [s for s in SEEN if s[0] in ("before", "after")]
     assert pid_a == pid_b, "the server was started again within the run"
     assert _gone(pid_a) and group_members(pid_a) == [], "the server outlived a successful run"
-    with storage.connect(db, read_only=True) as con:
+    with connect(db, read_only=True) as con:
         records = read_trajectories(con, "retail", "b0000")
     assert len(records) == 2
     assert {r.agent.kind for r in records} == {"llm"} and {r.agent.name for r in records} == {f"openai:{name}"}
