@@ -20,7 +20,7 @@ from writ_dagster.core.storage.schema import connect
 from writ_dagster.core.storage.trajectories import read_trajectories
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key
 from writ_dagster.resources import ModelRole, SimulationSettings, SynthesisSettings, WritStorage
-from writ_dagster.resources.llm import OpenAICompatibleResource, VLLMServerResource
+from writ_dagster.resources.llm import VLLMServerResource
 from writ_dagster.resources.roles import trajectory_backends
 
 
