@@ -15,6 +15,7 @@ from writ_dagster.core.domains.wording import Wording, wording_of
 from writ_dagster.core.evaluation.models import EvalConfig
 from writ_dagster.partitions import domain_partitions
 from writ_dagster.resources.evaluation import EvaluationSettings
+from writ_dagster.core.tasks.instructions import Request
 from writ_dagster.core.tasks.blueprints import ComposeContext, Decision, Identity
 from writ_dagster.core.tasks.composers import register_composer
 from writ_dagster.core.tasks.models import SynthesisConfig
@@ -44,7 +45,7 @@ class _CreateTodo:
     def propose(self, ctx: ComposeContext) -> Decision:
         title = f"Call {ctx.rng.choice(['Ann', 'Bo', 'Cy'])} about item {ctx.rng.randint(1, 999)}"
         return Decision(write=("create_task", {"user_id": ctx.user_id, "title": title}), reads=[],
-                        candidates=1, request=f"You want a to-do titled '{title}'.",
+                        candidates=1, say=Request(f"add a to-do titled '{title}'"),
                         targets=[f"todo:{title}"])
 
 
@@ -56,7 +57,7 @@ class _MockComposer:
     def pick_user(self, db: Any, rng: random.Random) -> str:
         return "user_1"
 
-    def identify(self, db: Any, user_id: str, rng: random.Random) -> Identity:
+    def identify(self, db: Any, user_id: str, rng: random.Random, words: random.Random) -> Identity:
         return Identity(reads=[("get_users", {})], known=[f"Your user id is {user_id}."], opening="Hi.")
 
     def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None:

@@ -134,7 +134,7 @@ def test_identification_finds_the_user(seed: int) -> None:
     fork = DOMAIN.base.fork()
     rng = random.Random(seed)
     user_id = COMPOSER.pick_user(fork.db, rng)
-    ident = COMPOSER.identify(fork.db, user_id, rng)
+    ident = COMPOSER.identify(fork.db, user_id, rng, random.Random(seed))
     env = DOMAIN.environment(fork.db)
     (find, find_args), (details, details_args) = ident.reads
     assert find in ("find_user_id_by_email", "find_user_id_by_name_zip")
@@ -152,9 +152,10 @@ def _ctx(seed: int, burden: str) -> tuple[ComposeContext, Any]:
     fork = DOMAIN.base.fork()
     rng = random.Random(seed)
     user_id = COMPOSER.pick_user(fork.db, rng)
-    ctx = ComposeContext(db=fork.db, rng=rng, user_id=user_id, burden=burden, min_reads=6)  # type: ignore[arg-type]
+    ctx = ComposeContext(db=fork.db, rng=rng, words=random.Random(-seed), user_id=user_id, burden=burden,  # type: ignore[arg-type]
+                         min_reads=6)
     env = DOMAIN.environment(fork.db)
-    for name, args in COMPOSER.identify(fork.db, user_id, rng).reads:
+    for name, args in COMPOSER.identify(fork.db, user_id, rng, ctx.words).reads:
         env.get_response(ToolCall(id="i", name=name, arguments=args))
         ctx.done_reads.add(PlanStep(name=name, arguments=args, kind="read").key())
     return ctx, env
@@ -194,10 +195,11 @@ def test_every_blueprint_proposes_legal_decisions(burden: str) -> None:
             assert d.targets and all(t.split(":")[0] in ("orders", "users") for t in d.targets)
             assert all(re.fullmatch(r"(users|orders|products):\S+", e) for e in d.entities)
             assert f"users:{ctx.user_id}" in d.entities
-            assert d.candidates >= 1 and d.request
+            assert d.candidates >= 1 and d.say.action
+            assert not d.communicate or d.say.ask  # a figure to state is one the user asks for
             for figure in d.communicate:
                 assert re.fullmatch(r"\d+(\.\d{1,2})?", figure), figure
-            text = " ".join([d.request, *d.known, *d.criteria])
+            text = " ".join([d.say.action, d.say.motive, *d.say.details])
             if burden == "high":
                 assert not ORDER_ID.search(text), text
                 for arg in ("item_ids", "new_item_ids"):
@@ -223,7 +225,7 @@ def test_high_burden_target_is_the_unique_best() -> None:
             d = bp.propose(ctx)
         except Skip:
             continue
-        m = re.search(r"your pending order with the (most|fewest) items", d.request)
+        m = re.search(r"your pending order with the (most|fewest) items", d.say.action)
         if not m:
             continue
         orders = [ctx.db.orders[o] for o in ctx.db.users[ctx.user_id].orders if ctx.db.orders[o].status == "pending"]

@@ -121,7 +121,8 @@ def test_checker_catches_a_missing_fact(scripted):
     script = scripts[1]
     fact = outline_task(rec).all_facts()[0]
     scenario = {**script.user_scenario, "instructions": dict(script.user_scenario["instructions"])}
-    scenario["instructions"]["known_info"] = scenario["instructions"]["known_info"].replace(fact, "")
+    # Facts sit beside their request, in reason_for_call.
+    scenario["instructions"]["reason_for_call"] = scenario["instructions"]["reason_for_call"].replace(fact, "")
     problems = check_script(rec, script.model_copy(update={"user_scenario": scenario}))
     assert any("instruction lost a known fact" in p for p in problems), problems
 
@@ -132,16 +133,21 @@ def test_checker_catches_a_missing_fact(scripted):
     assert any("never says a known fact" in p for p in problems), problems
 
 
-def test_checker_catches_a_missing_decision_criterion(scripted):
+def test_checker_catches_a_missing_question_for_a_figure(scripted):
+    # The question that makes the user ask for a figure is a fact of its request: the scripted
+    # user must say it, or the agent is scored on a figure nobody asked for.
     found = [(r, s) for r, s in scripted["retail"] + scripted["airline"]
-             if any(req.criteria for req in outline_task(r).requests)]
+             if any(w.figures for w in outline_task(r).writes)]
     rec, scripts = found[0]
+    outline = outline_task(rec)
+    req = next(outline.requests[w.request] for w in outline.writes if w.figures)
+    question = next(f for f in req.facts if "how much" in f)
+    spoken = to_first_person(question)
     script = scripts[2]
-    scenario = {**script.user_scenario, "instructions": dict(script.user_scenario["instructions"])}
-    criterion = next(c for req in outline_task(rec).requests for c in req.criteria)
-    scenario["instructions"]["task_instructions"] = scenario["instructions"]["task_instructions"].replace(criterion, "")
-    problems = check_script(rec, script.model_copy(update={"user_scenario": scenario}))
-    assert any("lost a task instruction" in p for p in problems), problems
+    lines = script.lines.model_copy(update={"facts": [f.replace(spoken, "") for f in script.lines.facts],
+                                            "requests": [r.replace(spoken, "") for r in script.lines.requests]})
+    problems = check_script(rec, script.model_copy(update={"lines": lines}))
+    assert any("never says a known fact" in p for p in problems), problems
 
 
 def test_checker_rejects_reordering_dependent_requests(scripted):

@@ -10,6 +10,7 @@ from writ_dagster.core.storage.runs import PartitionRun
 from writ_dagster.core.tasks.models import BatchResult
 from writ_dagster.core.tasks.reporting import joint_table_markdown, rejection_counts, write_tool_counts
 from writ_dagster.core.tasks.synthesis import summarize
+from writ_dagster.core.tasks.variety import distinct_masked_share, task_instructions_of
 from writ_dagster.core.versioning import code_version
 from writ_dagster.partitions import domain_batch_partitions, split_key
 from writ_dagster.resources.storage import WritStorage
@@ -60,6 +61,8 @@ def task_metadata(result: BatchResult, run: PartitionRun, database: str) -> dict
         "write_tools": dg.MetadataValue.md(counts_markdown(write_tool_counts(result.tasks), "write tool")),
         "share_ge3_writes": figures.get("share_ge3_writes", 0.0),
         "share_ge6_reads_before_a_write": figures.get("share_ge6_reads_before_a_write", 0.0),
+        # Distinct instruction sentences once ids, numbers, emails and names are masked (README).
+        "instruction_distinct_masked_share": distinct_masked_share(task_instructions_of(r.task) for r in result.tasks),
         "summary": dg.MetadataValue.json(figures),
         "content_digest": run.content_digest,
         "config_hash": run.config_hash,

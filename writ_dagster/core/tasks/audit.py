@@ -115,7 +115,8 @@ def coverage(records: Sequence[TaskRecord], config: SynthesisConfig) -> AuditRep
 
 def decontamination(domain: Domain, records: Sequence[TaskRecord], upstream_tasks_dir: str | None,
                     others: Sequence[TaskRecord] = ()) -> AuditReport:
-    """No stored task has the (user, write set) of a τ²-bench base task or of another task here.
+    """No stored task has the (user, write set) of a τ²-bench base task or of another task here,
+    repeats a base task's gold write, or uses a user or entity of a τ²-bench test task.
 
     ``others`` (tasks of the domain's other partitions) are only counted, not failed on.
     """
@@ -127,6 +128,10 @@ def decontamination(domain: Domain, records: Sequence[TaskRecord], upstream_task
         hits = index.collisions(sig)
         if hits:
             problems.append(f"{r.task_id}: same user and writes as base task(s) {', '.join(hits)}")
+        writes = [(s.name, s.arguments) for s in r.gold_actions if s.kind == "write"]
+        for found in (index.check_user(r.user_id), index.check_writes(writes, r.sources.entities)):
+            if found is not None:
+                problems.append(f"{r.task_id}: {found[0]} ({found[1]})")
         if sig is not None and sig in seen:
             problems.append(f"{r.task_id}: same user and writes as {seen[sig]} in this partition")
         elif sig is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from writ_dagster.core.tasks.instructions import Request
 from writ_dagster.core.tasks.models import Burden, Candidate, Comparison
 
 Call = tuple[str, dict[str, Any]]
@@ -35,11 +36,10 @@ class Decision:
     write: Call
     reads: list[Call]
     candidates: int
-    request: str = field(metadata={"doc": "the user's goal, first person, properties not ids at high burden"})
-    known: list[str] = field(default_factory=list)
+    say: Request = field(metadata={"doc": "how the user asks: properties, not ids, at high burden"})
     unknown: list[str] = field(default_factory=list)
-    criteria: list[str] = field(default_factory=list)
-    communicate: list[str] = field(default_factory=list)
+    communicate: list[str] = field(default_factory=list, metadata={
+        "doc": "figures the agent must state; only those the request's `ask` makes the user ask for"})
     entities: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list, metadata={"doc": "entity keys this write decides on"})
     comparisons: list[Comparison] = field(default_factory=list,
@@ -64,6 +64,7 @@ class ComposeContext:
 
     db: Any
     rng: random.Random
+    words: random.Random = field(metadata={"doc": "draws wording only, so phrasing never changes what is composed"})
     user_id: str
     burden: Burden
     min_reads: int
@@ -113,6 +114,7 @@ class Identity:
     reads: list[Call]
     known: list[str]
     opening: str
+    name: str = field(default="", metadata={"doc": "the user's full name, never used as a subject in their story"})
 
 
 class Composer(Protocol):
@@ -124,6 +126,6 @@ class Composer(Protocol):
 
     def pick_user(self, db: Any, rng: random.Random) -> str: ...
 
-    def identify(self, db: Any, user_id: str, rng: random.Random) -> Identity: ...
+    def identify(self, db: Any, user_id: str, rng: random.Random, words: random.Random) -> Identity: ...
 
     def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None: ...

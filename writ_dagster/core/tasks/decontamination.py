@@ -1,13 +1,23 @@
-"""Decontamination against τ²-bench base tasks: same user and same set of write decisions."""
+"""Decontamination against τ²-bench base tasks.
+
+Three rules, each a rejection reason of its own:
+- a task whose user and set of write decisions equal a base task's (the original rule);
+- a task any one of whose writes equals a base task's gold write (same tool, same arguments);
+- a task acting for a user, or on a reservation or order, that a τ²-bench *test* task uses
+  (``SynthesisConfig.avoid_users_of="base"`` widens this to every base task, train included).
+Both the installed tau2's tasks and upstream's (files on disk, or digests and id lists bundled
+in ``upstream_signatures.json`` when the files are absent) count.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 from writ_dagster.core import runtime  # noqa: F401
 from tau2.data_model.tasks import Task
@@ -52,29 +62,96 @@ def signature_digest(sig: Signature) -> str:
     return hashlib.sha256(json.dumps([user, sorted(writes)]).encode()).hexdigest()
 
 
+def write_digest(name: str, arguments: dict[str, Any]) -> str:
+    """A stable digest of one write decision."""
+    return hashlib.sha256(write_key(name, arguments).encode()).hexdigest()
+
+
 BUNDLED_SIGNATURES = "upstream_signatures.json"
+AvoidScope = Literal["test", "base"]
+# DB tables whose records belong to one user: a task must not touch those a benchmark task uses.
+OWNED_TABLES = {"user_id": "users", "reservation_id": "reservations", "order_id": "orders"}
+_MENTION = re.compile(r"#W\d+|\b[A-Z0-9]{6}\b|\b[a-z]+_[a-z]+_\d+\b")
+
+
+def _bundle() -> dict[str, Any]:
+    return json.loads(resources.files("writ_dagster.core.tasks").joinpath(BUNDLED_SIGNATURES).read_text())
 
 
 def bundled_digests(domain: str) -> dict[str, list[str]]:
     """Digests of upstream τ²-bench's base-task signatures shipped with the package (may be empty)."""
-    data = json.loads(resources.files("writ_dagster.core.tasks").joinpath(BUNDLED_SIGNATURES).read_text())
-    return {d: list(ids) for d, ids in data.get("domains", {}).get(domain, {}).items()}
+    return {d: list(ids) for d, ids in _bundle().get("domains", {}).get(domain, {}).items()}
+
+
+def bundled_write_digests(domain: str) -> dict[str, list[str]]:
+    """Digests of every single gold write of upstream's base tasks, shipped with the package."""
+    return {d: list(ids) for d, ids in _bundle().get("write_digests", {}).get(domain, {}).items()}
+
+
+def bundled_entities(domain: str) -> dict[str, list[str]]:
+    """Entities ('table:key') upstream's tasks use, per scope ('test', 'base'), shipped with the package."""
+    return {k: list(v) for k, v in _bundle().get("entities", {}).get(domain, {}).items()}
 
 
 @dataclass
 class BaseTaskIndex:
-    """Signatures of the base tasks a synthesized task must not reproduce."""
+    """What of the base tasks a synthesized task must not reproduce or reuse."""
 
     domain: str
     signatures: dict[Signature, list[str]]
     digests: dict[str, list[str]] = field(default_factory=dict)
+    writes: dict[str, list[str]] = field(default_factory=dict, metadata={"doc": "write digest -> task ids"})
+    avoided: set[str] = field(default_factory=set, metadata={"doc": "entities ('table:key') not to use"})
 
     def collisions(self, sig: Signature | None) -> list[str]:
+        """Base tasks with the same user and the same set of writes."""
         if sig is None:
             return []
         hits = list(self.signatures.get(sig, []))
         hits += [h for h in self.digests.get(signature_digest(sig), []) if h not in hits]
         return hits
+
+    def check_user(self, user_id: str) -> tuple[str, str] | None:
+        """(reason, detail) when a benchmark task uses this user, else None."""
+        if f"users:{user_id}" in self.avoided:
+            return "user of a τ²-bench task", user_id
+        return None
+
+    def check_writes(self, writes: Iterable[tuple[str, dict[str, Any]]],
+                     entities: Iterable[str]) -> tuple[str, str] | None:
+        """(reason, detail) when a write repeats a base task's gold write or an entity is avoided."""
+        for name, args in writes:
+            hits = self.writes.get(write_digest(name, args))
+            if hits:
+                return "write equals a τ²-bench gold write", f"{name}: {', '.join(hits)}"
+        used = set(entities) | {f"{OWNED_TABLES[k]}:{v}" for _, a in writes for k, v in a.items()
+                                if k in OWNED_TABLES and isinstance(v, str)}
+        clash = sorted(used & self.avoided)
+        if clash:
+            return "entity of a τ²-bench task", ", ".join(clash)
+        return None
+
+
+def task_entities(domain: Domain, task: Task) -> set[str]:
+    """Users, reservations and orders a task names, in its gold actions or its instruction, with their owners."""
+    tables = domain.base.tables
+    out: set[str] = set()
+    texts: list[str] = []
+    actions = (task.evaluation_criteria.actions or []) if task.evaluation_criteria else []
+    for action in actions:
+        texts.append(json.dumps(action.arguments))
+    if task.user_scenario is not None:
+        texts.append(str(task.user_scenario.instructions))
+    for text in texts:
+        for token in _MENTION.findall(text):
+            for key, table in OWNED_TABLES.items():
+                rows = tables.get(table, {})
+                if token in rows:
+                    out.add(f"{table}:{token}")
+                    owner = getattr(rows[token], "user_id", None)
+                    if isinstance(owner, str):
+                        out.add(f"users:{owner}")
+    return out
 
 
 def _task_sig(domain: Domain, task: Task) -> Signature | None:
@@ -82,21 +159,82 @@ def _task_sig(domain: Domain, task: Task) -> Signature | None:
     return signature(domain, [(a.name, a.arguments) for a in actions if a.name in domain.write_tools])
 
 
-def build_index(domain: Domain, upstream_root: str | Path | None = None) -> BaseTaskIndex:
-    """Index the installed tau2's base tasks, upstream's (bundled digests) and, if given, a task set on disk."""
+def _upstream_tasks(domain: Domain, upstream_root: str | Path | None) -> list[Task]:
+    if upstream_root is None:
+        return []
+    path = Path(upstream_root) / domain.name / "tasks.json"
+    if not path.exists():
+        return []
+    return [Task.model_validate(_strip_unknown(t)) for t in json.loads(path.read_text())]
+
+
+def _upstream_split(domain: Domain, upstream_root: str | Path, scope: AvoidScope) -> set[str] | None:
+    path = Path(upstream_root) / domain.name / "split_tasks.json"
+    if not path.exists():
+        return None
+    return set(json.loads(path.read_text()).get(scope, []))
+
+
+def _writes_of(domain: Domain, task: Task) -> list[tuple[str, dict[str, Any]]]:
+    actions = (task.evaluation_criteria.actions or []) if task.evaluation_criteria else []
+    return [(a.name, a.arguments) for a in actions if a.name in domain.write_tools]
+
+
+def build_index(domain: Domain, upstream_root: str | Path | None = None,
+                avoid_users_of: AvoidScope = "test") -> BaseTaskIndex:
+    """Index the installed tau2's base tasks, upstream's (bundled digests) and, if given, a task set on disk.
+
+    ``avoid_users_of`` picks whose users and entities are off limits: the test split's, or every base task's.
+    """
     sigs: dict[Signature, list[str]] = {}
+    writes: dict[str, list[str]] = {}
     sources: list[tuple[str, list[Task]]] = [("tau2", domain.tasks_loader(None))]
-    if upstream_root is not None:
-        path = Path(upstream_root) / domain.name / "tasks.json"
-        if path.exists():
-            raw = json.loads(path.read_text())
-            sources.append(("upstream", [Task.model_validate(_strip_unknown(t)) for t in raw]))
+    upstream = _upstream_tasks(domain, upstream_root)
+    if upstream:
+        sources.append(("upstream", upstream))
     for origin, tasks in sources:
         for task in tasks:
             sig = _task_sig(domain, task)
             if sig is not None:
                 sigs.setdefault(sig, []).append(f"{origin}:{task.id}")
-    return BaseTaskIndex(domain.name, sigs, bundled_digests(domain.name))
+            for name, args in _writes_of(domain, task):
+                ids = writes.setdefault(write_digest(name, args), [])
+                if f"{origin}:{task.id}" not in ids:
+                    ids.append(f"{origin}:{task.id}")
+    for digest, ids in bundled_write_digests(domain.name).items():
+        writes.setdefault(digest, []).extend(i for i in ids if i not in writes.get(digest, []))
+    avoided: set[str] = set()
+    try:
+        scoped = domain.tasks_loader(avoid_users_of)
+    except ValueError:
+        scoped = []  # a domain without that split (tau2's mock has only 'base') holds nothing back
+    for task in scoped:
+        avoided |= task_entities(domain, task)
+    split = _upstream_split(domain, upstream_root, avoid_users_of) if upstream else None
+    if split is not None:
+        for task in upstream:
+            if task.id in split:
+                avoided |= task_entities(domain, task)
+    else:
+        avoided |= set(bundled_entities(domain.name).get(avoid_users_of, []))
+    return BaseTaskIndex(domain.name, sigs, bundled_digests(domain.name), writes, avoided)
+
+
+def upstream_bundle(domain: Domain, upstream_root: str | Path) -> dict[str, Any]:
+    """What ``upstream_signatures.json`` holds for one domain besides signature digests:
+    single-write digests and the entities each scope's tasks use."""
+    tasks = _upstream_tasks(domain, upstream_root)
+    writes: dict[str, list[str]] = {}
+    for task in tasks:
+        for name, args in _writes_of(domain, task):
+            ids = writes.setdefault(write_digest(name, args), [])
+            if f"upstream:{task.id}" not in ids:
+                ids.append(f"upstream:{task.id}")
+    entities: dict[str, list[str]] = {}
+    for scope in ("test", "base"):
+        split = _upstream_split(domain, upstream_root, scope) or set()
+        entities[scope] = sorted(set().union(*[task_entities(domain, t) for t in tasks if t.id in split]))
+    return {"write_digests": dict(sorted(writes.items())), "entities": entities}
 
 
 def upstream_digests(domain: Domain, upstream_root: str | Path) -> dict[str, list[str]]:

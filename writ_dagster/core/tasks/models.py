@@ -95,6 +95,9 @@ class SynthesisConfig(BaseModel):
     write_intensive_min_writes: int = Field(3, description="a write-intensive task has at least this many writes")
     read_heavy_min_reads: int = Field(7, description="a read-heavy write needs at least this many reads")
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
+    avoid_users_of: Literal["test", "base"] = Field(
+        "test", description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
+                            "test split's, or every base task's")
 
     @field_validator("tasks_per_batch", "min_writes", "max_writes", "max_attempts_per_task",
                      "write_intensive_min_writes", "read_heavy_min_reads")

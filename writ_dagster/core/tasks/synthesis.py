@@ -28,6 +28,7 @@ from writ_dagster.core.domains.verify import Verifier, gold_messages
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Skip
 from writ_dagster.core.tasks.composers import get_composer
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
+from writ_dagster.core.tasks.instructions import write_instruction
 from writ_dagster.core.tasks.measure import measure_axes
 from writ_dagster.core.tasks.models import (
     BatchResult,
@@ -55,6 +56,12 @@ class Rejected(Exception):
         self.detail = detail
 
 
+def _reject_if(found: tuple[str, str] | None) -> None:
+    """Turn a decontamination finding into a rejection."""
+    if found is not None:
+        raise Rejected(*found)
+
+
 def derive_seed(*parts: Any) -> int:
     """A 63-bit seed from any parts, stable across processes and Python versions."""
     text = "\x1f".join(str(p) for p in parts)
@@ -80,6 +87,7 @@ class _Draft:
     identity_known: list[str]
     opening: str
     persona: str | None
+    words: random.Random
 
 
 class Synthesizer:
@@ -92,7 +100,7 @@ class Synthesizer:
         self.composer = get_composer(self.domain.name)
         check_config(config, self.composer)
         self.verifier = Verifier(self.domain)
-        self.index: BaseTaskIndex = build_index(self.domain, upstream_tasks_dir)
+        self.index: BaseTaskIndex = build_index(self.domain, upstream_tasks_dir, config.avoid_users_of)
         self.kinds = {t.name: t.type.value for t in self.domain.tools.values()}
         self.config_hash = config.content_hash()
         self.code_version = code_version()
@@ -120,16 +128,17 @@ class Synthesizer:
         return "low"
 
     # -- one attempt -----------------------------------------------------------------------
-    def _compose(self, rng: random.Random) -> _Draft:
+    def _compose(self, rng: random.Random, words: random.Random) -> _Draft:
         ttype = self._choose_type(rng)
         n_writes = self._choose_writes(ttype, rng)
         fork = self.domain.base.fork()
         env = self.domain.environment(fork.db)
         user = self.composer.pick_user(fork.db, rng)
-        ident = self.composer.identify(fork.db, user, rng)
+        _reject_if(self.index.check_user(user))
+        ident = self.composer.identify(fork.db, user, rng, words)
         persona = self.composer.persona(fork.db, user, rng)
         plan: list[PlanStep] = []
-        ctx = ComposeContext(db=fork.db, rng=rng, user_id=user, burden="low",
+        ctx = ComposeContext(db=fork.db, rng=rng, words=words, user_id=user, burden="low",
                              min_reads=self.config.read_heavy_min_reads)
 
         def run(call: Call, what: str) -> None:
@@ -170,7 +179,7 @@ class Synthesizer:
             ctx.used_targets.update(decision.targets)
             decisions.append(decision)
             burdens.append(ctx.burden)
-        return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona)
+        return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona, words)
 
     def _propose(self, ctx: ComposeContext) -> Decision:
         blueprints = list(self.composer.blueprints)
@@ -191,19 +200,12 @@ class Synthesizer:
 
     # -- assembling and verifying a task ---------------------------------------------------
     def _task(self, task_id: str, d: _Draft) -> Task:
-        requests = [x.request for x in d.decisions]
-        if len(requests) == 1:
-            reason = requests[0]
-        else:
-            reason = "You have several things to sort out, in this order:\n" + "\n".join(
-                f"{i + 1}. {r}" for i, r in enumerate(requests))
-        # Several decisions may state the same fact or rule: say each once, in order.
-        known = list(dict.fromkeys(d.identity_known + [k for x in d.decisions for k in x.known]))
-        unknown = list(dict.fromkeys(u for x in d.decisions for u in x.unknown))
-        criteria = list(dict.fromkeys(c for x in d.decisions for c in x.criteria))
-        criteria.append("Give the agent only information from these instructions. When the agent lists the "
-                        "details of an action and asks you to confirm, check them against your goals and say "
-                        "yes if they match.")
+        for x in d.decisions:
+            # A figure the agent is scored on saying must be one the user asks for.
+            if x.communicate and not x.say.ask:
+                raise Rejected("figure to communicate that the user never asks for", x.write[0])
+        instruction = write_instruction(d.words, [x.say for x in d.decisions], d.identity_known,
+                                        [u for x in d.decisions for u in x.unknown])
         communicate = list(dict.fromkeys(c for x in d.decisions for c in x.communicate))
         return Task(
             id=task_id,
@@ -213,9 +215,9 @@ class Synthesizer:
             user_scenario=UserScenario(
                 persona=d.persona,
                 instructions=StructuredUserInstructions(
-                    domain=self.domain.name, reason_for_call=reason,
-                    known_info="\n".join(known) or None, unknown_info="\n".join(unknown) or None,
-                    task_instructions="\n".join(criteria))),
+                    domain=self.domain.name, reason_for_call=instruction.reason_for_call,
+                    known_info=instruction.known_info, unknown_info=instruction.unknown_info,
+                    task_instructions=instruction.task_instructions)),
             evaluation_criteria=EvaluationCriteria(
                 actions=[Action(action_id=f"{task_id}_{i}", requestor="assistant", name=s.name,
                                 arguments=s.arguments) for i, s in enumerate(d.plan)],
@@ -248,13 +250,15 @@ class Synthesizer:
         while len(tasks) < want and attempt < limit:
             seed = derive_seed(self.config.seed, self.domain.name, partition, attempt)
             rng = random.Random(seed)
+            words = random.Random(derive_seed(seed, "words"))
             task_id = f"writ-{self.domain.name}-{partition}-{len(tasks):04d}"
             try:
-                draft = self._compose(rng)
+                draft = self._compose(rng, words)
                 self._check_type(draft)
+                writes = [(s.name, s.arguments) for s in draft.plan if s.kind == "write"]
+                _reject_if(self.index.check_writes(writes, [e for x in draft.decisions for e in x.entities]))
                 task = self._task(task_id, draft)
                 run = self._verify(task, draft)
-                writes = [(s.name, s.arguments) for s in draft.plan if s.kind == "write"]
                 sig = signature(self.domain, writes)
                 hits = self.index.collisions(sig)
                 if hits:

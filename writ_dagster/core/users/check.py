@@ -93,6 +93,7 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:
     for kind, key in (("known fact", "known_info"), ("unknown fact", "unknown_info"),
                       ("task instruction", "task_instructions")):
         required += [(kind, ln) for ln in (canon.get(key) or "").split("\n") if ln.strip()]
+    required += [("known fact", f) for r in outline.requests for f in r.facts]
     for kind, line in required:
         if line not in instruction:
             problems.append(f"instruction lost a {kind}: {line!r}")

@@ -20,7 +20,9 @@ from pydantic import BaseModel, Field, InstanceOf
 from writ_dagster.core.domains.entities import amount_matches, describe_payment, money_amounts
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import get_verifier
+from writ_dagster.core.tasks.instructions import strip_connective
 from writ_dagster.core.tasks.models import PlanStep, TaskRecord
+from writ_dagster.core.tasks.variety import sentences
 
 IDENTITY_TOOLS = frozenset({"get_user_details", "find_user_id_by_email", "find_user_id_by_name_zip"})
 # Lines of task_instructions that steer how the user behaves rather than what they want.
@@ -78,7 +80,8 @@ class RequestPart(BaseModel):
     """One numbered request of ``reason_for_call`` and what the user says along with it."""
 
     index: int
-    text: str = Field(description="canonical, second person")
+    text: str = Field(description="the request sentence, second person, without a leading connective")
+    line: str = Field("", description="the whole line of reason_for_call it comes from")
     writes: list[int] = Field(description="write ordinals answering it")
     facts: list[str] = Field(default_factory=list, description="known_info lines it needs")
     criteria: list[str] = Field(default_factory=list, description="decision criteria it needs")
@@ -111,12 +114,24 @@ class TaskOutline(BaseModel):
 
 
 def split_requests(reason: str) -> tuple[str | None, list[str]]:
-    """``reason_for_call`` as (header, numbered items), or (None, [reason]) for a single request."""
-    lines = reason.split("\n")
+    """``reason_for_call`` as (header, request lines).
+
+    The instruction writer puts one request per line; an older layout had a header line and
+    numbered items, which is still read.
+    """
+    lines = [ln for ln in reason.split("\n") if ln.strip()]
     items = [ln for ln in lines[1:] if re.match(r"^\d+\. ", ln)]
     if len(lines) > 1 and len(items) == len(lines) - 1:
         return lines[0], [re.sub(r"^\d+\. ", "", ln) for ln in items]
-    return None, [reason]
+    return None, lines or [reason]
+
+
+def request_parts(line: str) -> tuple[str, list[str]]:
+    """A request line as (request sentence without its connective, the facts said beside it)."""
+    parts = sentences(line)
+    if not parts:
+        return line, []
+    return strip_connective(parts[0]), parts[1:]
 
 
 def _lines(text: str | None) -> list[str]:
@@ -231,8 +246,11 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
     else:
         header, items = None, [instr["reason_for_call"]]
         owners = [0] * len(writes)
-    requests = [RequestPart(index=i, text=t, writes=[w for w, o in enumerate(owners) if o == i])
-                for i, t in enumerate(items)]
+    requests = []
+    for i, line in enumerate(items):
+        text, facts = request_parts(line) if header is None else (line, [])
+        requests.append(RequestPart(index=i, text=text, line=line, facts=facts,
+                                    writes=[w for w, o in enumerate(owners) if o == i]))
     for w in writes:
         w.request = owners[w.ordinal]
 
@@ -254,7 +272,9 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
             requests[writes[target].request].facts.append(line)
     behaviour: list[str] = []
     for line in _lines(instr.get("task_instructions")):
-        if line.startswith(BEHAVIOUR_PREFIXES):
+        # Facts and questions sit beside their request in reason_for_call; what is left here is
+        # behaviour, except in the older layout, whose decision criteria were listed here.
+        if header is None or line.startswith(BEHAVIOUR_PREFIXES):
             behaviour.append(line)
             continue
         target = _attach(line, writes, signatures)

@@ -247,9 +247,8 @@ def _scenario(record: TaskRecord, outline: TaskOutline, dims: ScriptDimensions, 
     if isinstance(instr, str):
         instr = {"domain": record.domain, "reason_for_call": instr, "task_instructions": ""}
     if order != list(range(len(order))):
-        items = [outline.requests[i].text for i in order]
-        instr["reason_for_call"] = "You have several things to sort out:\n" + "\n".join(
-            f"{i + 1}. {t}" for i, t in enumerate(items))
+        # Whole lines move, so every fact stays beside its request.
+        instr["reason_for_call"] = "\n".join(outline.requests[i].line for i in order)
     behaviour = [_DISCLOSURE_TEXT[dims.disclosure]]
     if dims.opening == "vague":
         behaviour.append(f"Open the conversation vaguely, saying only that you need help with your "

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
 from writ_dagster.core.tasks.airline.locate import (
     CABIN_WORDS,
@@ -14,6 +15,7 @@ from writ_dagster.core.tasks.airline.locate import (
     locate_reservation,
 )
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Identity, Skip, compare, spoken_money
+from writ_dagster.core.tasks.instructions import Request, combine, pick
 
 BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
 TRAVEL_DATES = [f"2024-05-{d:02d}" for d in range(16, 31)]
@@ -32,6 +34,11 @@ def _date_words(date: str) -> str:
     return f"May {int(date[-2:])}"
 
 
+# The reason the policy judges, for each kind of cancellation motive.
+_POLICY_REASONS = {"recent": "change of plan", "airline_cancelled": "airline cancelled flight",
+                   "business": "change of plan", "health": "health"}
+
+
 @dataclass
 class _Base:
     cities: dict[str, str]
@@ -45,14 +52,15 @@ class CancelReservation(_Base):
     tool: str = "cancel_reservation"
 
     def _reason(self, db: Any, r: Any) -> str | None:
+        """The kind of reason (a key of ``phrases.CANCEL_MOTIVES``) that makes cancelling ``r`` legal."""
         if r.created_at >= "2024-05-14T15:00:00":
-            return "your plans changed (you booked it less than a day ago)"
+            return "recent"
         if policy.has_cancelled_segment(db, r):
-            return "the airline cancelled one of its flights"
+            return "airline_cancelled"
         if r.cabin == "business":
-            return "a change of plans"
+            return "business"
         if r.insurance == "yes":
-            return "health reasons: you are ill and cannot travel"
+            return "health"
         return None
 
     def propose(self, ctx: ComposeContext) -> Decision:
@@ -60,19 +68,22 @@ class CancelReservation(_Base):
 
         def legal(r: Any) -> bool:
             reason = self._reason(db, r)
-            return reason is not None and policy.cancellation_reason(db, r, reason)
+            return reason is not None and policy.cancellation_reason(db, r, _POLICY_REASONS[reason])
 
         loc = locate_reservation(ctx, self.cities, legal)
         r = loc.reservation
         reason = self._reason(db, r)
+        assert reason is not None
         refund = sum(p.amount for p in r.payment_history)
+        w = ctx.words
+        ask = refund > 0 and w.random() < 0.5
         return Decision(
             write=("cancel_reservation", {"reservation_id": r.reservation_id}),
             reads=loc.reads, candidates=loc.candidates,
-            request=f"You want to cancel {loc.phrase}. The reason is {reason}.",
-            known=loc.known, unknown=loc.unknown,
-            criteria=["You want the whole reservation cancelled, all flights and passengers."],
-            communicate=[_money(refund)] if refund > 0 else [],
+            say=Request(f"cancel {loc.phrase}", w.choice(ph.CANCEL_MOTIVES[reason]),
+                        [w.choice(ph.WHOLE_TRIP)], "how much you will get back" if ask else ""),
+            unknown=loc.unknown,
+            communicate=[_money(refund)] if ask else [],
             entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons,
         )
@@ -96,17 +107,17 @@ class AddBaggage(_Base):
         fee = policy.BAG_FEE * max(0, nonfree - r.nonfree_baggages)
         pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, fee))
         bags = "bag" if added == 1 else "bags"
-        communicate = [_money(fee)] if fee > 0 else []
+        w = ctx.words
+        ask = fee > 0 and w.random() < 0.7
         return Decision(
             write=("update_reservation_baggages", {
                 "reservation_id": r.reservation_id, "total_baggages": r.total_baggages + added,
                 "nonfree_baggages": nonfree, "payment_id": pay.method.id}),
             reads=loc.reads, candidates=loc.candidates,
-            request=f"You want to add {added} checked {bags} to {loc.phrase}.",
-            known=loc.known + [f"If there is a fee, you pay with {pay.phrase}."],
-            unknown=loc.unknown + ["You do not know how many of the bags are free."],
-            criteria=["You want the agent to tell you the baggage fee before confirming."] if fee else [],
-            communicate=communicate,
+            say=Request(f"add {added} checked {bags} to {loc.phrase}", w.choice(ph.BAG_MOTIVES),
+                        [pick(w, ph.FEE_PAYMENT, pay=pay.phrase)], "how much the extra bags will cost" if ask else ""),
+            unknown=loc.unknown + [w.choice(ph.UNKNOWN_BAGS)],
+            communicate=[_money(fee)] if ask else [],
             entities=[f"reservations:{r.reservation_id}", f"payment_methods:{pay.method.id}"],
             targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
         )
@@ -149,16 +160,20 @@ class ChangeCabin(_Base):
         new_total = sum(db.flights[f.flight_number].dates[f.date].prices[cabin] for f in r.flights)
         diff = (new_total - sum(f.price for f in r.flights)) * len(r.passengers)
         pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, diff))
-        direction = (f"You accept paying the price difference with {pay.phrase}." if diff > 0 else
-                     f"Any refund of the difference goes to {pay.phrase}.")
+        w = ctx.words
+        direction = pick(w, ph.CHARGE_PAYMENT if diff > 0 else ph.REFUND_PAYMENT, pay=pay.phrase)
+        upgrade = list(CABIN_WORDS).index(cabin) > list(CABIN_WORDS).index(r.cabin)
+        ask = diff != 0 and w.random() < 0.7
+        question = "how much the change costs" if diff > 0 else "how much you will get back"
         return Decision(
             write=("update_reservation_flights", {"reservation_id": r.reservation_id, "cabin": cabin,
                                                   "flights": _flights_arg(r), "payment_id": pay.method.id}),
             reads=loc.reads, candidates=loc.candidates,
-            request=f"You want to change the cabin of {loc.phrase} to {CABIN_WORDS[cabin]}, keeping the same flights.",
-            known=loc.known + [direction], unknown=loc.unknown + ["You do not know the new price."],
-            criteria=["Before confirming, ask the agent how much the cabin change costs or refunds."],
-            communicate=[_money(abs(diff))] if diff else [],
+            say=Request(f"move {loc.phrase} to {CABIN_WORDS[cabin]}, keeping the same flights",
+                        w.choice(ph.UPGRADE_MOTIVES if upgrade else ph.DOWNGRADE_MOTIVES), [direction],
+                        question if ask else ""),
+            unknown=loc.unknown + [w.choice(ph.UNKNOWN_PRICE)],
+            communicate=[_money(abs(diff))] if ask else [],
             entities=[f"reservations:{r.reservation_id}"] + [f"flights:{f.flight_number}" for f in r.flights],
             targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
         )
@@ -213,19 +228,21 @@ class ChangeFlight(_Base):
         which = "outbound flight" if leg_i == 0 else "return flight"
         if ctx.burden == "high":
             when = " or ".join(_date_words(d) for d in chosen)
-            want = (f"You want to move the {which} of {loc.phrase} ({self.cities[leg.origin]} to "
-                    f"{self.cities[leg.destination]}) to the cheapest direct flight on {when}, same cabin.")
+            want = (f"move the {which} of {loc.phrase} ({self.cities[leg.origin]} to "
+                    f"{self.cities[leg.destination]}) to the cheapest direct flight on {when}, same cabin")
         else:
-            want = (f"You want to move the {which} of {loc.phrase} to flight {new_fn} on {_date_words(new_date)}, "
-                    "same cabin.")
+            want = f"move the {which} of {loc.phrase} to flight {new_fn} on {_date_words(new_date)}, same cabin"
+        w = ctx.words
+        ask = diff != 0 and w.random() < 0.6
         return Decision(
             write=("update_reservation_flights", {"reservation_id": r.reservation_id, "cabin": r.cabin,
                                                   "flights": flights, "payment_id": pay.method.id}),
             reads=reads, candidates=max(loc.candidates, len(options)),
-            request=want,
-            known=loc.known + [f"Any payment or refund for the change goes to {pay.phrase}."],
-            unknown=loc.unknown, criteria=["Keep every other flight of the reservation as it is."],
-            communicate=[_money(abs(diff))] if diff else [],
+            say=Request(want, w.choice(ph.CHANGE_FLIGHT_MOTIVES),
+                        [pick(w, ph.DIFF_PAYMENT, pay=pay.phrase), w.choice(ph.KEEP_OTHERS)],
+                        "how much the fare difference is" if ask else ""),
+            unknown=loc.unknown,
+            communicate=[_money(abs(diff))] if ask else [],
             entities=[f"reservations:{r.reservation_id}", f"flights:{new_fn}"],
             targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons + ([compare(
@@ -259,13 +276,24 @@ class UpdatePassenger(_Base):
         old = r.passengers[i]
         passengers = [p.model_dump() for p in r.passengers]
         passengers[i] = new.model_dump()
+        me = db.users[ctx.user_id].name
+        newcomer = f"{new.first_name} {new.last_name}"
+        w = ctx.words
+        if (old.first_name, old.last_name) == (me.first_name, me.last_name):
+            # The user is the one dropping out: they say so in the first person, never by name.
+            action = f"have {newcomer} take your seat on {loc.phrase}"
+            motive = w.choice(("you can no longer travel yourself", "you can't make the trip after all",
+                               "something keeps you from flying"))
+        else:
+            action = f"put {newcomer} on {loc.phrase} in place of {old.first_name} {old.last_name}"
+            motive = w.choice((f"{old.first_name} can no longer travel", f"{old.first_name} had to drop out",
+                               f"{old.first_name}'s plans changed"))
+        born = w.choice((f"{newcomer} was born on {new.dob}.", f"{new.first_name}'s date of birth is {new.dob}."))
         return Decision(
             write=("update_reservation_passengers", {"reservation_id": r.reservation_id, "passengers": passengers}),
             reads=loc.reads, candidates=loc.candidates,
-            request=(f"On {loc.phrase}, {old.first_name} {old.last_name} can no longer travel; you want "
-                     f"{new.first_name} {new.last_name} to take that seat instead."),
-            known=loc.known + [f"{new.first_name} {new.last_name} was born on {new.dob}."],
-            unknown=loc.unknown, criteria=["Every other passenger stays the same."],
+            say=Request(action, motive, [born, w.choice(ph.KEEP_PASSENGERS)]),
+            unknown=loc.unknown,
             entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons,
         )
@@ -295,14 +323,16 @@ class CancelledFlightCompensation(_Base):
         r = loc.reservation
         amount = policy.cancelled_flight_certificate(r)
         ctx.state["certificates"] = ctx.state.get("certificates", 0) + 1
+        w = ctx.words
+        ask = w.random() < 0.6
         return Decision(
             write=("send_certificate", {"user_id": ctx.user_id, "amount": amount}),
             reads=loc.reads, candidates=loc.candidates,
-            request=(f"A flight in {loc.phrase} was cancelled by the airline and you are unhappy about it. "
-                     "You ask for compensation."),
-            known=loc.known, unknown=loc.unknown,
-            criteria=["Accept a travel certificate as compensation."],
-            communicate=[_money(amount)],
+            say=Request(w.choice(("ask for compensation", "get some compensation", "be compensated for it")),
+                        pick(w, ph.COMPENSATION_MOTIVES, r=loc.phrase), [w.choice(ph.ACCEPT_CERTIFICATE)],
+                        "how much the certificate will be worth" if ask else ""),
+            unknown=loc.unknown,
+            communicate=[_money(amount)] if ask else [],
             entities=[f"reservations:{r.reservation_id}"], targets=[f"certificate:{r.reservation_id}"],
             comparisons=loc.comparisons,
         )
@@ -366,31 +396,32 @@ class BookFlight(_Base):
         pay = choose_payment(ctx, lambda m: policy.booking_payment_ok([m], [total]))
         passengers = [{"first_name": user.name.first_name, "last_name": user.name.last_name, "dob": user.dob}]
         passengers += [c.model_dump() for c in companions]
-        who = "just you" if not companions else "you and " + " and ".join(
+        w = ctx.words
+        who = w.choice(("just yourself", "yourself alone")) if not companions else "yourself and " + " and ".join(
             f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
         if high:
             where = " or ".join(self.cities[o] + f" ({o})" for o in origins)
             when = " or ".join(_date_words(d) for d in dates)
             kind = "flight, direct or with one stop," if onestop else "direct flight"
-            want = (f"You want to book a one-way trip to {self.cities[dest]} for {who}, in "
-                    f"{CABIN_WORDS[cabin]}: the cheapest {kind} leaving from {where} on {when}.")
+            want = (f"book a one-way trip to {self.cities[dest]} for {who}, in "
+                    f"{CABIN_WORDS[cabin]}: the cheapest {kind} leaving from {where} on {when}")
         else:
             f0 = flights[0]
-            want = (f"You want to book a one-way trip from {self.cities[origin]} to {self.cities[dest]} for {who}, "
-                    f"in {CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {_date_words(f0['date'])}.")
-        known = [f"You have {bags} checked bag{'s' if bags != 1 else ''} in total for the trip.",
-                 f"You {'want' if insurance == 'yes' else 'do not want'} travel insurance.",
-                 f"You pay with {pay.phrase}."]
+            want = (f"book a one-way trip from {self.cities[origin]} to {self.cities[dest]} for {who}, "
+                    f"in {CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {_date_words(f0['date'])}")
+        details = [pick(w, ph.BAGS, n=str(bags), bags="bag" if bags == 1 else "bags") if bags else w.choice(ph.NO_BAGS),
+                   w.choice(ph.INSURANCE[insurance]), pick(w, ph.TOTAL_PAYMENT, pay=pay.phrase)]
+        ask = w.random() < 0.7
         return Decision(
             write=("book_reservation", {
                 "user_id": ctx.user_id, "origin": origin, "destination": dest, "flight_type": "one_way",
                 "cabin": cabin, "flights": flights, "passengers": passengers,
                 "payment_methods": [{"payment_id": pay.method.id, "amount": total}],
                 "total_baggages": bags, "nonfree_baggages": nonfree, "insurance": insurance}),
-            reads=reads, candidates=len(options), request=want, known=known,
-            unknown=["You do not know flight numbers or prices."] if high else [],
-            criteria=["Before confirming, ask the agent for the total price."],
-            communicate=[_money(total)],
+            reads=reads, candidates=len(options),
+            say=Request(want, w.choice(ph.BOOK_MOTIVES), details, "how much the whole trip comes to" if ask else ""),
+            unknown=[w.choice(ph.UNKNOWN_FLIGHTS)] if high else [],
+            communicate=[_money(total)] if ask else [],
             entities=[f"flights:{f['flight_number']}" for f in flights] + [f"payment_methods:{pay.method.id}"],
             targets=[f"reservations:{rid}"],
             comparisons=([compare("flights with seats", "the lowest fare", options[0], options,
@@ -439,12 +470,14 @@ class AirlineComposer:
     def pick_user(self, db: Any, rng: random.Random) -> str:
         return rng.choices(self._users, self._weights)[0]
 
-    def identify(self, db: Any, user_id: str, rng: random.Random) -> Identity:
+    def identify(self, db: Any, user_id: str, rng: random.Random, words: random.Random) -> Identity:
         user = db.users[user_id]
+        name = f"{user.name.first_name} {user.name.last_name}"
         return Identity(
             reads=[("get_user_details", {"user_id": user_id})],
-            known=[f"You are {user.name.first_name} {user.name.last_name}.", f"Your user id is {user_id}."],
-            opening=f"Hi, this is {user.name.first_name} {user.name.last_name}. My user id is {user_id}.",
+            known=[combine(words, pick(words, ph.NAME_CLAUSES, name=name), pick(words, ph.ID_CLAUSES, uid=user_id))],
+            opening=f"Hi, this is {name}. My user id is {user_id}.",
+            name=name,
         )
 
     def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None:

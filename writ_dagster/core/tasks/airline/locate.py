@@ -136,8 +136,11 @@ def locate_reservation(ctx: ComposeContext, cities: dict[str, str], legal: Calla
             r, phrase, how = hit
             full = reads + extra_reads(r)
             ctx.require_evidence(full)
-            return Located(r, phrase, full, len(rs), [],
-                           [f"You do not know the reservation id of {phrase}; describe it instead."], [how])
+            unknown = ctx.words.choice((
+                f"You do not know the reservation id of {phrase}; describe it instead.",
+                f"You don't have the confirmation number for {phrase} at hand, only what you remember of it.",
+                f"You can't find the reservation number of {phrase}, so you describe it."))
+            return Located(r, phrase, full, len(rs), [], [unknown], [how])
     raise Skip("no description singles out an eligible reservation")
 
 

@@ -29,7 +29,10 @@ from writ_dagster.core.tasks.blueprints import (
     compare,
     spoken_money,
 )
+from writ_dagster.core.tasks.instructions import Request, combine
+from writ_dagster.core.tasks.instructions import pick as pick_words
 from writ_dagster.core.tasks.models import Comparison, PlanStep
+from writ_dagster.core.tasks.retail import phrases as ph
 from writ_dagster.core.tasks.retail import policy
 from writ_dagster.core.tasks.retail.addresses import address_dict, address_text, new_address
 from writ_dagster.core.tasks.retail.locate import (
@@ -111,22 +114,22 @@ class _RetailBlueprint:
                 oid = target.split(":", 1)[1]
                 track.status0.setdefault(oid, peek(ctx.db.orders, oid).status)
                 track.ops.setdefault(oid, []).append(self.tool)
-        # The driver joins every decision's lines; a line the user already has adds nothing.
-        d.unknown = [u for u in dict.fromkeys(d.unknown) if u not in track.said]
-        d.criteria = [c for c in dict.fromkeys(d.criteria) if c not in track.said]
-        track.said.update(d.unknown, d.criteria)
+        # One wording per task for "no order ids"; a line the user already has adds nothing.
+        if track.no_ids is None:
+            track.no_ids = ctx.words.choice(ph.UNKNOWN_IDS)
+        unknown = [track.no_ids if u == UNKNOWN_IDS else u for u in d.unknown]
+        d.unknown = [u for u in dict.fromkeys(unknown) if u not in track.said]
+        track.said.update(d.unknown)
 
 
-def _decision(v: View, pick: Pick, write: Call, request: str, *, known: list[str] | None = None,
-              criteria: list[str] | None = None, communicate: list[str] | None = None,
+def _decision(v: View, pick: Pick, write: Call, say: Request, *, communicate: list[str] | None = None,
               products: list[str] | None = None, extra_reads: list[Call] | None = None) -> Decision:
     products = list(dict.fromkeys(products or []))
     reads = pick.reads + [("get_product_details", {"product_id": p}) for p in products] + (extra_reads or [])
     oid = pick.order.order_id
     return Decision(
         write=write, reads=reads, candidates=pick.candidates + len(products),
-        request=request, known=known or [], unknown=pick.unknown, criteria=criteria or [],
-        communicate=communicate or [],
+        say=say, unknown=pick.unknown, communicate=communicate or [],
         entities=[f"users:{v.user.user_id}", f"orders:{oid}"] + [f"products:{p}" for p in products],
         targets=[f"orders:{oid}"], comparisons=list(pick.comparisons),
     )
@@ -151,15 +154,13 @@ class CancelOrder(_RetailBlueprint):
                 reason = "no longer needed"
             if not policy.can_cancel(o.status, reason):
                 continue
-            why = "you no longer need it" if reason == "no longer needed" else "you ordered it by mistake"
             ask = v.rng.random() < 0.6
-            request = f"You want to cancel {which(v, pick)} because {why}."
-            if products:
-                request = ("You heard that some things you ordered are sold out now, which may hold up "
-                           f"delivery. You want to cancel {pick.phrase}; you no longer need it.")
+            w = v.ctx.words
+            motive = ph.SOLD_OUT_MOTIVE if products else w.choice(ph.CANCEL_MOTIVES[reason])
+            say = Request(f"cancel {pick.phrase if products else which(v, pick)}", motive, [],
+                          "how much you will get back" if ask else "")
             yield _decision(
-                v, pick, (self.tool, {"order_id": o.order_id, "reason": reason}), request,
-                criteria=["Before confirming a cancellation, ask how much will be refunded."] if ask else [],
+                v, pick, (self.tool, {"order_id": o.order_id, "reason": reason}), say,
                 communicate=[_money(o.payment_history[0].amount)] if ask else [],
                 products=list(products),
             )
@@ -208,8 +209,9 @@ class ModifyOrderAddress(_RetailBlueprint):
             else:
                 addr = new_address(v.rng, [current, default])
                 where = f"this new address: {address_text(addr)}"
+            w = v.ctx.words
             yield _decision(v, pick, (self.tool, {"order_id": o.order_id, **addr}),
-                            f"You want {which(v, pick)} shipped to {where} instead.",
+                            Request(f"have {which(v, pick)} shipped to {where} instead", w.choice(ph.SHIP_MOTIVES)),
                             extra_reads=[("get_user_details", {"user_id": v.user.user_id})])
 
 
@@ -232,11 +234,12 @@ class ModifyOrderPayment(_RetailBlueprint):
             o = pick.order
             method = v.rng.choice(self._methods(v, o))
             ask = v.rng.random() < 0.5
+            w = v.ctx.words
             yield _decision(
                 v, pick, (self.tool, {"order_id": o.order_id, "payment_method_id": method.id}),
-                f"You want to pay for {which(v, pick)} with {v.method_text(method)} "
-                f"instead of the payment method used now.",
-                criteria=["Before confirming, ask how much will be charged to the new payment method."] if ask else [],
+                Request(f"pay for {which(v, pick)} with {v.method_text(method)} instead of the payment method "
+                        "used now", w.choice(ph.PAY_MOTIVES), [],
+                        "how much will be charged to the new payment method" if ask else ""),
                 communicate=[_money(o.payment_history[0].amount)] if ask else [],
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
             )
@@ -247,6 +250,7 @@ class _ItemChange(_RetailBlueprint):
 
     status: str = ""
     verb: str = ""
+    motives: tuple[str, ...] = ("",)
 
     def options(self, v: View) -> Iterator[Decision]:
         plans: list[tuple[Pick, Change | None, list[str]]] = [(p, None, []) for p in locate_orders(v, self.status, self.tool)]
@@ -267,18 +271,21 @@ class _ItemChange(_RetailBlueprint):
         if settled is None:
             return None
         method, diff = settled
-        money = f"Any price difference is to be paid with, or refunded to, {v.method_text(method)}."
+        w = v.ctx.words
+        money = pick_words(w, ph.DIFF_PAYMENT, m=v.method_text(method))
         args = {"order_id": o.order_id, "item_ids": [i.item_id for i in change.items],
                 "new_item_ids": [x.item_id for x in change.variants], "payment_method_id": method.id}
         if pick.phrase:
-            request = f"You want to {self.verb} items of {pick.phrase}: you want " + "; and ".join(change.wants) + "."
+            action = f"{self.verb} items of {pick.phrase}: " + "; and ".join(change.wants)
+            motive = w.choice(self.motives)
         else:
-            request = change.wants[0]
+            action, motive = change.wants[0], "you want to save money"
+        ask = bool(diff) and w.random() < 0.7
         # The settlement method belongs to this request: a task may hold two item changes.
         return _decision(
-            v, pick, (self.tool, args), f"{request} {money}",
-            criteria=change.criteria + (["Before confirming, ask how much the price difference is."] if diff else []),
-            communicate=[_money(abs(diff))] if diff else [],
+            v, pick, (self.tool, args),
+            Request(action, motive, [money, *change.criteria], "how much the price difference is" if ask else ""),
+            communicate=[_money(abs(diff))] if ask else [],
             products=products or change.compared or [i.product_id for i in change.items],
             extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
         )
@@ -293,10 +300,9 @@ class _ItemChange(_RetailBlueprint):
         if variant is None:
             return None
         change = Change([item], [variant], [
-            (f"You want to save money: among all the items in your {self.status} orders, you want to {self.verb} "
-            f"the one where switching to the cheapest available option of the same product saves the most, and "
-            f"switch it to that cheapest option.")],
-            ["You do not know which item that is; let the agent work it out. Only that one item should change."])
+            (f"{self.verb} the one item, among all the items in your {self.status} orders, where switching to the "
+             f"cheapest available option of the same product saves the most, and switch it to that cheapest option")],
+            [x for x in (v.ctx.words.choice(ph.WHICH_ITEM), v.ctx.words.choice(ph.ONE_ITEM)) if x])
         return Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], comparisons=[how]), change, products
 
 
@@ -308,6 +314,7 @@ class ModifyOrderItems(_ItemChange):
     tool: str = policy.MODIFY_ITEMS
     status: str = policy.PENDING
     verb: str = "modify"
+    motives: tuple[str, ...] = ph.MODIFY_MOTIVES
 
 
 @dataclass
@@ -318,6 +325,7 @@ class ExchangeItems(_ItemChange):
     tool: str = policy.EXCHANGE
     status: str = policy.DELIVERED
     verb: str = "exchange"
+    motives: tuple[str, ...] = ph.EXCHANGE_MOTIVES
 
 
 @dataclass
@@ -350,6 +358,7 @@ class ReturnItems(_RetailBlueprint):
             method = v.rng.choice(methods)
             where = ("the original payment method of the order" if method.id == original
                      else v.method_text(method))
+            w = v.ctx.words
             refund = policy.refund_total(i.price for i in items)
             if named:
                 what = named
@@ -357,12 +366,13 @@ class ReturnItems(_RetailBlueprint):
                 what = f"everything in {pick.phrase}"
             else:
                 what = f"the {items_text(items)} from {pick.phrase}"
+            ask = w.random() < 0.75
             yield _decision(
                 v, pick, (self.tool, {"order_id": o.order_id, "item_ids": [i.item_id for i in items],
                                       "payment_method_id": method.id}),
-                f"You want to return {what}, with the refund going to {where}.",
-                criteria=["Before confirming a return, ask how much will be refunded."],
-                communicate=[_money(refund)], products=products,
+                Request(f"return {what}", w.choice(ph.RETURN_MOTIVES), [pick_words(w, ph.REFUND_TO, m=where)],
+                        "how much you will get back" if ask else ""),
+                communicate=[_money(refund)] if ask else [], products=products,
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
             )
 
@@ -409,8 +419,8 @@ class ModifyUserAddress(_RetailBlueprint):
         if not v.high:
             addr = new_address(v.rng, [default])
             yield self._decision(v, addr, [("get_user_details", {"user_id": uid})], 1,
-                                 f"You have moved and want your default address updated to {address_text(addr)}.",
-                                 [], [])
+                                 Request(f"have your default address updated to {address_text(addr)}",
+                                         v.ctx.words.choice(ph.MOVE_MOTIVES)), [])
             return
         # "Make my default address the one my <product> order went to": the agent must open
         # every order to find the one holding that product and check no other does.
@@ -425,18 +435,18 @@ class ModifyUserAddress(_RetailBlueprint):
             addr = address_dict(o.address)
             yield self._decision(
                 v, addr, v.all_order_reads(), len(v.orders),
-                f"You want your default address changed to the address your order with the {name} was shipped to.",
-                [], [UNKNOWN_IDS, "You do not remember that address exactly."], order=o.order_id,
+                Request(f"change your default address to the address your order with the {name} was shipped to",
+                        v.ctx.words.choice(("you have moved back there", "you are living there now", ""))),
+                [UNKNOWN_IDS, "You do not remember that address exactly."], order=o.order_id,
                 how=compare("orders", f"the only {name}", o, v.orders, order_id,
                             lambda x, n=name, c=o: f"with the {n}" if x is c else f"no {n}"))
 
-    def _decision(self, v: View, addr: dict[str, str], reads: list[Call], candidates: int, request: str,
-                  known: list[str], unknown: list[str], order: str | None = None,
-                  how: Comparison | None = None) -> Decision:
+    def _decision(self, v: View, addr: dict[str, str], reads: list[Call], candidates: int, say: Request,
+                  unknown: list[str], order: str | None = None, how: Comparison | None = None) -> Decision:
         uid = v.user.user_id
         return Decision(
-            write=(self.tool, {"user_id": uid, **addr}), reads=reads, candidates=candidates, request=request,
-            known=known, unknown=unknown,
+            write=(self.tool, {"user_id": uid, **addr}), reads=reads, candidates=candidates, say=say,
+            unknown=unknown,
             entities=[f"users:{uid}"] + ([f"orders:{order}"] if order else []), targets=[f"users:{uid}"],
             comparisons=[how] if how is not None else [],
         )
@@ -477,21 +487,24 @@ class RetailComposer:
             raise ValueError("no retail user has a pending or delivered order")
         return rng.choices(users, weights)[0]
 
-    def identify(self, db: Any, user_id: str, rng: random.Random) -> Identity:
+    def identify(self, db: Any, user_id: str, rng: random.Random, words: random.Random) -> Identity:
         """Authenticate by email or by name and zip (the latter only where it finds this user first)."""
         user = peek(db.users, user_id)
         first, last, zip_code = user.name.first_name, user.name.last_name, user.address.zip
         clash = any(u.name.first_name.lower() == first.lower() and u.name.last_name.lower() == last.lower()
                     and u.address.zip == zip_code and uid != user_id for uid, u in db.users.items())
+        name = f"{first} {last}"
         if clash or rng.random() < 0.5:
             find: Call = ("find_user_id_by_email", {"email": user.email})
-            known = [f"Your name is {first} {last} and your email is {user.email}."]
+            known = [combine(words, pick_words(words, ph.NAME_CLAUSES, name=name),
+                             pick_words(words, ph.EMAIL_CLAUSES, email=user.email))]
         else:
             find = ("find_user_id_by_name_zip", {"first_name": first, "last_name": last, "zip": zip_code})
-            known = [f"Your name is {first} {last} and your zip code is {zip_code}.",
-                     "You do not remember your email address."]
+            # The forgotten email stays on the identity line: it is what the user says when asked.
+            known = [combine(words, pick_words(words, ph.NAME_CLAUSES, name=name),
+                             pick_words(words, ph.ZIP_CLAUSES, zip=zip_code) + ", but " + words.choice(ph.NO_EMAIL))]
         return Identity(reads=[find, ("get_user_details", {"user_id": user_id})], known=known,
-                        opening=rng.choice(_OPENINGS))
+                        opening=rng.choice(_OPENINGS), name=name)
 
     def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None:
         """One of a few conversational styles, or none."""

@@ -70,7 +70,8 @@ class Track:
     mark: int | None = None  # len(ctx.done_reads) right after the previous decision's reads
     ops: dict[str, list[str]] = field(default_factory=dict)  # order id -> write tools used on it
     status0: dict[str, str] = field(default_factory=dict)  # order id -> status before this task's first write
-    said: set[str] = field(default_factory=set)  # unknown-info and criteria lines already given
+    said: set[str] = field(default_factory=set)  # unknown-info lines already given
+    no_ids: str | None = None  # this task's wording of "you do not remember your order ids"
 
     def segment_reads(self, done: int) -> int:
         """Reads made since the previous write (identification counts toward the first)."""

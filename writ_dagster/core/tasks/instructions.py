@@ -1,0 +1,147 @@
+"""The instruction writer: a task's requests as the user's own story, in τ²-bench's four fields.
+
+Blueprints (of any task family) say *what* the user wants as a :class:`Request`: an action
+phrase ("cancel reservation QW4873"), an optional motive ("your plans changed"), the facts
+that belong to that request (which card pays, how many bags), and the figure the user asks
+about, if any. This module decides *how* it is said, drawing phrasings from small grammars
+with the task's wording RNG, so the same seed always writes the same instruction.
+
+Layout, which :mod:`writ_dagster.core.users.outline` relies on:
+- ``reason_for_call``: one line per request, in plan order. The first sentence of a line is the
+  request itself (motive included, possibly led by a connective such as "Also,"); every further
+  sentence is a fact or question that belongs to that request.
+- ``known_info``: who the user is (and facts not tied to one request).
+- ``unknown_info``: what the user does not know.
+- ``task_instructions``: how the user behaves; never a fact the agent needs.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+# How a request opens, with and without a motive. {a}: action phrase, {m}: motive clause.
+_PLAIN = ("You want to {a}.", "You'd like to {a}.", "You need to {a}.", "You're calling to {a}.",
+          "You are hoping to {a}.", "You'd like to get help to {a}.")
+_MOTIVATED = ("You want to {a} because {m}.", "Since {m}, you'd like to {a}.", "{M}, so you need to {a}.",
+              "You're calling to {a}; {m}.", "As {m}, you want to {a}.", "You'd like to {a}, since {m}.",
+              "{M}, which is why you want to {a}.", "You need to {a}: {m}.",
+              "Because {m}, you are hoping to {a}.")
+# Leads of the second and later requests (lower-cased sentence follows).
+CONNECTIVES = ("Also, ", "On top of that, ", "After that, ", "Then ", "Once that's done, ", "Separately, ",
+               "One more thing: ", "Besides that, ", "While you're at it, ", "In addition, ")
+# The user asks for a figure. {q} is a "how much ..." clause.
+_ASK = ("You want to know {q} before you agree.", "Before saying yes, you'd like to hear {q}.",
+        "You won't confirm until you hear {q}.", "You'll ask {q} before you decide.",
+        "You'll want to hear {q} before agreeing.", "You want to be told {q} first.",
+        "It matters to you {q}, so you ask before agreeing.", "You ask {q} before committing to anything.",
+        "Before you give the go-ahead, you ask {q}.", "You'd like to find out {q} before deciding.",
+        "First, though, you ask {q}.")
+# Behaviour, as clauses joined into one sentence: how to confirm, and what the user keeps to themself.
+_CONFIRM = ("when the agent reads back the details of a change, you check them and say yes if they match",
+            "you agree to a change only once the agent has spelled it out",
+            "you say yes to each change after checking its details",
+            "you confirm each change with a clear yes once you have checked it",
+            "before anything is changed, you expect to hear the details",
+            "you give a plain yes when a proposal is what you asked for",
+            "if the agent's summary matches your request, you agree to it",
+            "you go along with a change once it has been read back to you correctly",
+            "you check what the agent proposes before you confirm it",
+            "you are happy to confirm anything that matches what you came for")
+_RESERVE = ("you only share what is in these instructions", "if the agent asks for something you don't know, you say so",
+            "you don't volunteer more than you're asked", "you don't make up details you aren't given here",
+            "you answer questions briefly", "you stick to what you know and don't guess",
+            "you explain what you want one piece at a time", "if something is unclear, you ask the agent to explain",
+            "you keep your messages short", "you never invent an id or a date")
+JOINERS = ("{a}, and {b}.", "{a}; {b}.", "{a}, while {b}.", "{A}. {B}.")
+@dataclass
+class Request:
+    """What a user wants from one write (or, later, one refusal, question or transfer)."""
+
+    action: str = field(metadata={"doc": "verb phrase without a subject, second person"})
+    motive: str = ""
+    details: list[str] = field(default_factory=list, metadata={"doc": "sentences that belong to this request"})
+    ask: str = field(default="", metadata={"doc": "a 'how much ...' clause for a figure the user asks about"})
+
+
+def capitalize(text: str) -> str:
+    """``text`` with its first letter upper-cased."""
+    return text[:1].upper() + text[1:]
+
+
+def lower_start(text: str) -> str:
+    """``text`` with a leading You/Your/Since/... lower-cased, so a connective can lead it."""
+    return re.sub(r"^(You|Your|Since|As|Because|The|A|An|Any|If)\b", lambda m: m.group(1).lower(), text)
+
+
+def strip_connective(sentence: str) -> str:
+    """A request sentence without the connective the writer may have put in front of it."""
+    for lead in CONNECTIVES:
+        if sentence.startswith(lead):
+            return capitalize(sentence[len(lead):])
+    return sentence
+
+
+def request_sentence(rng: random.Random, req: Request, position: int) -> str:
+    """The first sentence of a request line: the action, its motive, and a connective after the first."""
+    if req.motive and rng.random() < 0.85:
+        template = rng.choice(_MOTIVATED)
+    else:
+        template = rng.choice(_PLAIN)
+    text = template.format(a=req.action, m=req.motive, M=capitalize(req.motive))
+    if position > 0 and rng.random() < 0.8:
+        text = rng.choice(CONNECTIVES) + lower_start(text)
+    return text
+
+
+def ask_sentence(rng: random.Random, question: str) -> str:
+    """A sentence that makes the user ask for a figure ("how much you will get back")."""
+    return rng.choice(_ASK).format(q=question)
+
+
+def request_line(rng: random.Random, req: Request, position: int) -> str:
+    """One line of ``reason_for_call``: the request sentence, then its facts, then its question."""
+    parts = [request_sentence(rng, req, position), *req.details]
+    if req.ask:
+        parts.append(ask_sentence(rng, req.ask))
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def combine(rng: random.Random, first: str, second: str) -> str:
+    """Two clauses (lower-case starts) as one or two sentences, with a varied joiner."""
+    return rng.choice(JOINERS).format(a=capitalize(first), b=second, A=capitalize(first), B=capitalize(second))
+
+
+def behaviour(rng: random.Random) -> list[str]:
+    """A varied line on how the user confirms and what they keep to themself."""
+    return [combine(rng, rng.choice(_CONFIRM), rng.choice(_RESERVE))]
+
+
+@dataclass
+class Instruction:
+    """The four τ²-bench instruction fields, as text."""
+
+    reason_for_call: str
+    known_info: str | None
+    unknown_info: str | None
+    task_instructions: str
+
+
+def write_instruction(rng: random.Random, requests: list[Request], known: list[str], unknown: list[str],
+                      extra_behaviour: list[str] | None = None) -> Instruction:
+    """Lay the requests out in τ²-bench's fields (see the module docstring for the layout)."""
+    lines = [request_line(rng, r, i) for i, r in enumerate(requests)]
+    known = list(dict.fromkeys(known))
+    unknown = list(dict.fromkeys(unknown))
+    return Instruction(
+        reason_for_call="\n".join(lines),
+        known_info="\n".join(known) or None,
+        unknown_info="\n".join(unknown) or None,
+        task_instructions="\n".join([*(extra_behaviour or []), *behaviour(rng)]),
+    )
+
+
+def pick(rng: random.Random, options: tuple[str, ...] | list[str], **slots: str) -> str:
+    """One of ``options``, with its ``{slots}`` filled."""
+    return rng.choice(list(options)).format(**slots)
