@@ -54,7 +54,7 @@ _RESERVE = ("you only share what is in these instructions", "if the agent asks f
             "you answer questions briefly", "you stick to what you know and don't guess",
             "you explain what you want one piece at a time", "if something is unclear, you ask the agent to explain",
             "you keep your messages short", "you never invent an id or a date")
-JOINERS = ("{a}, and {b}.", "{a}; {b}.", "{a}, while {b}.", "{A}. {B}.")
+JOINERS = ("{a}, and {b}.", "{a}; {b}.", "{a}, and also {b}.", "{A}. {B}.")
 @dataclass
 class Request:
     """What a user wants from one write (or, later, one refusal, question or transfer)."""
@@ -89,10 +89,10 @@ def request_sentence(rng: random.Random, req: Request, position: int) -> str:
         template = rng.choice(_MOTIVATED)
     else:
         template = rng.choice(_PLAIN)
-    text = template.format(a=req.action, m=req.motive, M=capitalize(req.motive))
     if position > 0 and rng.random() < 0.8:
-        text = rng.choice(CONNECTIVES) + lower_start(text)
-    return text
+        # After a connective the motive keeps its own case ("Also, something came up, so ...").
+        return rng.choice(CONNECTIVES) + lower_start(template.format(a=req.action, m=req.motive, M=req.motive))
+    return template.format(a=req.action, m=req.motive, M=capitalize(req.motive))
 
 
 def ask_sentence(rng: random.Random, question: str) -> str:
@@ -132,8 +132,8 @@ def write_instruction(rng: random.Random, requests: list[Request], known: list[s
                       extra_behaviour: list[str] | None = None) -> Instruction:
     """Lay the requests out in τ²-bench's fields (see the module docstring for the layout)."""
     lines = [request_line(rng, r, i) for i, r in enumerate(requests)]
-    known = list(dict.fromkeys(known))
-    unknown = list(dict.fromkeys(unknown))
+    known = [k for k in dict.fromkeys(known) if k.strip()]
+    unknown = [u for u in dict.fromkeys(unknown) if u.strip()]
     return Instruction(
         reason_for_call="\n".join(lines),
         known_info="\n".join(known) or None,
