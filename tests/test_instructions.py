@@ -32,8 +32,8 @@ def _records(airline_batch, retail_batch):
 
 def test_masking_hides_specifics_but_keeps_the_words():
     assert mask("Your user id is mia_li_3668, and your name is Mia Li.") == \
-        "Your user id is <n>, and your name is <name>."
-    assert mask("You signed up with a.b@example.com; it costs $12.50.") == "You signed up with <email>; it costs <n>"
+        "Your user id is <id>, and your name is <name>."
+    assert mask("You signed up with a.b@example.com; it costs $12.50.") == "You signed up with <email>; it costs <amount>."
     assert distinct_masked_share(["You want to cancel ABC123.", "You want to cancel XYZ789."]) == 0.5
     assert distinct_masked_share([]) == 0.0
 

@@ -16,26 +16,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from writ_dagster.core.tasks.models import Comparison, TaskRecord
+from writ_dagster.core.tasks.variety import mask
 
-# Order matters: the wider patterns (emails, amounts, dates) run before the bare-number one.
-_MASKS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<email>"),
-    (re.compile(r"\$\s?\d[\d,]*(\.\d+)?"), "<amount>"),
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}(T[\d:]+)?\b"), "<date>"),
-    (re.compile(r"#?\b[\w-]*\d[\w-]*\b"), "<id>"),  # any token with a digit: ids, flight numbers, counts
-    (re.compile(r"\b[A-Z]{3,}\b"), "<id>"),  # airport codes, letter-only reservation ids
-    (re.compile(r"(?<=[\w,;:] )(?:[A-Z][a-z][a-z'-]*)(?: [A-Z][a-z][a-z'-]*)*"), "<name>"),  # capitalised mid-sentence
-]
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z<#$])")
 _WRITE_HINTS = ("book_", "cancel_", "modify_", "update_", "exchange_", "return_", "send_", "transfer_")
-
-
-def mask(sentence: str) -> str:
-    """``sentence`` with ids, amounts, numbers, emails, dates and names replaced by placeholders."""
-    text = sentence.strip()
-    for pattern, placeholder in _MASKS:
-        text = pattern.sub(placeholder, text)
-    return re.sub(r"\s+", " ", text)
 
 
 def split_sentences(text: str) -> list[str]:

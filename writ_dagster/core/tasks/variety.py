@@ -4,8 +4,9 @@ Two instructions that differ only in ids, amounts, dates, emails and names teach
 sentence, not two. So every instruction field (reason_for_call, known_info, unknown_info,
 task_instructions) is split into sentences, each sentence has its specifics replaced by
 placeholders, and the measure is distinct masked sentences / all masked sentences. Masking
-is deliberately broad (every run of two or more capitalised words counts as a name, which
-also masks cities and product names), so the figure errs low rather than high.
+is deliberately broad (any token with a digit, any all-capital word, capitalised words after
+the start of a sentence count as specifics, which also masks cities and product names), so the
+figure errs low rather than high.
 """
 
 from __future__ import annotations
@@ -16,19 +17,27 @@ from typing import Any
 
 INSTRUCTION_FIELDS = ("reason_for_call", "known_info", "unknown_info", "task_instructions")
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Any token holding a digit: ids (#W123, HAT045, mia_li_3668, credit_card_7815), amounts, dates.
-_SPECIFIC = re.compile(r"[\w.$#/:+-]*\d[\w.$#/:+-]*")
-_NAME = re.compile(r"\b[A-Z][a-z'-]+(?: [A-Z][a-z'-]+)+\b")
+# Order matters: the wider patterns (emails, amounts, dates) run before the bare-number one.
+_MASKS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<email>"),
+    (re.compile(r"\$\s?\d[\d,]*(\.\d+)?"), "<amount>"),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}(T[\d:]+)?\b"), "<date>"),
+    (re.compile(r"#?\b[\w-]*\d[\w-]*\b"), "<id>"),  # any token with a digit: ids, flight numbers, counts
+    (re.compile(r"\b[A-Z]{3,}\b"), "<id>"),  # airport codes, letter-only reservation ids
+    (re.compile(r"(?<=[\w,;:] )(?:[A-Z][a-z][a-z'-]*)(?: [A-Z][a-z][a-z'-]*)*"), "<name>"),  # capitalised mid-sentence
+]
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 
 
 def mask(sentence: str) -> str:
-    """``sentence`` with emails, tokens holding a digit and capitalised name runs replaced."""
-    out = _EMAIL.sub("<email>", sentence)
-    out = _SPECIFIC.sub("<n>", out)
-    out = _NAME.sub("<name>", out)
-    return re.sub(r"\s+", " ", out).strip()
+    """``sentence`` with ids, amounts, numbers, emails, dates and names replaced by placeholders.
+
+    The one masking of the project: instruction variety here and conversation variety
+    (``core.simulation.quality``) count sentence templates the same way."""
+    text = sentence.strip()
+    for pattern, placeholder in _MASKS:
+        text = pattern.sub(placeholder, text)
+    return re.sub(r"\s+", " ", text)
 
 
 def sentences(text: str | None) -> list[str]:
