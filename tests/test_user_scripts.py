@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from collections import Counter
 
 import pytest
@@ -11,7 +13,10 @@ from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users import check_script, make_scripts
 from writ_dagster.core.users.check import secrets
 from writ_dagster.core.users.ordering import reorder_allowed
+from writ_dagster.core.users.meaning import conveys, missing
+from writ_dagster.core.users.models import conflicts
 from writ_dagster.core.users.outline import outline_task
+from writ_dagster.core.users.paraphrase import paraphrase_request
 from writ_dagster.core.users.phrasing import to_first_person
 
 N_VARIANTS = 4
@@ -126,9 +131,9 @@ def test_checker_catches_a_missing_fact(scripted):
     problems = check_script(rec, script.model_copy(update={"user_scenario": scenario}))
     assert any("instruction lost a known fact" in p for p in problems), problems
 
-    spoken_fact = to_first_person(fact)
-    lines = script.lines.model_copy(update={"facts": [f.replace(spoken_fact, "") for f in script.lines.facts],
-                                            "requests": [r.replace(spoken_fact, "") for r in script.lines.requests]})
+    # Spoken facts are paraphrased: drop the whole telling of the fact's request.
+    k = next(r.index for r in outline_task(rec).requests if fact in r.facts)
+    lines = script.lines.model_copy(update={"facts": [("" if i == k else f) for i, f in enumerate(script.lines.facts)]})
     problems = check_script(rec, script.model_copy(update={"lines": lines}))
     assert any("never says a known fact" in p for p in problems), problems
 
@@ -141,11 +146,10 @@ def test_checker_catches_a_missing_question_for_a_figure(scripted):
     rec, scripts = found[0]
     outline = outline_task(rec)
     req = next(outline.requests[w.request] for w in outline.writes if w.figures)
-    question = next(f for f in req.facts if "how much" in f)
-    spoken = to_first_person(question)
+    assert any("how much" in f for f in req.facts)
     script = scripts[2]
-    lines = script.lines.model_copy(update={"facts": [f.replace(spoken, "") for f in script.lines.facts],
-                                            "requests": [r.replace(spoken, "") for r in script.lines.requests]})
+    lines = script.lines.model_copy(update={"facts": [("" if i == req.index else f)
+                                                      for i, f in enumerate(script.lines.facts)]})
     problems = check_script(rec, script.model_copy(update={"lines": lines}))
     assert any("never says a known fact" in p for p in problems), problems
 
@@ -182,3 +186,49 @@ def test_outline_ties_every_figure_and_request_to_a_write(scripted):
             figures = [f.value for w in outline.writes for f in w.figures] + outline.unassigned_figures
             assert sorted(figures) == sorted(rec.task["evaluation_criteria"].get("communicate_info") or [])
             assert outline.identity and outline.identity_reads
+
+
+def test_variants_say_the_same_requests_in_different_words(scripted):
+    # Item: variants vary the words of requests and facts, not only the greeting.
+    differing = total = 0
+    for rec, scripts in scripted["airline"] + scripted["retail"]:
+        for k in range(len(scripts[0].lines.requests)):
+            said = {s.lines.requests[k] for s in scripts}
+            total += 1
+            differing += len(said) > 1
+    assert differing / total >= 0.6, (differing, total)
+
+
+def test_confirmations_and_closings_come_from_large_pools(scripted):
+    confirms = Counter(c for rec, s in _all(scripted) for c in s.lines.confirm)
+    closings = Counter(s.lines.closing for rec, s in _all(scripted))
+    assert len(confirms) >= 100 and confirms.most_common(1)[0][1] / sum(confirms.values()) < 0.05
+    assert len(closings) >= 40
+    assert all(re.search(r"\byes\b", c, re.I) for c in confirms)
+
+
+def test_contradictory_behaviours_are_never_drawn_and_are_rejected(scripted):
+    for rec, script in _all(scripted):
+        assert not conflicts(script.dimensions), script.dimensions
+    rec, scripts = scripted["airline"][0]
+    bad = scripts[1].model_copy(update={"dimensions": scripts[1].dimensions.model_copy(
+        update={"opening": "vague", "disclosure": "all_at_once"})})
+    assert any("contradictory" in p for p in check_script(rec, bad))
+
+
+def test_meaning_judge_needs_particulars_conditions_and_content():
+    line = "You want to cancel reservation ABC123 only if the refund is at least $200."
+    assert conveys(line, "Could you cancel reservation ABC123, but only if I get at least $200 back as a refund?")
+    assert not conveys(line, "Could you cancel reservation ABC124 only if the refund is at least $200?")
+    assert not conveys(line, "Could you cancel reservation ABC123 if the refund is at least $200?")
+    assert not conveys(line, "Please help with ABC123 and $200.")
+    assert "'$200'" not in " ".join(missing(line, "cancel reservation ABC123 only if the refund is $200"))
+
+
+def test_paraphrase_keeps_every_particular():
+    rng = random.Random(3)
+    line = "I am moving, so I need to have order #W123 shipped to 1 Elm St, Austin, TX 78701 instead."
+    seen = {paraphrase_request(line, rng) for _ in range(30)}
+    assert len(seen) >= 5
+    for said in seen:
+        assert conveys(line, said), said

@@ -123,7 +123,7 @@ class ScriptedUser(ScriptedBackend):
         if len(ks) == 1:
             body = parts[0]
         else:
-            body = "I have a few things to sort out. " + " ".join(
+            body = f"{lines.intro} " + " ".join(
                 f"{lines.connectors[i]}{lower_first(p)}" for i, p in enumerate(parts))
         if first_telling and lines.general_facts:
             body = f"{body} {lines.general_facts}"

@@ -5,8 +5,11 @@ looks at both products of a script: the instruction an LLM user would follow and
 lines the scripted user says. It reports problems as sentences; an empty list means valid.
 
 Kept: every canonical request, known_info line, unknown_info line and task_instructions
-line is in the instruction verbatim, and every request, known fact and decision criterion
-is said (in the first person, or with all of its ids, numbers, dates and names).
+line is in the instruction, and every request, known fact and decision criterion is said;
+"in" and "said" are judged on meaning, not on words (:mod:`writ_dagster.core.users.meaning`:
+every id, amount, number, date, name and condition word kept, most content words kept), so
+scripts and LLM rewrites may say them in their own words. Contradictory behaviour choices
+(:data:`writ_dagster.core.users.models.CONFLICTS`) are a problem too.
 Not leaked: ids in the gold actions' arguments that the canonical instruction does not
 contain (reservation, order, item and payment ids the agent must look up) and
 ``communicate_info`` amounts the canonical instruction does not state.
@@ -19,13 +22,13 @@ import re
 from typing import Any
 
 from writ_dagster.core.tasks.models import TaskRecord
-from writ_dagster.core.users.models import UserScript
+from writ_dagster.core.users.meaning import conveyed_in_one
+from writ_dagster.core.users.models import UserScript, conflicts
 from writ_dagster.core.users.ordering import reorder_allowed
 from writ_dagster.core.users.outline import (
     TaskOutline,
     contains_token,
     leaves,
-    line_tokens,
     outline_task,
     split_requests,
 )
@@ -62,8 +65,7 @@ def _said(line: str, spoken: str) -> bool:
     """Whether a canonical line is conveyed by what the user says."""
     if _WANTS.sub("I want to", to_first_person(line)) in spoken:
         return True
-    tokens = line_tokens(line)
-    return bool(tokens) and all(contains_token(spoken, t) for t in tokens)
+    return conveyed_in_one(to_first_person(line), spoken)
 
 
 def leaks(record: TaskRecord, text: str) -> list[str]:
@@ -84,6 +86,8 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:
     if script.variant == 0 and script.user_scenario != record.task["user_scenario"]:
         problems.append("variant 0 must keep the canonical user scenario")
 
+    problems += [f"contradictory behaviour: {a} with {b}" for a, b in conflicts(script.dimensions)]
+
     outline = outline_task(record)
     canon = record.task["user_scenario"]["instructions"]
     canon = canon if isinstance(canon, dict) else {"reason_for_call": canon}
@@ -95,14 +99,28 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:
         required += [(kind, ln) for ln in (canon.get(key) or "").split("\n") if ln.strip()]
     required += [("known fact", f) for r in outline.requests for f in r.facts]
     for kind, line in required:
-        if line not in instruction:
+        if line not in instruction and not conveyed_in_one(line, instruction):
             problems.append(f"instruction lost a {kind}: {line!r}")
 
-    spoken = _WANTS.sub("I want to", script.lines.spoken_text())
-    needed = [("request", r.text) for r in outline.requests]
-    needed += [("known fact", x) for x in outline.identity_lines + outline.all_facts()]
-    needed += [("decision criterion", x) for r in outline.requests for x in r.criteria]
-    for kind, line in needed:
+    lines = script.lines
+    if script.slip is not None and script.slip.kind == "readback":
+        # A read-back slip is said wrong once and corrected: the request still counts as said.
+        fix = script.slip
+        lines = lines.model_copy(update={"requests": [r.replace(fix.wrong, fix.right) for r in lines.requests],
+                                         "facts": [f.replace(fix.wrong, fix.right) for f in lines.facts]})
+    # Each line is looked for where the scripted user says it: a request's facts with that
+    # request, so the same words said for another request do not count.
+    def where(*parts: str) -> str:
+        return _WANTS.sub("I want to", "\n".join(p for p in parts if p))
+
+    told = [where(lines.requests[k] if k < len(lines.requests) else "", lines.facts[k] if k < len(lines.facts) else "")
+            for k in range(len(outline.requests))]
+    needed = [("request", r.text, told[r.index]) for r in outline.requests]
+    needed += [("known fact", x, where(lines.identity)) for x in outline.identity_lines]
+    needed += [("known fact", x, told[r.index]) for r in outline.requests for x in r.facts]
+    needed += [("known fact", x, where(lines.general_facts)) for x in outline.general_facts]
+    needed += [("decision criterion", x, told[r.index]) for r in outline.requests for x in r.criteria]
+    for kind, line, spoken in needed:
         if not _said(line, spoken):
             problems.append(f"the scripted user never says a {kind}: {line!r}")
     if "###STOP###" not in script.lines.closing:

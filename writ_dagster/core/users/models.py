@@ -32,6 +32,21 @@ class ScriptDimensions(BaseModel):
                                        "the lookup rejects, or a wrong value caught when the agent reads back")
 
 
+# Behaviour choices that contradict each other, never drawn together: a vague opening cannot
+# state every request in the first message, and a busy user who dislikes small talk is not chatty.
+CONFLICTS: tuple[tuple[tuple[str, str], tuple[str, str]], ...] = (
+    (("opening", "vague"), ("disclosure", "all_at_once")),
+    (("tone", "busy"), ("verbosity", "chatty")),
+    (("tone", "frustrated"), ("verbosity", "chatty")),
+)
+
+
+def conflicts(dims: ScriptDimensions) -> list[tuple[str, str]]:
+    """The contradictory pairs among ``dims``' choices, as 'name=value' strings (empty: none)."""
+    values = dims.model_dump()
+    return [(f"{a}={x}", f"{b}={y}") for (a, x), (b, y) in CONFLICTS if values[a] == x and values[b] == y]
+
+
 CANONICAL = ScriptDimensions(disclosure="progressive", opening="direct", tone="neutral", verbosity="normal",
                              order="gold", slip="none")
 
@@ -68,13 +83,14 @@ class ScriptLines(BaseModel):
     closing: str = Field(description="last message; contains ###STOP###")
     fillers: list[str] = Field(default_factory=list, description="harmless small talk (chatty users)")
     unknown: str = Field(description="reply to a question the script has no answer for")
+    intro: str = Field("I have a few things to sort out.", description="says that several requests follow")
 
     def spoken_text(self) -> str:
         """All lines joined: what the checker searches for facts and leaks."""
         parts: list[str] = [self.hello, self.vague, self.identity, self.identity_slipped or "",
                             self.identity_correction or "", *self.requests, *self.facts, self.general_facts,
                             *self.connectors, *self.more, *self.confirm, self.readback_correction or "",
-                            self.closing, *self.fillers, self.unknown]
+                            self.closing, *self.fillers, self.unknown, self.intro]
         return "\n".join(p for p in parts if p)
 
 

@@ -35,7 +35,10 @@ TARGET_KEYS = ("reservation_id", "order_id")
 _TOKEN = re.compile(r"[\w.@+#-]*\d[\w.@+#-]*")
 _NAME = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
 _NOT_NAMES = {"You", "Your", "If", "Any", "The", "On", "Every", "Keep", "Before", "For", "Give", "When",
-              "Accept", "A", "Only", "New", "Los", "San", "Las", "Fleece", "In", "It"}
+              "Accept", "A", "Only", "New", "Los", "San", "Las", "Fleece", "In", "It",
+              # sentence openers a paraphrase may move or drop (a name is the words after them)
+              "Since", "As", "Because", "So", "Should", "Settle", "Use", "Cancel", "Please", "Then", "After",
+              "Also", "But", "And", "With", "Could", "Can", "What", "Would", "Besides", "Plus"}
 # (pattern on a fact/criterion line, write tools it most likely serves)
 _HINTS: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(r"whole reservation cancelled", re.I), frozenset({"cancel_reservation"})),

@@ -3,11 +3,13 @@
 Instruction lines are written to the user ("You want to cancel reservation X. The reason is
 ...: you are ill"). A scripted user says them in the first person; tone and verbosity only
 change the wrapping (greetings, connectors, thanks), never the facts themselves, so the
-checker can find every fact verbatim in what the user says.
+checker can find every fact in what the user says; the words around the facts are varied
+per script by :mod:`writ_dagster.core.users.paraphrase` and the pools below.
 """
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 
@@ -36,6 +38,8 @@ _IDIOMS: list[tuple[str, str]] = [
     (r"\byours\b", "mine"),
     (r"\byour\b", "my"),
     (r"\bYour\b", "My"),
+    (r"\bthan you (first |had |originally )?(thought|expected|planned)\b", r"than I \1\2"),
+    (r"\b(keeps|keep|stops|prevents|lets|makes) you\b", r"\1 me"),
     (r"\b(for|to|with|of|about|at|from|by|tell|give|send|help|ask|than) (just )?you\b", r"\1 \2me"),
     (r"\byou\b", "I"),
     (r"\bYou\b", "I"),
@@ -150,3 +154,98 @@ VERBOSITY_FILLERS: dict[str, tuple[str, ...]] = {
 }
 
 ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth")
+
+
+# -- larger pools, drawn per variant ------------------------------------------------------
+# A confirmation is "<yes>, <go>." : every <yes> says yes (the checker requires it), every
+# <go> approves the action just proposed and nothing else.
+_YES: dict[str, tuple[str, ...]] = {
+    "neutral": ("Yes", "Yes, that's right", "Yes, that's correct", "Yes, correct", "Yes, that looks right",
+                "Yes, that all checks out", "Yes please", "Yes, that matches"),
+    "friendly": ("Yes", "Oh yes", "Yes, perfect", "Yes, lovely", "Yes, that all looks right", "Yes, wonderful",
+                 "Yes, sounds great", "Yes, that's exactly it"),
+    "busy": ("Yes", "Yes, correct", "Yes, right", "Yes, fine", "Yes, confirmed", "Yes, all good"),
+    "anxious": ("Yes", "Yes, I think so", "Okay, yes", "Yes, that sounds right", "Yes, I checked and it's right",
+                "Yes, I believe that's correct", "Yes, that's what I meant"),
+    "frustrated": ("Yes", "Yes, fine", "Yes, finally", "Yes, that's it", "Yes, right", "Yes, that's what I said"),
+    "formal": ("Yes", "Yes, that is correct", "Yes, I confirm", "Yes, that is accurate", "Yes, those details are correct",
+               "Yes, indeed"),
+    "non_technical": ("Yes", "Yes, I think that's right", "Oh yes", "Yes, that sounds right to me", "Yes, dear",
+                      "Yes, that's what I wanted"),
+}
+_GO: dict[str, tuple[str, ...]] = {
+    "neutral": ("please go ahead", "please proceed", "go ahead with it", "you can do that", "please do it",
+                "that works for me", "let's do it", "please make the change", "you can go ahead"),
+    "friendly": ("please go ahead, thank you", "please do that", "go right ahead", "that would be great",
+                 "please make it happen", "let's do it", "thanks so much, go ahead"),
+    "busy": ("go ahead", "proceed", "do it", "go", "make the change", "please proceed"),
+    "anxious": ("please go ahead", "please proceed", "I'm okay with that, go ahead", "please do it carefully",
+                "you can make the change", "I'm ready, go ahead"),
+    "frustrated": ("just do it", "go ahead", "please proceed", "get it done, please", "go on then",
+                   "let's get this over with"),
+    "formal": ("kindly proceed", "please proceed", "you may proceed", "please carry on", "I authorise the change",
+               "please go ahead with it"),
+    "non_technical": ("please go ahead", "please do that for me", "go ahead, dear", "do whatever is needed",
+                      "please do it", "that's fine by me"),
+}
+# A closing is "<done>, <thanks>" + an ending.
+_DONE: dict[str, tuple[str, ...]] = {
+    "neutral": ("No, that's all", "That's everything", "Nothing else", "No, that covers it", "That's all I needed",
+                "No, I'm all set", "That's it for today"),
+    "friendly": ("No, that's everything", "That's all for today", "Nope, that's it", "That's all I needed",
+                 "I'm all sorted now", "No, you've covered it all"),
+    "busy": ("That's all", "No, that's it", "Done", "Nothing else", "All set"),
+    "anxious": ("No, that's everything", "I think that's all", "That should be everything", "No, I think I'm done",
+                "That's all I needed"),
+    "frustrated": ("No, that's all", "That's it", "Nothing else", "No, we're done", "That's everything"),
+    "formal": ("That will be all", "Nothing further", "That concludes my requests", "No, that is everything",
+               "I have nothing further"),
+    "non_technical": ("No, that's all", "That's everything", "I think that's all I needed", "No, that's it, dear",
+                      "Nothing else"),
+}
+_THANKS: dict[str, tuple[str, ...]] = {
+    "neutral": ("thank you", "thanks", "thanks for your help", "thank you for the help", "appreciate it"),
+    "friendly": ("thanks so much for your help", "you've been very helpful, thank you", "thank you so much",
+                 "you've made my day, thanks", "thanks a million"),
+    "busy": ("thanks", "thank you", "appreciated"),
+    "anxious": ("thank you for your patience", "thanks for bearing with me", "thank you, that's a relief",
+                "thanks for checking everything"),
+    "frustrated": ("thanks", "thank you", "thanks for sorting it out", "I appreciate it"),
+    "formal": ("thank you for your assistance", "much appreciated", "thank you kindly", "I appreciate your help"),
+    "non_technical": ("thank you for being so patient", "thank you kindly", "thank you, dear",
+                      "you've been a great help"),
+}
+UNKNOWN = ("Sorry, I don't have that information.", "I'm afraid I don't know that.",
+           "I don't have that detail to hand, sorry.", "Hmm, I'm not sure about that.", "That I don't know, sorry.",
+           "I couldn't tell you, I'm afraid.", "Sorry, I don't know.")
+INTROS = ("I have a few things to sort out.", "There are a few things I need.", "I need help with several things.",
+          "I've got a couple of things to take care of.", "A few things today, if that's okay.",
+          "I have more than one request.", "Let me list what I need.")
+CONNECTOR_STYLES: tuple[tuple[str, ...], ...] = (
+    ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth"),
+    ("To start", "Then", "After that", "Also", "On top of that", "Besides that", "Next", "And"),
+    ("For one", "Also", "Plus", "And", "Then", "Also", "And", "Lastly"),
+    ("Firstly", "Secondly", "Thirdly", "Fourthly", "Fifthly", "Sixthly", "Seventhly", "Eighthly"),
+)
+MORE = ("There's one more thing.", "I also need something else.", "Something else, too.", "One other thing.",
+        "I have another request.", "There's something else I need.", "While I'm here, one more thing.",
+        "Can you help with one more thing?", "I'm not done yet.", "Another thing.")
+
+
+def confirmations(tone: str, rng: random.Random, k: int = 6) -> list[str]:
+    """``k`` different confirmations in ``tone`` (each says yes and approves only what was proposed)."""
+    combos = [f"{y}, {g}." for y in _YES[tone] for g in _GO[tone]]
+    combos += [f"{y}." for y in _YES[tone] if "," in y]
+    return rng.sample(combos, min(k, len(combos)))
+
+
+def closing(tone: str, rng: random.Random) -> str:
+    """One closing line in ``tone`` (the ###STOP### marker is added by the caller)."""
+    end = "!" if tone in ("friendly", "anxious", "non_technical") and rng.random() < 0.5 else "."
+    return f"{rng.choice(_DONE[tone])}, {rng.choice(_THANKS[tone])}{end}"
+
+
+def more_leads(tone: str, rng: random.Random, k: int = 4) -> list[str]:
+    """Lead-ins for raising a further request: the tone's own and generic ones, shuffled."""
+    pool = list(dict.fromkeys(list(TONES[tone].more) + list(MORE)))
+    return rng.sample(pool, min(k, len(pool)))

@@ -20,10 +20,21 @@ from writ_dagster.core.domains.wording import wording_of
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.tasks.synthesis import derive_seed
 from writ_dagster.core.users.check import check_script
-from writ_dagster.core.users.models import CANONICAL, ScriptDimensions, ScriptLines, Slip, UserScript
+from writ_dagster.core.users.models import CANONICAL, ScriptDimensions, ScriptLines, Slip, UserScript, conflicts
 from writ_dagster.core.users.ordering import reorder_allowed
 from writ_dagster.core.users.outline import TaskOutline, leaves, outline_task
-from writ_dagster.core.users.phrasing import ORDINALS, TONES, VERBOSITY_FILLERS, to_first_person
+from writ_dagster.core.users.paraphrase import paraphrase_facts, paraphrase_request, swap_frames
+from writ_dagster.core.users.phrasing import (
+    CONNECTOR_STYLES,
+    INTROS,
+    TONES,
+    UNKNOWN,
+    VERBOSITY_FILLERS,
+    closing,
+    confirmations,
+    more_leads,
+    to_first_person,
+)
 
 DISCLOSURES = ("all_at_once", "progressive", "on_request")
 OPENINGS = ("direct", "vague")
@@ -50,7 +61,7 @@ def make_scripts(record: TaskRecord, n_variants: int, seed: int) -> list[UserScr
             tone=rng.choice(sorted(TONES)), verbosity=rng.choice(VERBOSITIES),
             order="reordered" if len(outline.requests) > 1 and rng.random() < 0.5 else "gold",
             slip=rng.choice(SLIPS))
-        if dims not in chosen:
+        if dims not in chosen and not conflicts(dims):
             chosen.append(dims)
     scripts = []
     for variant, dims in enumerate(chosen):
@@ -205,9 +216,11 @@ def _say(line: str, tone: str) -> str:
 def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | None,
                   rng: random.Random) -> ScriptLines:
     tone = TONES[dims.tone]
-    requests = [_say(r.text, dims.tone) for r in outline.requests]
-    facts = [" ".join(_say(x, dims.tone) for x in r.facts + r.criteria) for r in outline.requests]
-    identity = " ".join(to_first_person(x) for x in outline.identity_lines)
+    # Words vary per variant (the rng is the variant's); ids, amounts, names and conditions do not.
+    requests = [paraphrase_request(to_first_person(r.text), rng) for r in outline.requests]
+    facts = [" ".join(paraphrase_facts(_say(x, dims.tone), rng) for x in r.facts + r.criteria)
+             for r in outline.requests]
+    identity = " ".join(swap_frames(to_first_person(x), rng) for x in outline.identity_lines)
     slipped = correction = readback = None
     if slip is not None and slip.kind == "identity":
         slipped = identity.replace(slip.right, slip.wrong)
@@ -222,9 +235,9 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
         readback = (f"{rng.choice(tone.oops)} The {slip.field} should be {slip.right}, not {slip.wrong}. "
                     "Everything else is right.")
     n = len(requests)
-    connectors = [""] if n == 1 else [f"{ORDINALS[i % len(ORDINALS)]}, " for i in range(n)]
-    confirm = list(tone.confirm)
-    rng.shuffle(confirm)
+    style = rng.choice(CONNECTOR_STYLES)
+    connectors = [""] if n == 1 else [f"{style[i % len(style)]}, " for i in range(n)]
+    confirm = confirmations(dims.tone, rng)
     fillers = list(VERBOSITY_FILLERS[dims.verbosity])
     rng.shuffle(fillers)
     hello = "" if dims.verbosity == "terse" else rng.choice(tone.hello)
@@ -233,9 +246,9 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
         identity=identity, identity_slipped=slipped, identity_correction=correction,
         requests=requests, facts=facts,
         general_facts=" ".join(_say(x, dims.tone) for x in outline.general_facts),
-        connectors=connectors, more=list(tone.more), confirm=confirm, readback_correction=readback,
-        closing=f"{rng.choice(tone.closing)} ###STOP###", fillers=fillers[:2],
-        unknown="Sorry, I don't have that information.")
+        connectors=connectors, more=more_leads(dims.tone, rng), confirm=confirm, readback_correction=readback,
+        closing=f"{closing(dims.tone, rng)} ###STOP###", fillers=fillers[:2],
+        unknown=rng.choice(UNKNOWN), intro=rng.choice(INTROS))
 
 
 # -- the instruction an LLM user would follow ----------------------------------------------

@@ -1,0 +1,105 @@
+"""Saying the same first-person request or fact in other words, drawn by a variant's seed.
+
+The grammar only moves and swaps *frame* words (how a want, a question or a payment is
+introduced, where a motive sits); the content of a line (its ids, amounts, names, dates,
+conditions and content words) is carried over untouched, which is what the script checker
+judges (:func:`writ_dagster.core.users.meaning.conveys`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+_LEAD = r"(?:I'd like to get help to|I want to|I'd like to|I would like to|I need to|I'm calling to|I am hoping to)"
+# Request sentence shapes the instruction writer produces (after first-person rewriting).
+_SHAPES: list[re.Pattern[str]] = [
+    re.compile(rf"^{_LEAD} (?P<a>.+?) because (?P<m>.+)\.$"),
+    re.compile(rf"^(?:Since|As) (?P<m>[^,]+), {_LEAD} (?P<a>.+)\.$"),
+    re.compile(rf"^(?P<m>[^,]+), (?:so|which is why) {_LEAD} (?P<a>.+)\.$"),
+    re.compile(rf"^{_LEAD} (?P<a>.+?), since (?P<m>.+)\.$"),
+    re.compile(rf"^{_LEAD} (?P<a>.+)\.$"),
+]
+_WITH_MOTIVE = (
+    "I want to {a} because {m}.", "Since {m}, I'd like to {a}.", "{M}, so I need to {a}.",
+    "{M}, which is why I'm calling to {a}.", "I'd like to {a}, since {m}.", "{M}, so could you {a}?",
+    "As {m}, I'm hoping to {a}.", "I need to {a}, because {m}.", "{M}, so I was hoping you could {a}.",
+    "I'm looking to {a}, as {m}.", "{M}; that's why I want to {a}.", "Because {m}, I have to {a}.",
+)
+_PLAIN = (
+    "I want to {a}.", "I'd like to {a}.", "I need to {a}.", "Could you {a}?", "Can you help me {a}?",
+    "I'm hoping you can {a}.", "I'm calling to {a}.", "I'd like you to {a}.", "Please {a}.",
+    "I was hoping to {a}.", "What I need is to {a}.", "I'm looking to {a}.", "Would you be able to {a}?",
+    "I have to {a}.",
+)
+# Interchangeable frame phrases: any member may stand for any other (none carries content).
+_SWAPS: list[tuple[str, ...]] = [
+    ("I want to be told", "I'd like to know", "please tell me", "I want to hear", "I need to know", "let me know"),
+    ("I want to", "I'd like to", "I need to", "I'm hoping to"),
+    ("before I agree", "before I say yes", "before I decide", "before I give the go-ahead", "before I confirm",
+     "before agreeing", "before deciding", "before committing to anything"),
+    ("I'll pay with", "I'd like to pay with", "I want to use", "please use", "I'll use"),
+    ("My name is", "My name's", "This is"),
+    ("my user id is", "my user ID is", "my user id's"),
+    ("my zip code is", "my zip is", "my ZIP code is"),
+]
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+# Words that may lose their capital when a motive moves inside a sentence (names keep theirs).
+_COMMON_OPENERS = frozenset("""the a an it its my our this that there some plans work i'm i've i'd i
+one two three everything nothing something all his her their we they someone""".split())
+
+
+def _inside(text: str) -> str:
+    """A clause as it reads mid-sentence: lower-cased only if it opens with a common word."""
+    first = text.split(" ", 1)[0]
+    if first == "I" or first.startswith("I'") or first.lower() not in _COMMON_OPENERS:
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def paraphrase_request(line: str, rng: random.Random) -> str:
+    """One first-person request sentence in other words (the line itself if no shape fits)."""
+    if "\n" in line:
+        return line
+    for shape in _SHAPES:
+        m = shape.match(line)
+        if m is None:
+            continue
+        action = m.group("a")
+        motive = m.groupdict().get("m")
+        if motive:
+            template = rng.choice(_WITH_MOTIVE)
+            return template.format(a=action, m=_inside(motive), M=_capital(motive))
+        # A clause after ';' reads badly inside a question: only statements then.
+        pool = [t for t in _PLAIN if t.endswith(".")] if ";" in action else _PLAIN
+        return rng.choice(pool).format(a=action)
+    return swap_frames(line, rng)
+
+
+def swap_frames(text: str, rng: random.Random) -> str:
+    """``text`` with each frame phrase it contains swapped for another of its group."""
+    for group in _SWAPS:
+        pattern = re.compile(r"(?<![\w'])(" + "|".join(re.escape(p) for p in sorted(group, key=len, reverse=True))
+                             + r")(?![\w'])")
+        text = pattern.sub(lambda m: _fit(m, rng.choice(group)), text)
+    return text
+
+
+def _fit(match: re.Match[str], choice: str) -> str:
+    """``choice`` capitalised at a sentence start, else lower-case (except 'I')."""
+    before = match.string[:match.start()].rstrip()
+    if not before or before.endswith((".", "!", "?")):
+        return _capital(choice)
+    if choice.startswith(("I ", "I'")):
+        return choice
+    return choice[:1].lower() + choice[1:]
+
+
+def paraphrase_facts(text: str, rng: random.Random) -> str:
+    """Supporting fact sentences in other words (frame phrases swapped, content kept)."""
+    return swap_frames(text, rng)
