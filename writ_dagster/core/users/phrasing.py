@@ -232,6 +232,36 @@ MORE = ("There's one more thing.", "I also need something else.", "Something els
         "Can you help with one more thing?", "I'm not done yet.", "Another thing.")
 
 
+_HELLO: dict[str, tuple[str, ...]] = {
+    "neutral": ("Hi.", "Hello.", "Hi there.", "Good morning.", "Hello there.", "Hi, good afternoon.", "Hey.",
+                "Good evening."),
+    "friendly": ("Hi there!", "Hello! Hope your day is going well.", "Hey, good morning!", "Hi, lovely to talk to you!",
+                 "Hello, hope you're having a nice day!", "Hi! Thanks for picking up."),
+    "busy": ("Hi.", "", "Morning.", "Hello.", "Hey."),
+    "anxious": ("Hi, I hope you can help me.", "Hello, I'm a little worried about this, can you help?",
+                "Hi, sorry to bother you.", "Hello, I hope I'm in the right place.", "Hi, I'm a bit nervous about this."),
+    "frustrated": ("Hi. I hope this is quick.", "Hello. I've had a long day, so let's sort this out.",
+                   "Hi. This is my second try today.", "Hello. Let's get this done.", "Hi."),
+    "formal": ("Good afternoon.", "Good day.", "Good morning.", "Good evening.", "Greetings.", "Hello, good afternoon."),
+    "non_technical": ("Hello, I'm not very good with these things, I hope you can help.",
+                      "Hi, my grandson usually does this for me.", "Hello, dear, I hope you can help me.",
+                      "Hi, I'm not sure I'm doing this right.", "Hello, this computer business confuses me."),
+}
+_FIX = ("My {label} is actually {right}.", "The right {label} is {right}.", "It should be {right}.",
+        "Let me try again: my {label} is {right}.", "I meant {right}.", "The correct {label} is {right}.",
+        "Please try {right} instead.", "Try {right}, that's the right one.")
+
+
+def hello(tone: str, rng: random.Random) -> str:
+    """A greeting in ``tone`` (may be empty for a busy user)."""
+    return rng.choice(_HELLO[tone])
+
+
+def identity_fix(label: str, right: str, rng: random.Random) -> str:
+    """The sentence that corrects a mistyped identification detail."""
+    return rng.choice(_FIX).format(label=label, right=right)
+
+
 def confirmations(tone: str, rng: random.Random, k: int = 6) -> list[str]:
     """``k`` different confirmations in ``tone`` (each says yes and approves only what was proposed)."""
     combos = [f"{y}, {g}." for y in _YES[tone] for g in _GO[tone]]

@@ -32,6 +32,8 @@ from writ_dagster.core.users.phrasing import (
     VERBOSITY_FILLERS,
     closing,
     confirmations,
+    hello,
+    identity_fix,
     more_leads,
     to_first_person,
 )
@@ -225,7 +227,7 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
     if slip is not None and slip.kind == "identity":
         slipped = identity.replace(slip.right, slip.wrong)
         label = IDENTITY_LABELS.get(slip.field, slip.field)
-        correction = f"{rng.choice(tone.oops)} My {label} is actually {slip.right}."
+        correction = f"{rng.choice(tone.oops)} {identity_fix(label, slip.right, rng)}"
     if slip is not None and slip.kind == "readback" and slip.request is not None:
         k = slip.request
         if slip.right in requests[k]:
@@ -240,9 +242,9 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
     confirm = confirmations(dims.tone, rng)
     fillers = list(VERBOSITY_FILLERS[dims.verbosity])
     rng.shuffle(fillers)
-    hello = "" if dims.verbosity == "terse" else rng.choice(tone.hello)
+    greeting = "" if dims.verbosity == "terse" else hello(dims.tone, rng)
     return ScriptLines(
-        hello=hello, vague=rng.choice(tone.vague).format(things=wording_of(outline.domain).things),
+        hello=greeting, vague=rng.choice(tone.vague).format(things=wording_of(outline.domain).things),
         identity=identity, identity_slipped=slipped, identity_correction=correction,
         requests=requests, facts=facts,
         general_facts=" ".join(_say(x, dims.tone) for x in outline.general_facts),
