@@ -107,7 +107,7 @@ def test_an_endpoint_teacher_plays_the_agent_of_a_partition(tmp_path: Path) -> N
             instance=instance,
             resources={"storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=2),
                        "simulation": SimulationSettings(variants=1, max_steps=8), "teacher": teacher,
-                       "user_simulator": ModelRole()})
+                       "user_simulator": ModelRole(), "user_rewriter": ModelRole()})
     assert result.success
     with connect(db, read_only=True) as con:
         records = read_trajectories(con, "retail", "b0000")

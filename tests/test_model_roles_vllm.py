@@ -77,7 +77,7 @@ def test_teacher_server_runs_once_per_run_and_stops_after_success_and_failure(ti
                                                      "max_tokens": 96, "seed": 11, "timeout_s": 60})
     resources = {"storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=2),
                  "simulation": SimulationSettings(variants=1, max_steps=8, max_concurrency=4),
-                 "teacher": teacher, "user_simulator": ModelRole()}
+                 "teacher": teacher, "user_simulator": ModelRole(), "user_rewriter": ModelRole()}
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b0000"])
     key = domain_batch_key("retail", "b0000")

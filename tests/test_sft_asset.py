@@ -37,7 +37,7 @@ CHECKS = {"sft_lineage_resolves", "sft_split_by_task"}
 def _resources(db: Path, **sft) -> dict:
     return {"storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=6),
             "simulation": SimulationSettings(), "teacher": ModelRole(), "user_simulator": ModelRole(),
-            "sft": SFTSettings(**sft)}
+            "user_rewriter": ModelRole(), "sft": SFTSettings(**sft)}
 
 
 @pytest.fixture(scope="module")

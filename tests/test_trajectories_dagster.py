@@ -19,7 +19,8 @@ KEY = domain_batch_key("airline", "b0000")
 
 def _resources(db: Path, **simulation) -> dict:
     return {"storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=8),
-            "simulation": SimulationSettings(**simulation), "teacher": ModelRole(), "user_simulator": ModelRole()}
+            "simulation": SimulationSettings(**simulation), "teacher": ModelRole(), "user_simulator": ModelRole(),
+            "user_rewriter": ModelRole()}
 
 
 def _hashes(db: Path) -> dict[str, str]:

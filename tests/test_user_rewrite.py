@@ -101,3 +101,33 @@ def test_parse_rewrite_reads_fenced_json_and_refuses_prose():
         {"reason_for_call": "You want X.", "known_info": "a\nb", "unknown_info": "", "task_instructions": ""}
     assert parse_rewrite("I cannot do that.") is None
     assert parse_rewrite('{"reason_for_call": ""}') is None
+
+
+def test_user_scripts_asset_with_a_rewriter_model_counts_in_metadata(tmp_path):
+    # The asset with `user_rewriter` at an OpenAI-compatible endpoint: one generation round for
+    # the partition, every faithful rewrite accepted, the check still passes.
+    import dagster as dg
+
+    from writ_dagster.assets import tasks, user_scripts
+    from writ_dagster.assets.trajectory_checks import user_scripts_valid
+    from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key
+    from writ_dagster.resources import ModelRole, SimulationSettings, SynthesisSettings, WritStorage
+
+    app, seen = fake_openai_app(lambda body: {"content": json.dumps(_reworded(_instructions(body)[0]))})
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b0000"])
+    with LoopbackServer(app) as server:
+        rewriter = ModelRole(kind="openai-compatible", options={"base_urls": [server.base_url], "model": "fake"})
+        resources = {"storage": WritStorage(database=str(tmp_path / "w.duckdb")),
+                     "synthesis": SynthesisSettings(tasks_per_batch=4), "simulation": SimulationSettings(variants=3),
+                     "user_rewriter": rewriter}
+        result = dg.materialize([tasks, user_scripts, user_scripts_valid],
+                                partition_key=domain_batch_key("airline", "b0000"), instance=instance,
+                                resources=resources)
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    meta = {k: getattr(v, "value", v) for k, v in
+            result.asset_materializations_for_node("user_scripts")[0].metadata.items()}
+    assert meta["rewriter"] == "openai-compatible"
+    assert meta["rewrite_scripted"] == 8 and meta["rewrite_accepted_first_try"] == 8, meta
+    assert meta["rewrite_generation_calls"] == 1 and len(seen) == 8

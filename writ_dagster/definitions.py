@@ -65,7 +65,7 @@ def build_definitions(storage: WritStorage | None = None, synthesis: SynthesisSe
                       simulation: SimulationSettings | None = None, sft: SFTSettings | None = None,
                       training: TrainingSettings | None = None, evaluation_settings: EvaluationSettings | None = None,
                       teacher: ModelRole | None = None, user_simulator: ModelRole | None = None,
-                      ) -> dg.Definitions:
+                      user_rewriter: ModelRole | None = None) -> dg.Definitions:
     """WRIT's definitions, with the given resources (default: WRIT_HOME's database, default settings,
     scripted agent and user)."""
     return dg.Definitions(
@@ -77,6 +77,8 @@ def build_definitions(storage: WritStorage | None = None, synthesis: SynthesisSe
                    "simulation": simulation or SimulationSettings(),
                    # models in the agent and user roles of `trajectories`, started once per run that uses them
                    "teacher": teacher or ModelRole(), "user_simulator": user_simulator or ModelRole(),
+                   # a model that rewrites user_scripts' instructions; scripted (off) by default
+                   "user_rewriter": user_rewriter or ModelRole(),
                    "sft": sft or SFTSettings(),
                    # training runs outside this process, through Dagster Pipes
                    "training": training or TrainingSettings(), "pipes_subprocess_client": dg.PipesSubprocessClient(),

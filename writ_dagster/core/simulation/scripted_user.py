@@ -134,6 +134,8 @@ class ScriptedUser(ScriptedBackend):
         slip = script.slip
         if slip is not None and slip.kind == "readback" and slip.request in ks and slip.wrong in body:
             payload["slip"] = {"right": slip.right, "wrong": slip.wrong}
+        if lead.endswith((",", "and")):
+            body = lower_first(body)  # one sentence with its lead-in ("I" and names keep their capital)
         return " ".join(p for p in (lead, body) if p), payload
 
     def _next_request(self, script: UserScript, st: dict[str, Any]) -> Reply:

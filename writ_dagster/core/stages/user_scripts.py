@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 import duckdb
+from pydantic import BaseModel, ConfigDict, Field
 
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.simulation.settings import TrajectoryConfig
@@ -18,6 +19,8 @@ from writ_dagster.core.storage.tasks import read_tasks
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users.check import check_script
 from writ_dagster.core.users.models import UserScript
+from writ_dagster.core.users.rewrite import MAX_TRIES, rewrite_scripts
+from writ_dagster.core.users.rewrite_backend import backend_generate
 from writ_dagster.core.users.scripts import make_scripts
 
 
@@ -45,21 +48,42 @@ def script_figures(scripts: list[UserScript], n_tasks: int) -> dict[str, Any]:
     }
 
 
-def run_user_scripts(con: duckdb.DuckDBPyConnection, domain: str, partition: str,
-                     config: TrajectoryConfig) -> tuple[StageRun, list[UserScript], dict[str, Any]]:
+class Rewriter(BaseModel):
+    """An LLM backend that rewrites the scripted variants' instructions (off when not given)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    backend: Any = Field(description="a registered LLM backend (respond_batch, or an async respond)")
+    recorded: dict[str, Any] = Field(default_factory=dict, description="what the stored settings name it by")
+    max_tries: int = Field(MAX_TRIES, ge=1, description="tries per script before the rule-based variant stays")
+
+
+def run_user_scripts(con: duckdb.DuckDBPyConnection, domain: str, partition: str, config: TrajectoryConfig,
+                     rewriter: Rewriter | None = None) -> tuple[StageRun, list[UserScript], dict[str, Any]]:
     """Make the partition's scripts from its stored tasks and replace its stored scripts.
 
-    Returns the stage run, the scripts and their figures. Raises :class:`MissingInputError`
-    if the partition's tasks were never stored (nothing is written then).
+    With a ``rewriter``, each scripted variant's instruction is rewritten by the model where the
+    script checker accepts the rewrite (rule-based otherwise; counted in the figures). Returns
+    the stage run, the scripts and their figures. Raises :class:`MissingInputError` if the
+    partition's tasks were never stored (nothing is written then).
     """
     tasks_run = read_partition_run(con, domain, partition)
     if tasks_run is None:
         raise MissingInputError(f"tasks of {domain}/{partition} are not stored; materialize `tasks` first")
     tasks = read_tasks(con, domain, partition)
     scripts = build_scripts(tasks, config.variants, config.seed)
+    rewrite_figures: dict[str, Any] = {}
+    if rewriter is not None:
+        records = {t.task_id: t for t in tasks}
+        outcome = rewrite_scripts(records, scripts, backend_generate(rewriter.backend, records, scripts, config.seed),
+                                  max_tries=rewriter.max_tries)
+        scripts, rewrite_figures = outcome.scripts, outcome.figures
     # Which tasks the scripts were made from: the trajectories stage refuses scripts of other tasks.
-    figures = {**script_figures(scripts, len(tasks)), "tasks_digest": tasks_run.content_digest}
-    settings = json.dumps({"variants": config.variants, "seed": config.seed}, sort_keys=True)
+    figures = {**script_figures(scripts, len(tasks)), **rewrite_figures, "tasks_digest": tasks_run.content_digest}
+    chosen: dict[str, Any] = {"variants": config.variants, "seed": config.seed}
+    if rewriter is not None:
+        chosen["rewriter"] = {**rewriter.recorded, "max_tries": rewriter.max_tries}
+    settings = json.dumps(chosen, sort_keys=True, default=str)
     run = write_user_scripts(con, domain, partition, scripts, config_json=settings,
                              config_hash=hashlib.sha256(settings.encode()).hexdigest()[:16], figures=figures)
     return run, scripts, figures

@@ -100,6 +100,19 @@ def _fit(match: re.Match[str], choice: str) -> str:
     return choice[:1].lower() + choice[1:]
 
 
+_WHO = re.compile(r"^(?:I am|This is|My name is) ([A-Z][a-z]+(?: [A-Z][a-z'-]+)+)\.$")
+_WHO_SAID = ("I am {n}.", "I'm {n}.", "This is {n}.", "My name is {n}.", "{n} here.", "It's {n} speaking.",
+             "You're speaking with {n}.")
+
+
+def paraphrase_identity(text: str, rng: random.Random) -> str:
+    """An identification line in other words (who the user is said differently)."""
+    m = _WHO.match(text)
+    if m:
+        return rng.choice(_WHO_SAID).format(n=m.group(1))
+    return swap_frames(text, rng)
+
+
 def paraphrase_facts(text: str, rng: random.Random) -> str:
     """Supporting fact sentences in other words (frame phrases swapped, content kept)."""
     return swap_frames(text, rng)

@@ -227,9 +227,10 @@ CONNECTOR_STYLES: tuple[tuple[str, ...], ...] = (
     ("For one", "Also", "Plus", "And", "Then", "Also", "And", "Lastly"),
     ("Firstly", "Secondly", "Thirdly", "Fourthly", "Fifthly", "Sixthly", "Seventhly", "Eighthly"),
 )
-MORE = ("There's one more thing.", "I also need something else.", "Something else, too.", "One other thing.",
-        "I have another request.", "There's something else I need.", "While I'm here, one more thing.",
-        "Can you help with one more thing?", "I'm not done yet.", "Another thing.")
+# Lead-ins ending in ':' or ',' open the request's own sentence, so the pair reads as one sentence.
+MORE = ("There's one more thing:", "I also need something else:", "Something else, too:", "One other thing:",
+        "I have another request:", "While I'm here,", "Next,", "Also,", "And then,", "Another thing:",
+        "Before I forget,", "On top of that,", "One last thing:", "Oh, and", "Plus,")
 
 
 _HELLO: dict[str, tuple[str, ...]] = {

@@ -23,7 +23,7 @@ from writ_dagster.core.users.check import check_script
 from writ_dagster.core.users.models import CANONICAL, ScriptDimensions, ScriptLines, Slip, UserScript, conflicts
 from writ_dagster.core.users.ordering import reorder_allowed
 from writ_dagster.core.users.outline import TaskOutline, leaves, outline_task
-from writ_dagster.core.users.paraphrase import paraphrase_facts, paraphrase_request, swap_frames
+from writ_dagster.core.users.paraphrase import paraphrase_facts, paraphrase_identity, paraphrase_request
 from writ_dagster.core.users.phrasing import (
     CONNECTOR_STYLES,
     INTROS,
@@ -222,7 +222,7 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
     requests = [paraphrase_request(to_first_person(r.text), rng) for r in outline.requests]
     facts = [" ".join(paraphrase_facts(_say(x, dims.tone), rng) for x in r.facts + r.criteria)
              for r in outline.requests]
-    identity = " ".join(swap_frames(to_first_person(x), rng) for x in outline.identity_lines)
+    identity = " ".join(paraphrase_identity(to_first_person(x), rng) for x in outline.identity_lines)
     slipped = correction = readback = None
     if slip is not None and slip.kind == "identity":
         slipped = identity.replace(slip.right, slip.wrong)
