@@ -39,7 +39,9 @@ _SWAPS: list[tuple[str, ...]] = [
     ("before I agree", "before I say yes", "before I decide", "before I give the go-ahead", "before I confirm",
      "before agreeing", "before deciding", "before committing to anything"),
     ("I'll pay with", "I'd like to pay with", "I want to use", "please use", "I'll use"),
-    ("My name is", "My name's", "This is"),
+    ("I ask how much", "I'll ask how much", "I need to hear how much", "I want to find out how much"),
+    ("The refund should go to", "I want the refund to go to", "Please send the refund to", "Refund it to",
+     "Any refund goes to"),
     ("my user id is", "my user ID is", "my user id's"),
     ("my zip code is", "my zip is", "my ZIP code is"),
 ]
@@ -85,7 +87,7 @@ def swap_frames(text: str, rng: random.Random) -> str:
     """``text`` with each frame phrase it contains swapped for another of its group."""
     for group in _SWAPS:
         pattern = re.compile(r"(?<![\w'])(" + "|".join(re.escape(p) for p in sorted(group, key=len, reverse=True))
-                             + r")(?![\w'])")
+                             + r")(?![\w'])", re.I)
         text = pattern.sub(lambda m: _fit(m, rng.choice(group)), text)
     return text
 
@@ -100,17 +102,15 @@ def _fit(match: re.Match[str], choice: str) -> str:
     return choice[:1].lower() + choice[1:]
 
 
-_WHO = re.compile(r"^(?:I am|This is|My name is) ([A-Z][a-z]+(?: [A-Z][a-z'-]+)+)\.$")
+_WHO = re.compile(r"(?:^|(?<=[.!?] ))(?:I am|This is|My name is) ([A-Z][a-z]+(?: [A-Z][a-z'-]+)+)\.")
 _WHO_SAID = ("I am {n}.", "I'm {n}.", "This is {n}.", "My name is {n}.", "{n} here.", "It's {n} speaking.",
              "You're speaking with {n}.")
 
 
 def paraphrase_identity(text: str, rng: random.Random) -> str:
     """An identification line in other words (who the user is said differently)."""
-    m = _WHO.match(text)
-    if m:
-        return rng.choice(_WHO_SAID).format(n=m.group(1))
-    return swap_frames(text, rng)
+    said = _WHO.sub(lambda m: rng.choice(_WHO_SAID).format(n=m.group(1)), text)
+    return said if said != text else swap_frames(text, rng)
 
 
 def paraphrase_facts(text: str, rng: random.Random) -> str:
