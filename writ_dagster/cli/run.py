@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,7 @@ import dagster as dg
 
 from writ_dagster.cli.errors import EXIT_FAILED, EXIT_OK
 from writ_dagster.cli.parser import STAGES
+from writ_dagster.cli.stop import Stopped, StopWatch, watch_stop_signals
 from writ_dagster.cli.settings import (
     check_llm_extra,
     check_machine,
@@ -55,6 +58,7 @@ class RunState:
     storage: WritStorage
     run_config: dict[str, Any]
     tags: dict[str, str]
+    stop: StopWatch
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -77,32 +81,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     storage = WritStorage(database=str(database))
     with storage.connect():
         pass  # create the file and tables now, so a locked or incompatible file fails early
+    try:
+        with watch_stop_signals() as stop:
+            try:
+                failed = _run_stages(args, domains, batches, storage, stop, build_definitions(
+                    storage, settings, simulation, sft=sft, training=training, evaluation_settings=evaluation,
+                    **roles))
+            except KeyboardInterrupt:
+                stop.check()
+                raise Stopped(signal.SIGINT) from None  # a Ctrl-C the watch did not see
+    except Stopped as exc:
+        print(f"writ: {exc}; what was stored is kept: run the same command again to resume", file=sys.stderr)
+        return exc.exit_code
+    print(f"database: {database}\ndagster home: {dagster_home()}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _run_stages(args: argparse.Namespace, domains: list[str], batches: list[str], storage: WritStorage,
+                stop: StopWatch, defs: dg.Definitions) -> int:
+    """Run each stage up to ``--until`` in WRIT's Dagster instance; returns the number of failed runs.
+
+    Raises :class:`Stopped` as soon as a stop signal is seen, before anything else starts."""
     failed = 0
     until = STAGES.index(args.until)
     with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
         ensure_batches(instance, batches)
         state = RunState(
-            args=args, domains=domains, batches=batches, instance=instance,
-            defs=build_definitions(storage, settings, simulation, sft=sft, training=training,
-                                   evaluation_settings=evaluation, **roles), storage=storage,
+            args=args, domains=domains, batches=batches, instance=instance, defs=defs, storage=storage,
             run_config={} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"writ/source": "cli"})
+            tags={"writ/source": "cli"}, stop=stop)
         for stage, runner in STAGE_RUNNERS:
             if STAGES.index(stage) > until:
                 break
+            stop.check()
             if failed:  # a later stage would build on partial or unchecked results
                 print(f"{stage}: skipped (an earlier stage failed)")
                 continue
             failed += runner(state)
-    print(f"database: {database}\ndagster home: {dagster_home()}")
-    return EXIT_FAILED if failed else EXIT_OK
+    return failed
 
 
 def _execute(state: RunState, job: str, partition_key: str | None = None) -> dg.ExecuteInProcessResult:
-    """Run ``job`` (one partition of it, if given) in this process; its result, failed or not."""
-    return state.defs.resolve_job_def(job).execute_in_process(
+    """Run ``job`` (one partition of it, if given) in this process; its result, failed or not.
+
+    Raises :class:`Stopped` instead if a stop signal came before or during the run (Dagster turns
+    the signal into a failed run, which must not be taken for an ordinary failure)."""
+    state.stop.check()
+    result = state.defs.resolve_job_def(job).execute_in_process(
         run_config=state.run_config, instance=state.instance, partition_key=partition_key, raise_on_error=False,
         tags=state.tags)
+    state.stop.check()
+    return result
 
 
 def _materialized(result: dg.ExecuteInProcessResult, asset: str, key: str) -> Any:
