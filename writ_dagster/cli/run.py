@@ -26,13 +26,14 @@ from writ_dagster.cli.settings import (
     synthesis_settings,
     training_settings,
 )
-from writ_dagster.core.home import duckdb_path
+from writ_dagster.core.home import duckdb_path, writ_home
 from writ_dagster.core.keys import WRIT_DOMAINS, check_batch_key, check_domain
 from writ_dagster.core.storage.checkpoints import read_checkpoint
 from writ_dagster.core.storage.evaluations import read_scores
 from writ_dagster.core.storage.runs import read_partition_run, read_stage_run
 from writ_dagster.core.storage.schema import check_db_file
 from writ_dagster.core.storage.sft import read_sft_set
+from writ_dagster.core.storage.writer_lock import hold_writer_lock
 from writ_dagster.definitions import (
     CATALOGUE_JOB,
     CHECKPOINT_JOB,
@@ -79,14 +80,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_db_file(database)
     # Validation is done: from here on things get written.
     storage = WritStorage(database=str(database))
-    with storage.connect():
-        pass  # create the file and tables now, so a locked or incompatible file fails early
     try:
         with watch_stop_signals() as stop:
             try:
-                failed = _run_stages(args, domains, batches, storage, stop, build_definitions(
-                    storage, settings, simulation, sft=sft, training=training, evaluation_settings=evaluation,
-                    **roles))
+                with hold_writer_lock(writ_home(), _say_waiting):
+                    with storage.connect():
+                        pass  # create the file and tables now, so an incompatible file fails early
+                    failed = _run_stages(args, domains, batches, storage, stop, build_definitions(
+                        storage, settings, simulation, sft=sft, training=training,
+                        evaluation_settings=evaluation, **roles))
             except KeyboardInterrupt:
                 stop.check()
                 raise Stopped(signal.SIGINT) from None  # a Ctrl-C the watch did not see
@@ -95,6 +97,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exc.exit_code
     print(f"database: {database}\ndagster home: {dagster_home()}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _say_waiting(holder: str) -> None:
+    print(f"writ: another `writ run` (pid {holder}) is writing to {writ_home()}; waiting for it to finish",
+          file=sys.stderr, flush=True)
 
 
 def _run_stages(args: argparse.Namespace, domains: list[str], batches: list[str], storage: WritStorage,
