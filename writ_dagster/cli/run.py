@@ -43,6 +43,7 @@ from writ_dagster.definitions import (
     build_definitions,
 )
 from writ_dagster.instance import dagster_home, ensure_dagster_home
+from writ_dagster.orphans import fail_orphaned_runs, process_tags
 from writ_dagster.partitions import domain_batch_key, ensure_batches
 from writ_dagster.resources.storage import WritStorage
 
@@ -112,11 +113,15 @@ def _run_stages(args: argparse.Namespace, domains: list[str], batches: list[str]
     failed = 0
     until = STAGES.index(args.until)
     with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
+        orphans = fail_orphaned_runs(instance)
+        if orphans:
+            print(f"writ: marked failed {len(orphans)} earlier run(s) whose process is gone: {', '.join(orphans)}",
+                  file=sys.stderr)
         ensure_batches(instance, batches)
         state = RunState(
             args=args, domains=domains, batches=batches, instance=instance, defs=defs, storage=storage,
             run_config={} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"writ/source": "cli"}, stop=stop)
+            tags={"writ/source": "cli", **process_tags()}, stop=stop)
         for stage, runner in STAGE_RUNNERS:
             if STAGES.index(stage) > until:
                 break
