@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -13,6 +16,7 @@ from writ_testing import SMALL, small_airline_batches
 from writ_dagster.core.domains.catalogue import describe_domain
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.storage.base import StorageError
+import writ_dagster.core.storage.schema as schema
 from writ_dagster.core.storage.runs import read_partition_run
 from writ_dagster.core.storage.schema import connect, open_db
 from writ_dagster.core.storage.tasks import (
@@ -153,3 +157,47 @@ def test_missing_database_is_an_error_when_reading(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="no WRIT database"):
         open_db(tmp_path / "absent.duckdb", read_only=True)
     assert not (tmp_path / "absent.duckdb").exists()
+
+
+HOLD_THEN_RELEASE = """
+import sys, time
+from writ_dagster.core.storage.schema import connect
+with connect(sys.argv[1]) as con:
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _hold_db(db: Path, seconds: float) -> subprocess.Popen:
+    """Another process with a write connection on ``db`` for ``seconds`` (returned once it holds it)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_THEN_RELEASE, str(db), str(seconds)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "holding"  # type: ignore[union-attr]
+    return proc
+
+
+@pytest.mark.parametrize("read_only", [True, False], ids=["reader", "writer"])
+def test_opening_waits_while_another_process_holds_the_file(tmp_path: Path, read_only: bool) -> None:
+    db = tmp_path / "w.duckdb"
+    open_db(db).close()
+    holder = _hold_db(db, 1.5)
+    start = time.monotonic()
+    with connect(db, read_only=read_only) as con:  # DuckDB's lock error is waited out, not raised
+        assert con.execute("SELECT 1").fetchall() == [(1,)]
+    assert time.monotonic() - start > 0.5
+    assert holder.wait(timeout=30) == 0
+
+
+def test_the_wait_for_a_held_file_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "w.duckdb"
+    open_db(db).close()
+    monkeypatch.setattr(schema, "LOCK_WAIT_S", 0.3)
+    holder = _hold_db(db, 5)
+    try:
+        start = time.monotonic()
+        with pytest.raises(StorageError, match="lock"):
+            open_db(db, read_only=True)
+        assert time.monotonic() - start < 3
+    finally:
+        holder.kill()
+        holder.wait()

@@ -26,6 +26,7 @@ from writ_dagster.resources import (
     TrainingSettings,
     WritStorage,
 )
+from writ_dagster.orphans import orphaned_runs_sensor
 from writ_dagster.schedules import daily_batch_schedule
 
 CATALOGUE_JOB = "catalogue_job"
@@ -73,6 +74,7 @@ def build_definitions(storage: WritStorage | None = None, synthesis: SynthesisSe
         asset_checks=[*task_checks, *trajectory_checks, *sft_checks],
         jobs=[catalogue_job, tasks_job, trajectories_job, partition_job, sft_job, checkpoint_job, evaluation_job],
         schedules=[daily_batch_schedule(partition_job)],
+        sensors=[orphaned_runs_sensor],
         resources={"storage": storage or WritStorage(), "synthesis": synthesis or SynthesisSettings(),
                    "simulation": simulation or SimulationSettings(),
                    # models in the agent and user roles of `trajectories`, started once per run that uses them

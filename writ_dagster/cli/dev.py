@@ -5,16 +5,31 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from writ_dagster.cli.errors import EXIT_FAILED
 from writ_dagster.core.home import WRIT_HOME_ENV, writ_home
 from writ_dagster.instance import ensure_dagster_home
+from writ_dagster.orphans import fail_orphaned_runs
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` on WRIT's definitions with WRIT's Dagster home (replaces this process)."""
-    env = dict(os.environ, DAGSTER_HOME=str(ensure_dagster_home()), **{WRIT_HOME_ENV: str(writ_home())})
+    home = ensure_dagster_home()
+    _fail_orphans(home)
+    env = dict(os.environ, DAGSTER_HOME=str(home), **{WRIT_HOME_ENV: str(writ_home())})
     argv = [sys.executable, "-m", "dagster", "dev", "-m", "writ_dagster.definitions", *args.dagster_args]
     print(f"DAGSTER_HOME={env['DAGSTER_HOME']}", file=sys.stderr)
     os.execvpe(argv[0], argv, env)
     return EXIT_FAILED  # not reached
+
+
+def _fail_orphans(home: Path) -> None:
+    """Mark failed the runs a killed process left in progress, so the UI's queue starts moving at once."""
+    import dagster as dg  # only here: `writ dev` otherwise hands over to `dagster dev` without loading it
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        orphans = fail_orphaned_runs(instance)
+    if orphans:
+        print(f"writ: marked failed {len(orphans)} run(s) whose process is gone: {', '.join(orphans)}",
+              file=sys.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,7 @@ import dagster as dg
 
 from writ_dagster.cli.errors import EXIT_FAILED, EXIT_OK
 from writ_dagster.cli.parser import STAGES
+from writ_dagster.cli.stop import Stopped, StopWatch, watch_stop_signals
 from writ_dagster.cli.settings import (
     check_llm_extra,
     check_machine,
@@ -23,13 +26,14 @@ from writ_dagster.cli.settings import (
     synthesis_settings,
     training_settings,
 )
-from writ_dagster.core.home import duckdb_path
+from writ_dagster.core.home import duckdb_path, writ_home
 from writ_dagster.core.keys import WRIT_DOMAINS, check_batch_key, check_domain
 from writ_dagster.core.storage.checkpoints import read_checkpoint
 from writ_dagster.core.storage.evaluations import read_scores
 from writ_dagster.core.storage.runs import read_partition_run, read_stage_run
 from writ_dagster.core.storage.schema import check_db_file
 from writ_dagster.core.storage.sft import read_sft_set
+from writ_dagster.core.storage.writer_lock import hold_writer_lock
 from writ_dagster.definitions import (
     CATALOGUE_JOB,
     CHECKPOINT_JOB,
@@ -39,6 +43,7 @@ from writ_dagster.definitions import (
     build_definitions,
 )
 from writ_dagster.instance import dagster_home, ensure_dagster_home
+from writ_dagster.orphans import fail_orphaned_runs, process_tags
 from writ_dagster.partitions import domain_batch_key, ensure_batches
 from writ_dagster.resources.storage import WritStorage
 
@@ -55,6 +60,7 @@ class RunState:
     storage: WritStorage
     run_config: dict[str, Any]
     tags: dict[str, str]
+    stop: StopWatch
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -75,34 +81,69 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_db_file(database)
     # Validation is done: from here on things get written.
     storage = WritStorage(database=str(database))
-    with storage.connect():
-        pass  # create the file and tables now, so a locked or incompatible file fails early
-    failed = 0
-    until = STAGES.index(args.until)
-    with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
-        ensure_batches(instance, batches)
-        state = RunState(
-            args=args, domains=domains, batches=batches, instance=instance,
-            defs=build_definitions(storage, settings, simulation, sft=sft, training=training,
-                                   evaluation_settings=evaluation, **roles), storage=storage,
-            run_config={} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"writ/source": "cli"})
-        for stage, runner in STAGE_RUNNERS:
-            if STAGES.index(stage) > until:
-                break
-            if failed:  # a later stage would build on partial or unchecked results
-                print(f"{stage}: skipped (an earlier stage failed)")
-                continue
-            failed += runner(state)
+    try:
+        with watch_stop_signals() as stop:
+            try:
+                with hold_writer_lock(writ_home(), _say_waiting):
+                    with storage.connect():
+                        pass  # create the file and tables now, so an incompatible file fails early
+                    failed = _run_stages(args, domains, batches, storage, stop, build_definitions(
+                        storage, settings, simulation, sft=sft, training=training,
+                        evaluation_settings=evaluation, **roles))
+            except KeyboardInterrupt:
+                stop.check()
+                raise Stopped(signal.SIGINT) from None  # a Ctrl-C the watch did not see
+    except Stopped as exc:
+        print(f"writ: {exc}; what was stored is kept: run the same command again to resume", file=sys.stderr)
+        return exc.exit_code
     print(f"database: {database}\ndagster home: {dagster_home()}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _say_waiting(holder: str) -> None:
+    print(f"writ: another `writ run` (pid {holder}) is writing to {writ_home()}; waiting for it to finish",
+          file=sys.stderr, flush=True)
+
+
+def _run_stages(args: argparse.Namespace, domains: list[str], batches: list[str], storage: WritStorage,
+                stop: StopWatch, defs: dg.Definitions) -> int:
+    """Run each stage up to ``--until`` in WRIT's Dagster instance; returns the number of failed runs.
+
+    Raises :class:`Stopped` as soon as a stop signal is seen, before anything else starts."""
+    failed = 0
+    until = STAGES.index(args.until)
+    with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
+        orphans = fail_orphaned_runs(instance)
+        if orphans:
+            print(f"writ: marked failed {len(orphans)} earlier run(s) whose process is gone: {', '.join(orphans)}",
+                  file=sys.stderr)
+        ensure_batches(instance, batches)
+        state = RunState(
+            args=args, domains=domains, batches=batches, instance=instance, defs=defs, storage=storage,
+            run_config={} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            tags={"writ/source": "cli", **process_tags()}, stop=stop)
+        for stage, runner in STAGE_RUNNERS:
+            if STAGES.index(stage) > until:
+                break
+            stop.check()
+            if failed:  # a later stage would build on partial or unchecked results
+                print(f"{stage}: skipped (an earlier stage failed)")
+                continue
+            failed += runner(state)
+    return failed
+
+
 def _execute(state: RunState, job: str, partition_key: str | None = None) -> dg.ExecuteInProcessResult:
-    """Run ``job`` (one partition of it, if given) in this process; its result, failed or not."""
-    return state.defs.resolve_job_def(job).execute_in_process(
+    """Run ``job`` (one partition of it, if given) in this process; its result, failed or not.
+
+    Raises :class:`Stopped` instead if a stop signal came before or during the run (Dagster turns
+    the signal into a failed run, which must not be taken for an ordinary failure)."""
+    state.stop.check()
+    result = state.defs.resolve_job_def(job).execute_in_process(
         run_config=state.run_config, instance=state.instance, partition_key=partition_key, raise_on_error=False,
         tags=state.tags)
+    state.stop.check()
+    return result
 
 
 def _materialized(result: dg.ExecuteInProcessResult, asset: str, key: str) -> Any:

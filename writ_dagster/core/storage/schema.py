@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ SCHEMA_VERSION = "3"
 # in place (the DDL only adds tables); opened read-only they are read as they are.
 UPGRADABLE_VERSIONS = frozenset({"1", "2"})
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
+# How long opening the file waits while another process holds DuckDB's lock on it. A writer holds
+# its connection for one stage of one partition at most, so this bounds a reader's wait too.
+LOCK_WAIT_S = 300.0
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
 
 META_DDL = """CREATE TABLE IF NOT EXISTS writ_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"""
 DDL: tuple[str, ...] = (
@@ -77,10 +82,7 @@ def open_db(path: str | Path, read_only: bool = False,
         raise StorageError(f"no WRIT database at {path}; run `writ run` first")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only, config=config or {})
-    except duckdb.Error as exc:
-        raise StorageError(f"cannot open WRIT database {path}: {str(exc).splitlines()[0]}") from None
+    con = _connect_waiting(path, read_only, config or {})
     try:
         if read_only:
             _check_version(con, path)
@@ -90,6 +92,29 @@ def open_db(path: str | Path, read_only: bool = False,
         con.close()
         raise
     return con
+
+
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    return any(marker in str(exc) for marker in _LOCK_MARKERS)
+
+
+def _connect_waiting(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, waiting (at most :data:`LOCK_WAIT_S`) while another process holds the file.
+
+    DuckDB lets one process write a file, and a reader's connection locks out a writer too; every
+    WRIT connection is short-lived, so waiting a little lets a reader and a writer take turns instead
+    of one of them failing.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_S
+    pause = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.Error as exc:
+            if not _is_lock_conflict(exc) or time.monotonic() + pause > deadline:
+                raise StorageError(f"cannot open WRIT database {path}: {str(exc).splitlines()[0]}") from None
+        time.sleep(pause)
+        pause = min(2 * pause, 1.0)
 
 
 @contextmanager

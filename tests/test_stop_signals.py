@@ -1,0 +1,90 @@
+"""Ctrl-C or SIGTERM stops `writ run`: no further partition is started, the exit code is 128 + the
+signal's number, and running the same command again completes to the rows of an uninterrupted run.
+
+Real `writ run` processes receive a real signal once their run log shows some but not all of the
+first partition's conversations stored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.slow  # three real runs, about a minute each
+
+ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--batch", "b0001", "--tasks-per-batch", "10",
+        "--variants", "6", "--workers", "1", "--max-concurrency", "1", "--until", "trajectories"]
+PROGRESS = re.compile(r"airline/b0000: stored (\d+)/(\d+) trajectories")
+
+
+def writ_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ, WRIT_HOME=str(home), PYTHONUNBUFFERED="1")
+    env.pop("DAGSTER_HOME", None)
+    return env
+
+
+def stored(home: Path) -> dict[str, list[tuple]]:
+    """Every partition's task ids and trajectory ids with content hashes (what must match a lone run)."""
+    con = duckdb.connect(str(home / "writ.duckdb"), read_only=True)
+    try:
+        return {
+            "tasks": con.execute("SELECT partition, task_id FROM tasks ORDER BY ALL").fetchall(),
+            "trajectories": con.execute("SELECT partition, trajectory_id, content_hash FROM trajectories "
+                                        "ORDER BY ALL").fetchall(),
+        }
+    finally:
+        con.close()
+
+
+def run_and_signal(home: Path, signum: int) -> tuple[int, str, str, float]:
+    """Start `writ run -v`, send ``signum`` mid-partition; its exit code, stdout, stderr and seconds to exit."""
+    proc = subprocess.Popen([sys.executable, "-m", "writ_dagster.cli", *ARGS, "-v"], env=writ_env(home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    err_lines: list[str] = []
+    sent = None
+    try:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            err_lines.append(line)
+            match = PROGRESS.search(line)
+            if sent is None and match and 0 < int(match[1]) < int(match[2]):
+                proc.send_signal(signum)
+                sent = time.monotonic()
+        out = proc.stdout.read()  # type: ignore[union-attr]
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert sent is not None, "the run ended before it could be signalled mid-partition:\n" + "".join(err_lines)
+    return rc, out, "".join(err_lines), time.monotonic() - sent
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_run_and_the_rerun_completes(tmp_path: Path, signum: int) -> None:
+    home = tmp_path / "stopped"
+    rc, out, err, seconds = run_and_signal(home, signum)
+    assert rc == 128 + signum, (rc, out, err[-3000:])
+    assert seconds < 60
+    assert "b0001" not in out, out  # the next partition was not started
+    assert f"stopped by {signal.Signals(signum).name}" in err
+    with duckdb.connect(str(home / "writ.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM tasks WHERE partition = 'b0001'").fetchall() == [(0,)]
+
+    again = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *ARGS], env=writ_env(home),
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    lone = tmp_path / "lone"
+    uninterrupted = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *ARGS], env=writ_env(lone),
+                                   capture_output=True, text=True, timeout=600)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    resumed, reference = stored(home), stored(lone)
+    assert len(reference["trajectories"]) == 2 * 10 * 6
+    assert resumed == reference

@@ -1,0 +1,99 @@
+"""Runs whose process is gone: found and marked failed, so that one-at-a-time queues move again.
+
+A SIGKILLed ``writ run`` (or run worker) leaves its Dagster run STARTED for ever; with one run at a
+time, ``writ dev``'s queue then waits on it for ever. Dagster's run monitoring cannot see this
+with the default run launcher (it has no worker health check), so WRIT looks at the process that
+runs each in-progress run: ``writ run`` tags its runs with its pid and host, and a run launched by
+the default launcher records its worker's pid in an engine event. ``writ run`` and ``writ dev``
+check on start-up, and a sensor checks while ``writ dev`` is up; the pool slots such a run held
+are given back too.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import dagster as dg
+
+PID_TAG = "writ/pid"
+HOST_TAG = "writ/host"
+ORPHAN_SENSOR = "writ_orphaned_runs"
+ORPHAN_SENSOR_INTERVAL_S = 30
+_IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming this process, put on each run it executes in process."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _worker_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
+    """The pid of the process executing ``run`` on this machine, or None if it cannot be told."""
+    if HOST_TAG in run.tags:
+        if run.tags[HOST_TAG] != socket.gethostname() or not run.tags.get(PID_TAG, "").isdigit():
+            return None
+        return int(run.tags[PID_TAG])
+    # Only the default launcher starts run workers on this machine (a pid from a pod means nothing here).
+    from dagster._core.launcher import DefaultRunLauncher
+
+    if not isinstance(instance.run_launcher, DefaultRunLauncher):
+        return None
+    pid = None
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        value = data.metadata.get("pid") if data else None
+        if value is not None and str(value.value).isdigit():
+            pid = int(value.value)  # the latest one: the process that executes the steps
+    return pid
+
+
+def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed every in-progress run whose process is gone; returns their run ids."""
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_IN_PROGRESS)):
+        pid = _worker_pid(instance, run)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        instance.report_run_failed(run, message=f"The process running this run (pid {pid}) is gone: marked "
+                                                "failed so that queued runs can start.")
+        failed.append(run.run_id)
+    _free_pool_slots(instance)
+    return failed
+
+
+def _free_pool_slots(instance: dg.DagsterInstance) -> None:
+    """Give back the pool slots (the `gpu` pool's one slot) still held by runs that have ended.
+
+    A killed run's step keeps its slot, and every later step of that pool would wait on it for ever;
+    without a daemon (``writ run``) nothing else frees it.
+    """
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return
+    holders = list(storage.get_concurrency_run_ids())
+    if not holders:
+        return
+    for record in instance.get_run_records(filters=dg.RunsFilter(run_ids=holders)):
+        if record.dagster_run.is_finished:
+            storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+
+
+@dg.sensor(name=ORPHAN_SENSOR, minimum_interval_seconds=ORPHAN_SENSOR_INTERVAL_S,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Marks failed the runs whose process is gone (a killed `writ run` or run worker), "
+                       "so the one-at-a-time run queue moves again.")
+def orphaned_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    """Fail the in-progress runs whose process is gone; never requests a run."""
+    failed = fail_orphaned_runs(context.instance)
+    return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no orphaned run")
