@@ -1,0 +1,121 @@
+"""Hostile input, run as a user would (the real `writ` in a subprocess, real files): special files
+survive an export, secrets are refused or masked, keys and settings are checked before anything is
+written, broken homes and databases end with one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from writ_testing import writ_cli
+
+RUN = ("run", "--domain", "airline", "--tasks-per-batch", "4", "--variants", "1", "--until", "sft")
+
+
+@pytest.fixture(scope="module")
+def stored_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A WRIT_HOME holding one small airline partition and its SFT set (~20 s); tests only read it."""
+    home = tmp_path_factory.mktemp("stored") / "home"
+    done = writ_cli(home, *RUN)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return home
+
+
+def one_line_refusal(done: subprocess.CompletedProcess, expected: str) -> str:
+    """Assert ``done`` exited 2 with exactly one ``writ: error:`` line containing ``expected``."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, (done.returncode, done.stderr[-3000:])
+    assert len(lines) == 1 and lines[0].startswith("writ: error: "), done.stderr[-3000:]
+    assert expected in lines[0], lines[0]
+    return lines[0]
+
+
+def export_tasks(home: Path, out: str) -> subprocess.CompletedProcess:
+    return writ_cli(home, "export-tasks", "--domain", "airline", "--out", out)
+
+
+# --- 1: --out never replaces a special file ------------------------------------------------------
+
+def test_export_into_a_fifo_writes_through_it(stored_home: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)  # blocks until the writer opens
+    reader.start()
+    done = export_tasks(stored_home, str(fifo))
+    reader.join(timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode), "the FIFO was replaced"
+    assert len(json.loads(got[0])) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no *.tmp beside it
+
+
+def test_export_to_a_symlink_updates_its_target_and_keeps_the_link(stored_home: Path, tmp_path: Path) -> None:
+    real = tmp_path / "exports" / "real.json"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "latest.json"
+    link.symlink_to(Path("exports") / "real.json")
+    done = export_tasks(stored_home, str(link))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert link.is_symlink() and os.readlink(link) == str(Path("exports") / "real.json")
+    assert len(json.loads(real.read_text())) == 4
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640  # the file keeps its mode
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.json"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a character device needs root")
+def test_export_to_a_character_device_leaves_it_a_device(stored_home: Path, tmp_path: Path) -> None:
+    null = tmp_path / "null"  # a private copy of /dev/null: the machine's own is never put at risk
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    done = export_tasks(stored_home, str(null))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert stat.S_ISCHR(null.lstat().st_mode), "the device was replaced by a regular file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+@pytest.mark.parametrize("command", [("export-tasks", "--domain", "airline"),
+                                     ("export-trajectories", "--domain", "airline"), ("export-sft",)])
+def test_an_empty_out_is_refused(stored_home: Path, tmp_path: Path, command: tuple[str, ...]) -> None:
+    (tmp_path / "README.md").write_text("mine\n")
+    env = dict(os.environ, WRIT_HOME=str(stored_home))
+    done = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *command, "--out", ""], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    one_line_refusal(done, "--out must name a path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+    assert (tmp_path / "README.md").read_text() == "mine\n"
+
+
+def test_export_sft_refuses_a_folder_of_other_files(stored_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine\n")
+    one_line_refusal(writ_cli(stored_home, "export-sft", "--out", str(tmp_path)), "holds other files (notes.txt)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    out = tmp_path / "sft"
+    for _ in range(2):  # a second export replaces the first one's folder
+        done = writ_cli(stored_home, "export-sft", "--out", str(out))
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "train.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sft"]
+
+
+def test_a_failed_export_leaves_no_tmp_file(stored_home: Path, tmp_path: Path) -> None:
+    """A file-size limit makes the write fail half-way (EFBIG, as a full disk would), even as root."""
+    import resource
+
+    target = tmp_path / "tasks.json"
+    target.write_text("old\n")
+    env = dict(os.environ, WRIT_HOME=str(stored_home))
+    done = subprocess.run(
+        [sys.executable, "-m", "writ_dagster.cli", "export-tasks", "--domain", "airline", "--out", str(target)],
+        env=env, capture_output=True, text=True, timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)))
+    one_line_refusal(done, "cannot write")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.json"]
+    assert target.read_text() == "old\n"
