@@ -119,3 +119,50 @@ def test_a_failed_export_leaves_no_tmp_file(stored_home: Path, tmp_path: Path) -
     one_line_refusal(done, "cannot write")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.json"]
     assert target.read_text() == "old\n"
+
+
+# --- 7: keys and settings checked strictly, before anything is written ----------------------------
+
+def strict_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
+    def config(name: str, text: str) -> str:
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    return [
+        (["--batch", "b0001\n"], "bad batch key"),
+        (["--batch", "b\u0660\u0660\u0660\u0661"], "bad batch key"),  # Arabic-Indic digits
+        (["--batch", "b00001"], "bad batch key"),
+        (["--config", config("batches.yaml", "batches: 20000\n")], "batch number must be 0 to 9999"),
+        (["--config", config("training.yaml", "training:\n  recipee: cpu-tiny\n")], "unknown field(s) recipee"),
+        (["--config", config("evaluation.yaml", "evaluation:\n  num_trails: 2\n")], "unknown field(s) num_trails"),
+        (["--simulation-seed", str(2**63)], "seed must fit in a signed 64-bit integer"),
+        (["--seed", str(2**63)], "seed must fit in a signed 64-bit integer"),
+        (["--config", config("options.yaml", "simulation:\n  agent_options: {temperature: 0.5}\n")],
+         "unknown agent_options for backend 'scripted-oracle': temperature"),
+        (["--tasks-per-batch", "1000000000"], "tasks_per_batch must be at most 10000"),
+        (["--workers", "100000"], "workers must be at most 64"),
+        (["--variants", "200"], "variants must be at most 16"),
+    ]
+
+
+def test_strict_keys_and_settings_are_refused_before_anything_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from writ_dagster.cli import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("WRIT_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    for extra, expected in strict_inputs(tmp_path):
+        code = main(["run", "--domain", "airline", "--until", "sft", *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2, (extra, err)
+        assert len(err) == 1 and expected in err[0], (extra, err)
+        assert not home.exists(), extra  # no database file, no Dagster home
+
+
+def test_help_states_the_maxima() -> None:
+    done = subprocess.run([sys.executable, "-m", "writ_dagster.cli", "run", "--help"], capture_output=True,
+                          text=True, timeout=120)
+    text = " ".join(done.stdout.split())
+    assert "1 to 10000" in text and "at most 16" in text and "at most 64" in text

@@ -11,12 +11,14 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from writ_dagster.core.limits import MAX_CONCURRENCY, MAX_VARIANTS, MAX_WORKERS, SEED_MAX, SEED_MIN
 from writ_dagster.core.simulation.records import SimulationConfig
-from writ_dagster.core.simulation.registry import get_backend_spec
+from writ_dagster.core.simulation.registry import check_options, get_backend_spec
 
 DEFAULT_SEED = 20260602
+_MAXIMA = {"variants": MAX_VARIANTS, "workers": MAX_WORKERS, "max_concurrency": MAX_CONCURRENCY}
 _ENGINE = SimulationConfig()
 
 
@@ -43,6 +45,16 @@ class TrajectoryConfig(BaseModel):
     def _at_least_one(cls, value: int, info: Any) -> int:
         if value < 1:
             raise ValueError(f"{info.field_name} must be at least 1, got {value}")
+        most = _MAXIMA.get(info.field_name)
+        if most is not None and value > most:
+            raise ValueError(f"{info.field_name} must be at most {most}, got {value}")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_fits(cls, value: int) -> int:
+        if not SEED_MIN <= value <= SEED_MAX:
+            raise ValueError(f"seed must fit in a signed 64-bit integer ({SEED_MIN} to {SEED_MAX})")
         return value
 
     @field_validator("agent_backend")
@@ -56,6 +68,13 @@ class TrajectoryConfig(BaseModel):
     def _known_user(cls, name: str) -> str:
         get_backend_spec(name, "user")
         return name
+
+    @model_validator(mode="after")
+    def _known_options(self) -> "TrajectoryConfig":
+        # Checked here, not when the trajectories step creates the backends: nothing is written first.
+        check_options(self.agent_backend, "agent", self.agent_options)
+        check_options(self.user_backend, "user", self.user_options)
+        return self
 
     def engine_config(self) -> SimulationConfig:
         """The conversation engine's limits."""
