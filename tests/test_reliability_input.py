@@ -166,3 +166,55 @@ def test_help_states_the_maxima() -> None:
                           text=True, timeout=120)
     text = " ".join(done.stdout.split())
     assert "1 to 10000" in text and "at most 16" in text and "at most 64" in text
+
+
+# --- 8: one line and exit 2 instead of a traceback --------------------------------------------------
+
+def test_a_truncated_database_is_refused_untouched(stored_home: Path, tmp_path: Path) -> None:
+    """Half the file passes the header check; every command names the damage instead of crashing."""
+    home = tmp_path / "home"
+    home.mkdir()
+    db = home / "writ.duckdb"
+    whole = (stored_home / "writ.duckdb").read_bytes()
+    db.write_bytes(whole[: len(whole) // 2])
+    out = tmp_path / "out"
+    for argv in (RUN, ("export-trajectories", "--domain", "airline", "--out", str(out)),
+                 ("export-sft", "--out", str(out)), ("export-tasks", "--domain", "airline", "--out", str(out))):
+        one_line_refusal(writ_cli(home, *argv), "is truncated")
+    assert db.read_bytes() == whole[: len(whole) // 2]
+    assert sorted(p.name for p in home.iterdir()) == ["writ.duckdb"] and not out.exists()
+
+
+def test_a_writ_home_that_cannot_be_a_folder_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    one_line_refusal(writ_cli(blocker, *RUN), "is not a folder")
+    one_line_refusal(writ_cli(blocker / "below", *RUN), "cannot be created")
+    one_line_refusal(writ_cli(Path("/proc/writ-nowhere/home"), *RUN), "cannot be created")
+    assert blocker.read_text() == "not a folder\n"
+
+
+def _read_only(folder: Path) -> bool:
+    """Make ``folder`` read-only for this process: a mode bit for a user, the immutable flag for root
+    (which ignores mode bits); False where neither works here."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return True
+    return subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+
+
+def test_a_read_only_dagster_home_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    dagster = tmp_path / "dagster"
+    dagster.mkdir()
+    if not _read_only(dagster):
+        pytest.skip("cannot make a folder read-only for root here (no chattr)")
+    try:
+        env = dict(os.environ, WRIT_HOME=str(tmp_path / "home"), DAGSTER_HOME=str(dagster))
+        done = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *RUN], env=env, capture_output=True,
+                              text=True, timeout=300)
+        one_line_refusal(done, f"DAGSTER_HOME {dagster} is not writable")
+        assert not (tmp_path / "home").exists()
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(dagster)], check=False)
+        dagster.chmod(0o755)

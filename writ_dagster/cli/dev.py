@@ -7,12 +7,14 @@ import os
 import sys
 
 from writ_dagster.cli.errors import EXIT_FAILED
-from writ_dagster.core.home import WRIT_HOME_ENV, writ_home
-from writ_dagster.instance import ensure_dagster_home
+from writ_dagster.core.home import WRIT_HOME_ENV, check_writable_dir, writ_home
+from writ_dagster.instance import dagster_home, ensure_dagster_home
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` on WRIT's definitions with WRIT's Dagster home (replaces this process)."""
+    check_writable_dir(writ_home(), WRIT_HOME_ENV)
+    check_writable_dir(dagster_home(), "DAGSTER_HOME")
     env = dict(os.environ, DAGSTER_HOME=str(ensure_dagster_home()), **{WRIT_HOME_ENV: str(writ_home())})
     argv = [sys.executable, "-m", "dagster", "dev", "-m", "writ_dagster.definitions", *args.dagster_args]
     print(f"DAGSTER_HOME={env['DAGSTER_HOME']}", file=sys.stderr)
