@@ -218,3 +218,45 @@ def test_a_read_only_dagster_home_is_refused_before_anything_is_written(tmp_path
         if os.geteuid() == 0:
             subprocess.run(["chattr", "-i", str(dagster)], check=False)
         dagster.chmod(0o755)
+
+
+# --- 6: no literal secret is stored anywhere ----------------------------------------------------------
+
+SECRET = "sk-writ-test-0123456789abcdef"
+
+
+def secret_configs() -> list[tuple[str, str]]:
+    endpoint = "base_urls: ['http://127.0.0.1:9/v1'], model: m"
+    return [
+        (f"simulation:\n  agent_backend: openai-compatible\n  agent_options: {{{endpoint}, api_key: {SECRET}}}\n",
+         "agent_options.api_key is a literal secret, refused: put it in an environment variable and give that "
+         "variable's name as api_key_env"),
+        (f"simulation:\n  agent_backend: openai-compatible\n  agent_options: "
+         f"{{base_urls: ['http://user:{SECRET}@127.0.0.1:9/v1'], model: m}}\n",
+         "agent_options.base_urls has a URL with credentials (http://***@127.0.0.1:9/v1)"),
+        (f"teacher:\n  kind: openai-compatible\n  options: {{base_urls: ['http://u:{SECRET}@127.0.0.1:9/v1'], "
+         "model: m}\n", "options.base_urls has a URL with credentials"),
+        (f"user_simulator:\n  kind: openai-compatible\n  options: {{{endpoint}, api_key: {SECRET}}}\n",
+         "options.api_key is a literal secret"),
+    ]
+
+
+@pytest.mark.parametrize("text, expected", secret_configs())
+def test_a_literal_secret_in_config_is_refused_and_stored_nowhere(tmp_path: Path, text: str, expected: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("tasks_per_batch: 4\n" + text)
+    home = tmp_path / "home"
+    done = writ_cli(home, "run", "--domain", "airline", "--until", "trajectories", "--config", str(config))
+    one_line_refusal(done, expected)
+    assert SECRET not in done.stdout + done.stderr
+    assert not home.exists()  # no DuckDB row, no Dagster run, no log holds it
+
+
+def test_stored_settings_never_hold_url_credentials() -> None:
+    """The stored JSON of settings built without validation still carries no credentials."""
+    from writ_dagster.core.simulation.settings import TrajectoryConfig
+
+    config = TrajectoryConfig.model_construct(
+        **{**TrajectoryConfig().model_dump(), "agent_options": {"base_urls": [f"http://u:{SECRET}@h:1/v1"]}})
+    stored = config.public_json()
+    assert SECRET not in stored and "http://***@h:1/v1" in stored
