@@ -260,3 +260,31 @@ def test_stored_settings_never_hold_url_credentials() -> None:
         **{**TrajectoryConfig().model_dump(), "agent_options": {"base_urls": [f"http://u:{SECRET}@h:1/v1"]}})
     stored = config.public_json()
     assert SECRET not in stored and "http://***@h:1/v1" in stored
+
+
+# --- 9: folders with ordinary permissions, short error lines ------------------------------------------
+
+def test_sft_folders_respect_the_umask(stored_home: Path, tmp_path: Path) -> None:
+    """The tests run under the usual umask 022: folders come out 0755, not mkdtemp's 0700."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    [made] = [p for p in (stored_home / "sft").iterdir() if not p.name.startswith(".")]
+    assert stat.S_IMODE(made.stat().st_mode) == 0o777 & ~umask
+    out = tmp_path / "export"
+    done = writ_cli(stored_home, "export-sft", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
+
+
+def test_errors_quote_long_input_only_in_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    from writ_dagster.cli import main
+
+    monkeypatch.setenv("WRIT_HOME", str(tmp_path / "home"))
+    huge = "b" + "9" * 5000
+    assert main(["run", "--domain", "airline", "--batch", huge]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert len(line) < 400 and "more characters" in line
+    assert main(["export-tasks", "--domain", "x" * 5000, "--out", "-"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert len(line) < 400
