@@ -14,7 +14,7 @@ from writ_dagster.core.keys import check_batch_key, check_domain
 from writ_dagster.core.folders import staging_dir
 from writ_dagster.core.sft.export import write_sft
 from writ_dagster.core.storage.runs import stored_partitions
-from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.schema import check_db_complete, connect
 from writ_dagster.core.storage.sft import latest_sft_set, read_sft_set
 from writ_dagster.core.storage.tasks import tasks_frame
 from writ_dagster.core.tasks.models import tau2_task_dict
@@ -24,6 +24,7 @@ def cmd_export_tasks(args: argparse.Namespace) -> int:
     """Write stored tasks as a JSON list of τ²-bench Task dicts."""
     domain = check_domain(args.domain)
     partition = check_batch_key(args.partition) if args.partition else None
+    check_db_complete(duckdb_path())
     with connect(duckdb_path(), read_only=True) as con:
         stored = stored_partitions(con, domain)
         if partition is not None and partition not in stored:
@@ -58,6 +59,7 @@ def cmd_export_trajectories(args: argparse.Namespace) -> int:
 
     domain = check_domain(args.domain)
     partition = check_batch_key(args.partition) if args.partition else None
+    check_db_complete(duckdb_path())
     with connect(duckdb_path(), read_only=True) as con:
         partitions = trajectory_partition_runs(con, domain)
         stored, runs = partitions.stored, partitions.runs
@@ -90,6 +92,7 @@ def cmd_export_sft(args: argparse.Namespace) -> int:
     from writ_dagster.core.stages.sft import stored_build
 
     out = sft_out_dir(args.out)  # checked before the set is rebuilt (seconds)
+    check_db_complete(duckdb_path())
     with connect(duckdb_path(), read_only=True) as con:
         info = read_sft_set(con, args.version) if args.version else latest_sft_set(con)
         if info is None:

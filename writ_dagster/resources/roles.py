@@ -238,5 +238,7 @@ def trajectory_backends(config: TrajectoryConfig, teacher: ModelRole, user_simul
         updates[f"{field}_backend"], updates[f"{field}_options"] = backend, options
     if not updates:
         return config, None, None
-    recorded = TrajectoryConfig(**{**config.model_dump(), **updates})
+    # Not re-validated: the recorded options describe the role's resource (already checked, secrets
+    # included), not keyword options of the registry's factory, which check_options would refuse.
+    recorded = config.model_copy(update=updates)
     return recorded, teacher.backend_factory(), user_simulator.backend_factory(teacher)

@@ -78,7 +78,11 @@ def _check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 def check_db_complete(path: str | Path) -> None:
     """Refuse, without modifying it, an existing database file that is truncated (see above); a file
-    that cannot be opened now is left to :func:`open_db` to report."""
+    that cannot be opened now is left to :func:`open_db` to report.
+
+    Called by commands before they open the file, not on every open: while this process holds the
+    file open for writing, blocks not yet checkpointed make a sound file look short.
+    """
     path = Path(path)
     check_db_file(path)
     if not path.exists():
@@ -113,7 +117,6 @@ def open_db(path: str | Path, read_only: bool = False,
         raise StorageError(f"cannot open WRIT database {path}: {str(exc).splitlines()[0]}") from None
     try:
         if read_only:
-            _check_complete(con, path)
             _check_version(con, path)
         else:
             ensure_schema(con, path)
