@@ -23,7 +23,7 @@ class AsyncOracle:
 
     kind = "llm"
 
-    def __init__(self, model: str = "fake-model", temperature: float = 0.0, api_key: str = "") -> None:
+    def __init__(self, model: str = "fake-model", temperature: float = 0.0, api_key_env: str = "") -> None:
         self.name, self.sampling = model, {"temperature": temperature}
         self.oracle = OracleAgent()
 
@@ -62,8 +62,10 @@ def test_a_backend_registered_later_is_selected_by_name(db: Path, monkeypatch: p
     monkeypatch.setitem(registry._REGISTRY, "test-async", registry.BackendSpec(
         "test-async", AsyncOracle, frozenset({"agent"})))
     config = TrajectoryConfig(agent_backend="test-async", agent_options={"model": "m-1", "temperature": 0.5,
-                                                                          "api_key": "sk-secret"},
+                                                                          "api_key_env": "WRIT_TEST_KEY"},
                               max_concurrency=3)
+    with pytest.raises(ValidationError, match="agent_options.api_key is a literal secret"):
+        TrajectoryConfig(agent_backend="test-async", agent_options={"api_key": "sk-secret"})
     with connect(db) as con:
         scripted = run_trajectories(con, "airline", "b0000", TrajectoryConfig())
         reference = {r.script_id: r for r in read_trajectories(con, "airline", "b0000")}
@@ -75,7 +77,7 @@ def test_a_backend_registered_later_is_selected_by_name(db: Path, monkeypatch: p
     assert all(r.agent.name == "m-1" and r.agent.kind == "llm" and r.agent.sampling == {"temperature": 0.5}
                for r in records)
     assert all(r.messages == reference[r.script_id].messages and r.reward == 1.0 for r in records)
-    assert "sk-secret" not in stored_config and '"api_key": "***"' in stored_config
+    assert '"api_key_env": "***"' in stored_config
 
 
 def test_a_broken_plugin_is_named_and_does_not_break_the_builtins(monkeypatch: pytest.MonkeyPatch,

@@ -41,7 +41,7 @@ def _requested(requests: list[dg.RunRequest]) -> dict[str, tuple[str, str, str]]
 def test_next_batch_key() -> None:
     assert next_batch_key([]) == "b0000"
     assert next_batch_key(["b0000", "b0002", "b0001"]) == "b0003"
-    assert next_batch_key(["b0009", "b00010"]) == "b0011"  # numeric, not string, order
+    assert next_batch_key(["b0010", "b0009"]) == "b0011"  # the highest number, not the last key
     with pytest.raises(ValueError, match="bad batch key"):
         next_batch_key(["nope"])
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from writ_dagster.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, print_error
 from writ_dagster.cli.parser import build_parser
+from writ_dagster.core.home import HomeError
 from writ_dagster.core.keys import BadKeyError
 from writ_dagster.core.storage.base import StorageError
 
@@ -39,11 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # which `writ --help` and a mistyped command do without; so do these two errors' modules.
     module, name = args.handler
     handler = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    import duckdb
+
     from writ_dagster.core.domains.registry import UnknownDomainError
     from writ_dagster.core.tasks.synthesis import ImpossibleConfigError
 
     try:
         return handler(args)
-    except (BadInput, BadKeyError, StorageError, ValidationError, ImpossibleConfigError, UnknownDomainError) as exc:
+    except (BadInput, BadKeyError, HomeError, StorageError, ValidationError, ImpossibleConfigError, UnknownDomainError) as exc:
         print_error(exc)
+        return EXIT_BAD_INPUT
+    except duckdb.Error as exc:  # a database damaged in a way the checks on opening do not see
+        print_error(StorageError(f"the WRIT database cannot be used: {str(exc).splitlines()[0]}"))
         return EXIT_BAD_INPUT

@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 
 from writ_dagster.cli.errors import EXIT_FAILED
-from writ_dagster.core.home import WRIT_HOME_ENV, writ_home
-from writ_dagster.instance import ensure_dagster_home
+from writ_dagster.core.home import WRIT_HOME_ENV, check_writable_dir, writ_home
+from writ_dagster.instance import dagster_home, ensure_dagster_home
 from writ_dagster.orphans import fail_orphaned_runs
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` on WRIT's definitions with WRIT's Dagster home (replaces this process)."""
+    check_writable_dir(writ_home(), WRIT_HOME_ENV)
+    check_writable_dir(dagster_home(), "DAGSTER_HOME")
     home = ensure_dagster_home()
     _fail_orphans(home)
     env = dict(os.environ, DAGSTER_HOME=str(home), **{WRIT_HOME_ENV: str(writ_home())})

@@ -7,6 +7,7 @@ import sys
 from pydantic import ValidationError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+MAX_LINE = 300  # an error line's length: room for the message and ~200 characters of quoted input
 _CONFIG_NAMES = {"SynthesisConfig": "synthesis config", "TrajectoryConfig": "simulation config",
                  "SFTConfig": "SFT config"}
 
@@ -22,8 +23,15 @@ def one_line(exc: BaseException) -> str:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "config"
             parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
-        return f"invalid {_CONFIG_NAMES.get(exc.title, 'config')}: " + "; ".join(parts)
-    return " ".join(str(exc).split())
+        return _clip(f"invalid {_CONFIG_NAMES.get(exc.title, 'config')}: " + "; ".join(parts))
+    return _clip(" ".join(str(exc).split()))
+
+
+def _clip(line: str) -> str:
+    """``line`` cut to :data:`MAX_LINE` characters: messages quote the input they refuse, which may be huge."""
+    if len(line) <= MAX_LINE:
+        return line
+    return line[:MAX_LINE] + f"... ({len(line) - MAX_LINE} more characters)"
 
 
 def print_error(exc: BaseException) -> None:

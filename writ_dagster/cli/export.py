@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from writ_dagster.cli.errors import EXIT_OK, BadInput
+from writ_dagster.cli.output import sft_out_dir, write_out_file
 from writ_dagster.core.home import duckdb_path
 from writ_dagster.core.keys import check_batch_key, check_domain
-from writ_dagster.core.sft.export import export_sft
+from writ_dagster.core.folders import staging_dir
+from writ_dagster.core.sft.export import write_sft
 from writ_dagster.core.storage.runs import stored_partitions
-from writ_dagster.core.storage.schema import connect
+from writ_dagster.core.storage.schema import check_db_complete, connect
 from writ_dagster.core.storage.sft import latest_sft_set, read_sft_set
 from writ_dagster.core.storage.tasks import tasks_frame
 from writ_dagster.core.tasks.models import tau2_task_dict
@@ -23,6 +24,7 @@ def cmd_export_tasks(args: argparse.Namespace) -> int:
     """Write stored tasks as a JSON list of τ²-bench Task dicts."""
     domain = check_domain(args.domain)
     partition = check_batch_key(args.partition) if args.partition else None
+    check_db_complete(duckdb_path())
     with connect(duckdb_path(), read_only=True) as con:
         stored = stored_partitions(con, domain)
         if partition is not None and partition not in stored:
@@ -37,18 +39,11 @@ def cmd_export_tasks(args: argparse.Namespace) -> int:
 
 
 def _write_output(text: str, target: str, what: str) -> None:
-    """Write ``text`` to stdout (``-``) or atomically to a file, then say what was written on stderr."""
+    """Write ``text`` to stdout (``-``) or to a file (see ``output``), then say what was written on stderr."""
     if target == "-":
         sys.stdout.write(text)
         return
-    out = Path(target)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text)
-        tmp.replace(out)  # a reader never sees half a file
-    except OSError as exc:
-        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    out = write_out_file(text, target)
     print(f"wrote {what} to {out}", file=sys.stderr)
 
 
@@ -64,6 +59,7 @@ def cmd_export_trajectories(args: argparse.Namespace) -> int:
 
     domain = check_domain(args.domain)
     partition = check_batch_key(args.partition) if args.partition else None
+    check_db_complete(duckdb_path())
     with connect(duckdb_path(), read_only=True) as con:
         partitions = trajectory_partition_runs(con, domain)
         stored, runs = partitions.stored, partitions.runs
@@ -95,15 +91,17 @@ def cmd_export_sft(args: argparse.Namespace) -> int:
     # Imported here: rebuilding a stored set loads τ²-bench (seconds), which the other exports do without.
     from writ_dagster.core.stages.sft import stored_build
 
+    out = sft_out_dir(args.out)  # checked before the set is rebuilt (seconds)
+    check_db_complete(duckdb_path())
     with connect(duckdb_path(), read_only=True) as con:
         info = read_sft_set(con, args.version) if args.version else latest_sft_set(con)
         if info is None:
             raise BadInput(f"no stored SFT set {args.version!r}" if args.version else
                            "no SFT set is stored; run `writ run` (or materialize `sft_set`) first")
         build = stored_build(con, info)
-    out = Path(args.out)
     try:
-        export_sft(build, out)
+        with staging_dir(out) as tmp:  # written whole: a failed export leaves the old folder, no partial one
+            write_sft(build, tmp)
     except OSError as exc:
         raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote SFT set {info.sft_version} ({info.n_train} train, {info.n_validation} validation rows) "

@@ -10,6 +10,7 @@ import argparse
 
 from writ_dagster.core.home import UPSTREAM_ENV, WRIT_HOME_ENV
 from writ_dagster.core.keys import DEFAULT_BATCH, WRIT_DOMAINS
+from writ_dagster.core.limits import MAX_CONCURRENCY, MAX_TASKS_PER_BATCH, MAX_VARIANTS, MAX_WORKERS
 
 # The stages `writ run --until` can stop after, in order.
 STAGES = ("trajectories", "sft", "checkpoint", "evaluation")
@@ -25,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="synthesize tasks, user scripts and trajectories for each domain × batch")
     run.add_argument("--domain", action="append", metavar="D", help=f"one of {', '.join(WRIT_DOMAINS)} "
                      "(repeatable; default: all)")
-    run.add_argument("--batch", action="append", metavar="KEY", help=f"batch partition key (repeatable; "
-                     f"default {DEFAULT_BATCH}); missing keys are added")
-    run.add_argument("--tasks-per-batch", type=int, metavar="N")
+    run.add_argument("--batch", action="append", metavar="KEY", help=f"batch partition key, 'b' and 4 "
+                     f"digits (repeatable; default {DEFAULT_BATCH}); missing keys are added")
+    run.add_argument("--tasks-per-batch", type=int, metavar="N", help=f"1 to {MAX_TASKS_PER_BATCH}")
     run.add_argument("--seed", type=int, metavar="S")
     run.add_argument("--min-writes", type=int, metavar="N")
     run.add_argument("--max-writes", type=int, metavar="N")
@@ -39,12 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "flags override it")
     sim = run.add_argument_group("user scripts and trajectories")
     sim.add_argument("--variants", type=int, metavar="N", help="user scripts per task, canonical included "
-                     "(default 2)")
+                     f"(default 2, at most {MAX_VARIANTS})")
     sim.add_argument("--simulation-seed", type=int, metavar="S", help="seed of user scripts and conversations")
     sim.add_argument("--agent-backend", metavar="NAME", help="registered agent backend (default scripted-oracle)")
     sim.add_argument("--user-backend", metavar="NAME", help="registered user backend (default scripted-user)")
-    sim.add_argument("--max-concurrency", type=int, metavar="N", help="conversations in flight at once")
-    sim.add_argument("--workers", type=int, metavar="N", help="worker processes for scripted backends (default 1)")
+    sim.add_argument("--max-concurrency", type=int, metavar="N", help=f"conversations in flight at once (at most {MAX_CONCURRENCY})")
+    sim.add_argument("--workers", type=int, metavar="N", help="worker processes for scripted backends "
+                     f"(default 1, at most {MAX_WORKERS})")
     sim.add_argument("--fresh", action="store_true", help="re-simulate every trajectory instead of resuming")
     run.add_argument("--until", choices=STAGES, default=STAGES[-1],
                      help="last stage to materialize (default: %(default)s, the whole graph; checkpoint and "

@@ -26,12 +26,12 @@ from writ_dagster.cli.settings import (
     synthesis_settings,
     training_settings,
 )
-from writ_dagster.core.home import duckdb_path, writ_home
+from writ_dagster.core.home import WRIT_HOME_ENV, check_writable_dir, duckdb_path, make_dir, writ_home
 from writ_dagster.core.keys import WRIT_DOMAINS, check_batch_key, check_domain
 from writ_dagster.core.storage.checkpoints import read_checkpoint
 from writ_dagster.core.storage.evaluations import read_scores
 from writ_dagster.core.storage.runs import read_partition_run, read_stage_run
-from writ_dagster.core.storage.schema import check_db_file
+from writ_dagster.core.storage.schema import check_db_complete
 from writ_dagster.core.storage.sft import read_sft_set
 from writ_dagster.core.storage.writer_lock import hold_writer_lock
 from writ_dagster.definitions import (
@@ -77,9 +77,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     roles = role_settings(args)
     check_machine(args.until, roles, training)
     check_llm_extra(args.until)
+    check_writable_dir(writ_home(), WRIT_HOME_ENV)
+    check_writable_dir(dagster_home(), "DAGSTER_HOME")
     database = duckdb_path()
-    check_db_file(database)
+    check_db_complete(database)
     # Validation is done: from here on things get written.
+    make_dir(writ_home(), WRIT_HOME_ENV)
+    make_dir(dagster_home(), "DAGSTER_HOME")
     storage = WritStorage(database=str(database))
     try:
         with watch_stop_signals() as stop:

@@ -108,9 +108,18 @@ def sft_settings(args: argparse.Namespace) -> SFTSettings:
     return SFTSettings(**config.model_dump(), output_dir=output_dir)
 
 
+def _refuse_unknown(section: str, fields: dict[str, Any], known: type) -> None:
+    """Refuse keys of a config section that ``known`` (a Dagster resource, which would ignore them) lacks."""
+    unknown = sorted(str(k) for k in set(fields) - set(known.model_fields))
+    if unknown:
+        raise BadInput(f"invalid {section} settings: unknown field(s) {', '.join(unknown)}; "
+                       f"known: {', '.join(known.model_fields)}")
+
+
 def training_settings(args: argparse.Namespace) -> TrainingSettings:
     """Training settings from --config's ``training`` mapping, validated (the recipe resolved)."""
     fields = dict(_load_config_file(args.config).get("training") or {})
+    _refuse_unknown("training", fields, TrainingSettings)
     try:
         settings = TrainingSettings(**fields)
         settings.training_recipe()  # unknown recipe or override, bf16 on CPU, ...
@@ -122,6 +131,7 @@ def training_settings(args: argparse.Namespace) -> TrainingSettings:
 def evaluation_settings(args: argparse.Namespace) -> EvaluationSettings:
     """Evaluation settings from --config's ``evaluation`` mapping, validated."""
     fields = dict(_load_config_file(args.config).get("evaluation") or {})
+    _refuse_unknown("evaluation", fields, EvaluationSettings)
     try:
         settings = EvaluationSettings(**fields)
         settings.eval_config()  # unknown domain or task, no trials, ...

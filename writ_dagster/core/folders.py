@@ -7,6 +7,7 @@ see one half-written.
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -41,12 +42,20 @@ def replace_dir(src: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def staging_dir(out: Path) -> Iterator[Path]:
     """A fresh folder beside ``out`` to build in; it replaces ``out`` when the block ends without
     error and is removed when it raises."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    # mkdtemp makes the folder 0700; the finished folder is an ordinary one other users may read.
+    tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
         replace_dir(tmp, out)

@@ -19,6 +19,38 @@ def writ_home() -> Path:
     return Path(os.environ.get(WRIT_HOME_ENV) or ".writ").expanduser().resolve()
 
 
+class HomeError(ValueError):
+    """A home folder (WRIT's or Dagster's) that is not a folder, or that this user cannot create or write."""
+
+
+def check_writable_dir(path: Path, name: str) -> None:
+    """Refuse ``path`` (named by the variable ``name``) unless it is a folder this process can write,
+    or one it can create: its nearest existing ancestor is a writable folder."""
+    if path.exists():
+        if not path.is_dir():
+            raise HomeError(f"{name} {path} is not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise HomeError(f"{name} {path} is not writable")
+        return
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise HomeError(f"{name} {path} cannot be created: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise HomeError(f"{name} {path} cannot be created: {parent} is not writable")
+
+
+def make_dir(path: Path, name: str) -> Path:
+    """Create the folder ``path`` (named by the variable ``name``) if missing; a failure is a :class:`HomeError`
+    (a checked path can still refuse, e.g. on a read-only or virtual file system)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HomeError(f"{name} {path} cannot be created: {exc.strerror or exc}") from None
+    return path
+
+
 def duckdb_path() -> Path:
     """The DuckDB file that holds every WRIT table."""
     return writ_home() / DB_FILENAME

@@ -12,7 +12,9 @@ import re
 from writ_dagster.core.domains.registry import WRIT_DOMAINS
 
 DEFAULT_BATCH = "b0000"
-BATCH_KEY_RE = re.compile(r"^b\d{4,6}$")
+# ASCII digits only, exactly four: one spelling per batch (b0001, never b00001 or b0001 + newline).
+BATCH_KEY_RE = re.compile(r"b[0-9]{4}")
+MAX_BATCH = 9999
 
 
 class BadKeyError(ValueError):
@@ -21,15 +23,16 @@ class BadKeyError(ValueError):
 
 def batch_key(n: int) -> str:
     """The key of batch number ``n`` (``batch_key(3) == 'b0003'``)."""
-    if n < 0:
-        raise BadKeyError(f"batch number must be non-negative, got {n}")
+    if not 0 <= n <= MAX_BATCH:
+        raise BadKeyError(f"batch number must be 0 to {MAX_BATCH}, got {n}")
     return f"b{n:04d}"
 
 
 def check_batch_key(key: str) -> str:
     """Return ``key`` if it is a well-formed batch key, else raise :class:`BadKeyError`."""
-    if not BATCH_KEY_RE.match(key):
-        raise BadKeyError(f"bad batch key {key!r}: expected 'b' followed by 4-6 digits, like {DEFAULT_BATCH!r}")
+    if not isinstance(key, str) or not BATCH_KEY_RE.fullmatch(key):
+        raise BadKeyError(f"bad batch key {key!r}: expected 'b' followed by exactly 4 digits 0-9, "
+                          f"like {DEFAULT_BATCH!r}")
     return key
 
 

@@ -32,6 +32,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RetryPolicy
+from writ_dagster.core.secrets import check_no_secrets
 from writ_dagster.core.llm.sampling import Sampling
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.resources.llm import OpenAICompatibleResource, VLLMOfflineResource, VLLMServerResource
@@ -76,6 +77,7 @@ class ModelRole(dg.ConfigurableResource):
 
         Raises ``ValueError`` naming an unknown option, pydantic's ``ValidationError`` on a bad value.
         """
+        check_no_secrets("options", self.options)  # before the unknown-option error: it says what to use instead
         cls = _CLASSES.get(self.kind)
         allowed = set(cls.model_fields) if cls is not None else set(_SAMPLING) if self.kind == "teacher" else set()
         unknown = sorted(set(self.options) - allowed)
@@ -236,5 +238,7 @@ def trajectory_backends(config: TrajectoryConfig, teacher: ModelRole, user_simul
         updates[f"{field}_backend"], updates[f"{field}_options"] = backend, options
     if not updates:
         return config, None, None
-    recorded = TrajectoryConfig(**{**config.model_dump(), **updates})
+    # Not re-validated: the recorded options describe the role's resource (already checked, secrets
+    # included), not keyword options of the registry's factory, which check_options would refuse.
+    recorded = config.model_copy(update=updates)
     return recorded, teacher.backend_factory(), user_simulator.backend_factory(teacher)

@@ -57,17 +57,6 @@ def write_sft(build: SFTBuild, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def export_sft(build: SFTBuild, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``build`` into ``out_dir`` as :func:`write_sft` does, into a folder that may hold an
-    earlier export: a validation file left by another set is removed when this one has none."""
-    out = Path(out_dir)
-    paths = write_sft(build, out)
-    stale = out / "validation.parquet"
-    if "validation" not in paths and stale.exists():
-        stale.unlink()
-    return paths
-
-
 def dataset_card(build: SFTBuild) -> str:
     """A README with the set's statistics and how it was made."""
     splits = Counter(r.split for r in build.rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -114,6 +115,24 @@ def create_backend(name: str, role: Role, options: dict[str, Any] | None = None)
         raise ValueError(f"cannot create {role} backend {name!r} with options {sorted(options or {})}: {exc}") from exc
 
 
+def check_options(name: str, role: Role, options: dict[str, Any]) -> None:
+    """Refuse option names ``name``'s factory does not take, without creating the backend (a
+    factory that takes ``**kwargs``, like vLLM's engine options, accepts any name)."""
+    spec = get_backend_spec(name, role)
+    try:
+        signature = inspect.signature(spec.factory)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to read
+        return
+    params = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        takes = f"it takes: {', '.join(known)}" if known else "it takes no options"
+        raise ValueError(f"unknown {role}_options for backend {name!r}: {', '.join(map(str, unknown))}; {takes}")
+
+
 def backend_factory(name: str, role: Role, options: dict[str, Any] | None = None) -> Callable[[], Backend]:
     """A no-argument factory for ``name`` (picklable, so worker processes can call it)."""
     get_backend_spec(name, role)  # fail here, not in a worker
@@ -127,6 +146,7 @@ def _scripted(cls: type) -> BackendFactory:
         if options:
             raise ValueError(f"the scripted backend {cls.name!r} takes no options, got {sorted(options)}")
         return cls()
+    factory.__signature__ = inspect.Signature()  # type: ignore[attr-defined]  # check_options: no option names
     return factory
 
 

@@ -11,12 +11,15 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from writ_dagster.core.limits import MAX_CONCURRENCY, MAX_VARIANTS, MAX_WORKERS, SEED_MAX, SEED_MIN
+from writ_dagster.core.secrets import check_no_secrets, redact_url
 from writ_dagster.core.simulation.records import SimulationConfig
-from writ_dagster.core.simulation.registry import get_backend_spec
+from writ_dagster.core.simulation.registry import check_options, get_backend_spec
 
 DEFAULT_SEED = 20260602
+_MAXIMA = {"variants": MAX_VARIANTS, "workers": MAX_WORKERS, "max_concurrency": MAX_CONCURRENCY}
 _ENGINE = SimulationConfig()
 
 
@@ -43,6 +46,16 @@ class TrajectoryConfig(BaseModel):
     def _at_least_one(cls, value: int, info: Any) -> int:
         if value < 1:
             raise ValueError(f"{info.field_name} must be at least 1, got {value}")
+        most = _MAXIMA.get(info.field_name)
+        if most is not None and value > most:
+            raise ValueError(f"{info.field_name} must be at most {most}, got {value}")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_fits(cls, value: int) -> int:
+        if not SEED_MIN <= value <= SEED_MAX:
+            raise ValueError(f"seed must fit in a signed 64-bit integer ({SEED_MIN} to {SEED_MAX})")
         return value
 
     @field_validator("agent_backend")
@@ -56,6 +69,15 @@ class TrajectoryConfig(BaseModel):
     def _known_user(cls, name: str) -> str:
         get_backend_spec(name, "user")
         return name
+
+    @model_validator(mode="after")
+    def _known_options(self) -> "TrajectoryConfig":
+        # Checked here, not when the trajectories step creates the backends: nothing is written first.
+        check_no_secrets("agent_options", self.agent_options)
+        check_no_secrets("user_options", self.user_options)
+        check_options(self.agent_backend, "agent", self.agent_options)
+        check_options(self.user_backend, "user", self.user_options)
+        return self
 
     def engine_config(self) -> SimulationConfig:
         """The conversation engine's limits."""
@@ -71,8 +93,18 @@ class TrajectoryConfig(BaseModel):
         """The settings as JSON for storage, with option values that look like secrets masked."""
         body = self.model_dump(mode="json")
         for key in ("agent_options", "user_options"):
-            body[key] = {k: ("***" if _SECRET.search(k) else v) for k, v in body[key].items()}
+            body[key] = {k: ("***" if _SECRET.search(k) else _redact(v)) for k, v in body[key].items()}
         return json.dumps(body, sort_keys=True)
 
 
 _SECRET = re.compile(r"key|token|secret|password", re.I)
+
+
+def _redact(value: Any) -> Any:
+    """A stored option value with any URL's credentials removed (the validator refuses them; this
+    also covers settings built without it, e.g. ``model_construct``)."""
+    if isinstance(value, str):
+        return redact_url(value) if "://" in value else value
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value

@@ -68,6 +68,40 @@ def check_db_file(path: str | Path) -> None:
         )
 
 
+_HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the first block
+
+
+def _check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a file shorter than the blocks its header lists (cut short by a copy or a full disk):
+    DuckDB opens it and fails only when a query reads a missing block."""
+    block_size, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+    size = path.stat().st_size
+    if size < _HEADER_BYTES + block_size * blocks:
+        raise StorageError(f"WRIT database {path} is truncated ({size} bytes, its header lists "
+                           f"{_HEADER_BYTES + block_size * blocks}); restore it or point WRIT_HOME elsewhere")
+
+
+def check_db_complete(path: str | Path) -> None:
+    """Refuse, without modifying it, an existing database file that is truncated (see above); a file
+    that cannot be opened now is left to :func:`open_db` to report.
+
+    Called by commands before they open the file, not on every open: while this process holds the
+    file open for writing, blocks not yet checkpointed make a sound file look short.
+    """
+    path = Path(path)
+    check_db_file(path)
+    if not path.exists():
+        return
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return
+    try:
+        _check_complete(con, path)
+    finally:
+        con.close()
+
+
 def open_db(path: str | Path, read_only: bool = False,
             config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
     """Open the WRIT database at ``path``, creating it and its tables unless ``read_only``.

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from writ_dagster.core.limits import MAX_TASKS_PER_BATCH, SEED_MAX, SEED_MIN
+
 TrajectoryType = Literal["normal", "write-intensive", "read-heavy"]
 Burden = Literal["low", "high"]
 StepKind = Literal["read", "write", "generic"]
@@ -105,6 +107,15 @@ class SynthesisConfig(BaseModel):
     def _positive(cls, value: int, info: Any) -> int:
         if value < 1:
             raise ValueError(f"{info.field_name} must be at least 1, got {value}")
+        if info.field_name == "tasks_per_batch" and value > MAX_TASKS_PER_BATCH:
+            raise ValueError(f"tasks_per_batch must be at most {MAX_TASKS_PER_BATCH}, got {value}")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_fits(cls, value: int) -> int:
+        if not SEED_MIN <= value <= SEED_MAX:
+            raise ValueError(f"seed must fit in a signed 64-bit integer ({SEED_MIN} to {SEED_MAX})")
         return value
 
     @model_validator(mode="after")

@@ -1,0 +1,290 @@
+"""Hostile input, run as a user would (the real `writ` in a subprocess, real files): special files
+survive an export, secrets are refused or masked, keys and settings are checked before anything is
+written, broken homes and databases end with one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from writ_testing import writ_cli
+
+RUN = ("run", "--domain", "airline", "--tasks-per-batch", "4", "--variants", "1", "--until", "sft")
+
+
+@pytest.fixture(scope="module")
+def stored_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A WRIT_HOME holding one small airline partition and its SFT set (~20 s); tests only read it."""
+    home = tmp_path_factory.mktemp("stored") / "home"
+    done = writ_cli(home, *RUN)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return home
+
+
+def one_line_refusal(done: subprocess.CompletedProcess, expected: str) -> str:
+    """Assert ``done`` exited 2 with exactly one ``writ: error:`` line containing ``expected``."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, (done.returncode, done.stderr[-3000:])
+    assert len(lines) == 1 and lines[0].startswith("writ: error: "), done.stderr[-3000:]
+    assert expected in lines[0], lines[0]
+    return lines[0]
+
+
+def export_tasks(home: Path, out: str) -> subprocess.CompletedProcess:
+    return writ_cli(home, "export-tasks", "--domain", "airline", "--out", out)
+
+
+# --- 1: --out never replaces a special file ------------------------------------------------------
+
+def test_export_into_a_fifo_writes_through_it(stored_home: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)  # blocks until the writer opens
+    reader.start()
+    done = export_tasks(stored_home, str(fifo))
+    reader.join(timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode), "the FIFO was replaced"
+    assert len(json.loads(got[0])) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no *.tmp beside it
+
+
+def test_export_to_a_symlink_updates_its_target_and_keeps_the_link(stored_home: Path, tmp_path: Path) -> None:
+    real = tmp_path / "exports" / "real.json"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "latest.json"
+    link.symlink_to(Path("exports") / "real.json")
+    done = export_tasks(stored_home, str(link))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert link.is_symlink() and os.readlink(link) == str(Path("exports") / "real.json")
+    assert len(json.loads(real.read_text())) == 4
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640  # the file keeps its mode
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.json"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a character device needs root")
+def test_export_to_a_character_device_leaves_it_a_device(stored_home: Path, tmp_path: Path) -> None:
+    null = tmp_path / "null"  # a private copy of /dev/null: the machine's own is never put at risk
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    done = export_tasks(stored_home, str(null))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert stat.S_ISCHR(null.lstat().st_mode), "the device was replaced by a regular file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+@pytest.mark.parametrize("command", [("export-tasks", "--domain", "airline"),
+                                     ("export-trajectories", "--domain", "airline"), ("export-sft",)])
+def test_an_empty_out_is_refused(stored_home: Path, tmp_path: Path, command: tuple[str, ...]) -> None:
+    (tmp_path / "README.md").write_text("mine\n")
+    env = dict(os.environ, WRIT_HOME=str(stored_home))
+    done = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *command, "--out", ""], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    one_line_refusal(done, "--out must name a path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+    assert (tmp_path / "README.md").read_text() == "mine\n"
+
+
+def test_export_sft_refuses_a_folder_of_other_files(stored_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine\n")
+    one_line_refusal(writ_cli(stored_home, "export-sft", "--out", str(tmp_path)), "holds other files (notes.txt)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    out = tmp_path / "sft"
+    for _ in range(2):  # a second export replaces the first one's folder
+        done = writ_cli(stored_home, "export-sft", "--out", str(out))
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "train.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sft"]
+
+
+def test_a_failed_export_leaves_no_tmp_file(stored_home: Path, tmp_path: Path) -> None:
+    """A file-size limit makes the write fail half-way (EFBIG, as a full disk would), even as root."""
+    import resource
+
+    target = tmp_path / "tasks.json"
+    target.write_text("old\n")
+    env = dict(os.environ, WRIT_HOME=str(stored_home))
+    done = subprocess.run(
+        [sys.executable, "-m", "writ_dagster.cli", "export-tasks", "--domain", "airline", "--out", str(target)],
+        env=env, capture_output=True, text=True, timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)))
+    one_line_refusal(done, "cannot write")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.json"]
+    assert target.read_text() == "old\n"
+
+
+# --- 7: keys and settings checked strictly, before anything is written ----------------------------
+
+def strict_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
+    def config(name: str, text: str) -> str:
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    return [
+        (["--batch", "b0001\n"], "bad batch key"),
+        (["--batch", "b\u0660\u0660\u0660\u0661"], "bad batch key"),  # Arabic-Indic digits
+        (["--batch", "b00001"], "bad batch key"),
+        (["--config", config("batches.yaml", "batches: 20000\n")], "batch number must be 0 to 9999"),
+        (["--config", config("training.yaml", "training:\n  recipee: cpu-tiny\n")], "unknown field(s) recipee"),
+        (["--config", config("evaluation.yaml", "evaluation:\n  num_trails: 2\n")], "unknown field(s) num_trails"),
+        (["--simulation-seed", str(2**63)], "seed must fit in a signed 64-bit integer"),
+        (["--seed", str(2**63)], "seed must fit in a signed 64-bit integer"),
+        (["--config", config("options.yaml", "simulation:\n  agent_options: {temperature: 0.5}\n")],
+         "unknown agent_options for backend 'scripted-oracle': temperature"),
+        (["--tasks-per-batch", "1000000000"], "tasks_per_batch must be at most 10000"),
+        (["--workers", "100000"], "workers must be at most 64"),
+        (["--variants", "200"], "variants must be at most 16"),
+    ]
+
+
+def test_strict_keys_and_settings_are_refused_before_anything_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from writ_dagster.cli import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("WRIT_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    for extra, expected in strict_inputs(tmp_path):
+        code = main(["run", "--domain", "airline", "--until", "sft", *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2, (extra, err)
+        assert len(err) == 1 and expected in err[0], (extra, err)
+        assert not home.exists(), extra  # no database file, no Dagster home
+
+
+def test_help_states_the_maxima() -> None:
+    done = subprocess.run([sys.executable, "-m", "writ_dagster.cli", "run", "--help"], capture_output=True,
+                          text=True, timeout=120)
+    text = " ".join(done.stdout.split())
+    assert "1 to 10000" in text and "at most 16" in text and "at most 64" in text
+
+
+# --- 8: one line and exit 2 instead of a traceback --------------------------------------------------
+
+def test_a_truncated_database_is_refused_untouched(stored_home: Path, tmp_path: Path) -> None:
+    """Half the file passes the header check; every command names the damage instead of crashing."""
+    home = tmp_path / "home"
+    home.mkdir()
+    db = home / "writ.duckdb"
+    whole = (stored_home / "writ.duckdb").read_bytes()
+    db.write_bytes(whole[: len(whole) // 2])
+    out = tmp_path / "out"
+    for argv in (RUN, ("export-trajectories", "--domain", "airline", "--out", str(out)),
+                 ("export-sft", "--out", str(out)), ("export-tasks", "--domain", "airline", "--out", str(out))):
+        one_line_refusal(writ_cli(home, *argv), "is truncated")
+    assert db.read_bytes() == whole[: len(whole) // 2]
+    assert sorted(p.name for p in home.iterdir()) == ["writ.duckdb"] and not out.exists()
+
+
+def test_a_writ_home_that_cannot_be_a_folder_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    one_line_refusal(writ_cli(blocker, *RUN), "is not a folder")
+    one_line_refusal(writ_cli(blocker / "below", *RUN), "cannot be created")
+    one_line_refusal(writ_cli(Path("/proc/writ-nowhere/home"), *RUN), "cannot be created")
+    assert blocker.read_text() == "not a folder\n"
+
+
+def _read_only(folder: Path) -> bool:
+    """Make ``folder`` read-only for this process: a mode bit for a user, the immutable flag for root
+    (which ignores mode bits); False where neither works here."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return True
+    return subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+
+
+def test_a_read_only_dagster_home_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    dagster = tmp_path / "dagster"
+    dagster.mkdir()
+    if not _read_only(dagster):
+        pytest.skip("cannot make a folder read-only for root here (no chattr)")
+    try:
+        env = dict(os.environ, WRIT_HOME=str(tmp_path / "home"), DAGSTER_HOME=str(dagster))
+        done = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *RUN], env=env, capture_output=True,
+                              text=True, timeout=300)
+        one_line_refusal(done, f"DAGSTER_HOME {dagster} is not writable")
+        assert not (tmp_path / "home").exists()
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(dagster)], check=False)
+        dagster.chmod(0o755)
+
+
+# --- 6: no literal secret is stored anywhere ----------------------------------------------------------
+
+SECRET = "sk-writ-test-0123456789abcdef"
+
+
+def secret_configs() -> list[tuple[str, str]]:
+    endpoint = "base_urls: ['http://127.0.0.1:9/v1'], model: m"
+    return [
+        (f"simulation:\n  agent_backend: openai-compatible\n  agent_options: {{{endpoint}, api_key: {SECRET}}}\n",
+         "agent_options.api_key is a literal secret, refused: put it in an environment variable and give that "
+         "variable's name as api_key_env"),
+        (f"simulation:\n  agent_backend: openai-compatible\n  agent_options: "
+         f"{{base_urls: ['http://user:{SECRET}@127.0.0.1:9/v1'], model: m}}\n",
+         "agent_options.base_urls has a URL with credentials (http://***@127.0.0.1:9/v1)"),
+        (f"teacher:\n  kind: openai-compatible\n  options: {{base_urls: ['http://u:{SECRET}@127.0.0.1:9/v1'], "
+         "model: m}\n", "options.base_urls has a URL with credentials"),
+        (f"user_simulator:\n  kind: openai-compatible\n  options: {{{endpoint}, api_key: {SECRET}}}\n",
+         "options.api_key is a literal secret"),
+    ]
+
+
+@pytest.mark.parametrize("text, expected", secret_configs())
+def test_a_literal_secret_in_config_is_refused_and_stored_nowhere(tmp_path: Path, text: str, expected: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("tasks_per_batch: 4\n" + text)
+    home = tmp_path / "home"
+    done = writ_cli(home, "run", "--domain", "airline", "--until", "trajectories", "--config", str(config))
+    one_line_refusal(done, expected)
+    assert SECRET not in done.stdout + done.stderr
+    assert not home.exists()  # no DuckDB row, no Dagster run, no log holds it
+
+
+def test_stored_settings_never_hold_url_credentials() -> None:
+    """The stored JSON of settings built without validation still carries no credentials."""
+    from writ_dagster.core.simulation.settings import TrajectoryConfig
+
+    config = TrajectoryConfig.model_construct(
+        **{**TrajectoryConfig().model_dump(), "agent_options": {"base_urls": [f"http://u:{SECRET}@h:1/v1"]}})
+    stored = config.public_json()
+    assert SECRET not in stored and "http://***@h:1/v1" in stored
+
+
+# --- 9: folders with ordinary permissions, short error lines ------------------------------------------
+
+def test_sft_folders_respect_the_umask(stored_home: Path, tmp_path: Path) -> None:
+    """The tests run under the usual umask 022: folders come out 0755, not mkdtemp's 0700."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    [made] = [p for p in (stored_home / "sft").iterdir() if not p.name.startswith(".")]
+    assert stat.S_IMODE(made.stat().st_mode) == 0o777 & ~umask
+    out = tmp_path / "export"
+    done = writ_cli(stored_home, "export-sft", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
+
+
+def test_errors_quote_long_input_only_in_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    from writ_dagster.cli import main
+
+    monkeypatch.setenv("WRIT_HOME", str(tmp_path / "home"))
+    huge = "b" + "9" * 5000
+    assert main(["run", "--domain", "airline", "--batch", huge]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert len(line) < 400 and "more characters" in line
+    assert main(["export-tasks", "--domain", "x" * 5000, "--out", "-"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert len(line) < 400
