@@ -112,3 +112,24 @@ def test_default_shares_keep_the_axes():
     before = {t.sources.attempt: [s.key() for s in t.gold_actions] for t in plain.tasks}
     same = [t for t in tasks if t.family == "writes" and t.sources.attempt in before]
     assert same and all([s.key() for s in t.gold_actions] == before[t.sources.attempt] for t in same)
+
+
+def test_family_is_stored_and_a_schema_3_database_is_upgraded(tmp_path, family_batch):
+    from writ_dagster.core.storage.schema import SCHEMA_VERSION, connect
+    from writ_dagster.core.storage.tasks import read_tasks, write_partition
+
+    path = tmp_path / "v3.duckdb"
+    with connect(path) as con:
+        write_partition(con, family_batch, SynthesisConfig(tasks_per_batch=30,
+                                                           family_mix={"refusal": 0.3, "mixed": 0.3}))
+        stored = read_tasks(con, "airline", "f0000")
+        assert [(t.family, t.refusals) for t in stored] == [(t.family, t.refusals) for t in family_batch.tasks]
+        assert con.execute("SELECT count(*) FROM tasks WHERE family = 'refusal'").fetchone()[0] >= 1
+        con.execute("ALTER TABLE tasks DROP COLUMN family")
+        con.execute("ALTER TABLE tasks DROP COLUMN refusals_json")
+        con.execute("UPDATE writ_meta SET value = '3' WHERE key = 'schema_version'")
+    with connect(path, read_only=True) as con:  # read as it is: every task reads as plain writes
+        assert {t.family for t in read_tasks(con, "airline", "f0000")} == {"writes"}
+    with connect(path) as con:  # opened for writing: the columns come back, old rows default to writes
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)]
+        assert {r[0] for r in con.execute("SELECT DISTINCT family FROM tasks").fetchall()} == {"writes"}

@@ -378,7 +378,10 @@ def summarize(records: Sequence[TaskRecord]) -> dict[str, Any]:
     writes = Counter(r.axes.writes for r in records)
     by_type: dict[str, list[float]] = {}
     for r in records:
-        by_type.setdefault(r.trajectory_type, []).append(r.axes.reads_per_write)
+        # Evidence per write: the reads a refused request needs after the last write are not any
+        # write's evidence (for a write-only plan this is reads_per_write), and a refusal has no write.
+        if r.axes.writes:
+            by_type.setdefault(r.trajectory_type, []).append(sum(m.reads for m in r.axes.per_write) / r.axes.writes)
     return {
         "tasks": n,
         "write_counts": dict(sorted(writes.items())),
@@ -386,4 +389,6 @@ def summarize(records: Sequence[TaskRecord]) -> dict[str, Any]:
         "share_ge6_reads_before_a_write": round(sum(1 for r in records if r.axes.max_reads_before_write >= 6) / n, 4),
         "mean_reads_per_write_by_type": {t: round(sum(v) / len(v), 3) for t, v in sorted(by_type.items())},
         "types": dict(Counter(r.trajectory_type for r in records)),
+        "families": dict(sorted(Counter(r.family for r in records).items())),
+        "share_with_refusal": round(sum(1 for r in records if r.refusals) / n, 4),
     }
