@@ -100,15 +100,15 @@ def test_carrying_out_a_refused_request_fails_tau2(family_batch):
     assert verifier.score(task, gold_messages(task, run, "Hi.", "Done.")) == 0.0
 
 
-def test_default_shares_keep_the_axes():
-    batch = Synthesizer("airline", SynthesisConfig()).synthesize("b0000")
-    tasks = batch.tasks
+@pytest.mark.parametrize("domain", ["airline", "retail"])
+def test_default_shares_keep_the_axes(domain):
+    tasks = Synthesizer(domain, SynthesisConfig()).synthesize("b0000").tasks
     share = sum(t.family != "writes" for t in tasks) / len(tasks)
     assert share >= 0.10
     s = summarize(tasks)
     assert s["share_ge3_writes"] >= 0.30 and s["share_ge6_reads_before_a_write"] >= 0.30
     # Write-only tasks are drawn exactly as before families existed: the family has its own RNG.
-    plain = Synthesizer("airline", SynthesisConfig(family_mix={})).synthesize("b0000")
+    plain = Synthesizer(domain, SynthesisConfig(family_mix={})).synthesize("b0000")
     before = {t.sources.attempt: [s.key() for s in t.gold_actions] for t in plain.tasks}
     same = [t for t in tasks if t.family == "writes" and t.sources.attempt in before]
     assert same and all([s.key() for s in t.gold_actions] == before[t.sources.attempt] for t in same)
@@ -133,3 +133,25 @@ def test_family_is_stored_and_a_schema_3_database_is_upgraded(tmp_path, family_b
     with connect(path) as con:  # opened for writing: the columns come back, old rows default to writes
         assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)]
         assert {r[0] for r in con.execute("SELECT DISTINCT family FROM tasks").fetchall()} == {"writes"}
+
+
+def test_retail_refusals_are_legal_and_their_conversations_score_one():
+    from writ_dagster.core.tasks.retail import policy as retail_policy
+
+    batch = Synthesizer("retail", SynthesisConfig(tasks_per_batch=20,
+                                                  family_mix={"refusal": 0.3, "mixed": 0.3})).synthesize("f0000")
+    odd = [t for t in batch.tasks if t.family != "writes"]
+    assert {t.family for t in odd} == {"refusal", "mixed"}
+    base = get_domain("retail").base.db
+    for t in odd:
+        part = t.refusals[0]
+        oid = _target(part.action) if part.action.startswith("cancel") else part.action.split()[-1]
+        status = base.orders[oid].status
+        if part.action.startswith("cancel"):
+            assert not retail_policy.can_cancel(status, "no longer needed")
+        else:
+            assert not retail_policy.can_return_or_exchange(status)
+        assert all(s.arguments.get("order_id") != oid for s in t.gold_actions if s.kind == "write")
+    jobs = [Job(t, s, seed=2) for t in odd for s in make_scripts(t, 2, seed=2)]
+    records = SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig(max_concurrency=8)).run_all(jobs)
+    assert all(r.reward == 1.0 for r in records), [(r.script_id, r.reward) for r in records if r.reward < 1]

@@ -24,7 +24,7 @@ from writ_dagster.core.tasks.blueprints import (
     compare,
     spoken_money,
 )
-from writ_dagster.core.tasks.instructions import Request, combine, pick
+from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, Request, combine, pick
 
 BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
 TRAVEL_DATES = [f"2024-05-{d:02d}" for d in range(16, 31)]
@@ -454,13 +454,6 @@ class BookFlight(_Base):
         return out
 
 
-# How a user takes a refusal (a line of task_instructions).
-_ACCEPT_REFUSAL = ("If the agent explains why it cannot be done, you accept that and move on.",
-                   "Should the agent say the policy does not allow it, you take the explanation as it is.",
-                   "If the agent refuses and tells you why, you accept it without arguing.",
-                   "When the agent says no and gives the reason, you let that request go.")
-
-
 def _live_untouched(ctx: ComposeContext) -> list[Any]:
     db = ctx.db
     return sorted((r for r in (db.reservations[x] for x in db.users[ctx.user_id].reservations if x in db.reservations)
@@ -495,7 +488,7 @@ class RefuseCancellation(_Base):
             say=Request(f"cancel reservation {rid}", w.choice(ph.REFUSED_CANCEL_MOTIVES), [w.choice(ph.WHOLE_TRIP)]),
             action=f"cancel reservation {rid}", reason=reason,
             entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
-            behaviour=[w.choice(_ACCEPT_REFUSAL)])
+            behaviour=[w.choice(ACCEPT_REFUSAL)])
 
 
 @dataclass
@@ -524,7 +517,7 @@ class RefuseBasicEconomyChange(_Base):
                         w.choice(ph.CHANGE_FLIGHT_MOTIVES), [w.choice(ph.KEEP_CABIN)]),
             action=f"change the flights of reservation {rid}", reason=reason,
             entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
-            behaviour=[w.choice(_ACCEPT_REFUSAL)])
+            behaviour=[w.choice(ACCEPT_REFUSAL)])
 
 
 class AirlineComposer:
