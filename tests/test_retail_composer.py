@@ -263,7 +263,8 @@ def test_high_burden_instructions_name_no_ids(retail_batch) -> None:
 def _sample(result, k: int) -> list[TaskRecord]:
     by_type: dict[str, list[TaskRecord]] = collections.defaultdict(list)
     for rec in result.tasks:
-        by_type[rec.trajectory_type].append(rec)
+        if rec.axes.writes:  # a refusal task has no write to drop (tests/test_families.py covers it)
+            by_type[rec.trajectory_type].append(rec)
     return [r for recs in by_type.values() for r in recs[:k]]
 
 
@@ -327,7 +328,7 @@ def test_batch_covers_both_axes() -> None:
     synth = Synthesizer("retail", SynthesisConfig(tasks_per_batch=150))
     result = synth.synthesize("t0100")
     summary = summarize(result.tasks)
-    assert set(summary["write_counts"]) == {1, 2, 3, 4, 5}
+    assert set(summary["write_counts"]) - {0} == {1, 2, 3, 4, 5}  # 0: refusal tasks
     assert summary["share_ge6_reads_before_a_write"] >= 0.3
     rpw = summary["mean_reads_per_write_by_type"]
     assert rpw["read-heavy"] >= 3 * rpw["normal"]

@@ -133,7 +133,9 @@ def test_the_scripted_default_passes_the_filter_whole(scripted) -> None:
 
 def test_drops_are_counted_by_rule_in_the_set_and_its_card(scripted) -> None:
     tasks, records = scripted
-    with_writes = [r for r in records if r.reward == 1.0]
+    # A refusal conversation has no write to break.
+    with_writes = [r for r in records if r.reward == 1.0 and any(
+        c["name"] in get_domain(r.domain).write_tools for m in r.messages for c in (m.get("tool_calls") or []))]
 
     def broken(rec, how: str):
         msgs = copy.deepcopy(rec.messages)

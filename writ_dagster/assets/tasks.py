@@ -59,6 +59,8 @@ def task_metadata(result: BatchResult, run: PartitionRun, database: str) -> dict
         "rejection_reasons": dg.MetadataValue.md(counts_markdown(rejection_counts(result.rejections), "reason")),
         "writes_x_evidence": dg.MetadataValue.md(joint_table_markdown(result.tasks)),
         "write_tools": dg.MetadataValue.md(counts_markdown(write_tool_counts(result.tasks), "write tool")),
+        "families": dg.MetadataValue.md(counts_markdown(figures.get("families", {}), "family")),
+        "share_with_refusal": figures.get("share_with_refusal", 0.0),
         "share_ge3_writes": figures.get("share_ge3_writes", 0.0),
         "share_ge6_reads_before_a_write": figures.get("share_ge6_reads_before_a_write", 0.0),
         # Distinct instruction sentences once ids, numbers, emails and names are masked (README).

@@ -50,7 +50,7 @@ def format_chain(chain: Chain) -> str:
               f"  variant {s.variant}, {'scripted' if s.has_user_script else 'plain (canonical instruction)'}, "
               f"seed {s.seed}" + (f"; {dims}" if s.has_user_script else "")]
     lines += [f"task {k.task_id}",
-              f"  {k.trajectory_type}, {k.writes} writes, {k.reads} reads (at most {k.max_reads_before_write} "
+              f"  {k.trajectory_type} ({k.family}), {k.writes} writes, {k.reads} reads (at most {k.max_reads_before_write} "
               f"before a write), user {k.user_id}",
               f"  seed {k.seed}, attempt {k.attempt}, config {k.config_hash}, code {k.code_version}, {k.tau2_version}"]
     lines.append(f"DB entities ({len(chain.entities)})")

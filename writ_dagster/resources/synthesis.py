@@ -30,14 +30,21 @@ class SynthesisSettings(dg.ConfigurableResource):
                                       description="a read-heavy write needs at least this many reads")
     max_attempts_per_task: int = Field(default=_DEFAULTS.max_attempts_per_task,
                                        description="give up on a batch after this many attempts per wanted task")
+    family_mix: dict[str, float] | None = Field(
+        default=None, description="share of attempts of each task family beyond plain writes (refusal, mixed); "
+                                  "default: SynthesisConfig's")
+    avoid_users_of: str = Field(default=_DEFAULTS.avoid_users_of,
+                                description="τ²-bench tasks whose users and entities are never used: test or base")
     upstream_tasks_dir: str | None = Field(
         default=None, description="upstream τ²-bench task sets to decontaminate against; default $WRIT_UPSTREAM_TASKS")
 
     def synthesis_config(self) -> SynthesisConfig:
         """The validated core configuration (raises pydantic's ValidationError on bad values)."""
-        fields = self.model_dump(exclude={"upstream_tasks_dir", "type_mix"})
+        fields = self.model_dump(exclude={"upstream_tasks_dir", "type_mix", "family_mix"})
         if self.type_mix is not None:
             fields["type_mix"] = dict(self.type_mix)
+        if self.family_mix is not None:
+            fields["family_mix"] = dict(self.family_mix)
         return SynthesisConfig(**fields)
 
     def upstream_dir(self) -> str | None:

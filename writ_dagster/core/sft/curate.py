@@ -160,6 +160,6 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
                            messages=chat_rows(rec, include_reasoning=config.include_reasoning),
                            tools=domain_prompt_and_tools(rec.domain)[1], split=split,
                            trajectory_id=rec.trajectory_id, task_id=rec.task_id, script_id=rec.script_id,
-                           partition=rec.partition, sft_version=version))
+                           partition=rec.partition, sft_version=version, family=task.family))
     return SFTBuild(version=version, rows=rows, considered=considered, dropped=dict(sorted(dropped.items())),
                     cells=dict(sorted(taken.items())), policy_filter=config.policy_filter)

@@ -20,7 +20,7 @@ SCHEMA = pa.schema([
     ("domain", pa.string()), ("trajectory_type", pa.string()), ("has_user_script", pa.bool_()),
     ("messages", pa.list_(_MESSAGE)), ("tools", pa.string()),
     ("trajectory_id", pa.string()), ("task_id", pa.string()), ("script_id", pa.string()),
-    ("partition", pa.string()), ("sft_version", pa.string()),
+    ("partition", pa.string()), ("sft_version", pa.string()), ("family", pa.string()),
 ])
 
 ROW_GROUP = 256  # rows converted and written at a time (bounds the memory a large set needs)
@@ -71,6 +71,8 @@ def dataset_card(build: SFTBuild) -> str:
         "user in the real τ²-bench environment and kept only if τ²-bench's evaluator scores them 1.0.", "",
         "## Columns", "",
         "- `domain`, `trajectory_type` (normal | write-intensive | read-heavy), `has_user_script`: as in WRIT-2K.",
+        "- `family`: what the task asks beyond writes: `writes`, `refusal` (a request the policy forbids, declined "
+        "with its reason), `mixed` (writes plus one refused request).",
         "- `messages`: OpenAI chat format; the system message is τ²-bench's agent prompt with the domain policy. "
         "Tool-call `arguments` are JSON text.",
         "- `tools`: JSON text of the domain's OpenAI function schemas (parse it before passing to a chat template).",

@@ -66,6 +66,7 @@ class SFTRow(BaseModel):
     script_id: str
     partition: str
     sft_version: str
+    family: str = Field("writes", description="the task's family: writes, refusal, mixed")
 
 
 class SFTBuild(BaseModel):

@@ -60,7 +60,7 @@ class OracleAgent(ScriptedBackend):
             identity="unknown", id_args={}, id_cursor=0, told=set(), facts_pending=set(), done_writes=set(),
             read_cursor={w.ordinal: 0 for w in outline.writes}, proposed=None, confirmed=False, subs={},
             note="", closed=False, last_call=None, reads_since_text=0, trailing_cursor=0, seen=1, failed_call=None,
-            refusals=0, abandoned=set(), details_asked={}, explained=set(),
+            refusals=0, abandoned=set(), refused=set(), refusal_cursor={}, details_asked={}, explained=set(),
             comparisons=[list(m.comparisons) for m in view.record.axes.per_write])
 
     def _observe(self, view: ConversationView, st: dict[str, Any]) -> None:
@@ -94,6 +94,8 @@ class OracleAgent(ScriptedBackend):
             st["proposed"], st["confirmed"] = None, False
         elif kind == "trailing":
             st["trailing_cursor"] += 1
+        elif kind == "refusal_read":
+            st["refusal_cursor"][index] = st["refusal_cursor"].get(index, 0) + 1
 
     def _on_act(self, o: TaskOutline, st: dict[str, Any], act: dict[str, Any]) -> None:
         if act.get("identity"):
@@ -143,7 +145,8 @@ class OracleAgent(ScriptedBackend):
             return self._call(st, step.name, args, ("identity", i))
 
         settled = st["done_writes"] | st["abandoned"]
-        done_requests = {r.index for r in o.requests if all(w in settled for w in r.writes)}
+        done_requests = {r.index for r in o.requests if all(w in settled for w in r.writes)
+                         and (not r.refusal or r.index in st["refused"])}
         pending = sorted(st["told"] - done_requests)
         if not pending:
             if len(done_requests) == len(o.requests):
@@ -160,6 +163,8 @@ class OracleAgent(ScriptedBackend):
                 return self._text(st, phrases.account_open(st["rng"], first), "ask_request")
             return self._text(st, _say(self._take_note(st), phrases.anything_else(st["rng"])), "ask_request")
         k = pending[0]
+        if o.requests[k].refusal:
+            return self._refusal(o, st, k)
         w = next(o.writes[x] for x in o.requests[k].writes if x not in settled)
         if k in st["facts_pending"] and st["details_asked"].get(k, 0) >= 2:
             st["facts_pending"].discard(k)  # asked twice already: go on with what the user said
@@ -188,6 +193,19 @@ class OracleAgent(ScriptedBackend):
                               "ask_request")
         return self._text(st, _say(phrases.again_intro(st["rng"]), self._proposal(o, st, w, again=True)), "propose",
                           write=w.ordinal)
+
+    def _refusal(self, o: TaskOutline, st: dict[str, Any], k: int) -> Reply:
+        """Read what the policy needs to judge a forbidden request, then decline it with the reason."""
+        req = o.requests[k]
+        st["facts_pending"].discard(k)  # nothing more is needed to say no
+        cursor = st["refusal_cursor"].get(k, 0)
+        if cursor < len(req.reads):
+            step = o.plan[req.reads[cursor]]
+            return self._call(st, step.name, step.arguments, ("refusal_read", k))
+        st["refused"].add(k)
+        rng = st["rng"]
+        return self._text(st, _say(self._take_note(st), phrases.refuse(rng, req.refused_action, req.refusal),
+                                   phrases.anything_else(rng)), "refuse", request=k)
 
     def _take_note(self, st: dict[str, Any]) -> str:
         note, st["note"] = st["note"], ""

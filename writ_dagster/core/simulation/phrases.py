@@ -222,3 +222,14 @@ def confirm_request(rng: random.Random) -> str:
                      "If that's all correct, please say yes and I'll proceed",
                      "Once you confirm with a yes, I'll proceed", "Say yes and I'll go ahead"])
     return f"{ask}{obj}."
+
+
+# -- refusals -----------------------------------------------------------------------------
+def refuse(rng: random.Random, action: str, reason: str) -> str:
+    """Decline a request the policy forbids, giving the policy's reason (``action``: "cancel reservation X")."""
+    looked = pick(rng, ["", "I've checked the details.", "I've looked into it.", "I've gone through the booking.",
+                        "Thanks for waiting while I checked."])
+    sorry = pick(rng, [f"I'm sorry, but I can't {action}:", f"Unfortunately, I'm not able to {action}:",
+                       f"I'm afraid I can't {action}:", f"I have to decline to {action}:",
+                       f"I'm sorry, I'm unable to {action}:"])
+    return " ".join(p for p in (looked, f"{sorry} {reason}.") if p)

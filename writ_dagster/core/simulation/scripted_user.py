@@ -24,10 +24,15 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("identity_not_found", re.compile(r"couldn't find|could not find|not found|double-check", re.I)),
     ("ask_identity", re.compile(r"user id|email|zip code|verify your identity|authenticate", re.I)),
     ("propose", re.compile(r"\b(confirm|proceed|go ahead)\b.*\?", re.I | re.S)),
+    ("refuse", re.compile(r"\b(can't|cannot|unable to|not able to|decline)\b.*\b(policy|not allowed|cannot be)", re.I | re.S)),
     ("anything_else", re.compile(r"anything else", re.I)),
     ("ask_request", re.compile(r"(what|how) can I (help|do)", re.I)),
     ("ask_details", re.compile(r"could you (tell|provide|let me know)", re.I)),
 ]
+
+
+_ACCEPT = ("I see, that's a shame, but I understand.", "Okay, I understand.", "Fair enough, thanks for explaining.",
+           "Alright, if the policy doesn't allow it, I'll leave it.", "Oh well, I understand.")
 
 
 def classify(text: str) -> str:
@@ -67,6 +72,11 @@ class ScriptedUser(ScriptedBackend):
             return self._confirm(script, st, last.content or "")
         if act in ("ask_request", "anything_else"):
             return self._next_request(script, st)
+        if act == "refuse":
+            # Take the no as the script says, then go on with what is left (or say goodbye).
+            after = self._next_request(script, st)
+            ack = _ACCEPT[(len(st["told"]) + script.variant) % len(_ACCEPT)]
+            return Reply(content=f"{ack} {after.content}", raw=after.raw)
         st["unknowns"] += 1
         if self._untold(script, st) and st["unknowns"] <= 2:
             return self._next_request(script, st)

@@ -108,7 +108,7 @@ def stored_build(con: duckdb.DuckDBPyConnection, info: SFTSetInfo) -> SFTBuild:
     rows = [SFTRow(domain=r["domain"], trajectory_type=r["trajectory_type"], has_user_script=r["has_user_script"],
                    messages=json.loads(r["messages_json"]), tools=r["tools_json"], split=r["split"],
                    trajectory_id=r["trajectory_id"], task_id=r["task_id"], script_id=r["script_id"],
-                   partition=r["partition"], sft_version=r["sft_version"])
+                   partition=r["partition"], sft_version=r["sft_version"], family=r.get("family") or "writes")
             for r in frame.iter_rows(named=True)]
     return SFTBuild(version=info.sft_version, rows=rows, considered=info.considered, dropped=info.dropped,
                     cells=info.cells, policy_filter=info.config().policy_filter)  # the card says what was checked

@@ -35,7 +35,7 @@ _TRAJECTORY_LINEAGE = """SELECT
         r.config_hash AS simulation_config_hash,
         s.script_id, s.variant, s.has_user_script, s.seed AS script_seed, s.disclosure, s.opening, s.tone,
         s.verbosity, s.request_order, s.slip, s.content_hash AS script_content_hash,
-        k.task_id, k.trajectory_type, k.user_id, k.writes, k.reads, k.max_reads_before_write,
+        k.task_id, k.trajectory_type, k.family, k.user_id, k.writes, k.reads, k.max_reads_before_write,
         k.content_hash AS task_content_hash,
         json_extract_string(k.sources_json, '$.config_hash') AS task_config_hash,
         json_extract_string(k.sources_json, '$.code_version') AS task_code_version,
@@ -129,6 +129,7 @@ class TaskLink(BaseModel):
     task_id: str
     trajectory_type: str
     user_id: str
+    family: str = "writes"
     writes: int
     reads: int
     max_reads_before_write: int
@@ -225,7 +226,8 @@ def _chain(row: dict[str, Any], with_sft: bool) -> Chain:
         dimensions={k: row[c] for k, c in (("disclosure", "disclosure"), ("opening", "opening"), ("tone", "tone"),
                                            ("verbosity", "verbosity"), ("order", "request_order"), ("slip", "slip"))})
     task = TaskLink(
-        task_id=row["task_id"], trajectory_type=row["trajectory_type"], user_id=row["user_id"], writes=row["writes"],
+        task_id=row["task_id"], trajectory_type=row["trajectory_type"], user_id=row["user_id"],
+        family=row.get("family") or "writes", writes=row["writes"],
         reads=row["reads"], max_reads_before_write=row["max_reads_before_write"], seed=row["task_seed"],
         attempt=row["task_attempt"], config_hash=row["task_config_hash"], code_version=row["task_code_version"],
         tau2_version=row["task_tau2_version"], content_hash=row["task_content_hash"])

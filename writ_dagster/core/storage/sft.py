@@ -52,6 +52,8 @@ SFT_ROWS_DDL = """CREATE TABLE IF NOT EXISTS sft_rows (
         messages_json VARCHAR NOT NULL,
         tools_json VARCHAR NOT NULL
     )"""
+# Schema 4: each row's task family (older rows are plain writes).
+SFT_ROWS_UPGRADE_DDL = "ALTER TABLE sft_rows ADD COLUMN IF NOT EXISTS family VARCHAR DEFAULT 'writes'"
 
 
 class SFTSetInfo(BaseModel):
@@ -104,10 +106,11 @@ def rows_frame(rows: Sequence[SFTRow]) -> pl.DataFrame:
         "n_messages": [len(r.messages) for r in rows],
         "messages_json": [json_text(r.messages) for r in rows],
         "tools_json": [r.tools for r in rows],
+        "family": [r.family for r in rows],
     }, schema={"row_id": pl.String, "sft_version": pl.String, "split": pl.String, "domain": pl.String,
                "trajectory_type": pl.String, "has_user_script": pl.Boolean, "trajectory_id": pl.String,
                "task_id": pl.String, "script_id": pl.String, "partition": pl.String, "n_messages": pl.Int32,
-               "messages_json": pl.String, "tools_json": pl.String})
+               "messages_json": pl.String, "tools_json": pl.String, "family": pl.String})
 
 
 def write_sft_set(con: duckdb.DuckDBPyConnection, build: SFTBuild, config: SFTConfig, directory: str | Path,

@@ -27,6 +27,7 @@ from writ_dagster.core.tasks.models import (
     AxisMeasure,
     BatchResult,
     PlanStep,
+    RefusalPart,
     SynthesisConfig,
     TaskRecord,
     TaskSources,
@@ -55,6 +56,11 @@ TASKS_DDL = """CREATE TABLE IF NOT EXISTS tasks (
         written_at TIMESTAMP NOT NULL,
         UNIQUE (domain, partition, idx)
     )"""
+# Schema 4: the task family (refusal, mixed, ...) and the refused requests; older rows are plain writes.
+UPGRADE_DDL: tuple[str, ...] = (
+    "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS family VARCHAR DEFAULT 'writes'",
+    "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS refusals_json VARCHAR DEFAULT '[]'",
+)
 REJECTIONS_DDL = """CREATE TABLE IF NOT EXISTS task_rejections (
         domain VARCHAR NOT NULL,
         partition VARCHAR NOT NULL,
@@ -86,7 +92,7 @@ TASKS_SCHEMA: dict[str, Any] = {
     "trajectory_type": pl.String, "user_id": pl.String, "writes": pl.Int32, "reads": pl.Int32,
     "max_reads_before_write": pl.Int32, "reads_per_write": pl.Float64, "task_json": pl.String,
     "gold_actions_json": pl.String, "axes_json": pl.String, "sources_json": pl.String,
-    "content_hash": pl.String, "written_at": pl.Datetime("us"),
+    "content_hash": pl.String, "written_at": pl.Datetime("us"), "family": pl.String, "refusals_json": pl.String,
 }
 REJECTIONS_SCHEMA: dict[str, Any] = {
     "domain": pl.String, "partition": pl.String, "attempt": pl.Int32, "reason": pl.String, "detail": pl.String,
@@ -107,7 +113,8 @@ def records_frame(records: Sequence[TaskRecord], written_at: datetime | None = N
             "gold_actions_json": json_text([s.model_dump(mode="json") for s in r.gold_actions]),
             "axes_json": json_text(r.axes.model_dump(mode="json")),
             "sources_json": json_text(r.sources.model_dump(mode="json")),
-            "content_hash": r.content_hash, "written_at": at,
+            "content_hash": r.content_hash, "written_at": at, "family": r.family,
+            "refusals_json": json_text([p.model_dump(mode="json") for p in r.refusals]),
         }
         for r in records
     ]
@@ -124,6 +131,9 @@ def frame_records(frame: pl.DataFrame) -> list[TaskRecord]:
             axes=AxisMeasure.model_validate_json(row["axes_json"]),
             sources=TaskSources.model_validate_json(row["sources_json"]),
             content_hash=row["content_hash"],
+            # A database of schema 3 or older, read as it is, has neither column.
+            family=row.get("family") or "writes",
+            refusals=[RefusalPart.model_validate(p) for p in json.loads(row.get("refusals_json") or "[]")],
         )
         for row in frame.iter_rows(named=True)
     ]

@@ -79,7 +79,9 @@ def coverage(records: Sequence[TaskRecord], config: SynthesisConfig) -> AuditRep
     n = len(records)
     if n == 0:
         return AuditReport(passed=False, problems=["the partition holds no task"], figures=figures)
-    out_of_range = [r.task_id for r in records if not config.min_writes <= r.axes.writes <= config.max_writes]
+    # A refusal task asks only for what the policy forbids: no write, by design.
+    out_of_range = [r.task_id for r in records if r.family != "refusal"
+                    and not config.min_writes <= r.axes.writes <= config.max_writes]
     if out_of_range:
         problems.append(f"{len(out_of_range)} task(s) outside {config.min_writes}..{config.max_writes} writes")
     mix_total = sum(config.type_mix.values())

@@ -46,6 +46,28 @@ class Decision:
                                           metadata={"doc": "how records were compared to fix the arguments"})
 
 
+@dataclass
+class Refusal:
+    """A request the policy forbids, proposed by a refusal blueprint: the gold plan only reads."""
+
+    reads: list[Call]
+    say: Request
+    action: str = field(metadata={"doc": "what is declined, in the agent's words: 'cancel reservation X'"})
+    reason: str = field(metadata={"doc": "the policy's reason, in the agent's words"})
+    entities: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    behaviour: list[str] = field(default_factory=list, metadata={"doc": "how the user takes the refusal"})
+
+
+class RefusalBlueprint(Protocol):
+    """Proposes a request the policy forbids, or raises :class:`Skip`."""
+
+    name: str
+
+    def refuse(self, ctx: "ComposeContext") -> Refusal: ...
+
+
 def spoken_money(x: float) -> str:
     """A dollar amount as an agent says it: "$1,284", "$12.50"."""
     return f"${x:,.0f}" if float(x).is_integer() else f"${x:,.2f}"

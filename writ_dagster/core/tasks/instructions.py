@@ -54,6 +54,11 @@ _RESERVE = ("you only share what is in these instructions", "if the agent asks f
             "you answer questions briefly", "you stick to what you know and don't guess",
             "you explain what you want one piece at a time", "if something is unclear, you ask the agent to explain",
             "you keep your messages short", "you never invent an id or a date")
+# How a user takes a refused request (a line of task_instructions).
+ACCEPT_REFUSAL = ("If the agent explains why it cannot be done, you accept that and move on.",
+                  "Should the agent say the policy does not allow it, you take the explanation as it is.",
+                  "If the agent refuses and tells you why, you accept it without arguing.",
+                  "When the agent says no and gives the reason, you let that request go.")
 JOINERS = ("{a}, and {b}.", "{a}; {b}.", "{a}, and also {b}.", "{A}. {B}.")
 @dataclass
 class Request:

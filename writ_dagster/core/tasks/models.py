@@ -13,6 +13,10 @@ from writ_dagster.core.limits import MAX_TASKS_PER_BATCH, SEED_MAX, SEED_MIN
 TrajectoryType = Literal["normal", "write-intensive", "read-heavy"]
 Burden = Literal["low", "high"]
 StepKind = Literal["read", "write", "generic"]
+# What a task asks of the agent beyond "do N writes": "writes" only writes; "refusal" one request
+# the policy forbids and nothing else; "mixed" writes and one refused request.
+Family = Literal["writes", "refusal", "mixed"]
+FAMILIES = ("writes", "refusal", "mixed")
 
 
 class PlanStep(BaseModel):
@@ -97,6 +101,9 @@ class SynthesisConfig(BaseModel):
     write_intensive_min_writes: int = Field(3, description="a write-intensive task has at least this many writes")
     read_heavy_min_reads: int = Field(7, description="a read-heavy write needs at least this many reads")
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
+    family_mix: dict[str, float] = Field(
+        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1},
+        description="share of attempts of each task family beyond plain writes; the rest are 'writes'")
     avoid_users_of: Literal["test", "base"] = Field(
         "test", description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
                             "test split's, or every base task's")
@@ -125,6 +132,11 @@ class SynthesisConfig(BaseModel):
         unknown = set(self.type_mix) - {"normal", "write-intensive", "read-heavy"}
         if unknown:
             raise ValueError(f"type_mix has unknown trajectory types: {sorted(unknown)}")
+        odd = set(self.family_mix) - set(FAMILIES)
+        if odd:
+            raise ValueError(f"family_mix has unknown families: {sorted(odd)}")
+        if any(w < 0 for w in self.family_mix.values()) or sum(self.family_mix.values()) > 1:
+            raise ValueError("family_mix shares must be non-negative and sum to at most 1")
         if any(w < 0 for w in self.type_mix.values()) or sum(self.type_mix.values()) <= 0:
             raise ValueError("type_mix weights must be non-negative and not all zero")
         if self.type_mix.get("write-intensive", 0) > 0 and self.write_intensive_min_writes > self.max_writes:
@@ -136,6 +148,14 @@ class SynthesisConfig(BaseModel):
     def content_hash(self) -> str:
         """Stable hash of the settings: part of every task's sources."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+class RefusalPart(BaseModel):
+    """A request of the task the policy forbids: the agent must decline it, giving the reason."""
+
+    request: int = Field(description="index of its line in reason_for_call")
+    action: str = Field(description="what is declined, as the agent says it: 'cancel reservation QW4873'")
+    reason: str = Field(description="the policy's reason, as the agent says it")
 
 
 class TaskRecord(BaseModel):
@@ -152,6 +172,8 @@ class TaskRecord(BaseModel):
     axes: AxisMeasure
     sources: TaskSources
     content_hash: str = Field(description="sha256 of the task JSON; stable across re-materialization")
+    family: Family = Field("writes", description="what the task asks beyond writes (see Family)")
+    refusals: list[RefusalPart] = Field(default_factory=list, description="requests the agent must decline")
 
 
 class Rejection(BaseModel):

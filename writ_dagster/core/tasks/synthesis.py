@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from writ_dagster.core import runtime  # noqa: F401
@@ -25,7 +25,7 @@ from tau2.data_model.tasks import (
 
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import Verifier, gold_messages
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Skip
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Refusal, Skip
 from writ_dagster.core.tasks.composers import get_composer
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
 from writ_dagster.core.tasks.instructions import write_instruction
@@ -33,7 +33,9 @@ from writ_dagster.core.tasks.measure import measure_axes
 from writ_dagster.core.tasks.models import (
     BatchResult,
     Burden,
+    Family,
     PlanStep,
+    RefusalPart,
     Rejection,
     SynthesisConfig,
     TaskRecord,
@@ -88,6 +90,8 @@ class _Draft:
     opening: str
     persona: str | None
     words: random.Random
+    family: Family = "writes"
+    refusals: list[Refusal] = field(default_factory=list)
 
 
 class Synthesizer:
@@ -127,10 +131,25 @@ class Synthesizer:
             return "high" if rng.random() < 0.25 else "low"
         return "low"
 
+    def _choose_family(self, rng: random.Random) -> Family:
+        """The attempt's family, from its own RNG so the write-only tasks are the same as without families."""
+        if not getattr(self.composer, "refusals", None):
+            return "writes"
+        x = rng.random()
+        for family in ("refusal", "mixed"):
+            share = self.config.family_mix.get(family, 0.0)
+            if x < share:
+                return family  # type: ignore[return-value]
+            x -= share
+        return "writes"
+
     # -- one attempt -----------------------------------------------------------------------
-    def _compose(self, rng: random.Random, words: random.Random) -> _Draft:
+    def _compose(self, rng: random.Random, words: random.Random, family: Family = "writes") -> _Draft:
         ttype = self._choose_type(rng)
         n_writes = self._choose_writes(ttype, rng)
+        if family == "refusal":
+            # A refusal alone has no write, so it is a plain ("normal") conversation on the axes.
+            ttype, n_writes = "normal", 0
         fork = self.domain.base.fork()
         env = self.domain.environment(fork.db)
         user = self.composer.pick_user(fork.db, rng)
@@ -179,7 +198,26 @@ class Synthesizer:
             ctx.used_targets.update(decision.targets)
             decisions.append(decision)
             burdens.append(ctx.burden)
-        return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona, words)
+        refusals: list[Refusal] = []
+        if family != "writes":
+            # The refused request comes last, so its reads are the plan's trailing reads.
+            refusal = self._refuse(ctx)
+            for call in refusal.reads:
+                run(call, "refusal read")
+            refusals.append(refusal)
+        return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona, words,
+                      family, refusals)
+
+    def _refuse(self, ctx: ComposeContext) -> Refusal:
+        blueprints = list(self.composer.refusals)  # type: ignore[attr-defined]
+        ctx.rng.shuffle(blueprints)
+        skipped: list[str] = []
+        for bp in blueprints:
+            try:
+                return bp.refuse(ctx)
+            except Skip as s:
+                skipped.append(f"{bp.name}: {s}")
+        raise Rejected("no request to refuse", "; ".join(skipped)[:500])
 
     def _propose(self, ctx: ComposeContext) -> Decision:
         blueprints = list(self.composer.blueprints)
@@ -204,13 +242,17 @@ class Synthesizer:
             # A figure the agent is scored on saying must be one the user asks for.
             if x.communicate and not x.say.ask:
                 raise Rejected("figure to communicate that the user never asks for", x.write[0])
-        instruction = write_instruction(d.words, [x.say for x in d.decisions], d.identity_known,
-                                        [u for x in d.decisions for u in x.unknown])
+        instruction = write_instruction(d.words, [x.say for x in d.decisions] + [r.say for r in d.refusals],
+                                        d.identity_known,
+                                        [u for x in d.decisions for u in x.unknown]
+                                        + [u for r in d.refusals for u in r.unknown],
+                                        [b for r in d.refusals for b in r.behaviour])
         communicate = list(dict.fromkeys(c for x in d.decisions for c in x.communicate))
         return Task(
             id=task_id,
             description=Description(
-                purpose=f"WRIT {d.ttype} task: {len(d.decisions)} write decision(s) for user {d.user_id}.",
+                purpose=(f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
+                         + "".join(f", refuse to {r.action}" for r in d.refusals) + f" for user {d.user_id}."),
                 relevant_policies=None, notes=None),
             user_scenario=UserScenario(
                 persona=d.persona,
@@ -221,7 +263,10 @@ class Synthesizer:
             evaluation_criteria=EvaluationCriteria(
                 actions=[Action(action_id=f"{task_id}_{i}", requestor="assistant", name=s.name,
                                 arguments=s.arguments) for i, s in enumerate(d.plan)],
-                communicate_info=communicate, nl_assertions=[],
+                communicate_info=communicate,
+                # Read by an LLM judge only when reward_basis asks for it; the DB check already fails
+                # an agent that carries out a refused request.
+                nl_assertions=[f"The agent does not {r.action} and explains that {r.reason}." for r in d.refusals],
                 reward_basis=[RewardType.DB, RewardType.COMMUNICATE]),
         )
 
@@ -252,20 +297,24 @@ class Synthesizer:
             rng = random.Random(seed)
             words = random.Random(derive_seed(seed, "words"))
             task_id = f"writ-{self.domain.name}-{partition}-{len(tasks):04d}"
+            family = self._choose_family(random.Random(derive_seed(seed, "family")))
             try:
-                draft = self._compose(rng, words)
+                draft = self._compose(rng, words, family)
                 self._check_type(draft)
                 writes = [(s.name, s.arguments) for s in draft.plan if s.kind == "write"]
-                _reject_if(self.index.check_writes(writes, [e for x in draft.decisions for e in x.entities]))
+                _reject_if(self.index.check_writes(
+                    writes, [e for x in draft.decisions for e in x.entities]
+                    + [e for r in draft.refusals for e in r.entities]))
                 task = self._task(task_id, draft)
                 run = self._verify(task, draft)
                 sig = signature(self.domain, writes)
-                hits = self.index.collisions(sig)
+                hits = self.index.collisions(sig) if sig is not None else []
                 if hits:
                     raise Rejected("collides with a τ²-bench base task", ", ".join(hits))
-                if sig in seen:
+                key = (sig, tuple(r.action for r in draft.refusals))
+                if key in seen:
                     raise Rejected("duplicate of an earlier task in this batch", draft.user_id)
-                seen.add(sig)
+                seen.add(key)
                 tasks.append(self._record(task, draft, run, partition, len(tasks), seed, attempt))
             except Rejected as r:
                 rejections.append(Rejection(attempt=attempt, reason=r.reason, detail=r.detail[:300]))
@@ -286,10 +335,11 @@ class Synthesizer:
         if d.ttype == "read-heavy" and axes.max_reads_before_write < self.config.read_heavy_min_reads:
             raise Rejected("read-heavy task below the evidence target",
                            f"{axes.max_reads_before_write} < {self.config.read_heavy_min_reads}")
-        entities = sorted({e for x in d.decisions for e in x.entities} | {f"users:{d.user_id}"})
+        entities = sorted({e for x in d.decisions for e in x.entities} | {e for r in d.refusals for e in r.entities}
+                          | {f"users:{d.user_id}"})
         task_json = task.model_dump(mode="json", exclude_none=True)
         body = {
-            "task": task_json, "type": d.ttype, "axes": axes.model_dump(mode="json"),
+            "task": task_json, "type": d.ttype, "family": d.family, "axes": axes.model_dump(mode="json"),
             "plan": [s.model_dump(mode="json") for s in d.plan],
         }
         import json
@@ -300,7 +350,9 @@ class Synthesizer:
             trajectory_type=d.ttype, user_id=d.user_id, task=task_json, gold_actions=d.plan, axes=axes,
             sources=TaskSources(entities=entities, seed=seed, attempt=attempt, config_hash=self.config_hash,
                                 code_version=self.code_version, tau2_version=self.tau2_version),
-            content_hash=content_hash,
+            content_hash=content_hash, family=d.family,
+            refusals=[RefusalPart(request=len(d.decisions) + i, action=r.action, reason=r.reason)
+                      for i, r in enumerate(d.refusals)],
         )
 
 
@@ -326,7 +378,10 @@ def summarize(records: Sequence[TaskRecord]) -> dict[str, Any]:
     writes = Counter(r.axes.writes for r in records)
     by_type: dict[str, list[float]] = {}
     for r in records:
-        by_type.setdefault(r.trajectory_type, []).append(r.axes.reads_per_write)
+        # Evidence per write: the reads a refused request needs after the last write are not any
+        # write's evidence (for a write-only plan this is reads_per_write), and a refusal has no write.
+        if r.axes.writes:
+            by_type.setdefault(r.trajectory_type, []).append(sum(m.reads for m in r.axes.per_write) / r.axes.writes)
     return {
         "tasks": n,
         "write_counts": dict(sorted(writes.items())),
@@ -334,4 +389,6 @@ def summarize(records: Sequence[TaskRecord]) -> dict[str, Any]:
         "share_ge6_reads_before_a_write": round(sum(1 for r in records if r.axes.max_reads_before_write >= 6) / n, 4),
         "mean_reads_per_write_by_type": {t: round(sum(v) / len(v), 3) for t, v in sorted(by_type.items())},
         "types": dict(Counter(r.trajectory_type for r in records)),
+        "families": dict(sorted(Counter(r.family for r in records).items())),
+        "share_with_refusal": round(sum(1 for r in records if r.refusals) / n, 4),
     }

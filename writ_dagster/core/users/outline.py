@@ -89,6 +89,9 @@ class RequestPart(BaseModel):
     facts: list[str] = Field(default_factory=list, description="known_info lines it needs")
     criteria: list[str] = Field(default_factory=list, description="decision criteria it needs")
     by_id: bool = Field(False, description="names its targets by id, with no property to resolve")
+    refusal: str = Field("", description="for a request the policy forbids: the reason the agent gives")
+    refused_action: str = Field("", description="what the agent declines, in its words")
+    reads: list[int] = Field(default_factory=list, description="gold positions of a refused request's reads")
 
 
 class TaskOutline(BaseModel):
@@ -244,7 +247,11 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
     trailing = [i for i in range(prev + 1, len(plan)) if i not in identity_reads]
 
     header, items = split_requests(instr["reason_for_call"])
-    if len(items) == len(writes) and writes:
+    refused = {p.request: p for p in record.refusals}
+    if refused and len(items) == len(writes) + len(refused):
+        # Writes answer the requests that are not refused, in order (refused ones come last).
+        owners = [i for i in range(len(items)) if i not in refused][:len(writes)]
+    elif len(items) == len(writes) and writes:
         owners = list(range(len(writes)))
     else:
         header, items = None, [instr["reason_for_call"]]
@@ -256,6 +263,11 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
                                     writes=[w for w, o in enumerate(owners) if o == i]))
     for w in writes:
         w.request = owners[w.ordinal]
+    for i, part in refused.items():
+        if i < len(requests):
+            # A refused request is asked last; what the agent reads to judge it are the trailing reads.
+            requests[i].refusal, requests[i].refused_action = part.reason, part.action
+            requests[i].reads, trailing = trailing, []
 
     signatures = []
     for w in writes:
@@ -286,7 +298,8 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
     for req in requests:
         req.by_id = _described_by_id(req, writes)
 
-    unassigned = _assign_figures(domain, record, writes)
+    asking = {w.ordinal for w in writes if "how much" in requests[w.request].line}
+    unassigned = _assign_figures(domain, record, writes, asking)
     return TaskOutline(
         task_id=record.task_id, domain=domain, user_id=record.user_id, header=header, requests=requests,
         writes=writes, identity_lines=identity_lines, identity_reads=identity_reads, identity=identity,
@@ -310,7 +323,8 @@ def _described_by_id(req: RequestPart, writes: list[WriteStep]) -> bool:
     return True
 
 
-def _assign_figures(domain: Domain, record: TaskRecord, writes: list[WriteStep]) -> list[str]:
+def _assign_figures(domain: Domain, record: TaskRecord, writes: list[WriteStep],
+                    asking: set[int] = frozenset()) -> list[str]:
     """Tie each communicate_info figure to the first write (from the last one used) deciding it."""
     crit = record.task.get("evaluation_criteria") or {}
     figures = crit.get("communicate_info") or []
@@ -319,6 +333,8 @@ def _assign_figures(domain: Domain, record: TaskRecord, writes: list[WriteStep])
     cursor = 0
     for value in figures:
         order = list(range(cursor, len(writes))) + list(range(0, cursor))
+        # Two writes can share an amount (a $54 refund, a $54 fare): the one whose request asks wins.
+        order.sort(key=lambda o: o not in asking)
         for o in order:
             sign = amount_matches(value, amounts[o])
             if sign is not None:

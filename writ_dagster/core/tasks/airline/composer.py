@@ -14,8 +14,17 @@ from writ_dagster.core.tasks.airline.locate import (
     choose_payment,
     locate_reservation,
 )
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Identity, Skip, compare, spoken_money
-from writ_dagster.core.tasks.instructions import Request, combine, pick
+from writ_dagster.core.tasks.blueprints import (
+    Call,
+    ComposeContext,
+    Decision,
+    Identity,
+    Refusal,
+    Skip,
+    compare,
+    spoken_money,
+)
+from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, Request, combine, pick
 
 BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
 TRAVEL_DATES = [f"2024-05-{d:02d}" for d in range(16, 31)]
@@ -445,6 +454,72 @@ class BookFlight(_Base):
         return out
 
 
+def _live_untouched(ctx: ComposeContext) -> list[Any]:
+    db = ctx.db
+    return sorted((r for r in (db.reservations[x] for x in db.users[ctx.user_id].reservations if x in db.reservations)
+                   if r.status != "cancelled" and not policy.is_flown(db, r)
+                   and ctx.fresh(f"reservations:{r.reservation_id}")), key=lambda r: r.reservation_id)
+
+
+@dataclass
+class RefuseCancellation(_Base):
+    """Cancel a reservation the policy does not let the user cancel (old booking, no cover, no airline cancel)."""
+
+    name: str = "refuse_cancel"
+
+    def refuse(self, ctx: ComposeContext) -> Refusal:
+        db = ctx.db
+        # "change of plan" is not covered by insurance, so only the 24 h, airline and business rules could allow it.
+        banned = [r for r in _live_untouched(ctx) if not policy.cancellation_reason(db, r, "change of plan")]
+        if not banned:
+            raise Skip("every live reservation may be cancelled")
+        r = ctx.rng.choice(banned)
+        rid = r.reservation_id
+        reads: list[Call] = [("get_reservation_details", {"reservation_id": rid})]
+        reads += [("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights]
+        cover = "with travel insurance that does not cover a change of plans" if r.insurance == "yes" else \
+            "without travel insurance"
+        article = "an" if r.cabin == "economy" else "a"
+        reason = (f"it was booked more than 24 hours ago, it is {article} {CABIN_WORDS[r.cabin]} booking {cover}, and none "
+                  f"of its flights was cancelled by the airline, so our policy does not allow cancelling it")
+        w = ctx.words
+        return Refusal(
+            reads=reads,
+            say=Request(f"cancel reservation {rid}", w.choice(ph.REFUSED_CANCEL_MOTIVES), [w.choice(ph.WHOLE_TRIP)]),
+            action=f"cancel reservation {rid}", reason=reason,
+            entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
+            behaviour=[w.choice(ACCEPT_REFUSAL)])
+
+
+@dataclass
+class RefuseBasicEconomyChange(_Base):
+    """Move a basic-economy flight to another date: "Basic economy flights cannot be modified"."""
+
+    name: str = "refuse_change_basic"
+
+    def refuse(self, ctx: ComposeContext) -> Refusal:
+        basic = [r for r in _live_untouched(ctx) if r.cabin == "basic_economy"]
+        if not basic:
+            raise Skip("no live basic-economy reservation")
+        r = ctx.rng.choice(basic)
+        rid = r.reservation_id
+        leg = r.flights[0]
+        later = [d for d in TRAVEL_DATES if d > leg.date]
+        if not later:
+            raise Skip("no later date")
+        date = ctx.rng.choice(later)
+        reason = ("it is a basic economy booking, and basic economy flights cannot be modified; only the cabin "
+                  "could be changed")
+        w = ctx.words
+        return Refusal(
+            reads=[("get_reservation_details", {"reservation_id": rid})],
+            say=Request(f"move the first flight of reservation {rid} to {_date_words(date)}",
+                        w.choice(ph.CHANGE_FLIGHT_MOTIVES), [w.choice(ph.KEEP_CABIN)]),
+            action=f"change the flights of reservation {rid}", reason=reason,
+            entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
+            behaviour=[w.choice(ACCEPT_REFUSAL)])
+
+
 class AirlineComposer:
     """Composes airline tasks for one user from the blueprints above."""
 
@@ -463,6 +538,7 @@ class AirlineComposer:
             ChangeFlight(self.cities), UpdatePassenger(self.cities), CancelledFlightCompensation(self.cities),
             BookFlight(self.cities, routes={k: sorted(v) for k, v in routes.items()}),
         ]
+        self.refusals = [RefuseCancellation(self.cities), RefuseBasicEconomyChange(self.cities)]
         self._users = sorted(u for u, x in domain.base.db.users.items() if x.reservations)
         # Users with more reservations afford more writes and more evidence per write.
         self._weights = [len(domain.base.db.users[u].reservations) for u in self._users]

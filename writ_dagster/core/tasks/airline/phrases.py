@@ -74,3 +74,9 @@ NAME_CLAUSES = ("you are {name}", "your name is {name}", "you go by {name}", "yo
                 "you are {name}, a regular flyer")
 ID_CLAUSES = ("your user id is {uid}", "the user id on your profile is {uid}", "you have your user id to hand: {uid}",
               "your profile's user id is {uid}", "you know your user id, {uid}")
+
+# Refused requests: a change of plan is the motive the policy does not cover for an old booking.
+REFUSED_CANCEL_MOTIVES = ("your plans have changed", "you no longer need the trip",
+                          "the event you were travelling for was postponed", "you decided not to go after all")
+KEEP_CABIN = ("You want to stay in the same cabin.", "Everything else about the booking should stay the same.",
+              "You'd keep the same cabin and passengers.", "")

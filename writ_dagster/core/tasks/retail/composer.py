@@ -25,11 +25,12 @@ from writ_dagster.core.tasks.blueprints import (
     ComposeContext,
     Decision,
     Identity,
+    Refusal,
     Skip,
     compare,
     spoken_money,
 )
-from writ_dagster.core.tasks.instructions import Request, combine
+from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, Request, combine
 from writ_dagster.core.tasks.instructions import pick as pick_words
 from writ_dagster.core.tasks.models import Comparison, PlanStep
 from writ_dagster.core.tasks.retail import phrases as ph
@@ -452,6 +453,61 @@ class ModifyUserAddress(_RetailBlueprint):
         )
 
 
+# -- refused requests ------------------------------------------------------------------------------
+def _untouched_orders(ctx: ComposeContext, statuses: tuple[str, ...]) -> list[Any]:
+    user = peek(ctx.db.users, ctx.user_id)
+    orders = [peek(ctx.db.orders, oid) for oid in user.orders]
+    return sorted((o for o in orders if o.status in statuses and ctx.fresh(f"orders:{o.order_id}")),
+                  key=lambda o: o.order_id)
+
+
+@dataclass
+class RefuseCancelNotPending:
+    """Cancel an order that is no longer pending: "An order can only be cancelled if its status is 'pending'"."""
+
+    name: str = "refuse_cancel_not_pending"
+
+    def refuse(self, ctx: ComposeContext) -> Refusal:
+        orders = _untouched_orders(ctx, ("processed", "delivered"))
+        if not orders:
+            raise Skip("no processed or delivered order")
+        o = ctx.rng.choice(orders)
+        w = ctx.words
+        reason = (f"its status is {o.status}, and only pending orders can be cancelled"
+                  + ("; a delivered order can be returned instead" if o.status == policy.DELIVERED else ""))
+        return Refusal(
+            reads=[("get_order_details", {"order_id": o.order_id})],
+            say=Request(f"cancel order {o.order_id}", w.choice(ph.CANCEL_MOTIVES["no longer needed"])),
+            action=f"cancel order {o.order_id}", reason=reason,
+            entities=[f"orders:{o.order_id}"], targets=[f"orders:{o.order_id}"],
+            behaviour=[w.choice(ACCEPT_REFUSAL)])
+
+
+@dataclass
+class RefuseReturnNotDelivered:
+    """Return items of an order not yet delivered: "An order can only be returned if its status is 'delivered'"."""
+
+    name: str = "refuse_return_not_delivered"
+
+    def refuse(self, ctx: ComposeContext) -> Refusal:
+        orders = _untouched_orders(ctx, (policy.PENDING, "processed"))
+        if not orders:
+            raise Skip("no pending or processed order")
+        o = ctx.rng.choice(orders)
+        item = ctx.rng.choice(list(o.items))
+        w = ctx.words
+        reason = (f"its status is {o.status}, and only delivered orders can be returned"
+                  + ("; a pending order can be cancelled or modified instead" if o.status == policy.PENDING else ""))
+        return Refusal(
+            reads=[("get_order_details", {"order_id": o.order_id})],
+            say=Request(f"return the {item.name} from order {o.order_id}",
+                        w.choice(("it is not what you expected", "you found a better one elsewhere",
+                                  "you no longer want it", ""))),
+            action=f"return items of order {o.order_id}", reason=reason,
+            entities=[f"orders:{o.order_id}"], targets=[f"orders:{o.order_id}"],
+            behaviour=[w.choice(ACCEPT_REFUSAL)])
+
+
 # -- the composer ----------------------------------------------------------------------------------
 @dataclass
 class RetailComposer:
@@ -462,6 +518,7 @@ class RetailComposer:
     blueprints: list[Blueprint] = field(default_factory=lambda: [
         CancelOrder(), ModifyOrderAddress(), ModifyOrderPayment(), ModifyOrderItems(), ExchangeItems(),
         ReturnItems(), ModifyUserAddress()])
+    refusals: list[Any] = field(default_factory=lambda: [RefuseCancelNotPending(), RefuseReturnNotDelivered()])
 
     def pick_user(self, db: Any, rng: random.Random) -> str:
         """A user weighted by how much evidence and how many writes a task can find with them.

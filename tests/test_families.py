@@ -1,0 +1,157 @@
+"""Task families beyond N writes: refusals alone and refusals mixed with writes (airline)."""
+
+from __future__ import annotations
+
+import pytest
+from tau2.data_model.tasks import Task
+
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.domains.verify import get_verifier, simulation_run
+from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
+from writ_dagster.core.tasks.airline import policy
+from writ_dagster.core.tasks.models import SynthesisConfig
+from writ_dagster.core.tasks.synthesis import Synthesizer, summarize
+from writ_dagster.core.users import make_scripts
+from writ_dagster.core.users.check import check_script
+from tau2.data_model.simulation import TerminationReason
+from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
+
+
+@pytest.fixture(scope="module")
+def family_batch():
+    config = SynthesisConfig(tasks_per_batch=30, family_mix={"refusal": 0.3, "mixed": 0.3})
+    return Synthesizer("airline", config).synthesize("f0000")
+
+
+@pytest.fixture(scope="module")
+def conversations(family_batch):
+    jobs = [Job(t, s, seed=5) for t in family_batch.tasks if t.family != "writes" for s in make_scripts(t, 3, seed=5)]
+    return jobs, SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig(max_concurrency=8)).run_all(jobs)
+
+
+def _target(action: str) -> str:
+    return action.split()[-1]
+
+
+def test_batch_has_refusal_and_mixed_tasks_with_legal_gold_plans(family_batch):
+    fams = {t.family for t in family_batch.tasks}
+    assert {"refusal", "mixed"} <= fams
+    base = get_domain("airline").base.db
+    for t in family_batch.tasks:
+        writes = [s for s in t.gold_actions if s.kind == "write"]
+        if t.family == "writes":
+            assert not t.refusals and writes
+            continue
+        assert len(t.refusals) == 1
+        assert (t.family == "refusal") == (not writes)
+        rid = _target(t.refusals[0].action)
+        # The gold plan never touches the refused reservation, and the policy indeed forbids the request.
+        assert all(s.arguments.get("reservation_id") != rid for s in writes)
+        r = base.reservations[rid]
+        if t.refusals[0].action.startswith("cancel"):
+            assert not policy.cancellation_reason(base, r, "change of plan")
+        else:
+            assert r.cabin == "basic_economy" and not policy.can_change_flights(base, r)
+        assert t.task["evaluation_criteria"]["nl_assertions"]
+
+
+def test_gold_trajectories_score_one_by_tau2(family_batch):
+    verifier = get_verifier(get_domain("airline"))
+    for t in family_batch.tasks:
+        if t.family == "writes":
+            continue
+        run = verifier.execute([(s.name, s.arguments) for s in t.gold_actions])
+        assert all(not s.error for s in run.steps)
+        from writ_dagster.core.domains.verify import gold_messages
+        from writ_dagster.core.tasks.synthesis import closing_message
+
+        task = Task.model_validate(t.task)
+        assert verifier.score(task, gold_messages(task, run, "Hi.", closing_message(task))) == 1.0
+
+
+def test_scripted_conversations_refuse_with_the_reason_and_score_one(conversations):
+    jobs, records = conversations
+    assert records and all(r.reward == 1.0 for r in records), [(r.script_id, r.reward) for r in records if r.reward < 1]
+    by_script = {j.script.script_id: j for j in jobs}
+    for rec in records:
+        job = by_script[rec.script_id]
+        assert not check_script(job.record, job.script)
+        part = job.record.refusals[0]
+        said = " ".join(m.get("content") or "" for m in rec.messages if m["role"] == "assistant")
+        assert part.action in said and part.reason in said
+        calls = [c for m in rec.messages if m["role"] == "assistant" for c in (m.get("tool_calls") or [])]
+        rid = _target(part.action)
+        assert not any(c["name"] in ("cancel_reservation", "update_reservation_flights")
+                       and c["arguments"].get("reservation_id") == rid for c in calls)
+        task = Task.model_validate(job.record.task)
+        run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
+        assert evaluate_simulation(run, task, EvaluationType.ALL, False, "airline").reward == 1.0
+
+
+def test_carrying_out_a_refused_request_fails_tau2(family_batch):
+    verifier = get_verifier(get_domain("airline"))
+    t = next(t for t in family_batch.tasks if t.family == "refusal" and t.refusals[0].action.startswith("cancel"))
+    from writ_dagster.core.domains.verify import gold_messages
+
+    task = Task.model_validate(t.task)
+    plan = [(s.name, s.arguments) for s in t.gold_actions]
+    plan.append(("cancel_reservation", {"reservation_id": _target(t.refusals[0].action)}))
+    run = verifier.execute(plan)
+    assert verifier.score(task, gold_messages(task, run, "Hi.", "Done.")) == 0.0
+
+
+@pytest.mark.parametrize("domain", ["airline", "retail"])
+def test_default_shares_keep_the_axes(domain):
+    tasks = Synthesizer(domain, SynthesisConfig()).synthesize("b0000").tasks
+    share = sum(t.family != "writes" for t in tasks) / len(tasks)
+    assert share >= 0.10
+    s = summarize(tasks)
+    assert s["share_ge3_writes"] >= 0.30 and s["share_ge6_reads_before_a_write"] >= 0.30
+    # Write-only tasks are drawn exactly as before families existed: the family has its own RNG.
+    plain = Synthesizer(domain, SynthesisConfig(family_mix={})).synthesize("b0000")
+    before = {t.sources.attempt: [s.key() for s in t.gold_actions] for t in plain.tasks}
+    same = [t for t in tasks if t.family == "writes" and t.sources.attempt in before]
+    assert same and all([s.key() for s in t.gold_actions] == before[t.sources.attempt] for t in same)
+
+
+def test_family_is_stored_and_a_schema_3_database_is_upgraded(tmp_path, family_batch):
+    from writ_dagster.core.storage.schema import SCHEMA_VERSION, connect
+    from writ_dagster.core.storage.tasks import read_tasks, write_partition
+
+    path = tmp_path / "v3.duckdb"
+    with connect(path) as con:
+        write_partition(con, family_batch, SynthesisConfig(tasks_per_batch=30,
+                                                           family_mix={"refusal": 0.3, "mixed": 0.3}))
+        stored = read_tasks(con, "airline", "f0000")
+        assert [(t.family, t.refusals) for t in stored] == [(t.family, t.refusals) for t in family_batch.tasks]
+        assert con.execute("SELECT count(*) FROM tasks WHERE family = 'refusal'").fetchone()[0] >= 1
+        con.execute("ALTER TABLE tasks DROP COLUMN family")
+        con.execute("ALTER TABLE tasks DROP COLUMN refusals_json")
+        con.execute("UPDATE writ_meta SET value = '3' WHERE key = 'schema_version'")
+    with connect(path, read_only=True) as con:  # read as it is: every task reads as plain writes
+        assert {t.family for t in read_tasks(con, "airline", "f0000")} == {"writes"}
+    with connect(path) as con:  # opened for writing: the columns come back, old rows default to writes
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)]
+        assert {r[0] for r in con.execute("SELECT DISTINCT family FROM tasks").fetchall()} == {"writes"}
+
+
+def test_retail_refusals_are_legal_and_their_conversations_score_one():
+    from writ_dagster.core.tasks.retail import policy as retail_policy
+
+    batch = Synthesizer("retail", SynthesisConfig(tasks_per_batch=20,
+                                                  family_mix={"refusal": 0.3, "mixed": 0.3})).synthesize("f0000")
+    odd = [t for t in batch.tasks if t.family != "writes"]
+    assert {t.family for t in odd} == {"refusal", "mixed"}
+    base = get_domain("retail").base.db
+    for t in odd:
+        part = t.refusals[0]
+        oid = _target(part.action) if part.action.startswith("cancel") else part.action.split()[-1]
+        status = base.orders[oid].status
+        if part.action.startswith("cancel"):
+            assert not retail_policy.can_cancel(status, "no longer needed")
+        else:
+            assert not retail_policy.can_return_or_exchange(status)
+        assert all(s.arguments.get("order_id") != oid for s in t.gold_actions if s.kind == "write")
+    jobs = [Job(t, s, seed=2) for t in odd for s in make_scripts(t, 2, seed=2)]
+    records = SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig(max_concurrency=8)).run_all(jobs)
+    assert all(r.reward == 1.0 for r in records), [(r.script_id, r.reward) for r in records if r.reward < 1]
