@@ -18,10 +18,10 @@ import duckdb
 from writ_dagster.core.storage import checkpoints, evaluations, lineage, runs, scripts, sft, tasks, trajectories
 from writ_dagster.core.storage.base import StorageError, transaction
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 # Older versions whose tables are a subset of this one's: opened for writing they are upgraded
 # in place (the DDL only adds tables); opened read-only they are read as they are.
-UPGRADABLE_VERSIONS = frozenset({"1", "2"})
+UPGRADABLE_VERSIONS = frozenset({"1", "2", "3"})
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 
 META_DDL = """CREATE TABLE IF NOT EXISTS writ_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"""
@@ -41,6 +41,7 @@ DDL: tuple[str, ...] = (
     checkpoints.CHECKPOINTS_DDL,
     evaluations.EVALUATIONS_DDL,
     *lineage.VIEWS_DDL,
+    trajectories.ATTEMPT_DDL,
 )
 
 
