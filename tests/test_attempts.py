@@ -148,3 +148,40 @@ def test_a_dead_endpoint_fails_every_conversation_on_infrastructure(db: Path):
     with connect(db) as con:
         dead = run_trajectories(con, "airline", "b0000", _model(_dead_url()))
         assert dead.infrastructure_failures == 8 and dead.run is None
+
+
+def test_writ_run_against_a_dead_endpoint_fails_then_a_live_one_retries_only_those(tmp_path: Path,
+                                                                                    monkeypatch, capsys):
+    import json
+
+    from writ_testing import use_writ_home
+    from writ_dagster.cli import EXIT_OK, main
+
+    home = use_writ_home(tmp_path, monkeypatch)
+
+    def run(url: str) -> int:
+        config = tmp_path / "model.json"
+        options = {"base_urls": [url], "model": "fake", "max_retries": 1, "backoff_s": 0.01,
+                   "backoff_max_s": 0.02, "timeout_s": 5}
+        config.write_text(json.dumps({"simulation": {"agent_options": options, "max_steps": 12}}))
+        return main(["run", "--domain", "airline", "--batch", "b0000", "--tasks-per-batch", "4", "--variants", "1",
+                     "--agent-backend", "openai-compatible", "--config", str(config), "--until", "trajectories"])
+
+    assert run(_dead_url()) != EXIT_OK
+    out = capsys.readouterr().out
+    assert "airline/b0000: trajectories: FAILED" in out
+    assert "4 conversations failed on infrastructure" in out
+    with connect(home / "writ.duckdb", read_only=True) as con:
+        assert read_stage_run(con, "trajectories", "airline", "b0000") is None
+        assert con.execute("SELECT count(*) FROM trajectories").fetchall() == [(4,)]
+
+    app, seen = fake_openai_app(_useless_agent)
+    with LoopbackServer(app) as server:
+        assert run(server.base_url) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "trajectories: 4 conversations (4 simulated, 0 kept)" in out and "final ok" in out
+    assert len({_first_user_text(s["body"]) for s in seen}) == 4  # each failed conversation once more
+    with connect(home / "writ.duckdb", read_only=True) as con:
+        assert read_stage_run(con, "trajectories", "airline", "b0000") is not None
+        assert con.execute("SELECT count(*) FROM trajectories WHERE backend_error IS NOT NULL").fetchall() == [(0,)]
+
