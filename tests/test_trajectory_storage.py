@@ -173,3 +173,22 @@ def test_a_version_2_database_gains_the_schema_3_tables_and_column(tmp_path: Pat
         assert all(has_table(con, t) for t in ("sft_rows", "sft_sets", "checkpoints", "evaluations"))
         assert "backend_error" in trajectories_frame(con, "airline").columns
         assert hashes(con) == before
+
+
+def test_a_version_3_database_gains_the_attempt_column_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "v3.duckdb"
+    with connect(path) as con:
+        write_partition(con, small_airline_batches()["b0000"], SMALL)
+        run_user_scripts(con, "airline", "b0000", CONFIG)
+        run_trajectories(con, "airline", "b0000", CONFIG)
+        before = hashes(con)
+        con.execute("ALTER TABLE trajectories DROP COLUMN attempt")
+        con.execute("UPDATE writ_meta SET value = '3' WHERE key = 'schema_version'")
+    with connect(path, read_only=True) as con:  # read as it is: every row a first attempt
+        assert {r.attempt for r in read_trajectories(con, "airline")} == {0}
+    with connect(path) as con:  # opened for writing: upgraded in place, rows and their hashes kept
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)] == [("4",)]
+        assert con.execute("SELECT DISTINCT attempt FROM trajectories").fetchall() == [(0,)]
+        assert hashes(con) == before
+        again = run_trajectories(con, "airline", "b0000", CONFIG)
+        assert again.simulated == 0 and hashes(con) == before

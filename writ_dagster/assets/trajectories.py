@@ -55,15 +55,26 @@ def trajectories(context: dg.AssetExecutionContext, storage: WritStorage, simula
                                   user_factory=user_factory)
     context.log.info(f"{domain}/{batch}: {result.planned} trajectories ({result.simulated} simulated, "
                      f"{result.kept} kept from before, {result.pruned} stale rows dropped)")
+    if result.infrastructure_failures:
+        # stored, so they can be traced, but not final: the check `trajectories_final` fails
+        context.log.warning(f"{domain}/{batch}: {result.infrastructure_failures} conversations failed on "
+                            "infrastructure (endpoint down, 5xx or timeout); the next run retries them")
     return dg.MaterializeResult(metadata=trajectory_metadata(result, config.agent_backend, config.user_backend,
                                                              str(storage.path)),
-                                data_version=dg.DataVersion(result.run.content_digest))
+                                data_version=dg.DataVersion(result.content_digest))
 
 
 def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: str) -> dict[str, object]:
     """The figures the UI shows for a trajectories partition."""
     f = result.figures
+    attempts = f.get("attempts", {})
     return {
+        "infrastructure_failures": result.infrastructure_failures,
+        "attempts_per_conversation": attempts.get("per_chain", 1),
+        "pass_at_k_by_trajectory_type": dg.MetadataValue.md(pass_markdown(attempts.get("by_trajectory_type", {}),
+                                                                          "trajectory type")),
+        **({"pass_at_k_by_task_family": dg.MetadataValue.md(pass_markdown(attempts["by_task_family"], "task family"))}
+           if "by_task_family" in attempts else {}),
         "dagster/partition_row_count": result.planned,
         "dagster/table_name": f"writ.main.{TRAJECTORIES_TABLE}",
         "trajectories": result.planned,
@@ -86,9 +97,19 @@ def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: 
         "agent_backend": agent,
         "user_backend": user,
         "summary": dg.MetadataValue.json(f),
-        "content_digest": result.run.content_digest,
-        "config_hash": result.run.config_hash,
-        "code_version": result.run.code_version,
+        "content_digest": result.content_digest,
+        "config_hash": result.run.config_hash if result.run else "",
+        "code_version": result.run.code_version if result.run else code_version(),
         "database": dg.MetadataValue.path(database),
         **quality_metadata(f.get("quality", {})),
     }
+
+
+def pass_markdown(table: dict[str, dict], label: str) -> str:
+    """pass@1 / pass@k per group as a markdown table."""
+    if not table:
+        return "_none_"
+    lines = [f"| {label} | chains | attempts | pass@1 | pass@k |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {k} | {v['chains']} | {v['attempts']} | {v['pass@1']:.3f} | {v['pass@k']:.3f} |"
+              for k, v in table.items()]
+    return "\n".join(lines)

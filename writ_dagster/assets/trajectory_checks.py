@@ -6,13 +6,14 @@ import dagster as dg
 from writ_dagster.assets.checks import check_result, missing_result
 from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.assets.user_scripts import user_scripts
+from writ_dagster.core.simulation.attempts import is_infrastructure_error
 from writ_dagster.core.simulation.audit import rescore, success_report, tau2_sample
 from writ_dagster.core.simulation.summary import SUMMARY_COLUMNS, all_scripted, success_rate
 from writ_dagster.core.stages.user_scripts import audit_scripts
 from writ_dagster.core.storage.runs import read_stage_run
 from writ_dagster.core.storage.scripts import read_user_scripts
 from writ_dagster.core.storage.tasks import read_tasks
-from writ_dagster.core.storage.trajectories import read_trajectories, trajectories_frame
+from writ_dagster.core.storage.trajectories import read_trajectories, stored_outcomes, trajectories_frame
 from writ_dagster.partitions import domain_batch_partitions, split_key
 from writ_dagster.resources.storage import WritStorage
 
@@ -82,4 +83,20 @@ def trajectories_success_rate(context: dg.AssetCheckExecutionContext, storage: W
     return check_result(report, severity=dg.AssetCheckSeverity.WARN)
 
 
-trajectory_checks = [user_scripts_valid, trajectories_rescore, trajectories_tau2_agreement, trajectories_success_rate]
+@dg.asset_check(asset=trajectories, partitions_def=domain_batch_partitions, blocking=True,
+                description="No stored conversation of the partition ended on an infrastructure failure "
+                            "(endpoint down, 5xx, timeout): such rows are not final and the next run retries them.")
+def trajectories_final(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
+    """Count the partition's conversations that failed on infrastructure."""
+    domain, batch = split_key(context.partition_key)
+    with storage.connect(read_only=True) as con:
+        errors = [e for _, _, e in stored_outcomes(con, domain, batch).values()]
+    failed = sum(is_infrastructure_error(e) for e in errors)
+    return dg.AssetCheckResult(passed=failed == 0 and bool(errors), metadata={
+        "infrastructure_failures": failed,
+        "details": (f"{failed} conversations failed on infrastructure; run again to retry them" if failed
+                    else "none" if errors else f"{domain}/{batch} has no stored trajectories")})
+
+
+trajectory_checks = [user_scripts_valid, trajectories_rescore, trajectories_tau2_agreement, trajectories_success_rate,
+                     trajectories_final]

@@ -283,6 +283,10 @@ def _scripts_line(domain: str, batch: str, result: dg.ExecuteInProcessResult, ru
 
 def _trajectories_line(domain: str, batch: str, result: dg.ExecuteInProcessResult, run: Any) -> str:
     head, ok = _head(domain, batch, result, "trajectories", run)
+    infra = _materialized(result, "trajectories", "infrastructure_failures")
+    if infra:
+        return head + (f"{infra} conversations failed on infrastructure (endpoint down, 5xx or timeout); "
+                       "run again to retry them")
     if not ok:
         return head + "nothing stored by this run"
     f = json.loads(run.figures_json)

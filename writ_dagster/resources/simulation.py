@@ -35,6 +35,9 @@ class SimulationSettings(dg.ConfigurableResource):
     workers: int = Field(default=_D["workers"].default, description=_doc("workers"))
     max_steps: int = Field(default=_D["max_steps"].default, description=_doc("max_steps"))
     max_errors: int = Field(default=_D["max_errors"].default, description=_doc("max_errors"))
+    attempts: int = Field(default=_D["attempts"].default, description=_doc("attempts"))
+    stop_on_pass: bool = Field(default=_D["stop_on_pass"].default, description=_doc("stop_on_pass"))
+    keep_passing: int | None = Field(default=None, description=_doc("keep_passing"))
     resume: bool = Field(default=_D["resume"].default, description=_doc("resume"))
 
     def trajectory_config(self) -> TrajectoryConfig:

@@ -11,7 +11,7 @@ import asyncio
 from typing import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 
 from writ_dagster.core.simulation.backends import AsyncBackend, Backend
-from writ_dagster.core.simulation.engine import Job, OnFinish, SimulationEngine
+from writ_dagster.core.simulation.engine import FollowUp, Job, OnFinish, SimulationEngine
 from writ_dagster.core.simulation.oracle import OracleAgent
 from writ_dagster.core.simulation.parallel import run_parallel
 from writ_dagster.core.simulation.records import SimulationConfig, TrajectoryRecord
@@ -62,9 +62,12 @@ def simulate(records: Iterable[TaskRecord], n_variants: int, seed: int, *,
 
 def simulate_jobs(jobs: Sequence[Job], *, agent_factory: BackendFactory = OracleAgent,
                   user_factory: BackendFactory = ScriptedUser, config: SimulationConfig | None = None,
-                  workers: int = 1, chunk_size: int = 8,
-                  on_finish: OnFinish | None = None) -> Iterator[TrajectoryRecord]:
+                  workers: int = 1, chunk_size: int = 8, on_finish: OnFinish | None = None,
+                  follow: FollowUp | None = None) -> Iterator[TrajectoryRecord]:
     """Simulate ``jobs``; call ``on_finish`` and yield each record as its conversation ends.
+
+    ``follow`` (one process only; ignored with workers) names the job to run next in a finished
+    conversation's slot, so further attempts share the pool with first ones.
 
     Batched backends run in lockstep (on ``workers`` processes if more than one); if either
     backend is async (``respond`` coroutine, no ``respond_batch``) the engine's async driver
@@ -79,9 +82,9 @@ def simulate_jobs(jobs: Sequence[Job], *, agent_factory: BackendFactory = Oracle
         agent, user = agent_factory(), user_factory()
         engine = SimulationEngine(agent, user, config)
         if is_batched(agent) and is_batched(user):
-            stream = engine.run(jobs)
+            stream = engine.run(jobs, follow=follow)
         else:
-            stream = _drain(engine.arun(jobs))
+            stream = _drain(engine.arun(jobs, follow=follow))
     for record in stream:
         if on_finish is not None:
             on_finish(record)

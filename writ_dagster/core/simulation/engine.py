@@ -34,6 +34,8 @@ from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.versioning import code_version, tau2_version
 
 OnFinish = Callable[[TrajectoryRecord], None]
+# Given a finished conversation, the job to run next in its slot (the next attempt), or None.
+FollowUp = Callable[[TrajectoryRecord], "Job | None"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Job:
     script: UserScript
     seed: int = 0
     partition: str | None = None
+    attempt: int = 0
 
     @property
     def trajectory_id(self) -> str:
@@ -60,27 +63,38 @@ class SimulationEngine:
         self.config = config or SimulationConfig()
         self.agent_info = model_info(agent)
         self.user_info = model_info(user)
+        self._attempts: dict[str, int] = {}  # conversation id -> attempt index, while it is open
 
     def open(self, job: Job) -> Conversation:
         """A fresh conversation for ``job``, with its own fork of the domain DB."""
+        self._attempts[job.trajectory_id] = job.attempt
         return Conversation(job.trajectory_id, get_domain(job.record.domain), job.record, job.script, job.seed,
                             job.partition or job.record.partition, self.config)
 
     # -- batched, lockstep -------------------------------------------------------------------
-    def run(self, jobs: Iterable[Job], on_finish: OnFinish | None = None) -> Iterator[TrajectoryRecord]:
-        """Simulate ``jobs``; yield each record as its conversation ends (completion order)."""
+    def run(self, jobs: Iterable[Job], on_finish: OnFinish | None = None,
+            follow: FollowUp | None = None) -> Iterator[TrajectoryRecord]:
+        """Simulate ``jobs``; yield each record as its conversation ends (completion order).
+
+        ``follow`` names the job to start after a conversation ends (a further attempt); such
+        jobs go before the remaining ``jobs``, so every slot stays busy.
+        """
         if not hasattr(self.agent, "respond_batch") or not hasattr(self.user, "respond_batch"):
             raise TypeError("run() needs batched backends (respond_batch); use arun() for async ones")
         pending = iter(jobs)
+        followups: list[Job] = []
         active: list[Conversation] = []
         exhausted = False
         while True:
-            while not exhausted and len(active) < self.config.max_concurrency:
-                job = next(pending, None)
+            while len(active) < self.config.max_concurrency:
+                if followups:
+                    active.append(self.open(followups.pop(0)))
+                    continue
+                job = None if exhausted else next(pending, None)
                 if job is None:
                     exhausted = True
-                else:
-                    active.append(self.open(job))
+                    break
+                active.append(self.open(job))
             if not active:
                 return
             for role, backend in (("agent", self.agent), ("user", self.user)):
@@ -93,6 +107,9 @@ class SimulationEngine:
                     record = self.record(conv)
                     if on_finish is not None:
                         on_finish(record)
+                    following = follow(record) if follow is not None else None
+                    if following is not None:
+                        followups.append(following)
                     yield record
                 else:
                     still.append(conv)
@@ -110,24 +127,30 @@ class SimulationEngine:
             conv.apply(role, reply)  # type: ignore[arg-type]
 
     # -- async ------------------------------------------------------------------------------
-    async def arun(self, jobs: Iterable[Job], on_finish: OnFinish | None = None) -> AsyncIterator[TrajectoryRecord]:
-        """Simulate ``jobs`` with up to ``max_concurrency`` conversations in flight; yield as they end."""
+    async def arun(self, jobs: Iterable[Job], on_finish: OnFinish | None = None,
+                   follow: FollowUp | None = None) -> AsyncIterator[TrajectoryRecord]:
+        """Simulate ``jobs`` with up to ``max_concurrency`` conversations in flight; yield as they end.
+
+        ``follow`` names the job to run after a conversation ends (a further attempt), in its slot.
+        """
         agent = self.agent if _is_async(self.agent) else BatchAsAsync(self.agent)  # type: ignore[arg-type]
         user = self.user if _is_async(self.user) else BatchAsAsync(self.user)  # type: ignore[arg-type]
         queue: asyncio.Queue[TrajectoryRecord | BaseException | None] = asyncio.Queue()
         limit = asyncio.Semaphore(self.config.max_concurrency)
 
-        async def one(job: Job) -> None:
+        async def one(job: Job | None) -> None:
             async with limit:
-                conv = self.open(job)
-                while not conv.done:
-                    role = conv.next_role
-                    backend = agent if role == "agent" else user
-                    conv.apply(role, await backend.respond(conv.view(role)))  # type: ignore[arg-type]
-                record = self.record(conv)
-                if on_finish is not None:
-                    on_finish(record)
-                await queue.put(record)
+                while job is not None:
+                    conv = self.open(job)
+                    while not conv.done:
+                        role = conv.next_role
+                        backend = agent if role == "agent" else user
+                        conv.apply(role, await backend.respond(conv.view(role)))  # type: ignore[arg-type]
+                    record = self.record(conv)
+                    if on_finish is not None:
+                        on_finish(record)
+                    await queue.put(record)
+                    job = follow(record) if follow is not None else None
 
         async def feed() -> None:
             try:
@@ -153,10 +176,10 @@ class SimulationEngine:
     # -- records -----------------------------------------------------------------------------
     def record(self, conv: Conversation) -> TrajectoryRecord:
         """Score a finished conversation and describe it."""
-        return build_record(conv, self.agent_info, self.user_info)
+        return build_record(conv, self.agent_info, self.user_info, self._attempts.pop(conv.conv_id, 0))
 
 
-def build_record(conv: Conversation, agent: ModelInfo, user: ModelInfo) -> TrajectoryRecord:
+def build_record(conv: Conversation, agent: ModelInfo, user: ModelInfo, attempt: int = 0) -> TrajectoryRecord:
     """The stored record of a finished conversation, scored with the fast verifier."""
     termination = conv.termination or TerminationReason.AGENT_ERROR
     score_error = None
@@ -169,6 +192,7 @@ def build_record(conv: Conversation, agent: ModelInfo, user: ModelInfo) -> Traje
     return TrajectoryRecord(
         trajectory_id=conv.conv_id, task_id=conv.record.task_id, script_id=conv.script.script_id,
         domain=conv.domain.name, partition=conv.partition, seed=conv.seed, variant=conv.script.variant,
+        attempt=attempt,
         has_user_script=conv.script.has_user_script, trajectory_type=conv.record.trajectory_type,
         messages=messages, reward=reward, score_error=score_error,
         backend_error=conv.backend_error, termination_reason=conv.termination_reason,

@@ -79,6 +79,7 @@ class TrajectoryRecord(BaseModel):
     partition: str
     seed: int
     variant: int
+    attempt: int = Field(0, description="which attempt at this (task, script) it is; its seed derives from it")
     has_user_script: bool
     trajectory_type: str
     messages: list[dict[str, Any]] = Field(description="tau2 message dicts (model_dump mode=json), usage on each; "
@@ -107,7 +108,8 @@ class TrajectoryRecord(BaseModel):
 
     def content_hash(self) -> str:
         """sha256 of everything but the wall-clock latency: equal for equal conversations."""
-        body = self.model_dump(mode="json", exclude={"latency_s"})
+        # attempt 0 hashes as before the field existed: a one-attempt run's rows stay the same
+        body = self.model_dump(mode="json", exclude={"latency_s"} | ({"attempt"} if self.attempt == 0 else set()))
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     def resume_key(self) -> str:

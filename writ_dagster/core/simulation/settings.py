@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from writ_dagster.core.limits import MAX_CONCURRENCY, MAX_VARIANTS, MAX_WORKERS, SEED_MAX, SEED_MIN
 from writ_dagster.core.secrets import check_no_secrets, redact_url
+from writ_dagster.core.simulation.attempts import AttemptPolicy
 from writ_dagster.core.simulation.records import SimulationConfig
 from writ_dagster.core.simulation.registry import check_options, get_backend_spec
 
@@ -38,13 +39,19 @@ class TrajectoryConfig(BaseModel):
     workers: int = Field(1, description="worker processes for CPU-bound (scripted) backends; 1 = this process")
     max_steps: int = Field(_ENGINE.max_steps, description="tau2 steps before a conversation ends as MAX_STEPS")
     max_errors: int = Field(_ENGINE.max_errors, description="tool errors before TOO_MANY_ERRORS")
+    attempts: int = Field(1, description="tries per (task, user script), each with its own seed derived from the "
+                                         "script seed and the attempt index")
+    stop_on_pass: bool = Field(True, description="stop a (task, script) at its first passing attempt; "
+                                                 "False: run all its attempts")
+    keep_passing: int | None = Field(None, description="stop a (task, script) once this many attempts pass "
+                                                       "(overrides stop_on_pass; for diversity)")
     resume: bool = Field(True, description="keep stored trajectories made from the same inputs and backends "
                                            "and simulate only the missing ones; False re-simulates the partition")
 
-    @field_validator("variants", "max_concurrency", "workers", "max_steps", "max_errors")
+    @field_validator("variants", "max_concurrency", "workers", "max_steps", "max_errors", "attempts", "keep_passing")
     @classmethod
-    def _at_least_one(cls, value: int, info: Any) -> int:
-        if value < 1:
+    def _at_least_one(cls, value: int | None, info: Any) -> int | None:
+        if value is not None and value < 1:
             raise ValueError(f"{info.field_name} must be at least 1, got {value}")
         most = _MAXIMA.get(info.field_name)
         if most is not None and value > most:
@@ -84,9 +91,17 @@ class TrajectoryConfig(BaseModel):
         return SimulationConfig(max_steps=self.max_steps, max_errors=self.max_errors,
                                 max_concurrency=self.max_concurrency)
 
+    def attempt_policy(self) -> AttemptPolicy:
+        """How many attempts each (task, script) may take and how many passes it keeps."""
+        wanted = self.keep_passing if self.keep_passing is not None else 1 if self.stop_on_pass else self.attempts
+        return AttemptPolicy(attempts=self.attempts, wanted_passes=min(wanted, self.attempts))
+
     def content_hash(self) -> str:
         """Hash of the settings that can change stored rows (not concurrency, workers or resume)."""
-        body = self.model_dump(mode="json", exclude={"max_concurrency", "workers", "resume"})
+        exclude = {"max_concurrency", "workers", "resume"}
+        # attempt settings left at their defaults hash as before they existed (same stage-run rows)
+        exclude |= {f for f in _ATTEMPT_FIELDS if getattr(self, f) == type(self).model_fields[f].default}
+        body = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     def public_json(self) -> str:
@@ -97,6 +112,7 @@ class TrajectoryConfig(BaseModel):
         return json.dumps(body, sort_keys=True)
 
 
+_ATTEMPT_FIELDS = ("attempts", "stop_on_pass", "keep_passing")
 _SECRET = re.compile(r"key|token|secret|password", re.I)
 
 

@@ -1,21 +1,39 @@
 """Stage ``trajectories``: a partition's stored tasks and user scripts -> scored conversations.
 
+Each (task, script) is a chain of up to ``attempts`` attempts (see ``simulation.attempts``):
+which attempts a partition holds follows from the attempts' outcomes, so it is planned as the
+run goes. Further attempts take the slot of the attempt that failed, so all chains share the
+``max_concurrency`` pool.
+
 Resumable: every finished conversation is stored at once (its own transaction), and a run
-first keeps the stored rows that the plan still wants unchanged (same trajectory id and
+first keeps the stored rows that the plan can still use unchanged (same trajectory id and
 resume key), deletes the rest, and simulates only what is missing. A run killed at any
 point and started again therefore ends with exactly the planned rows, each as an
 uninterrupted run would have written it.
+
+A conversation that ended on an infrastructure failure is stored (so it can be traced) but
+is not final: its chain stays unfinished, the partition is not recorded as complete, and the
+next run deletes that row and simulates the attempt again.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
 
+from writ_dagster.core.simulation.attempts import (
+    AttemptPolicy,
+    ChainState,
+    Outcome,
+    attempt_seed,
+    is_infrastructure_error,
+    pass_at_k,
+    walk,
+)
 from writ_dagster.core.simulation.backends import model_info
 from writ_dagster.core.simulation.batch import is_batched, jobs_for_scripts, simulate_jobs
 from writ_dagster.core.simulation.engine import Job
@@ -33,7 +51,8 @@ from writ_dagster.core.storage.trajectories import (
     insert_trajectory,
     prune_trajectories,
     read_trajectories,
-    stored_resume_keys,
+    stored_outcomes,
+    trajectories_digest,
     trajectories_frame,
 )
 from writ_dagster.core.versioning import code_version, tau2_version
@@ -46,12 +65,14 @@ BackendFactory = Callable[[], Any]
 class TrajectoryRun:
     """What one run of the stage did to a partition."""
 
-    run: StageRun
+    run: StageRun | None  # None while conversations failed on infrastructure: the partition is not complete
     planned: int
     kept: int
     simulated: int
     pruned: int
     figures: dict[str, Any]
+    infrastructure_failures: int = 0
+    content_digest: str = ""
 
 
 def plan(con: duckdb.DuckDBPyConnection, domain: str, partition: str, seed: int) -> list[Job]:
@@ -74,6 +95,49 @@ def partition_quality(con: duckdb.DuckDBPyConnection, domain: str, partition: st
     return rows_quality(read_trajectories(con, domain, partition), tasks)
 
 
+class _Chains:
+    """The attempt chains of a partition: every possible attempt's job and resume key, and outcomes."""
+
+    def __init__(self, jobs: list[Job], policy: AttemptPolicy, key_of: Callable[[Job], str]) -> None:
+        self.policy = policy
+        self.chains = [[replace(job, seed=attempt_seed(job.seed, k), attempt=k) for k in range(policy.attempts)]
+                       for job in jobs]
+        self.keys = {job.trajectory_id: key_of(job) for chain in self.chains for job in chain}
+        self.chain_of = {job.trajectory_id: i for i, chain in enumerate(self.chains) for job in chain}
+        self.outcomes: dict[str, Outcome] = {}
+
+    def add(self, trajectory_id: str, reward: float, backend_error: str | None) -> None:
+        self.outcomes[trajectory_id] = Outcome(passed=reward >= 1.0,
+                                               infrastructure=is_infrastructure_error(backend_error))
+
+    def state(self, i: int) -> ChainState:
+        chain = self.chains[i]
+        return walk({job.attempt: self.outcomes[job.trajectory_id] for job in chain
+                     if job.trajectory_id in self.outcomes}, self.policy)
+
+    def next_job(self, i: int) -> Job | None:
+        state = self.state(i)
+        return None if state.next_attempt is None else self.chains[i][state.next_attempt]
+
+    def follow(self, record: TrajectoryRecord) -> Job | None:
+        """The chain's next attempt after ``record`` (None: the chain is finished or blocked)."""
+        self.add(record.trajectory_id, record.reward, record.backend_error)
+        return self.next_job(self.chain_of[record.trajectory_id])
+
+    def wanted(self) -> dict[str, str]:
+        """id -> resume key of every row the chains keep now (finished attempts; blocked ones too)."""
+        out = {}
+        for i, chain in enumerate(self.chains):
+            state = self.state(i)
+            last = [len(state.kept)] if state.blocked else []  # the attempt that failed on infrastructure
+            for k in (*state.kept, *last):
+                out[chain[k].trajectory_id] = self.keys[chain[k].trajectory_id]
+        return out
+
+    def blocked(self) -> int:
+        return sum(self.state(i).blocked for i in range(len(self.chains)))
+
+
 def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str, config: TrajectoryConfig,
                      on_stored: OnStored | None = None, agent_factory: BackendFactory | None = None,
                      user_factory: BackendFactory | None = None) -> TrajectoryRun:
@@ -89,38 +153,68 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     user_factory = user_factory or backend_factory(config.user_backend, "user", config.user_options)
     agent, user = agent_factory(), user_factory()
     agent_info, user_info = model_info(agent), model_info(user)
-    planned = {job.trajectory_id: resume_key(job.record.content_hash, job.script.content_hash, job.seed,
-                                             agent_info, user_info, engine.content_hash()) for job in jobs}
-    done, pruned = prune_trajectories(con, domain, partition, planned if config.resume else {})
-    todo = [job for job in jobs if job.trajectory_id not in done]
-    stored = len(done)
+    engine_hash = engine.content_hash()
+    chains = _Chains(jobs, config.attempt_policy(), lambda job: resume_key(
+        job.record.content_hash, job.script.content_hash, job.seed, agent_info, user_info, engine_hash))
+    # Usable stored rows: a planned attempt, same inputs, not an infrastructure failure (retried).
+    usable = {}
+    for tid, (key, reward, error) in stored_outcomes(con, domain, partition).items():
+        if config.resume and chains.keys.get(tid) == key and not is_infrastructure_error(error):
+            usable[tid] = key
+            chains.add(tid, reward, error)
+    done, pruned = prune_trajectories(con, domain, partition, usable)
+    todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
+    stored, simulated = len(done), 0
 
     def store(record: TrajectoryRecord) -> None:
-        nonlocal stored
-        if planned.get(record.trajectory_id) != record.resume_key():
+        nonlocal stored, simulated
+        if chains.keys.get(record.trajectory_id) != record.resume_key():
             raise RuntimeError(f"trajectory {record.trajectory_id} does not match its plan "
                                "(a backend changed its name or sampling during the run?)")
         stored += insert_trajectory(con, record)
+        simulated += 1
         if on_stored is not None:
-            on_stored(record, stored, len(planned))
+            on_stored(record, stored, max(stored, len(chains.chains)))  # at least one row per chain
 
     # Worker processes only help CPU-bound batched backends; async ones run here, concurrently.
     # A supplied backend lives in this process (a server client, an engine): no worker processes.
     workers = config.workers if is_batched(agent) and is_batched(user) and not supplied else 1
     # One process: reuse the instances made above; several: each worker builds its own.
     factories = (agent_factory, user_factory) if workers > 1 else (lambda: agent, lambda: user)
-    for _ in simulate_jobs(todo, agent_factory=factories[0], user_factory=factories[1], config=engine,
-                           workers=workers, on_finish=store):
-        pass
+    while todo:
+        # one process: further attempts follow in the slot of the one that failed (one pass);
+        # worker processes: one round per attempt index
+        for record in simulate_jobs(todo, agent_factory=factories[0], user_factory=factories[1], config=engine,
+                                    workers=workers, on_finish=store,
+                                    follow=chains.follow if workers == 1 else None):
+            if workers > 1:
+                chains.add(record.trajectory_id, record.reward, record.backend_error)
+        todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
 
-    now = stored_resume_keys(con, domain, partition)
-    if now != planned:
-        missing, extra = len(set(planned) - set(now)), len(set(now) - set(planned))
+    # Rows a nondeterministic backend made unnecessary (a rerun of an earlier attempt passed) go.
+    wanted = chains.wanted()
+    _, extra = prune_trajectories(con, domain, partition, wanted)
+    now = {tid: key for tid, (key, _, _) in stored_outcomes(con, domain, partition).items()}
+    if now != wanted:
+        missing, unplanned = len(set(wanted) - set(now)), len(set(now) - set(wanted))
         raise RuntimeError(f"{domain}/{partition}: stored trajectories differ from the plan "
-                           f"({missing} missing, {extra} unplanned)")
-    figures = summarize_trajectories(trajectories_frame(con, domain, partition, SUMMARY_COLUMNS))
+                           f"({missing} missing, {unplanned} unplanned)")
+    frame = trajectories_frame(con, domain, partition, (*SUMMARY_COLUMNS, "task_id", "script_id", "attempt",
+                                                        "trajectory_type"))
+    figures = summarize_trajectories(frame)
     figures["quality"] = partition_quality(con, domain, partition)
-    run = finish_trajectories(con, domain, partition, config.public_json(), config.content_hash(), code_version(),
-                              tau2_version(), figures)
-    return TrajectoryRun(run=run, planned=len(planned), kept=len(done), simulated=len(todo), pruned=pruned,
-                         figures=figures)
+    figures["attempts"] = {"per_chain": config.attempts, "chains": len(chains.chains),
+                           "by_trajectory_type": pass_at_k(frame, "trajectory_type")}
+    if "task_family" in frame.columns:
+        figures["attempts"]["by_task_family"] = pass_at_k(frame, "task_family")
+    failures = chains.blocked()
+    run = None
+    if failures == 0:
+        run = finish_trajectories(con, domain, partition, config.public_json(), config.content_hash(),
+                                  code_version(), tau2_version(), figures)
+    digest = run.content_digest if run else trajectories_digest(
+        [(tid, h) for tid, h in trajectories_frame(con, domain, partition, ("trajectory_id", "content_hash"))
+         .iter_rows()])
+    return TrajectoryRun(run=run, planned=len(wanted), kept=len(done), simulated=simulated,
+                         pruned=pruned + extra, figures=figures, infrastructure_failures=failures,
+                         content_digest=digest)

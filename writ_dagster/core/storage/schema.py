@@ -48,6 +48,7 @@ DDL: tuple[str, ...] = (
     *tasks.UPGRADE_DDL,
     sft.SFT_ROWS_UPGRADE_DDL,
     *lineage.VIEWS_DDL,
+    trajectories.ATTEMPT_DDL,
 )
 
 

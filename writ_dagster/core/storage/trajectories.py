@@ -64,13 +64,15 @@ TRAJECTORIES_DDL = """CREATE TABLE IF NOT EXISTS trajectories (
     )"""
 # Schema 3 added this column; a version-2 database gains it in place.
 UPGRADE_DDL = "ALTER TABLE trajectories ADD COLUMN IF NOT EXISTS backend_error VARCHAR"
+# Schema 4 added the attempt index; older rows were all first attempts.
+ATTEMPT_DDL = "ALTER TABLE trajectories ADD COLUMN IF NOT EXISTS attempt INTEGER DEFAULT 0"
 TRAJECTORY_COLUMNS: tuple[str, ...] = (
     "trajectory_id", "task_id", "script_id", "domain", "partition", "seed", "variant", "has_user_script",
     "trajectory_type", "reward", "score_error", "backend_error", "termination_reason", "n_turns", "n_tool_calls",
     "n_tool_errors", "n_steps", "n_malformed", "malformed_json", "token_kind", "agent_prompt_tokens", "agent_completion_tokens",
     "user_prompt_tokens", "user_completion_tokens", "latency_s", "agent_name", "agent_kind", "agent_sampling_json",
     "user_name", "user_kind", "user_sampling_json", "messages_json", "lineage_json", "resume_key", "content_hash",
-    "written_at",
+    "written_at", "attempt",
 )
 _INSERT = (f"INSERT OR IGNORE INTO trajectories ({', '.join(TRAJECTORY_COLUMNS)}) "
            f"VALUES ({', '.join('?' for _ in TRAJECTORY_COLUMNS)})")
@@ -96,7 +98,7 @@ def trajectory_row(record: TrajectoryRecord, written_at: datetime | None = None)
         "user_kind": record.user.kind, "user_sampling_json": json_text(record.user.sampling),
         "messages_json": json_text(record.messages), "lineage_json": json_text(record.lineage),
         "resume_key": record.resume_key(), "content_hash": record.content_hash(),
-        "written_at": written_at or utc_now(),
+        "written_at": written_at or utc_now(), "attempt": record.attempt,
     }
 
 
@@ -110,7 +112,7 @@ def frame_trajectories(frame: pl.DataFrame) -> list[TrajectoryRecord]:
         out.append(TrajectoryRecord(
             trajectory_id=row["trajectory_id"], task_id=row["task_id"], script_id=row["script_id"],
             domain=row["domain"], partition=row["partition"], seed=row["seed"], variant=row["variant"],
-            has_user_script=row["has_user_script"], trajectory_type=row["trajectory_type"],
+            attempt=row.get("attempt") or 0, has_user_script=row["has_user_script"], trajectory_type=row["trajectory_type"],
             messages=json.loads(row["messages_json"]), reward=row["reward"], score_error=row["score_error"],
             backend_error=row.get("backend_error"),
             termination_reason=row["termination_reason"], n_turns=row["n_turns"], n_tool_calls=row["n_tool_calls"],
@@ -146,6 +148,14 @@ def stored_resume_keys(con: duckdb.DuckDBPyConnection, domain: str, partition: s
     rows = con.execute("SELECT trajectory_id, resume_key FROM trajectories WHERE domain = ? AND partition = ?",
                        [domain, partition]).fetchall()
     return dict(rows)
+
+
+def stored_outcomes(con: duckdb.DuckDBPyConnection, domain: str,
+                    partition: str) -> dict[str, tuple[str, float, str | None]]:
+    """trajectory_id -> (resume_key, reward, backend_error) of the partition's stored rows."""
+    rows = con.execute("SELECT trajectory_id, resume_key, reward, backend_error FROM trajectories "
+                       "WHERE domain = ? AND partition = ?", [domain, partition]).fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 def prune_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str,
