@@ -22,6 +22,11 @@ DEFER_FINAL = 0.5
 UNKNOWN_IDS = "You do not remember your order ids."
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: "an Espresso Machine", "a Backpack"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def peek(table: Any, key: str) -> Any:
     """A record without the private copy a fork's keyed lookup makes; read-only use only.
 
@@ -181,7 +186,7 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
             holders.setdefault(name, []).append(o)
     for name, orders in holders.items():
         if len(orders) == 1:
-            out.append((f"your {noun} that contains a {name}", orders[0], compare(
+            out.append((f"your {noun} that contains {_a(name)}", orders[0], compare(
                 things if len(contenders) > 1 else "orders", f"the only {name}", orders[0],
                 contenders if len(contenders) > 1 else v.orders, order_id,
                 lambda o, n=name: f"with the {n}" if o is orders[0] else f"no {n}")))
