@@ -83,7 +83,7 @@ def account_open(rng: random.Random, first: str) -> str:
 def anything_else(rng: random.Random) -> str:
     """Ask whether the user needs anything more (one sentence, many shapes)."""
     when = pick(rng, ["", " today", " while I have your account open", " at the moment", " right now",
-                      " before we wrap up", " for you today"])
+                      " before we wrap up", " on your account today"])  # not "for you": some heads end in it
     shape = rng.randrange(4)
     if shape == 0:
         head = pick(rng, ["Is there anything else", "Is there something else", "Is there anything more",
