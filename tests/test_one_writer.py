@@ -7,7 +7,6 @@ readers open short read-only connections that take turns with the writers' on Du
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from writ_testing import writ_env
 
 pytestmark = pytest.mark.slow  # three small runs and a reader loop: a few minutes on a busy machine
 
@@ -38,12 +38,6 @@ while not stop.exists():
         reads += 1
 print(reads)
 """
-
-
-def writ_env(home: Path) -> dict[str, str]:
-    env = dict(os.environ, WRIT_HOME=str(home), PYTHONUNBUFFERED="1")
-    env.pop("DAGSTER_HOME", None)
-    return env
 
 
 def stored(home: Path) -> dict[str, list[tuple]]:

@@ -17,18 +17,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from writ_testing import writ_env
 
 pytestmark = pytest.mark.slow  # five real runs (a signalled run and its rerun per signal, one lone run)
 
 ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--batch", "b0001", "--tasks-per-batch", "10",
         "--variants", "6", "--workers", "1", "--max-concurrency", "1", "--until", "trajectories"]
 PROGRESS = re.compile(r"airline/b0000: stored (\d+)/(\d+) trajectories")
-
-
-def writ_env(home: Path) -> dict[str, str]:
-    env = dict(os.environ, WRIT_HOME=str(home), PYTHONUNBUFFERED="1")
-    env.pop("DAGSTER_HOME", None)
-    return env
 
 
 def stored(home: Path) -> dict[str, list[tuple]]:

@@ -34,10 +34,16 @@ def use_writ_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def writ_env(home: Path) -> dict[str, str]:
+    """The environment of a `writ` subprocess on ``home``: DAGSTER_HOME unset, output unbuffered."""
+    env = dict(os.environ, WRIT_HOME=str(home), PYTHONUNBUFFERED="1")
+    env.pop("DAGSTER_HOME", None)
+    return env
+
+
 def writ_cli(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the real ``writ`` command in a subprocess with ``WRIT_HOME=home`` (DAGSTER_HOME unset)."""
-    env = dict(os.environ, WRIT_HOME=str(home))
-    env.pop("DAGSTER_HOME", None)
+    env = writ_env(home)
     return subprocess.run([sys.executable, "-m", "writ_dagster.cli", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
