@@ -171,9 +171,12 @@ def test_default_run_trajectories_load_into_tau2_and_succeed(domain: str, export
     rate = sum(s.reward_info.reward == 1.0 for s in results.simulations) / len(results.simulations)
     assert rate >= 0.95, (domain, rate)
     assert results.to_df().shape[0] == len(results.simulations)
-    # tau2's evaluator, given every exported run itself, gives the stored reward.
+    # tau2's evaluator, given an exported run itself, gives the stored reward: every run that failed and
+    # a quarter of the rest, ~60 runs (tau2 builds fresh environments for each, ~0.9 s an airline run;
+    # the run's own `trajectories_rescore` check already re-scored all of them with the verifier).
     tasks = {t.id: t for t in results.tasks}
-    for sim in results.simulations:
+    sample = [s for i, s in enumerate(results.simulations) if i % 4 == 0 or s.reward_info.reward != 1.0]
+    for sim in sample:
         reward = evaluate_simulation(sim, tasks[sim.task_id], EvaluationType.ALL, False, domain).reward
         assert reward == sim.reward_info.reward, sim.id
 

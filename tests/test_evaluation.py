@@ -1,12 +1,9 @@
 """τ²-bench evaluation: pass^k and token figures against tau2's own metrics, storage, settings, and the
-real ``evaluation`` asset (vLLM-served tiny agent vs the SmolLM2 user, through tau2's harness)."""
+asset's refusal without a checkpoint. The real thing (vLLM-served checkpoint and base model vs the
+SmolLM2 user, through tau2's harness) is the default run's evaluation, checked in test_whole_graph.py."""
 
 from __future__ import annotations
 
-import math
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +14,6 @@ from writ_dagster.assets.evaluation import EVALUATIONS_DIR, evaluation
 from writ_dagster.core.evaluation.harness import Endpoint, run_info, trial_seeds
 from writ_dagster.core.evaluation.metrics import pass_hat_k, pass_k, score, score_table_markdown
 from writ_dagster.core.evaluation.models import EvalConfig, ModelScore
-from writ_dagster.core.storage.checkpoints import COMPLETE_MARKER, CheckpointRecord, register_checkpoint
 from writ_dagster.core.storage.evaluations import latest_evaluation_id, read_scores, write_scores
 from writ_dagster.core.storage.schema import connect
 from writ_dagster.resources.evaluation import EvaluationSettings
@@ -161,93 +157,3 @@ def test_asset_without_a_checkpoint_fails_before_serving_anything(tmp_path: Path
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert "no registered checkpoint" in str(failure.step_failure_data.error)
     assert not (tmp_path / "home" / EVALUATIONS_DIR).exists()
-
-
-# -- the real thing: vLLM servers, the SmolLM2 user, tau2's harness, Dagster ---------------------------
-
-def _marked_processes(marker: str) -> list[int]:
-    """Live processes (other than this one) whose environment carries ``marker``: everything we started."""
-    found = []
-    needle = f"WRIT_EVAL_TEST_MARKER={marker}".encode()
-    for env in Path("/proc").glob("[0-9]*/environ"):
-        pid = int(env.parent.name)
-        if pid == os.getpid():
-            continue
-        try:
-            state = (env.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state != "Z" and needle in env.read_bytes().split(b"\0"):
-                found.append(pid)
-        except (OSError, IndexError):
-            continue
-    return found
-
-
-@pytest.mark.slow
-def test_evaluation_asset_serves_plays_scores_and_stores(tmp_path: Path, monkeypatch, request) -> None:
-    pytest.importorskip("vllm")
-    pytest.importorskip("gguf")
-    from tau2.data_model.simulation import Results
-    from tau2.metrics.agent_metrics import compute_metrics
-
-    from writ_dagster.core.llm.tiny_model import MODEL_DIR_ENV, ensure_tiny_model
-    from writ_dagster.core.llm.user_models import MODELS_DIR_ENV, smollm2_gguf
-
-    smollm2_gguf()  # the packaged weights must be there (fails with what to install)
-    tiny = ensure_tiny_model(os.environ.get(MODEL_DIR_ENV) or request.config.cache.mkdir("writ-tiny-model") / "model")
-    monkeypatch.setenv(MODELS_DIR_ENV, os.environ.get(MODELS_DIR_ENV)
-                       or str(request.config.cache.mkdir("writ-user-models")))
-    home = tmp_path / "home"
-    monkeypatch.setenv("WRIT_HOME", str(home))
-    marker = uuid.uuid4().hex
-    monkeypatch.setenv("WRIT_EVAL_TEST_MARKER", marker)
-
-    # The "fine-tuned" checkpoint is a complete copy of the tiny model; the base model is the tiny model.
-    ckpt = tmp_path / "ckpt"
-    shutil.copytree(tiny, ckpt)
-    (ckpt / COMPLETE_MARKER).write_text("{}")
-    db = tmp_path / "w.duckdb"
-    with connect(db) as con:
-        register_checkpoint(con, CheckpointRecord(checkpoint_id="ck-test", sft_version="sft-test", recipe="cpu-tiny",
-                                                  recipe_json="{}", base_model=str(tiny), path=str(ckpt), steps=1,
-                                                  train_rows=1))
-
-    settings = EvaluationSettings(num_tasks=1, num_trials=2, max_steps=10, max_errors=3, concurrency=2)
-    result = dg.materialize([evaluation], instance=dg.DagsterInstance.ephemeral(),
-                            resources={"storage": WritStorage(database=str(db)), "evaluation_settings": settings})
-    assert result.success
-    assert _marked_processes(marker) == [], "a server process outlived the asset"
-
-    [mat] = result.asset_materializations_for_node("evaluation")
-    meta = {k: v.value for k, v in mat.metadata.items()}
-    evaluation_id = meta["evaluation_id"]
-    table = meta["scores"].splitlines()
-    assert "pass^1" in table[0] and "pass^2" in table[0] and len(table) == 2 + 4
-    assert [line.split("|")[1:3] for line in table[2:]] == [
-        [" airline ", " base "], [" airline ", " fine-tuned "], [" retail ", " base "], [" retail ", " fine-tuned "]]
-    out_dir = home / EVALUATIONS_DIR / evaluation_id
-    for log in ("user", "agent-base", "agent-fine-tuned"):  # three servers really ran
-        assert (out_dir / "logs" / f"{log}.log").stat().st_size > 0
-
-    with connect(db, read_only=True) as con:
-        stored = [s.score for s in read_scores(con, evaluation_id)]
-    assert sorted((s.domain, s.model_label) for s in stored) == [
-        ("airline", "base"), ("airline", "fine-tuned"), ("retail", "base"), ("retail", "fine-tuned")]
-    for s in stored:
-        path = Path(s.results_path)
-        assert path == out_dir / f"{s.model_label}_{s.domain}.json"
-        results = Results.load(path)  # tau2's own loader
-        assert results.info.environment_info.domain_name == s.domain and len(results.simulations) == 2
-        assert results.info.agent_info.llm.startswith("openai/") and "api_key" not in results.info.agent_info.llm_args
-        f = s.figures
-        assert sorted(f.pass_k) == [1, 2] and all(0.0 <= v <= 1.0 for v in f.pass_k.values())
-        tau2 = compute_metrics(results)
-        assert {k: pytest.approx(v) for k, v in f.pass_k.items()} == tau2.pass_hat_ks
-        assert math.isclose(f.avg_reward, tau2.avg_reward)
-        assert f.avg_agent_completion_tokens > 0 and f.avg_agent_prompt_tokens > 0, (s.domain, s.model_label, f)
-        assert f.failed_runs == 0, f
-        assert s.checkpoint_id == ("ck-test" if s.model_label == "fine-tuned" else None)
-        assert s.model_path == (str(ckpt) if s.model_label == "fine-tuned" else str(tiny))
-        # Conversations really happened: the SmolLM2 user spoke and the agent answered.
-        sim = results.simulations[0]
-        assert any(m.role == "user" and m.content for m in sim.messages)
-        assert sum(1 for m in sim.messages if m.role == "assistant" and m.usage) >= 1

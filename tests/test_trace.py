@@ -145,8 +145,9 @@ def test_run_until_trajectories_stops_before_sft(tmp_path: Path, monkeypatch, ca
     with connect(home / "writ.duckdb", read_only=True) as con:
         assert latest_sft_set(con) is None
     assert main(["trace", "traj-anything"]) == 2  # no SFT row, no such trajectory
-    # the default goes on to the SFT set (the partition is kept, not re-simulated)
-    assert main(args) == 0
+    # a later run goes on to the SFT set (the partition is kept, not re-simulated); `--until sft`, not the
+    # default whole graph: fine-tuning and evaluation are the default run's to prove (test_evaluation.py)
+    assert main([*args, "--until", "sft"]) == 0
     out = capsys.readouterr().out
     assert "(0 simulated, 6 kept)" in out and "sft: set " in out and "from 6 trajectories" in out
 

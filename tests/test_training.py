@@ -175,8 +175,14 @@ def test_checkpoint_asset_trains_through_pipes_and_registers_a_complete_checkpoi
 def _training_children() -> list:
     import psutil
 
-    return [p for p in psutil.Process().children(recursive=True)
-            if "writ_dagster.core.training.pipes_main" in " ".join(p.cmdline())]
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "writ_dagster.core.training.pipes_main" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:  # a child that ended (or is a zombie) between the listing and the look
+            continue
+    return found
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from writ_testing import DEFAULT_RUN_ARGS, LLM_EXTRA, default_run_home
+from writ_testing import DEFAULT_RUN_ARGS, LLM_EXTRA, default_run_home, marked_processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not LLM_EXTRA, reason="the whole graph needs the `llm` extra")]
 
@@ -23,7 +23,8 @@ MATERIALIZATIONS = """
 query Mats($key: AssetKeyInput!) {
   assetOrError(assetKey: $key) {
     __typename
-    ... on Asset { assetMaterializations { partition runId } }
+    ... on Asset { assetMaterializations { partition runId metadataEntries { label
+                   ... on MarkdownMetadataEntry { mdStr } } } }
   }
 }"""
 
@@ -89,6 +90,31 @@ def test_evaluation_results_load_with_tau2_and_report_pass_k_and_tokens(home: Pa
             assert row["avg_agent_tokens"] > 0 or figures["failed_runs"] == row["n_simulations"], figures
         expected_model = ckpt["path"] if row["model_label"] == "fine-tuned" else ckpt["base_model"]
         assert row["model_path"] == expected_model
+        assert row["checkpoint_id"] == (ckpt["checkpoint_id"] if row["model_label"] == "fine-tuned" else None)
+
+
+def test_the_evaluation_served_three_models_talked_through_tau2_and_left_nothing_running(home: Path) -> None:
+    """The checkpoint, its base and the SmolLM2 user were really served (a log each), their conversations
+    are in tau2 results files beside them, no key reached those files, and no server outlived the run."""
+    from tau2.data_model.simulation import Results
+
+    from writ_dagster.assets.evaluation import EVALUATIONS_DIR
+
+    assert marked_processes((home / "run-marker.txt").read_text()) == [], "a process outlived the run"
+    rows = _rows(home, "SELECT * FROM evaluations")
+    [evaluation_id] = {r["evaluation_id"] for r in rows}
+    out_dir = home / EVALUATIONS_DIR / evaluation_id
+    for log in ("user", "agent-base", "agent-fine-tuned"):
+        assert (out_dir / "logs" / f"{log}.log").stat().st_size > 0
+    for row in rows:
+        path = Path(row["results_path"])
+        assert path == out_dir / f"{row['model_label']}_{row['domain']}.json"
+        results = Results.load(path)
+        assert results.info.environment_info.domain_name == row["domain"]
+        assert results.info.agent_info.llm.startswith("openai/") and "api_key" not in results.info.agent_info.llm_args
+        assert "api_key" not in path.read_text()
+        # Conversations really happened: the SmolLM2 user spoke in each.
+        assert all(any(m.role == "user" and m.content for m in sim.messages) for sim in results.simulations)
 
 
 def test_the_ui_shows_every_asset_materialized(home: Path, tmp_path: Path) -> None:
@@ -114,6 +140,12 @@ def test_the_ui_shows_every_asset_materialized(home: Path, tmp_path: Path) -> No
                 assert set(DOMAINS) <= partitions
             elif key in ("tasks", "user_scripts", "trajectories"):
                 assert {f"b0000|{d}" for d in DOMAINS} <= partitions, (key, partitions)
+            elif key == "evaluation":  # the score table, one line per domain and model, as the UI shows it
+                entries = {e["label"]: e for e in data["assetMaterializations"][0]["metadataEntries"]}
+                table = entries["scores"]["mdStr"].splitlines()
+                assert "pass^1" in table[0] and "pass^2" in table[0]
+                assert [line.split("|")[1:3] for line in table[2:]] == [
+                    [f" {d} ", f" {m} "] for d in DOMAINS for m in ("base", "fine-tuned")]
     finally:
         leftovers = server.stop()
     assert not leftovers, f"processes left running: {sorted(leftovers)}"

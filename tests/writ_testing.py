@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import uuid
 from functools import cache
 from pathlib import Path
 
@@ -41,9 +42,10 @@ def writ_env(home: Path) -> dict[str, str]:
     return env
 
 
-def writ_cli(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def writ_cli(home: Path, *args: str, timeout: int = 900,
+             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the real ``writ`` command in a subprocess with ``WRIT_HOME=home`` (DAGSTER_HOME unset)."""
-    env = writ_env(home)
+    env = writ_env(home) | (extra_env or {})
     return subprocess.run([sys.executable, "-m", "writ_dagster.cli", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -53,6 +55,7 @@ def writ_cli(home: Path, *args: str, timeout: int = 900) -> subprocess.Completed
 LLM_EXTRA = all(importlib.util.find_spec(m) is not None for m in ("trl", "vllm"))
 DEFAULT_RUN_ARGS: tuple[str, ...] = () if LLM_EXTRA else ("--until", "sft")
 
+RUN_MARKER_ENV = "WRIT_TEST_RUN_MARKER"
 _DEFAULT_RUNS: dict[tuple[str, ...], Path] = {}
 
 
@@ -60,11 +63,31 @@ def default_run_home(factory: pytest.TempPathFactory, *args: str) -> Path:
     """WRIT_HOME after ``writ run *args`` on the embedded defaults, run once per test session and
     shared by every test module that asks for the same arguments (``DEFAULT_RUN_ARGS``: the README's
     main command where the `llm` extra is installed, ~5 min; ~40 s up to the SFT set). Tests only
-    read it (write exports elsewhere)."""
+    read it (write exports elsewhere). Every process the run starts carries ``RUN_MARKER_ENV`` with the
+    value in ``run-marker.txt``, so a test can look for any left running (:func:`marked_processes`)."""
     if args not in _DEFAULT_RUNS:
         home = factory.mktemp("default_run")
-        run = writ_cli(home, "run", *args)
+        marker = uuid.uuid4().hex
+        run = writ_cli(home, "run", *args, extra_env={RUN_MARKER_ENV: marker})
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         (home / "run-stdout.txt").write_text(run.stdout)
+        (home / "run-marker.txt").write_text(marker)
         _DEFAULT_RUNS[args] = home
     return _DEFAULT_RUNS[args]
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Live processes (other than this one) whose environment has ``RUN_MARKER_ENV=marker``."""
+    found = []
+    needle = f"{RUN_MARKER_ENV}={marker}".encode()
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        pid = int(env.parent.name)
+        if pid == os.getpid():
+            continue
+        try:
+            state = (env.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state != "Z" and needle in env.read_bytes().split(b"\0"):
+                found.append(pid)
+        except (OSError, IndexError):
+            continue
+    return found

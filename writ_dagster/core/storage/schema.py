@@ -71,6 +71,8 @@ def check_db_file(path: str | Path) -> None:
         )
 
 
+_COMPLETE_CHECKS = 3  # looks at the file, a pause apart, before calling it truncated
+_COMPLETE_PAUSE_S = 0.3
 _HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the first block
 
 
@@ -93,16 +95,24 @@ def check_db_complete(path: str | Path) -> None:
     """
     path = Path(path)
     check_db_file(path)
-    if not path.exists():
-        return
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
-        return
-    try:
-        _check_complete(con, path)
-    finally:
-        con.close()
+    for attempt in range(_COMPLETE_CHECKS):
+        if not path.exists():
+            return
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error:
+            return
+        try:
+            _check_complete(con, path)
+            return
+        except StorageError:
+            # Seen once in CI: a sound file, just closed by a concurrent writer, briefly shorter than its
+            # header lists. A file cut short stays short, so only a shortfall that persists is refused.
+            if attempt == _COMPLETE_CHECKS - 1:
+                raise
+        finally:
+            con.close()
+        time.sleep(_COMPLETE_PAUSE_S)
 
 
 def open_db(path: str | Path, read_only: bool = False,
