@@ -84,6 +84,7 @@ class DagsterDev:
 
     def __init__(self, cwd: Path, env: dict[str, str], log: Path) -> None:
         self.port = free_port()
+        self.env = env  # for other processes on the same homes
         self.url = f"http://127.0.0.1:{self.port}/graphql"
         self.log_path = log
         self._log = open(log, "wb")

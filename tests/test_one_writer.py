@@ -18,8 +18,8 @@ from writ_testing import writ_env
 
 pytestmark = pytest.mark.slow  # three small runs and a reader loop: a few minutes on a busy machine
 
-ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--batch", "b0001", "--batch", "b0002",
-        "--tasks-per-batch", "8", "--variants", "1", "--until", "trajectories"]
+ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--batch", "b0001",
+        "--tasks-per-batch", "6", "--variants", "1", "--until", "trajectories"]
 
 # Readers in one process, back to back until told to stop: `writ export-tasks` and
 # `writ export-trajectories` as a user would call them; any non-zero exit ends the loop with it.

@@ -1,6 +1,10 @@
-"""Hostile input, run as a user would (the real `writ` in a subprocess, real files): special files
-survive an export, secrets are refused or masked, keys and settings are checked before anything is
-written, broken homes and databases end with one line and exit 2."""
+"""Hostile input, run as a user would (the real `writ` command on real files): special files survive an
+export, secrets are refused or masked, keys and settings are checked before anything is written,
+broken homes and databases end with one line and exit 2.
+
+Most commands run in this process (``writ_main``: the console script's own ``main``, seconds faster);
+those whose process matters (a file-size limit, the exit status the shell sees, the current folder)
+run in a subprocess."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from writ_testing import writ_cli
+from writ_testing import writ_main
 
 RUN = ("run", "--domain", "airline", "--tasks-per-batch", "4", "--variants", "1", "--until", "sft")
 
@@ -22,7 +26,7 @@ RUN = ("run", "--domain", "airline", "--tasks-per-batch", "4", "--variants", "1"
 def stored_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A WRIT_HOME holding one small airline partition and its SFT set (~20 s); tests only read it."""
     home = tmp_path_factory.mktemp("stored") / "home"
-    done = writ_cli(home, *RUN)
+    done = writ_main(home, *RUN)
     assert done.returncode == 0, done.stderr[-2000:]
     return home
 
@@ -37,7 +41,7 @@ def one_line_refusal(done: subprocess.CompletedProcess, expected: str) -> str:
 
 
 def export_tasks(home: Path, out: str) -> subprocess.CompletedProcess:
-    return writ_cli(home, "export-tasks", "--domain", "airline", "--out", out)
+    return writ_main(home, "export-tasks", "--domain", "airline", "--out", out)
 
 
 # --- 1: --out never replaces a special file ------------------------------------------------------
@@ -83,23 +87,22 @@ def test_export_to_a_character_device_leaves_it_a_device(stored_home: Path, tmp_
 
 @pytest.mark.parametrize("command", [("export-tasks", "--domain", "airline"),
                                      ("export-trajectories", "--domain", "airline"), ("export-sft",)])
-def test_an_empty_out_is_refused(stored_home: Path, tmp_path: Path, command: tuple[str, ...]) -> None:
+def test_an_empty_out_is_refused(stored_home: Path, tmp_path: Path, command: tuple[str, ...],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "README.md").write_text("mine\n")
-    env = dict(os.environ, WRIT_HOME=str(stored_home))
-    done = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *command, "--out", ""], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
-    one_line_refusal(done, "--out must name a path")
+    monkeypatch.chdir(tmp_path)  # where an empty path would have written
+    one_line_refusal(writ_main(stored_home, *command, "--out", ""), "--out must name a path")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
     assert (tmp_path / "README.md").read_text() == "mine\n"
 
 
 def test_export_sft_refuses_a_folder_of_other_files(stored_home: Path, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine\n")
-    one_line_refusal(writ_cli(stored_home, "export-sft", "--out", str(tmp_path)), "holds other files (notes.txt)")
+    one_line_refusal(writ_main(stored_home, "export-sft", "--out", str(tmp_path)), "holds other files (notes.txt)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     out = tmp_path / "sft"
     for _ in range(2):  # a second export replaces the first one's folder
-        done = writ_cli(stored_home, "export-sft", "--out", str(out))
+        done = writ_main(stored_home, "export-sft", "--out", str(out))
         assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "train.parquet"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sft"]
@@ -180,7 +183,7 @@ def test_a_truncated_database_is_refused_untouched(stored_home: Path, tmp_path: 
     out = tmp_path / "out"
     for argv in (RUN, ("export-trajectories", "--domain", "airline", "--out", str(out)),
                  ("export-sft", "--out", str(out)), ("export-tasks", "--domain", "airline", "--out", str(out))):
-        one_line_refusal(writ_cli(home, *argv), "is truncated")
+        one_line_refusal(writ_main(home, *argv), "is truncated")
     assert db.read_bytes() == whole[: len(whole) // 2]
     assert sorted(p.name for p in home.iterdir()) == ["writ.duckdb"] and not out.exists()
 
@@ -188,9 +191,9 @@ def test_a_truncated_database_is_refused_untouched(stored_home: Path, tmp_path: 
 def test_a_writ_home_that_cannot_be_a_folder_is_refused(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder\n")
-    one_line_refusal(writ_cli(blocker, *RUN), "is not a folder")
-    one_line_refusal(writ_cli(blocker / "below", *RUN), "cannot be created")
-    one_line_refusal(writ_cli(Path("/proc/writ-nowhere/home"), *RUN), "cannot be created")
+    one_line_refusal(writ_main(blocker, *RUN), "is not a folder")
+    one_line_refusal(writ_main(blocker / "below", *RUN), "cannot be created")
+    one_line_refusal(writ_main(Path("/proc/writ-nowhere/home"), *RUN), "cannot be created")
     assert blocker.read_text() == "not a folder\n"
 
 
@@ -246,7 +249,7 @@ def test_a_literal_secret_in_config_is_refused_and_stored_nowhere(tmp_path: Path
     config = tmp_path / "config.yaml"
     config.write_text("tasks_per_batch: 4\n" + text)
     home = tmp_path / "home"
-    done = writ_cli(home, "run", "--domain", "airline", "--until", "trajectories", "--config", str(config))
+    done = writ_main(home, "run", "--domain", "airline", "--until", "trajectories", "--config", str(config))
     one_line_refusal(done, expected)
     assert SECRET not in done.stdout + done.stderr
     assert not home.exists()  # no DuckDB row, no Dagster run, no log holds it
@@ -271,7 +274,7 @@ def test_sft_folders_respect_the_umask(stored_home: Path, tmp_path: Path) -> Non
     [made] = [p for p in (stored_home / "sft").iterdir() if not p.name.startswith(".")]
     assert stat.S_IMODE(made.stat().st_mode) == 0o777 & ~umask
     out = tmp_path / "export"
-    done = writ_cli(stored_home, "export-sft", "--out", str(out))
+    done = writ_main(stored_home, "export-sft", "--out", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
 

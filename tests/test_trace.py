@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from writ_testing import DEFAULT_RUN_ARGS, default_run_home, use_writ_home, writ_cli
+from writ_testing import DEFAULT_RUN_ARGS, default_run_home, use_writ_home, writ_cli, writ_main
 
 from writ_dagster.cli import main
 from writ_dagster.core.domains.registry import get_domain
@@ -131,7 +131,7 @@ def test_trace_in_a_real_process_by_row_and_by_trajectory(default_home: Path, st
 
 def test_unknown_id_is_one_line_and_exit_2(default_home: Path) -> None:
     for bad in ("traj-nope", f"{'0' * 16}/traj-nope"):
-        run = writ_cli(default_home, "trace", bad, timeout=120)
+        run = writ_main(default_home, "trace", bad)
         assert run.returncode == 2 and run.stdout == ""
         assert run.stderr.count("\n") == 1 and run.stderr.startswith("writ: error: no ") and bad in run.stderr
 
@@ -163,3 +163,30 @@ def test_bad_sft_settings_in_the_config_file_are_refused(tmp_path: Path, monkeyp
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
     assert not home.exists()  # refused before anything was written
+
+
+def test_kept_trajectories_name_the_configs_of_the_run_that_kept_them(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Issue 12.9: a config change that leaves the tasks and conversations as they were keeps the stored
+    trajectories; their lineage then names the new task and simulation configs, not the first run's."""
+    from writ_dagster.core.simulation.settings import TrajectoryConfig
+    from writ_dagster.core.tasks.models import SynthesisConfig
+
+    use_writ_home(tmp_path, monkeypatch)
+    args = ["run", "--domain", "airline", "--tasks-per-batch", "3", "--variants", "1", "--until", "trajectories"]
+    assert main(args) == 0
+    config = tmp_path / "changed.yaml"  # more synthesis attempts allowed, two attempts per conversation
+    config.write_text("max_attempts_per_task: 30\nsimulation:\n  attempts: 2\n")
+    assert main([*args, "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "airline/b0000: trajectories: 3 conversations (0 simulated, 3 kept)" in out, out
+    task_hash = SynthesisConfig(tasks_per_batch=3, max_attempts_per_task=30).content_hash()
+    simulation_hash = TrajectoryConfig(variants=1, attempts=2).content_hash()
+    assert simulation_hash != TrajectoryConfig(variants=1).content_hash()
+    with connect(tmp_path / "writ-home" / "writ.duckdb", read_only=True) as con:
+        ids = [r[0] for r in con.execute("SELECT trajectory_id FROM trajectories").fetchall()]
+    assert len(ids) == 3
+    for trajectory_id in ids:
+        assert main(["trace", trajectory_id, "--json", "--no-db"]) == 0
+        chain = json.loads(capsys.readouterr().out)
+        assert chain["task"]["config_hash"] == task_hash
+        assert chain["trajectory"]["simulation_config_hash"] == simulation_hash

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
+import io
 import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from functools import cache
 from pathlib import Path
 
@@ -50,6 +54,29 @@ def writ_cli(home: Path, *args: str, timeout: int = 900,
                           text=True, timeout=timeout)
 
 
+def writ_main(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``writ *args`` in this process (``writ_dagster.cli.main``, what the console script calls) with
+    ``WRIT_HOME=home`` and DAGSTER_HOME unset; its exit code and what it printed, as :func:`writ_cli`
+    gives them. Seconds faster than a subprocess (no second interpreter loading Dagster and tau2), for
+    tests of what the command does rather than of the process around it."""
+    from writ_dagster.cli import main
+
+    saved = {k: os.environ.get(k) for k in ("WRIT_HOME", "DAGSTER_HOME")}
+    os.environ["WRIT_HOME"] = str(home)
+    os.environ.pop("DAGSTER_HOME", None)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors and --help
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return subprocess.CompletedProcess(["writ", *args], code, out.getvalue(), err.getvalue())
+
+
 # The whole graph (fine-tuning, vLLM evaluation) needs the `llm` extra; without it the default run
 # stops after the SFT set, and the tests of the later stages skip.
 LLM_EXTRA = all(importlib.util.find_spec(m) is not None for m in ("trl", "vllm"))
@@ -59,19 +86,49 @@ RUN_MARKER_ENV = "WRIT_TEST_RUN_MARKER"
 _DEFAULT_RUNS: dict[tuple[str, ...], Path] = {}
 
 
+def session_shared_dir(factory: pytest.TempPathFactory) -> Path:
+    """A folder of this test session that every pytest-xdist worker sees (each worker's base temp is a
+    subfolder of the session's), and the session's base temp when tests run in one process."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing): one worker at a time past this point."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def default_run_home(factory: pytest.TempPathFactory, *args: str) -> Path:
     """WRIT_HOME after ``writ run *args`` on the embedded defaults, run once per test session and
-    shared by every test module that asks for the same arguments (``DEFAULT_RUN_ARGS``: the README's
-    main command where the `llm` extra is installed, ~5 min; ~40 s up to the SFT set). Tests only
-    read it (write exports elsewhere). Every process the run starts carries ``RUN_MARKER_ENV`` with the
-    value in ``run-marker.txt``, so a test can look for any left running (:func:`marked_processes`)."""
+    shared by every test module (and every xdist worker) that asks for the same arguments
+    (``DEFAULT_RUN_ARGS``: the README's main command where the `llm` extra is installed, ~6 min; ~40 s
+    up to the SFT set). The first to ask runs it; the others wait on a lock and read the same home.
+    Tests only read it (write exports elsewhere). Every process the run starts carries
+    ``RUN_MARKER_ENV`` with the value in ``run-marker.txt``, so a test can look for any left running
+    (:func:`marked_processes`)."""
     if args not in _DEFAULT_RUNS:
-        home = factory.mktemp("default_run")
-        marker = uuid.uuid4().hex
-        run = writ_cli(home, "run", *args, extra_env={RUN_MARKER_ENV: marker})
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        (home / "run-stdout.txt").write_text(run.stdout)
-        (home / "run-marker.txt").write_text(marker)
+        name = "default-run" + "".join(f"-{a.lstrip('-')}" for a in args)
+        shared = session_shared_dir(factory)
+        home = shared / name
+        with locked(shared / f"{name}.lock"):
+            failed = shared / f"{name}.failed"
+            if failed.exists():  # another worker's attempt failed: report it, do not run it again
+                pytest.fail(failed.read_text(), pytrace=False)
+            if not (home / "run-stdout.txt").exists():
+                marker = uuid.uuid4().hex
+                run = writ_cli(home, "run", *args, extra_env={RUN_MARKER_ENV: marker})
+                if run.returncode != 0:
+                    failed.write_text(f"`writ run {' '.join(args)}` exited {run.returncode}:\n"
+                                      + run.stdout[-3000:] + run.stderr[-3000:])
+                    pytest.fail(failed.read_text(), pytrace=False)
+                (home / "run-marker.txt").write_text(marker)
+                (home / "run-stdout.txt").write_text(run.stdout)  # last: its presence means complete
         _DEFAULT_RUNS[args] = home
     return _DEFAULT_RUNS[args]
 

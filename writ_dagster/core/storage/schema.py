@@ -71,19 +71,21 @@ def check_db_file(path: str | Path) -> None:
         )
 
 
-_COMPLETE_CHECKS = 3  # looks at the file, a pause apart, before calling it truncated
-_COMPLETE_PAUSE_S = 0.3
 _HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the first block
 
 
 def _check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Refuse a file shorter than the blocks its header lists (cut short by a copy or a full disk):
-    DuckDB opens it and fails only when a query reads a missing block."""
-    block_size, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
-    size = path.stat().st_size
-    if size < _HEADER_BYTES + block_size * blocks:
-        raise StorageError(f"WRIT database {path} is truncated ({size} bytes, its header lists "
-                           f"{_HEADER_BYTES + block_size * blocks}); restore it or point WRIT_HOME elsewhere")
+    """Refuse a file too short to hold the blocks in use its header lists (cut short by a copy or a full
+    disk): DuckDB opens it and fails only when a query reads a missing block.
+
+    Blocks in use, not all blocks: a sound file may end before its free blocks (seen in CI: a file
+    two free blocks shorter than ``total_blocks`` after a writer's checkpoint)."""
+    block_size, total, free = con.execute(
+        "SELECT block_size, total_blocks, free_blocks FROM pragma_database_size()").fetchone()
+    size, needed = path.stat().st_size, _HEADER_BYTES + block_size * (total - free)
+    if size < needed:
+        raise StorageError(f"WRIT database {path} is truncated ({size} bytes, the {total - free} blocks in use its "
+                           f"header lists need {needed}); restore it or point WRIT_HOME elsewhere")
 
 
 def check_db_complete(path: str | Path) -> None:
@@ -95,24 +97,16 @@ def check_db_complete(path: str | Path) -> None:
     """
     path = Path(path)
     check_db_file(path)
-    for attempt in range(_COMPLETE_CHECKS):
-        if not path.exists():
-            return
-        try:
-            con = duckdb.connect(str(path), read_only=True)
-        except duckdb.Error:
-            return
-        try:
-            _check_complete(con, path)
-            return
-        except StorageError:
-            # Seen once in CI: a sound file, just closed by a concurrent writer, briefly shorter than its
-            # header lists. A file cut short stays short, so only a shortfall that persists is refused.
-            if attempt == _COMPLETE_CHECKS - 1:
-                raise
-        finally:
-            con.close()
-        time.sleep(_COMPLETE_PAUSE_S)
+    if not path.exists():
+        return
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return
+    try:
+        _check_complete(con, path)
+    finally:
+        con.close()
 
 
 def open_db(path: str | Path, read_only: bool = False,
