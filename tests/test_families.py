@@ -1,4 +1,5 @@
-"""Task families beyond N writes: refusals alone and refusals mixed with writes (airline)."""
+"""Task families beyond N writes: refusals alone, refusals mixed with writes, and transfers to a human
+agent (airline)."""
 
 from __future__ import annotations
 
@@ -110,6 +111,8 @@ def test_default_shares_keep_the_axes(domain):
     tasks = Synthesizer(domain, SynthesisConfig()).synthesize("b0000").tasks
     share = sum(t.family != "writes" for t in tasks) / len(tasks)
     assert share >= 0.10
+    if domain == "airline":  # a default batch needs at least one transfer
+        assert any(t.family == "transfer" for t in tasks)
     s = summarize(tasks)
     assert s["share_ge3_writes"] >= 0.30 and s["share_ge6_reads_before_a_write"] >= 0.30
     # Write-only tasks are drawn exactly as before families existed: the family has its own RNG.
@@ -160,3 +163,70 @@ def test_retail_refusals_are_legal_and_their_conversations_score_one():
     jobs = [Job(t, s, seed=2) for t in odd for s in make_scripts(t, 2, seed=2)]
     records = SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig(max_concurrency=8)).run_all(jobs)
     assert all(r.reward == 1.0 for r in records), [(r.script_id, r.reward) for r in records if r.reward < 1]
+
+
+# -- transfers: a request only a human agent may handle ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def transfer_batch():
+    return Synthesizer("airline", SynthesisConfig(tasks_per_batch=10, family_mix={"transfer": 0.5})).synthesize("x0000")
+
+
+def test_transfer_tasks_end_with_the_transfer_and_are_scored_on_it(transfer_batch):
+    """Cancelling a partly flown reservation: the policy says the agent cannot help and must transfer.
+    The gold plan reads the reservation and its flights, then calls transfer_to_human_agents; the
+    action check scores the call, so an agent that declines without transferring, or cancels, gets 0."""
+    from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, gold_messages
+    from writ_dagster.core.tasks.synthesis import closing_message
+
+    transfers = [t for t in transfer_batch.tasks if t.family == "transfer"]
+    assert len(transfers) >= 2
+    base = get_domain("airline").base.db
+    verifier = get_verifier(get_domain("airline"))
+    for t in transfers:
+        [part] = t.refusals
+        assert part.transfer and t.gold_actions[-1].name == TRANSFER_TOOL
+        criteria = t.task["evaluation_criteria"]
+        assert "ACTION" in criteria["reward_basis"] and criteria["actions"][-1]["compare_args"] == []
+        rid = _target(part.action)
+        r = base.reservations[rid]
+        assert r.status != "cancelled" and policy.is_flown(base, r)  # the policy's transfer case
+        assert all(s.arguments.get("reservation_id") != rid for s in t.gold_actions if s.kind == "write")
+        task = Task.model_validate(t.task)
+        plan = [(s.name, s.arguments) for s in t.gold_actions]
+        closing = closing_message(task)
+        assert closing.endswith(TRANSFER_MESSAGE)
+        gold = gold_messages(task, verifier.execute(plan), "Hi.", closing)
+        assert evaluate_simulation(simulation_run(task, gold), task, EvaluationType.ALL, False, "airline").reward == 1.0
+        # declining without the transfer call: the DB is right, the action check is not
+        without = gold_messages(task, verifier.execute(plan[:-1]), "Hi.", closing)
+        assert evaluate_simulation(simulation_run(task, without), task, EvaluationType.ALL, False,
+                                   "airline").reward == 0.0
+        cancelled = gold_messages(task, verifier.execute([*plan, ("cancel_reservation", {"reservation_id": rid})]),
+                                  "Hi.", closing)
+        assert verifier.score(task, cancelled) == 0.0
+
+
+def test_scripted_transfer_conversations_transfer_last_and_score_one_under_tau2(transfer_batch):
+    from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL
+
+    transfers = [t for t in transfer_batch.tasks if t.family == "transfer"]
+    jobs = [Job(t, s, seed=3) for t in transfers for s in make_scripts(t, 3, seed=3)]
+    assert all(not check_script(j.record, j.script) for j in jobs)
+    records = SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig(max_concurrency=8)).run_all(jobs)
+    by_script = {j.script.script_id: j for j in jobs}
+    scored: set[str] = set()
+    for rec in records:
+        assert rec.reward == 1.0 and rec.termination_reason == "user_stop", (rec.script_id, rec.reward)
+        calls = [c["name"] for m in rec.messages if m["role"] == "assistant" for c in (m.get("tool_calls") or [])]
+        assert calls[-1] == TRANSFER_TOOL and calls.count(TRANSFER_TOOL) == 1  # every write came before it
+        last_agent = [m for m in rec.messages if m["role"] == "assistant" and m.get("content")][-1]
+        part = by_script[rec.script_id].record.refusals[0]
+        assert last_agent["content"].endswith(TRANSFER_MESSAGE) and part.reason in last_agent["content"]
+        assert "###TRANSFER###" in rec.messages[-1]["content"]
+        job = by_script[rec.script_id]
+        if job.record.task_id not in scored:  # tau2 agrees, once per task
+            scored.add(job.record.task_id)
+            task = Task.model_validate(job.record.task)
+            run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
+            assert evaluate_simulation(run, task, EvaluationType.ALL, False, "airline").reward == 1.0

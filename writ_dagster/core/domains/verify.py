@@ -18,14 +18,18 @@ from writ_dagster.core import runtime  # noqa: F401
 from tau2.data_model.message import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
 from tau2.data_model.simulation import SimulationRun, TerminationReason
 from tau2.data_model.tasks import RewardType, Task
+from tau2.evaluator.evaluator_action import ActionEvaluator
 from tau2.evaluator.evaluator_communicate import CommunicateEvaluator
 
 from writ_dagster.core.domains.registry import Domain
 from writ_dagster.core.domains.state import EntityKey, Fork
 
 GREETING = "Hi! How can I help you today?"
+TRANSFER_TOOL = "transfer_to_human_agents"
+# What both domains' policies tell the agent to send right after calling TRANSFER_TOOL.
+TRANSFER_MESSAGE = "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT. PLEASE HOLD ON."
 SCORED_TERMINATIONS = {TerminationReason.AGENT_STOP, TerminationReason.USER_STOP}
-FAST_BASES = {RewardType.DB, RewardType.COMMUNICATE}
+FAST_BASES = {RewardType.DB, RewardType.COMMUNICATE, RewardType.ACTION}
 
 
 @dataclass
@@ -146,6 +150,8 @@ class Verifier:
             reward *= self.db_reward(task, messages)
         if RewardType.COMMUNICATE in basis:
             reward *= CommunicateEvaluator.calculate_reward(task=task, full_trajectory=list(messages)).reward
+        if RewardType.ACTION in basis:  # tau2's own check: a pure function of the messages
+            reward *= ActionEvaluator.calculate_reward(task=task, full_trajectory=list(messages)).reward
         return reward
 
 

@@ -195,7 +195,8 @@ class OracleAgent(ScriptedBackend):
                           write=w.ordinal)
 
     def _refusal(self, o: TaskOutline, st: dict[str, Any], k: int) -> Reply:
-        """Read what the policy needs to judge a forbidden request, then decline it with the reason."""
+        """Read what the policy needs to judge a forbidden request, then decline it with the reason (or,
+        for one only a human agent may handle, transfer the user with the reason)."""
         req = o.requests[k]
         st["facts_pending"].discard(k)  # nothing more is needed to say no
         cursor = st["refusal_cursor"].get(k, 0)
@@ -204,6 +205,9 @@ class OracleAgent(ScriptedBackend):
             return self._call(st, step.name, step.arguments, ("refusal_read", k))
         st["refused"].add(k)
         rng = st["rng"]
+        if req.transfer:  # the transfer call was the last of the reads; the policy's message follows it
+            return self._text(st, _say(self._take_note(st), phrases.transfer(rng, req.refused_action, req.refusal)),
+                              "transfer", request=k)
         return self._text(st, _say(self._take_note(st), phrases.refuse(rng, req.refused_action, req.refusal),
                                    phrases.anything_else(rng)), "refuse", request=k)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
 from writ_dagster.core.tasks.models import Comparison
 
 _NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
@@ -225,6 +226,15 @@ def confirm_request(rng: random.Random) -> str:
 
 
 # -- refusals -----------------------------------------------------------------------------
+def transfer(rng: random.Random, action: str, reason: str) -> str:
+    """Explain why a human agent must handle a request, then the policy's transfer message."""
+    sorry = pick(rng, [f"I'm sorry, but I can't {action} here:", f"Unfortunately, I'm not able to {action} for you:",
+                       f"I've checked, and I can't {action} myself:"])
+    hand = pick(rng, ["A human agent will take it from here.", "I'm handing this over to a human agent.",
+                      "A colleague from our human team will help you with it."])
+    return f"{sorry} {reason}. {hand} {TRANSFER_MESSAGE}"
+
+
 def refuse(rng: random.Random, action: str, reason: str) -> str:
     """Decline a request the policy forbids, giving the policy's reason (``action``: "cancel reservation X")."""
     looked = pick(rng, ["", "I've checked the details.", "I've looked into it.", "I've gone through the booking.",

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
 from writ_dagster.core.simulation.backends import ScriptedBackend
-from writ_dagster.core.simulation.protocol import ConversationView, Reply
+from writ_dagster.core.simulation.protocol import TRANSFER, ConversationView, Reply
 from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.users.outline import outline_task
 from writ_dagster.core.users.phrasing import lower_first
@@ -33,6 +34,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 
 _ACCEPT = ("I see, that's a shame, but I understand.", "Okay, I understand.", "Fair enough, thanks for explaining.",
            "Alright, if the policy doesn't allow it, I'll leave it.", "Oh well, I understand.")
+
+
+_THANKS = ("Okay, thank you, I'll hold.", "Alright, I'll wait for them.", "Thanks, I'll hold on.",
+           "Fine, I'll wait to be connected.")
 
 
 def classify(text: str) -> str:
@@ -72,6 +77,8 @@ class ScriptedUser(ScriptedBackend):
             return self._confirm(script, st, last.content or "")
         if act in ("ask_request", "anything_else"):
             return self._next_request(script, st)
+        if act == "transfer" or TRANSFER_MESSAGE in (last.content or ""):
+            return self._reply(f"{_THANKS[script.variant % len(_THANKS)]} {TRANSFER}", "transferred")
         if act == "refuse":
             # Take the no as the script says, then go on with what is left (or say goodbye).
             after = self._next_request(script, st)

@@ -58,6 +58,8 @@ class Refusal:
     targets: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     behaviour: list[str] = field(default_factory=list, metadata={"doc": "how the user takes the refusal"})
+    transfer: bool = field(default=False, metadata={"doc": "only a human agent may handle it: the agent "
+                                                           "transfers the user instead of declining"})
 
 
 class RefusalBlueprint(Protocol):

@@ -59,6 +59,10 @@ ACCEPT_REFUSAL = ("If the agent explains why it cannot be done, you accept that 
                   "Should the agent say the policy does not allow it, you take the explanation as it is.",
                   "If the agent refuses and tells you why, you accept it without arguing.",
                   "When the agent says no and gives the reason, you let that request go.")
+ACCEPT_TRANSFER = ("If the agent says a human agent has to handle it and transfers you, you agree and wait.",
+                   "Should the agent hand you over to a human colleague for it, that is fine with you.",
+                   "If the agent cannot do it and offers a transfer to a person, you accept the transfer.",
+                   "When the agent says someone else must take this over, you let it transfer you.")
 JOINERS = ("{a}, and {b}.", "{a}; {b}.", "{a}, and also {b}.", "{A}. {B}.")
 @dataclass
 class Request:

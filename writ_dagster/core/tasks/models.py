@@ -15,8 +15,8 @@ Burden = Literal["low", "high"]
 StepKind = Literal["read", "write", "generic"]
 # What a task asks of the agent beyond "do N writes": "writes" only writes; "refusal" one request
 # the policy forbids and nothing else; "mixed" writes and one refused request.
-Family = Literal["writes", "refusal", "mixed"]
-FAMILIES = ("writes", "refusal", "mixed")
+Family = Literal["writes", "refusal", "mixed", "transfer"]
+FAMILIES = ("writes", "refusal", "mixed", "transfer")
 
 
 class PlanStep(BaseModel):
@@ -102,7 +102,7 @@ class SynthesisConfig(BaseModel):
     read_heavy_min_reads: int = Field(7, description="a read-heavy write needs at least this many reads")
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
     family_mix: dict[str, float] = Field(
-        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1},
+        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05},
         description="share of attempts of each task family beyond plain writes; the rest are 'writes'")
     avoid_users_of: Literal["test", "base"] = Field(
         "test", description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
@@ -156,6 +156,8 @@ class RefusalPart(BaseModel):
     request: int = Field(description="index of its line in reason_for_call")
     action: str = Field(description="what is declined, as the agent says it: 'cancel reservation QW4873'")
     reason: str = Field(description="the policy's reason, as the agent says it")
+    transfer: bool = Field(False, description="the policy sends this request to a human agent: the agent "
+                                              "calls transfer_to_human_agents (the gold plan's last action)")
 
 
 class TaskRecord(BaseModel):

@@ -24,7 +24,7 @@ from tau2.data_model.tasks import (
 )
 
 from writ_dagster.core.domains.registry import Domain, get_domain
-from writ_dagster.core.domains.verify import Verifier, gold_messages
+from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Refusal, Skip
 from writ_dagster.core.tasks.composers import get_composer
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
@@ -136,12 +136,18 @@ class Synthesizer:
         if not getattr(self.composer, "refusals", None):
             return "writes"
         x = rng.random()
-        for family in ("refusal", "mixed"):
-            share = self.config.family_mix.get(family, 0.0)
+        for family in ("refusal", "mixed", "transfer"):
+            share = self.config.family_mix.get(family, 0.0) if self._offers(family) else 0.0
             if x < share:
                 return family  # type: ignore[return-value]
             x -= share
         return "writes"
+
+    def _offers(self, family: Family) -> bool:
+        """Whether this domain's composer has blueprints for ``family``."""
+        if family == "transfer":
+            return bool(getattr(self.composer, "transfers", None))
+        return family == "writes" or bool(getattr(self.composer, "refusals", None))
 
     # -- one attempt -----------------------------------------------------------------------
     def _compose(self, rng: random.Random, words: random.Random, family: Family = "writes") -> _Draft:
@@ -200,16 +206,20 @@ class Synthesizer:
             burdens.append(ctx.burden)
         refusals: list[Refusal] = []
         if family != "writes":
-            # The refused request comes last, so its reads are the plan's trailing reads.
-            refusal = self._refuse(ctx)
+            # The refused (or transferred) request comes last, so its reads are the plan's trailing reads;
+            # a transfer ends the conversation, so its call is the plan's last action.
+            refusal = self._refuse(ctx, transfer=family == "transfer")
             for call in refusal.reads:
                 run(call, "refusal read")
+            if refusal.transfer:
+                run((TRANSFER_TOOL, {"summary": f"User {user} asks to {refusal.action}; a human agent has to handle "
+                                                f"it: {refusal.reason}."}), "transfer")
             refusals.append(refusal)
         return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona, words,
                       family, refusals)
 
-    def _refuse(self, ctx: ComposeContext) -> Refusal:
-        blueprints = list(self.composer.refusals)  # type: ignore[attr-defined]
+    def _refuse(self, ctx: ComposeContext, transfer: bool = False) -> Refusal:
+        blueprints = list(self.composer.transfers if transfer else self.composer.refusals)  # type: ignore[attr-defined]
         ctx.rng.shuffle(blueprints)
         skipped: list[str] = []
         for bp in blueprints:
@@ -252,7 +262,8 @@ class Synthesizer:
             id=task_id,
             description=Description(
                 purpose=(f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
-                         + "".join(f", refuse to {r.action}" for r in d.refusals) + f" for user {d.user_id}."),
+                         + "".join(f", transfer to a human agent to {r.action}" if r.transfer
+                                   else f", refuse to {r.action}" for r in d.refusals) + f" for user {d.user_id}."),
                 relevant_policies=None, notes=None),
             user_scenario=UserScenario(
                 persona=d.persona,
@@ -261,13 +272,18 @@ class Synthesizer:
                     known_info=instruction.known_info, unknown_info=instruction.unknown_info,
                     task_instructions=instruction.task_instructions)),
             evaluation_criteria=EvaluationCriteria(
-                actions=[Action(action_id=f"{task_id}_{i}", requestor="assistant", name=s.name,
-                                arguments=s.arguments) for i, s in enumerate(d.plan)],
+                # A transfer's summary is the agent's own words: only the call itself is compared.
+                actions=[Action(action_id=f"{task_id}_{i}", requestor="assistant", name=s.name, arguments=s.arguments,
+                                compare_args=[] if s.name == TRANSFER_TOOL else None) for i, s in enumerate(d.plan)],
                 communicate_info=communicate,
                 # Read by an LLM judge only when reward_basis asks for it; the DB check already fails
                 # an agent that carries out a refused request.
-                nl_assertions=[f"The agent does not {r.action} and explains that {r.reason}." for r in d.refusals],
-                reward_basis=[RewardType.DB, RewardType.COMMUNICATE]),
+                nl_assertions=[f"The agent does not {r.action} itself and transfers the user to a human agent, "
+                               f"explaining that {r.reason}." if r.transfer else
+                               f"The agent does not {r.action} and explains that {r.reason}." for r in d.refusals],
+                # A transfer leaves the DB as it was: the action check is what scores it.
+                reward_basis=[RewardType.DB, RewardType.COMMUNICATE]
+                + ([RewardType.ACTION] if any(r.transfer for r in d.refusals) else [])),
         )
 
     def _verify(self, task: Task, d: _Draft):
@@ -290,7 +306,7 @@ class Synthesizer:
         tasks: list[TaskRecord] = []
         rejections: list[Rejection] = []
         seen: set[Any] = set()
-        attempt = 0
+        attempt = forced = 0
         limit = want * self.config.max_attempts_per_task
         while len(tasks) < want and attempt < limit:
             seed = derive_seed(self.config.seed, self.domain.name, partition, attempt)
@@ -298,6 +314,10 @@ class Synthesizer:
             words = random.Random(derive_seed(seed, "words"))
             task_id = f"writ-{self.domain.name}-{partition}-{len(tasks):04d}"
             family = self._choose_family(random.Random(derive_seed(seed, "family")))
+            if (family != "transfer" and len(tasks) == want - 1 and forced < MAX_FORCED_TRANSFERS
+                    and self.config.family_mix.get("transfer", 0.0) > 0 and self._offers("transfer")
+                    and not any(t.family == "transfer" for t in tasks)):
+                family, forced = "transfer", forced + 1  # a batch with transfers in its mix has at least one
             try:
                 draft = self._compose(rng, words, family)
                 self._check_type(draft)
@@ -351,14 +371,20 @@ class Synthesizer:
             sources=TaskSources(entities=entities, seed=seed, attempt=attempt, config_hash=self.config_hash,
                                 code_version=self.code_version, tau2_version=self.tau2_version),
             content_hash=content_hash, family=d.family,
-            refusals=[RefusalPart(request=len(d.decisions) + i, action=r.action, reason=r.reason)
+            refusals=[RefusalPart(request=len(d.decisions) + i, action=r.action, reason=r.reason, transfer=r.transfer)
                       for i, r in enumerate(d.refusals)],
         )
+
+
+MAX_FORCED_TRANSFERS = 20  # attempts at the batch's one transfer task before giving up on it
 
 
 def closing_message(task: Task) -> str:
     """The assistant's final message in a gold trajectory: states every figure to communicate."""
     info = (task.evaluation_criteria.communicate_info or []) if task.evaluation_criteria else []
+    actions = (task.evaluation_criteria.actions or []) if task.evaluation_criteria else []
+    if actions and actions[-1].name == TRANSFER_TOOL:  # the policy's words, right after the transfer call
+        return " ".join([*(["For your records: " + "; ".join(info) + "."] if info else []), TRANSFER_MESSAGE])
     if not info:
         return "Everything you asked for is done. Is there anything else I can help with?"
     return "Everything you asked for is done. For your records: " + "; ".join(info) + "."

@@ -31,6 +31,8 @@ def reorder_allowed(outline: TaskOutline, order: list[int]) -> bool:
         return False
     if order == list(range(n)):
         return True
+    if any(r.transfer for r in outline.requests[:-1]) or (outline.requests[-1].transfer and order[-1] != n - 1):
+        return False  # a transfer ends the conversation: it stays the last request
     if not all(r.by_id for r in outline.requests):
         return False
     plan = outline.plan

@@ -92,6 +92,8 @@ class RequestPart(BaseModel):
     refusal: str = Field("", description="for a request the policy forbids: the reason the agent gives")
     refused_action: str = Field("", description="what the agent declines, in its words")
     reads: list[int] = Field(default_factory=list, description="gold positions of a refused request's reads")
+    transfer: bool = Field(False, description="a request only a human agent may handle: the agent transfers "
+                                              "the user (the transfer call is the last of ``reads``)")
 
 
 class TaskOutline(BaseModel):
@@ -267,6 +269,7 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
         if i < len(requests):
             # A refused request is asked last; what the agent reads to judge it are the trailing reads.
             requests[i].refusal, requests[i].refused_action = part.reason, part.action
+            requests[i].transfer = part.transfer
             requests[i].reads, trailing = trailing, []
 
     signatures = []

@@ -24,7 +24,7 @@ from writ_dagster.core.tasks.blueprints import (
     compare,
     spoken_money,
 )
-from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, Request, combine, pick
+from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine, pick
 
 BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
 TRAVEL_DATES = [f"2024-05-{d:02d}" for d in range(16, 31)]
@@ -520,6 +520,35 @@ class RefuseBasicEconomyChange(_Base):
             behaviour=[w.choice(ACCEPT_REFUSAL)])
 
 
+@dataclass
+class TransferFlownCancellation(_Base):
+    """Cancel a reservation part of which is already flown: "the agent cannot help and transfer is needed"."""
+
+    name: str = "transfer_flown_cancel"
+
+    def refuse(self, ctx: ComposeContext) -> Refusal:
+        db = ctx.db
+        reservations = (db.reservations[x] for x in db.users[ctx.user_id].reservations if x in db.reservations)
+        flown = sorted((r for r in reservations if r.status != "cancelled" and policy.is_flown(db, r)
+                        and ctx.fresh(f"reservations:{r.reservation_id}")), key=lambda r: r.reservation_id)
+        if not flown:
+            raise Skip("no live reservation with a flown segment")
+        r = ctx.rng.choice(flown)
+        rid = r.reservation_id
+        reads: list[Call] = [("get_reservation_details", {"reservation_id": rid})]
+        reads += [("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights]
+        gone = next(f for f in r.flights if policy.segment_status(db, f.flight_number, f.date) in policy.FLOWN_STATUSES)
+        reason = (f"flight {gone.flight_number} on {_date_words(gone.date)} has already been flown, and once part "
+                  f"of a trip is flown, only a human agent can help with cancelling the rest")
+        w = ctx.words
+        return Refusal(
+            reads=reads,
+            say=Request(f"cancel reservation {rid}", w.choice(ph.FLOWN_CANCEL_MOTIVES), [w.choice(ph.REST_OF_TRIP)]),
+            action=f"cancel reservation {rid}", reason=reason,
+            entities=[f"reservations:{rid}", f"flights:{gone.flight_number}"], targets=[f"reservations:{rid}"],
+            behaviour=[w.choice(ACCEPT_TRANSFER)], transfer=True)
+
+
 class AirlineComposer:
     """Composes airline tasks for one user from the blueprints above."""
 
@@ -539,6 +568,7 @@ class AirlineComposer:
             BookFlight(self.cities, routes={k: sorted(v) for k, v in routes.items()}),
         ]
         self.refusals = [RefuseCancellation(self.cities), RefuseBasicEconomyChange(self.cities)]
+        self.transfers = [TransferFlownCancellation(self.cities)]
         self._users = sorted(u for u, x in domain.base.db.users.items() if x.reservations)
         # Users with more reservations afford more writes and more evidence per write.
         self._weights = [len(domain.base.db.users[u].reservations) for u in self._users]

@@ -78,5 +78,12 @@ ID_CLAUSES = ("your user id is {uid}", "the user id on your profile is {uid}", "
 # Refused requests: a change of plan is the motive the policy does not cover for an old booking.
 REFUSED_CANCEL_MOTIVES = ("your plans have changed", "you no longer need the trip",
                           "the event you were travelling for was postponed", "you decided not to go after all")
+# A trip already under way: the user still wants the rest of it cancelled (the policy: a transfer).
+FLOWN_CANCEL_MOTIVES = ("you have to cut the trip short", "you need to come home early and won't use the rest of it",
+                        "something came up and you won't take the remaining flights",
+                        "you are staying where you are and don't need the rest of the trip")
+REST_OF_TRIP = ("The flights you have already taken are behind you; you want the rest of the reservation cancelled.",
+                "You know part of the trip is already flown; it is the remaining flights you no longer need.",
+                "You are already travelling on this reservation and want what is left of it cancelled.")
 KEEP_CABIN = ("You want to stay in the same cabin.", "Everything else about the booking should stay the same.",
               "You'd keep the same cabin and passengers.", "")
