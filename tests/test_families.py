@@ -111,8 +111,7 @@ def test_default_shares_keep_the_axes(domain):
     tasks = Synthesizer(domain, SynthesisConfig()).synthesize("b0000").tasks
     share = sum(t.family != "writes" for t in tasks) / len(tasks)
     assert share >= 0.10
-    if domain == "airline":  # a default batch needs at least one transfer
-        assert any(t.family == "transfer" for t in tasks)
+    assert any(t.family == "transfer" for t in tasks)  # a default batch needs at least one transfer
     s = summarize(tasks)
     assert s["share_ge3_writes"] >= 0.30 and s["share_ge6_reads_before_a_write"] >= 0.30
     # Write-only tasks are drawn exactly as before families existed: the family has its own RNG.
@@ -230,3 +229,24 @@ def test_scripted_transfer_conversations_transfer_last_and_score_one_under_tau2(
             task = Task.model_validate(job.record.task)
             run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
             assert evaluate_simulation(run, task, EvaluationType.ALL, False, "airline").reward == 1.0
+
+
+def test_retail_transfers_are_for_cancelled_orders_and_their_conversations_score_one():
+    """Reinstating a cancelled order: no tool can, so the agent reads the order and transfers."""
+    from writ_dagster.core.domains.verify import TRANSFER_TOOL
+
+    batch = Synthesizer("retail", SynthesisConfig(tasks_per_batch=8, family_mix={"transfer": 0.6})).synthesize("x0000")
+    transfers = [t for t in batch.tasks if t.family == "transfer"]
+    assert transfers
+    base = get_domain("retail").base.db
+    for t in transfers:
+        oid = t.refusals[0].action.split()[-1]
+        assert base.orders[oid].status == "cancelled" and t.gold_actions[-1].name == TRANSFER_TOOL
+        assert ("get_order_details", {"order_id": oid}) in [(s.name, s.arguments) for s in t.gold_actions]
+    jobs = [Job(t, s, seed=4) for t in transfers for s in make_scripts(t, 2, seed=4)]
+    records = SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig(max_concurrency=8)).run_all(jobs)
+    assert all(r.reward == 1.0 for r in records), [(r.script_id, r.reward) for r in records if r.reward < 1]
+    rec = records[0]
+    task = Task.model_validate(next(t for t in transfers if t.task_id == rec.task_id).task)
+    run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
+    assert evaluate_simulation(run, task, EvaluationType.ALL, False, "retail").reward == 1.0

@@ -228,10 +228,11 @@ def confirm_request(rng: random.Random) -> str:
 # -- refusals -----------------------------------------------------------------------------
 def transfer(rng: random.Random, action: str, reason: str) -> str:
     """Explain why a human agent must handle a request, then the policy's transfer message."""
-    sorry = pick(rng, [f"I'm sorry, but I can't {action} here:", f"Unfortunately, I'm not able to {action} for you:",
-                       f"I've checked, and I can't {action} myself:"])
-    hand = pick(rng, ["A human agent will take it from here.", "I'm handing this over to a human agent.",
-                      "A colleague from our human team will help you with it."])
+    sorry = pick(rng, [f"I'm sorry, but I can't {action} myself:", f"Unfortunately, I'm not able to {action} for you:",
+                       f"I've checked, and I can't {action} here:"])
+    hand = pick(rng, ["I'm transferring you to a human agent who can look into it.",
+                      "Let me hand you over to a human agent for this.",
+                      "A colleague from our human team will take it from here."])
     return f"{sorry} {reason}. {hand} {TRANSFER_MESSAGE}"
 
 

@@ -538,8 +538,8 @@ class TransferFlownCancellation(_Base):
         reads: list[Call] = [("get_reservation_details", {"reservation_id": rid})]
         reads += [("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights]
         gone = next(f for f in r.flights if policy.segment_status(db, f.flight_number, f.date) in policy.FLOWN_STATUSES)
-        reason = (f"flight {gone.flight_number} on {_date_words(gone.date)} has already been flown, and once part "
-                  f"of a trip is flown, only a human agent can help with cancelling the rest")
+        reason = (f"flight {gone.flight_number} on {_date_words(gone.date)} has already been flown, and a trip "
+                  f"that is partly flown is beyond what I can cancel")
         w = ctx.words
         return Refusal(
             reads=reads,

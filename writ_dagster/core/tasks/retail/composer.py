@@ -30,7 +30,7 @@ from writ_dagster.core.tasks.blueprints import (
     compare,
     spoken_money,
 )
-from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, Request, combine
+from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine
 from writ_dagster.core.tasks.instructions import pick as pick_words
 from writ_dagster.core.tasks.models import Comparison, PlanStep
 from writ_dagster.core.tasks.retail import phrases as ph
@@ -508,6 +508,29 @@ class RefuseReturnNotDelivered:
             behaviour=[w.choice(ACCEPT_REFUSAL)])
 
 
+@dataclass
+class TransferReinstateCancelled:
+    """Reinstate a cancelled order: no tool can, so "the request cannot be handled within the scope of
+    your actions" and the policy sends the user to a human agent."""
+
+    name: str = "transfer_reinstate_cancelled"
+
+    def refuse(self, ctx: ComposeContext) -> Refusal:
+        orders = _untouched_orders(ctx, ("cancelled",))
+        if not orders:
+            raise Skip("no cancelled order")
+        o = ctx.rng.choice(orders)
+        w = ctx.words
+        return Refusal(
+            reads=[("get_order_details", {"order_id": o.order_id})],
+            say=Request(f"have your cancelled order {o.order_id} reinstated", w.choice(ph.REINSTATE_MOTIVES),
+                        [w.choice(ph.REINSTATE_DETAILS)]),
+            action=f"reinstate order {o.order_id}",
+            reason="it has been cancelled, and a cancelled order cannot be reinstated with the tools I have",
+            entities=[f"orders:{o.order_id}"], targets=[f"orders:{o.order_id}"],
+            behaviour=[w.choice(ACCEPT_TRANSFER)], transfer=True)
+
+
 # -- the composer ----------------------------------------------------------------------------------
 @dataclass
 class RetailComposer:
@@ -519,6 +542,7 @@ class RetailComposer:
         CancelOrder(), ModifyOrderAddress(), ModifyOrderPayment(), ModifyOrderItems(), ExchangeItems(),
         ReturnItems(), ModifyUserAddress()])
     refusals: list[Any] = field(default_factory=lambda: [RefuseCancelNotPending(), RefuseReturnNotDelivered()])
+    transfers: list[Any] = field(default_factory=lambda: [TransferReinstateCancelled()])
 
     def pick_user(self, db: Any, rng: random.Random) -> str:
         """A user weighted by how much evidence and how many writes a task can find with them.

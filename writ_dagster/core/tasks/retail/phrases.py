@@ -24,6 +24,12 @@ EXCHANGE_MOTIVES = ("the one you got doesn't suit you", "you are not happy with 
                     "it isn't quite what you needed", "")
 RETURN_MOTIVES = ("you don't use it", "it isn't what you expected", "it arrived and you don't like it",
                   "you found a better option elsewhere", "")
+# A cancelled order the user wants back: no tool can reinstate one, so only a human agent can help.
+REINSTATE_MOTIVES = ("you cancelled an order by mistake", "you changed your mind after cancelling an order",
+                     "you cancelled an order in a hurry and regret it", "you need the things you had ordered after all")
+REINSTATE_DETAILS = ("You want the very same order back, not a new one.",
+                     "You'd like it restored exactly as it was, with the same items.",
+                     "You hope it can simply be switched back on.")
 MOVE_MOTIVES = ("you have moved", "you recently moved house", "you moved last month")
 
 DIFF_PAYMENT = ("Any price difference is to be paid with, or refunded to, {m}.",
