@@ -54,7 +54,8 @@ class EvalConfig(BaseModel):
     num_trials: int = Field(2, ge=1, description="trials per task (k of pass^k goes 1..num_trials)")
     max_steps: int = Field(16, ge=1)
     max_errors: int = Field(5, ge=1)
-    concurrency: int = Field(4, ge=1, description="conversations in flight at once")
+    concurrency: int = Field(4, ge=1, description="conversations in flight at once per domain (the domains "
+                                                  "play side by side)")
     seed: int = Field(300, description="tau2's run seed (per-trial seeds derive from it as in `tau2 run`)")
     agent_temperature: float = Field(0.0, ge=0.0)
     agent_max_tokens: int = Field(256, ge=1)

@@ -18,6 +18,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -176,12 +177,18 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
                                 api_key_env=None if user_server else spec.api_key_env)
                 agent = Endpoint(model=agent_server.config.name, base_url=agent_server.base_url,
                                  temperature=config.agent_temperature, max_tokens=config.agent_max_tokens)
-                for domain in config.domains:
-                    def progress(done: int, total: int, label: str = label, domain: str = domain) -> None:
+
+                def play(domain: str, label: str = label, agent: Endpoint = agent) -> Any:
+                    def progress(done: int, total: int) -> None:
                         say(f"{label}/{domain}: {done}/{total} conversations")
 
-                    played = run_domain(domain, agent, user, config, results_file(out_dir, label, domain),
-                                        on_done=progress)
+                    return run_domain(domain, agent, user, config, results_file(out_dir, label, domain),
+                                      on_done=progress)
+
+                # The domains play side by side: one server batches both domains' turns.
+                with ThreadPoolExecutor(max_workers=len(config.domains), thread_name_prefix="eval-domain") as pool:
+                    played_by_domain = list(pool.map(play, config.domains))
+                for domain, played in zip(config.domains, played_by_domain):
                     timings[f"{label}_{domain}_conversations_s"] = played.seconds
                     run.errors += [f"{label}/{domain}: {e}" for e in played.errors]
                     figures = score(played.results, failed_runs=played.failed_runs)
