@@ -74,11 +74,14 @@ def test_tau2_evaluator_reproduces_the_stored_reward(records, jobs):
 
 def test_protocol_invariants(records, airline_batch, retail_batch):
     writes = {"airline": airline_batch[0].domain.write_tools, "retail": retail_batch[0].domain.write_tools}
+    family = {t.task_id: t.family for batch in (airline_batch, retail_batch) for t in batch[1].tasks}
     for name, recs in records.items():
         for rec in recs:
             msgs = rec.messages
             assert msgs[0]["role"] == "assistant" and msgs[0]["content"] == GREETING
-            assert msgs[-1]["role"] == "user" and "###STOP###" in msgs[-1]["content"]
+            # the user ends it: ###STOP###, or ###TRANSFER### once a transfer task's agent handed it over
+            ending = "###TRANSFER###" if family[rec.task_id] == "transfer" else "###STOP###"
+            assert msgs[-1]["role"] == "user" and ending in msgs[-1]["content"], (family[rec.task_id], msgs[-1])
             assert rec.termination_reason == "user_stop"
             last_proposal_confirmed = False
             for i, m in enumerate(msgs):
