@@ -1,5 +1,5 @@
-"""Task families beyond N writes: refusals alone, refusals mixed with writes, and transfers to a human
-agent (airline)."""
+"""Task families beyond N writes: refusals alone, refusals mixed with writes, transfers to a human agent,
+and questions answered by reads alone."""
 
 from __future__ import annotations
 
@@ -112,6 +112,7 @@ def test_default_shares_keep_the_axes(domain):
     share = sum(t.family != "writes" for t in tasks) / len(tasks)
     assert share >= 0.10
     assert any(t.family == "transfer" for t in tasks)  # a default batch needs at least one transfer
+    assert any(t.family == "information" for t in tasks)
     s = summarize(tasks)
     assert s["share_ge3_writes"] >= 0.30 and s["share_ge6_reads_before_a_write"] >= 0.30
     # Write-only tasks are drawn exactly as before families existed: the family has its own RNG.
@@ -250,3 +251,36 @@ def test_retail_transfers_are_for_cancelled_orders_and_their_conversations_score
     task = Task.model_validate(next(t for t in transfers if t.task_id == rec.task_id).task)
     run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
     assert evaluate_simulation(run, task, EvaluationType.ALL, False, "retail").reward == 1.0
+
+
+# -- information: a question answered by reads alone ---------------------------------------------------
+
+@pytest.mark.parametrize("domain", ["airline", "retail"])
+def test_information_tasks_are_answered_by_reads_and_scored_on_the_answer(domain):
+    """No write: the gold plan only reads, communicate_info holds the answer the user asks for, and an
+    agent that does the reads but never says it scores 0; the scripted conversations say it and score 1."""
+    from writ_dagster.core.domains.verify import gold_messages
+
+    batch = Synthesizer(domain, SynthesisConfig(tasks_per_batch=8, family_mix={"information": 0.6})).synthesize("i0000")
+    questions = [t for t in batch.tasks if t.family == "information"]
+    assert questions
+    verifier = get_verifier(get_domain(domain))
+    for t in questions:
+        [part] = t.refusals
+        info = t.task["evaluation_criteria"]["communicate_info"]
+        assert part.answer and info and all(s.kind == "read" for s in t.gold_actions)
+        assert all(v in part.answer.replace(",", "") for v in info)  # the fact the agent states holds the value
+        task = Task.model_validate(t.task)
+        run = verifier.execute([(s.name, s.arguments) for s in t.gold_actions])
+        said = gold_messages(task, run, "Hi.", f"Here is what I found: {part.answer}.")
+        silent = gold_messages(task, run, "Hi.", "I have looked at it.")
+        for messages, reward in ((said, 1.0), (silent, 0.0)):
+            assert evaluate_simulation(simulation_run(task, messages), task, EvaluationType.ALL, False,
+                                       domain).reward == reward
+    jobs = [Job(t, s, seed=6) for t in questions for s in make_scripts(t, 2, seed=6)]
+    assert all(not check_script(j.record, j.script) for j in jobs)
+    records = SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig(max_concurrency=8)).run_all(jobs)
+    for rec in records:
+        part = next(t for t in questions if t.task_id == rec.task_id).refusals[0]
+        assert rec.reward == 1.0, rec.script_id
+        assert any(part.answer in (m.get("content") or "") for m in rec.messages if m["role"] == "assistant")

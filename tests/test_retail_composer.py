@@ -298,7 +298,7 @@ def test_communicated_figures_are_what_the_writes_move(retail_batch) -> None:
     checked = 0
     for rec in result.tasks:
         info = rec.task["evaluation_criteria"].get("communicate_info") or []
-        if not info:
+        if not info or rec.family == "information":  # a question's answer is read, not moved by a write
             continue
         fork = DOMAIN.base.fork()
         env = DOMAIN.environment(fork.db)

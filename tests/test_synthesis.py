@@ -35,8 +35,9 @@ def test_measurements_match_the_stored_plan(batch: str, request: pytest.FixtureR
         assert [s.kind for s in plan] == [kinds[s.name] if kinds[s.name] != "generic" else "generic" for s in plan]
         per_write = reads_between_writes([s.kind for s in plan])
         assert per_write == [m.reads for m in rec.axes.per_write]
-        # Only a refusal task (a request the policy forbids, and nothing else) has no write.
-        assert rec.axes.writes == len(per_write) >= (0 if rec.family == "refusal" else 1)
+        # Only a refusal task (a request the policy forbids, and nothing else) and an information task
+        # (a question, and nothing else) have no write.
+        assert rec.axes.writes == len(per_write) >= (0 if rec.family in ("refusal", "information") else 1)
         actions = rec.task["evaluation_criteria"]["actions"]
         assert [(a["name"], a["arguments"]) for a in actions] == [(s.name, s.arguments) for s in plan]
         if rec.trajectory_type == "read-heavy":

@@ -146,7 +146,7 @@ class OracleAgent(ScriptedBackend):
 
         settled = st["done_writes"] | st["abandoned"]
         done_requests = {r.index for r in o.requests if all(w in settled for w in r.writes)
-                         and (not r.refusal or r.index in st["refused"])}
+                         and (not r.read_only or r.index in st["refused"])}
         pending = sorted(st["told"] - done_requests)
         if not pending:
             if len(done_requests) == len(o.requests):
@@ -163,7 +163,7 @@ class OracleAgent(ScriptedBackend):
                 return self._text(st, phrases.account_open(st["rng"], first), "ask_request")
             return self._text(st, _say(self._take_note(st), phrases.anything_else(st["rng"])), "ask_request")
         k = pending[0]
-        if o.requests[k].refusal:
+        if o.requests[k].read_only:
             return self._refusal(o, st, k)
         w = next(o.writes[x] for x in o.requests[k].writes if x not in settled)
         if k in st["facts_pending"] and st["details_asked"].get(k, 0) >= 2:
@@ -205,6 +205,9 @@ class OracleAgent(ScriptedBackend):
             return self._call(st, step.name, step.arguments, ("refusal_read", k))
         st["refused"].add(k)
         rng = st["rng"]
+        if req.answer:  # a question: say what the reads found
+            return self._text(st, _say(self._take_note(st), phrases.answer(rng, req.answer),
+                                       phrases.anything_else(rng)), "answer", request=k)
         if req.transfer:  # the transfer call was the last of the reads; the policy's message follows it
             return self._text(st, _say(self._take_note(st), phrases.transfer(rng, req.refused_action, req.refusal)),
                               "transfer", request=k)

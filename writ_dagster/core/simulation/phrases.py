@@ -226,6 +226,12 @@ def confirm_request(rng: random.Random) -> str:
 
 
 # -- refusals -----------------------------------------------------------------------------
+def answer(rng: random.Random, fact: str) -> str:
+    """State what the reads found (``fact``: "you paid $1,284 in total for reservation X")."""
+    lead = pick(rng, ["I've looked it up:", "I checked the records:", "Here is what I found:", "According to our records,"])
+    return f"{lead} {fact}."
+
+
 def transfer(rng: random.Random, action: str, reason: str) -> str:
     """Explain why a human agent must handle a request, then the policy's transfer message."""
     sorry = pick(rng, [f"I'm sorry, but I can't {action} myself:", f"Unfortunately, I'm not able to {action} for you:",

@@ -36,6 +36,8 @@ _ACCEPT = ("I see, that's a shame, but I understand.", "Okay, I understand.", "F
            "Alright, if the policy doesn't allow it, I'll leave it.", "Oh well, I understand.")
 
 
+_GOT_IT = ("Thanks, that's what I needed.", "Great, thank you.", "Perfect, thanks for checking.",
+           "Good to know, thanks.")
 _THANKS = ("Okay, thank you, I'll hold.", "Alright, I'll wait for them.", "Thanks, I'll hold on.",
            "Fine, I'll wait to be connected.")
 
@@ -79,10 +81,11 @@ class ScriptedUser(ScriptedBackend):
             return self._next_request(script, st)
         if act == "transfer" or TRANSFER_MESSAGE in (last.content or ""):
             return self._reply(f"{_THANKS[script.variant % len(_THANKS)]} {TRANSFER}", "transferred")
-        if act == "refuse":
-            # Take the no as the script says, then go on with what is left (or say goodbye).
+        if act in ("refuse", "answer"):
+            # Take the no (or the answer) as the script says, then go on with what is left (or say goodbye).
             after = self._next_request(script, st)
-            ack = _ACCEPT[(len(st["told"]) + script.variant) % len(_ACCEPT)]
+            acks = _ACCEPT if act == "refuse" else _GOT_IT
+            ack = acks[(len(st["told"]) + script.variant) % len(acks)]
             return Reply(content=f"{ack} {after.content}", raw=after.raw)
         st["unknowns"] += 1
         if self._untold(script, st) and st["unknowns"] <= 2:

@@ -79,8 +79,8 @@ def coverage(records: Sequence[TaskRecord], config: SynthesisConfig) -> AuditRep
     n = len(records)
     if n == 0:
         return AuditReport(passed=False, problems=["the partition holds no task"], figures=figures)
-    # A refusal task asks only for what the policy forbids: no write, by design.
-    out_of_range = [r.task_id for r in records if r.family != "refusal"
+    # A refusal or information task asks only what the policy forbids or what reads answer: no write, by design.
+    out_of_range = [r.task_id for r in records if r.family not in ("refusal", "information")
                     and not config.min_writes <= r.axes.writes <= config.max_writes]
     if out_of_range:
         problems.append(f"{len(out_of_range)} task(s) outside {config.min_writes}..{config.max_writes} writes")

@@ -48,7 +48,8 @@ class Decision:
 
 @dataclass
 class Refusal:
-    """A request the policy forbids, proposed by a refusal blueprint: the gold plan only reads."""
+    """A part of a task the gold plan meets by reads alone: a request the policy forbids (declined), one
+    only a human agent may handle (``transfer``), or a question (``answer``)."""
 
     reads: list[Call]
     say: Request
@@ -60,6 +61,10 @@ class Refusal:
     behaviour: list[str] = field(default_factory=list, metadata={"doc": "how the user takes the refusal"})
     transfer: bool = field(default=False, metadata={"doc": "only a human agent may handle it: the agent "
                                                            "transfers the user instead of declining"})
+    answer: str = field(default="", metadata={"doc": "a question, not a request: the fact the agent states "
+                                                     "once it has read it (no write, nothing declined)"})
+    communicate: list[str] = field(default_factory=list, metadata={"doc": "the answer's values as tau2 checks "
+                                                                          "them (communicate_info)"})
 
 
 class RefusalBlueprint(Protocol):

@@ -14,9 +14,10 @@ TrajectoryType = Literal["normal", "write-intensive", "read-heavy"]
 Burden = Literal["low", "high"]
 StepKind = Literal["read", "write", "generic"]
 # What a task asks of the agent beyond "do N writes": "writes" only writes; "refusal" one request
-# the policy forbids and nothing else; "mixed" writes and one refused request.
-Family = Literal["writes", "refusal", "mixed", "transfer"]
-FAMILIES = ("writes", "refusal", "mixed", "transfer")
+# the policy forbids and nothing else; "mixed" writes and one refused request; "transfer" writes and
+# one request only a human agent may handle; "information" one question answered by reads alone.
+Family = Literal["writes", "refusal", "mixed", "transfer", "information"]
+FAMILIES = ("writes", "refusal", "mixed", "transfer", "information")
 
 
 class PlanStep(BaseModel):
@@ -102,7 +103,7 @@ class SynthesisConfig(BaseModel):
     read_heavy_min_reads: int = Field(7, description="a read-heavy write needs at least this many reads")
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
     family_mix: dict[str, float] = Field(
-        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05},
+        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05, "information": 0.05},
         description="share of attempts of each task family beyond plain writes; the rest are 'writes'")
     avoid_users_of: Literal["test", "base"] = Field(
         "test", description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
@@ -158,6 +159,8 @@ class RefusalPart(BaseModel):
     reason: str = Field(description="the policy's reason, as the agent says it")
     transfer: bool = Field(False, description="the policy sends this request to a human agent: the agent "
                                               "calls transfer_to_human_agents (the gold plan's last action)")
+    answer: str = Field("", description="for a question: the fact the agent must find by reads and state "
+                                        "(one of communicate_info); empty for a refused or transferred request")
 
 
 class TaskRecord(BaseModel):

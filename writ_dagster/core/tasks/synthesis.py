@@ -136,7 +136,7 @@ class Synthesizer:
         if not getattr(self.composer, "refusals", None):
             return "writes"
         x = rng.random()
-        for family in ("refusal", "mixed", "transfer"):
+        for family in ("refusal", "mixed", "transfer", "information"):
             share = self.config.family_mix.get(family, 0.0) if self._offers(family) else 0.0
             if x < share:
                 return family  # type: ignore[return-value]
@@ -147,14 +147,16 @@ class Synthesizer:
         """Whether this domain's composer has blueprints for ``family``."""
         if family == "transfer":
             return bool(getattr(self.composer, "transfers", None))
+        if family == "information":
+            return bool(getattr(self.composer, "questions", None))
         return family == "writes" or bool(getattr(self.composer, "refusals", None))
 
     # -- one attempt -----------------------------------------------------------------------
     def _compose(self, rng: random.Random, words: random.Random, family: Family = "writes") -> _Draft:
         ttype = self._choose_type(rng)
         n_writes = self._choose_writes(ttype, rng)
-        if family == "refusal":
-            # A refusal alone has no write, so it is a plain ("normal") conversation on the axes.
+        if family in ("refusal", "information"):
+            # A refusal or a question alone has no write: a plain ("normal") conversation on the axes.
             ttype, n_writes = "normal", 0
         fork = self.domain.base.fork()
         env = self.domain.environment(fork.db)
@@ -208,7 +210,7 @@ class Synthesizer:
         if family != "writes":
             # The refused (or transferred) request comes last, so its reads are the plan's trailing reads;
             # a transfer ends the conversation, so its call is the plan's last action.
-            refusal = self._refuse(ctx, transfer=family == "transfer")
+            refusal = self._refuse(ctx, family)
             for call in refusal.reads:
                 run(call, "refusal read")
             if refusal.transfer:
@@ -218,8 +220,9 @@ class Synthesizer:
         return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona, words,
                       family, refusals)
 
-    def _refuse(self, ctx: ComposeContext, transfer: bool = False) -> Refusal:
-        blueprints = list(self.composer.transfers if transfer else self.composer.refusals)  # type: ignore[attr-defined]
+    def _refuse(self, ctx: ComposeContext, family: Family) -> Refusal:
+        kind = {"transfer": "transfers", "information": "questions"}.get(family, "refusals")
+        blueprints = list(getattr(self.composer, kind))
         ctx.rng.shuffle(blueprints)
         skipped: list[str] = []
         for bp in blueprints:
@@ -257,12 +260,14 @@ class Synthesizer:
                                         [u for x in d.decisions for u in x.unknown]
                                         + [u for r in d.refusals for u in r.unknown],
                                         [b for r in d.refusals for b in r.behaviour])
-        communicate = list(dict.fromkeys(c for x in d.decisions for c in x.communicate))
+        communicate = list(dict.fromkeys([c for x in d.decisions for c in x.communicate]
+                                         + [c for r in d.refusals for c in r.communicate]))
         return Task(
             id=task_id,
             description=Description(
                 purpose=(f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
                          + "".join(f", transfer to a human agent to {r.action}" if r.transfer
+                                   else f", answer: {r.answer}" if r.answer
                                    else f", refuse to {r.action}" for r in d.refusals) + f" for user {d.user_id}."),
                 relevant_policies=None, notes=None),
             user_scenario=UserScenario(
@@ -280,6 +285,7 @@ class Synthesizer:
                 # an agent that carries out a refused request.
                 nl_assertions=[f"The agent does not {r.action} itself and transfers the user to a human agent, "
                                f"explaining that {r.reason}." if r.transfer else
+                               f"The agent tells the user that {r.answer}." if r.answer else
                                f"The agent does not {r.action} and explains that {r.reason}." for r in d.refusals],
                 # A transfer leaves the DB as it was: the action check is what scores it.
                 reward_basis=[RewardType.DB, RewardType.COMMUNICATE]
@@ -371,8 +377,8 @@ class Synthesizer:
             sources=TaskSources(entities=entities, seed=seed, attempt=attempt, config_hash=self.config_hash,
                                 code_version=self.code_version, tau2_version=self.tau2_version),
             content_hash=content_hash, family=d.family,
-            refusals=[RefusalPart(request=len(d.decisions) + i, action=r.action, reason=r.reason, transfer=r.transfer)
-                      for i, r in enumerate(d.refusals)],
+            refusals=[RefusalPart(request=len(d.decisions) + i, action=r.action, reason=r.reason, transfer=r.transfer,
+                                  answer=r.answer) for i, r in enumerate(d.refusals)],
         )
 
 

@@ -94,6 +94,12 @@ class RequestPart(BaseModel):
     reads: list[int] = Field(default_factory=list, description="gold positions of a refused request's reads")
     transfer: bool = Field(False, description="a request only a human agent may handle: the agent transfers "
                                               "the user (the transfer call is the last of ``reads``)")
+    answer: str = Field("", description="a question: the fact the agent states once it has done ``reads``")
+
+    @property
+    def read_only(self) -> bool:
+        """Met by reads alone: refused, transferred or answered (no write of its own)."""
+        return bool(self.refusal or self.answer)
 
 
 class TaskOutline(BaseModel):
@@ -269,7 +275,7 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
         if i < len(requests):
             # A refused request is asked last; what the agent reads to judge it are the trailing reads.
             requests[i].refusal, requests[i].refused_action = part.reason, part.action
-            requests[i].transfer = part.transfer
+            requests[i].transfer, requests[i].answer = part.transfer, part.answer
             requests[i].reads, trailing = trailing, []
 
     signatures = []
@@ -303,6 +309,9 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
 
     asking = {w.ordinal for w in writes if "how much" in requests[w.request].line}
     unassigned = _assign_figures(domain, record, writes, asking)
+    # A question's answer is said when it is answered, not left over for the end.
+    answers = [r.answer.replace(",", "") for r in requests if r.answer]
+    unassigned = [v for v in unassigned if not any(v in a for a in answers)]
     return TaskOutline(
         task_id=record.task_id, domain=domain, user_id=record.user_id, header=header, requests=requests,
         writes=writes, identity_lines=identity_lines, identity_reads=identity_reads, identity=identity,

@@ -549,6 +549,29 @@ class TransferFlownCancellation(_Base):
             behaviour=[w.choice(ACCEPT_TRANSFER)], transfer=True)
 
 
+@dataclass
+class AskTotalPaid(_Base):
+    """How much the user paid in total for a reservation: the payment history, summed (no write)."""
+
+    name: str = "ask_total_paid"
+
+    def refuse(self, ctx: ComposeContext) -> Refusal:
+        db = ctx.db
+        ids = sorted(x for x in db.users[ctx.user_id].reservations
+                     if x in db.reservations and ctx.fresh(f"reservations:{x}"))
+        if not ids:
+            raise Skip("no reservation to ask about")
+        rid = ctx.rng.choice(ids)
+        total = round(sum(p.amount for p in db.reservations[rid].payment_history), 2)
+        w = ctx.words
+        return Refusal(
+            reads=[("get_reservation_details", {"reservation_id": rid})],
+            say=Request(f"find out how much you paid in total for reservation {rid}", w.choice(ph.PAID_MOTIVES)),
+            action=f"tell you what was paid for reservation {rid}", reason="",
+            entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
+            answer=f"you paid {spoken_money(total)} in total for reservation {rid}", communicate=[_money(total)])
+
+
 class AirlineComposer:
     """Composes airline tasks for one user from the blueprints above."""
 
@@ -569,6 +592,7 @@ class AirlineComposer:
         ]
         self.refusals = [RefuseCancellation(self.cities), RefuseBasicEconomyChange(self.cities)]
         self.transfers = [TransferFlownCancellation(self.cities)]
+        self.questions = [AskTotalPaid(self.cities)]
         self._users = sorted(u for u, x in domain.base.db.users.items() if x.reservations)
         # Users with more reservations afford more writes and more evidence per write.
         self._weights = [len(domain.base.db.users[u].reservations) for u in self._users]

@@ -78,6 +78,9 @@ ID_CLAUSES = ("your user id is {uid}", "the user id on your profile is {uid}", "
 # Refused requests: a change of plan is the motive the policy does not cover for an old booking.
 REFUSED_CANCEL_MOTIVES = ("your plans have changed", "you no longer need the trip",
                           "the event you were travelling for was postponed", "you decided not to go after all")
+# Questions answered by reads alone.
+PAID_MOTIVES = ("you are doing your expense report", "you are checking your card statement",
+                "you want your records straight", "your company asks for the amount")
 # A trip already under way: the user still wants the rest of it cancelled (the policy: a transfer).
 FLOWN_CANCEL_MOTIVES = ("you have to cut the trip short", "you need to come home early and won't use the rest of it",
                         "something came up and you won't take the remaining flights",

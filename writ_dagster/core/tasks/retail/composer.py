@@ -531,6 +531,28 @@ class TransferReinstateCancelled:
             behaviour=[w.choice(ACCEPT_TRANSFER)], transfer=True)
 
 
+@dataclass
+class AskTrackingNumber:
+    """The tracking number of a shipped order: read from its fulfilments (no write)."""
+
+    name: str = "ask_tracking_number"
+
+    def refuse(self, ctx: ComposeContext) -> Refusal:
+        orders = [o for o in _untouched_orders(ctx, ("processed", "delivered"))
+                  if len({t for f in o.fulfillments for t in f.tracking_id}) == 1]
+        if not orders:
+            raise Skip("no shipped order with one tracking number")
+        o = ctx.rng.choice(orders)
+        [tracking] = {t for f in o.fulfillments for t in f.tracking_id}
+        w = ctx.words
+        return Refusal(
+            reads=[("get_order_details", {"order_id": o.order_id})],
+            say=Request(f"find out the tracking number of order {o.order_id}", w.choice(ph.TRACK_MOTIVES)),
+            action=f"give you the tracking number of order {o.order_id}", reason="",
+            entities=[f"orders:{o.order_id}"], targets=[f"orders:{o.order_id}"],
+            answer=f"the tracking number of order {o.order_id} is {tracking}", communicate=[tracking])
+
+
 # -- the composer ----------------------------------------------------------------------------------
 @dataclass
 class RetailComposer:
@@ -543,6 +565,7 @@ class RetailComposer:
         ReturnItems(), ModifyUserAddress()])
     refusals: list[Any] = field(default_factory=lambda: [RefuseCancelNotPending(), RefuseReturnNotDelivered()])
     transfers: list[Any] = field(default_factory=lambda: [TransferReinstateCancelled()])
+    questions: list[Any] = field(default_factory=lambda: [AskTrackingNumber()])
 
     def pick_user(self, db: Any, rng: random.Random) -> str:
         """A user weighted by how much evidence and how many writes a task can find with them.

@@ -24,6 +24,9 @@ EXCHANGE_MOTIVES = ("the one you got doesn't suit you", "you are not happy with 
                     "it isn't quite what you needed", "")
 RETURN_MOTIVES = ("you don't use it", "it isn't what you expected", "it arrived and you don't like it",
                   "you found a better option elsewhere", "")
+# Questions answered by reads alone.
+TRACK_MOTIVES = ("you want to follow the delivery", "you want to see where the parcel is",
+                 "a neighbour may take it in and wants to check", "you want to know when to be home")
 # A cancelled order the user wants back: no tool can reinstate one, so only a human agent can help.
 REINSTATE_MOTIVES = ("you cancelled an order by mistake", "you changed your mind after cancelling an order",
                      "you cancelled an order in a hurry and regret it", "you need the things you had ordered after all")
