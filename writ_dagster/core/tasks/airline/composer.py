@@ -454,6 +454,12 @@ class BookFlight(_Base):
         return out
 
 
+def _reservation_and_flight_reads(r: Any) -> list[Call]:
+    """The evidence for whether a reservation may be cancelled: its details and each flight's status."""
+    return [("get_reservation_details", {"reservation_id": r.reservation_id}),
+            *(("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights)]
+
+
 def _live_untouched(ctx: ComposeContext) -> list[Any]:
     db = ctx.db
     return sorted((r for r in (db.reservations[x] for x in db.users[ctx.user_id].reservations if x in db.reservations)
@@ -475,8 +481,7 @@ class RefuseCancellation(_Base):
             raise Skip("every live reservation may be cancelled")
         r = ctx.rng.choice(banned)
         rid = r.reservation_id
-        reads: list[Call] = [("get_reservation_details", {"reservation_id": rid})]
-        reads += [("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights]
+        reads = _reservation_and_flight_reads(r)
         cover = "with travel insurance that does not cover a change of plans" if r.insurance == "yes" else \
             "without travel insurance"
         article = "an" if r.cabin == "economy" else "a"
@@ -535,8 +540,7 @@ class TransferFlownCancellation(_Base):
             raise Skip("no live reservation with a flown segment")
         r = ctx.rng.choice(flown)
         rid = r.reservation_id
-        reads: list[Call] = [("get_reservation_details", {"reservation_id": rid})]
-        reads += [("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights]
+        reads = _reservation_and_flight_reads(r)
         gone = next(f for f in r.flights if policy.segment_status(db, f.flight_number, f.date) in policy.FLOWN_STATUSES)
         reason = (f"flight {gone.flight_number} on {_date_words(gone.date)} has already been flown, and a trip "
                   f"that is partly flown is beyond what I can cancel")
