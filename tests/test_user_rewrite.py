@@ -131,3 +131,41 @@ def test_user_scripts_asset_with_a_rewriter_model_counts_in_metadata(tmp_path):
     assert meta["rewriter"] == "openai-compatible"
     assert meta["rewrite_scripted"] == 8 and meta["rewrite_accepted_first_try"] == 8, meta
     assert meta["rewrite_generation_calls"] == 1 and len(seen) == 8
+
+
+def test_writ_run_takes_the_rewriter_from_its_config_file(tmp_path):
+    # `writ run --config` with a `user_rewriter:` mapping: the rewriter is the one the stored
+    # scripts were rewritten by; a bad option in that mapping is refused before anything is written.
+    import duckdb
+    import yaml
+
+    from writ_testing import writ_main
+    from writ_dagster.core.storage.scripts import read_user_scripts
+
+    def config(options: dict[str, Any]) -> str:
+        path = tmp_path / f"run-{len(options)}.yaml"
+        path.write_text(yaml.safe_dump({"tasks_per_batch": 3, "simulation": {"variants": 2},
+                                        "user_rewriter": {"kind": "openai-compatible", "options": options}}))
+        return str(path)
+
+    refused_home = tmp_path / "refused"
+    bad = writ_main(refused_home, "run", "--domain", "airline", "--until", "trajectories",
+                    "--config", config({"base_urls": ["http://127.0.0.1:9/v1"], "model": "m", "temprature": 0.3}))
+    assert bad.returncode == 2 and "invalid user_rewriter settings" in bad.stderr and "temprature" in bad.stderr, \
+        bad.stderr
+    assert not refused_home.exists()
+
+    app, seen = fake_openai_app(lambda body: {"content": json.dumps(_reworded(_instructions(body)[0]))})
+    home = tmp_path / "home"
+    with LoopbackServer(app) as server:
+        done = writ_main(home, "run", "--domain", "airline", "--until", "trajectories",
+                         "--config", config({"base_urls": [server.base_url], "model": "fake-rewriter"}))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(seen) == 3 and {s["body"]["model"] for s in seen} == {"fake-rewriter"}  # variant 1 of 3 tasks
+    con = duckdb.connect(str(home / "writ.duckdb"), read_only=True)
+    try:
+        scripts = read_user_scripts(con, "airline")
+    finally:
+        con.close()
+    rewritten = [s for s in scripts if "You speak plainly" in s.user_scenario["instructions"]["task_instructions"]]
+    assert len(scripts) == 6 and len(rewritten) == 3 and all(s.variant == 1 for s in rewritten)

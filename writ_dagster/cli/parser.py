@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-attempts-per-task", type=int, metavar="N")
     run.add_argument("--config", metavar="FILE", help="JSON or YAML file of SynthesisConfig fields "
                      f"(and upstream_tasks_dir, default ${UPSTREAM_ENV}; and a `simulation` mapping of "
-                     "simulation settings, `sft`, `training`, `evaluation` mappings of those stages' settings, `teacher` "
-                     "and `user_simulator` mappings of ModelRole fields, `batches`: a count or a list of keys); "
+                     "simulation settings, `sft`, `training`, `evaluation` mappings of those stages' settings, `teacher`, "
+                     "`user_simulator` and `user_rewriter` mappings of ModelRole fields, `batches`: a count or a list of keys); "
                      "flags override it")
     sim = run.add_argument_group("user scripts and trajectories")
     sim.add_argument("--variants", type=int, metavar="N", help="user scripts per task, canonical included "

@@ -36,8 +36,9 @@ _SIMULATION_FLAGS = {"variants": "variants", "simulation_seed": "seed", "max_con
 # --config file sections other than SynthesisConfig's fields, and what each holds
 _STAGE_SECTIONS = {"simulation": "simulation settings", "sft": "SFT-set settings",
                    "training": "TrainingSettings fields", "evaluation": "EvaluationSettings fields",
-                   "teacher": "ModelRole fields", "user_simulator": "ModelRole fields"}
-_ROLES = ("teacher", "user_simulator")
+                   "teacher": "ModelRole fields", "user_simulator": "ModelRole fields",
+                   "user_rewriter": "ModelRole fields"}
+_ROLES = ("teacher", "user_simulator", "user_rewriter")
 # Stages that need the `llm` extra (torch, transformers, trl, vLLM), and a module each imports.
 _LLM_STAGES = {"checkpoint": "trl", "evaluation": "vllm"}
 
@@ -155,7 +156,8 @@ def config_batches(args: argparse.Namespace) -> list[str]:
 
 
 def role_settings(args: argparse.Namespace) -> dict[str, ModelRole]:
-    """The ``teacher`` and ``user_simulator`` resources from --config, validated (nothing started)."""
+    """The ``teacher``, ``user_simulator`` and ``user_rewriter`` resources from --config, validated
+    (nothing started)."""
     roles = {}
     for role in _ROLES:
         fields = dict(_load_config_file(args.config).get(role) or {})
