@@ -4,11 +4,13 @@ A real `writ run` is started as a subprocess and SIGKILLed once its run log says
 all of the partition's conversations are stored; a second `writ run` finishes the partition.
 The result is compared row by row (content hashes) with an uninterrupted simulation of the
 same stored tasks and scripts with the same settings, and the rows stored before the kill must
-not have been redone.
+not have been redone. Once with one attempt per conversation, once with attempts through
+`--config` (3 tries per conversation, the first 2 passes kept: 2 rows per (task, script)).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -30,8 +32,10 @@ from writ_dagster.core.storage.schema import connect
 pytestmark = pytest.mark.slow
 
 # Sequential conversations (max concurrency 1, one worker): rows trickle in over a few seconds.
-ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--tasks-per-batch", "20", "--variants", "10",
-        "--workers", "1", "--max-concurrency", "1", "--until", "trajectories"]
+BASE_ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--variants", "10", "--workers", "1",
+             "--max-concurrency", "1", "--until", "trajectories"]
+# (tasks, --config simulation settings, rows planned)
+CASES = {"one-attempt": (20, {}, 200), "attempts": (10, {"attempts": 3, "keep_passing": 2}, 200)}
 PROGRESS = re.compile(r"airline/b0000: stored (\d+)/(\d+) trajectories")
 
 
@@ -44,11 +48,11 @@ def rows(home: Path) -> list[tuple[str, str, object]]:
         con.close()
 
 
-def start_and_kill(home: Path) -> int:
+def start_and_kill(home: Path, args: list[str]) -> int:
     """Start `writ run -v`, SIGKILL it once its log shows some but not all rows stored; return the total planned."""
     env = dict(os.environ, WRIT_HOME=str(home), PYTHONUNBUFFERED="1")
     env.pop("DAGSTER_HOME", None)
-    proc = subprocess.Popen([sys.executable, "-m", "writ_dagster.cli", *ARGS, "-v"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "writ_dagster.cli", *args, "-v"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -77,11 +81,15 @@ def start_and_kill(home: Path) -> int:
     raise AssertionError("unreachable")
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture) -> None:
+                                                         capsys: pytest.CaptureFixture, case: str) -> None:
+    tasks, simulation, planned = CASES[case]
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"tasks_per_batch": tasks, "simulation": simulation}))
+    args = [*BASE_ARGS, "--config", str(config)]
     killed_home = tmp_path / "killed"
-    planned = start_and_kill(killed_home)
-    assert planned == 200
+    start_and_kill(killed_home, args)
     before_restart = rows(killed_home)
     assert 0 < len(before_restart) < planned, "the kill should land mid-partition"
 
@@ -89,7 +97,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path, monkey
     home = killed_home
     monkeypatch.setenv("WRIT_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    assert main(ARGS) == 0
+    assert main(args) == 0
     out = capsys.readouterr().out
     kept = len(before_restart)
     assert f"{planned} conversations ({planned - kept} simulated, {kept} kept)" in out, out
@@ -100,8 +108,8 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path, monkey
     reference_db = tmp_path / "reference.duckdb"
     shutil.copyfile(home / "writ.duckdb", reference_db)
     with connect(reference_db) as con:
-        fresh = run_trajectories(con, "airline", "b0000", TrajectoryConfig(variants=10, workers=1, max_concurrency=1,
-                                                                            resume=False))
+        fresh = run_trajectories(con, "airline", "b0000", TrajectoryConfig(
+            variants=10, workers=1, max_concurrency=1, resume=False, **simulation))
         assert fresh.simulated == planned
         reference = con.execute("SELECT trajectory_id, content_hash FROM trajectories").fetchall()
 
@@ -110,3 +118,11 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path, monkey
     assert {r[0]: r[1] for r in resumed} == {r[0]: r[1] for r in reference}  # identical rows
     stamps = {r[0]: r[2] for r in resumed}
     assert all(stamps[tid] == at for tid, _, at in before_restart)  # finished conversations were not redone
+    if simulation:  # every chain holds its first two (passing) attempts, none lost or doubled by the kill
+        con = duckdb.connect(str(home / "writ.duckdb"), read_only=True)
+        try:
+            chains = con.execute("SELECT list_sort(list(attempt)) FROM trajectories WHERE partition = 'b0000' "
+                                 "GROUP BY task_id, script_id").fetchall()
+        finally:
+            con.close()
+        assert len(chains) == 100 and {tuple(c[0]) for c in chains} == {(0, 1)}
