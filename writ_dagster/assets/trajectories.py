@@ -5,6 +5,7 @@ import dagster as dg
 
 from writ_dagster.assets.metadata import counts_markdown, quality_metadata
 from writ_dagster.assets.user_scripts import user_scripts
+from writ_dagster.core.progress import Progress
 from writ_dagster.core.simulation.summary import distribution_markdown
 from writ_dagster.core.stages.trajectories import TrajectoryRun, run_trajectories
 from writ_dagster.core.versioning import code_version
@@ -44,11 +45,11 @@ def trajectories(context: dg.AssetExecutionContext, storage: WritStorage, simula
                                                               user_simulator)
     last = [0]
 
-    def progress(record, stored: int, planned: int) -> None:
-        step = max(1, planned // PROGRESS_STEPS)
-        if stored - last[0] >= step or stored == planned:
-            last[0] = stored
-            context.log.info(f"{domain}/{batch}: stored {stored}/{planned} trajectories")
+    def progress(counts: Progress) -> None:
+        step = max(1, counts.planned // PROGRESS_STEPS)
+        if counts.done - last[0] >= step or counts.finished:
+            last[0] = counts.done
+            context.log.info(counts.line())
 
     with storage.connect() as con:
         result = run_trajectories(con, domain, batch, config, on_stored=progress, agent_factory=agent_factory,

@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="last stage to materialize (default: %(default)s, the whole graph; checkpoint and "
                           "evaluation need the `llm` extra)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's run log")
+    run.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                     help="while a stage runs, a progress line on stderr (done of planned, passing, tokens/s, "
+                          "time left): updated in place on a terminal, else one every SECONDS (default "
+                          "%(default)g; 0: none)")
     run.set_defaults(handler=("run", "cmd_run"))
 
     export = sub.add_parser("export-tasks", help="write stored tasks as a JSON list of τ²-bench Tasks")

@@ -12,8 +12,9 @@ from typing import Any
 
 import dagster as dg
 
-from writ_dagster.cli.errors import EXIT_FAILED, EXIT_OK
+from writ_dagster.cli.errors import EXIT_FAILED, EXIT_OK, BadInput
 from writ_dagster.cli.parser import STAGES
+from writ_dagster.cli.progress import TerminalProgress
 from writ_dagster.cli.stop import Stopped, StopWatch, watch_stop_signals
 from writ_dagster.cli.settings import (
     check_llm_extra,
@@ -28,6 +29,7 @@ from writ_dagster.cli.settings import (
 )
 from writ_dagster.core.home import WRIT_HOME_ENV, check_writable_dir, duckdb_path, make_dir, writ_home
 from writ_dagster.core.keys import WRIT_DOMAINS, check_batch_key, check_domain
+from writ_dagster.core.progress import listening
 from writ_dagster.core.storage.checkpoints import read_checkpoint
 from writ_dagster.core.storage.evaluations import read_scores
 from writ_dagster.core.storage.runs import read_partition_run, read_stage_run
@@ -61,12 +63,15 @@ class RunState:
     run_config: dict[str, Any]
     tags: dict[str, str]
     stop: StopWatch
+    progress: TerminalProgress
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialize each stage in order up to ``--until``: the catalogue, tasks, user scripts and
     trajectories (with checks) of each domain × batch, then the SFT set, a checkpoint fine-tuned on
     it, and its τ²-bench evaluation beside its base model's."""
+    if not args.progress_every >= 0:  # also refuses nan
+        raise BadInput(f"--progress-every must be 0 or more seconds, got {args.progress_every:g}")
     domains = list(dict.fromkeys(check_domain(d) for d in (args.domain or WRIT_DOMAINS)))
     batches = list(dict.fromkeys(check_batch_key(b) for b in config_batches(args)))
     settings = synthesis_settings(args, domains)
@@ -125,15 +130,17 @@ def _run_stages(args: argparse.Namespace, domains: list[str], batches: list[str]
         state = RunState(
             args=args, domains=domains, batches=batches, instance=instance, defs=defs, storage=storage,
             run_config={} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"writ/source": "cli", **process_tags()}, stop=stop)
-        for stage, runner in STAGE_RUNNERS:
-            if STAGES.index(stage) > until:
-                break
-            stop.check()
-            if failed:  # a later stage would build on partial or unchecked results
-                print(f"{stage}: skipped (an earlier stage failed)")
-                continue
-            failed += runner(state)
+            tags={"writ/source": "cli", **process_tags()}, stop=stop,
+            progress=TerminalProgress(sys.stderr, args.progress_every))
+        with listening(state.progress):
+            for stage, runner in STAGE_RUNNERS:
+                if STAGES.index(stage) > until:
+                    break
+                stop.check()
+                if failed:  # a later stage would build on partial or unchecked results
+                    print(f"{stage}: skipped (an earlier stage failed)")
+                    continue
+                failed += runner(state)
     return failed
 
 
@@ -143,9 +150,12 @@ def _execute(state: RunState, job: str, partition_key: str | None = None) -> dg.
     Raises :class:`Stopped` instead if a stop signal came before or during the run (Dagster turns
     the signal into a failed run, which must not be taken for an ordinary failure)."""
     state.stop.check()
-    result = state.defs.resolve_job_def(job).execute_in_process(
-        run_config=state.run_config, instance=state.instance, partition_key=partition_key, raise_on_error=False,
-        tags=state.tags)
+    try:
+        result = state.defs.resolve_job_def(job).execute_in_process(
+            run_config=state.run_config, instance=state.instance, partition_key=partition_key,
+            raise_on_error=False, tags=state.tags)
+    finally:
+        state.progress.end_line()  # a stage that stopped early leaves its line open
     state.stop.check()
     return result
 

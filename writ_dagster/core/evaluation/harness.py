@@ -115,8 +115,9 @@ def run_info(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig) -
 
 
 def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig, save_to: Path,
-               on_done: Callable[[int, int], None] | None = None) -> DomainRun:
-    """Play every (task, trial) of ``domain`` and save tau2's ``Results`` to ``save_to`` (atomically)."""
+               on_done: Callable[[int, int, Any], None] | None = None) -> DomainRun:
+    """Play every (task, trial) of ``domain`` and save tau2's ``Results`` to ``save_to`` (atomically);
+    ``on_done(done, total, simulation)`` after each trial."""
     from tau2.data_model.simulation import Results, RewardInfo, SimulationRun, TerminationReason
     from tau2.evaluator.evaluator import EvaluationType
     from tau2.run import run_task
@@ -150,7 +151,7 @@ def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig,
         with lock:
             done[0] += 1
             if on_done is not None:
-                on_done(done[0], len(jobs))
+                on_done(done[0], len(jobs), sim)
         return sim
 
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix=f"tau2-{domain}") as pool:

@@ -57,6 +57,16 @@ def _usage_sum(sim: SimulationRun, role: str, key: str) -> int:
     return total
 
 
+def passed(sim: SimulationRun) -> bool:
+    """Whether one simulated trial solved its task."""
+    return is_success(_reward(sim))
+
+
+def completion_tokens(sim: SimulationRun) -> int:
+    """Tokens the agent and the user generated in one trial (as their servers reported them)."""
+    return _usage_sum(sim, "assistant", "completion_tokens") + _usage_sum(sim, "user", "completion_tokens")
+
+
 def score(results: Results, failed_runs: int = 0) -> ScoreFigures:
     """All figures of one results file."""
     sims = results.simulations

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from writ_dagster.core.evaluation.harness import Endpoint, run_domain
-from writ_dagster.core.evaluation.metrics import score
+from writ_dagster.core.evaluation.metrics import completion_tokens, passed, score
 from writ_dagster.core.evaluation.models import EvalConfig, ModelLabel, ModelScore
+from writ_dagster.core.progress import Progress, publish
 from writ_dagster.core.stages import Connect, MissingInputError
 from writ_dagster.core.storage.checkpoints import CheckpointRecord, latest_checkpoint
 from writ_dagster.core.storage.evaluations import write_scores
@@ -179,8 +180,12 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
                                  temperature=config.agent_temperature, max_tokens=config.agent_max_tokens)
 
                 def play(domain: str, label: str = label, agent: Endpoint = agent) -> Any:
-                    def progress(done: int, total: int) -> None:
-                        say(f"{label}/{domain}: {done}/{total} conversations")
+                    counts = Progress(f"{label}/{domain}", "played", "conversations", planned=0)
+
+                    def progress(done: int, total: int, sim: Any) -> None:
+                        counts.advance(passed(sim), completion_tokens(sim), done=done, planned=total)
+                        publish(counts)
+                        say(counts.line())
 
                     return run_domain(domain, agent, user, config, results_file(out_dir, label, domain),
                                       on_done=progress)

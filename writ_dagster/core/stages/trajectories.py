@@ -55,9 +55,10 @@ from writ_dagster.core.storage.trajectories import (
     trajectories_digest,
     trajectories_frame,
 )
+from writ_dagster.core.progress import Progress, publish
 from writ_dagster.core.versioning import code_version, tau2_version
 
-OnStored = Callable[[TrajectoryRecord, int, int], None]  # (record, rows stored so far, rows planned)
+OnStored = Callable[[Progress], None]  # after each stored row: the partition's counts so far
 BackendFactory = Callable[[], Any]
 
 
@@ -157,14 +158,17 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     chains = _Chains(jobs, config.attempt_policy(), lambda job: resume_key(
         job.record.content_hash, job.script.content_hash, job.seed, agent_info, user_info, engine_hash))
     # Usable stored rows: a planned attempt, same inputs, not an infrastructure failure (retried).
-    usable = {}
+    usable, kept_passing = {}, 0
     for tid, (key, reward, error) in stored_outcomes(con, domain, partition).items():
         if config.resume and chains.keys.get(tid) == key and not is_infrastructure_error(error):
             usable[tid] = key
             chains.add(tid, reward, error)
+            kept_passing += reward >= 1.0
     done, pruned = prune_trajectories(con, domain, partition, usable)
     todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
     stored, simulated = len(done), 0
+    progress = Progress(f"{domain}/{partition}", "stored", "trajectories", planned=max(stored, len(chains.chains)),
+                        done=stored, passing=kept_passing)
 
     def store(record: TrajectoryRecord) -> None:
         nonlocal stored, simulated
@@ -173,8 +177,14 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
                                "(a backend changed its name or sampling during the run?)")
         stored += insert_trajectory(con, record)
         simulated += 1
+        u = record.usage
+        # planned grows as failed attempts call for more; at least one row per chain
+        progress.advance(passed=record.reward >= 1.0, done=stored, planned=max(stored, len(chains.chains)),
+                         tokens=(u.agent_completion_tokens + u.user_completion_tokens) if u.kind in ("model", "mixed")
+                         else 0)
+        publish(progress)
         if on_stored is not None:
-            on_stored(record, stored, max(stored, len(chains.chains)))  # at least one row per chain
+            on_stored(progress)
 
     # Worker processes only help CPU-bound batched backends; async ones run here, concurrently.
     # A supplied backend lives in this process (a server client, an engine): no worker processes.
