@@ -1,8 +1,10 @@
 """A managed vLLM teacher's lifecycle in real Dagster runs (vLLM's CPU build, the tiny model):
 started once for a run whose steps use it, playing the agent of `trajectories`, and its whole
-process group gone after the run, both when the run succeeds and when a step fails.
+process group gone after the run, both when the run succeeds and when a step fails; and one
+partition played by a model agent (the tiny model) and a model user (SmolLM2), both on vLLM CPU
+servers, stored, scored and filtered, the user's prompt read as the model got it.
 
-Slow (two vLLM server starts, ~40 s each here) and skipped where vllm is not installed.
+Slow (four vLLM server starts, ~40 s each here) and skipped where vllm is not installed.
 """
 
 from __future__ import annotations
@@ -101,3 +103,63 @@ def test_teacher_server_runs_once_per_run_and_stops_after_success_and_failure(ti
     [(_, pid_c, _)] = broke
     assert pid_c != pid_a  # a new run, a new server
     assert _gone(pid_c) and group_members(pid_c) == [], "the server outlived a failed run"
+
+
+def test_a_partition_played_by_a_model_agent_and_a_model_user_is_stored_scored_and_filtered(tiny_model: Path,
+                                                                                            tmp_path: Path):
+    # The agent: the tiny model on a managed vLLM server (the `teacher` resource). The user: SmolLM2 on
+    # a second vLLM CPU server, reached as an endpoint (`user_simulator` openai-compatible) through a
+    # proxy that keeps every request, so the user's prompt can be read as the model got it.
+    from tau2.user.user_simulator import get_global_user_sim_guidelines
+
+    from llm_fakes import FaultProxy
+    from writ_dagster.core.llm.user_models import resolve_user_model
+    from writ_dagster.core.llm.vllm_server import VLLMServer, VLLMServerConfig
+    from writ_dagster.core.sft.models import SFTConfig
+    from writ_dagster.core.stages.sft import build_from, read_sft_inputs
+    from writ_dagster.core.storage.scripts import read_user_scripts
+
+    db = tmp_path / "w.duckdb"
+    seen: list[dict] = []
+    user_model = resolve_user_model("smollm2")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b0000"])
+    with VLLMServer(VLLMServerConfig(model=user_model, served_model_name="smollm2-user", seed=3)) as user_server, \
+            FaultProxy(user_server.base_url, {}, poisoned=lambda body: seen.append(body) is not None) as proxy:
+        resources = {
+            "storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=2),
+            "simulation": SimulationSettings(variants=2, max_steps=10, max_concurrency=4),
+            "teacher": ModelRole(kind="vllm-server", options={"model": str(tiny_model), "max_tokens": 64, "seed": 5,
+                                                              "temperature": 0.7, "timeout_s": 60}),
+            "user_simulator": ModelRole(kind="openai-compatible", options={
+                "base_urls": [proxy.base_url], "model": "smollm2-user", "max_tokens": 48, "temperature": 0.7,
+                "seed": 7, "timeout_s": 60}),
+            "user_rewriter": ModelRole()}
+        result = dg.materialize([tasks, user_scripts, trajectories], partition_key=domain_batch_key("airline", "b0000"),
+                                instance=instance, resources=resources)
+    assert result.success
+
+    with connect(db, read_only=True) as con:
+        records = read_trajectories(con, "airline", "b0000")
+        scripts = read_user_scripts(con, "airline")
+        build = build_from(read_sft_inputs(con), SFTConfig())
+    # stored: every planned conversation, played by the two models
+    assert len(records) == len(scripts) == 4
+    assert {r.agent.kind for r in records} == {r.user.kind for r in records} == {"llm"}
+    assert {r.user.name for r in records} == {"openai:smollm2-user"}
+    # the user spoke with the model's words: every user message after the opening came from SmolLM2
+    assert all(r.usage.user_completion_tokens > 0 for r in records)
+    # scored: tau2's reward on each, no scoring error
+    assert all(r.score_error is None and 0.0 <= r.reward <= 1.0 for r in records)
+    # filtered: the SFT build judged each conversation, and every one it dropped is counted by reason
+    assert build.considered == 4 and len(build.rows) + sum(build.dropped.values()) == 4, build.dropped
+
+    # The user's prompt: tau2's user guidelines and the script's own instructions with its behaviour lines.
+    guidelines = get_global_user_sim_guidelines(use_tools=False).strip()
+    systems = [body["messages"][0]["content"] for body in seen if body["messages"][0]["role"] == "system"]
+    assert systems and len(systems) == len(seen)
+    assert all(guidelines in s for s in systems)
+    for script in scripts:  # tau2 indents each line of the scenario: look for each behaviour line
+        behaviour = [line.strip() for line in script.user_scenario["instructions"]["task_instructions"].splitlines()]
+        assert behaviour and all(behaviour), script.script_id
+        assert any(all(line in s for line in behaviour) for s in systems), script.script_id
