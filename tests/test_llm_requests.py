@@ -239,3 +239,15 @@ def test_a_turn_cut_at_the_token_limit_ends_the_conversation_and_is_not_trained_
     marked = [dict(m, raw_data={**(m.get("raw_data") or {}), "finish_reason": "length"}) if i == 2 else m
               for i, m in enumerate(ok.messages)]
     assert build_sft([ok.model_copy(update={"messages": marked})], tasks, SFTConfig()).dropped == {TRUNCATED: 1}
+
+
+def test_split_reasoning_fast_path_agrees_with_the_general_walk() -> None:
+    from itertools import product
+
+    from writ_dagster.core.llm.chat_format import _split_walk
+
+    pieces = ["<think>", "</think>", "plan ", "Hello", "\n\n", " ", ""]
+    for parts in product(pieces, repeat=4):
+        text = "".join(parts)
+        if "<think>" in text or "</think>" in text:
+            assert split_reasoning(text) == _split_walk(text), text

@@ -143,6 +143,17 @@ def split_reasoning(text: str | None) -> tuple[str | None, str | None]:
     """
     if not text or (THINK_START not in text and THINK_END not in text):
         return text, None
+    if text.startswith(THINK_START):  # the usual shape, one closed block in front: no walk
+        end = text.find(THINK_END, len(THINK_START))
+        if (end > 0 and text.find(THINK_START, len(THINK_START)) < 0
+                and text.find(THINK_END, end + len(THINK_END)) < 0):
+            said, thought = text[end + len(THINK_END):].strip(), text[len(THINK_START):end].strip()
+            return (said or None), (thought or None)
+    return _split_walk(text)
+
+
+def _split_walk(text: str) -> tuple[str | None, str | None]:
+    """:func:`split_reasoning` for any shape: blocks anywhere, left open, or closed without an opening."""
     parts: list[str] = []
     said: list[str] = []
     head, sep, tail = text.partition(THINK_END)

@@ -73,12 +73,21 @@ def _collect(value: Any, key: str, out: list[str]) -> None:
     if key in NAMED_IN_WORDS:
         return
     kind = type(value)
-    if kind is str:
+    if kind is dict:
+        for k, v in value.items():
+            if k in NAMED_IN_WORDS:
+                continue
+            t = type(v)  # the flat values of a call, inline: most arguments are these
+            if t is str:
+                if not v.isalpha() and _DIGIT.search(v):
+                    out.append(v)
+            elif t is int:
+                out.append(str(v))
+            elif t is dict or t is list or t is float:
+                _collect(v, k, out)
+    elif kind is str:
         if not value.isalpha() and _DIGIT.search(value):  # isalpha: most words are settled without the regex
             out.append(value)
-    elif kind is dict:
-        for k, v in value.items():
-            _collect(v, k, out)
     elif kind is list:
         for v in value:
             _collect(v, key, out)
@@ -122,12 +131,12 @@ def _stands_in(value: str, text: str) -> bool:
 
 def _text(message: Mapping[str, Any]) -> str | None:
     content = message.get("content")
-    if not content or not isinstance(content, str):
+    if not content or type(content) is not str:
         return None
     if THINK_START in content or THINK_END in content:
         # a think block left in a stored content is not something the other side was told
-        content = split_reasoning(content)[0] or ""
-    return content if content.strip() else None
+        return split_reasoning(content)[0]
+    return None if content.isspace() else content
 
 
 def violations(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str]) -> list[str]:
