@@ -9,6 +9,7 @@ from typing import Any
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
+from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, date_words, flights_arg, money, seats_ok
 from writ_dagster.core.tasks.airline.locate import (
     CABIN_WORDS,
     choose_payment,
@@ -27,20 +28,7 @@ from writ_dagster.core.tasks.blueprints import (
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine, pick
 
 BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
-TRAVEL_DATES = [f"2024-05-{d:02d}" for d in range(16, 31)]
 NYC = ("JFK", "EWR", "LGA")
-
-
-def _flights_arg(r: Any) -> list[dict[str, str]]:
-    return [{"flight_number": f.flight_number, "date": f.date} for f in r.flights]
-
-
-def _money(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
-
-
-def _date_words(date: str) -> str:
-    return f"May {int(date[-2:])}"
 
 
 # The reason the policy judges, for each kind of cancellation motive.
@@ -49,12 +37,7 @@ _POLICY_REASONS = {"recent": "change of plan", "airline_cancelled": "airline can
 
 
 @dataclass
-class _Base:
-    cities: dict[str, str]
-
-
-@dataclass
-class CancelReservation(_Base):
+class CancelReservation(Base):
     """Cancel a reservation the policy lets the user cancel, for a reason that makes it legal."""
 
     name: str = "cancel_reservation"
@@ -92,14 +75,14 @@ class CancelReservation(_Base):
             say=Request(f"cancel {loc.phrase}", w.choice(ph.CANCEL_MOTIVES[reason]),
                         [w.choice(ph.WHOLE_TRIP)], "how much you will get back" if ask else ""),
             unknown=loc.unknown,
-            communicate=[_money(refund)] if ask else [],
+            communicate=[money(refund)] if ask else [],
             entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons,
         )
 
 
 @dataclass
-class AddBaggage(_Base):
+class AddBaggage(Base):
     """Add checked bags; the fee follows the membership/cabin allowance."""
 
     name: str = "add_baggage"
@@ -126,19 +109,14 @@ class AddBaggage(_Base):
             say=Request(f"add {added} checked {bags} to {loc.phrase}", w.choice(ph.BAG_MOTIVES),
                         [pick(w, ph.FEE_PAYMENT, pay=pay.phrase)], "how much the extra bags will cost" if ask else ""),
             unknown=loc.unknown + [w.choice(ph.UNKNOWN_BAGS)],
-            communicate=[_money(fee)] if ask else [],
+            communicate=[money(fee)] if ask else [],
             entities=[f"reservations:{r.reservation_id}", f"payment_methods:{pay.method.id}"],
             targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
         )
 
 
-def _seats_ok(db: Any, flight_number: str, date: str, cabin: str, passengers: int) -> bool:
-    inst = db.flights[flight_number].dates.get(date)
-    return inst is not None and inst.status == "available" and inst.available_seats[cabin] >= passengers
-
-
 @dataclass
-class ChangeCabin(_Base):
+class ChangeCabin(Base):
     """Move every flight of a reservation to another cabin, paying or refunding the difference."""
 
     name: str = "change_cabin"
@@ -151,7 +129,7 @@ class ChangeCabin(_Base):
 
         def target_cabin(r: Any) -> str | None:
             for cabin in order:
-                if cabin != r.cabin and all(_seats_ok(db, f.flight_number, f.date, cabin, len(r.passengers))
+                if cabin != r.cabin and all(seats_ok(db, f.flight_number, f.date, cabin, len(r.passengers))
                                             for f in r.flights):
                     return cabin
             return None
@@ -176,20 +154,20 @@ class ChangeCabin(_Base):
         question = "how much the change costs" if diff > 0 else "how much you will get back"
         return Decision(
             write=("update_reservation_flights", {"reservation_id": r.reservation_id, "cabin": cabin,
-                                                  "flights": _flights_arg(r), "payment_id": pay.method.id}),
+                                                  "flights": flights_arg(r), "payment_id": pay.method.id}),
             reads=loc.reads, candidates=loc.candidates,
             say=Request(f"move {loc.phrase} to {CABIN_WORDS[cabin]}, keeping the same flights",
                         w.choice(ph.UPGRADE_MOTIVES if upgrade else ph.DOWNGRADE_MOTIVES), [direction],
                         question if ask else ""),
             unknown=loc.unknown + [w.choice(ph.UNKNOWN_PRICE)],
-            communicate=[_money(abs(diff))] if ask else [],
+            communicate=[money(abs(diff))] if ask else [],
             entities=[f"reservations:{r.reservation_id}"] + [f"flights:{f.flight_number}" for f in r.flights],
             targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
         )
 
 
 @dataclass
-class ChangeFlight(_Base):
+class ChangeFlight(Base):
     """Move one direct leg of a reservation to another date's flight on the same route."""
 
     name: str = "change_flight"
@@ -219,7 +197,7 @@ class ChangeFlight(_Base):
         options = []
         for d in chosen:
             for fn, f in sorted(db.flights.items()):
-                if f.origin == leg.origin and f.destination == leg.destination and _seats_ok(db, fn, d, r.cabin, pax):
+                if f.origin == leg.origin and f.destination == leg.destination and seats_ok(db, fn, d, r.cabin, pax):
                     options.append((f.dates[d].prices[r.cabin], d, fn))
         if not options:
             raise Skip("no direct flight with seats on those dates")
@@ -232,15 +210,15 @@ class ChangeFlight(_Base):
         ctx.require_evidence(reads)
         diff = (price - leg.price) * pax
         pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, diff))
-        flights = _flights_arg(r)
+        flights = flights_arg(r)
         flights[leg_i] = {"flight_number": new_fn, "date": new_date}
         which = "outbound flight" if leg_i == 0 else "return flight"
         if ctx.burden == "high":
-            when = " or ".join(_date_words(d) for d in chosen)
+            when = " or ".join(date_words(d) for d in chosen)
             want = (f"move the {which} of {loc.phrase} ({self.cities[leg.origin]} to "
                     f"{self.cities[leg.destination]}) to the cheapest direct flight on {when}, same cabin")
         else:
-            want = f"move the {which} of {loc.phrase} to flight {new_fn} on {_date_words(new_date)}, same cabin"
+            want = f"move the {which} of {loc.phrase} to flight {new_fn} on {date_words(new_date)}, same cabin"
         w = ctx.words
         ask = diff != 0 and w.random() < 0.6
         return Decision(
@@ -251,7 +229,7 @@ class ChangeFlight(_Base):
                         [pick(w, ph.DIFF_PAYMENT, pay=pay.phrase), w.choice(ph.KEEP_OTHERS)],
                         "how much the fare difference is" if ask else ""),
             unknown=loc.unknown,
-            communicate=[_money(abs(diff))] if ask else [],
+            communicate=[money(abs(diff))] if ask else [],
             entities=[f"reservations:{r.reservation_id}", f"flights:{new_fn}"],
             targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons + ([compare(
@@ -262,7 +240,7 @@ class ChangeFlight(_Base):
 
 
 @dataclass
-class UpdatePassenger(_Base):
+class UpdatePassenger(Base):
     """Swap one passenger of a reservation for one of the user's saved passengers."""
 
     name: str = "update_passenger"
@@ -309,7 +287,7 @@ class UpdatePassenger(_Base):
 
 
 @dataclass
-class CancelledFlightCompensation(_Base):
+class CancelledFlightCompensation(Base):
     """A certificate for a flight the airline cancelled, where the policy allows compensation."""
 
     name: str = "compensation"
@@ -341,14 +319,14 @@ class CancelledFlightCompensation(_Base):
                         pick(w, ph.COMPENSATION_MOTIVES, r=loc.phrase), [w.choice(ph.ACCEPT_CERTIFICATE)],
                         "how much the certificate will be worth" if ask else ""),
             unknown=loc.unknown,
-            communicate=[_money(amount)] if ask else [],
+            communicate=[money(amount)] if ask else [],
             entities=[f"reservations:{r.reservation_id}"], targets=[f"certificate:{r.reservation_id}"],
             comparisons=loc.comparisons,
         )
 
 
 @dataclass
-class BookFlight(_Base):
+class BookFlight(Base):
     """Book a one-way trip whose flight is fixed by comparing search results."""
 
     name: str = "book"
@@ -383,7 +361,7 @@ class BookFlight(_Base):
             for d in dates:
                 reads.append(("search_direct_flight", {"origin": o, "destination": dest, "date": d}))
                 for fn, f in sorted(db.flights.items()):
-                    if f.origin == o and f.destination == dest and _seats_ok(db, fn, d, cabin, pax):
+                    if f.origin == o and f.destination == dest and seats_ok(db, fn, d, cabin, pax):
                         options.append((f.dates[d].prices[cabin], o, [{"flight_number": fn, "date": d}]))
                 if onestop:
                     reads.append(("search_onestop_flight", {"origin": o, "destination": dest, "date": d}))
@@ -410,14 +388,14 @@ class BookFlight(_Base):
             f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
         if high:
             where = " or ".join(self.cities[o] + f" ({o})" for o in origins)
-            when = " or ".join(_date_words(d) for d in dates)
+            when = " or ".join(date_words(d) for d in dates)
             kind = "flight, direct or with one stop," if onestop else "direct flight"
             want = (f"book a one-way trip to {self.cities[dest]} for {who}, in "
                     f"{CABIN_WORDS[cabin]}: the cheapest {kind} leaving from {where} on {when}")
         else:
             f0 = flights[0]
             want = (f"book a one-way trip from {self.cities[origin]} to {self.cities[dest]} for {who}, "
-                    f"in {CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {_date_words(f0['date'])}")
+                    f"in {CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {date_words(f0['date'])}")
         details = [pick(w, ph.BAGS, n=str(bags), bags="bag" if bags == 1 else "bags") if bags else w.choice(ph.NO_BAGS),
                    w.choice(ph.INSURANCE[insurance]), pick(w, ph.TOTAL_PAYMENT, pay=pay.phrase)]
         ask = w.random() < 0.7
@@ -430,7 +408,7 @@ class BookFlight(_Base):
             reads=reads, candidates=len(options),
             say=Request(want, w.choice(ph.BOOK_MOTIVES), details, "how much the whole trip comes to" if ask else ""),
             unknown=[w.choice(ph.UNKNOWN_FLIGHTS)] if high else [],
-            communicate=[_money(total)] if ask else [],
+            communicate=[money(total)] if ask else [],
             entities=[f"flights:{f['flight_number']}" for f in flights] + [f"payment_methods:{pay.method.id}"],
             targets=[f"reservations:{rid}"],
             comparisons=([compare("flights with seats", "the lowest fare", options[0], options,
@@ -442,13 +420,13 @@ class BookFlight(_Base):
     def _onestops(self, db: Any, o: str, dest: str, d: str, cabin: str, pax: int):
         out = []
         for fn1, f1 in sorted(db.flights.items()):
-            if f1.origin != o or not _seats_ok(db, fn1, d, cabin, pax):
+            if f1.origin != o or not seats_ok(db, fn1, d, cabin, pax):
                 continue
             d2 = f"2024-05-{int(d[-2:]) + 1}" if "+1" in f1.scheduled_arrival_time_est else d
             for fn2, f2 in sorted(db.flights.items()):
                 if (f2.origin == f1.destination and f2.destination == dest
                         and f2.scheduled_departure_time_est >= f1.scheduled_arrival_time_est
-                        and _seats_ok(db, fn2, d2, cabin, pax)):
+                        and seats_ok(db, fn2, d2, cabin, pax)):
                     price = f1.dates[d].prices[cabin] + f2.dates[d2].prices[cabin]
                     out.append((price, o, [{"flight_number": fn1, "date": d}, {"flight_number": fn2, "date": d2}]))
         return out
@@ -468,7 +446,7 @@ def _live_untouched(ctx: ComposeContext) -> list[Any]:
 
 
 @dataclass
-class RefuseCancellation(_Base):
+class RefuseCancellation(Base):
     """Cancel a reservation the policy does not let the user cancel (old booking, no cover, no airline cancel)."""
 
     name: str = "refuse_cancel"
@@ -497,7 +475,7 @@ class RefuseCancellation(_Base):
 
 
 @dataclass
-class RefuseBasicEconomyChange(_Base):
+class RefuseBasicEconomyChange(Base):
     """Move a basic-economy flight to another date: "Basic economy flights cannot be modified"."""
 
     name: str = "refuse_change_basic"
@@ -518,7 +496,7 @@ class RefuseBasicEconomyChange(_Base):
         w = ctx.words
         return Refusal(
             reads=[("get_reservation_details", {"reservation_id": rid})],
-            say=Request(f"move the first flight of reservation {rid} to {_date_words(date)}",
+            say=Request(f"move the first flight of reservation {rid} to {date_words(date)}",
                         w.choice(ph.CHANGE_FLIGHT_MOTIVES), [w.choice(ph.KEEP_CABIN)]),
             action=f"change the flights of reservation {rid}", reason=reason,
             entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
@@ -526,7 +504,7 @@ class RefuseBasicEconomyChange(_Base):
 
 
 @dataclass
-class TransferFlownCancellation(_Base):
+class TransferFlownCancellation(Base):
     """Cancel a reservation part of which is already flown: "the agent cannot help and transfer is needed"."""
 
     name: str = "transfer_flown_cancel"
@@ -542,7 +520,7 @@ class TransferFlownCancellation(_Base):
         rid = r.reservation_id
         reads = _reservation_and_flight_reads(r)
         gone = next(f for f in r.flights if policy.segment_status(db, f.flight_number, f.date) in policy.FLOWN_STATUSES)
-        reason = (f"flight {gone.flight_number} on {_date_words(gone.date)} has already been flown, and a trip "
+        reason = (f"flight {gone.flight_number} on {date_words(gone.date)} has already been flown, and a trip "
                   f"that is partly flown is beyond what I can cancel")
         w = ctx.words
         return Refusal(
@@ -554,7 +532,7 @@ class TransferFlownCancellation(_Base):
 
 
 @dataclass
-class AskTotalPaid(_Base):
+class AskTotalPaid(Base):
     """How much the user paid in total for a reservation: the payment history, summed (no write)."""
 
     name: str = "ask_total_paid"
@@ -573,7 +551,7 @@ class AskTotalPaid(_Base):
             say=Request(f"find out how much you paid in total for reservation {rid}", w.choice(ph.PAID_MOTIVES)),
             action=f"tell you what was paid for reservation {rid}", reason="",
             entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
-            answer=f"you paid {spoken_money(total)} in total for reservation {rid}", communicate=[_money(total)])
+            answer=f"you paid {spoken_money(total)} in total for reservation {rid}", communicate=[money(total)])
 
 
 class AirlineComposer:
