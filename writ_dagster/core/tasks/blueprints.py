@@ -44,6 +44,10 @@ class Decision:
     targets: list[str] = field(default_factory=list, metadata={"doc": "entity keys this write decides on"})
     comparisons: list[Comparison] = field(default_factory=list,
                                           metadata={"doc": "how records were compared to fix the arguments"})
+    follow_up: "Decision | None" = field(default=None, metadata={
+        "doc": "a second write the policy ties to this one, made right after it as the user's next request "
+               "(a delayed flight's certificate comes only after the change or cancellation); it counts as one "
+               "of the task's writes, so a blueprint offers it only when ``ComposeContext.writes_left`` allows"})
 
 
 @dataclass
@@ -101,6 +105,7 @@ class ComposeContext:
     done_reads: set[str] = field(default_factory=set)
     reads_since_write: int = 0
     state: dict[str, Any] = field(default_factory=dict)
+    writes_left: int = field(default=1, metadata={"doc": "writes the task still has room for, this one included"})
 
     def fresh(self, entity: str) -> bool:
         """Whether no earlier write of this task targeted ``entity``."""
@@ -128,7 +133,12 @@ class ComposeContext:
 
 
 class Blueprint(Protocol):
-    """Proposes a write decision, or raises :class:`Skip`."""
+    """Proposes a write decision, or raises :class:`Skip`.
+
+    A blueprint may also define ``first(ctx) -> bool``: True asks the composer loop to try it
+    before the others for this write (a situation only few users' records hold, which a uniform
+    shuffle would rarely reach even when the user was picked for it).
+    """
 
     name: str
     tool: str

@@ -72,6 +72,9 @@ class Request:
     motive: str = ""
     details: list[str] = field(default_factory=list, metadata={"doc": "sentences that belong to this request"})
     ask: str = field(default="", metadata={"doc": "a 'how much ...' clause for a figure the user asks about"})
+    keep_motive: bool = field(default=False, metadata={
+        "doc": "the motive is a fact the policy judges (a delayed flight the user complains about), so the "
+               "writer never leaves it out"})
 
 
 def capitalize(text: str) -> str:
@@ -94,7 +97,7 @@ def strip_connective(sentence: str) -> str:
 
 def request_sentence(rng: random.Random, req: Request, position: int) -> str:
     """The first sentence of a request line: the action, its motive, and a connective after the first."""
-    if req.motive and rng.random() < 0.85:
+    if req.motive and (req.keep_motive or rng.random() < 0.85):
         template = rng.choice(_MOTIVATED)
     else:
         template = rng.choice(_PLAIN)

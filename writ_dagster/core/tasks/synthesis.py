@@ -189,8 +189,9 @@ class Synthesizer:
             run(call, "identification read")
         decisions: list[Decision] = []
         burdens: list[Burden] = []
-        for _ in range(n_writes):
+        while len(decisions) < n_writes:
             ctx.burden = self._burden(ttype, rng)
+            ctx.writes_left = n_writes - len(decisions)
             try:
                 decision = self._propose(ctx)
             except Rejected:
@@ -200,12 +201,16 @@ class Synthesizer:
                     raise
                 ctx.burden = "low"
                 decision = self._propose(ctx)
-            for call in decision.reads:
-                run(call, "evidence read")
-            run(decision.write, "gold write")
-            ctx.used_targets.update(decision.targets)
-            decisions.append(decision)
-            burdens.append(ctx.burden)
+            if decision.follow_up is not None and ctx.writes_left < 2:
+                raise Rejected("follow-up write beyond the task's writes", decision.write[0])
+            # A follow-up write (see Decision.follow_up) is the user's next request, right after this one.
+            for part in [decision] + ([decision.follow_up] if decision.follow_up else []):
+                for call in part.reads:
+                    run(call, "evidence read")
+                run(part.write, "gold write")
+                ctx.used_targets.update(part.targets)
+                decisions.append(part)
+                burdens.append(ctx.burden)
         refusals: list[Refusal] = []
         if family != "writes":
             # The refused (or transferred) request comes last, so its reads are the plan's trailing reads;
@@ -235,6 +240,8 @@ class Synthesizer:
     def _propose(self, ctx: ComposeContext) -> Decision:
         blueprints = list(self.composer.blueprints)
         ctx.rng.shuffle(blueprints)
+        # Blueprints that ask to go first for this context do (stable: the shuffle orders the rest).
+        blueprints.sort(key=lambda bp: not (getattr(bp, "first", None) and bp.first(ctx)))
         skipped: list[str] = []
         for bp in blueprints:
             try:

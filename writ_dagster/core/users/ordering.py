@@ -3,7 +3,8 @@
 Telling requests in another order invites the agent to act in that order. That is safe
 only if every request names its target by id (no "the reservation with the highest fare",
 which an earlier write could change), each write reads its own target in its own block of
-evidence, and running the blocks in the new order ends in the same DB state with the same
+evidence (a write with no reads of its own, such as the certificate for a delayed flight that
+the policy allows only after the change, keeps its place), and running the blocks in the new order ends in the same DB state with the same
 amounts to communicate. All three are checked here, the last by executing the plan.
 """
 
@@ -35,6 +36,8 @@ def reorder_allowed(outline: TaskOutline, order: list[int]) -> bool:
         return False  # a transfer ends the conversation: it stays the last request
     if not all(r.by_id for r in outline.requests):
         return False
+    if any(not w.reads for w in outline.writes[1:]):
+        return False  # a write with no evidence of its own rests on an earlier request's (a delay's certificate)
     plan = outline.plan
     for w in outline.writes:
         for key in TARGET_KEYS:
