@@ -1,14 +1,16 @@
-"""Airline blueprints and composer: seven kinds of write decision over tau2's airline DB."""
+"""Airline blueprints and composer: seven kinds of write decision over tau2's airline DB (booking in
+:mod:`.booking`), refusals, a transfer and a question."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
+from writ_dagster.core.tasks.airline.booking import BookFlight
 from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, date_words, flights_arg, money, seats_ok
 from writ_dagster.core.tasks.airline.locate import (
     CABIN_WORDS,
@@ -23,14 +25,9 @@ from writ_dagster.core.tasks.blueprints import (
     Identity,
     Refusal,
     Skip,
-    compare,
     spoken_money,
 )
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine, pick
-
-BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
-NYC = ("JFK", "EWR", "LGA")
-
 
 # The reason the policy judges, for each kind of cancellation motive.
 _POLICY_REASONS = {"recent": "change of plan", "airline_cancelled": "airline cancelled flight",
@@ -266,113 +263,6 @@ class CancelledFlightCompensation(Base):
             entities=[f"reservations:{r.reservation_id}"], targets=[f"certificate:{r.reservation_id}"],
             comparisons=loc.comparisons,
         )
-
-
-@dataclass
-class BookFlight(Base):
-    """Book a one-way trip whose flight is fixed by comparing search results."""
-
-    name: str = "book"
-    tool: str = "book_reservation"
-    routes: dict[str, list[str]] = field(default_factory=dict)
-
-    def propose(self, ctx: ComposeContext) -> Decision:
-        db = ctx.db
-        user = db.users[ctx.user_id]
-        rid = next((b for b in BOOKING_IDS if b not in db.reservations), None)
-        if rid is None:
-            raise Skip("tau2 hands out at most three new reservation ids")
-        rng = ctx.rng
-        high = ctx.burden == "high"
-        dest = rng.choice(sorted(self.routes))
-        origins = [o for o in self.routes[dest]]
-        nyc = [o for o in NYC if o in origins]
-        if high and len(nyc) >= 2:
-            origins = sorted(rng.sample(nyc, 2))
-        else:
-            origins = [rng.choice(sorted(origins))]
-        start = rng.randrange(len(TRAVEL_DATES) - 3)
-        dates = TRAVEL_DATES[start:start + (rng.choice([2, 3]) if high else 1)]
-        onestop = high and rng.random() < 0.5
-        cabin = rng.choice(list(CABIN_WORDS))
-        saved = list(user.saved_passengers)
-        companions = rng.sample(saved, rng.randint(0, min(len(saved), 2)))
-        pax = 1 + len(companions)
-        options: list[tuple[int, str, list[dict[str, str]]]] = []
-        reads: list[Call] = []
-        for o in origins:
-            for d in dates:
-                reads.append(("search_direct_flight", {"origin": o, "destination": dest, "date": d}))
-                for fn, f in sorted(db.flights.items()):
-                    if f.origin == o and f.destination == dest and seats_ok(db, fn, d, cabin, pax):
-                        options.append((f.dates[d].prices[cabin], o, [{"flight_number": fn, "date": d}]))
-                if onestop:
-                    reads.append(("search_onestop_flight", {"origin": o, "destination": dest, "date": d}))
-                    options += self._onestops(db, o, dest, d, cabin, pax)
-        if not high:
-            # The user names one direct flight; the agent still checks it in a search.
-            options = [x for x in options if len(x[2]) == 1]
-        if not options:
-            raise Skip("no flight with seats")
-        ctx.require_evidence(reads)
-        options.sort(key=lambda x: (x[0], x[1], x[2][0]["date"]))
-        if high and len(options) > 1 and options[0][0] == options[1][0]:
-            raise Skip("cheapest option is tied")
-        price, origin, flights = options[0] if high else rng.choice(options)
-        bags = rng.randint(0, 3)
-        nonfree = policy.booking_nonfree_bags(user.membership, cabin, pax, bags)
-        insurance = rng.choice(["yes", "no"])
-        total = price * pax + policy.BAG_FEE * nonfree + (policy.INSURANCE_PER_PASSENGER * pax if insurance == "yes" else 0)
-        pay = choose_payment(ctx, lambda m: policy.booking_payment_ok([m], [total]))
-        passengers = [{"first_name": user.name.first_name, "last_name": user.name.last_name, "dob": user.dob}]
-        passengers += [c.model_dump() for c in companions]
-        w = ctx.words
-        who = w.choice(("just yourself", "yourself alone")) if not companions else "yourself and " + " and ".join(
-            f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
-        if high:
-            where = " or ".join(self.cities[o] + f" ({o})" for o in origins)
-            when = " or ".join(date_words(d) for d in dates)
-            kind = "flight, direct or with one stop," if onestop else "direct flight"
-            want = (f"book a one-way trip to {self.cities[dest]} for {who}, in "
-                    f"{CABIN_WORDS[cabin]}: the cheapest {kind} leaving from {where} on {when}")
-        else:
-            f0 = flights[0]
-            want = (f"book a one-way trip from {self.cities[origin]} to {self.cities[dest]} for {who}, "
-                    f"in {CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {date_words(f0['date'])}")
-        details = [pick(w, ph.BAGS, n=str(bags), bags="bag" if bags == 1 else "bags") if bags else w.choice(ph.NO_BAGS),
-                   w.choice(ph.INSURANCE[insurance]), pick(w, ph.TOTAL_PAYMENT, pay=pay.phrase)]
-        ask = w.random() < 0.7
-        return Decision(
-            write=("book_reservation", {
-                "user_id": ctx.user_id, "origin": origin, "destination": dest, "flight_type": "one_way",
-                "cabin": cabin, "flights": flights, "passengers": passengers,
-                "payment_methods": [{"payment_id": pay.method.id, "amount": total}],
-                "total_baggages": bags, "nonfree_baggages": nonfree, "insurance": insurance}),
-            reads=reads, candidates=len(options),
-            say=Request(want, w.choice(ph.BOOK_MOTIVES), details, "how much the whole trip comes to" if ask else ""),
-            unknown=[w.choice(ph.UNKNOWN_FLIGHTS)] if high else [],
-            communicate=[money(total)] if ask else [],
-            entities=[f"flights:{f['flight_number']}" for f in flights] + [f"payment_methods:{pay.method.id}"],
-            targets=[f"reservations:{rid}"],
-            comparisons=([compare("flights with seats", "the lowest fare", options[0], options,
-                                  lambda x: " and ".join(f"{f['flight_number']} on {f['date']}" for f in x[2]),
-                                  lambda x: f"{spoken_money(x[0])} per passenger")]
-                         if high and len(options) > 1 else []) + pay.comparisons,
-        )
-
-    def _onestops(self, db: Any, o: str, dest: str, d: str, cabin: str, pax: int):
-        out = []
-        for fn1, f1 in sorted(db.flights.items()):
-            if f1.origin != o or not seats_ok(db, fn1, d, cabin, pax):
-                continue
-            d2 = f"2024-05-{int(d[-2:]) + 1}" if "+1" in f1.scheduled_arrival_time_est else d
-            for fn2, f2 in sorted(db.flights.items()):
-                if (f2.origin == f1.destination and f2.destination == dest
-                        and f2.scheduled_departure_time_est >= f1.scheduled_arrival_time_est
-                        and seats_ok(db, fn2, d2, cabin, pax)):
-                    price = f1.dates[d].prices[cabin] + f2.dates[d2].prices[cabin]
-                    out.append((price, o, [{"flight_number": fn1, "date": d}, {"flight_number": fn2, "date": d2}]))
-        return out
 
 
 def _reservation_and_flight_reads(r: Any) -> list[Call]:

@@ -90,3 +90,16 @@ REST_OF_TRIP = ("The flights you have already taken are behind you; you want the
                 "You are already travelling on this reservation and want what is left of it cancelled.")
 KEEP_CABIN = ("You want to stay in the same cabin.", "Everything else about the booking should stay the same.",
               "You'd keep the same cabin and passengers.", "")
+# Bookings. {cert}, {card}: a certificate and a credit card in the user's words.
+SPLIT_PAYMENT = ("You'll use up {cert} first and put the rest on {card}.",
+                 "You want {cert} applied in full, with whatever is left charged to {card}.",
+                 "Pay with {cert} for as much as it covers, and put the remainder on {card}.",
+                 "You'd like to spend all of {cert} on this and cover the rest with {card}.")
+QUICKEST = ("quickest", "fastest")
+# What "quickest" ({best}) means, beside the request: total travel time first, then the earlier landing.
+TRAVEL_TIME = ("By {best} you mean the shortest total travel time; if several take equally long, the one that "
+               "lands first.",
+               "What counts is the time from the first take-off to the last landing, and between equally long "
+               "trips, the earliest arrival.",
+               "You want the least time in transit, and if two trips take the same time, the one that gets you "
+               "there earlier.")

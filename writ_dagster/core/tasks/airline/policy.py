@@ -123,3 +123,13 @@ def compensation_eligible(user: Any, reservation: Any) -> bool:
 def cancelled_flight_certificate(reservation: Any) -> int:
     """"$100 times the number of passengers" for a cancelled flight."""
     return 100 * len(reservation.passengers)
+
+
+def certificate_then_card(balance: float, total: float) -> tuple[float, float]:
+    """(certificate part, credit card part) of a booking paid with one certificate and one card.
+
+    "The remaining amount of a travel certificate is not refundable": the certificate pays as
+    much as it can (its balance, or the whole total if that is less), the card the rest.
+    """
+    first = min(balance, total)
+    return first, total - first

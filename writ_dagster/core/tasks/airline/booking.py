@@ -1,0 +1,196 @@
+"""Booking a trip whose flights are fixed by comparing search results.
+
+Variants, drawn per booking: one way or round trip (the return chosen by the same criterion as
+the outbound, back to the airport the trip leaves from); at high burden the cheapest or the
+quickest option over the user's dates and origin airports; and, for a user holding a travel
+certificate too small to pay for the trip alone, the certificate's whole balance first and the
+rest on one credit card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from writ_dagster.core.tasks.airline import phrases as ph
+from writ_dagster.core.tasks.airline import policy, trips
+from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, date_words, money
+from writ_dagster.core.tasks.airline.locate import CABIN_WORDS, Payment, choose_payment
+from writ_dagster.core.tasks.blueprints import ComposeContext, Decision, Skip
+from writ_dagster.core.tasks.instructions import Request, pick
+from writ_dagster.core.tasks.models import Comparison
+
+BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
+NYC = ("JFK", "EWR", "LGA")
+# Shares among bookings. A round trip doubles the searches; "quickest" is asked only where the user
+# compares (high burden); a split needs a certificate smaller than the total, so it applies to fewer.
+ROUND_TRIP_SHARE = 0.4
+FASTEST_SHARE = 0.5
+SPLIT_SHARE = 0.6
+
+
+def _whole(x: float) -> float | int:
+    """An amount as an int when it is whole (certificate balances are stored as floats)."""
+    return int(x) if float(x).is_integer() else round(x, 2)
+
+
+@dataclass
+class _Paid:
+    """How a booking is paid: (payment method, amount) pairs and the user's sentence for it."""
+
+    parts: list[tuple[Payment, float | int]]
+    split: bool
+
+    def sentence(self, w: Any) -> str:
+        if self.split:
+            (cert, _), (card, _) = self.parts
+            return pick(w, ph.SPLIT_PAYMENT, cert=cert.phrase, card=card.phrase)
+        return pick(w, ph.TOTAL_PAYMENT, pay=self.parts[0][0].phrase)
+
+    def comparisons(self) -> list[Comparison]:
+        return [c for p, _ in self.parts for c in p.comparisons]
+
+
+def _pay(ctx: ComposeContext, total: int, split: bool) -> _Paid:
+    """One method for the total, or (``split``) one certificate's balance and the rest on one card.
+
+    The policy allows at most one certificate and one credit card per reservation; a certificate
+    that covers the total alone is not split (its remainder would be lost, and the card pays nothing).
+    """
+    methods = list(ctx.db.users[ctx.user_id].payment_methods.values())
+    small_cert = any(m.source == "certificate" and m.amount < total for m in methods)
+    if split and small_cert and any(m.source == "credit_card" for m in methods):
+        cert = choose_payment(ctx, lambda m: m.source == "certificate" and m.amount < total)
+        card = choose_payment(ctx, lambda m: m.source == "credit_card")
+        first, rest = policy.certificate_then_card(cert.method.amount, total)
+        assert policy.booking_payment_ok([cert.method, card.method], [first, rest])
+        return _Paid([(cert, _whole(first)), (card, _whole(rest))], True)
+    pay = choose_payment(ctx, lambda m: policy.booking_payment_ok([m], [total]))
+    return _Paid([(pay, total)], False)
+
+
+def _choose(ctx: ComposeContext, options: list[trips.Option], criterion: trips.Criterion,
+            things: str) -> tuple[trips.Option, Comparison | None]:
+    """The option the user asks for: by the criterion at high burden, a named direct flight at low."""
+    if ctx.burden == "high":
+        return trips.pick(options, criterion, things)
+    direct = trips.rank([x for x in options if len(x.flights) == 1])
+    if not direct:
+        raise Skip("no direct flight with seats")
+    return ctx.rng.choice(direct), None
+
+
+@dataclass
+class BookFlight(Base):
+    """Book a one-way or round trip whose flights are fixed by comparing search results."""
+
+    name: str = "book"
+    tool: str = "book_reservation"
+    routes: dict[str, list[str]] = field(default_factory=dict)
+
+    def propose(self, ctx: ComposeContext) -> Decision:
+        db = ctx.db
+        user = db.users[ctx.user_id]
+        rid = next((b for b in BOOKING_IDS if b not in db.reservations), None)
+        if rid is None:
+            raise Skip("tau2 hands out at most three new reservation ids")
+        rng = ctx.rng
+        high = ctx.burden == "high"
+        dest = rng.choice(sorted(self.routes))
+        origins = [o for o in self.routes[dest]]
+        nyc = [o for o in NYC if o in origins]
+        if high and len(nyc) >= 2:
+            origins = sorted(rng.sample(nyc, 2))
+        else:
+            origins = [rng.choice(sorted(origins))]
+        start = rng.randrange(len(TRAVEL_DATES) - 3)
+        dates = TRAVEL_DATES[start:start + (rng.choice([2, 3]) if high else 1)]
+        onestop = high and rng.random() < 0.5
+        cabin = rng.choice(list(CABIN_WORDS))
+        saved = list(user.saved_passengers)
+        companions = rng.sample(saved, rng.randint(0, min(len(saved), 2)))
+        pax = 1 + len(companions)
+        # Variant draws come together, always, so each variant's share does not depend on the others.
+        round_trip = rng.random() < ROUND_TRIP_SHARE
+        criterion: trips.Criterion = "fastest" if rng.random() < FASTEST_SHARE and high else "cheapest"
+        split = rng.random() < SPLIT_SHARE
+        gap = rng.randint(2, 6)  # days from the last outbound date to the return
+
+        options, reads = trips.search(db, origins, dest, dates, cabin, pax, onestop)
+        out, out_cmp = _choose(ctx, options, criterion, "flights with seats")
+        legs = [out]
+        comparisons = [out_cmp] if out_cmp else []
+        candidates = len(options)
+        back_date = ""
+        if round_trip:
+            back_i = TRAVEL_DATES.index(dates[-1]) + gap
+            if back_i >= len(TRAVEL_DATES):
+                raise Skip("no date left for the return")
+            back_date = TRAVEL_DATES[back_i]
+            back_options, back_reads = trips.search(db, [dest], out.origin, [back_date], cabin, pax, onestop)
+            reads += back_reads
+            back, back_cmp = _choose(ctx, back_options, criterion, "return flights with seats")
+            legs.append(back)
+            comparisons += [back_cmp] if back_cmp else []
+            candidates += len(back_options)
+        ctx.require_evidence(reads)
+        flights = [f for leg in legs for f in leg.flights]
+        price = sum(leg.price for leg in legs)
+        bags = rng.randint(0, 3)
+        nonfree = policy.booking_nonfree_bags(user.membership, cabin, pax, bags)
+        insurance = rng.choice(["yes", "no"])
+        total = price * pax + policy.BAG_FEE * nonfree + (policy.INSURANCE_PER_PASSENGER * pax if insurance == "yes" else 0)
+        paid = _pay(ctx, total, split)
+        passengers = [{"first_name": user.name.first_name, "last_name": user.name.last_name, "dob": user.dob}]
+        passengers += [c.model_dump() for c in companions]
+        w = ctx.words
+        who = w.choice(("just yourself", "yourself alone")) if not companions else "yourself and " + " and ".join(
+            f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
+        want, criteria = self._want(w, high, criterion, legs, origins, dest, dates, back_date, onestop, cabin, who)
+        details = [*criteria,
+                   pick(w, ph.BAGS, n=str(bags), bags="bag" if bags == 1 else "bags") if bags else w.choice(ph.NO_BAGS),
+                   w.choice(ph.INSURANCE[insurance]), paid.sentence(w)]
+        # A split booking's total is no argument of the write, so the agent could not tie it to the booking.
+        ask = w.random() < 0.7 and not paid.split
+        return Decision(
+            write=("book_reservation", {
+                "user_id": ctx.user_id, "origin": out.origin, "destination": dest,
+                "flight_type": "round_trip" if round_trip else "one_way",
+                "cabin": cabin, "flights": flights, "passengers": passengers,
+                "payment_methods": [{"payment_id": p.method.id, "amount": a} for p, a in paid.parts],
+                "total_baggages": bags, "nonfree_baggages": nonfree, "insurance": insurance}),
+            reads=reads, candidates=candidates,
+            say=Request(want, w.choice(ph.BOOK_MOTIVES), details, "how much the whole trip comes to" if ask else ""),
+            unknown=[w.choice(ph.UNKNOWN_FLIGHTS)] if high else [],
+            communicate=[money(total)] if ask else [],
+            entities=[f"flights:{f['flight_number']}" for f in flights]
+            + [f"payment_methods:{p.method.id}" for p, _ in paid.parts],
+            targets=[f"reservations:{rid}"],
+            comparisons=comparisons + paid.comparisons(),
+        )
+
+    def _want(self, w: Any, high: bool, criterion: trips.Criterion, legs: list[trips.Option], origins: list[str],
+              dest: str, dates: list[str], back_date: str, onestop: bool, cabin: str,
+              who: str) -> tuple[str, list[str]]:
+        """The booking request in the user's words, and the sentences that pin its criterion down."""
+        trip = "round trip" if len(legs) == 2 else "one-way trip"
+        if not high:
+            f0 = legs[0].flights[0]
+            want = (f"book a {trip} from {self.cities[legs[0].origin]} to {self.cities[dest]} for {who}, in "
+                    f"{CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {date_words(f0['date'])}")
+            if len(legs) == 2:
+                b0 = legs[1].flights[0]
+                want += f", flying back on flight {b0['flight_number']} on {date_words(b0['date'])}"
+            return want, []
+        best = "cheapest" if criterion == "cheapest" else w.choice(ph.QUICKEST)
+        where = " or ".join(self.cities[o] + f" ({o})" for o in origins)
+        when = " or ".join(date_words(d) for d in dates)
+        kind = "flight, direct or with one stop," if onestop else "direct flight"
+        want = (f"book a {trip} to {self.cities[dest]} for {who}, in {CABIN_WORDS[cabin]}: the {best} {kind} "
+                f"leaving from {where} on {when}")
+        if len(legs) == 2:
+            back = "flight, direct or with one stop," if onestop else "direct flight"
+            same = "the same airport" if len(origins) > 1 else self.cities[origins[0]]
+            want += f", and the {best} {back} back to {same} on {date_words(back_date)}"
+        return want, [pick(w, ph.TRAVEL_TIME, best=best)] if criterion == "fastest" else []
+
