@@ -1,5 +1,5 @@
-"""Airline blueprints and composer: seven kinds of write decision over tau2's airline DB (booking in
-:mod:`.booking`), refusals, a transfer and a question."""
+"""Airline blueprints and composer: eight kinds of write decision over tau2's airline DB (booking in
+:mod:`.booking`, delayed-flight compensation in :mod:`.delays`), refusals, a transfer and a question."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
 from writ_dagster.core.tasks.airline.booking import BookFlight
+from writ_dagster.core.tasks.airline.delays import DelayedFlightCompensation, has_delay_case
 from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, date_words, flights_arg, money, seats_ok
 from writ_dagster.core.tasks.airline.locate import (
     CABIN_WORDS,
@@ -387,6 +388,9 @@ class AskTotalPaid(Base):
             answer=f"you paid {spoken_money(total)} in total for reservation {rid}", communicate=[money(total)])
 
 
+DELAY_USER_WEIGHT = 4
+
+
 class AirlineComposer:
     """Composes airline tasks for one user from the blueprints above."""
 
@@ -404,13 +408,18 @@ class AirlineComposer:
             CancelReservation(self.cities), AddBaggage(self.cities), ChangeCabin(self.cities),
             ChangeFlight(self.cities), UpdatePassenger(self.cities), CancelledFlightCompensation(self.cities),
             BookFlight(self.cities, routes={k: sorted(v) for k, v in routes.items()}),
+            DelayedFlightCompensation(self.cities),
         ]
         self.refusals = [RefuseCancellation(self.cities), RefuseBasicEconomyChange(self.cities)]
         self.transfers = [TransferFlownCancellation(self.cities)]
         self.questions = [AskTotalPaid(self.cities)]
         self._users = sorted(u for u, x in domain.base.db.users.items() if x.reservations)
-        # Users with more reservations afford more writes and more evidence per write.
-        self._weights = [len(domain.base.db.users[u].reservations) for u in self._users]
+        # Users with more reservations afford more writes and more evidence per write. The few users with a
+        # flight delayed today weigh DELAY_USER_WEIGHT times more, so delayed-flight compensation reaches a
+        # default batch (about 5% of picks).
+        db = domain.base.db
+        self._weights = [len(db.users[u].reservations) * (DELAY_USER_WEIGHT if has_delay_case(db, u) else 1)
+                         for u in self._users]
 
     def pick_user(self, db: Any, rng: random.Random) -> str:
         return rng.choices(self._users, self._weights)[0]

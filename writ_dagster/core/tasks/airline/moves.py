@@ -25,8 +25,9 @@ def movable_shape(r: Any) -> bool:
 
 
 def move_leg(ctx: ComposeContext, cities: dict[str, str], loc: Located, leg_i: int,
-             motives: tuple[str, ...]) -> Decision:
-    """The decision to move leg ``leg_i`` of the located reservation; the user gives one of ``motives``."""
+             motives: tuple[str, ...], keep_motive: bool = False) -> Decision:
+    """The decision to move leg ``leg_i`` of the located reservation; the user gives one of ``motives``
+    (always, with ``keep_motive``: a motive the policy judges)."""
     db = ctx.db
     r = loc.reservation
     leg = r.flights[leg_i]
@@ -73,7 +74,7 @@ def move_leg(ctx: ComposeContext, cities: dict[str, str], loc: Located, leg_i: i
         reads=reads, candidates=max(loc.candidates, len(options)),
         say=Request(want, w.choice(motives),
                     [pick(w, ph.DIFF_PAYMENT, pay=pay.phrase), w.choice(ph.KEEP_OTHERS)],
-                    "how much the fare difference is" if ask else ""),
+                    "how much the fare difference is" if ask else "", keep_motive),
         unknown=loc.unknown,
         communicate=[money(abs(diff))] if ask else [],
         entities=[f"reservations:{r.reservation_id}", f"flights:{new_fn}"],

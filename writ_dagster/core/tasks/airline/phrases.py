@@ -103,3 +103,15 @@ TRAVEL_TIME = ("By {best} you mean the shortest total travel time; if several ta
                "trips, the earliest arrival.",
                "You want the least time in transit, and if two trips take the same time, the one that gets you "
                "there earlier.")
+# A delayed flight today, as the motive of a change or cancellation. {route}: "New York to Phoenix".
+DELAY_CHANGE_MOTIVES = ("your {route} flight today is delayed and you'd rather travel on another day",
+                        "the {route} flight you're booked on today is running late and the new time doesn't work "
+                        "for you",
+                        "your {route} flight today has been delayed and you don't want to wait it out")
+DELAY_CANCEL_MOTIVES = ("your {route} flight today is delayed and the trip no longer makes sense",
+                        "the delay on your {route} flight today has wrecked your plans and you're not going",
+                        "your {route} flight today is delayed and you've decided not to travel")
+DELAY_COMPENSATION_ACTIONS = ("ask for compensation for the delay", "get some compensation for the delayed flight",
+                              "be compensated for the delay")
+DELAY_COMPENSATION_MOTIVES = ("the delay has cost you a lot of time", "the delay threw your plans for the day off",
+                              "you had to rearrange everything because of it", "")

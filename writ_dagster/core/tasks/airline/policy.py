@@ -125,6 +125,28 @@ def cancelled_flight_certificate(reservation: Any) -> int:
     return 100 * len(reservation.passengers)
 
 
+def has_delayed_segment(db: Any, reservation: Any) -> bool:
+    """Whether any flight of the reservation is delayed on its date (it has not taken off)."""
+    return any(segment_status(db, f.flight_number, f.date) == "delayed" for f in reservation.flights)
+
+
+def delay_compensation_allowed(db: Any, user: Any, reservation: Any) -> bool:
+    """Whether a complaint about a delayed flight in ``reservation`` may be compensated.
+
+    "If the user complains about delayed flights in a reservation and wants to change or cancel
+    the reservation, the agent can offer a certificate ... after confirming the facts and changing
+    or cancelling the reservation", for a silver/gold member, an insured trip or a business one.
+    The change or cancellation must itself be legal; callers check that with the rules above.
+    """
+    return (reservation.status != "cancelled" and has_delayed_segment(db, reservation)
+            and compensation_eligible(user, reservation))
+
+
+def delayed_flight_certificate(reservation: Any) -> int:
+    """"$50 times the number of passengers" for a delayed flight."""
+    return 50 * len(reservation.passengers)
+
+
 def certificate_then_card(balance: float, total: float) -> tuple[float, float]:
     """(certificate part, credit card part) of a booking paid with one certificate and one card.
 
