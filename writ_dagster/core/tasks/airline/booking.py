@@ -57,14 +57,16 @@ def _pay(ctx: ComposeContext, total: int, split: bool) -> _Paid:
     The policy allows at most one certificate and one credit card per reservation; a certificate
     that covers the total alone is not split (its remainder would be lost, and the card pays nothing).
     """
-    methods = list(ctx.db.users[ctx.user_id].payment_methods.values())
-    small_cert = any(m.source == "certificate" and m.amount < total for m in methods)
-    if split and small_cert and any(m.source == "credit_card" for m in methods):
-        cert = choose_payment(ctx, lambda m: m.source == "certificate" and m.amount < total)
-        card = choose_payment(ctx, lambda m: m.source == "credit_card")
-        first, rest = policy.certificate_then_card(cert.method.amount, total)
-        assert policy.booking_payment_ok([cert.method, card.method], [first, rest])
-        return _Paid([(cert, _whole(first)), (card, _whole(rest))], True)
+    if split:
+        try:
+            cert = choose_payment(ctx, lambda m: m.source == "certificate" and m.amount < total)
+            card = choose_payment(ctx, lambda m: m.source == "credit_card")
+        except Skip:
+            pass  # no such pair among the user's methods: one method pays it all
+        else:
+            first, rest = policy.certificate_then_card(cert.method.amount, total)
+            assert policy.booking_payment_ok([cert.method, card.method], [first, rest])
+            return _Paid([(cert, _whole(first)), (card, _whole(rest))], True)
     pay = choose_payment(ctx, lambda m: policy.booking_payment_ok([m], [total]))
     return _Paid([(pay, total)], False)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Skip, compare, spoken_money
 from writ_dagster.core.tasks.models import Comparison
 
@@ -165,7 +166,11 @@ def describe_method(m: Any) -> str:
 
 def choose_payment(ctx: ComposeContext, valid: Callable[[Any], bool]) -> Payment:
     """A payment method the user picks: by name at low burden, by a balance comparison at high."""
-    methods = sorted(ctx.db.users[ctx.user_id].payment_methods.values(), key=lambda m: m.id)
+    # Only methods the user held before the call: a certificate sent earlier in this task has an id the
+    # user cannot know when they start (tau2 makes it up on sending).
+    held = get_domain("airline").base.db.users[ctx.user_id].payment_methods
+    methods = sorted((m for m in ctx.db.users[ctx.user_id].payment_methods.values() if m.id in held),
+                     key=lambda m: m.id)
     ok = [m for m in methods if valid(m)]
     if not ok:
         raise Skip("no payment method can cover this")
