@@ -127,3 +127,40 @@ def test_bag_rule_reproduces_base_task_gold_arguments() -> None:
             assert got == a.arguments["nonfree_baggages"], task.id
             checked += 1
     assert checked >= 2
+
+
+def _policy_line(start: str) -> str:
+    return next(line for line in get_domain("airline").policy.splitlines() if line.lstrip("- ").startswith(start))
+
+
+def test_delayed_flight_compensation_rules() -> None:
+    """$50 per passenger for a delayed flight, only for silver/gold, insured or business, and only while the
+    reservation stands (its flight still delayed); the amount is the policy text's."""
+    line = _policy_line("If the user complains about delayed flights")
+    assert "$50 times the number of passengers" in line and "after confirming the facts and changing or" in line
+    regular, gold = NS(membership="regular"), NS(membership="gold")
+    delayed = _db("delayed")
+    assert policy.has_delayed_segment(delayed, _res()) and not policy.has_delayed_segment(_db(), _res())
+    assert not policy.delay_compensation_allowed(delayed, regular, _res())
+    assert not policy.delay_compensation_allowed(delayed, regular, _res(cabin="basic_economy"))
+    assert policy.delay_compensation_allowed(delayed, gold, _res())
+    assert policy.delay_compensation_allowed(delayed, regular, _res(insurance="yes"))
+    assert policy.delay_compensation_allowed(delayed, regular, _res(cabin="business"))
+    assert not policy.delay_compensation_allowed(_db(), gold, _res())  # nothing delayed
+    assert not policy.delay_compensation_allowed(delayed, gold, _res(status="cancelled"))
+    assert policy.delayed_flight_certificate(_res()) == 100
+    assert policy.delayed_flight_certificate(_res(passengers=[1, 2, 3])) == 150
+    # a delay is no reason the insurance covers: only the other rules let such a trip be cancelled
+    assert not policy.cancellation_reason(delayed, _res(insurance="yes"), "my flight is delayed")
+    assert policy.cancellation_reason(delayed, _res(cabin="business"), "my flight is delayed")
+
+
+def test_a_certificate_pays_first_and_a_card_the_rest() -> None:
+    """"The remaining amount of a travel certificate is not refundable": spend it to the total, no further."""
+    assert "remaining amount of a travel certificate is not refundable" in _policy_line("The remaining amount")
+    assert policy.certificate_then_card(250, 780) == (250, 530)
+    assert policy.certificate_then_card(500, 320) == (320, 0)
+    cert, card = NS(source="certificate", amount=250), NS(source="credit_card")
+    assert policy.booking_payment_ok([cert, card], policy.certificate_then_card(250, 780))
+    assert not policy.booking_payment_ok([cert, NS(source="certificate", amount=100), card], [250, 100, 430])
+    assert not policy.booking_payment_ok([cert, card, NS(source="credit_card")], [250, 265, 265])
