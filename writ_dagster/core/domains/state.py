@@ -107,6 +107,16 @@ class OverlayTable(MutableMapping):
         return self._base.get(key, _MISSING)
 
 
+def peek(table: Any, key: str) -> Any:
+    """A record without the private copy a fork's keyed lookup makes; read-only use only.
+
+    Composing compares many records, and copying each one on every look would cost more than
+    the rest of composing together. Plain dicts (an unforked DB) are read directly.
+    """
+    current = getattr(table, "current", None)
+    return current(key) if current is not None else table[key]
+
+
 def _deep(value: Any) -> Any:
     import copy
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from writ_dagster.core.domains.state import peek
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, compare, spoken_money
 from writ_dagster.core.tasks.models import Comparison
 from writ_dagster.core.tasks.retail import policy
@@ -25,16 +26,6 @@ UNKNOWN_IDS = "You do not remember your order ids."
 def _a(noun: str) -> str:
     """``noun`` with its indefinite article: "an Espresso Machine", "a Backpack"."""
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
-
-
-def peek(table: Any, key: str) -> Any:
-    """A record without the private copy a fork's keyed lookup makes; read-only use only.
-
-    Composing compares many records, and copying each one on every look would cost more than
-    the rest of composing together. Plain dicts (an unforked DB) are read directly.
-    """
-    current = getattr(table, "current", None)
-    return current(key) if current is not None else table[key]
 
 
 def unique_best(records: list[Any], key: Callable[[Any], float], highest: bool) -> Any | None:
