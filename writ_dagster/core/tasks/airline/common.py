@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from writ_dagster.core.domains.state import peek
+
 # Dates a task may book or move flights to: after "now" (2024-05-15), within the DB's flight dates.
 TRAVEL_DATES = [f"2024-05-{d:02d}" for d in range(16, 31)]
 
@@ -33,5 +35,5 @@ def date_words(date: str) -> str:
 
 def seats_ok(db: Any, flight_number: str, date: str, cabin: str, passengers: int) -> bool:
     """Whether the flight can be booked on ``date`` in ``cabin`` for ``passengers`` people."""
-    inst = db.flights[flight_number].dates.get(date)
+    inst = peek(db.flights, flight_number).dates.get(date)
     return inst is not None and inst.status == "available" and inst.available_seats[cabin] >= passengers

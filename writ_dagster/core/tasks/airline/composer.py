@@ -404,11 +404,12 @@ class AirlineComposer:
         routes: dict[str, set[str]] = {}
         for f in domain.base.db.flights.values():
             routes.setdefault(f.destination, set()).add(f.origin)
+        delayed = frozenset(u for u in domain.base.db.users if has_delay_case(domain.base.db, u))
         self.blueprints = [
             CancelReservation(self.cities), AddBaggage(self.cities), ChangeCabin(self.cities),
             ChangeFlight(self.cities), UpdatePassenger(self.cities), CancelledFlightCompensation(self.cities),
             BookFlight(self.cities, routes={k: sorted(v) for k, v in routes.items()}),
-            DelayedFlightCompensation(self.cities),
+            DelayedFlightCompensation(self.cities, users=delayed),
         ]
         self.refusals = [RefuseCancellation(self.cities), RefuseBasicEconomyChange(self.cities)]
         self.transfers = [TransferFlownCancellation(self.cities)]
@@ -417,8 +418,7 @@ class AirlineComposer:
         # Users with more reservations afford more writes and more evidence per write. The few users with a
         # flight delayed today weigh DELAY_USER_WEIGHT times more, so delayed-flight compensation reaches a
         # default batch (about 5% of picks).
-        db = domain.base.db
-        self._weights = [len(db.users[u].reservations) * (DELAY_USER_WEIGHT if has_delay_case(db, u) else 1)
+        self._weights = [len(domain.base.db.users[u].reservations) * (DELAY_USER_WEIGHT if u in delayed else 1)
                          for u in self._users]
 
     def pick_user(self, db: Any, rng: random.Random) -> str:

@@ -12,7 +12,7 @@ their users more often and this blueprint goes first for them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from writ_dagster.core.tasks.airline import phrases as ph
@@ -64,6 +64,9 @@ class DelayedFlightCompensation(Base):
 
     name: str = "delay_compensation"
     tool: str = "send_certificate"
+    # Users of the base DB with such a reservation (see has_delay_case), so that every other user is
+    # turned away without reading their flights: ``first`` is asked before every write.
+    users: frozenset[str] = field(default_factory=frozenset)
 
     def _open(self, ctx: ComposeContext) -> list[Any]:
         user = ctx.db.users[ctx.user_id]
@@ -72,11 +75,14 @@ class DelayedFlightCompensation(Base):
 
     def first(self, ctx: ComposeContext) -> bool:
         """Go first when the task has room for both writes and the user has such a reservation."""
-        return ctx.writes_left >= 2 and not ctx.state.get("certificates") and bool(self._open(ctx))
+        return (ctx.user_id in self.users and ctx.writes_left >= 2 and not ctx.state.get("certificates")
+                and bool(self._open(ctx)))
 
     def propose(self, ctx: ComposeContext) -> Decision:
         db = ctx.db
         user = db.users[ctx.user_id]
+        if ctx.user_id not in self.users:
+            raise Skip("no flight of this user's is delayed today")
         if ctx.state.get("certificates", 0) >= 1:
             raise Skip("one compensation per task")
         if ctx.writes_left < 2:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from writ_dagster.core.domains.state import peek
+
 NOW = "2024-05-15T15:00:00"  # "The current time is 2024-05-15 15:00:00 EST."
 MAX_PASSENGERS = 5
 BAG_FEE = 50
@@ -42,7 +44,8 @@ def booking_nonfree_bags(membership: str, cabin: str, passengers: int, bags: int
 
 
 def segment_status(db: Any, flight_number: str, date: str) -> str:
-    return db.flights[flight_number].dates[date].status
+    """The flight's status on ``date`` (read without copying the flight out of a fork)."""
+    return peek(db.flights, flight_number).dates[date].status
 
 
 def is_flown(db: Any, reservation: Any) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from writ_dagster.core.domains.state import peek
 from writ_dagster.core.tasks.airline.common import date_words, seats_ok
 from writ_dagster.core.tasks.blueprints import Call, Skip, compare, spoken_money
 from writ_dagster.core.tasks.models import Comparison
@@ -45,7 +46,7 @@ def schedule(db: Any, flights: list[dict[str, str]]) -> tuple[datetime, datetime
 
     The DB gives every time in EST, so differences are durations without time-zone arithmetic.
     """
-    first, last = db.flights[flights[0]["flight_number"]], db.flights[flights[-1]["flight_number"]]
+    first, last = peek(db.flights, flights[0]["flight_number"]), peek(db.flights, flights[-1]["flight_number"])
     leave = datetime.fromisoformat(f"{flights[0]['date']}T{first.scheduled_departure_time_est}")
     arrive_at = last.scheduled_arrival_time_est
     arrive = datetime.fromisoformat(f"{flights[-1]['date']}T{arrive_at[:8]}")
@@ -72,7 +73,7 @@ def spoken_arrival(at: datetime) -> str:
 
 
 def _option(db: Any, origin: str, flights: list[dict[str, str]], cabin: str) -> Option:
-    price = sum(db.flights[f["flight_number"]].dates[f["date"]].prices[cabin] for f in flights)
+    price = sum(peek(db.flights, f["flight_number"]).dates[f["date"]].prices[cabin] for f in flights)
     leave, arrive = schedule(db, flights)
     return Option(price, origin, flights, int((arrive - leave).total_seconds() // 60), arrive)
 
