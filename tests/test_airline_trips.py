@@ -187,7 +187,6 @@ def test_the_quickest_booking_is_the_quickest_searched_option(by_variant):
             if not QUICK.search(_request_line(t, i)):
                 continue
             for legs, options in _directions(t, i, args):
-                assert len(options) > 1
                 best = min(_span(o) for o in options)
                 winners = [o for o in options if _span(o) == best]
                 assert [_numbers(o) for o in winners] == [_numbers(legs)], (t.task_id, best)

@@ -191,8 +191,7 @@ class BookFlight(Base):
         want = (f"book a {trip} to {self.cities[dest]} for {who}, in {CABIN_WORDS[cabin]}: the {best} {kind} "
                 f"leaving from {where} on {when}")
         if len(legs) == 2:
-            back = "flight, direct or with one stop," if onestop else "direct flight"
             same = "the same airport" if len(origins) > 1 else self.cities[origins[0]]
-            want += f", and the {best} {back} back to {same} on {date_words(back_date)}"
+            want += f", and likewise the {best} way back to {same} on {date_words(back_date)}"
         return want, [pick(w, ph.TRAVEL_TIME, best=best)] if criterion == "fastest" else []
 

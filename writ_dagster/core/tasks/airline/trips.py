@@ -121,8 +121,9 @@ def rank(options: list[Option]) -> list[Option]:
 
 
 def pick(options: list[Option], criterion: Criterion,
-         things: str = "flights with seats") -> tuple[Option, Comparison | None]:
-    """The option the user's criterion names, and the comparison the agent states (None if alone).
+         things: str = "flights with seats") -> tuple[Option, Comparison]:
+    """The option the user's criterion names, and the comparison the agent states (a lone option too:
+    "the only one that fits" is what the agent has to say about it).
 
     Cheapest: lowest fare per passenger; a tie skips. Fastest: shortest total travel time, then
     earliest arrival (the user says so); two options landing at the same time skip.
@@ -142,8 +143,6 @@ def pick(options: list[Option], criterion: Criterion,
             raise Skip("fastest option is tied")
         quick = len(ranked) > 1 and ranked[1].minutes == best.minutes
         how = "the shortest total travel time" + (" and, of those, the earliest arrival" if quick else "")
-    if len(options) == 1:
-        return best, None
     value = ((lambda x: f"{spoken_money(x.price)} per passenger") if criterion == "cheapest"
              else (lambda x: f"{spoken_duration(x.minutes)}, {spoken_arrival(x.arrives)}"))
     return best, compare(things, how, best, ranked, Option.name, value)

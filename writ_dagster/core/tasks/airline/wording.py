@@ -36,12 +36,12 @@ class AirlineWording(Wording):
         domain = self.domain
         pay = lambda key: "your " + describe_payment(domain, user_id, args.get(key, ""))  # noqa: E731
         if name == "book_reservation":
-            trip = "one-way" if args.get("flight_type") == "one_way" else "round-trip"
+            trip = "one-way trip" if args.get("flight_type") == "one_way" else "round trip"
             payments = join([f"{describe_payment(domain, user_id, p.get('payment_id', ''))} (${p.get('amount')})"
                              for p in args.get("payment_methods", [])])
             bags = args.get("total_baggages", 0)
             insurance = "with travel insurance" if args.get("insurance") == "yes" else "without travel insurance"
-            return (f"book a {trip} trip from {args.get('origin')} to {args.get('destination')} in "
+            return (f"book a {trip} from {args.get('origin')} to {args.get('destination')} in "
                     f"{_cabin(args.get('cabin', ''))} on {_flights(args.get('flights', []))}, for "
                     f"{_passengers(args.get('passengers', []))}, with {bags} checked bag{'s' if bags != 1 else ''} "
                     f"({args.get('nonfree_baggages', 0)} of them paid), {insurance}, paid with {payments}")
