@@ -79,11 +79,15 @@ def default_batch():
 
 
 @pytest.fixture(scope="module")
-def by_variant():
+def larger_batch():
+    return Synthesizer("airline", SynthesisConfig(tasks_per_batch=240)).synthesize("v0000")
+
+
+@pytest.fixture(scope="module")
+def by_variant(larger_batch):
     """Tasks of each variant from a larger default-config batch (a few of each is enough)."""
-    batch = Synthesizer("airline", SynthesisConfig(tasks_per_batch=240)).synthesize("v0000")
     out: dict[str, list[TaskRecord]] = {v: [] for v in VARIANTS}
-    for t in batch.tasks:
+    for t in larger_batch.tasks:
         for v in variants_of(t):
             out[v].append(t)
     return out
@@ -286,6 +290,24 @@ def test_the_certificate_cannot_be_asked_for_before_the_change(by_variant):
         ia, ib = _writes(t).index(a), _writes(t).index(b)
         order[ia], order[ib] = order[ib], order[ia]
         assert not reorder_allowed(outline, order)
+
+
+def test_an_insured_cancellation_always_gives_its_reason(larger_batch):
+    """Insurance covers health or weather only, so a cancellation legal by insurance alone needs the user's
+    reason in the instruction (the writer drops other motives now and then)."""
+    from writ_dagster.core.tasks.airline import policy
+
+    db, checked = _base(), 0
+    for t in larger_batch.tasks:
+        for i in _writes(t):
+            step = t.gold_actions[i]
+            if step.name != "cancel_reservation":
+                continue
+            r = db.reservations[step.arguments["reservation_id"]]
+            if not policy.cancellation_reason(db, r, "change of plan") and r.insurance == "yes":
+                assert re.search(r"\bill\b|flu|health", _request_line(t, i)), _request_line(t, i)
+                checked += 1
+    assert checked >= 5
 
 
 # -- scripted conversations ---------------------------------------------------------------------------

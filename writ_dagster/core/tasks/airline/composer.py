@@ -72,7 +72,9 @@ class CancelReservation(Base):
             write=("cancel_reservation", {"reservation_id": r.reservation_id}),
             reads=loc.reads, candidates=loc.candidates,
             say=Request(f"cancel {loc.phrase}", w.choice(ph.CANCEL_MOTIVES[reason]),
-                        [w.choice(ph.WHOLE_TRIP)], "how much you will get back" if ask else ""),
+                        [w.choice(ph.WHOLE_TRIP)], "how much you will get back" if ask else "",
+                        # an insured trip may be cancelled only for the reason the user gives: never drop it
+                        keep_motive=reason == "health"),
             unknown=loc.unknown,
             communicate=[money(refund)] if ask else [],
             entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
