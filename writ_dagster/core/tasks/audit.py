@@ -80,8 +80,10 @@ def coverage(records: Sequence[TaskRecord], config: SynthesisConfig) -> AuditRep
     if n == 0:
         return AuditReport(passed=False, problems=["the partition holds no task"], figures=figures)
     # A refusal or information task asks only what the policy forbids or what reads answer: no write, by design.
+    # A conditional request whose condition fails makes no write: one fewer than the task was drawn with.
     out_of_range = [r.task_id for r in records if r.family not in ("refusal", "information")
-                    and not config.min_writes <= r.axes.writes <= config.max_writes]
+                    and not (config.min_writes - (r.family == "conditional")
+                             <= r.axes.writes <= config.max_writes)]
     if out_of_range:
         problems.append(f"{len(out_of_range)} task(s) outside {config.min_writes}..{config.max_writes} writes")
     mix_total = sum(config.type_mix.values())

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from writ_dagster.core.tasks.instructions import Request
-from writ_dagster.core.tasks.models import Burden, Candidate, Comparison
+from writ_dagster.core.tasks.models import Burden, Candidate, Comparison, Condition
 
 Call = tuple[str, dict[str, Any]]
 
@@ -27,6 +27,16 @@ def call_key(call: Call) -> str:
 
 class Skip(Exception):
     """A blueprint does not apply to this user or state; the composer tries another."""
+
+
+@dataclass
+class Amount:
+    """The money a write moves, as a user could set a condition on it (see :mod:`.conditions`)."""
+
+    value: float = field(metadata={"doc": "dollars, positive"})
+    kind: str = field(metadata={"doc": "'cost' (the user pays it) or 'refund' (the user gets it back)"})
+    what: str = field(metadata={"doc": "how both sides name it: 'the fee for the extra bags', 'the refund'"})
+    keep: str = field(metadata={"doc": "what the user does instead, second person: 'keep the reservation'"})
 
 
 @dataclass
@@ -48,6 +58,9 @@ class Decision:
         "doc": "a second write the policy ties to this one, made right after it as the user's next request "
                "(a delayed flight's certificate comes only after the change or cancellation); it counts as one "
                "of the task's writes, so a blueprint offers it only when ``ComposeContext.writes_left`` allows"})
+    amount: Amount | None = field(default=None, metadata={
+        "doc": "the money this write moves, for a conditional request on it; None where there is none to "
+               "set a limit on (a free bag, an even exchange)"})
 
 
 @dataclass
@@ -69,6 +82,8 @@ class Refusal:
                                                      "once it has read it (no write, nothing declined)"})
     communicate: list[str] = field(default_factory=list, metadata={"doc": "the answer's values as tau2 checks "
                                                                           "them (communicate_info)"})
+    condition: Condition | None = field(default=None, metadata={
+        "doc": "a conditional request whose condition does not hold: the reads fix the figure, no write"})
 
 
 class RefusalBlueprint(Protocol):

@@ -28,6 +28,7 @@ _MOTIVATED = ("You want to {a} because {m}.", "Since {m}, you'd like to {a}.", "
               "You're calling to {a}; {m}.", "As {m}, you want to {a}.", "You'd like to {a}, since {m}.",
               "{M}, which is why you want to {a}.", "You need to {a}: {m}.",
               "Because {m}, you are hoping to {a}.")
+_MOTIVE_FIRST = tuple(t for t in _MOTIVATED if t.endswith("{a}."))
 # Leads of the second and later requests (lower-cased sentence follows).
 CONNECTIVES = ("Also, ", "On top of that, ", "After that, ", "Then ", "Once that's done, ", "Separately, ",
                "One more thing: ", "Besides that, ", "While you're at it, ", "In addition, ")
@@ -75,6 +76,9 @@ class Request:
     keep_motive: bool = field(default=False, metadata={
         "doc": "the motive is a fact the policy judges (a delayed flight the user complains about), so the "
                "writer never leaves it out"})
+    condition: str = field(default="", metadata={
+        "doc": "the user's condition on the request and what they do otherwise, a clause that ends the request "
+               "sentence (', but only if the fee is under $70; otherwise you keep the bags as they are')"})
 
 
 def capitalize(text: str) -> str:
@@ -98,13 +102,18 @@ def strip_connective(sentence: str) -> str:
 def request_sentence(rng: random.Random, req: Request, position: int) -> str:
     """The first sentence of a request line: the action, its motive, and a connective after the first."""
     if req.motive and (req.keep_motive or rng.random() < 0.85):
-        template = rng.choice(_MOTIVATED)
+        # A condition closes the sentence, so it must follow the action, not the motive.
+        template = rng.choice(_MOTIVE_FIRST if req.condition else _MOTIVATED)
     else:
         template = rng.choice(_PLAIN)
     if position > 0 and rng.random() < 0.8:
         # After a connective the motive keeps its own case ("Also, something came up, so ...").
-        return rng.choice(CONNECTIVES) + lower_start(template.format(a=req.action, m=req.motive, M=req.motive))
-    return template.format(a=req.action, m=req.motive, M=capitalize(req.motive))
+        sentence = rng.choice(CONNECTIVES) + lower_start(template.format(a=req.action, m=req.motive, M=req.motive))
+    else:
+        sentence = template.format(a=req.action, m=req.motive, M=capitalize(req.motive))
+    # The condition stays in the request sentence: a script or rewrite says it with the request, never
+    # as a detail held back until the agent asks.
+    return f"{sentence[:-1]}{req.condition}." if req.condition else sentence
 
 
 def ask_sentence(rng: random.Random, question: str) -> str:

@@ -15,9 +15,11 @@ Burden = Literal["low", "high"]
 StepKind = Literal["read", "write", "generic"]
 # What a task asks of the agent beyond "do N writes": "writes" only writes; "refusal" one request
 # the policy forbids and nothing else; "mixed" writes and one refused request; "transfer" writes and
-# one request only a human agent may handle; "information" one question answered by reads alone.
-Family = Literal["writes", "refusal", "mixed", "transfer", "information"]
-FAMILIES = ("writes", "refusal", "mixed", "transfer", "information")
+# one request only a human agent may handle; "information" one question answered by reads alone;
+# "conditional" writes and one request the user wants only if a figure the agent looks up is on the
+# right side of a limit they set (the DB decides whether its write is made).
+Family = Literal["writes", "refusal", "mixed", "transfer", "information", "conditional"]
+FAMILIES = ("writes", "refusal", "mixed", "transfer", "information", "conditional")
 
 
 class PlanStep(BaseModel):
@@ -103,7 +105,8 @@ class SynthesisConfig(BaseModel):
     read_heavy_min_reads: int = Field(7, description="a read-heavy write needs at least this many reads")
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
     family_mix: dict[str, float] = Field(
-        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05, "information": 0.05},
+        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05, "information": 0.05,
+                                 "conditional": 0.08},
         description="share of attempts of each task family beyond plain writes; the rest are 'writes'")
     avoid_users_of: Literal["test", "base"] = Field(
         "test", description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
@@ -151,8 +154,22 @@ class SynthesisConfig(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
+class Condition(BaseModel):
+    """A request the user wants only on one side of a limit: a figure the agent finds by reads (a fee, a
+    refund, a price difference) against a round amount the user names. The DB decides the branch."""
+
+    what: str = Field(description="the figure, as both sides name it: 'the fee for the extra bags'")
+    kind: Literal["cost", "refund"] = Field(description="cost: the user pays it and sets a ceiling; refund: the "
+                                                        "user gets it back and sets a floor")
+    figure: float = Field(description="the figure the reads give, in dollars (the agent must say it)")
+    limit: float = Field(description="the user's limit, in dollars: never within 15% of the figure")
+    holds: bool = Field(description="the figure is on the user's side of the limit: the write is made")
+    write: PlanStep = Field(description="the write the request asks for: in the gold plan only if ``holds``")
+
+
 class RefusalPart(BaseModel):
-    """A request of the task the policy forbids: the agent must decline it, giving the reason."""
+    """A request of the task the gold plan treats apart from plain writes: declined, transferred, answered,
+    or made only under the user's condition (``condition``)."""
 
     request: int = Field(description="index of its line in reason_for_call")
     action: str = Field(description="what is declined, as the agent says it: 'cancel reservation QW4873'")
@@ -161,6 +178,9 @@ class RefusalPart(BaseModel):
                                               "calls transfer_to_human_agents (the gold plan's last action)")
     answer: str = Field("", description="for a question: the fact the agent must find by reads and state "
                                         "(one of communicate_info); empty for a refused or transferred request")
+    condition: Condition | None = Field(None, description="for a conditional request: the figure, the user's "
+                                                          "limit and the branch the DB fixes (its write, if "
+                                                          "made, is the request's own)")
 
 
 class TaskRecord(BaseModel):

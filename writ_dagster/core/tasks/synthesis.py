@@ -25,14 +25,16 @@ from tau2.data_model.tasks import (
 
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Refusal, Skip
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Refusal, Skip, spoken_money
 from writ_dagster.core.tasks.composers import get_composer
+from writ_dagster.core.tasks.conditions import Conditional, make_conditional
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
 from writ_dagster.core.tasks.instructions import write_instruction
 from writ_dagster.core.tasks.measure import measure_axes
 from writ_dagster.core.tasks.models import (
     BatchResult,
     Burden,
+    Condition,
     Family,
     PlanStep,
     RefusalPart,
@@ -92,6 +94,7 @@ class _Draft:
     words: random.Random
     family: Family = "writes"
     refusals: list[Refusal] = field(default_factory=list)
+    condition: Condition | None = None  # a conditional request's branch (its write, if made, is the last)
 
 
 class Synthesizer:
@@ -136,7 +139,7 @@ class Synthesizer:
         if not getattr(self.composer, "refusals", None):
             return "writes"
         x = rng.random()
-        for family in ("refusal", "mixed", "transfer", "information"):
+        for family in ("refusal", "mixed", "transfer", "information", "conditional"):
             share = self.config.family_mix.get(family, 0.0) if self._offers(family) else 0.0
             if x < share:
                 return family  # type: ignore[return-value]
@@ -149,6 +152,8 @@ class Synthesizer:
             return bool(getattr(self.composer, "transfers", None))
         if family == "information":
             return bool(getattr(self.composer, "questions", None))
+        if family == "conditional":
+            return bool(getattr(self.composer, "conditionals", None))
         return family == "writes" or bool(getattr(self.composer, "refusals", None))
 
     # -- one attempt -----------------------------------------------------------------------
@@ -158,6 +163,8 @@ class Synthesizer:
         if family in ("refusal", "information"):
             # A refusal or a question alone has no write: a plain ("normal") conversation on the axes.
             ttype, n_writes = "normal", 0
+        if family == "conditional" and n_writes >= self.config.max_writes:
+            n_writes -= 1  # room for the conditional request's own write, should the DB let it be made
         fork = self.domain.base.fork()
         env = self.domain.environment(fork.db)
         user = self.composer.pick_user(fork.db, rng)
@@ -212,7 +219,25 @@ class Synthesizer:
                 decisions.append(part)
                 burdens.append(ctx.burden)
         refusals: list[Refusal] = []
-        if family != "writes":
+        condition = None
+        if family == "conditional":
+            # The conditional request comes last: its reads fix the figure, and its write is made only on
+            # the user's side of the limit (otherwise the reads are the plan's trailing reads).
+            cond = self._conditional(ctx, ttype, rng)
+            condition = cond.condition
+            d = cond.decision
+            for call in d.reads:
+                run(call, "evidence read")
+            if condition.holds:
+                run(d.write, "gold write")
+                ctx.used_targets.update(d.targets)
+                decisions.append(d)
+                burdens.append(ctx.burden)
+            else:
+                refusals.append(Refusal(reads=d.reads, say=d.say, action=d.say.action, reason="",
+                                        entities=d.entities, targets=d.targets, unknown=d.unknown,
+                                        communicate=d.communicate, condition=condition))
+        elif family != "writes":
             # The refused (or transferred) request comes last, so its reads are the plan's trailing reads;
             # a transfer ends the conversation, so its call is the plan's last action.
             refusal = self._refuse(ctx, family)
@@ -223,7 +248,25 @@ class Synthesizer:
                                                 f"it: {refusal.reason}."}), "transfer")
             refusals.append(refusal)
         return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona, words,
-                      family, refusals)
+                      family, refusals, condition)
+
+    def _conditional(self, ctx: ComposeContext, ttype: TrajectoryType, rng: random.Random) -> Conditional:
+        """A write decision that moves money, made conditional on it (see :mod:`.conditions`)."""
+        for burden in dict.fromkeys([self._burden(ttype, rng), "low"]):
+            ctx.burden, ctx.writes_left = burden, 1
+            blueprints = list(self.composer.conditionals)  # type: ignore[attr-defined]
+            ctx.rng.shuffle(blueprints)
+            skipped: list[str] = []
+            for bp in blueprints:
+                try:
+                    found = make_conditional(bp.propose(ctx), ctx.rng, ctx.words)
+                except Skip as s:
+                    skipped.append(f"{bp.name}: {s}")
+                    continue
+                if found is not None:
+                    return found
+                skipped.append(f"{bp.name}: no amount to set a limit on")
+        raise Rejected("no conditional request", "; ".join(skipped)[:500])
 
     def _refuse(self, ctx: ComposeContext, family: Family) -> Refusal:
         kind = {"transfer": "transfers", "information": "questions"}.get(family, "refusals")
@@ -259,8 +302,8 @@ class Synthesizer:
     # -- assembling and verifying a task ---------------------------------------------------
     def _task(self, task_id: str, d: _Draft) -> Task:
         for x in d.decisions:
-            # A figure the agent is scored on saying must be one the user asks for.
-            if x.communicate and not x.say.ask:
+            # A figure the agent is scored on saying must be one the user asks for (or sets a condition on).
+            if x.communicate and not (x.say.ask or x.say.condition):
                 raise Rejected("figure to communicate that the user never asks for", x.write[0])
         instruction = write_instruction(d.words, [x.say for x in d.decisions] + [r.say for r in d.refusals],
                                         d.identity_known,
@@ -275,7 +318,9 @@ class Synthesizer:
                 purpose=(f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
                          + "".join(f", transfer to a human agent to {r.action}" if r.transfer
                                    else f", answer: {r.answer}" if r.answer
-                                   else f", refuse to {r.action}" for r in d.refusals) + f" for user {d.user_id}."),
+                                   else "" if r.condition
+                                   else f", refuse to {r.action}" for r in d.refusals)
+                         + (_condition_note(d.condition) if d.condition else "") + f" for user {d.user_id}."),
                 relevant_policies=None, notes=None),
             user_scenario=UserScenario(
                 persona=d.persona,
@@ -293,7 +338,10 @@ class Synthesizer:
                 nl_assertions=[f"The agent does not {r.action} itself and transfers the user to a human agent, "
                                f"explaining that {r.reason}." if r.transfer else
                                f"The agent tells the user that {r.answer}." if r.answer else
-                               f"The agent does not {r.action} and explains that {r.reason}." for r in d.refusals],
+                               _condition_assertion(r.action, r.condition) if r.condition else
+                               f"The agent does not {r.action} and explains that {r.reason}." for r in d.refusals]
+                + ([_condition_assertion(d.decisions[-1].say.action, d.condition)]
+                   if d.condition and d.condition.holds else []),
                 # A transfer leaves the DB as it was: the action check is what scores it.
                 reward_basis=[RewardType.DB, RewardType.COMMUNICATE]
                 + ([RewardType.ACTION] if any(r.transfer for r in d.refusals) else [])),
@@ -385,11 +433,27 @@ class Synthesizer:
                                 code_version=self.code_version, tau2_version=self.tau2_version),
             content_hash=content_hash, family=d.family,
             refusals=[RefusalPart(request=len(d.decisions) + i, action=r.action, reason=r.reason, transfer=r.transfer,
-                                  answer=r.answer) for i, r in enumerate(d.refusals)],
+                                  answer=r.answer, condition=r.condition) for i, r in enumerate(d.refusals)]
+            # A conditional request whose write is made is the last of the write requests.
+            + ([RefusalPart(request=len(d.decisions) - 1, action=d.decisions[-1].say.action, reason="",
+                            condition=d.condition)] if d.condition and d.condition.holds else []),
         )
 
 
 MAX_FORCED_TRANSFERS = 20  # attempts at the batch's one transfer task before giving up on it
+
+
+def _condition_note(c: Condition) -> str:
+    """The purpose's words for a conditional request and the branch the DB took."""
+    side = "under" if c.kind == "cost" else "at least"
+    return (f", only if {c.what} is {side} {spoken_money(c.limit)}: it is {spoken_money(c.figure)}, so "
+            + ("its write is made" if c.holds else "nothing is changed"))
+
+
+def _condition_assertion(action: str, c: Condition) -> str:
+    """What an LLM judge checks of a conditional request (read only when reward_basis asks for it)."""
+    return (f"The agent tells the user that {c.what} is {spoken_money(c.figure)} and, as the user asked, "
+            + (f"goes on to {action}." if c.holds else f"does not {action}."))
 
 
 def closing_message(task: Task) -> str:

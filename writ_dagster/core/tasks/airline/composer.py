@@ -18,8 +18,9 @@ from writ_dagster.core.tasks.airline.locate import (
     choose_payment,
     locate_reservation,
 )
-from writ_dagster.core.tasks.airline.moves import movable_shape, move_leg
+from writ_dagster.core.tasks.airline.moves import change_amount, movable_shape, move_leg
 from writ_dagster.core.tasks.blueprints import (
+    Amount,
     Call,
     ComposeContext,
     Decision,
@@ -79,6 +80,7 @@ class CancelReservation(Base):
             communicate=[money(refund)] if ask else [],
             entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons,
+            amount=Amount(refund, "refund", "the refund", "keep the reservation") if refund > 0 else None,
         )
 
 
@@ -113,6 +115,8 @@ class AddBaggage(Base):
             communicate=[money(fee)] if ask else [],
             entities=[f"reservations:{r.reservation_id}", f"payment_methods:{pay.method.id}"],
             targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
+            amount=Amount(fee, "cost", f"the fee for the extra {bags}", f"do without the extra {bags}")
+            if fee > 0 else None,
         )
 
 
@@ -164,6 +168,7 @@ class ChangeCabin(Base):
             communicate=[money(abs(diff))] if ask else [],
             entities=[f"reservations:{r.reservation_id}"] + [f"flights:{f.flight_number}" for f in r.flights],
             targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
+            amount=change_amount(diff, "keep your current cabin"),
         )
 
 
@@ -416,6 +421,9 @@ class AirlineComposer:
         self.refusals = [RefuseCancellation(self.cities), RefuseBasicEconomyChange(self.cities)]
         self.transfers = [TransferFlownCancellation(self.cities)]
         self.questions = [AskTotalPaid(self.cities)]
+        # Writes that move money a user may set a limit on ("only if the refund is at least $200").
+        self.conditionals = [bp for bp in self.blueprints
+                             if isinstance(bp, (CancelReservation, AddBaggage, ChangeCabin, ChangeFlight))]
         self._users = sorted(u for u, x in domain.base.db.users.items() if x.reservations)
         # Users with more reservations afford more writes and more evidence per write. The few users with a
         # flight delayed today weigh DELAY_USER_WEIGHT times more, so delayed-flight compensation reaches a

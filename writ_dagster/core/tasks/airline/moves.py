@@ -13,7 +13,7 @@ from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
 from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, date_words, flights_arg, money, seats_ok
 from writ_dagster.core.tasks.airline.locate import Located, choose_payment
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Skip, compare, spoken_money
+from writ_dagster.core.tasks.blueprints import Amount, Call, ComposeContext, Decision, Skip, compare, spoken_money
 from writ_dagster.core.tasks.instructions import Request, pick
 
 
@@ -22,6 +22,15 @@ def movable_shape(r: Any) -> bool:
     if r.flight_type == "one_way":
         return len(r.flights) == 1
     return len(r.flights) == 2 and r.flights[0].origin == r.flights[1].destination
+
+
+def change_amount(diff: float, keep: str) -> Amount | None:
+    """A change's fare difference as a user may set a limit on it: a cost to pay, or a refund to get."""
+    if diff > 0:
+        return Amount(diff, "cost", "the fare difference", keep)
+    if diff < 0:
+        return Amount(-diff, "refund", "the refund for the fare difference", keep)
+    return None
 
 
 def move_leg(ctx: ComposeContext, cities: dict[str, str], loc: Located, leg_i: int,
@@ -83,4 +92,5 @@ def move_leg(ctx: ComposeContext, cities: dict[str, str], loc: Located, leg_i: i
             "direct flights with seats", "the lowest fare", options[0], options, lambda x: f"{x[2]} on {x[1]}",
             lambda x: f"{spoken_money(x[0])} per passenger")] if ctx.burden == "high" and len(options) > 1 else [])
         + pay.comparisons,
+        amount=change_amount(diff, f"keep your {which}"),
     )

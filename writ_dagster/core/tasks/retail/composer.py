@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from writ_dagster.core.tasks.blueprints import (
+    Amount,
     Blueprint,
     Call,
     ComposeContext,
@@ -124,7 +125,8 @@ class _RetailBlueprint:
 
 
 def _decision(v: View, pick: Pick, write: Call, say: Request, *, communicate: list[str] | None = None,
-              products: list[str] | None = None, extra_reads: list[Call] | None = None) -> Decision:
+              products: list[str] | None = None, extra_reads: list[Call] | None = None,
+              amount: Amount | None = None) -> Decision:
     products = list(dict.fromkeys(products or []))
     reads = pick.reads + [("get_product_details", {"product_id": p}) for p in products] + (extra_reads or [])
     oid = pick.order.order_id
@@ -132,7 +134,7 @@ def _decision(v: View, pick: Pick, write: Call, say: Request, *, communicate: li
         write=write, reads=reads, candidates=pick.candidates + len(products),
         say=say, unknown=pick.unknown, communicate=communicate or [],
         entities=[f"users:{v.user.user_id}", f"orders:{oid}"] + [f"products:{p}" for p in products],
-        targets=[f"orders:{oid}"], comparisons=list(pick.comparisons),
+        targets=[f"orders:{oid}"], comparisons=list(pick.comparisons), amount=amount,
     )
 
 
@@ -164,6 +166,7 @@ class CancelOrder(_RetailBlueprint):
                 v, pick, (self.tool, {"order_id": o.order_id, "reason": reason}), say,
                 communicate=[_money(o.payment_history[0].amount)] if ask else [],
                 products=list(products),
+                amount=Amount(o.payment_history[0].amount, "refund", "the refund", "keep the order"),
             )
 
     @staticmethod
@@ -289,6 +292,9 @@ class _ItemChange(_RetailBlueprint):
             communicate=[_money(abs(diff))] if ask else [],
             products=products or change.compared or [i.product_id for i in change.items],
             extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
+            amount=(Amount(diff, "cost", "the price difference", "keep the items as they are") if diff > 0 else
+                    Amount(-diff, "refund", "the refund for the price difference", "keep the items as they are")
+                    if diff < 0 else None),
         )
 
     def _biggest_saving(self, v: View) -> tuple[Pick, Change, list[str]] | None:
@@ -375,6 +381,7 @@ class ReturnItems(_RetailBlueprint):
                         "how much you will get back" if ask else ""),
                 communicate=[_money(refund)] if ask else [], products=products,
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
+                amount=Amount(refund, "refund", "the refund", "keep the items"),
             )
 
     def _items(self, v: View, pick: Pick) -> list[Any]:
@@ -566,6 +573,12 @@ class RetailComposer:
     refusals: list[Any] = field(default_factory=lambda: [RefuseCancelNotPending(), RefuseReturnNotDelivered()])
     transfers: list[Any] = field(default_factory=lambda: [TransferReinstateCancelled()])
     questions: list[Any] = field(default_factory=lambda: [AskTrackingNumber()])
+
+    @property
+    def conditionals(self) -> list[Blueprint]:
+        """Writes that move money a user may set a limit on ("only if the refund is at least $50")."""
+        return [bp for bp in self.blueprints if isinstance(bp, (CancelOrder, ModifyOrderItems, ExchangeItems,
+                                                                ReturnItems))]
 
     def pick_user(self, db: Any, rng: random.Random) -> str:
         """A user weighted by how much evidence and how many writes a task can find with them.
