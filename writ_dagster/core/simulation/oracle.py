@@ -61,6 +61,7 @@ class OracleAgent(ScriptedBackend):
             read_cursor={w.ordinal: 0 for w in outline.writes}, proposed=None, confirmed=False, subs={},
             note="", closed=False, last_call=None, reads_since_text=0, trailing_cursor=0, seen=1, failed_call=None,
             refusals=0, abandoned=set(), refused=set(), refusal_cursor={}, details_asked={}, explained=set(),
+            conditioned=set(),
             comparisons=[list(m.comparisons) for m in view.record.axes.per_write])
 
     def _observe(self, view: ConversationView, st: dict[str, Any]) -> None:
@@ -205,6 +206,11 @@ class OracleAgent(ScriptedBackend):
             return self._call(st, step.name, step.arguments, ("refusal_read", k))
         st["refused"].add(k)
         rng = st["rng"]
+        if req.condition:  # a condition that does not hold: say the figure and its side, change nothing
+            what = subject(o.domain, req.condition.write.name, req.condition.write.arguments)
+            return self._text(st, _say(self._take_note(st), phrases.condition_found(rng, req.condition),
+                                       phrases.condition_failed(rng, what), phrases.anything_else(rng)),
+                              "condition", request=k)
         if req.answer:  # a question: say what the reads found
             return self._text(st, _say(self._take_note(st), phrases.answer(rng, req.answer),
                                        phrases.anything_else(rng)), "answer", request=k)
@@ -259,6 +265,11 @@ class OracleAgent(ScriptedBackend):
         else:
             intro, lead = phrases.plain_intro(rng), phrases.plan_lead(rng)
         shown = self._evidence(st, w)
+        cond = o.requests[w.request].condition
+        if cond is not None and cond.holds and w.ordinal not in st["conditioned"]:
+            # The figure and its side of the user's limit come before the write it lets through.
+            st["conditioned"].add(w.ordinal)
+            shown = _say(shown, phrases.condition_found(rng, cond), phrases.condition_met(rng))
         return _say(note, intro, shown, f"{lead}: {desc}.", figures, write_reminder(o.domain, w.name),
                     phrases.confirm_request(rng))
 

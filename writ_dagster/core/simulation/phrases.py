@@ -13,7 +13,8 @@ import random
 from collections.abc import Sequence
 
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
-from writ_dagster.core.tasks.models import Comparison
+from writ_dagster.core.tasks.blueprints import spoken_money
+from writ_dagster.core.tasks.models import Comparison, Condition
 
 _NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 LISTED_OTHERS = 3  # set-aside candidates named one by one; the rest are counted
@@ -223,6 +224,41 @@ def confirm_request(rng: random.Random) -> str:
                      "If that's all correct, please say yes and I'll proceed",
                      "Once you confirm with a yes, I'll proceed", "Say yes and I'll go ahead"])
     return f"{ask}{obj}."
+
+
+# -- conditional requests ---------------------------------------------------------------
+def condition_found(rng: random.Random, c: Condition) -> str:
+    """The figure the reads gave and which side of the user's limit it is (said before acting on it)."""
+    fig, lim = spoken_money(c.figure), spoken_money(c.limit)
+    lead = pick(rng, ["I've checked:", "I've looked it up:", "Here is what I found:", "I've worked it out:",
+                      "I have the figure now:"])
+    verb = pick(rng, ["comes to", "would be", "is"])
+    if c.kind == "cost":
+        side = (pick(rng, [f"which is under your limit of {lim}", f"below the {lim} you set", f"less than {lim}"])
+                if c.holds else
+                pick(rng, [f"which is more than your limit of {lim}", f"above the {lim} you were willing to pay",
+                           f"over the {lim} you set"]))
+    else:
+        side = (pick(rng, [f"which is at least the {lim} you wanted back", f"which meets your minimum of {lim}",
+                           f"{lim} or more, as you wanted"])
+                if c.holds else
+                pick(rng, [f"which is less than the {lim} you wanted back", f"short of your minimum of {lim}",
+                           f"under the {lim} you asked for"]))
+    return f"{lead} {c.what} {verb} {fig}, {side}."
+
+
+def condition_met(rng: random.Random) -> str:
+    """The user's condition holds: the proposal of the write follows."""
+    return pick(rng, ["So, as you asked, I can go ahead with it.", "That meets your condition.",
+                      "So the condition you gave is met.", "That is within what you said."])
+
+
+def condition_failed(rng: random.Random, subject: str) -> str:
+    """The user's condition fails: nothing is changed (``subject``: "reservation X")."""
+    return pick(rng, [f"So, as you asked, I'll leave {subject} as it is.",
+                      f"As you wanted in that case, I won't change {subject}.",
+                      f"Following your instruction, {subject} stays as it is; I haven't changed anything.",
+                      f"So I'm leaving {subject} unchanged, as you asked."])
 
 
 # -- refusals -----------------------------------------------------------------------------

@@ -38,6 +38,8 @@ _ACCEPT = ("I see, that's a shame, but I understand.", "Okay, I understand.", "F
 
 _GOT_IT = ("Thanks, that's what I needed.", "Great, thank you.", "Perfect, thanks for checking.",
            "Good to know, thanks.")
+_LEAVE = ("Okay, then leave it as it is, thanks.", "Fine, no change then.", "Alright, thanks for checking.",
+          "Okay, I'll keep it as it is then.")
 _THANKS = ("Okay, thank you, I'll hold.", "Alright, I'll wait for them.", "Thanks, I'll hold on.",
            "Fine, I'll wait to be connected.")
 
@@ -81,10 +83,10 @@ class ScriptedUser(ScriptedBackend):
             return self._next_request(script, st)
         if act == "transfer" or TRANSFER_MESSAGE in (last.content or ""):
             return self._reply(f"{_THANKS[script.variant % len(_THANKS)]} {TRANSFER}", "transferred")
-        if act in ("refuse", "answer"):
-            # Take the no (or the answer) as the script says, then go on with what is left (or say goodbye).
+        if act in ("refuse", "answer", "condition"):
+            # Take the no (the answer, the unmet condition) as the script says, then go on with what is left.
             after = self._next_request(script, st)
-            acks = _ACCEPT if act == "refuse" else _GOT_IT
+            acks = {"refuse": _ACCEPT, "answer": _GOT_IT, "condition": _LEAVE}[act]
             ack = acks[(len(st["told"]) + script.variant) % len(acks)]
             return Reply(content=f"{ack} {after.content}", raw=after.raw)
         st["unknowns"] += 1

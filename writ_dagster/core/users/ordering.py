@@ -34,6 +34,8 @@ def reorder_allowed(outline: TaskOutline, order: list[int]) -> bool:
         return True
     if any(r.transfer for r in outline.requests[:-1]) or (outline.requests[-1].transfer and order[-1] != n - 1):
         return False  # a transfer ends the conversation: it stays the last request
+    if any(r.condition for r in outline.requests):
+        return False  # a conditional request is told last, after the writes whose results it may weigh
     if not all(r.by_id for r in outline.requests):
         return False
     if any(not w.reads for w in outline.writes[1:]):

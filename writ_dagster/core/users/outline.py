@@ -21,7 +21,7 @@ from writ_dagster.core.domains.entities import amount_matches, describe_payment,
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import get_verifier
 from writ_dagster.core.tasks.instructions import strip_connective
-from writ_dagster.core.tasks.models import PlanStep, TaskRecord
+from writ_dagster.core.tasks.models import Condition, PlanStep, TaskRecord
 from writ_dagster.core.tasks.variety import sentences
 
 IDENTITY_TOOLS = frozenset({"get_user_details", "find_user_id_by_email", "find_user_id_by_name_zip"})
@@ -95,11 +95,13 @@ class RequestPart(BaseModel):
     transfer: bool = Field(False, description="a request only a human agent may handle: the agent transfers "
                                               "the user (the transfer call is the last of ``reads``)")
     answer: str = Field("", description="a question: the fact the agent states once it has done ``reads``")
+    condition: Condition | None = Field(None, description="a conditional request: the figure the agent says, "
+                                                          "and which side of the user's limit it is, first")
 
     @property
     def read_only(self) -> bool:
-        """Met by reads alone: refused, transferred or answered (no write of its own)."""
-        return bool(self.refusal or self.answer)
+        """Met by reads alone: refused, transferred, answered, or a condition that does not hold."""
+        return bool(self.refusal or self.answer or (self.condition and not self.condition.holds))
 
 
 class TaskOutline(BaseModel):
@@ -255,7 +257,8 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
     trailing = [i for i in range(prev + 1, len(plan)) if i not in identity_reads]
 
     header, items = split_requests(instr["reason_for_call"])
-    refused = {p.request: p for p in record.refusals}
+    # Parts met by reads alone; a conditional request whose write is made is a write request like any other.
+    refused = {p.request: p for p in record.refusals if not (p.condition and p.condition.holds)}
     if refused and len(items) == len(writes) + len(refused):
         # Writes answer the requests that are not refused, in order (refused ones come last).
         owners = [i for i in range(len(items)) if i not in refused][:len(writes)]
@@ -277,6 +280,9 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
             requests[i].refusal, requests[i].refused_action = part.reason, part.action
             requests[i].transfer, requests[i].answer = part.transfer, part.answer
             requests[i].reads, trailing = trailing, []
+    for part in record.refusals:
+        if part.condition is not None and part.request < len(requests):
+            requests[part.request].condition = part.condition
 
     signatures = []
     for w in writes:
@@ -312,6 +318,9 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
     # A question's answer is said when it is answered, not left over for the end.
     answers = [r.answer.replace(",", "") for r in requests if r.answer]
     unassigned = [v for v in unassigned if not any(v in a for a in answers)]
+    # So is a condition's figure: the agent states it with the branch it decides.
+    figures = {c.figure for c in (r.condition for r in requests) if c is not None}
+    unassigned = [v for v in unassigned if not any(amount_matches(v, {f: ""}) is not None for f in figures)]
     return TaskOutline(
         task_id=record.task_id, domain=domain, user_id=record.user_id, header=header, requests=requests,
         writes=writes, identity_lines=identity_lines, identity_reads=identity_reads, identity=identity,
