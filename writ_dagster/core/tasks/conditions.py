@@ -65,13 +65,15 @@ def figure_text(value: float) -> str:
     return f"{round(value, 2):.2f}".rstrip("0").rstrip(".")
 
 
-def make_conditional(decision: Decision, rng: random.Random, words: random.Random) -> Conditional | None:
-    """``decision`` as a conditional request, its branch drawn by ``rng``; None if it moves no money a
-    user would set a limit on."""
+def make_conditional(decision: Decision, rng: random.Random, words: random.Random,
+                     branch: bool | None = None) -> Conditional | None:
+    """``decision`` as a conditional request, its branch drawn by ``rng`` unless ``branch`` says whether the
+    condition holds; None if it moves no money a user would set a limit on."""
     amount: Amount | None = decision.amount
     if amount is None or amount.value < MIN_FIGURE or decision.follow_up is not None:
         return None
-    take = rng.random() < 0.5
+    drawn = rng.random() < 0.5  # drawn either way, so a set branch leaves the rest of the attempt as it was
+    take = drawn if branch is None else branch
     # A cost is taken under a ceiling above it; a refund over a floor below it.
     limit = limit_for(amount.value, above=take == (amount.kind == "cost"), rng=rng)
     if limit is None:

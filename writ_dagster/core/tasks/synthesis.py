@@ -112,6 +112,7 @@ class Synthesizer:
         self.config_hash = config.content_hash()
         self.code_version = code_version()
         self.tau2_version = tau2_version()
+        self._branch: bool | None = None  # the branch the next conditional request takes (None: drawn)
 
     # -- choices ---------------------------------------------------------------------------
     def _choose_type(self, rng: random.Random) -> TrajectoryType:
@@ -259,7 +260,7 @@ class Synthesizer:
             skipped: list[str] = []
             for bp in blueprints:
                 try:
-                    found = make_conditional(bp.propose(ctx), ctx.rng, ctx.words)
+                    found = make_conditional(bp.propose(ctx), ctx.rng, ctx.words, self._branch)
                 except Skip as s:
                     skipped.append(f"{bp.name}: {s}")
                     continue
@@ -375,6 +376,9 @@ class Synthesizer:
             words = random.Random(derive_seed(seed, "words"))
             task_id = f"writ-{self.domain.name}-{partition}-{len(tasks):04d}"
             family = self._choose_family(random.Random(derive_seed(seed, "family")))
+            # A batch's conditional requests take the branch it has fewer of, so a batch holding two has both.
+            held = [p.condition.holds for t in tasks for p in t.refusals if p.condition is not None]
+            self._branch = None if held.count(True) == held.count(False) else held.count(True) < held.count(False)
             if (family != "transfer" and len(tasks) == want - 1 and forced < MAX_FORCED_TRANSFERS
                     and self.config.family_mix.get("transfer", 0.0) > 0 and self._offers("transfer")
                     and not any(t.family == "transfer" for t in tasks)):
