@@ -15,6 +15,7 @@ from writ_dagster.core.users.check import secrets
 from writ_dagster.core.users.ordering import reorder_allowed
 from writ_dagster.core.users.meaning import conveys, missing
 from writ_dagster.core.users.models import conflicts
+from writ_dagster.core.tasks.conditions import figure_text
 from writ_dagster.core.users.outline import outline_task
 from writ_dagster.core.users.paraphrase import paraphrase_request
 from writ_dagster.core.users.phrasing import to_first_person
@@ -187,6 +188,9 @@ def test_outline_ties_every_figure_and_request_to_a_write(scripted):
             # a question's answer belongs to its request (said when answered), not to a write
             answered = [v for v in info if any(v in r.answer.replace(",", "") for r in outline.requests if r.answer)]
             figures = [f.value for w in outline.writes for f in w.figures] + outline.unassigned_figures + answered
+            # a condition's figure is said with the branch it decides, whether or not a write is made
+            limits = {figure_text(r.condition.figure) for r in outline.requests if r.condition}
+            figures += [v for v in info if v in limits and v not in figures]
             assert sorted(figures) == sorted(info)
             assert outline.identity and outline.identity_reads
 

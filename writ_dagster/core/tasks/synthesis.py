@@ -253,7 +253,9 @@ class Synthesizer:
 
     def _conditional(self, ctx: ComposeContext, ttype: TrajectoryType, rng: random.Random) -> Conditional:
         """A write decision that moves money, made conditional on it (see :mod:`.conditions`)."""
-        for burden in dict.fromkeys([self._burden(ttype, rng), "low"]):
+        first = self._burden(ttype, rng)
+        # As for plain writes, only a write-intensive task trades a high-burden write for a low one.
+        for burden in dict.fromkeys([first, "low" if ttype == "write-intensive" else first]):
             ctx.burden, ctx.writes_left = burden, 1
             blueprints = list(self.composer.conditionals)  # type: ignore[attr-defined]
             ctx.rng.shuffle(blueprints)
