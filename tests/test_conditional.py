@@ -149,3 +149,16 @@ def test_a_default_batch_holds_conditionals_of_both_branches(domain):
     tasks = Synthesizer(domain, SynthesisConfig()).synthesize("b0000").tasks
     conds = [t for t in tasks if t.family == "conditional"]
     assert len(conds) >= 3 and {_condition(t).holds for t in conds} == {True, False}
+
+
+def test_the_condition_is_stored_and_read_back(tmp_path, conditionals):
+    from writ_dagster.core.storage.schema import connect
+    from writ_dagster.core.storage.tasks import read_tasks, write_partition
+    from writ_dagster.core.tasks.models import BatchResult
+
+    domain, tasks = conditionals
+    batch = BatchResult(domain=domain, partition="c0000", tasks=tasks, rejections=[], attempts=len(tasks))
+    with connect(tmp_path / "c.duckdb") as con:
+        write_partition(con, batch, SynthesisConfig(tasks_per_batch=len(tasks)))
+        stored = read_tasks(con, domain, "c0000")
+    assert [(t.family, t.refusals) for t in stored] == [(t.family, t.refusals) for t in tasks]
