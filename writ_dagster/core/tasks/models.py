@@ -106,7 +106,7 @@ class SynthesisConfig(BaseModel):
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
     family_mix: dict[str, float] = Field(
         default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05, "information": 0.05,
-                                 "conditional": 0.12},
+                                 "conditional": 0.15},
         description="share of attempts of each task family beyond plain writes; the rest are 'writes'")
     avoid_users_of: Literal["test", "base"] = Field(
         "test", description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
