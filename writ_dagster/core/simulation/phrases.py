@@ -240,7 +240,7 @@ def condition_found(rng: random.Random, c: Condition) -> str:
                            f"over the {lim} you set"]))
     else:
         side = (pick(rng, [f"which is at least the {lim} you wanted back", f"which meets your minimum of {lim}",
-                           f"{lim} or more, as you wanted"])
+                           f"which is above your minimum of {lim}"])
                 if c.holds else
                 pick(rng, [f"which is less than the {lim} you wanted back", f"short of your minimum of {lim}",
                            f"under the {lim} you asked for"]))
