@@ -15,9 +15,10 @@ Burden = Literal["low", "high"]
 StepKind = Literal["read", "write", "generic"]
 # What a task asks of the agent beyond "do N writes": "writes" only writes; "refusal" one request
 # the policy forbids and nothing else; "mixed" writes and one refused request; "transfer" writes and
-# one request only a human agent may handle; "information" one question answered by reads alone.
-Family = Literal["writes", "refusal", "mixed", "transfer", "information"]
-FAMILIES = ("writes", "refusal", "mixed", "transfer", "information")
+# one request only a human agent may handle; "information" one question answered by reads alone;
+# "change_of_mind" writes whose last one the user asks for only after taking back another write.
+Family = Literal["writes", "refusal", "mixed", "transfer", "information", "change_of_mind"]
+FAMILIES = ("writes", "refusal", "mixed", "transfer", "information", "change_of_mind")
 
 
 class PlanStep(BaseModel):
@@ -103,7 +104,8 @@ class SynthesisConfig(BaseModel):
     read_heavy_min_reads: int = Field(7, description="a read-heavy write needs at least this many reads")
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
     family_mix: dict[str, float] = Field(
-        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05, "information": 0.05},
+        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05, "information": 0.05,
+                                 "change_of_mind": 0.06},
         description="share of attempts of each task family beyond plain writes; the rest are 'writes'")
     avoid_users_of: Literal["test", "base"] = Field(
         "test", description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
@@ -161,6 +163,11 @@ class RefusalPart(BaseModel):
                                               "calls transfer_to_human_agents (the gold plan's last action)")
     answer: str = Field("", description="for a question: the fact the agent must find by reads and state "
                                         "(one of communicate_info); empty for a refused or transferred request")
+    declined: PlanStep | None = Field(None, description="for a change of mind: the write the user asks for first "
+                                                        "and takes back when the agent asks to confirm it (never "
+                                                        "made); the next request is what they want instead")
+    declined_reads: int = Field(0, description="for a change of mind: how many reads of the next write's evidence "
+                                               "(its first ones) the agent makes to describe the declined write")
 
 
 class TaskRecord(BaseModel):

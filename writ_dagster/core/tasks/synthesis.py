@@ -26,9 +26,10 @@ from tau2.data_model.tasks import (
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Refusal, Skip
+from writ_dagster.core.tasks.change_of_mind import draw_change_of_mind
 from writ_dagster.core.tasks.composers import get_composer
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
-from writ_dagster.core.tasks.instructions import write_instruction
+from writ_dagster.core.tasks.instructions import Request, write_instruction
 from writ_dagster.core.tasks.measure import measure_axes
 from writ_dagster.core.tasks.models import (
     BatchResult,
@@ -92,6 +93,19 @@ class _Draft:
     words: random.Random
     family: Family = "writes"
     refusals: list[Refusal] = field(default_factory=list)
+    declined_reads: int = 0  # a change of mind: reads the agent makes to describe the write taken back
+
+    def requests(self) -> list[Request]:
+        """The requests in telling order: a refused, transferred or asked one comes last; a write taken back
+        comes right before the last write, which is what the user asks for instead."""
+        says = [x.say for x in self.decisions]
+        if self.family == "change_of_mind":
+            return says[:-1] + [r.say for r in self.refusals] + says[-1:]
+        return says + [r.say for r in self.refusals]
+
+    def request_index(self, i: int) -> int:
+        """The line of ``reason_for_call`` of ``refusals[i]``."""
+        return len(self.decisions) - 1 + i if self.family == "change_of_mind" else len(self.decisions) + i
 
 
 class Synthesizer:
@@ -136,7 +150,7 @@ class Synthesizer:
         if not getattr(self.composer, "refusals", None):
             return "writes"
         x = rng.random()
-        for family in ("refusal", "mixed", "transfer", "information"):
+        for family in ("refusal", "mixed", "transfer", "information", "change_of_mind"):
             share = self.config.family_mix.get(family, 0.0) if self._offers(family) else 0.0
             if x < share:
                 return family  # type: ignore[return-value]
@@ -149,6 +163,8 @@ class Synthesizer:
             return bool(getattr(self.composer, "transfers", None))
         if family == "information":
             return bool(getattr(self.composer, "questions", None))
+        if family == "change_of_mind":
+            return bool(getattr(self.composer, "switchable", None))
         return family == "writes" or bool(getattr(self.composer, "refusals", None))
 
     # -- one attempt -----------------------------------------------------------------------
@@ -189,18 +205,23 @@ class Synthesizer:
             run(call, "identification read")
         decisions: list[Decision] = []
         burdens: list[Burden] = []
+        refusals: list[Refusal] = []
+        declined_reads = 0
         while len(decisions) < n_writes:
             ctx.burden = self._burden(ttype, rng)
             ctx.writes_left = n_writes - len(decisions)
-            try:
-                decision = self._propose(ctx)
-            except Rejected:
-                # A write-intensive task needs the writes more than the extra evidence: when no
-                # blueprint finds enough fresh reads for a high-burden write, take a low one.
-                if ttype != "write-intensive" or ctx.burden == "low":
-                    raise
-                ctx.burden = "low"
-                decision = self._propose(ctx)
+            if family == "change_of_mind" and ctx.writes_left == 1:
+                # The last write is what the user asks for after taking another one back; the agent reads
+                # what it needs to describe the one taken back first, so those reads lead this write's evidence.
+                taken_back, decision = self._change_of_mind(ctx, ttype)
+                before = len(plan)
+                for call in taken_back.reads:
+                    run(call, "evidence read")
+                declined_reads = len(plan) - before
+                refusals.append(taken_back)
+                ctx.used_targets.update(taken_back.targets)
+            else:
+                decision = self._propose_for(ctx, ttype)
             if decision.follow_up is not None and ctx.writes_left < 2:
                 raise Rejected("follow-up write beyond the task's writes", decision.write[0])
             # A follow-up write (see Decision.follow_up) is the user's next request, right after this one.
@@ -211,8 +232,7 @@ class Synthesizer:
                 ctx.used_targets.update(part.targets)
                 decisions.append(part)
                 burdens.append(ctx.burden)
-        refusals: list[Refusal] = []
-        if family != "writes":
+        if family not in ("writes", "change_of_mind"):
             # The refused (or transferred) request comes last, so its reads are the plan's trailing reads;
             # a transfer ends the conversation, so its call is the plan's last action.
             refusal = self._refuse(ctx, family)
@@ -223,7 +243,31 @@ class Synthesizer:
                                                 f"it: {refusal.reason}."}), "transfer")
             refusals.append(refusal)
         return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona, words,
-                      family, refusals)
+                      family, refusals, declined_reads)
+
+    def _propose_for(self, ctx: ComposeContext, ttype: TrajectoryType) -> Decision:
+        try:
+            return self._propose(ctx)
+        except Rejected:
+            # A write-intensive task needs the writes more than the extra evidence: when no
+            # blueprint finds enough fresh reads for a high-burden write, take a low one.
+            if ttype != "write-intensive" or ctx.burden == "low":
+                raise
+            ctx.burden = "low"
+            return self._propose(ctx)
+
+    def _change_of_mind(self, ctx: ComposeContext, ttype: TrajectoryType) -> tuple[Refusal, Decision]:
+        blueprints = self.composer.switchable  # type: ignore[attr-defined]
+        try:
+            return draw_change_of_mind(ctx, blueprints)
+        except Skip as s:
+            if ttype != "write-intensive" or ctx.burden == "low":  # as _propose_for: the write matters more
+                raise Rejected("no change of mind", str(s)) from None
+        ctx.burden = "low"
+        try:
+            return draw_change_of_mind(ctx, blueprints)
+        except Skip as s:
+            raise Rejected("no change of mind", str(s)) from None
 
     def _refuse(self, ctx: ComposeContext, family: Family) -> Refusal:
         kind = {"transfer": "transfers", "information": "questions"}.get(family, "refusals")
@@ -250,6 +294,9 @@ class Synthesizer:
                 skipped.append(f"{bp.name}: {s}")
         raise Rejected("no applicable write", "; ".join(skipped)[:500])
 
+    def _step(self, call: Call | None) -> PlanStep | None:
+        return None if call is None else PlanStep(name=call[0], arguments=call[1], kind=self._kind(call[0]))
+
     def _kind(self, name: str) -> str:
         kind = self.kinds.get(name)
         if kind is None:
@@ -262,7 +309,7 @@ class Synthesizer:
             # A figure the agent is scored on saying must be one the user asks for.
             if x.communicate and not x.say.ask:
                 raise Rejected("figure to communicate that the user never asks for", x.write[0])
-        instruction = write_instruction(d.words, [x.say for x in d.decisions] + [r.say for r in d.refusals],
+        instruction = write_instruction(d.words, d.requests(),
                                         d.identity_known,
                                         [u for x in d.decisions for u in x.unknown]
                                         + [u for r in d.refusals for u in r.unknown],
@@ -275,6 +322,7 @@ class Synthesizer:
                 purpose=(f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
                          + "".join(f", transfer to a human agent to {r.action}" if r.transfer
                                    else f", answer: {r.answer}" if r.answer
+                                   else f", taken back before the last: {r.action}" if r.declined
                                    else f", refuse to {r.action}" for r in d.refusals) + f" for user {d.user_id}."),
                 relevant_policies=None, notes=None),
             user_scenario=UserScenario(
@@ -293,6 +341,8 @@ class Synthesizer:
                 nl_assertions=[f"The agent does not {r.action} itself and transfers the user to a human agent, "
                                f"explaining that {r.reason}." if r.transfer else
                                f"The agent tells the user that {r.answer}." if r.answer else
+                               f"The agent does not {r.action}: the user takes it back when asked to confirm it."
+                               if r.declined else
                                f"The agent does not {r.action} and explains that {r.reason}." for r in d.refusals],
                 # A transfer leaves the DB as it was: the action check is what scores it.
                 reward_basis=[RewardType.DB, RewardType.COMMUNICATE]
@@ -311,7 +361,19 @@ class Synthesizer:
         reward = self.verifier.score(task, messages)
         if reward != 1.0:
             raise Rejected("gold trajectory reward below 1", f"reward={reward}")
+        for r in d.refusals:
+            if r.declined is not None:
+                self._check_taken_back(d, r.declined, run)
         return run
+
+    def _check_taken_back(self, d: _Draft, declined: Call, run) -> None:
+        """Making the write the user took back (before the one they asked for instead) must end in another DB,
+        or tau2's DB check could not tell an agent that ignored the change of mind."""
+        calls = [(s.name, s.arguments) for s in d.plan]
+        last = max(i for i, s in enumerate(d.plan) if s.kind == "write")
+        both = self.verifier.execute(calls[:last] + [declined] + calls[last:], track_changes=False)
+        if both.changes == run.changes:
+            raise Rejected("the write taken back changes nothing", declined[0])
 
     def synthesize(self, partition: str, count: int | None = None) -> BatchResult:
         """Produce ``count`` (default: ``tasks_per_batch``) verified tasks for one batch key."""
@@ -384,8 +446,9 @@ class Synthesizer:
             sources=TaskSources(entities=entities, seed=seed, attempt=attempt, config_hash=self.config_hash,
                                 code_version=self.code_version, tau2_version=self.tau2_version),
             content_hash=content_hash, family=d.family,
-            refusals=[RefusalPart(request=len(d.decisions) + i, action=r.action, reason=r.reason, transfer=r.transfer,
-                                  answer=r.answer) for i, r in enumerate(d.refusals)],
+            refusals=[RefusalPart(request=d.request_index(i), action=r.action, reason=r.reason, transfer=r.transfer,
+                                  answer=r.answer, declined=self._step(r.declined), declined_reads=d.declined_reads)
+                      for i, r in enumerate(d.refusals)],
         )
 
 
