@@ -34,6 +34,8 @@ def reorder_allowed(outline: TaskOutline, order: list[int]) -> bool:
         return True
     if any(r.transfer for r in outline.requests[:-1]) or (outline.requests[-1].transfer and order[-1] != n - 1):
         return False  # a transfer ends the conversation: it stays the last request
+    if any(r.declined for r in outline.requests):
+        return False  # a change of mind is told where it happens: the request taken back, then what replaces it
     if not all(r.by_id for r in outline.requests):
         return False
     if any(not w.reads for w in outline.writes[1:]):
