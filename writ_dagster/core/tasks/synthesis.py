@@ -381,7 +381,8 @@ class Synthesizer:
         tasks: list[TaskRecord] = []
         rejections: list[Rejection] = []
         seen: set[Any] = set()
-        attempt = forced = 0
+        attempt = 0
+        forced: Counter[str] = Counter()
         limit = want * self.config.max_attempts_per_task
         while len(tasks) < want and attempt < limit:
             seed = derive_seed(self.config.seed, self.domain.name, partition, attempt)
@@ -389,10 +390,10 @@ class Synthesizer:
             words = random.Random(derive_seed(seed, "words"))
             task_id = f"writ-{self.domain.name}-{partition}-{len(tasks):04d}"
             family = self._choose_family(random.Random(derive_seed(seed, "family")))
-            if (family != "transfer" and len(tasks) == want - 1 and forced < MAX_FORCED_TRANSFERS
-                    and self.config.family_mix.get("transfer", 0.0) > 0 and self._offers("transfer")
-                    and not any(t.family == "transfer" for t in tasks)):
-                family, forced = "transfer", forced + 1  # a batch with transfers in its mix has at least one
+            owed = [f for f in self._owed(tasks, want) if forced[f] < MAX_FORCED]
+            if owed and family not in owed and len(owed) >= want - len(tasks):
+                family = owed[0]  # the batch's last slots go to what its mix promises (see MIN_PER_BATCH)
+                forced[family] += 1
             try:
                 draft = self._compose(rng, words, family)
                 self._check_type(draft)
@@ -416,6 +417,14 @@ class Synthesizer:
             attempt += 1
         return BatchResult(domain=self.domain.name, partition=partition, tasks=tasks,
                            rejections=rejections, attempts=attempt)
+
+    def _owed(self, tasks: list[TaskRecord], want: int) -> list[Family]:
+        """The families this batch still owes under MIN_PER_BATCH, once per task owed."""
+        owed: list[Family] = []
+        for family, least in MIN_PER_BATCH.items():
+            if self.config.family_mix.get(family, 0.0) > 0 and self._offers(family):
+                owed += [family] * max(0, min(least, want) - sum(t.family == family for t in tasks))
+        return owed
 
     def _check_type(self, d: _Draft) -> None:
         c = self.config
@@ -452,7 +461,10 @@ class Synthesizer:
         )
 
 
-MAX_FORCED_TRANSFERS = 20  # attempts at the batch's one transfer task before giving up on it
+# A batch whose mix holds these families has at least this many of each: a share of a few percent leaves
+# a 60-task batch without a transfer, or with a single change of mind, too often.
+MIN_PER_BATCH: dict[Family, int] = {"transfer": 1, "change_of_mind": 2}
+MAX_FORCED = 20  # attempts at a family's owed tasks before the batch gives up on them
 
 
 def closing_message(task: Task) -> str:
