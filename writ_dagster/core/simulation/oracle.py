@@ -123,8 +123,8 @@ class OracleAgent(ScriptedBackend):
             st["correction"] = True
         if act.get("act") == "confirm" and st["proposed"] is not None:
             st["confirmed"], st["refusals"] = True, 0
-        if act.get("decline") is not None:
-            self._taken_back(o, st, act["decline"])
+        if act.get("decline") is not None and st["proposed"] == _declined(act["decline"]):
+            self._taken_back(o, st, act["decline"])  # a no to what was proposed (never to another write)
 
     def _on_text(self, o: TaskOutline, st: dict[str, Any], text: str) -> None:
         """Best-effort reading of a user that is not scripted (an LLM user simulator)."""

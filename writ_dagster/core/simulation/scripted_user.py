@@ -117,11 +117,12 @@ class ScriptedUser(ScriptedBackend):
             declined = st["outline"].requests[k].declined
             if declined is None or k + 1 not in st["held"]:
                 continue
-            if raw.get("request") == k:
-                return k
-            # an agent that does not say which request it proposes: the record it names tells
-            if "request" not in raw and any(str(v) in text for key, v in declined.arguments.items()
-                                            if key in ("reservation_id", "order_id")):
+            if "request" in raw or "write" in raw:  # the scripted agent says what it proposes
+                if raw.get("request") == k:
+                    return k
+                continue
+            # another agent: the record it names tells
+            if any(str(v) in text for key, v in declined.arguments.items() if key in ("reservation_id", "order_id")):
                 return k
         return None
 
