@@ -220,17 +220,18 @@ class OracleAgent(ScriptedBackend):
             return self._call(st, step.name, step.arguments, ("read", w.ordinal))
         assert req.declined is not None
         # Described as any write is; the evidence said with it (what singled the record out) is the next write's.
+        # Its act names no write (write=None): no gold write may follow a yes to it.
         shown = w.model_copy(update={"name": req.declined.name, "arguments": req.declined.arguments, "figures": []})
         if st["proposed"] != _declined(k):
             st["proposed"], st["confirmed"] = _declined(k), False
-            return self._text(st, self._proposal(o, st, shown), "propose", request=k)
+            return self._text(st, self._proposal(o, st, shown), "propose", request=k, write=None)
         st["refusals"] += 1
         if st["refusals"] > MAX_REPROPOSALS or st["confirmed"]:  # never made, whatever the answer
             st["refused"].add(k)
             st["proposed"], st["confirmed"], st["refusals"] = None, False, 0
             return self._text(st, phrases.anything_else(st["rng"]), "ask_request")
         return self._text(st, _say(phrases.again_intro(st["rng"]), self._proposal(o, st, shown, again=True)),
-                          "propose", request=k)
+                          "propose", request=k, write=None)
 
     def _taken_back(self, o: TaskOutline, st: dict[str, Any], k: int) -> None:
         """The user said no to request ``k`` and asked for the next one instead: settle it, and say so when
