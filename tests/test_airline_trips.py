@@ -69,8 +69,10 @@ def variants_of(t: TaskRecord) -> set[str]:
 
 
 def _request_line(t: TaskRecord, position: int) -> str:
-    """The reason_for_call line of the write at ``position`` (one line per write, refusals last)."""
-    return _lines(t)[_writes(t).index(position)]
+    """The reason_for_call line of the write at ``position`` (one line per write, refusals last; a change of
+    mind's request taken back sits before its last write's line, so the outline says which line is whose)."""
+    outline = outline_task(t)
+    return outline.requests[outline.writes[_writes(t).index(position)].request].line
 
 
 @pytest.fixture(scope="module")

@@ -113,6 +113,7 @@ def test_default_shares_keep_the_axes(domain):
     assert share >= 0.10
     assert any(t.family == "transfer" for t in tasks)  # a default batch needs at least one transfer
     assert any(t.family == "information" for t in tasks)
+    assert sum(t.family == "change_of_mind" for t in tasks) >= 2  # a batch owes two (MIN_PER_BATCH)
     s = summarize(tasks)
     assert s["share_ge3_writes"] >= 0.30 and s["share_ge6_reads_before_a_write"] >= 0.30
     # Write-only tasks are drawn exactly as before families existed: the family has its own RNG.

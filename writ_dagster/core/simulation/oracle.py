@@ -35,6 +35,11 @@ _YES = re.compile(r"\byes\b|\bconfirm|\bgo ahead\b|\bproceed\b", re.I)
 _NO = re.compile(r"\bno\b|\bnot\b|\bdon't\b|\bwrong\b", re.I)
 
 
+def _declined(k: int) -> str:
+    """What ``st["proposed"]`` holds while request ``k``, which the user will take back, is proposed."""
+    return f"declined:{k}"
+
+
 def _say(*parts: str) -> str:
     return " ".join(p.strip() for p in parts if p and p.strip())
 
@@ -119,13 +124,19 @@ class OracleAgent(ScriptedBackend):
             st["correction"] = True
         if act.get("act") == "confirm" and st["proposed"] is not None:
             st["confirmed"], st["refusals"] = True, 0
+        if act.get("decline") is not None and st["proposed"] == _declined(act["decline"]):
+            self._taken_back(o, st, act["decline"])  # a no to what was proposed (never to another write)
 
     def _on_text(self, o: TaskOutline, st: dict[str, Any], text: str) -> None:
         """Best-effort reading of a user that is not scripted (an LLM user simulator)."""
         given = {k: v for k, v in o.identity.items() if v in text}
         if given and set(given) == set(o.identity) and st["identity"] in ("unknown", "failed"):
             st["id_args"], st["identity"], st["id_cursor"] = given, "claimed", 0
-        if st["proposed"] is not None and _YES.search(text) and not _NO.search(text):
+        taking_back = next((k for k in st["told"] if st["proposed"] == _declined(k)), None)
+        if taking_back is not None and _NO.search(text):
+            self._taken_back(o, st, taking_back)
+            st["told"].add(taking_back + 1)  # the no says what they want instead
+        elif st["proposed"] is not None and _YES.search(text) and not _NO.search(text):
             st["confirmed"] = True
         elif not st["told"] and len(text.split()) > 3:
             st["told"].update(range(len(o.requests)))
@@ -147,7 +158,7 @@ class OracleAgent(ScriptedBackend):
 
         settled = st["done_writes"] | st["abandoned"]
         done_requests = {r.index for r in o.requests if all(w in settled for w in r.writes)
-                         and (not r.read_only or r.index in st["refused"])}
+                         and (not (r.read_only or r.declined) or r.index in st["refused"])}
         pending = sorted(st["told"] - done_requests)
         if not pending:
             if len(done_requests) == len(o.requests):
@@ -164,6 +175,8 @@ class OracleAgent(ScriptedBackend):
                 return self._text(st, phrases.account_open(st["rng"], first), "ask_request")
             return self._text(st, _say(self._take_note(st), phrases.anything_else(st["rng"])), "ask_request")
         k = pending[0]
+        if o.requests[k].declined:
+            return self._take_back(o, st, k)
         if o.requests[k].read_only:
             return self._refusal(o, st, k)
         w = next(o.writes[x] for x in o.requests[k].writes if x not in settled)
@@ -194,6 +207,40 @@ class OracleAgent(ScriptedBackend):
                               "ask_request")
         return self._text(st, _say(phrases.again_intro(st["rng"]), self._proposal(o, st, w, again=True)), "propose",
                           write=w.ordinal)
+
+    def _take_back(self, o: TaskOutline, st: dict[str, Any], k: int) -> Reply:
+        """A request the user will take back: read what describes it (the first reads of the write that replaces
+        it, so they are not made twice), propose it and ask for a yes. It is never made; the user's no
+        (:meth:`_taken_back`) settles it."""
+        req = o.requests[k]
+        st["facts_pending"].discard(k)  # its details change nothing: it is proposed, never made
+        w = o.writes[o.requests[k + 1].writes[0]]
+        cursor = st["read_cursor"][w.ordinal]
+        if cursor < len(req.reads):
+            step = o.plan[req.reads[cursor]]
+            return self._call(st, step.name, step.arguments, ("read", w.ordinal))
+        assert req.declined is not None
+        # Described as any write is; the evidence said with it (what singled the record out) is the next write's.
+        # Its act names no write (write=None): no gold write may follow a yes to it.
+        shown = w.model_copy(update={"name": req.declined.name, "arguments": req.declined.arguments, "figures": []})
+        if st["proposed"] != _declined(k):
+            st["proposed"], st["confirmed"] = _declined(k), False
+            return self._text(st, self._proposal(o, st, shown), "propose", request=k, write=None)
+        st["refusals"] += 1
+        if st["refusals"] > MAX_REPROPOSALS or st["confirmed"]:  # never made, whatever the answer
+            st["refused"].add(k)
+            st["proposed"], st["confirmed"], st["refusals"] = None, False, 0
+            return self._text(st, phrases.anything_else(st["rng"]), "ask_request")
+        return self._text(st, _say(phrases.again_intro(st["rng"]), self._proposal(o, st, shown, again=True)),
+                          "propose", request=k, write=None)
+
+    def _taken_back(self, o: TaskOutline, st: dict[str, Any], k: int) -> None:
+        """The user said no to request ``k`` and asked for the next one instead: settle it, and say so when
+        the agent next speaks (its proposal of what replaces it)."""
+        st["refused"].add(k)
+        st["proposed"], st["confirmed"], st["refusals"] = None, False, 0
+        st["note"] = _say(st["note"], phrases.keep_it(st["rng"], o.requests[k].refused_action))
+        st["instead"] = True
 
     def _refusal(self, o: TaskOutline, st: dict[str, Any], k: int) -> Reply:
         """Read what the policy needs to judge a forbidden request, then decline it with the reason (or,
@@ -258,6 +305,8 @@ class OracleAgent(ScriptedBackend):
         note = self._take_note(st)
         if st.pop("correction", False):
             intro, lead = phrases.corrected_intro(rng)
+        elif st.pop("instead", False):
+            intro, lead = "", phrases.instead_lead(rng)
         elif again or note:
             intro, lead = "", phrases.plan_lead(rng, next_one=bool(note) and not again)
         elif st["reads_since_text"]:

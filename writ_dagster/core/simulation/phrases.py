@@ -192,6 +192,12 @@ def plan_lead(rng: random.Random, next_one: bool = False) -> str:
                       "Here's what I'm going to do", "This is the change"])
 
 
+def instead_lead(rng: random.Random) -> str:
+    """Introduce what the user asked for after taking their first request back."""
+    return pick(rng, ["Instead, here is what I'll do", "Here's what I'll do instead", "So instead, this is the change",
+                      "Instead, the change would be", "Here is the change you'd like instead"])
+
+
 def corrected_intro(rng: random.Random) -> tuple[str, str]:
     """(intro, lead) after the user corrected a detail."""
     return (pick(rng, ["Thanks for catching that.", "Good catch, thank you.", "Thanks for the correction.",
@@ -262,6 +268,13 @@ def condition_failed(rng: random.Random, subject: str) -> str:
 
 
 # -- refusals -----------------------------------------------------------------------------
+def keep_it(rng: random.Random, action: str) -> str:
+    """Acknowledge a write the user takes back when asked to confirm it (``action``: "cancel reservation X")."""
+    return pick(rng, [f"No problem, I won't {action}.", f"Understood, I won't {action} then.",
+                      f"Of course, I'll leave it as it is and won't {action}.", f"That's fine, I won't {action}.",
+                      f"Sure, no need to {action} then."])
+
+
 def answer(rng: random.Random, fact: str) -> str:
     """State what the reads found (``fact``: "you paid $1,284 in total for reservation X")."""
     lead = pick(rng, ["I've looked it up:", "I checked the records:", "Here is what I found:", "According to our records,"])

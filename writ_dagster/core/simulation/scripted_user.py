@@ -40,6 +40,10 @@ _GOT_IT = ("Thanks, that's what I needed.", "Great, thank you.", "Perfect, thank
            "Good to know, thanks.")
 _LEAVE = ("Okay, then leave it as it is, thanks.", "Fine, no change then.", "Alright, thanks for checking.",
           "Okay, I'll keep it as it is then.")
+# Taking a proposed write back; what the user wants instead follows in the same message.
+_TAKE_BACK = ("Actually, no, I've changed my mind.", "Hmm, on second thought, no, let's not do that.",
+              "Wait, no, I'd rather not after all.", "No, actually, I've thought it over.",
+              "Sorry, no, I've changed my mind about that.")
 _THANKS = ("Okay, thank you, I'll hold.", "Alright, I'll wait for them.", "Thanks, I'll hold on.",
            "Fine, I'll wait to be connected.")
 
@@ -61,8 +65,11 @@ class ScriptedUser(ScriptedBackend):
         """One user turn for one conversation."""
         st = view.state
         if not st:
-            st.update(outline=outline_task(view.record), told=[], identity_slipped=False, corrected=False,
-                      confirms=0, unknowns=0, opened=False, facts_given=set())
+            outline = outline_task(view.record)
+            st.update(outline=outline, told=[], identity_slipped=False, corrected=False,
+                      confirms=0, unknowns=0, opened=False, facts_given=set(),
+                      # what a change of mind asks for instead is said only once the first request is taken back
+                      held={r.index for r in outline.requests if r.instead})
         script: UserScript = view.script
         last = view.messages[-1]
         if not st["opened"]:
@@ -78,6 +85,9 @@ class ScriptedUser(ScriptedBackend):
         if act == "ask_details":
             return self._details(script, st, raw.get("request"))
         if act == "propose":
+            k = self._taking_back(st, raw, last.content or "")
+            if k is not None:
+                return self._change_mind(script, st, k)
             return self._confirm(script, st, last.content or "")
         if act in ("ask_request", "anything_else"):
             return self._next_request(script, st)
@@ -101,7 +111,30 @@ class ScriptedUser(ScriptedBackend):
         return Reply(content=text, raw={"act": act, **payload})
 
     def _untold(self, script: UserScript, st: dict[str, Any]) -> list[int]:
-        return [k for k in script.telling_order if k not in st["told"]]
+        return [k for k in script.telling_order if k not in st["told"] and k not in st["held"]]
+
+    def _taking_back(self, st: dict[str, Any], raw: dict[str, Any], text: str) -> int | None:
+        """The told request the agent now proposes and the user will take back, if any."""
+        for k in st["told"]:
+            declined = st["outline"].requests[k].declined
+            if declined is None or k + 1 not in st["held"]:
+                continue
+            if "request" in raw or "write" in raw:  # the scripted agent says what it proposes
+                if raw.get("request") == k:
+                    return k
+                continue
+            # another agent: the record it names tells
+            if any(str(v) in text for key, v in declined.arguments.items() if key in ("reservation_id", "order_id")):
+                return k
+        return None
+
+    def _change_mind(self, script: UserScript, st: dict[str, Any], k: int) -> Reply:
+        """No to the proposal of request ``k``, and what the user wants instead (request ``k + 1``)."""
+        st["held"].discard(k + 1)
+        lead = _TAKE_BACK[(script.variant + k) % len(_TAKE_BACK)]
+        text, payload = self._tell(script, st, [k + 1], with_facts=script.dimensions.disclosure != "on_request",
+                                   lead=lead)
+        return self._reply(text, "tell", decline=k, **payload)
 
     def _identity_answer(self, script: UserScript, st: dict[str, Any]) -> tuple[str, dict[str, str]]:
         ident = dict(st["outline"].identity)
@@ -123,13 +156,13 @@ class ScriptedUser(ScriptedBackend):
             return self._reply(" ".join(p for p in (lines.vague, filler) if p), "vague")
         if dims.disclosure == "all_at_once":
             ident_text, ident = self._identity_answer(script, st)
-            text, payload = self._tell(script, st, list(script.telling_order), with_facts=True)
+            text, payload = self._tell(script, st, self._untold(script, st), with_facts=True)
             return self._reply(" ".join(p for p in (lines.hello, ident_text, text, filler) if p), "tell",
                                identity=ident, **payload)
         if dims.disclosure == "progressive":
-            text, payload = self._tell(script, st, script.telling_order[:1], with_facts=True)
+            text, payload = self._tell(script, st, self._untold(script, st)[:1], with_facts=True)
         else:
-            text, payload = self._tell(script, st, list(script.telling_order), with_facts=False)
+            text, payload = self._tell(script, st, self._untold(script, st), with_facts=False)
         return self._reply(" ".join(p for p in (lines.hello, text, filler) if p), "tell", **payload)
 
     def _tell(self, script: UserScript, st: dict[str, Any], ks: list[int], with_facts: bool,

@@ -84,6 +84,9 @@ class Refusal:
                                                                           "them (communicate_info)"})
     condition: Condition | None = field(default=None, metadata={
         "doc": "a conditional request whose condition does not hold: the reads fix the figure, no write"})
+    declined: Call | None = field(default=None, metadata={
+        "doc": "a change of mind: the write the user asks for first and takes back once the agent asks to "
+               "confirm it; never made, so tau2's DB check fails an agent that makes it"})
 
 
 class RefusalBlueprint(Protocol):
@@ -121,10 +124,17 @@ class ComposeContext:
     reads_since_write: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     writes_left: int = field(default=1, metadata={"doc": "writes the task still has room for, this one included"})
+    pin: str | None = field(default=None, metadata={
+        "doc": "the only entity of its kind a write may target now (what a user changing their mind asks for "
+               "instead is about the record they first asked about)"})
+
+    def allows(self, entity: str) -> bool:
+        """Whether ``pin`` lets a write target ``entity`` (entities of other kinds are not pinned)."""
+        return self.pin is None or entity == self.pin or entity.split(":")[0] != self.pin.split(":")[0]
 
     def fresh(self, entity: str) -> bool:
-        """Whether no earlier write of this task targeted ``entity``."""
-        return entity not in self.used_targets
+        """Whether no earlier write of this task targeted ``entity`` (and ``pin`` allows it)."""
+        return entity not in self.used_targets and self.allows(entity)
 
     def new_reads(self, reads: list[Call]) -> list[Call]:
         """The reads of ``reads`` not yet made in this task (the agent remembers results)."""

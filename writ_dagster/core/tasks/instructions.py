@@ -65,6 +65,16 @@ ACCEPT_TRANSFER = ("If the agent says a human agent has to handle it and transfe
                    "If the agent cannot do it and offers a transfer to a person, you accept the transfer.",
                    "When the agent says someone else must take this over, you let it transfer you.")
 JOINERS = ("{a}, and {b}.", "{a}; {b}.", "{a}, and also {b}.", "{A}. {B}.")
+# A change of mind: the line of what the user wants instead opens with the moment they take the previous
+# request back ({n}: "the cancellation"). The first ": " ends that moment; what follows is the new request
+# (the user outline reads it so).
+_TAKE_BACK_MOMENTS = ("reads {n} back to you and asks you to confirm", "has described {n} and asks for your yes",
+                      "asks you to confirm {n}", "spells out {n} and asks whether to go ahead")
+_TAKE_BACK = ("When the agent {t}, you change your mind: instead, you'd rather {a}",
+              "Once the agent {t}, you think better of it: what you want instead is to {a}",
+              "When the agent {t}, you say no after all: you'd rather {a}",
+              "As soon as the agent {t}, you decide against it: instead, you want to {a}")
+_TAKE_BACK_OPENERS = tuple(t.split(" {t}")[0] for t in _TAKE_BACK)
 @dataclass
 class Request:
     """What a user wants from one write (or, later, one refusal, question or transfer)."""
@@ -79,6 +89,9 @@ class Request:
     condition: str = field(default="", metadata={
         "doc": "the user's condition on the request and what they do otherwise, a clause that ends the request "
                "sentence (', but only if the fee is under $70; otherwise you keep the bags as they are')"})
+    takes_back: str = field(default="", metadata={
+        "doc": "a change of mind: what the user takes back before asking for this ('the cancellation'); the "
+               "line opens with the moment they do"})
 
 
 def capitalize(text: str) -> str:
@@ -101,6 +114,8 @@ def strip_connective(sentence: str) -> str:
 
 def request_sentence(rng: random.Random, req: Request, position: int) -> str:
     """The first sentence of a request line: the action, its motive, and a connective after the first."""
+    if req.takes_back:
+        return take_back_sentence(rng, req)
     if req.motive and (req.keep_motive or rng.random() < 0.85):
         # A condition closes the sentence, so it must follow the action, not the motive.
         template = rng.choice(_MOTIVE_FIRST if req.condition else _MOTIVATED)
@@ -114,6 +129,25 @@ def request_sentence(rng: random.Random, req: Request, position: int) -> str:
     # The condition stays in the request sentence: a script or rewrite says it with the request, never
     # as a detail held back until the agent asks.
     return f"{sentence[:-1]}{req.condition}." if req.condition else sentence
+
+
+def take_back_sentence(rng: random.Random, req: Request) -> str:
+    """The first sentence of a change of mind's second request: when the user takes the first one back,
+    and what they'd rather have (with its motive, most of the time)."""
+    moment = rng.choice(_TAKE_BACK_MOMENTS).format(n=req.takes_back)
+    # "instead" is the frame's word here ("have it shipped to ... instead" would say it twice)
+    text = rng.choice(_TAKE_BACK).format(t=moment, a=re.sub(r",? instead$", "", req.action))
+    if req.motive and (req.keep_motive or rng.random() < 0.85):
+        text += rng.choice((", since {m}", " because {m}", ", as {m}")).format(m=req.motive)
+    return text + "."
+
+
+def taken_back_request(sentence: str) -> str:
+    """The request of a change of mind's first sentence without the moment it is made in ("When the agent
+    ..., you change your mind: instead, you'd rather X." -> "Instead, you'd rather X."); other sentences
+    are returned as they are."""
+    moment, sep, rest = sentence.partition(": ")
+    return capitalize(rest) if sep and moment.startswith(_TAKE_BACK_OPENERS) else sentence
 
 
 def ask_sentence(rng: random.Random, question: str) -> str:

@@ -18,8 +18,9 @@ StepKind = Literal["read", "write", "generic"]
 # one request only a human agent may handle; "information" one question answered by reads alone;
 # "conditional" writes and one request the user wants only if a figure the agent looks up is on the
 # right side of a limit they set (the DB decides whether its write is made).
-Family = Literal["writes", "refusal", "mixed", "transfer", "information", "conditional"]
-FAMILIES = ("writes", "refusal", "mixed", "transfer", "information", "conditional")
+# "change_of_mind" writes whose last one the user asks for only after taking back another write.
+Family = Literal["writes", "refusal", "mixed", "transfer", "information", "conditional", "change_of_mind"]
+FAMILIES = ("writes", "refusal", "mixed", "transfer", "information", "conditional", "change_of_mind")
 
 
 class PlanStep(BaseModel):
@@ -106,7 +107,7 @@ class SynthesisConfig(BaseModel):
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
     family_mix: dict[str, float] = Field(
         default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05, "information": 0.05,
-                                 "conditional": 0.15},
+                                 "conditional": 0.15, "change_of_mind": 0.06},
         description="share of attempts of each task family beyond plain writes; the rest are 'writes'")
     avoid_users_of: Literal["test", "base"] = Field(
         "test", description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
@@ -181,6 +182,11 @@ class RefusalPart(BaseModel):
     condition: Condition | None = Field(None, description="for a conditional request: the figure, the user's "
                                                           "limit and the branch the DB fixes (its write, if "
                                                           "made, is the request's own)")
+    declined: PlanStep | None = Field(None, description="for a change of mind: the write the user asks for first "
+                                                        "and takes back when the agent asks to confirm it (never "
+                                                        "made); the next request is what they want instead")
+    declined_reads: int = Field(0, description="for a change of mind: how many reads of the next write's evidence "
+                                               "(its first ones) the agent makes to describe the declined write")
 
 
 class TaskRecord(BaseModel):

@@ -26,10 +26,11 @@ from tau2.data_model.tasks import (
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Refusal, Skip, spoken_money
+from writ_dagster.core.tasks.change_of_mind import draw_change_of_mind
 from writ_dagster.core.tasks.composers import get_composer
 from writ_dagster.core.tasks.conditions import Conditional, make_conditional
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
-from writ_dagster.core.tasks.instructions import write_instruction
+from writ_dagster.core.tasks.instructions import Request, write_instruction
 from writ_dagster.core.tasks.measure import measure_axes
 from writ_dagster.core.tasks.models import (
     BatchResult,
@@ -95,6 +96,19 @@ class _Draft:
     family: Family = "writes"
     refusals: list[Refusal] = field(default_factory=list)
     condition: Condition | None = None  # a conditional request's branch (its write, if made, is the last)
+    declined_reads: int = 0  # a change of mind: reads the agent makes to describe the write taken back
+
+    def requests(self) -> list[Request]:
+        """The requests in telling order: a refused, transferred or asked one comes last; a write taken back
+        comes right before the last write, which is what the user asks for instead."""
+        says = [x.say for x in self.decisions]
+        if self.family == "change_of_mind":
+            return says[:-1] + [r.say for r in self.refusals] + says[-1:]
+        return says + [r.say for r in self.refusals]
+
+    def request_index(self, i: int) -> int:
+        """The line of ``reason_for_call`` of ``refusals[i]``."""
+        return len(self.decisions) - 1 + i if self.family == "change_of_mind" else len(self.decisions) + i
 
 
 class Synthesizer:
@@ -140,7 +154,7 @@ class Synthesizer:
         if not getattr(self.composer, "refusals", None):
             return "writes"
         x = rng.random()
-        for family in ("refusal", "mixed", "transfer", "information", "conditional"):
+        for family in ("refusal", "mixed", "transfer", "information", "conditional", "change_of_mind"):
             share = self.config.family_mix.get(family, 0.0) if self._offers(family) else 0.0
             if x < share:
                 return family  # type: ignore[return-value]
@@ -155,6 +169,8 @@ class Synthesizer:
             return bool(getattr(self.composer, "questions", None))
         if family == "conditional":
             return bool(getattr(self.composer, "conditionals", None))
+        if family == "change_of_mind":
+            return bool(getattr(self.composer, "switchable", None))
         return family == "writes" or bool(getattr(self.composer, "refusals", None))
 
     # -- one attempt -----------------------------------------------------------------------
@@ -197,18 +213,23 @@ class Synthesizer:
             run(call, "identification read")
         decisions: list[Decision] = []
         burdens: list[Burden] = []
+        refusals: list[Refusal] = []
+        declined_reads = 0
         while len(decisions) < n_writes:
             ctx.burden = self._burden(ttype, rng)
             ctx.writes_left = n_writes - len(decisions)
-            try:
-                decision = self._propose(ctx)
-            except Rejected:
-                # A write-intensive task needs the writes more than the extra evidence: when no
-                # blueprint finds enough fresh reads for a high-burden write, take a low one.
-                if ttype != "write-intensive" or ctx.burden == "low":
-                    raise
-                ctx.burden = "low"
-                decision = self._propose(ctx)
+            if family == "change_of_mind" and ctx.writes_left == 1:
+                # The last write is what the user asks for after taking another one back; the agent reads
+                # what it needs to describe the one taken back first, so those reads lead this write's evidence.
+                taken_back, decision = self._change_of_mind(ctx, ttype)
+                before = len(plan)
+                for call in taken_back.reads:
+                    run(call, "evidence read")
+                declined_reads = len(plan) - before
+                refusals.append(taken_back)
+                ctx.used_targets.update(taken_back.targets)
+            else:
+                decision = self._propose_for(ctx, ttype)
             if decision.follow_up is not None and ctx.writes_left < 2:
                 raise Rejected("follow-up write beyond the task's writes", decision.write[0])
             # A follow-up write (see Decision.follow_up) is the user's next request, right after this one.
@@ -219,7 +240,6 @@ class Synthesizer:
                 ctx.used_targets.update(part.targets)
                 decisions.append(part)
                 burdens.append(ctx.burden)
-        refusals: list[Refusal] = []
         condition = None
         if family == "conditional":
             # The conditional request comes last: its reads fix the figure, and its write is made only on
@@ -238,7 +258,7 @@ class Synthesizer:
                 refusals.append(Refusal(reads=d.reads, say=d.say, action=d.say.action, reason="",
                                         entities=d.entities, targets=d.targets, unknown=d.unknown,
                                         communicate=d.communicate, condition=condition))
-        elif family != "writes":
+        elif family not in ("writes", "change_of_mind"):
             # The refused (or transferred) request comes last, so its reads are the plan's trailing reads;
             # a transfer ends the conversation, so its call is the plan's last action.
             refusal = self._refuse(ctx, family)
@@ -249,7 +269,7 @@ class Synthesizer:
                                                 f"it: {refusal.reason}."}), "transfer")
             refusals.append(refusal)
         return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona, words,
-                      family, refusals, condition)
+                      family, refusals, condition, declined_reads)
 
     def _conditional(self, ctx: ComposeContext, ttype: TrajectoryType, rng: random.Random) -> Conditional:
         """A write decision that moves money, made conditional on it (see :mod:`.conditions`)."""
@@ -270,6 +290,30 @@ class Synthesizer:
                     return found
                 skipped.append(f"{bp.name}: no amount to set a limit on")
         raise Rejected("no conditional request", "; ".join(skipped)[:500])
+
+    def _propose_for(self, ctx: ComposeContext, ttype: TrajectoryType) -> Decision:
+        try:
+            return self._propose(ctx)
+        except Rejected:
+            # A write-intensive task needs the writes more than the extra evidence: when no
+            # blueprint finds enough fresh reads for a high-burden write, take a low one.
+            if ttype != "write-intensive" or ctx.burden == "low":
+                raise
+            ctx.burden = "low"
+            return self._propose(ctx)
+
+    def _change_of_mind(self, ctx: ComposeContext, ttype: TrajectoryType) -> tuple[Refusal, Decision]:
+        blueprints = self.composer.switchable  # type: ignore[attr-defined]
+        try:
+            return draw_change_of_mind(ctx, blueprints)
+        except Skip as s:
+            if ttype != "write-intensive" or ctx.burden == "low":  # as _propose_for: the write matters more
+                raise Rejected("no change of mind", str(s)) from None
+        ctx.burden = "low"
+        try:
+            return draw_change_of_mind(ctx, blueprints)
+        except Skip as s:
+            raise Rejected("no change of mind", str(s)) from None
 
     def _refuse(self, ctx: ComposeContext, family: Family) -> Refusal:
         kind = {"transfer": "transfers", "information": "questions"}.get(family, "refusals")
@@ -296,6 +340,9 @@ class Synthesizer:
                 skipped.append(f"{bp.name}: {s}")
         raise Rejected("no applicable write", "; ".join(skipped)[:500])
 
+    def _step(self, call: Call | None) -> PlanStep | None:
+        return None if call is None else PlanStep(name=call[0], arguments=call[1], kind=self._kind(call[0]))
+
     def _kind(self, name: str) -> str:
         kind = self.kinds.get(name)
         if kind is None:
@@ -308,7 +355,7 @@ class Synthesizer:
             # A figure the agent is scored on saying must be one the user asks for (or sets a condition on).
             if x.communicate and not (x.say.ask or x.say.condition):
                 raise Rejected("figure to communicate that the user never asks for", x.write[0])
-        instruction = write_instruction(d.words, [x.say for x in d.decisions] + [r.say for r in d.refusals],
+        instruction = write_instruction(d.words, d.requests(),
                                         d.identity_known,
                                         [u for x in d.decisions for u in x.unknown]
                                         + [u for r in d.refusals for u in r.unknown],
@@ -322,6 +369,7 @@ class Synthesizer:
                          + "".join(f", transfer to a human agent to {r.action}" if r.transfer
                                    else f", answer: {r.answer}" if r.answer
                                    else "" if r.condition
+                                   else f", taken back before the last: {r.action}" if r.declined
                                    else f", refuse to {r.action}" for r in d.refusals)
                          + (_condition_note(d.condition) if d.condition else "") + f" for user {d.user_id}."),
                 relevant_policies=None, notes=None),
@@ -342,6 +390,8 @@ class Synthesizer:
                                f"explaining that {r.reason}." if r.transfer else
                                f"The agent tells the user that {r.answer}." if r.answer else
                                _condition_assertion(r.action, r.condition) if r.condition else
+                               f"The agent does not {r.action}: the user takes it back when asked to confirm it."
+                               if r.declined else
                                f"The agent does not {r.action} and explains that {r.reason}." for r in d.refusals]
                 + ([_condition_assertion(d.decisions[-1].say.action, d.condition)]
                    if d.condition and d.condition.holds else []),
@@ -362,7 +412,19 @@ class Synthesizer:
         reward = self.verifier.score(task, messages)
         if reward != 1.0:
             raise Rejected("gold trajectory reward below 1", f"reward={reward}")
+        for r in d.refusals:
+            if r.declined is not None:
+                self._check_taken_back(d, r.declined, run)
         return run
+
+    def _check_taken_back(self, d: _Draft, declined: Call, run) -> None:
+        """Making the write the user took back (before the one they asked for instead) must end in another DB,
+        or tau2's DB check could not tell an agent that ignored the change of mind."""
+        calls = [(s.name, s.arguments) for s in d.plan]
+        last = max(i for i, s in enumerate(d.plan) if s.kind == "write")
+        both = self.verifier.execute(calls[:last] + [declined] + calls[last:], track_changes=False)
+        if both.changes == run.changes:
+            raise Rejected("the write taken back changes nothing", declined[0])
 
     def synthesize(self, partition: str, count: int | None = None) -> BatchResult:
         """Produce ``count`` (default: ``tasks_per_batch``) verified tasks for one batch key."""
@@ -370,7 +432,8 @@ class Synthesizer:
         tasks: list[TaskRecord] = []
         rejections: list[Rejection] = []
         seen: set[Any] = set()
-        attempt = forced = 0
+        attempt = 0
+        forced: Counter[str] = Counter()
         limit = want * self.config.max_attempts_per_task
         while len(tasks) < want and attempt < limit:
             seed = derive_seed(self.config.seed, self.domain.name, partition, attempt)
@@ -381,10 +444,10 @@ class Synthesizer:
             # A batch's conditional requests take the branch it has fewer of, so a batch holding two has both.
             held = [p.condition.holds for t in tasks for p in t.refusals if p.condition is not None]
             self._branch = None if held.count(True) == held.count(False) else held.count(True) < held.count(False)
-            if (family != "transfer" and len(tasks) == want - 1 and forced < MAX_FORCED_TRANSFERS
-                    and self.config.family_mix.get("transfer", 0.0) > 0 and self._offers("transfer")
-                    and not any(t.family == "transfer" for t in tasks)):
-                family, forced = "transfer", forced + 1  # a batch with transfers in its mix has at least one
+            owed = [f for f in self._owed(tasks, want) if forced[f] < MAX_FORCED]
+            if owed and family not in owed and len(owed) >= want - len(tasks):
+                family = owed[0]  # the batch's last slots go to what its mix promises (see MIN_PER_BATCH)
+                forced[family] += 1
             try:
                 draft = self._compose(rng, words, family)
                 self._check_type(draft)
@@ -408,6 +471,14 @@ class Synthesizer:
             attempt += 1
         return BatchResult(domain=self.domain.name, partition=partition, tasks=tasks,
                            rejections=rejections, attempts=attempt)
+
+    def _owed(self, tasks: list[TaskRecord], want: int) -> list[Family]:
+        """The families this batch still owes under MIN_PER_BATCH, once per task owed."""
+        owed: list[Family] = []
+        for family, least in MIN_PER_BATCH.items():
+            if self.config.family_mix.get(family, 0.0) > 0 and self._offers(family):
+                owed += [family] * max(0, min(least, want) - sum(t.family == family for t in tasks))
+        return owed
 
     def _check_type(self, d: _Draft) -> None:
         c = self.config
@@ -438,15 +509,20 @@ class Synthesizer:
             sources=TaskSources(entities=entities, seed=seed, attempt=attempt, config_hash=self.config_hash,
                                 code_version=self.code_version, tau2_version=self.tau2_version),
             content_hash=content_hash, family=d.family,
-            refusals=[RefusalPart(request=len(d.decisions) + i, action=r.action, reason=r.reason, transfer=r.transfer,
-                                  answer=r.answer, condition=r.condition) for i, r in enumerate(d.refusals)]
+            refusals=[RefusalPart(request=d.request_index(i), action=r.action, reason=r.reason, transfer=r.transfer,
+                                  answer=r.answer, condition=r.condition, declined=self._step(r.declined),
+                                  declined_reads=d.declined_reads)
+                      for i, r in enumerate(d.refusals)]
             # A conditional request whose write is made is the last of the write requests.
             + ([RefusalPart(request=len(d.decisions) - 1, action=d.decisions[-1].say.action, reason="",
                             condition=d.condition)] if d.condition and d.condition.holds else []),
         )
 
 
-MAX_FORCED_TRANSFERS = 20  # attempts at the batch's one transfer task before giving up on it
+# A batch whose mix holds these families has at least this many of each: a share of a few percent leaves
+# a 60-task batch without a transfer, or with a single change of mind, too often.
+MIN_PER_BATCH: dict[Family, int] = {"transfer": 1, "change_of_mind": 2}
+MAX_FORCED = 20  # attempts at a family's owed tasks before the batch gives up on them
 
 
 def _condition_note(c: Condition) -> str:

@@ -36,6 +36,8 @@ def reorder_allowed(outline: TaskOutline, order: list[int]) -> bool:
         return False  # a transfer ends the conversation: it stays the last request
     if any(r.condition for r in outline.requests):
         return False  # a conditional request is told last, after the writes whose results it may weigh
+    if any(r.declined for r in outline.requests):
+        return False  # a change of mind is told where it happens: the request taken back, then what replaces it
     if not all(r.by_id for r in outline.requests):
         return False
     if any(not w.reads for w in outline.writes[1:]):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, InstanceOf
 from writ_dagster.core.domains.entities import amount_matches, describe_payment, money_amounts
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import get_verifier
-from writ_dagster.core.tasks.instructions import strip_connective
+from writ_dagster.core.tasks.instructions import strip_connective, taken_back_request
 from writ_dagster.core.tasks.models import Condition, PlanStep, TaskRecord
 from writ_dagster.core.tasks.variety import sentences
 
@@ -97,6 +97,13 @@ class RequestPart(BaseModel):
     answer: str = Field("", description="a question: the fact the agent states once it has done ``reads``")
     condition: Condition | None = Field(None, description="a conditional request: the figure the agent says, "
                                                           "and which side of the user's limit it is, first")
+    declined: PlanStep | None = Field(None, description="a change of mind: the write the user asks for here and "
+                                                        "takes back when the agent asks to confirm it (never made); "
+                                                        "``reads`` are what describes it, the next request's first "
+                                                        "reads")
+    instead: bool = Field(False, description="what the user asks for after taking the previous request back: "
+                                             "told only then, with the request sentence (``text``) stripped of "
+                                             "the moment it is said in")
 
     @property
     def read_only(self) -> bool:
@@ -279,6 +286,13 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
             # A refused request is asked last; what the agent reads to judge it are the trailing reads.
             requests[i].refusal, requests[i].refused_action = part.reason, part.action
             requests[i].transfer, requests[i].answer = part.transfer, part.answer
+            if part.declined is not None and i + 1 < len(requests) and requests[i + 1].writes:
+                # A change of mind sits right before the last write, whose first reads describe the write taken back.
+                instead = requests[i + 1]
+                requests[i].declined = part.declined
+                requests[i].reads = writes[instead.writes[0]].reads[:part.declined_reads]
+                instead.instead, instead.text = True, taken_back_request(instead.text)
+                continue
             requests[i].reads, trailing = trailing, []
     for part in record.refusals:
         if part.condition is not None and part.request < len(requests):

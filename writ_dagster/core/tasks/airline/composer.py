@@ -29,6 +29,7 @@ from writ_dagster.core.tasks.blueprints import (
     Skip,
     spoken_money,
 )
+from writ_dagster.core.tasks.change_of_mind import TAKE_BACK_WORDS
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine, pick
 
 # The reason the policy judges, for each kind of cancellation motive.
@@ -424,6 +425,8 @@ class AirlineComposer:
         # Writes that move money a user may set a limit on ("only if the refund is at least $200").
         self.conditionals = [bp for bp in self.blueprints
                              if isinstance(bp, (CancelReservation, AddBaggage, ChangeCabin, ChangeFlight))]
+        # A change of mind: cancel, bags, cabin, a flight or a passenger, taken back for another of them.
+        self.switchable = [bp for bp in self.blueprints if bp.name in TAKE_BACK_WORDS]
         self._users = sorted(u for u, x in domain.base.db.users.items() if x.reservations)
         # Users with more reservations afford more writes and more evidence per write. The few users with a
         # flight delayed today weigh DELAY_USER_WEIGHT times more, so delayed-flight compensation reaches a

@@ -31,6 +31,7 @@ from writ_dagster.core.tasks.blueprints import (
     compare,
     spoken_money,
 )
+from writ_dagster.core.tasks.change_of_mind import TAKE_BACK_WORDS
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine
 from writ_dagster.core.tasks.instructions import pick as pick_words
 from writ_dagster.core.tasks.models import Comparison, PlanStep
@@ -579,6 +580,11 @@ class RetailComposer:
         """Writes that move money a user may set a limit on ("only if the refund is at least $50")."""
         return [bp for bp in self.blueprints if isinstance(bp, (CancelOrder, ModifyOrderItems, ExchangeItems,
                                                                 ReturnItems))]
+
+    @property
+    def switchable(self) -> list[Any]:
+        """What a change of mind draws from: the writes on one existing order (not the default address)."""
+        return [bp for bp in self.blueprints if bp.name in TAKE_BACK_WORDS]
 
     def pick_user(self, db: Any, rng: random.Random) -> str:
         """A user weighted by how much evidence and how many writes a task can find with them.

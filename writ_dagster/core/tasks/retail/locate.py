@@ -187,7 +187,8 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
 def locate_orders(v: View, status: str, tool: str, ok: Callable[[Any], bool] = lambda o: True) -> list[Pick]:
     """Every (order, phrase) the write may act on, in random order; empty when none is legal."""
     def legal(o: Any) -> bool:
-        return o.status == status and policy.may_follow(v.ops(o), tool) and ok(o)
+        return (o.status == status and policy.may_follow(v.ops(o), tool) and ok(o)
+                and v.ctx.allows(f"orders:{o.order_id}"))
 
     picks: list[Pick] = []
     if not v.high:
