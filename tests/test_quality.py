@@ -65,3 +65,23 @@ def test_evidence_rule_needs_a_set_aside_candidate_and_the_deciding_value():
     assert figures["read_heavy_set_aside_named_share"] == 0.5
     assert figures["top_agent_sentences"][0] == {"sentence": "Hi!", "count": 2}
     assert 0 < figures["agent_distinct_share"] < 1 and figures["user_sentences"] == 4
+
+
+def test_a_kind_comparison_is_said_without_repeating_the_kind_as_a_measure():
+    import random
+
+    from writ_dagster.core.simulation.phrases import evidence
+
+    card = Comparison(things="payment methods", criterion="the only credit card",
+                      chosen=Candidate(name="the visa card ending in 3642", value="credit card"),
+                      others=[Candidate(name="certificate_2005805", value="certificate"),
+                              Candidate(name="certificate_9903318", value="certificate")])
+    fare = card.model_copy(update={"criterion": "the highest total fare",
+                                   "chosen": Candidate(name="VD4VDF", value="$1,284")})
+    said = {evidence(random.Random(seed), card) for seed in range(20)}
+    assert {text.split()[0] for text in said} == {"Of", "Only"}  # both shapes drawn
+    for text in said:
+        assert "(credit card)" in text and "certificate_2005805 (certificate)" in text
+        assert "has the only" not in text and "credit card, credit card" not in text
+    # a measure keeps its own shapes: the deciding value said after the criterion
+    assert all("$1,284" in evidence(random.Random(seed), fare) for seed in range(20))

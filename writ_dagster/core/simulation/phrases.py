@@ -154,6 +154,12 @@ def evidence(rng: random.Random, c: Comparison) -> str:
         return f"{chosen} is the only one of your {c.things} that fits, with {value}."
     rest = ("the other one is" if len(c.others) == 1 else pick(rng, ["the others are", "the rest are",
                                                                       f"the other {number_words(len(c.others))} are"]))
+    if c.criterion.startswith("the only "):
+        # A kind, not a measure ("the only credit card", "the only pending status"): the value names the
+        # kind again, so it goes in brackets, not after "has ..." or "at ...".
+        if rng.random() < 0.5:
+            return f"Of your {n} {c.things}, {chosen} is the only one that fits ({value}); {rest} {others}."
+        return f"Only {chosen} fits among your {n} {c.things} ({value}); {rest} {others}."
     shape = rng.randrange(5)
     if shape == 0:
         return f"Of your {n} {c.things}, {chosen} has {c.criterion}, {value}; {rest} {others}."
