@@ -47,8 +47,8 @@ class Wording:
         listed = ", ".join(f"{k}: {json.dumps(v)}" for k, v in args.items())
         return f"call {name} with {listed}"
 
-    def write_reminder(self, name: str) -> str:
-        """A policy reminder that belongs with the confirmation of some writes."""
+    def write_reminder(self, name: str, rng: random.Random | None = None) -> str:
+        """A policy reminder that belongs with the confirmation of some writes (``rng`` picks its words)."""
         return ""
 
     def done_summary(self, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:

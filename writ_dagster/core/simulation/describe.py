@@ -22,9 +22,9 @@ def describe_write(domain: Domain, user_id: str, name: str, args: dict[str, Any]
     return wording_of(domain).describe_write(user_id, name, args)
 
 
-def write_reminder(domain: Domain, name: str) -> str:
+def write_reminder(domain: Domain, name: str, rng: random.Random | None = None) -> str:
     """A policy reminder that belongs with the confirmation of some writes."""
-    return wording_of(domain).write_reminder(name)
+    return wording_of(domain).write_reminder(name, rng)
 
 
 def done_summary(domain: Domain, name: str, args: dict[str, Any], output: str,

@@ -319,7 +319,7 @@ class OracleAgent(ScriptedBackend):
             # The figure and its side of the user's limit come before the write it lets through.
             st["conditioned"].add(w.ordinal)
             shown = _say(shown, phrases.condition_found(rng, cond), phrases.condition_met(rng))
-        return _say(note, intro, shown, f"{lead}: {desc}.", figures, write_reminder(o.domain, w.name),
+        return _say(note, intro, shown, f"{lead}: {desc}.", figures, write_reminder(o.domain, w.name, rng),
                     phrases.confirm_request(rng))
 
     def _evidence(self, st: dict[str, Any], w: WriteStep) -> str:

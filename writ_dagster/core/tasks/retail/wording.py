@@ -50,12 +50,19 @@ class RetailWording(Wording):
                     f"{pay('payment_method_id')}")
         return super().describe_write(user_id, name, args)
 
-    def write_reminder(self, name: str) -> str:
+    def write_reminder(self, name: str, rng: random.Random | None = None) -> str:
         """Item changes can be made once per order: say so with the confirmation."""
         if name in _ITEM_CHANGES:
-            return ("Please note this can only be done once for this order, so make sure these are all the items "
-                    "you want to change.")
-        return super().write_reminder(name)
+            return choose(rng, [
+                "Please note this can only be done once for this order, so make sure these are all the items "
+                "you want to change.",
+                "Keep in mind that an order's items can be changed only once, so please check this covers every "
+                "item you want changed.",
+                "One thing to know: this can be done a single time per order, so nothing else in it can be "
+                "changed afterwards.",
+                "Just so you know, items of an order can only be changed once; after this, no further item "
+                "changes are possible on it."])
+        return super().write_reminder(name, rng)
 
     def done_summary(self, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:
         """What the agent says once a write has gone through."""
