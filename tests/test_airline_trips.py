@@ -362,3 +362,14 @@ def test_conversations_say_what_decided_and_compensate_only_after_the_change(con
                 assert any(re.search(r"compensat", text, re.I) for j, text in heard if j < k)
                 delayed += 1
     assert quick and delayed
+
+
+def test_a_trip_is_never_described_as_going_where_it_starts(default_batch, larger_batch):
+    # tau2 lists some round trips with their origin as destination; the user names the far end
+    import re
+
+    trips = [m for t in default_batch.tasks + larger_batch.tasks
+             for m in re.finditer(r"trip from ([A-Z][\w .]*?) to ([A-Z][\w .]*?)(?=[,.;:]| in | on | to |$)",
+                                  t.task["user_scenario"]["instructions"]["reason_for_call"])]
+    assert len(trips) >= 10
+    assert [m[0] for m in trips if m[1] == m[2]] == []

@@ -58,18 +58,28 @@ def _plural(n: int, word: str) -> str:
 Selected = tuple[Any, str, Comparison]  # (reservation, how the user describes it, how it was singled out)
 
 
+def _route(r: Any) -> tuple[str, str]:
+    """Where a reservation starts and where it goes. Some of tau2's round trips list their origin as
+    their destination too; a traveller names the far end, so take the first flight's arrival."""
+    far = r.destination
+    if far == r.origin and r.flights and r.flights[0].destination != r.origin:
+        far = r.flights[0].destination
+    return r.origin, far
+
+
 def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | None]]:
     def route(rs: list[Any]) -> Selected | None:
         by_route: dict[tuple[str, str], list[Any]] = {}
         for r in rs:
-            by_route.setdefault((r.origin, r.destination), []).append(r)
+            by_route.setdefault(_route(r), []).append(r)
         singles = [v[0] for v in by_route.values() if len(v) == 1]
         if not singles:
             return None
         r = sorted(singles, key=lambda x: x.reservation_id)[0]
         kind = "round trip" if r.flight_type == "round_trip" else "one-way trip"
-        return r, f"your {kind} from {cities[r.origin]} to {cities[r.destination]}", compare(
-            "reservations", "the route you described", r, rs, _rid, lambda x: f"{x.origin} to {x.destination}")
+        origin, far = _route(r)
+        return r, f"your {kind} from {cities[origin]} to {cities[far]}", compare(
+            "reservations", "the route you described", r, rs, _rid, lambda x: " to ".join(_route(x)))
 
     def most_passengers_to(rs: list[Any]) -> Selected | None:
         dests: dict[str, list[Any]] = {}
