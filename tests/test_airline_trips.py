@@ -9,10 +9,10 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from tau2.data_model.simulation import TerminationReason
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
+from writ_testing import tau2_reward_of_record
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, gold_messages, simulation_run
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
@@ -336,9 +336,7 @@ def test_scripted_conversations_score_one_and_tau2_agrees(conversations):
         assert not check_script(job.record, job.script)
         if job.record.task_id not in scored:
             scored.add(job.record.task_id)
-            task = Task.model_validate(job.record.task)
-            run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
-            assert evaluate_simulation(run, task, EvaluationType.ALL, False, "airline").reward == 1.0
+            assert tau2_reward_of_record(job.record, rec) == 1.0
 
 
 def test_conversations_say_what_decided_and_compensate_only_after_the_change(conversations):

@@ -10,6 +10,7 @@ from tau2.data_model.simulation import TerminationReason
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
+from writ_testing import tau2_reward_of_record
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, gold_messages, simulation_run
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
@@ -129,6 +130,5 @@ def test_scripted_conversations_propose_the_first_write_hear_no_then_make_the_se
                    for m in msgs if m["role"] == "assistant")
         if rec.task_id not in scored:  # tau2 agrees, once per task
             scored.add(rec.task_id)
-            task = Task.model_validate(t.task)
-            assert _tau2(domain, task, rec.tau2_messages(), TerminationReason(rec.termination_reason)) == 1.0
+            assert tau2_reward_of_record(t, rec) == 1.0
     assert scored == set(by_task)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from tau2.data_model.message import ToolCall
-from tau2.data_model.simulation import TerminationReason
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
+from writ_testing import tau2_reward_of_record
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, gold_messages, simulation_run
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
@@ -138,9 +138,7 @@ def test_scripted_conversations_state_the_figure_before_acting_and_score_one(con
             assert "yes" in agent[stated[0]]["content"].lower()  # said in the proposal that asks for the yes
         if rec.task_id not in scored:
             scored.add(rec.task_id)
-            task = Task.model_validate(t.task)
-            run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
-            assert evaluate_simulation(run, task, EvaluationType.ALL, False, domain).reward == 1.0
+            assert tau2_reward_of_record(t, rec) == 1.0
     assert scored == set(by_task)
 
 

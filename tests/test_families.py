@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from tau2.data_model.tasks import Task
 
+from writ_testing import tau2_reward_of_record
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, simulation_run
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
@@ -14,7 +15,6 @@ from writ_dagster.core.tasks.models import SynthesisConfig
 from writ_dagster.core.tasks.synthesis import Synthesizer, summarize
 from writ_dagster.core.users import make_scripts
 from writ_dagster.core.users.check import check_script
-from tau2.data_model.simulation import TerminationReason
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
 
@@ -89,9 +89,7 @@ def test_scripted_conversations_refuse_with_the_reason_and_score_one(conversatio
         # the engine's reward above is the verifier's, which test_verify.py holds equal to tau2's)
         if job.record.task_id not in scored_by_tau2:
             scored_by_tau2.add(job.record.task_id)
-            task = Task.model_validate(job.record.task)
-            run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
-            assert evaluate_simulation(run, task, EvaluationType.ALL, False, "airline").reward == 1.0
+            assert tau2_reward_of_record(job.record, rec) == 1.0
 
 
 def test_carrying_out_a_refused_request_fails_tau2(family_batch):
@@ -228,9 +226,7 @@ def test_scripted_transfer_conversations_transfer_last_and_score_one_under_tau2(
         job = by_script[rec.script_id]
         if job.record.task_id not in scored:  # tau2 agrees, once per task
             scored.add(job.record.task_id)
-            task = Task.model_validate(job.record.task)
-            run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
-            assert evaluate_simulation(run, task, EvaluationType.ALL, False, "airline").reward == 1.0
+            assert tau2_reward_of_record(job.record, rec) == 1.0
 
 
 def test_retail_transfers_are_for_cancelled_orders_and_their_conversations_score_one():
@@ -249,9 +245,7 @@ def test_retail_transfers_are_for_cancelled_orders_and_their_conversations_score
     records = SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig(max_concurrency=8)).run_all(jobs)
     assert all(r.reward == 1.0 for r in records), [(r.script_id, r.reward) for r in records if r.reward < 1]
     rec = records[0]
-    task = Task.model_validate(next(t for t in transfers if t.task_id == rec.task_id).task)
-    run = simulation_run(task, rec.tau2_messages(), termination=TerminationReason(rec.termination_reason))
-    assert evaluate_simulation(run, task, EvaluationType.ALL, False, "retail").reward == 1.0
+    assert tau2_reward_of_record(next(t for t in transfers if t.task_id == rec.task_id), rec) == 1.0
 
 
 # -- information: a question answered by reads alone ---------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,17 @@ def marked_processes(marker: str) -> list[int]:
         except (OSError, IndexError):
             continue
     return found
+
+
+def tau2_reward_of_record(task: Any, record: Any) -> float:
+    """tau2's own reward (``evaluate_simulation``, every evaluation type) for a stored conversation
+    ``record`` of the task record ``task``, ended as the record says."""
+    from tau2.data_model.simulation import TerminationReason
+    from tau2.data_model.tasks import Task
+    from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
+
+    from writ_dagster.core.domains.verify import simulation_run
+
+    tau2_task = Task.model_validate(task.task)
+    run = simulation_run(tau2_task, record.tau2_messages(), termination=TerminationReason(record.termination_reason))
+    return evaluate_simulation(run, tau2_task, EvaluationType.ALL, False, task.domain).reward
