@@ -10,7 +10,7 @@ import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from writ_dagster.core import runtime  # noqa: F401
 from tau2.data_model.tasks import (
@@ -80,6 +80,9 @@ def check_config(config: SynthesisConfig, composer: Composer) -> None:
             f"max_writes={config.max_writes} exceeds the {composer.max_writes} write decisions the "
             f"{composer.domain} composer can place in one task"
         )
+
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -273,47 +276,46 @@ class Synthesizer:
 
     def _conditional(self, ctx: ComposeContext, ttype: TrajectoryType, rng: random.Random) -> Conditional:
         """A write decision that moves money, made conditional on it (see :mod:`.conditions`)."""
-        first = self._burden(ttype, rng)
-        # As for plain writes, only a write-intensive task trades a high-burden write for a low one.
-        for burden in dict.fromkeys([first, "low" if ttype == "write-intensive" else first]):
-            ctx.burden, ctx.writes_left = burden, 1
-            blueprints = list(self.composer.conditionals)  # type: ignore[attr-defined]
-            ctx.rng.shuffle(blueprints)
-            skipped: list[str] = []
-            for bp in blueprints:
-                try:
-                    found = make_conditional(bp.propose(ctx), ctx.rng, ctx.words, self._branch)
-                except Skip as s:
-                    skipped.append(f"{bp.name}: {s}")
-                    continue
-                if found is not None:
-                    return found
-                skipped.append(f"{bp.name}: no amount to set a limit on")
+        ctx.burden, ctx.writes_left = self._burden(ttype, rng), 1
+        return self._or_low_burden(ctx, ttype, lambda: self._draw_conditional(ctx))
+
+    def _draw_conditional(self, ctx: ComposeContext) -> Conditional:
+        blueprints = list(self.composer.conditionals)  # type: ignore[attr-defined]
+        ctx.rng.shuffle(blueprints)
+        skipped: list[str] = []
+        for bp in blueprints:
+            try:
+                found = make_conditional(bp.propose(ctx), ctx.rng, ctx.words, self._branch)
+            except Skip as s:
+                skipped.append(f"{bp.name}: {s}")
+                continue
+            if found is not None:
+                return found
+            skipped.append(f"{bp.name}: no amount to set a limit on")
         raise Rejected("no conditional request", "; ".join(skipped)[:500])
 
     def _propose_for(self, ctx: ComposeContext, ttype: TrajectoryType) -> Decision:
+        return self._or_low_burden(ctx, ttype, lambda: self._propose(ctx))
+
+    def _change_of_mind(self, ctx: ComposeContext, ttype: TrajectoryType) -> tuple[Refusal, Decision]:
+        def draw() -> tuple[Refusal, Decision]:
+            try:
+                return draw_change_of_mind(ctx, self.composer.switchable)  # type: ignore[attr-defined]
+            except Skip as s:
+                raise Rejected("no change of mind", str(s)) from None
+
+        return self._or_low_burden(ctx, ttype, draw)
+
+    def _or_low_burden(self, ctx: ComposeContext, ttype: TrajectoryType, draw: Callable[[], _T]) -> _T:
+        """``draw()`` at the context's burden; if it is rejected, a write-intensive task tries once more at
+        low burden: it needs the writes more than the extra evidence."""
         try:
-            return self._propose(ctx)
+            return draw()
         except Rejected:
-            # A write-intensive task needs the writes more than the extra evidence: when no
-            # blueprint finds enough fresh reads for a high-burden write, take a low one.
             if ttype != "write-intensive" or ctx.burden == "low":
                 raise
             ctx.burden = "low"
-            return self._propose(ctx)
-
-    def _change_of_mind(self, ctx: ComposeContext, ttype: TrajectoryType) -> tuple[Refusal, Decision]:
-        blueprints = self.composer.switchable  # type: ignore[attr-defined]
-        try:
-            return draw_change_of_mind(ctx, blueprints)
-        except Skip as s:
-            if ttype != "write-intensive" or ctx.burden == "low":  # as _propose_for: the write matters more
-                raise Rejected("no change of mind", str(s)) from None
-        ctx.burden = "low"
-        try:
-            return draw_change_of_mind(ctx, blueprints)
-        except Skip as s:
-            raise Rejected("no change of mind", str(s)) from None
+            return draw()
 
     def _refuse(self, ctx: ComposeContext, family: Family) -> Refusal:
         kind = {"transfer": "transfers", "information": "questions"}.get(family, "refusals")
