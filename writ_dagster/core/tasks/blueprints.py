@@ -102,6 +102,11 @@ def spoken_money(x: float) -> str:
     return f"${x:,.0f}" if float(x).is_integer() else f"${x:,.2f}"
 
 
+def figure_text(value: float) -> str:
+    """A figure as tau2's communicate check looks for it ("100", "12.5"): found in "$100" and "$12.50"."""
+    return f"{round(value, 2):.2f}".rstrip("0").rstrip(".")
+
+
 def compare(things: str, criterion: str, chosen: Any, pool: Sequence[Any], name: Callable[[Any], str],
             value: Callable[[Any], str]) -> Comparison:
     """The record of choosing ``chosen`` out of ``pool`` by ``criterion`` (every other one is set aside)."""

@@ -14,7 +14,7 @@ import math
 import random
 from dataclasses import dataclass, replace
 
-from writ_dagster.core.tasks.blueprints import Amount, Decision, spoken_money
+from writ_dagster.core.tasks.blueprints import Amount, Decision, figure_text, spoken_money
 from writ_dagster.core.tasks.models import Condition, PlanStep
 
 # The limit is this far from the figure at least, and at most (as a share of the figure).
@@ -58,11 +58,6 @@ def limit_for(value: float, above: bool, rng: random.Random) -> float | None:
 def holds(kind: str, figure: float, limit: float) -> bool:
     """Whether the user's condition holds: a cost under the ceiling, a refund at or over the floor."""
     return figure < limit if kind == "cost" else figure >= limit
-
-
-def figure_text(value: float) -> str:
-    """A figure as tau2's communicate check looks for it ("100", "12.5"): found in "$100" and "$12.50"."""
-    return f"{round(value, 2):.2f}".rstrip("0").rstrip(".")
 
 
 def make_conditional(decision: Decision, rng: random.Random, words: random.Random,

@@ -29,6 +29,7 @@ from writ_dagster.core.tasks.blueprints import (
     Refusal,
     Skip,
     compare,
+    figure_text,
     spoken_money,
 )
 from writ_dagster.core.tasks.change_of_mind import TAKE_BACK_WORDS
@@ -73,11 +74,6 @@ _OPENINGS = (
 
 
 # -- small helpers ---------------------------------------------------------------------------
-def _money(x: float) -> str:
-    """A dollar figure as the evaluator matches it: no trailing zeros, so "$12.50" and "$12.5" both hit."""
-    return f"{round(x, 2):.2f}".rstrip("0").rstrip(".")
-
-
 def _read_key(call: Call) -> str:
     return PlanStep(name=call[0], arguments=call[1], kind="read").key()
 
@@ -165,7 +161,7 @@ class CancelOrder(_RetailBlueprint):
                           "how much you will get back" if ask else "")
             yield _decision(
                 v, pick, (self.tool, {"order_id": o.order_id, "reason": reason}), say,
-                communicate=[_money(o.payment_history[0].amount)] if ask else [],
+                communicate=[figure_text(o.payment_history[0].amount)] if ask else [],
                 products=list(products),
                 amount=Amount(o.payment_history[0].amount, "refund", "the refund", "keep the order"),
             )
@@ -245,7 +241,7 @@ class ModifyOrderPayment(_RetailBlueprint):
                 Request(f"pay for {which(v, pick)} with {v.method_text(method)} instead of the payment method "
                         "used now", w.choice(ph.PAY_MOTIVES), [],
                         "how much will be charged to the new payment method" if ask else ""),
-                communicate=[_money(o.payment_history[0].amount)] if ask else [],
+                communicate=[figure_text(o.payment_history[0].amount)] if ask else [],
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
             )
 
@@ -290,7 +286,7 @@ class _ItemChange(_RetailBlueprint):
         return _decision(
             v, pick, (self.tool, args),
             Request(action, motive, [money, *change.criteria], "how much the price difference is" if ask else ""),
-            communicate=[_money(abs(diff))] if ask else [],
+            communicate=[figure_text(abs(diff))] if ask else [],
             products=products or change.compared or [i.product_id for i in change.items],
             extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
             amount=(Amount(diff, "cost", "the price difference", "keep the items as they are") if diff > 0 else
@@ -380,7 +376,7 @@ class ReturnItems(_RetailBlueprint):
                                       "payment_method_id": method.id}),
                 Request(f"return {what}", w.choice(ph.RETURN_MOTIVES), [pick_words(w, ph.REFUND_TO, m=where)],
                         "how much you will get back" if ask else ""),
-                communicate=[_money(refund)] if ask else [], products=products,
+                communicate=[figure_text(refund)] if ask else [], products=products,
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
                 amount=Amount(refund, "refund", "the refund", "keep the items"),
             )
