@@ -85,3 +85,15 @@ def test_a_kind_comparison_is_said_without_repeating_the_kind_as_a_measure():
         assert "has the only" not in text and "credit card, credit card" not in text
     # a measure keeps its own shapes: the deciding value said after the criterion
     assert all("$1,284" in evidence(random.Random(seed), fare) for seed in range(20))
+
+
+def test_the_most_recent_reservation_is_told_apart_from_others_booked_the_same_day():
+    from writ_dagster.core.tasks.models import SynthesisConfig
+    from writ_dagster.core.tasks.synthesis import Synthesizer
+
+    batch = Synthesizer("airline", SynthesisConfig(tasks_per_batch=60)).synthesize("b0000")
+    recent = [c for t in batch.tasks for m in t.axes.per_write for c in m.comparisons
+              if c.chosen.value.startswith("booked ")]
+    assert recent
+    for c in recent:  # the deciding value is never one a set-aside reservation shares
+        assert all(o.value != c.chosen.value for o in c.others), c

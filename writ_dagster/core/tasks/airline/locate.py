@@ -99,7 +99,9 @@ def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | 
         if r is None or len(rs) < 2:
             return None
         return r, "the reservation you booked most recently", compare(
-            "reservations", "the latest booking date", r, rs, _rid, lambda x: f"booked {x.created_at[:10]}")
+            # the time too: several reservations are often booked on the same day
+            "reservations", "the latest booking time", r, rs, _rid,
+            lambda x: f"booked {x.created_at[:10]} at {x.created_at[11:16]}")
 
     def most_expensive(rs: list[Any]) -> Selected | None:
         r = _unique(rs, _price)
