@@ -1,9 +1,14 @@
 """Run simulation jobs on several worker processes (for CPU-bound scripted backends).
 
 Scripted conversations are pure Python, so one process is bound by the GIL; this spreads
-chunks of jobs over ``workers`` forked processes (which inherit the loaded domain DBs) and
-streams records back as chunks finish. LLM backends do not need it: their time is spent
-in the model server, and one engine with many conversations in flight keeps it busy.
+chunks of jobs over ``workers`` processes and streams records back as chunks finish. LLM
+backends do not need it: their time is spent in the model server, and one engine with many
+conversations in flight keeps it busy.
+
+The workers come from a ``forkserver``, not a plain ``fork`` of the caller: the caller (a Dagster
+run, a test session) has threads of its own, and a fork copies whatever locks those threads hold
+at that instant into a child where nobody will release them (a suite hung on one for 15 minutes).
+The fork server is a fresh single-threaded process; each worker loads the domain DBs it needs once.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ def run_parallel(jobs: Iterable[Job], agent_factory: BackendFactory, user_factor
         for chunk in chunks:
             yield from _run_chunk((chunk, agent_factory, user_factory, config))
         return
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("forkserver")
+    # Import the simulation code once in the fork server, not again in every worker.
+    ctx.set_forkserver_preload([__name__])
     with ctx.Pool(workers) as pool:
         for records in pool.imap_unordered(_run_chunk, [(c, agent_factory, user_factory, config) for c in chunks]):
             yield from records
