@@ -29,7 +29,10 @@ def _preset() -> dict:
 def test_preset_loads_into_the_real_resources_with_tau2s_protocol() -> None:
     data = _preset()
     synthesis = SynthesisConfig(**{k: v for k, v in data.items() if k not in SECTIONS})
-    TrajectoryConfig(**data["simulation"])
+    simulation = TrajectoryConfig(**data["simulation"])
+    # rejection sampling: several teacher samples per (task, script), the first passing one kept
+    policy = simulation.attempt_policy()
+    assert policy.attempts == 4 and policy.wanted_passes == 1
 
     teacher, user = ModelRole(**data["teacher"]), ModelRole(**data["user_simulator"])
     server = teacher.spec()
@@ -70,3 +73,38 @@ def test_writ_run_with_the_preset_refuses_on_a_machine_without_gpus(tmp_path: Pa
     assert "teacher: vLLM for Qwen/" in line and "needs 8 GPUs, 0 visible" in line
     assert "training: recipe gpu-qwen3-4b needs a GPU" in line and "openai-compatible" in line
     assert not home.exists()  # no database, no Dagster home
+
+
+def test_a_layered_config_points_the_preset_at_endpoints_without_editing_it(tmp_path: Path) -> None:
+    """`--config preset --config overlay --set ...`: each layer merged over the ones before, each key validated."""
+    from writ_dagster.cli.parser import build_parser
+    from writ_dagster.cli.settings import load_config, role_settings, simulation_settings
+
+    overlay = tmp_path / "endpoints.yaml"
+    overlay.write_text("teacher:\n  kind: openai-compatible\n  options: {base_urls: ['http://127.0.0.1:9/v1'], "
+                       "model: m}\nsimulation: {max_concurrency: 16}\n")
+    before = PRESET.read_text()
+    args = build_parser().parse_args(["run", "--config", str(PRESET), "--config", str(overlay),
+                                      "--set", "simulation.attempts=2", "--set", "batches=1"])
+    merged = load_config(args)
+    assert merged["batches"] == 1 and merged["tasks_per_batch"] == 60  # the preset's, kept
+    # a role that changes kind is replaced whole: no vLLM option leaks into the endpoint's options
+    assert merged["teacher"] == {"kind": "openai-compatible", "options": {"base_urls": ["http://127.0.0.1:9/v1"],
+                                                                         "model": "m"}}
+    simulation = simulation_settings(args)
+    assert (simulation.attempts, simulation.keep_passing, simulation.max_concurrency, simulation.variants) == (2, 1, 16, 3)
+    assert role_settings(args)["teacher"].kind == "openai-compatible"
+    assert PRESET.read_text() == before
+
+
+def test_a_bad_layer_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "WRIT_UPSTREAM_TASKS")}
+    env.update(WRIT_HOME=str(home), PYTHONPATH=str(ROOT))
+    for extra, says in ((["--set", "simulation.attemps=4"], "attemps"), (["--set", "simulation"], "KEY=VALUE"),
+                        (["--set", "simulation=3"], "'simulation' must be a mapping")):
+        proc = subprocess.run([sys.executable, "-m", "writ_dagster.cli", "run", "--config", str(PRESET), *extra],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2 and len(lines) == 1 and says in lines[0], proc.stderr
+    assert not home.exists()

@@ -33,11 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--min-writes", type=int, metavar="N")
     run.add_argument("--max-writes", type=int, metavar="N")
     run.add_argument("--max-attempts-per-task", type=int, metavar="N")
-    run.add_argument("--config", metavar="FILE", help="JSON or YAML file of SynthesisConfig fields "
+    run.add_argument("--config", action="append", metavar="FILE", help="JSON or YAML file of SynthesisConfig fields "
                      f"(and upstream_tasks_dir, default ${UPSTREAM_ENV}; and a `simulation` mapping of "
                      "simulation settings, `sft`, `training`, `evaluation` mappings of those stages' settings, `teacher`, "
                      "`user_simulator` and `user_rewriter` mappings of ModelRole fields, `batches`: a count or a list of keys); "
-                     "flags override it")
+                     "repeatable: each file is merged over the ones before it (mappings key by key), then --set; "
+                     "flags override them all")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="one setting over the --config files, "
+                     "by dotted key, the value read as YAML: `--set simulation.attempts=4`, "
+                     "`--set teacher.options.base_urls=[http://127.0.0.1:8001/v1]` (repeatable, applied in order)")
     sim = run.add_argument_group("user scripts and trajectories")
     sim.add_argument("--variants", type=int, metavar="N", help="user scripts per task, canonical included "
                      f"(default 2, at most {MAX_VARIANTS})")

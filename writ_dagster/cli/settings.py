@@ -4,6 +4,7 @@ written (a refusal is a :class:`BadInput` or the validator's own error)."""
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import json
 from pathlib import Path
@@ -43,9 +44,7 @@ _ROLES = ("teacher", "user_simulator", "user_rewriter")
 _LLM_STAGES = {"checkpoint": "trl", "evaluation": "vllm"}
 
 
-def _load_config_file(path: str | None) -> dict[str, Any]:
-    if path is None:
-        return {}
+def _load_config_file(path: str) -> dict[str, Any]:
     file = Path(path)
     try:
         text = file.read_text()
@@ -57,17 +56,73 @@ def _load_config_file(path: str | None) -> dict[str, Any]:
         raise BadInput(f"config file {file} does not parse: {one_line(exc)}") from None
     if not isinstance(data, dict):
         raise BadInput(f"config file {file} must hold a mapping of SynthesisConfig fields")
-    if not isinstance(data.get("simulation", {}), dict):
-        raise BadInput(f"config file {file}: 'simulation' must be a mapping of simulation settings")
+    _check_sections(data, f"config file {file}")
+    return data
+
+
+def _check_sections(data: dict[str, Any], where: str) -> None:
     for section, what in _STAGE_SECTIONS.items():
         if not isinstance(data.get(section, {}), dict):
-            raise BadInput(f"config file {file}: '{section}' must be a mapping of {what}")
-    return data
+            raise BadInput(f"{where}: '{section}' must be a mapping of {what}")
+
+
+def merge_layers(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """``layer`` on top of ``base``: mappings merge key by key, any other value replaces the one below.
+
+    A mapping that names another ``kind`` than the one below (a model role moved from a served vLLM
+    to endpoints) replaces it whole: the options of one kind mean nothing to another."""
+    out = dict(base)
+    for key, value in layer.items():
+        below = out.get(key)
+        if isinstance(below, dict) and isinstance(value, dict) and below.get("kind", value.get("kind")) == value.get(
+                "kind", below.get("kind")):
+            out[key] = merge_layers(below, value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_set(item: str) -> dict[str, Any]:
+    """One ``--set a.b.c=VALUE`` as the nested mapping ``{a: {b: {c: VALUE}}}``; VALUE is read as YAML
+    (``4``, ``true``, ``[x, y]``, ``{k: v}``; anything else stays text)."""
+    path, sep, text = item.partition("=")
+    keys = path.strip().split(".")
+    if not sep or not all(k.strip() for k in keys):
+        raise BadInput(f"--set takes KEY=VALUE with a dotted key (e.g. simulation.attempts=4), got {item[:80]!r}")
+    try:
+        value: Any = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"--set {path}: the value does not parse as YAML: {one_line(exc)}") from None
+    for key in reversed(keys):
+        value = {key.strip(): value}
+    return value
+
+
+def load_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's settings from every ``--config`` file in order, then every ``--set``, each layer merged
+    over the ones before (:func:`merge_layers`); a fresh copy on each call (callers take keys out)."""
+    cached = getattr(args, "_layered_config", None)
+    if cached is None:
+        cached = {}
+        for path in _config_paths(args):
+            cached = merge_layers(cached, _load_config_file(path))
+        for item in getattr(args, "set", None) or []:
+            cached = merge_layers(cached, parse_set(item))
+        _check_sections(cached, "the layered config")
+        args._layered_config = cached
+    return copy.deepcopy(cached)
+
+
+def _config_paths(args: argparse.Namespace) -> list[str]:
+    paths = getattr(args, "config", None)
+    if paths is None:
+        return []
+    return [paths] if isinstance(paths, str) else list(paths)
 
 
 def synthesis_settings(args: argparse.Namespace, domains: list[str]) -> SynthesisSettings:
     """Synthesis settings from --config and flags, validated against every chosen domain's composer."""
-    fields = _load_config_file(args.config)
+    fields = load_config(args)
     for section in (*_STAGE_SECTIONS, "batches"):  # each read by its own *_settings
         fields.pop(section, None)
     upstream = fields.pop("upstream_tasks_dir", None)
@@ -90,7 +145,7 @@ def synthesis_settings(args: argparse.Namespace, domains: list[str]) -> Synthesi
 
 def simulation_settings(args: argparse.Namespace) -> SimulationSettings:
     """Simulation settings from --config's ``simulation`` mapping and flags, validated."""
-    fields = dict(_load_config_file(args.config).get("simulation") or {})
+    fields = dict(load_config(args).get("simulation") or {})
     fields.update({field: getattr(args, flag) for flag, field in _SIMULATION_FLAGS.items()
                    if getattr(args, flag) is not None})
     if args.fresh:
@@ -101,7 +156,7 @@ def simulation_settings(args: argparse.Namespace) -> SimulationSettings:
 
 def sft_settings(args: argparse.Namespace) -> SFTSettings:
     """SFT-set settings from --config's ``sft`` mapping, validated."""
-    fields = dict(_load_config_file(args.config).get("sft") or {})
+    fields = dict(load_config(args).get("sft") or {})
     output_dir = fields.pop("output_dir", None)
     if output_dir is not None and not isinstance(output_dir, str):
         raise BadInput(f"sft.output_dir must be a path, got {output_dir!r}")
@@ -119,7 +174,7 @@ def _refuse_unknown(section: str, fields: dict[str, Any], known: type) -> None:
 
 def training_settings(args: argparse.Namespace) -> TrainingSettings:
     """Training settings from --config's ``training`` mapping, validated (the recipe resolved)."""
-    fields = dict(_load_config_file(args.config).get("training") or {})
+    fields = dict(load_config(args).get("training") or {})
     _refuse_unknown("training", fields, TrainingSettings)
     try:
         settings = TrainingSettings(**fields)
@@ -131,7 +186,7 @@ def training_settings(args: argparse.Namespace) -> TrainingSettings:
 
 def evaluation_settings(args: argparse.Namespace) -> EvaluationSettings:
     """Evaluation settings from --config's ``evaluation`` mapping, validated."""
-    fields = dict(_load_config_file(args.config).get("evaluation") or {})
+    fields = dict(load_config(args).get("evaluation") or {})
     _refuse_unknown("evaluation", fields, EvaluationSettings)
     try:
         settings = EvaluationSettings(**fields)
@@ -145,7 +200,7 @@ def config_batches(args: argparse.Namespace) -> list[str]:
     """The batch keys to run: --batch flags, else --config's ``batches`` (a count or a list of keys)."""
     if args.batch:
         return args.batch
-    wanted = _load_config_file(args.config).get("batches")
+    wanted = load_config(args).get("batches")
     if wanted is None:
         return [DEFAULT_BATCH]
     if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1:
@@ -160,7 +215,7 @@ def role_settings(args: argparse.Namespace) -> dict[str, ModelRole]:
     (nothing started)."""
     roles = {}
     for role in _ROLES:
-        fields = dict(_load_config_file(args.config).get(role) or {})
+        fields = dict(load_config(args).get(role) or {})
         try:
             roles[role] = ModelRole(**fields)
             roles[role].spec()  # unknown option or bad value of the chosen kind
