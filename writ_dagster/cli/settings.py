@@ -6,15 +6,14 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml  # a dependency of dagster
 from pydantic import ValidationError
 
 from writ_dagster.cli.errors import BadInput, one_line
 from writ_dagster.cli.parser import STAGES
+from writ_dagster.core.config_files import ConfigFileError, parse_value, quote, read_config_file
 from writ_dagster.core.home import UPSTREAM_ENV, upstream_tasks_dir
 from writ_dagster.core.keys import DEFAULT_BATCH, batch_key
 from writ_dagster.core.llm.devices import visible_gpus
@@ -45,18 +44,11 @@ _LLM_STAGES = {"checkpoint": "trl", "evaluation": "vllm"}
 
 
 def _load_config_file(path: str) -> dict[str, Any]:
-    file = Path(path)
     try:
-        text = file.read_text()
-    except OSError as exc:
-        raise BadInput(f"cannot read config file {file}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text) if file.suffix in (".yaml", ".yml") else json.loads(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise BadInput(f"config file {file} does not parse: {one_line(exc)}") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"config file {file} must hold a mapping of SynthesisConfig fields")
-    _check_sections(data, f"config file {file}")
+        data = read_config_file(path)
+    except ConfigFileError as exc:
+        raise BadInput(str(exc)) from None
+    _check_sections(data, f"config file {path}")
     return data
 
 
@@ -90,9 +82,9 @@ def parse_set(item: str) -> dict[str, Any]:
     if not sep or not all(k.strip() for k in keys):
         raise BadInput(f"--set takes KEY=VALUE with a dotted key (e.g. simulation.attempts=4), got {item[:80]!r}")
     try:
-        value: Any = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"--set {path}: the value does not parse as YAML: {one_line(exc)}") from None
+        value: Any = parse_value(text, f"--set {path}") if text.strip() else None
+    except ConfigFileError as exc:
+        raise BadInput(str(exc)) from None
     for key in reversed(keys):
         value = {key.strip(): value}
     return value
@@ -127,7 +119,7 @@ def synthesis_settings(args: argparse.Namespace, domains: list[str]) -> Synthesi
         fields.pop(section, None)
     upstream = fields.pop("upstream_tasks_dir", None)
     if upstream is not None and not isinstance(upstream, str):
-        raise BadInput(f"upstream_tasks_dir must be a path, got {upstream!r}")
+        raise BadInput(f"upstream_tasks_dir must be a path, got {quote(upstream)}")
     effective = upstream or upstream_tasks_dir()
     if effective is not None and not Path(effective).is_dir():
         source = "upstream_tasks_dir" if upstream else UPSTREAM_ENV
@@ -159,7 +151,7 @@ def sft_settings(args: argparse.Namespace) -> SFTSettings:
     fields = dict(load_config(args).get("sft") or {})
     output_dir = fields.pop("output_dir", None)
     if output_dir is not None and not isinstance(output_dir, str):
-        raise BadInput(f"sft.output_dir must be a path, got {output_dir!r}")
+        raise BadInput(f"sft.output_dir must be a path, got {quote(output_dir)}")
     config = SFTConfig(**fields)  # ValidationError: unknown mixture cell, negative target, unknown field
     return SFTSettings(**config.model_dump(), output_dir=output_dir)
 
@@ -207,7 +199,7 @@ def config_batches(args: argparse.Namespace) -> list[str]:
         return [batch_key(n) for n in range(wanted)]
     if isinstance(wanted, list) and wanted and all(isinstance(k, str) for k in wanted):
         return wanted
-    raise BadInput(f"batches must be a positive count or a list of batch keys, got {wanted!r}")
+    raise BadInput(f"batches must be a positive count or a list of batch keys, got {quote(wanted)}")
 
 
 def role_settings(args: argparse.Namespace) -> dict[str, ModelRole]:
@@ -216,6 +208,7 @@ def role_settings(args: argparse.Namespace) -> dict[str, ModelRole]:
     roles = {}
     for role in _ROLES:
         fields = dict(load_config(args).get(role) or {})
+        _refuse_unknown(role, fields, ModelRole)  # a Dagster resource would drop a misspelled key silently
         try:
             roles[role] = ModelRole(**fields)
             roles[role].spec()  # unknown option or bad value of the chosen kind
