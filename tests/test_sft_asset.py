@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-from writ_testing import use_writ_home
+from writ_testing import session_shared_dir, use_writ_home
 
 from writ_dagster.assets import sft_checks, sft_set, tasks, trajectories, user_scripts
 from writ_dagster.cli import main
@@ -28,16 +28,20 @@ from writ_dagster.core.storage.sft import latest_sft_set, sft_rows_frame
 from writ_dagster.core.storage.trajectories import read_trajectories
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key
 from writ_dagster.resources import ModelRole, SFTSettings, SimulationSettings, SynthesisSettings, WritStorage
+from writ_dagster.resources.training import TrainingSettings
 
 ALL = [tasks, user_scripts, trajectories, sft_set, *sft_checks]
 WRIT2K_COLUMNS = ["domain", "trajectory_type", "has_user_script", "messages", "tools"]
 CHECKS = {"sft_lineage_resolves", "sft_split_by_task"}
+# The set is built for the CPU recipe with a window long enough for every row (its tokens are counted
+# with its real tokenizer, nothing is dropped): the filters tested here keep their figures.
+TRAINING = {"overrides": {"max_length": 32768}}
 
 
 def _resources(db: Path, **sft) -> dict:
     return {"storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=6),
             "simulation": SimulationSettings(), "teacher": ModelRole(), "user_simulator": ModelRole(),
-            "user_rewriter": ModelRole(), "sft": SFTSettings(**sft)}
+            "user_rewriter": ModelRole(), "sft": SFTSettings(**sft), "training": TrainingSettings(**TRAINING)}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +49,8 @@ def graph(tmp_path_factory: pytest.TempPathFactory):
     """Both domains' b0000 partitions (6 tasks each, 2 scripts per task), then the SFT set, in one instance."""
     root = tmp_path_factory.mktemp("sft_asset")
     db, out = root / "writ.duckdb", root / "sft"
+    # the CPU recipe's tiny base (its tokenizer), built once for the session
+    TRAINING["models_root"] = str(session_shared_dir(tmp_path_factory) / "models")
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b0000"])
     for domain in ("airline", "retail"):
@@ -83,6 +89,14 @@ def test_sft_set_materializes_with_metadata_checks_and_data_version(graph) -> No
     # the batch's data quality is shown at a glance
     assert 0 < meta["quality_agent_distinct_sentence_share"] <= 1 and 0 < meta["quality_user_distinct_sentence_share"] <= 1
     assert 0 <= meta["quality_read_heavy_evidence_share"] <= 1
+    # the rows' lengths in the training recipe's own tokens, as stored with the set
+    assert meta["token_lengths_counted"] is True and meta["training_recipe"] == "cpu-tiny"
+    assert meta["max_length_tokens"] == 32768 and meta["rows_over_max_length_dropped"] == 0
+    assert 0 < meta["tokens_min"] <= meta["tokens_median"] <= meta["tokens_p90"] <= meta["tokens_p99"] \
+        <= meta["tokens_max"] <= 32768
+    assert meta["lengths"] == info.lengths.model_dump(mode="json") and info.lengths.rows.rows == rows.height
+    assert "| in the set | tokens |" in meta["lengths_table"] and "| in the set | characters |" in meta["lengths_table"]
+    assert "## Lengths" in (Path(info.directory) / "README.md").read_text()
     assert "most repeated agent sentences" in meta["quality"]
     assert meta["quality_top_agent_sentences"] and meta["quality_top_agent_sentences"][0]["count"] >= 2
     assert {c.split("/")[0] for c in meta["cells"]} == {"airline", "retail"}

@@ -8,12 +8,14 @@ from writ_dagster.assets.metadata import counts_markdown, quality_metadata
 from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.sft.compliance import policy_counts
-from writ_dagster.core.stages.sft import SFTResult, run_sft
+from writ_dagster.core.sft.export import length_section
+from writ_dagster.core.stages.sft import SFTResult, recipe_limit, run_sft
 from writ_dagster.core.storage.lineage import tasks_in_both_splits, unresolved_rows
-from writ_dagster.core.storage.sft import latest_sft_set
+from writ_dagster.core.storage.sft import SFTSetInfo, latest_sft_set
 from writ_dagster.core.versioning import code_version
 from writ_dagster.resources.sft import SFTSettings
 from writ_dagster.resources.storage import WritStorage
+from writ_dagster.resources.training import TrainingSettings
 from writ_dagster.schedules import sft_automation
 
 
@@ -26,20 +28,28 @@ from writ_dagster.schedules import sft_automation
     code_version=code_version(),
     description=(
         "One SFT set from every complete trajectories partition: reward, tool-call and length filters, "
-        "near-duplicates (same gold plan and user wording), τ²-bench decontamination, a mixture per "
+        "near-duplicates (same gold plan and user wording), τ²-bench decontamination, rows longer than the "
+        "training recipe's max_length in its own tokens (left in, and said, where its tokenizer is not at hand), "
+        "a mixture per "
         "domain × trajectory_type × user script, and a train/validation split by task. Parquet files and "
         "a dataset card in $WRIT_HOME/sft/<sft_version>/ (columns as WRIT-2K, plus lineage ids); rows "
         "in `sft_rows`, lineage queryable in the `sft_lineage` view. Its data version is the set's version."
     ),
 )
-def sft_set(context: dg.AssetExecutionContext, storage: WritStorage, sft: SFTSettings) -> dg.MaterializeResult:
-    """Build, write and store the SFT set of everything stored."""
+def sft_set(context: dg.AssetExecutionContext, storage: WritStorage, sft: SFTSettings,
+            training: TrainingSettings) -> dg.MaterializeResult:
+    """Build, write and store the SFT set of everything stored, for the training recipe."""
     config = sft.sft_config()  # bad settings fail here, before anything is written
+    recipe = training.training_recipe()
+    # the recipe's tokenizer (the tiny base is built, a hub model's looked up) before the database is opened
+    limit = recipe_limit(recipe, training.models_dir, log=context.log.info)
     with storage.connect() as con:
-        result = run_sft(con, config, sft.root)
+        result = run_sft(con, config, sft.root, limit)
     info = result.info
     context.log.info(f"SFT set {info.sft_version}: {info.n_train} train and {info.n_validation} validation rows "
                      f"from {info.considered} trajectories, in {info.directory}")
+    if info.lengths is not None:
+        (context.log.info if info.lengths.counted else context.log.warning)(info.lengths.line())
     if result.incomplete_partitions:
         context.log.warning("left out incomplete trajectory partitions: " + ", ".join(result.incomplete_partitions))
     return dg.MaterializeResult(metadata=sft_metadata(result, str(storage.path)),
@@ -62,6 +72,7 @@ def sft_metadata(result: SFTResult, database: str) -> dict[str, object]:
         **({"policy_compliance": dg.MetadataValue.md(counts_markdown(policy_counts(info.dropped), "rule broken",
                                                                      "trajectories"))}
            if info.config().policy_filter else {}),
+        **length_metadata(info),
         "cells": dg.MetadataValue.json(info.cells),
         "cells_table": dg.MetadataValue.md(counts_markdown(info.cells, "cell", "rows")),
         "incomplete_partitions_left_out": dg.MetadataValue.json(result.incomplete_partitions),
@@ -72,6 +83,25 @@ def sft_metadata(result: SFTResult, database: str) -> dict[str, object]:
         "code_version": info.code_version,
         "database": dg.MetadataValue.path(database),
         **quality_metadata(result.quality),
+    }
+
+
+def length_metadata(info: SFTSetInfo) -> dict[str, object]:
+    """The rows' lengths under the training recipe the set was built for (tokens, or why not counted)."""
+    lengths = info.lengths
+    if lengths is None:
+        return {}
+    figures = lengths.rows.model_dump() if lengths.rows is not None else {}
+    return {
+        "token_lengths": lengths.line(),
+        "token_lengths_counted": lengths.counted,
+        "training_recipe": lengths.recipe,
+        "max_length_tokens": lengths.max_length,
+        **({f"tokens_{k}": figures[k] for k in ("min", "median", "p90", "p99", "max")} if figures else {}),
+        **({"rows_over_max_length_dropped": lengths.dropped,
+            "rows_over_max_length_kept": lengths.rows.over_limit if lengths.rows else 0} if lengths.counted else {}),
+        "lengths": dg.MetadataValue.json(lengths.model_dump(mode="json")),
+        "lengths_table": dg.MetadataValue.md("\n".join(length_section(lengths)[2:])),
     }
 
 

@@ -36,6 +36,8 @@ class SFTSettings(dg.ConfigurableResource):
     seed: int = Field(default=_D["seed"].default, description="seed of the mixture pick and the task split")
     policy_filter: bool = Field(default=_D["policy_filter"].default, description=_doc("policy_filter"))
     include_reasoning: bool = Field(default=_D["include_reasoning"].default, description=_doc("include_reasoning"))
+    drop_over_max_length: bool = Field(default=_D["drop_over_max_length"].default,
+                                       description=_doc("drop_over_max_length"))
     output_dir: str | None = Field(default=None, description="folder of the sets' files; default $WRIT_HOME/sft")
 
     def sft_config(self) -> SFTConfig:

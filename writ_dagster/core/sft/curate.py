@@ -5,7 +5,10 @@ Every removal is counted by reason. Near-duplicates are judged within one gold p
 merges distinct tasks, while re-synthesized copies of one task told the same way do merge.
 A conversation with a turn cut by the token limit is dropped for that reason, and (with
 ``policy_filter``) one that breaks the policy's conduct rules for the rule it broke
-(:mod:`~writ_dagster.core.sft.compliance`).
+(:mod:`~writ_dagster.core.sft.compliance`). Built for a training recipe (a :class:`RecipeLimit`),
+each row is counted in the recipe's tokens as its trainer renders it, and the rows longer than
+its ``max_length`` are dropped (the trainer would cut their end, where the final writes are);
+where the recipe's tokenizer is not at hand nothing is dropped and the set says so.
 """
 
 from __future__ import annotations
@@ -14,18 +17,36 @@ import hashlib
 import json
 import re
 from collections import Counter
-from typing import Iterable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.sft.compliance import first_violation
-from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
+from writ_dagster.core.sft.models import RecipeLengths, SFTBuild, SFTConfig, SFTRow
 from writ_dagster.core.sft.openai_format import chat_rows, domain_prompt_and_tools
 from writ_dagster.core.simulation.records import TRUNCATED_REASONS, TrajectoryRecord
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
 from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.training.lengths import length_figures, message_characters
 
 SCORED = {"user_stop", "agent_stop"}
 TRUNCATED = "turn cut at the token limit"
+OVER_MAX_LENGTH = "longer than the training recipe's max_length"
+
+# (messages, tools as JSON text) -> tokens, as the recipe's trainer renders the row
+CountTokens = Callable[[list[dict[str, Any]], str], int]
+
+
+@dataclass(frozen=True)
+class RecipeLimit:
+    """The training recipe a set is built for, and how to count a row in its tokens (if its tokenizer is at hand)."""
+
+    recipe: str
+    tokenizer: str
+    max_length: int
+    count: CountTokens | None = None
+    not_counted: str = ""  # why ``count`` is None, e.g. "tokenizer of recipe gpu-qwen3-4b not available offline"
 
 
 def _rank(seed: int, key: str) -> str:
@@ -86,11 +107,13 @@ def stale_input(rec: TrajectoryRecord, task: TaskRecord, script_hashes: Mapping[
 
 def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, TaskRecord], config: SFTConfig,
               indexes: Mapping[str, BaseTaskIndex] | None = None,
-              script_hashes: Mapping[str, str] | None = None) -> SFTBuild:
+              script_hashes: Mapping[str, str] | None = None, limit: RecipeLimit | None = None) -> SFTBuild:
     """Curate ``trajectories`` (with their ``tasks`` by id) into an SFT set.
 
     ``script_hashes`` (script id -> content hash of the stored user scripts), if given, drops
-    trajectories whose script was re-made since they were simulated.
+    trajectories whose script was re-made since they were simulated. ``limit``, if given, is the
+    training recipe the set is built for: rows longer than its ``max_length`` tokens are dropped
+    (before the mixture, so a cell is filled with rows that fit) and the lengths are reported.
     """
     dropped: Counter[str] = Counter()
     indexes = dict(indexes or {})
@@ -133,6 +156,19 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
         group.append((rec, task, sh))
         unique.append((rec, task))
 
+    # lengths under the recipe: before the mixture, so the rows picked for a cell are ones that fit
+    tokens: dict[str, int] = {}
+    if limit is not None and limit.count is not None:
+        fitting = []
+        for rec, task in unique:
+            tokens[rec.trajectory_id] = limit.count(chat_rows(rec, include_reasoning=config.include_reasoning),
+                                                    domain_prompt_and_tools(rec.domain)[1])
+            if config.drop_over_max_length and tokens[rec.trajectory_id] > limit.max_length:
+                dropped[OVER_MAX_LENGTH] += 1
+            else:
+                fitting.append((rec, task))
+        unique = fitting
+
     # mixture: a deterministic pick per cell
     chosen: list[tuple[TrajectoryRecord, TaskRecord]] = []
     taken: Counter[str] = Counter()
@@ -162,4 +198,16 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
                            trajectory_id=rec.trajectory_id, task_id=rec.task_id, script_id=rec.script_id,
                            partition=rec.partition, sft_version=version, family=task.family))
     return SFTBuild(version=version, rows=rows, considered=considered, dropped=dict(sorted(dropped.items())),
-                    cells=dict(sorted(taken.items())), policy_filter=config.policy_filter)
+                    cells=dict(sorted(taken.items())), policy_filter=config.policy_filter,
+                    lengths=None if limit is None else recipe_lengths(limit, rows, tokens, dropped[OVER_MAX_LENGTH]))
+
+
+def recipe_lengths(limit: RecipeLimit, rows: list[SFTRow], tokens: Mapping[str, int], dropped: int) -> RecipeLengths:
+    """The figures of ``rows`` under ``limit`` (``tokens``: each counted row's tokens by trajectory id)."""
+    counted = limit.count is not None
+    return RecipeLengths(
+        recipe=limit.recipe, tokenizer=limit.tokenizer, max_length=limit.max_length, counted=counted,
+        not_counted="" if counted else limit.not_counted,
+        candidates=length_figures(tokens.values(), "tokens", limit.max_length) if counted else None,
+        rows=length_figures([tokens[r.trajectory_id] for r in rows], "tokens", limit.max_length) if counted else None,
+        characters=length_figures([message_characters(r.messages) for r in rows], "characters"), dropped=dropped)

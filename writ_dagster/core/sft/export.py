@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from writ_dagster.core.sft.compliance import REASONS, policy_counts
-from writ_dagster.core.sft.models import SFTBuild, SFTRow
+from writ_dagster.core.sft.models import RecipeLengths, SFTBuild, SFTRow
+from writ_dagster.core.training.lengths import LengthFigures
 
 _CALL = pa.struct([("id", pa.string()), ("type", pa.string()),
                    ("function", pa.struct([("name", pa.string()), ("arguments", pa.string())]))])
@@ -89,6 +90,8 @@ def dataset_card(build: SFTBuild) -> str:
         "| removed because | trajectories |", "|---|---|",
         *[f"| {why} | {n} |" for why, n in build.dropped.items()], "",
     ]
+    if build.lengths is not None:
+        lines += length_section(build.lengths)
     if build.policy_filter or any(r in build.dropped for r in REASONS):
         lines += [
             "## Policy compliance", "",
@@ -100,3 +103,32 @@ def dataset_card(build: SFTBuild) -> str:
             *[f"| {why.removeprefix('policy: ')} | {n} |" for why, n in policy_counts(build.dropped).items()], "",
         ]
     return "\n".join(lines)
+
+
+def _figures_row(what: str, f: LengthFigures) -> str:
+    over = "" if f.over_limit is None else f"{f.over_limit:,}"
+    return (f"| {what} | {f.unit} | {f.rows:,} | {f.min:,} | {f.median:,.0f} | {f.p90:,} | {f.p99:,} | {f.max:,} "
+            f"| {over} |")
+
+
+def length_section(lengths: RecipeLengths) -> list[str]:
+    """The card's account of the rows' lengths under the training recipe the set was built for."""
+    lines = ["## Lengths", ""]
+    if lengths.counted:
+        lines += [f"Built for training recipe `{lengths.recipe}`, which trains on at most {lengths.max_length:,} "
+                  f"tokens per conversation and cuts longer ones at the end (where the final writes are). Each "
+                  f"row was counted with the recipe's tokenizer (`{lengths.tokenizer}`) and chat template, tools "
+                  f"included, as its trainer renders it; {lengths.dropped:,} rows longer than "
+                  f"{lengths.max_length:,} tokens were left out.", ""]
+    else:
+        lines += [f"Built for training recipe `{lengths.recipe}` (max_length {lengths.max_length:,} tokens). Token "
+                  f"lengths: not counted ({lengths.not_counted}); no row was left out for its length, and the "
+                  "trainer counts them again before it trains. The figures below are characters, not tokens.", ""]
+    lines += ["| rows | unit | count | min | median | p90 | p99 | max | over max_length |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    if lengths.candidates is not None:
+        lines.append(_figures_row("before the length filter", lengths.candidates))
+    if lengths.rows is not None:
+        lines.append(_figures_row("in the set", lengths.rows))
+    lines += [_figures_row("in the set", lengths.characters), ""]
+    return lines

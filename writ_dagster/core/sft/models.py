@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from writ_dagster.core.training.lengths import LengthFigures
+
 TRAJECTORY_TYPES = ("normal", "write-intensive", "read-heavy")
 
 
@@ -30,6 +32,10 @@ class SFTConfig(BaseModel):
     include_reasoning: bool = Field(
         False, description="keep the agent's reasoning in the rows, as a <think> block before each assistant "
                            "message's content (default: reasoning is left out)")
+    drop_over_max_length: bool = Field(
+        True, description="when the set is built for a training recipe whose tokenizer is at hand, drop the rows "
+                          "longer than the recipe's max_length (the trainer would cut their end, where the final "
+                          "writes are); off: they are kept and counted")
 
     @field_validator("targets")
     @classmethod
@@ -49,7 +55,7 @@ class SFTConfig(BaseModel):
         return hashlib.sha256(self.model_dump_json(exclude=later).encode()).hexdigest()[:16]
 
 
-_ADDED_LATER = ("policy_filter", "include_reasoning")
+_ADDED_LATER = ("policy_filter", "include_reasoning", "drop_over_max_length")
 
 
 class SFTRow(BaseModel):
@@ -69,6 +75,29 @@ class SFTRow(BaseModel):
     family: str = Field("writes", description="the task's family: writes, refusal, mixed")
 
 
+class RecipeLengths(BaseModel):
+    """The rows' lengths under the training recipe the set was built for (its tokenizer and chat template)."""
+
+    recipe: str
+    tokenizer: str = Field(description="the tokenizer counted with (folder or hub id), or the one not at hand")
+    max_length: int = Field(description="the recipe's max_length: longer rows are cut at the end by the trainer")
+    counted: bool = Field(description="whether tokens were counted (False: the tokenizer was not at hand)")
+    not_counted: str = Field("", description="why tokens were not counted")
+    candidates: LengthFigures | None = Field(
+        None, description="tokens of the rows that reached the length filter (passed every earlier one)")
+    rows: LengthFigures | None = Field(None, description="tokens of the set's rows")
+    characters: LengthFigures = Field(description="characters of the set's rows (contents and tool-call arguments)")
+    dropped: int = Field(0, description="rows left out for being longer than max_length")
+
+    def line(self) -> str:
+        """One line for logs and the stage's output."""
+        if not self.counted:
+            return f"token lengths: not counted ({self.not_counted}); {self.characters.text()}"
+        over = self.rows.over_limit if self.rows else 0
+        return (f"token lengths ({self.recipe}, max_length {self.max_length:,}): {self.dropped} rows over it dropped; "
+                f"{self.rows.text() if self.rows else 'no rows'}" + (f" ({over} kept over the limit)" if over else ""))
+
+
 class SFTBuild(BaseModel):
     """An SFT set and the account of how it was made."""
 
@@ -78,3 +107,5 @@ class SFTBuild(BaseModel):
     dropped: dict[str, int] = Field(description="trajectories removed, by filter")
     cells: dict[str, int] = Field(description="rows per 'domain/type/scripted|plain'")
     policy_filter: bool = Field(False, description="whether the policy-compliance filter judged the trajectories")
+    lengths: RecipeLengths | None = Field(None, description="the rows' lengths under the training recipe the set "
+                                                           "was built for (None: built for no recipe)")

@@ -6,10 +6,17 @@ made from; :func:`build_sft` curates them; :func:`publish_sft` writes the Parque
 card into a temporary folder and renames it to ``<root>/<sft_version>``, so a half-written
 set never appears under its version; :func:`write_sft_set` stores it. :func:`run_sft` does
 all of it. The same stored inputs and config give the same version and rows.
+
+A set built for a training recipe (:func:`recipe_limit`) counts each row in the recipe's tokens,
+with its tokenizer and chat template as its trainer renders it, and leaves out the rows longer
+than its ``max_length``. The CPU recipe's tokenizer is built here (the tiny base, cached); a hub
+model's is loaded from the local copy, or downloaded where the hub answers; where it is not at
+hand, the set says its tokens were not counted and drops nothing on a guess.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +24,11 @@ from typing import Any
 import duckdb
 
 from writ_dagster.core.folders import staging_dir
-from writ_dagster.core.sft.curate import build_sft
+from writ_dagster.core.sft.curate import RecipeLimit, build_sft
 from writ_dagster.core.sft.export import write_sft
 from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
 from writ_dagster.core.simulation.quality import rows_quality
+from writ_dagster.core.stages.checkpoint import base_model_for
 from writ_dagster.core.simulation.records import TrajectoryRecord
 from writ_dagster.core.storage.base import digest_of, has_table
 from writ_dagster.core.storage.lineage import ensure_lineage_views
@@ -33,6 +41,9 @@ from writ_dagster.core.storage.trajectories import (
     incomplete_partitions,
 )
 from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.training.lengths import TokenCounter, TokenizerUnavailable, load_tokenizer
+from writ_dagster.core.training.recipes import TrainingRecipe
+from writ_dagster.core.training.tiny_base import TINY_BASE
 
 
 @dataclass
@@ -72,9 +83,30 @@ def read_sft_inputs(con: duckdb.DuckDBPyConnection) -> SFTInputs:
     return SFTInputs(records, tasks, scripts, digest, incomplete)
 
 
-def build_from(inputs: SFTInputs, config: SFTConfig) -> SFTBuild:
-    """:func:`build_sft` on stored inputs."""
-    return build_sft(inputs.trajectories, inputs.tasks, config, script_hashes=inputs.script_hashes)
+def build_from(inputs: SFTInputs, config: SFTConfig, limit: RecipeLimit | None = None) -> SFTBuild:
+    """:func:`build_sft` on stored inputs (for the recipe ``limit``, if given)."""
+    return build_sft(inputs.trajectories, inputs.tasks, config, script_hashes=inputs.script_hashes, limit=limit)
+
+
+def recipe_limit(recipe: TrainingRecipe, models_dir: str | Path, log: Callable[[str], None] | None = None
+                 ) -> RecipeLimit:
+    """How to count rows for ``recipe``: its tokenizer and training chat template, or why they are not at hand.
+
+    The tiny base of the CPU recipe is built (or found) under ``models_dir``, as the checkpoint
+    stage does; a hub id is loaded from the local copy, or downloaded only if the hub answers.
+    Call it before opening the database: building or downloading takes seconds.
+    """
+    name = label = recipe.base_model
+    try:
+        if recipe.base_model == TINY_BASE:
+            name = base_model_for(recipe, models_dir, log)  # built once, then cached for the checkpoint too
+            label = Path(name).name  # the cached folder's name (it carries the base's digest), not a local path
+        tok = load_tokenizer(name)
+    except TokenizerUnavailable as exc:
+        return RecipeLimit(recipe=recipe.name, tokenizer=label, max_length=recipe.max_length,
+                           not_counted=f"tokenizer of recipe {recipe.name} {exc}")
+    return RecipeLimit(recipe=recipe.name, tokenizer=label, max_length=recipe.max_length,
+                       count=TokenCounter(tok, recipe.assistant_only_loss))
 
 
 def publish_sft(build: SFTBuild, root: str | Path) -> Path:
@@ -89,10 +121,12 @@ def publish_sft(build: SFTBuild, root: str | Path) -> Path:
     return final
 
 
-def run_sft(con: duckdb.DuckDBPyConnection, config: SFTConfig, root: str | Path) -> SFTResult:
-    """Build the SFT set of everything stored, write it under ``root`` and store it in the database."""
+def run_sft(con: duckdb.DuckDBPyConnection, config: SFTConfig, root: str | Path,
+            limit: RecipeLimit | None = None) -> SFTResult:
+    """Build the SFT set of everything stored (for the recipe ``limit``, if given), write it under ``root``
+    and store it in the database."""
     inputs = read_sft_inputs(con)
-    build = build_from(inputs, config)
+    build = build_from(inputs, config, limit)
     path = publish_sft(build, root)
     info = write_sft_set(con, build, config, path, inputs.digest)
     ensure_lineage_views(con)  # a database made before the lineage views gains them here
@@ -111,4 +145,5 @@ def stored_build(con: duckdb.DuckDBPyConnection, info: SFTSetInfo) -> SFTBuild:
                    partition=r["partition"], sft_version=r["sft_version"], family=r.get("family") or "writes")
             for r in frame.iter_rows(named=True)]
     return SFTBuild(version=info.sft_version, rows=rows, considered=info.considered, dropped=info.dropped,
-                    cells=info.cells, policy_filter=info.config().policy_filter)  # the card says what was checked
+                    cells=info.cells, policy_filter=info.config().policy_filter,  # the card says what was checked
+                    lengths=info.lengths)

@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel
 
-from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
+from writ_dagster.core.sft.models import RecipeLengths, SFTBuild, SFTConfig, SFTRow
 from writ_dagster.core.storage.base import has_table, insert_frame, json_text, transaction, utc_now
 from writ_dagster.core.versioning import code_version
 
@@ -54,6 +54,11 @@ SFT_ROWS_DDL = """CREATE TABLE IF NOT EXISTS sft_rows (
     )"""
 # Schema 4: each row's task family (older rows are plain writes).
 SFT_ROWS_UPGRADE_DDL = "ALTER TABLE sft_rows ADD COLUMN IF NOT EXISTS family VARCHAR DEFAULT 'writes'"
+# The rows' lengths under the training recipe a set was built for (NULL: built for none, or before this column).
+# Added by the write itself (idempotent), so a database of the same schema version made before it gains it.
+SFT_SETS_UPGRADE_DDL = "ALTER TABLE sft_sets ADD COLUMN IF NOT EXISTS lengths_json VARCHAR"
+_SET_COLUMNS = ("sft_version", "config_hash", "config_json", "code_version", "trajectories_digest", "directory",
+                "n_train", "n_validation", "considered", "dropped_json", "cells_json", "written_at", "lengths_json")
 
 
 class SFTSetInfo(BaseModel):
@@ -71,6 +76,7 @@ class SFTSetInfo(BaseModel):
     dropped: dict[str, int]
     cells: dict[str, int]
     written_at: datetime | None = None
+    lengths: RecipeLengths | None = None
 
     @property
     def train_path(self) -> Path:
@@ -121,24 +127,29 @@ def write_sft_set(con: duckdb.DuckDBPyConnection, build: SFTBuild, config: SFTCo
         code_version=code_version(), trajectories_digest=trajectories_digest, directory=str(directory),
         n_train=sum(r.split == "train" for r in build.rows),
         n_validation=sum(r.split == "validation" for r in build.rows),
-        considered=build.considered, dropped=build.dropped, cells=build.cells, written_at=utc_now())
+        considered=build.considered, dropped=build.dropped, cells=build.cells, written_at=utc_now(),
+        lengths=build.lengths)
     with transaction(con):
+        con.execute(SFT_SETS_UPGRADE_DDL)
         con.execute("DELETE FROM sft_rows WHERE sft_version = ?", [build.version])
         con.execute("DELETE FROM sft_sets WHERE sft_version = ?", [build.version])
         # In chunks: one frame of every row's JSON at once costs ~100 MiB more at 2,000 rows.
         for start in range(0, len(build.rows), INSERT_CHUNK):
             insert_frame(con, "sft_rows", rows_frame(build.rows[start:start + INSERT_CHUNK]))
         con.execute(
-            "INSERT INTO sft_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO sft_sets ({', '.join(_SET_COLUMNS)}) VALUES ({', '.join('?' * len(_SET_COLUMNS))})",
             [info.sft_version, info.config_hash, info.config_json, info.code_version, info.trajectories_digest,
              info.directory, info.n_train, info.n_validation, info.considered, json_text(info.dropped),
-             json_text(info.cells), info.written_at])
+             json_text(info.cells), info.written_at,
+             None if info.lengths is None else info.lengths.model_dump_json()])
     return info
 
 
 def _info(row: dict) -> SFTSetInfo:
+    lengths = row.get("lengths_json")  # absent in a database opened read-only before its upgrade
     return SFTSetInfo(**{k: v for k, v in row.items() if not k.endswith("_json") or k == "config_json"},
-                      dropped=json.loads(row["dropped_json"]), cells=json.loads(row["cells_json"]))
+                      dropped=json.loads(row["dropped_json"]), cells=json.loads(row["cells_json"]),
+                      lengths=RecipeLengths.model_validate_json(lengths) if lengths else None)
 
 
 def read_sft_set(con: duckdb.DuckDBPyConnection, sft_version: str) -> SFTSetInfo | None:
