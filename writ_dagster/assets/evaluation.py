@@ -13,6 +13,7 @@ from writ_dagster.resources.evaluation import EvaluationSettings
 from writ_dagster.resources.storage import WritStorage
 
 EVALUATIONS_DIR = "evaluations"  # under WRIT_HOME: one folder of tau2 results files per evaluation
+RAN_CHECK = "evaluation_conversations_ran"
 
 
 @dg.asset(
@@ -22,17 +23,22 @@ EVALUATIONS_DIR = "evaluations"  # under WRIT_HOME: one folder of tau2 results f
     op_tags=gpu_op_tags(1),
     kinds={"duckdb", "python"},
     code_version=code_version(),
+    check_specs=[dg.AssetCheckSpec(
+        RAN_CHECK, asset="evaluation", blocking=True,
+        description="Every evaluated model ran on every domain: a (model, domain) whose conversations all errored "
+                    "has no score (ERROR, the run fails, the first error quoted); some errors warn (WARN).")],
     description=(
         "τ²-bench scores of the latest fine-tuned checkpoint and, side by side, of its base model: each is "
         "served by vLLM, plays the configured base tasks against an LLM user simulator through tau2's own "
-        "harness, and gets pass^1..k, mean reward and agent tokens per task per domain. Rows in the "
+        "harness, and gets pass^1..k, mean reward and agent tokens per task per domain over the conversations "
+        "that ran; a conversation the harness could not run is counted as an error, never scored. Rows in the "
         "`evaluations` table; tau2 results files under $WRIT_HOME/evaluations/<evaluation_id>/."
     ),
 )
 def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
                evaluation_settings: EvaluationSettings) -> dg.MaterializeResult:
     """Serve, play and score every configured model × domain, then store the rows in one transaction."""
-    from writ_dagster.core.stages.evaluation import run_evaluation
+    from writ_dagster.core.stages.evaluation import UnmeasuredModelError, run_evaluation
 
     config = evaluation_settings.eval_config()  # bad settings fail here, before any server starts
     try:
@@ -40,6 +46,9 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
                              warn=context.log.warning)
     except MissingInputError as exc:
         raise dg.Failure(str(exc)) from exc
+    except UnmeasuredModelError as exc:  # stored with its errors: materialized, and the blocking check fails
+        context.log.error(str(exc))
+        run = exc.run
     checkpoint, evaluation_id, out_dir = run.checkpoint, run.evaluation_id, run.out_dir
 
     rows = [(s.domain, s.model_label, s.figures) for s in run.scores]
@@ -55,13 +64,35 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
         "num_trials": config.num_trials,
         "results_dir": dg.MetadataValue.path(str(out_dir)),
         "results_files": dg.MetadataValue.json({f"{s.model_label}/{s.domain}": s.results_path for s in run.scores}),
-        "failed_conversations": len(run.errors),
+        "errors": len(run.errors),
+        "errors_by_model": dg.MetadataValue.json({f"{s.model_label}/{s.domain}": s.figures.errors for s in run.scores}),
+        "first_error": (run.errors[0] if run.errors else "none"),
         "timings_s": dg.MetadataValue.json({k: round(v, 1) for k, v in run.timings.items()}),
         "config_hash": config.content_hash(),
         "database": dg.MetadataValue.path(str(storage.path)),
     }
     for s in run.scores:
         prefix = f"{s.model_label}_{s.domain}"
-        metadata[f"{prefix}_pass_hat_1"] = s.figures.pass_k.get(1, 0.0)
-        metadata[f"{prefix}_avg_agent_tokens"] = s.figures.avg_agent_completion_tokens
-    return dg.MaterializeResult(metadata=metadata)
+        if s.figures.measured:  # no conversation ran: no score to chart, only errors
+            metadata[f"{prefix}_pass_hat_1"] = s.figures.pass_k.get(1, 0.0)
+            metadata[f"{prefix}_avg_agent_tokens"] = s.figures.avg_agent_completion_tokens
+        metadata[f"{prefix}_conversations_ran"] = s.figures.conversations_ran or 0
+        metadata[f"{prefix}_errors"] = s.figures.errors
+    return dg.MaterializeResult(metadata=metadata, check_results=[_ran_check(run)])
+
+
+def _ran_check(run) -> dg.AssetCheckResult:  # noqa: ANN001 - an EvaluationRun (core/stages, imported lazily)
+    """ERROR when a (model, domain) has no conversation that ran; WARN when some errored; else passed."""
+    per_row = {f"{s.model_label}/{s.domain}": f"{s.figures.conversations_ran} of {s.figures.n_simulations} ran, "
+                                               f"{s.figures.errors} errors" for s in run.scores}
+    failure = run.failure()
+    if failure is not None:
+        return dg.AssetCheckResult(check_name=RAN_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                   description=failure, metadata={"models": dg.MetadataValue.json(per_row)})
+    if run.errors:
+        return dg.AssetCheckResult(
+            check_name=RAN_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
+            description=f"{len(run.errors)} conversation(s) errored and were left out of the scores; first: "
+                        f"{run.errors[0]}", metadata={"models": dg.MetadataValue.json(per_row)})
+    return dg.AssetCheckResult(check_name=RAN_CHECK, passed=True, description="every conversation ran",
+                               metadata={"models": dg.MetadataValue.json(per_row)})

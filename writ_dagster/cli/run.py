@@ -28,6 +28,7 @@ from writ_dagster.cli.settings import (
     training_settings,
 )
 from writ_dagster.core.home import WRIT_HOME_ENV, check_writable_dir, duckdb_path, make_dir, writ_home
+from writ_dagster.core.evaluation.metrics import figures_line
 from writ_dagster.core.keys import WRIT_DOMAINS, check_batch_key, check_domain
 from writ_dagster.core.progress import listening
 from writ_dagster.core.storage.checkpoints import read_checkpoint
@@ -229,15 +230,14 @@ def _run_evaluation(state: RunState) -> int:
         scores = read_scores(con, evaluation_id)
     for stored in scores:
         print(_evaluation_line(stored.score))
+    if not result.success:  # stored, but a blocking check failed (a model none of whose conversations ran)
+        print(f"evaluation: FAILED (run {result.run_id}); checks: {_verdicts(result, 'evaluation')}")
     return int(not result.success)
 
 
 def _evaluation_line(score: Any) -> str:
-    passes = ", ".join(f"pass^{k} {v:.3f}" for k, v in sorted(score.figures.pass_k.items()))
-    return (f"evaluation: {score.domain} {score.model_label}: {passes}; mean reward {score.figures.avg_reward:.3f}; "
-            f"agent tokens/task {score.figures.avg_agent_completion_tokens:.0f} completion, "
-            f"{score.figures.avg_agent_prompt_tokens:.0f} prompt; {score.figures.n_simulations} conversations; "
-            f"{score.results_path}")
+    # pass^k, reward and tokens over the conversations that ran; errors counted apart, the first quoted
+    return f"evaluation: {score.domain} {score.model_label}: {figures_line(score.figures)}; {score.results_path}"
 
 
 # `writ run` runs these in order, each while its stage is within --until (see STAGES).

@@ -5,8 +5,10 @@ through its ``Orchestrator`` and ``evaluate_simulation`` scores the result, call
 through litellm at OpenAI-compatible endpoints. Around it we do what ``tau2.run.run_tasks``
 does, minus its side effects on the process (it replaces loguru's handlers, prints to the
 console and asks on stdin when the file exists): the same task selection (``get_tasks``),
-the same per-trial seeds, a thread pool of ``concurrency`` conversations, a conversation that
-raises scored 0 as with ``skip_failed_samples``, and a ``Results`` that ``Results.load`` reads.
+the same per-trial seeds, a thread pool of ``concurrency`` conversations, and a ``Results`` that
+``Results.load`` reads. A conversation that raises is kept as tau2's ``skip_failed_samples`` keeps
+it (``skipped``, reward 0, no messages) with its exception in ``reward_info.info["error"]``: it is
+an error, which :mod:`.metrics` counts apart from the scores.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import writ_dagster.core.runtime  # noqa: F401  (settings needed before tau2/litellm load)
+from writ_dagster.core.evaluation.metrics import ERROR_KEY
 from writ_dagster.core.evaluation.models import EvalConfig
 from writ_dagster.core.versioning import code_version, tau2_version
 
@@ -68,8 +71,7 @@ class DomainRun:
 
     results: Any  # tau2.data_model.simulation.Results
     path: Path
-    failed_runs: int
-    errors: list[str]
+    errors: list[str]  # "task <id> trial <n>: <exception>", in the order the (task, trial) jobs were listed
     seconds: float
 
 
@@ -128,7 +130,6 @@ def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig,
     seeds = trial_seeds(config.seed, config.num_trials)
     agent_args, user_args = agent.llm_args(config), user.llm_args(config)
     jobs = [(task, trial, seeds[trial]) for trial in range(config.num_trials) for task in tasks]
-    errors: list[str] = []
     done = [0]
     lock = threading.Lock()
 
@@ -140,13 +141,12 @@ def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig,
                            llm_user=user.litellm_model, llm_args_user=user_args,
                            max_steps=config.max_steps, max_errors=config.max_errors,
                            evaluation_type=EvaluationType.ALL, seed=seed)
-        except Exception as exc:  # noqa: BLE001 - scored 0 and kept, as tau2's skip_failed_samples does
-            with lock:
-                errors.append(f"task {task.id} trial {trial}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+        except Exception as exc:  # noqa: BLE001 - kept as tau2's skip_failed_samples keeps it, marked an error
             now = get_now()
             sim = SimulationRun(id=f"{task.id}_{trial}_failed", task_id=task.id, start_time=now, end_time=now,
                                 duration=0.0, termination_reason=TerminationReason.AGENT_ERROR, messages=[],
-                                seed=seed, reward_info=RewardInfo(reward=0.0), skipped=True)
+                                seed=seed, reward_info=RewardInfo(reward=0.0, info={ERROR_KEY: exception_line(exc)}),
+                                skipped=True)
         sim.trial = trial
         with lock:
             done[0] += 1
@@ -161,5 +161,11 @@ def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig,
     tmp = save_to.with_name(save_to.name + ".partial")
     results.save(tmp)
     tmp.replace(save_to)
-    return DomainRun(results=results, path=save_to, failed_runs=len(errors), errors=errors,
-                     seconds=time.perf_counter() - started)
+    errors = [f"task {s.task_id} trial {s.trial}: {s.reward_info.info[ERROR_KEY]}" for s in simulations if s.skipped]
+    return DomainRun(results=results, path=save_to, errors=errors, seconds=time.perf_counter() - started)
+
+
+def exception_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line, at most ``limit`` characters (litellm and tau2 messages run long)."""
+    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -5,6 +5,11 @@ with ``c`` successes out of ``n`` trials, pass^k = C(c, k) / C(n, k); the domain
 the mean over tasks, for k = 1 .. the fewest trials any task has. Tokens are what the agent's
 messages report in ``usage`` (the server's counts), summed per simulation and averaged over
 simulations, i.e. the tokens the agent spends on one attempt at a task.
+
+A conversation the harness could not run (tau2 raised: a server error, a reply tau2 refuses) is
+an error, not a score: the harness marks it ``skipped`` (tau2's own flag for such samples) with
+its exception in ``reward_info.info["error"]``, and every figure here but the error count leaves
+it out. tau2's ``compute_metrics`` would count it as a failed trial (reward 0).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
     from tau2.data_model.simulation import Results, SimulationRun
 
 SUCCESS_TOLERANCE = 1e-6
+ERROR_KEY = "error"  # where the harness keeps a conversation's exception, in reward_info.info
 
 
 def is_success(reward: float | None) -> bool:
@@ -37,10 +43,29 @@ def _reward(sim: SimulationRun) -> float:
     return sim.reward_info.reward if sim.reward_info is not None else 0.0
 
 
+def errored(sim: SimulationRun) -> bool:
+    """Whether the harness could not run this conversation (tau2's ``skipped`` samples)."""
+    return bool(sim.skipped)
+
+
+def error_text(sim: SimulationRun) -> str | None:
+    """The exception an errored conversation ended with, as the harness recorded it."""
+    if not errored(sim):
+        return None
+    info = (sim.reward_info.info if sim.reward_info is not None else None) or {}
+    return str(info.get(ERROR_KEY) or "unknown error (not recorded)")
+
+
+def ran(results: Results) -> list[SimulationRun]:
+    """The conversations that ran (and were scored by tau2)."""
+    return [s for s in results.simulations if not errored(s)]
+
+
 def pass_k(results: Results) -> dict[int, float]:
-    """pass^k for k = 1 .. min trials per task, averaged over the tasks that were simulated."""
+    """pass^k for k = 1 .. min trials per task, averaged over the tasks with a conversation that ran
+    (errored conversations are not trials)."""
     per_task: dict[str, list[bool]] = defaultdict(list)
-    for sim in results.simulations:
+    for sim in ran(results):
         per_task[sim.task_id].append(is_success(_reward(sim)))
     if not per_task:
         return {}
@@ -67,10 +92,10 @@ def completion_tokens(sim: SimulationRun) -> int:
     return _usage_sum(sim, "assistant", "completion_tokens") + _usage_sum(sim, "user", "completion_tokens")
 
 
-def score(results: Results, failed_runs: int = 0) -> ScoreFigures:
-    """All figures of one results file."""
-    sims = results.simulations
-    n = len(sims)
+def score(results: Results) -> ScoreFigures:
+    """All figures of one results file: over the conversations that ran, with the errors counted apart."""
+    sims = ran(results)
+    failures = [s for s in results.simulations if errored(s)]
 
     def mean(values: list[float]) -> float:
         return sum(values) / len(values) if values else 0.0
@@ -78,28 +103,50 @@ def score(results: Results, failed_runs: int = 0) -> ScoreFigures:
     return ScoreFigures(
         pass_k=pass_k(results),
         avg_reward=mean([_reward(s) for s in sims]),
-        n_tasks=len({s.task_id for s in sims}),
-        n_simulations=n,
+        n_tasks=len({s.task_id for s in results.simulations}),
+        n_simulations=len(results.simulations),
         avg_agent_completion_tokens=mean([_usage_sum(s, "assistant", "completion_tokens") for s in sims]),
         avg_agent_prompt_tokens=mean([_usage_sum(s, "assistant", "prompt_tokens") for s in sims]),
         avg_user_completion_tokens=mean([_usage_sum(s, "user", "completion_tokens") for s in sims]),
         avg_agent_turns=mean([sum(1 for m in s.messages if getattr(m, "role", None) == "assistant") for s in sims]),
         termination_reasons=dict(Counter(str(getattr(s.termination_reason, "value", s.termination_reason))
                                          for s in sims).most_common()),
-        failed_runs=failed_runs,
+        errors=len(failures),
+        first_error=error_text(failures[0]) if failures else None,
+        conversations_ran=len(sims),
     )
+
+
+def figures_line(figures: ScoreFigures) -> str:
+    """pass^k, mean reward and tokens over the conversations that ran, then the errors (first quoted)."""
+    f = figures
+    if f.measured:
+        passes = ", ".join(f"pass^{k} {v:.3f}" for k, v in sorted(f.pass_k.items()))
+        head = (f"{passes}; mean reward {f.avg_reward:.3f}; agent tokens/task {f.avg_agent_completion_tokens:.0f} "
+                f"completion, {f.avg_agent_prompt_tokens:.0f} prompt; over {f.conversations_ran} of "
+                f"{f.n_simulations} conversations")
+    else:
+        head = f"NOT MEASURED: none of {f.n_simulations} conversations ran"
+    return head + f"; errors {f.errors}" + (f" (first: {f.first_error})" if f.first_error else "")
 
 
 def score_table_markdown(rows: list[tuple[str, str, ScoreFigures]]) -> str:
     """Markdown: one line per (domain, model label), models of a domain side by side."""
     ks = sorted({k for _, _, f in rows for k in f.pass_k})
     head = ["domain", "model", *[f"pass^{k}" for k in ks], "avg reward", "agent tokens/task (completion)",
-            "agent tokens/task (prompt)", "agent turns/task", "simulations"]
+            "agent tokens/task (prompt)", "agent turns/task", "conversations ran", "errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = {"base": 0, "fine-tuned": 1}
     for domain, label, f in sorted(rows, key=lambda r: (r[0], order.get(r[1], 2), r[1])):
         cells = [domain, label, *[f"{f.pass_k[k]:.3f}" if k in f.pass_k else "–" for k in ks],
                  f"{f.avg_reward:.3f}", f"{f.avg_agent_completion_tokens:.1f}", f"{f.avg_agent_prompt_tokens:.1f}",
-                 f"{f.avg_agent_turns:.1f}", str(f.n_simulations)]
+                 f"{f.avg_agent_turns:.1f}", f"{f.conversations_ran} of {f.n_simulations}",
+                 str(f.errors) + (f" (first: {_cell(f.first_error)})" if f.first_error else "")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(text: str, limit: int = 160) -> str:
+    """``text`` on one line, short, safe inside a Markdown table cell."""
+    one = " ".join(text.split()).replace("|", "\\|")
+    return one if len(one) <= limit else one[: limit - 1] + "…"

@@ -4,15 +4,52 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
 from writ_dagster.core.domains.registry import WRIT_DOMAINS
+from writ_dagster.core.secrets import check_no_secrets
 from writ_dagster.core.versioning import tau2_version
 
 ModelLabel = Literal["base", "fine-tuned"]
+MODEL_LABELS: tuple[ModelLabel, ...] = ("base", "fine-tuned")
 DOMAINS = WRIT_DOMAINS  # the τ²-bench domains WRIT trains for
+
+
+def check_endpoint_url(where: str, url: str) -> str:
+    """``url`` if it is an http(s) base URL without credentials; else ``ValueError`` in one line.
+
+    Settings are stored in DuckDB rows, Dagster's run history and tau2 results files, so a URL
+    carrying a user name, password or query string (where keys are often put) is refused, the way
+    :func:`~writ_dagster.core.secrets.check_no_secrets` refuses literal keys.
+    """
+    prefix, _, name = where.rpartition(".")
+    check_no_secrets(prefix or "settings", {name: url})
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"{where} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{where} must be an http(s) base URL such as http://127.0.0.1:8000/v1, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{where} has a query string or fragment, refused (keys do not belong in URLs): give "
+                         "the key by variable name in the matching *_api_key_env setting")
+    return url
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_env_name(where: str, name: str | None) -> str | None:
+    """``name`` if it can name an environment variable; a key pasted in its place is refused unquoted."""
+    if name is not None and not _ENV_NAME.fullmatch(name):
+        raise ValueError(f"{where} must be the NAME of an environment variable holding the key (letters, digits, "
+                         "underscores), not the key itself")
+    return name
 
 
 class UserModelSpec(BaseModel):
@@ -29,6 +66,34 @@ class UserModelSpec(BaseModel):
     def served_here(self) -> bool:
         """Whether a vLLM server must be started for the user."""
         return self.base_url is None
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        return None if value is None else check_endpoint_url("user.base_url", value)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return check_env_name("user.api_key_env", value)
+
+
+class AgentEndpointSpec(BaseModel):
+    """An evaluated model served elsewhere (an OpenAI-compatible endpoint): no vLLM server is started for it."""
+
+    base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://10.0.0.5:8000/v1")
+    model: str | None = Field(None, description="the model name to send (default: the name of the model's folder)")
+    api_key_env: str | None = Field(None, description="NAME of the environment variable holding the endpoint's key")
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        return check_endpoint_url("agent_endpoints.base_url", value)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return check_env_name("agent_endpoints.api_key_env", value)
 
 
 class ServerFlags(BaseModel):
@@ -57,11 +122,18 @@ class EvalConfig(BaseModel):
     concurrency: int = Field(4, ge=1, description="conversations in flight at once per domain (the domains "
                                                   "play side by side)")
     seed: int = Field(300, description="tau2's run seed (per-trial seeds derive from it as in `tau2 run`)")
-    agent_temperature: float = Field(0.0, ge=0.0)
+    agent_temperature: float = Field(0.7, ge=0.0, description=(
+        "sampling temperature of every evaluated model (the same for each), seeded per trial as tau2 seeds them. "
+        "Sampled, not greedy, on CPU: an untrained base decoded greedily repeats one whitespace token until "
+        "max_tokens, which tau2 refuses as an empty reply, and greedy trials against a greedy user are all "
+        "alike, so pass^2.. would repeat pass^1. tau2's own protocol (configs/writ-2k.yaml) sets 0.0"))
     agent_max_tokens: int = Field(256, ge=1)
     max_retries: int = Field(1, ge=0, description="LLM call retries (tau2 retries empty replies too)")
     request_timeout_s: float = Field(300.0, gt=0)
     evaluate_base_model: bool = True
+    agent_endpoints: dict[ModelLabel, AgentEndpointSpec] = Field(
+        default_factory=dict, description="evaluated models served elsewhere, by label; a vLLM server is started "
+                                          "only for the others")
     user: UserModelSpec = Field(default_factory=UserModelSpec)
     server: ServerFlags = Field(default_factory=ServerFlags)
 
@@ -104,7 +176,24 @@ class ScoreFigures(BaseModel):
     avg_user_completion_tokens: float = 0.0
     avg_agent_turns: float = 0.0
     termination_reasons: dict[str, int] = Field(default_factory=dict)
-    failed_runs: int = Field(0, description="conversations that raised (scored 0, as tau2's skip_failed_samples)")
+    errors: int = Field(0, validation_alias=AliasChoices("errors", "failed_runs"),
+                        description="conversations the harness could not run (tau2 raised): not scored, and left "
+                                    "out of every figure but this one")
+    first_error: str | None = Field(None, description="the exception of the first of them (task order), one line")
+    conversations_ran: int | None = Field(None, description="conversations that ran and were scored: pass^k, mean "
+                                                            "reward and tokens are over these")
+
+    @model_validator(mode="after")
+    def _ran_defaults(self) -> ScoreFigures:
+        # rows stored before errors were left out of the figures counted every simulation as ran
+        if self.conversations_ran is None:
+            self.conversations_ran = self.n_simulations - self.errors
+        return self
+
+    @property
+    def measured(self) -> bool:
+        """Whether any conversation ran: without one, there is no score, only errors."""
+        return bool(self.conversations_ran)
 
 
 class ModelScore(BaseModel):

@@ -5,11 +5,17 @@
 open only to read and to write, not while the models play.
 
 For each model (the base model first, if asked, then the fine-tuned checkpoint) one vLLM
-server is started with tool calling on, the user simulator's server (unless the user is an
-external endpoint) runs for the whole evaluation, every domain is played through tau2's
-harness (:mod:`writ_dagster.core.evaluation.harness`), and each (model, domain) gets a tau2
-results file ``<out_dir>/<model_label>_<domain>.json`` and a :class:`ModelScore`. Every server
-is stopped (its whole process group) on the way out, whatever happened.
+server is started with tool calling on, unless the settings name an endpoint that serves it
+(``agent_endpoints``); the user simulator's server (unless the user is an external endpoint)
+runs for the whole evaluation, every domain is played through tau2's harness
+(:mod:`writ_dagster.core.evaluation.harness`), and each (model, domain) gets a tau2 results
+file ``<out_dir>/<model_label>_<domain>.json`` and a :class:`ModelScore`. Every server is
+stopped (its whole process group) on the way out, whatever happened.
+
+A conversation the harness could not run is an error, not a score (:mod:`.metrics`). When no
+conversation of a (model, domain) ran, that model was not measured: :func:`run_evaluation`
+stores what it has (errors included) and raises :class:`UnmeasuredModelError` quoting the first
+error.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from writ_dagster.core.evaluation.harness import Endpoint, run_domain
-from writ_dagster.core.evaluation.metrics import completion_tokens, passed, score
-from writ_dagster.core.evaluation.models import EvalConfig, ModelLabel, ModelScore
+from writ_dagster.core.evaluation.metrics import completion_tokens, figures_line, passed, score
+from writ_dagster.core.evaluation.models import AgentEndpointSpec, EvalConfig, ModelLabel, ModelScore
 from writ_dagster.core.progress import Progress, publish
 from writ_dagster.core.stages import Connect, MissingInputError
 from writ_dagster.core.storage.checkpoints import CheckpointRecord, latest_checkpoint
@@ -48,12 +54,38 @@ class EvaluationRun:
     errors: list[str] = field(default_factory=list)
     server_logs: dict[str, str] = field(default_factory=dict)
 
+    def unmeasured(self) -> list[ModelScore]:
+        """The (model, domain) rows with no conversation that ran: errors only, no score."""
+        return [s for s in self.scores if not s.figures.measured]
+
+    def failure(self) -> str | None:
+        """One line saying which models were not measured and why (the first error), or None."""
+        bad = self.unmeasured()
+        if not bad:
+            return None
+        first = bad[0].figures
+        names = ", ".join(f"{s.model_label}/{s.domain}" for s in bad)
+        return (f"no conversation of {names} ran ({first.errors} of {first.n_simulations} errored in "
+                f"{bad[0].model_label}/{bad[0].domain}; first: {first.first_error})")
+
+
+class UnmeasuredModelError(RuntimeError):
+    """Every conversation of some evaluated (model, domain) errored: there is no score to report.
+
+    Raised after the rows (errors counted) are stored; ``run`` holds what was evaluated."""
+
+    def __init__(self, run: EvaluationRun) -> None:
+        super().__init__(f"evaluation {run.evaluation_id}: {run.failure()}")
+        self.run = run
+
 
 def run_evaluation(connect: Connect, config: EvalConfig, evaluations_dir: Path, log: Log | None = None,
                    warn: Log | None = None) -> EvaluationRun:
     """Evaluate the latest registered checkpoint into ``evaluations_dir/<evaluation_id>`` and store its scores.
 
-    Raises :class:`MissingInputError` (before any server starts) if no checkpoint is registered.
+    Raises :class:`MissingInputError` (before any server starts) if no checkpoint is registered, and
+    :class:`UnmeasuredModelError` (after storing the rows) if every conversation of a model on a
+    domain errored.
     """
     say = log or (lambda _msg: None)
     with connect() as con:  # held only to read; the evaluation itself takes minutes
@@ -69,6 +101,8 @@ def run_evaluation(connect: Connect, config: EvalConfig, evaluations_dir: Path, 
         (warn or say)(error)
     with connect() as con:
         write_scores(con, run.scores)
+    if run.failure():
+        raise UnmeasuredModelError(run)
     return run
 
 
@@ -155,29 +189,35 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
         else:
             user_name = f"{spec.model} @ {spec.base_url}"
 
-        for index, (label, model) in enumerate(models_to_evaluate(checkpoint, config)):
-            model = resolve_model(model)
-            agent_server = VLLMServer(_server_config(model, model_label(model), config,
-                                                     config.server.agent_tool_call_parser),
-                                      log_path=logs / f"agent-{label}.log")
-            run.server_logs[f"agent-{label}"] = str(logs / f"agent-{label}.log")
+        user_started = user_server is None
+        for label, model in models_to_evaluate(checkpoint, config):
+            remote = config.agent_endpoints.get(label)
+            model = model if remote is not None else resolve_model(model)
+            agent_server = None if remote is not None else VLLMServer(
+                _server_config(model, model_label(model), config, config.server.agent_tool_call_parser),
+                log_path=logs / f"agent-{label}.log")
+            if agent_server is not None:
+                run.server_logs[f"agent-{label}"] = str(logs / f"agent-{label}.log")
             t0 = time.perf_counter()
             with ExitStack() as per_model:
-                per_model.callback(agent_server.stop)
-                if index == 0 and user_server is not None:
-                    _start_all([user_server, agent_server])  # the user server stays up for every model
+                starting = [] if user_started else [user_server]  # the user server stays up for every model
+                if agent_server is not None:
+                    per_model.callback(agent_server.stop)
+                    starting.append(agent_server)
+                _start_all(starting)
+                if not user_started:
+                    user_started = True
                     timings["user_server_start_s"] = user_server.startup_s or 0.0
-                else:
-                    agent_server.start()
                 timings[f"{label}_servers_ready_s"] = time.perf_counter() - t0
-                say(f"{label}: agent server for {model} ready at {agent_server.base_url} "
-                    f"in {agent_server.startup_s:.1f}s")
                 user = Endpoint(model=user_server.config.name if user_server else spec.model,
                                 base_url=user_server.base_url if user_server else str(spec.base_url),
                                 temperature=spec.temperature, max_tokens=spec.max_tokens,
                                 api_key_env=None if user_server else spec.api_key_env)
-                agent = Endpoint(model=agent_server.config.name, base_url=agent_server.base_url,
-                                 temperature=config.agent_temperature, max_tokens=config.agent_max_tokens)
+                agent = _agent_endpoint(agent_server, remote, model, config)
+                if agent_server is not None:
+                    say(f"{label}: agent server for {model} ready at {agent.base_url} in {agent_server.startup_s:.1f}s")
+                else:
+                    say(f"{label}: agent {agent.model} served at {agent.base_url} (no server started here)")
 
                 def play(domain: str, label: str = label, agent: Endpoint = agent) -> Any:
                     counts = Progress(f"{label}/{domain}", "played", "conversations", planned=0)
@@ -196,7 +236,7 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
                 for domain, played in zip(config.domains, played_by_domain):
                     timings[f"{label}_{domain}_conversations_s"] = played.seconds
                     run.errors += [f"{label}/{domain}: {e}" for e in played.errors]
-                    figures = score(played.results, failed_runs=played.failed_runs)
+                    figures = score(played.results)
                     run.scores.append(ModelScore(
                         evaluation_id=evaluation_id, domain=domain, model_label=label,
                         checkpoint_id=checkpoint.checkpoint_id if label == "fine-tuned" else None,
@@ -204,13 +244,29 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
                         num_tasks=figures.n_tasks, num_trials=config.num_trials, figures=figures,
                         results_path=str(played.path), config_json=config_json,
                         timings={"conversations_s": round(played.seconds, 2),
-                                 "agent_server_start_s": round(agent_server.startup_s or 0.0, 2)}))
-                    say(f"{label}/{domain}: pass^k {figures.pass_k}, avg reward {figures.avg_reward:.3f}, "
-                        f"{figures.avg_agent_completion_tokens:.0f} agent tokens/task "
-                        f"({played.seconds:.1f}s, {played.failed_runs} failed)")
+                                 "agent_server_start_s": round(_startup_s(agent_server), 2)}))
+                    say(f"{label}/{domain}: {figures_line(figures)} ({played.seconds:.1f}s)")
                 t1 = time.perf_counter()
-            timings[f"{label}_agent_server_start_s"] = agent_server.startup_s or 0.0
+            timings[f"{label}_agent_server_start_s"] = _startup_s(agent_server)
             timings[f"{label}_agent_server_stop_s"] = time.perf_counter() - t1
         t1 = time.perf_counter()
     timings["user_server_stop_s"] = time.perf_counter() - t1
     return run
+
+
+def _startup_s(server: Any) -> float:
+    return (server.startup_s or 0.0) if server is not None else 0.0
+
+
+def _agent_endpoint(server: Any, remote: AgentEndpointSpec | None, model: str, config: EvalConfig) -> Endpoint:
+    """How litellm reaches the evaluated model: the server started here, or the configured endpoint."""
+    from writ_dagster.core.llm.sampling import model_label
+
+    if server is not None:
+        return Endpoint(model=server.config.name, base_url=server.base_url, temperature=config.agent_temperature,
+                        max_tokens=config.agent_max_tokens)
+    assert remote is not None
+    return Endpoint(model=remote.model or model_label(model), base_url=remote.base_url,
+                    temperature=config.agent_temperature, max_tokens=config.agent_max_tokens,
+                    api_key_env=remote.api_key_env)
+
