@@ -73,12 +73,12 @@ def _jobs(home: Path) -> list[Job]:
         return jobs_for_scripts(read_tasks(con, DOMAIN), read_user_scripts(con, DOMAIN), DEFAULT_SEED)
 
 
-def _play(urls: list[str], jobs: list[Job], retry: RetryPolicy | None = None,
-          max_tokens: int = 4096) -> tuple[list[TrajectoryRecord], OpenAICompatibleBackend]:
+def _play(urls: list[str], jobs: list[Job], retry: RetryPolicy | None = None, max_tokens: int = 4096,
+          concurrency: int = 8) -> tuple[list[TrajectoryRecord], OpenAICompatibleBackend]:
     retry = retry or RetryPolicy(max_retries=4, backoff_s=0.01, timeout_s=30.0)
     agent = OpenAICompatibleBackend(urls, TEACHER_MODEL, sampling=Sampling(max_tokens=max_tokens), retry=retry)
     user = OpenAICompatibleBackend(urls, USER_MODEL, sampling=Sampling(max_tokens=1024), retry=retry)
-    engine = SimulationEngine(agent, user, SimulationConfig(max_concurrency=8))
+    engine = SimulationEngine(agent, user, SimulationConfig(max_concurrency=concurrency))
 
     async def run() -> list[TrajectoryRecord]:
         out = [r async for r in engine.arun(jobs)]
@@ -119,7 +119,7 @@ def _openai(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @pytest.mark.timeout(120)
 def test_routes_models_health_and_a_tool_call_with_usage(home: Path) -> None:
-    with ThreadFleet(home, {"replica_count": 2}) as fleet:
+    with ThreadFleet(home, {"replica_count": 2, "time_scale": 0.0}) as fleet:
         root = fleet.base_urls[0][: -len("/v1")]
         models = httpx.get(fleet.base_urls[1] + "/models").json()
         assert [m["id"] for m in models["data"]] == [TEACHER_MODEL, USER_MODEL]
@@ -159,7 +159,7 @@ def test_routes_models_health_and_a_tool_call_with_usage(home: Path) -> None:
 @pytest.mark.timeout(300)
 def test_at_pass_rate_one_the_fleet_plays_the_scripted_conversations(home: Path) -> None:
     jobs = _jobs(home)
-    with ThreadFleet(home, {"replica_count": 3}) as fleet:
+    with ThreadFleet(home, {"replica_count": 3, "time_scale": 0.0}) as fleet:
         played, agent = _play(fleet.base_urls, jobs)
         stats = fleet.stats()
     scripted = _scripted(jobs)
@@ -179,7 +179,7 @@ def test_at_pass_rate_one_the_fleet_plays_the_scripted_conversations(home: Path)
 @pytest.mark.timeout(300)
 def test_a_reply_depends_on_the_request_only_not_the_replica_or_the_cache(home: Path) -> None:
     job = _jobs(home)[1]
-    with ThreadFleet(home, {"replica_count": 2, "teacher": {"pass_rate": 0.5}, "seed": 3}) as fleet:
+    with ThreadFleet(home, {"replica_count": 2, "time_scale": 0.0, "teacher": {"pass_rate": 0.5}, "seed": 3}) as fleet:
         [record], _ = _play(fleet.base_urls, [job])
         system = {"role": "system", "content": agent_system_prompt(get_domain(DOMAIN).policy)}
         turns = [k for k, m in enumerate(record.messages) if k > 0 and m["role"] == "assistant"]
@@ -194,6 +194,27 @@ def test_a_reply_depends_on_the_request_only_not_the_replica_or_the_cache(home: 
             assert message["content"] == said["content"]
             assert message.get("tool_calls") == said["tool_calls"]
         assert fleet.stats()["fleet"]["counters"]["state_misses"] >= len(turns)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_rerun_gets_the_same_conversations_whatever_the_replicas_concurrency_or_cache(home: Path) -> None:
+    """What a killed and resumed run relies on: with errors drawn, the rows are a function of the
+    conversations alone. The second fleet keeps no state between turns, so it rebuilds every one."""
+    from dataclasses import replace
+
+    from writ_dagster.core.simulation.attempts import attempt_seed
+
+    jobs = [replace(j, seed=attempt_seed(j.seed, k), attempt=k) for j in _jobs(home) for k in range(2)]
+    behaviour = {"time_scale": 0.0, "teacher": {"pass_rate": 0.5, "reasoning": "think"}}
+    with ThreadFleet(home, {"replica_count": 2, **behaviour}) as fleet:
+        first, _ = _play(fleet.base_urls, jobs, concurrency=12)
+    with ThreadFleet(home, {"replica_count": 3, "state_cache_size": 0, **behaviour}) as fleet:
+        second, _ = _play(fleet.base_urls, list(reversed(jobs)), concurrency=2)
+        assert fleet.stats()["fleet"]["counters"].get("state_hits", 0) == 0
+    assert [_said(r) for r in first] == [_said(r) for r in second]
+    assert [r.reward for r in first] == [r.reward for r in second]
+    assert 0 < sum(r.reward for r in first) < len(first)  # errors were drawn, and not everywhere
 
 
 @pytest.mark.timeout(120)
@@ -228,7 +249,7 @@ def test_capacity_limits_concurrent_sequences_and_the_rest_queue(home: Path) -> 
 def test_faults_are_retried_counted_and_change_no_conversation(home: Path) -> None:
     jobs = _jobs(home)[:4]
     faulty = {"http_5xx_rate": 0.15, "reset_rate": 0.1, "timeout_rate": 0.03, "stall_s": 3.0}
-    config = {"replica_count": 2, "replicas": [{"faults": faulty}, {}]}
+    config = {"replica_count": 2, "time_scale": 0.0, "replicas": [{"faults": faulty}, {}]}
     retry = RetryPolicy(max_retries=8, backoff_s=0.01, backoff_max_s=0.05, timeout_s=1.0)
     with ThreadFleet(home, config) as fleet:
         played, agent = _play(fleet.base_urls, jobs, retry=retry)
@@ -245,7 +266,7 @@ def test_faults_are_retried_counted_and_change_no_conversation(home: Path) -> No
 def test_reasoning_and_length_cuts_come_in_the_shapes_the_client_reads(home: Path) -> None:
     job = _jobs(home)[0]
     for reasoning in ("think", "reasoning_content"):
-        with ThreadFleet(home, {"replica_count": 1, "teacher": {"reasoning": reasoning}}) as fleet:
+        with ThreadFleet(home, {"replica_count": 1, "time_scale": 0.0, "teacher": {"reasoning": reasoning}}) as fleet:
             system = {"role": "system", "content": agent_system_prompt(get_domain(DOMAIN).policy)}
             [record] = _scripted([job])
             body = {"model": TEACHER_MODEL, "messages": [system, *_openai(record.messages[:2])]}
@@ -260,10 +281,10 @@ def test_reasoning_and_length_cuts_come_in_the_shapes_the_client_reads(home: Pat
             [played], _ = _play(fleet.base_urls, [job])
             assert _said(played) == _said(record)
             assert any((m.get("raw_data") or {}).get("reasoning_content") for m in played.messages)
-    with ThreadFleet(home, {"replica_count": 1, "teacher": {"truncation_rate": 1.0}}) as fleet:
+    with ThreadFleet(home, {"replica_count": 1, "time_scale": 0.0, "teacher": {"truncation_rate": 1.0}}) as fleet:
         [played], _ = _play(fleet.base_urls, [job])
         assert played.termination_reason == "agent_truncated" and played.reward == 0.0
-    with ThreadFleet(home, {"replica_count": 1}) as fleet:
+    with ThreadFleet(home, {"replica_count": 1, "time_scale": 0.0}) as fleet:
         [played], _ = _play(fleet.base_urls, [job], max_tokens=8)  # the request's own limit cuts too
         assert played.termination_reason == "agent_truncated"
         assert played.messages[-1]["raw_data"]["finish_reason"] == "length"
@@ -280,7 +301,7 @@ def test_the_teacher_fails_about_as_often_as_configured(tmp_path: Path) -> None:
     from writ_dagster.core.simulation.attempts import attempt_seed
 
     jobs = [replace(j, seed=attempt_seed(j.seed, k), attempt=k) for j in jobs for k in range(3)]  # 48
-    with ThreadFleet(home, {"replica_count": 2, "teacher": {"pass_rate": 0.5}}) as fleet:
+    with ThreadFleet(home, {"replica_count": 2, "time_scale": 0.0, "teacher": {"pass_rate": 0.5}}) as fleet:
         played, _ = _play(fleet.base_urls, jobs)
         counters = fleet.stats()["fleet"]["counters"]
     rate = sum(r.reward >= 1.0 for r in played) / len(played)

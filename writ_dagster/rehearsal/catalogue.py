@@ -134,6 +134,7 @@ class Catalogue:
         self._lock = threading.Lock()
         self.entries: dict[tuple[str, str], Entry] = {}
         self.by_prompt: dict[str, list[tuple[str, str]]] = {}
+        self.prompts: dict[tuple[str, str], str] = {}
         self._openings: dict[str, list[tuple[str, str]]] = {}
         self._opened: set[tuple[str, str]] = set()
         self.agent_prompts = {text_hash(agent_system_prompt(get_domain(d).policy)): d for d in domain_names()}
@@ -147,12 +148,16 @@ class Catalogue:
         new = 0
         with self._lock:
             for e in entries:
-                if e.key in self.entries:
+                old = self.entries.get(e.key)
+                if old is not None and (old.record.content_hash, old.script.content_hash) == \
+                        (e.record.content_hash, e.script.content_hash):
                     continue
-                new += 1
+                new += 1  # new, or stored again with other content (a partition made anew)
                 self.entries[e.key] = e
                 prompt = text_hash(user_system_prompt(e.script.user_scenario))
+                self.prompts[e.key] = prompt
                 self.by_prompt.setdefault(prompt, []).append(e.key)
+                self._opened.discard(e.key)
         return new
 
     def refresh(self, force: bool = False) -> bool:
@@ -176,7 +181,8 @@ class Catalogue:
 
     def for_prompt(self, prompt: str) -> list[Entry]:
         """The stored scripts whose user system prompt is ``prompt``."""
-        keys = self.by_prompt.get(text_hash(prompt), [])
+        h = text_hash(prompt)
+        keys = {k for k in self.by_prompt.get(h, []) if self.prompts.get(k) == h}  # not a changed entry's old prompt
         return [self.entries[k] for k in sorted(keys)]
 
     def openings_ready(self) -> int:

@@ -68,11 +68,24 @@ class Identity:
 
     entry: Entry
     seed: int
-    seed_matched: bool
+    sampling_seed: int | None = None  # the role's sampling seed whose turn seeds matched (None: no match)
 
     @property
     def label(self) -> str:
+        """What the teacher's draws are keyed by: its attempts (conversation seeds) err differently."""
         return f"{self.entry.record.task_id}\x1f{self.entry.script.script_id}\x1f{self.seed}"
+
+    @property
+    def script_label(self) -> str:
+        """What the user's draws are keyed by: the user's view does not always tell the seed."""
+        return f"{self.entry.record.task_id}\x1f{self.entry.script.script_id}"
+
+    def turn_seed(self, role: str, turn: int) -> int | None:
+        """The ``seed`` the pipeline sends on this conversation's turn (None: not known)."""
+        if self.sampling_seed is None:
+            return None
+        conv_id = trajectory_id(self.entry.record.task_id, self.entry.script.script_id, self.seed)
+        return derive_seed(self.sampling_seed, self.seed, conv_id, role, turn) & 0x7FFFFFFF
 
 
 @dataclass
@@ -185,8 +198,8 @@ class Fleet:
                         conv_id = trajectory_id(entry.record.task_id, entry.script.script_id, conv_seed)
                         for sampling in ident.sampling_seeds:
                             if derive_seed(sampling, conv_seed, conv_id, role, turn) & 0x7FFFFFFF == seed:
-                                return Identity(entry, conv_seed, True)
-        return Identity(entries[0], ident.conversation_seeds[0], False)
+                                return Identity(entry, conv_seed, sampling)
+        return Identity(entries[0], ident.conversation_seeds[0])
 
     def identify_user(self, system: str, turn_seed: Any, opening: bool) -> Identity:
         """The conversation of a user-simulator request (raises :class:`NotRecognised`).
@@ -228,12 +241,25 @@ class Fleet:
             return self._teacher(domain, messages, request, use_catalogue)
         return self._user(system, messages, request)
 
-    def _lookup(self, hashes: list[str]) -> ConvState | None:
+    def _lookup(self, hashes: list[str], turn_seed: Any = None, turn: int = 0) -> ConvState | None:
+        """The state kept under the longest prefix of the request, consumed.
+
+        Two conversations can share a prefix (two attempts of one script whose first turns read
+        alike). A teacher state whose turn seeds are known is taken only if the request's seed is
+        its conversation's next one; else the state stays for its own conversation and this
+        request's state is rebuilt, as it would be on any replica.
+        """
         for h in reversed(hashes):
-            state = self.states.pop(h, None)
-            if state is not None:
-                self._count("state_hits")
-                return state
+            state = self.states.get(h)
+            if state is None:
+                continue
+            if isinstance(turn_seed, int) and state.identity.sampling_seed is not None \
+                    and state.identity.turn_seed("agent", turn) != turn_seed:
+                self._count("state_other_conversation")
+                break
+            del self.states[h]
+            self._count("state_hits")
+            return state
         self._count("state_misses")
         return None
 
@@ -242,7 +268,7 @@ class Fleet:
                  use_catalogue: bool) -> Answer:
         conv = messages[1:]
         hashes = chain(messages)
-        state = self._lookup(hashes[1:])
+        state = self._lookup(hashes[1:], request.get("seed"), len(conv))
         rebuilt = state is None
         if state is None:
             first_user = next((_text(m.get("content")) for m in conv if m.get("role") == "user"), None)
@@ -380,7 +406,7 @@ class Fleet:
                     self._user_turn(state, conv[:j])
         content, act = self._user_turn(state, conv)
         answer = Answer(role="user", content=content, tool_calls=[], rebuilt=rebuilt)
-        u = bh.draw(self.config.seed, state.identity.label, hashes[-1], "cut")
+        u = bh.draw(self.config.seed, state.identity.script_label, hashes[-1], "cut")
         self._shape(answer, request, messages, self.config.user.reasoning, self.config.user.truncation_rate, u,
                     bh.reasoning_text("user", (act or {}).get("act", "reply")))
         if answer.finish_reason == "stop":
