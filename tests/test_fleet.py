@@ -382,3 +382,21 @@ def test_a_partition_runs_through_the_trajectories_stage_against_the_fleet(tmp_p
     assert all(r.usage.kind == "model" and r.usage.user_completion_tokens > 0 for r in records)
     assert json.loads(run.config_json)["agent_options"]["model"] == TEACHER_MODEL
     assert stats["fleet"]["answered"] == sum(r.n_turns for r in records) - len(records)  # the greeting is not asked
+
+
+def test_the_config_loads_from_yaml_and_refuses_unknown_or_per_replica_behaviour(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from writ_dagster.rehearsal.config import load_fleet_config
+
+    example = Path(__file__).resolve().parent.parent / "writ_dagster" / "rehearsal" / "example-fleet.yaml"
+    config = load_fleet_config(example)
+    assert config.replica_count == 4 and config.teacher.pass_rate == 0.6
+    assert config.replica_settings(2).capacity == 32 and config.replica_settings(1).capacity == 64
+    assert config.replica_settings(0).faults.http_5xx_rate == 0.01
+    for bad in ({"teachr": {}}, {"replicas": [{"teacher": {"pass_rate": 0.5}}]},  # behaviour is fleet-wide
+                {"teacher": {"pass_rate": 1.5}}, {"replica_count": 1, "replicas": [{}, {}]}):
+        with pytest.raises(ValidationError):
+            load_fleet_config(bad)
+    (tmp_path / "fleet.json").write_text(json.dumps({"replica_count": 3, "time_scale": 0.01}))
+    assert load_fleet_config(tmp_path / "fleet.json").replica_count == 3

@@ -12,12 +12,12 @@ Two kinds of setting, kept apart on purpose:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from writ_dagster.core.config_files import read_config_file
 from writ_dagster.core.simulation.settings import DEFAULT_SEED
 
 TEACHER_MODEL = "simulated-teacher"
@@ -155,19 +155,10 @@ class FleetConfig(_Strict):
 
 
 def load_fleet_config(source: str | Path | dict[str, Any] | None) -> FleetConfig:
-    """A :class:`FleetConfig` from a YAML or JSON file, a mapping, or None (the defaults)."""
+    """A :class:`FleetConfig` from a YAML or JSON file (read bounded and strict, as ``writ run
+    --config`` files are), a mapping, or None (the defaults)."""
     if source is None:
         return FleetConfig()
     if isinstance(source, dict):
         return FleetConfig.model_validate(source)
-    path = Path(source)
-    text = path.read_text()
-    if path.suffix == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
-
-        data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a fleet config is a mapping")
-    return FleetConfig.model_validate(data)
+    return FleetConfig.model_validate(read_config_file(source))
