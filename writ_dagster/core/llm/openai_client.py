@@ -203,9 +203,13 @@ class OpenAICompatibleBackend:
 
     async def _create(self, client: Any, request: dict[str, Any]) -> Any:
         import openai
+        from openai.types.chat import ChatCompletion
 
         try:
-            response = await client.chat.completions.create(**request)
+            # Posted as it is, not through `chat.completions.create`: the SDK's typed-parameter transform
+            # walks the whole conversation in Python on every turn, and was half the orchestrator's CPU
+            # with a fast server (bench/preset_rehearsal.py); the request is already plain JSON data.
+            response = await client.post("/chat/completions", body=request, cast_to=ChatCompletion)
         except openai.APITimeoutError:
             raise Transient("timeout") from None
         except openai.APIConnectionError as exc:
