@@ -14,9 +14,11 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from writ_dagster.core.training import COMPLETE_MARKER
+from writ_dagster.core.training.lengths import TokenCounter, length_figures
 from writ_dagster.core.training.recipes import RECIPES, get_recipe
 from writ_dagster.core.training.tiny_base import TINY_BASE
 
@@ -130,7 +132,7 @@ def test_checkpoint_asset_trains_through_pipes_and_registers_a_complete_checkpoi
     import dagster as dg
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from writ_dagster.assets.checkpoints import checkpoint
+    from writ_dagster.assets.checkpoints import ROWS_CUT_CHECK, checkpoint
     from writ_dagster.core.storage.checkpoints import latest_checkpoint
     from writ_dagster.core.storage.schema import connect
 
@@ -149,6 +151,20 @@ def test_checkpoint_asset_trains_through_pipes_and_registers_a_complete_checkpoi
     # the training loss falls; every logged point was streamed back through Pipes
     assert meta["steps"].value == STEPS and meta["recipe"].value == "cpu-tiny"
     assert curve[-1][1] < curve[0][1] - 1.0
+
+    # this set was built for no recipe: the training's own count of the rows it cut (their end untrained)
+    # is reported, and the check warns since more than 1% were cut
+    tok = AutoTokenizer.from_pretrained(meta["base_model"].value)
+    count = TokenCounter(tok)
+    rows = pq.read_table(info.train_path).to_pylist()
+    over = sum(count(r["messages"], r["tools"]) > 1024 for r in rows)
+    assert meta["max_length_tokens"].value == 1024 and meta["rows_cut_at_max_length"].value == over > 0
+    assert meta["rows_cut_share"].value == round(over / len(rows), 4)
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == ROWS_CUT_CHECK and not check.passed
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["figures"].value["rows_cut"] == over and f"{over} of {len(rows)}" in \
+        check.metadata["details"].value
     assert meta["loss_points_streamed"].value == len(curve) >= 3
     assert meta["sft_version"].value == info.sft_version and meta["train_rows"].value == info.n_train
 
@@ -290,3 +306,44 @@ def test_assistant_only_mask_trains_the_agent_turns_and_nothing_else(sft_home, t
                 assert m["content"] in untrained  # user and tool turns are context only
         checked += 1
     assert checked == info.n_train
+
+
+def test_the_training_counts_lengths_as_its_trainer_renders_them(sft_home, tmp_path) -> None:
+    """The count the SFT stage and the training program share is the trainer's own rendering: a row's
+    count is the length of the sequence TRL builds from it (uncut), and the rows over max_length are those
+    the trainer cuts."""
+    from writ_dagster.core.llm.tiny_model import ensure_tiny_base
+    from writ_dagster.core.training.sft_train import TrainJob, build_trainer, resolve_base_model, train_lengths
+
+    home, info = sft_home
+    recipe = get_recipe("cpu-tiny", {"max_length": 32768})  # nothing cut: the trainer's sequences are whole
+    job = TrainJob(recipe=recipe, train_path=str(info.train_path), out=str(tmp_path / "unused"),
+                   sft_version=info.sft_version, base_model=str(ensure_tiny_base(home / "models", recipe.tiny_base)))
+    trainer = build_trainer(job, resolve_base_model(job), output_dir=tmp_path / "trainer")
+    trained = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    rows = pq.read_table(info.train_path).to_pylist()
+    count = TokenCounter(trainer.processing_class)
+    assert [count(r["messages"], r["tools"]) for r in rows] == trained
+    assert train_lengths(job, trainer) == length_figures(trained, "tokens", 32768)
+    at_1024 = job.model_copy(update={"recipe": get_recipe("cpu-tiny")})
+    assert train_lengths(at_1024, trainer).over_limit == sum(n > 1024 for n in trained) > 0
+
+
+def test_the_rows_cut_check_warns_above_one_percent() -> None:
+    pytest.importorskip("dagster")
+    import dagster as dg
+
+    from writ_dagster.assets.checkpoints import rows_cut_result
+    from writ_dagster.core.training.sft_train import TrainResult
+
+    def manifest(cut: int, rows: int) -> TrainResult:
+        return TrainResult(checkpoint="c", recipe="gpu-qwen3-4b", recipe_digest="d", recipe_json={"max_length": 16384},
+                           base_model="b", sft_version="v", steps=1, train_rows=rows, rows_at_max_length=cut,
+                           split_rows=rows, final_loss=None, mean_loss=None, loss_curve=[], seconds=0.0, files=[],
+                           versions={})
+
+    assert rows_cut_result(manifest(0, 2000)).passed
+    assert rows_cut_result(manifest(20, 2000)).passed  # 1.0%: at the limit
+    over = rows_cut_result(manifest(21, 2000))
+    assert not over.passed and over.severity == dg.AssetCheckSeverity.WARN
+    assert "21 of 2000 train rows (1.1%) are longer than 16384 tokens" in over.metadata["details"].value

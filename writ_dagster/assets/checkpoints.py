@@ -10,6 +10,8 @@ the ``gpu`` pool: GPU steps never overlap.
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
+from writ_dagster.assets.checks import check_result
+from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.stages import MissingInputError
 from writ_dagster.core.stages.checkpoint import run_checkpoint
 from writ_dagster.core.training.sft_train import TrainJob, TrainResult
@@ -20,6 +22,8 @@ from writ_dagster.resources.storage import WritStorage
 from writ_dagster.resources.training import TrainingSettings
 
 CHECKPOINTS_TABLE = "checkpoints"
+ROWS_CUT_CHECK = "checkpoint_rows_cut"
+ROWS_CUT_WARN_SHARE = 0.01  # above this share of train rows cut at max_length, the check warns
 
 
 @dg.asset(
@@ -34,6 +38,11 @@ CHECKPOINTS_TABLE = "checkpoints"
         "recipe (cpu-tiny on a laptop, gpu-qwen3-4b[-lora] on a GPU host), trained in a separate process "
         "through Dagster Pipes. Registered in the `checkpoints` table only once complete."
     ),
+    check_specs=[dg.AssetCheckSpec(
+        ROWS_CUT_CHECK, asset="checkpoint",
+        description=f"At most {ROWS_CUT_WARN_SHARE:.0%} of the train rows were longer than the recipe's max_length "
+                    "(the trainer cuts them at the end, where the final writes are), counted by the training "
+                    "itself with the tokenizer it trained with; warns above.")],
 )
 def checkpoint(context: dg.AssetExecutionContext, storage: WritStorage, training: TrainingSettings,
                pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
@@ -54,7 +63,21 @@ def checkpoint(context: dg.AssetExecutionContext, storage: WritStorage, training
         raise dg.Failure(str(exc)) from exc
     return dg.MaterializeResult(
         metadata=checkpoint_metadata(run.manifest, run.record.checkpoint_id, run.streamed_losses, training),
-        data_version=dg.DataVersion(run.content_digest))
+        data_version=dg.DataVersion(run.content_digest), check_results=[rows_cut_result(run.manifest)])
+
+
+def rows_cut_result(manifest: TrainResult) -> dg.AssetCheckResult:
+    """Warn when more than 1% of the train rows were cut at max_length."""
+    rows = manifest.split_rows if manifest.split_rows is not None else manifest.train_rows
+    cut = manifest.rows_at_max_length
+    share = cut / rows if rows else 0.0
+    problems = [] if share <= ROWS_CUT_WARN_SHARE else [
+        f"{cut} of {rows} train rows ({share:.1%}) are longer than {manifest.recipe_json.get('max_length')} tokens "
+        f"and were cut at the end: build the SFT set for recipe {manifest.recipe} with its tokenizer at hand, "
+        "or raise max_length"]
+    figures = {"rows": rows, "rows_cut": cut, "share_cut": round(share, 4), "warn_above": ROWS_CUT_WARN_SHARE}
+    return check_result(AuditReport(passed=not problems, problems=problems, figures=figures),
+                        severity=dg.AssetCheckSeverity.WARN)
 
 
 def checkpoint_metadata(manifest: TrainResult, checkpoint_id: str, streamed: int,
@@ -70,6 +93,12 @@ def checkpoint_metadata(manifest: TrainResult, checkpoint_id: str, streamed: int
         "sft_version": manifest.sft_version,
         "train_rows": manifest.train_rows,
         "rows_cut_at_max_length": manifest.rows_at_max_length,
+        "rows_cut_share": (round(manifest.rows_at_max_length / manifest.split_rows, 4)
+                           if manifest.split_rows else None),
+        "max_length_tokens": manifest.recipe_json.get("max_length"),
+        "token_lengths": manifest.token_lengths.text() if manifest.token_lengths is not None else None,
+        "rows_dropped_by_trainer": (manifest.split_rows - manifest.train_rows
+                                    if manifest.split_rows is not None else None),
         "steps": manifest.steps,
         "first_loss": curve[0][1] if curve else None,
         "final_loss": manifest.final_loss,

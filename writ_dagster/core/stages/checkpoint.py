@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from writ_dagster.core.sft.models import RecipeLengths
 from writ_dagster.core.stages import Connect, MissingInputError
 from writ_dagster.core.storage.checkpoints import CheckpointRecord, IncompleteCheckpointError, register_checkpoint
 from writ_dagster.core.storage.sft import latest_sft_set
@@ -62,6 +63,8 @@ def run_checkpoint(connect: Connect, recipe: TrainingRecipe, checkpoints_dir: Pa
     if info.n_train == 0 or not info.train_path.is_file():
         raise MissingInputError(f"SFT set {info.sft_version} has no train split to train on ({info.train_path})")
 
+    say(lengths_note(info.lengths, recipe, info.sft_version))
+
     checkpoint_id = f"{info.sft_version}-{recipe.name}-{recipe.digest()[:8]}"
     out = checkpoints_dir / checkpoint_id
     validation = info.validation_path
@@ -88,6 +91,20 @@ def run_checkpoint(connect: Connect, recipe: TrainingRecipe, checkpoints_dir: Pa
     say(f"registered checkpoint {checkpoint_id}: {manifest.steps} steps, final loss {manifest.final_loss}")
     return CheckpointRun(record=record, manifest=manifest, streamed_losses=len(streamed),
                          content_digest=content_digest(out, manifest))
+
+
+def lengths_note(lengths: RecipeLengths | None, recipe: TrainingRecipe, sft_version: str) -> str:
+    """What the SFT set's own count says about the rows this recipe will cut; the training counts again."""
+    head = f"SFT set {sft_version}: "
+    tail = "; the training counts every row with its own tokenizer and reports those it cuts"
+    if lengths is None:
+        return head + f"built for no training recipe (token lengths not counted){tail}"
+    if not lengths.counted:
+        return head + f"token lengths not counted ({lengths.not_counted}){tail}"
+    if lengths.recipe != recipe.name or lengths.max_length != recipe.max_length:
+        return (head + f"counted for recipe {lengths.recipe} at max_length {lengths.max_length}, not for "
+                f"{recipe.name} at {recipe.max_length}{tail}")
+    return head + lengths.line()
 
 
 def content_digest(out: Path, manifest: TrainResult) -> str:

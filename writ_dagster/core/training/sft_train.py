@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from writ_dagster.core.folders import replace_dir
 from writ_dagster.core.training import COMPLETE_MARKER
+from writ_dagster.core.training.lengths import LengthFigures, TokenCounter, length_figures
 from writ_dagster.core.training.recipes import TrainingRecipe
 from writ_dagster.core.training.qwen3 import save_model_dir
 from writ_dagster.core.training.tiny_base import TINY_BASE
@@ -64,7 +65,11 @@ class TrainResult(BaseModel):
     sft_version: str
     steps: int
     train_rows: int
-    rows_at_max_length: int = Field(description="conversations cut at max_length (their tail was not trained)")
+    rows_at_max_length: int = Field(description="train rows longer than max_length, which the trainer cut at the end "
+                                                "(their tail was not trained): its own count, with the tokenizer "
+                                                "and chat template it trained with, before cutting")
+    split_rows: int | None = Field(None, description="rows of the train split (train_rows: those the trainer kept)")
+    token_lengths: LengthFigures | None = Field(None, description="tokens of the train split's rows, as trained")
     final_loss: float | None
     mean_loss: float | None
     loss_curve: list[tuple[int, float]]
@@ -227,9 +232,13 @@ def train_checkpoint(job: TrainJob, on_log: LogFn | None = None, say: Callable[[
     loss_log = _LossLog(partial / TRAINING_LOG if state.is_main_process else None, on_log)
     trainer = build_trainer(job, base_model, callbacks=[loss_log.callback])
     train_rows = len(trainer.train_dataset)
-    at_max = sum(len(ids) >= job.recipe.max_length for ids in trainer.train_dataset["input_ids"])
+    # counted again here, with the tokenizer this training loaded: the SFT set may have been built where
+    # it was not at hand, and the trainer's own dataset is already cut to max_length
+    lengths = train_lengths(job, trainer)
+    at_max = lengths.over_limit or 0
     say(f"training {job.recipe.name} on {train_rows} conversations of SFT set {job.sft_version} "
-        f"({at_max} cut at {job.recipe.max_length} tokens), {state.num_processes} process(es), base {base_model}")
+        f"({at_max} of {lengths.rows} longer than {job.recipe.max_length} tokens, cut at the end; median "
+        f"{lengths.median:.0f}, max {lengths.max} tokens), {state.num_processes} process(es), base {base_model}")
     output = trainer.train()
     eval_loss = None
     if trainer.eval_dataset is not None:
@@ -245,12 +254,22 @@ def train_checkpoint(job: TrainJob, on_log: LogFn | None = None, say: Callable[[
         checkpoint=str(out), recipe=job.recipe.name, recipe_digest=job.recipe.digest(),
         recipe_json=json.loads(job.recipe.model_dump_json()), base_model=base_model, sft_version=job.sft_version,
         steps=int(trainer.state.global_step), train_rows=train_rows, rows_at_max_length=at_max,
+        split_rows=lengths.rows, token_lengths=lengths,
         final_loss=curve[-1][1] if curve else None, mean_loss=float(output.training_loss), loss_curve=curve,
         eval_loss=eval_loss, processes=state.num_processes, seconds=round(time.perf_counter() - started, 1),
         files=_files(partial), versions=_versions())
     finish(partial, out, result)
     say(f"checkpoint {out}: {result.steps} steps, loss {curve[0][1] if curve else None} -> {result.final_loss}")
     return result
+
+
+def train_lengths(job: TrainJob, trainer: Any) -> LengthFigures:
+    """Tokens of every row of the job's train split as ``trainer`` renders them (its tokenizer and chat
+    template, tools included), before it cuts them at the recipe's ``max_length``."""
+    count = TokenCounter(trainer.processing_class, job.recipe.assistant_only_loss,
+                         chat_template=getattr(trainer, "chat_template", None))
+    rows = load_sft_split(job.train_path)
+    return length_figures((count(r["messages"], r["tools"]) for r in rows), "tokens", job.recipe.max_length)
 
 
 def _save(trainer: Any, job: TrainJob, partial: Path, state: Any) -> None:
