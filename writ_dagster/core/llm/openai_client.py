@@ -1,6 +1,8 @@
 """An async backend over OpenAI-compatible chat servers (vLLM's, or any other).
 
-One request per conversation turn, spread round-robin over one or more base URLs (replicas).
+One request per conversation turn, spread over one or more base URLs (replicas): each turn goes to
+the replica with the fewest of this client's requests in flight, ties broken round-robin (plain
+round-robin piles requests on one replica while another idles, since turns take unequal times).
 Transient failures — connection refused or reset, timeouts, HTTP 429 and 5xx, and replies
 that cannot be read (a corrupted body) — are retried with exponential backoff, each retry
 on the next URL; when retries run out, the turn comes back as ``Reply(error=reason)`` and the
@@ -134,6 +136,7 @@ class OpenAICompatibleBackend:
         self._clients: list[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # HTTP clients belong to one event loop
         self._next = itertools.count()
+        self._in_flight = [0] * len(self.base_urls)  # this client's requests now at each replica
         self._rng = random.Random(self.params.seed)
         self.stats: Counter[str] = Counter()  # requests, retries, retry:<reason>, failed, recovered_tool_calls
         self.failures: dict[str, str] = {}  # conversation id -> why its last turn failed
@@ -167,27 +170,40 @@ class OpenAICompatibleBackend:
     async def respond(self, view: ConversationView) -> Reply:
         """One turn for one conversation, retried on transient failures."""
         request = self._request(view)
-        start = next(self._next)  # round-robin over turns; each retry moves on to the next URL
+        slot = self._pick(avoid=None)
         attempt = 0
         while True:
             self.stats["requests"] += 1
+            self._in_flight[slot] += 1
             try:
-                return self._reply(await self._create(self._client(start + attempt), request))
+                return self._reply(await self._create(self._client(slot), request))
             except Transient as exc:
                 reason = exc.reason
             except _Permanent as exc:
                 if exc.refused is not None:
                     self.stats["refused"] += 1
-                    url = self.base_urls[(start + attempt) % len(self.base_urls)]
+                    url = self.base_urls[slot]
                     raise RefusedParameterError(refusal_message(url, exc.refused, exc.reason, view.role,
                                                                 self.params)) from None
                 return self._fail(view, exc.reason)
+            finally:
+                self._in_flight[slot] -= 1
             if attempt >= self.retry.max_retries:
                 return self._fail(view, f"{reason} (gave up after {attempt + 1} attempts)")
             attempt += 1
+            slot = self._pick(avoid=slot)  # a retry goes to another replica
             self.stats["retries"] += 1
             self.stats[f"retry:{reason.split(':')[0]}"] += 1
             await asyncio.sleep(self.retry.delay(attempt, self._rng))
+
+    def _pick(self, avoid: int | None) -> int:
+        """The replica for the next request: fewest in flight, ties in round-robin order, not ``avoid``."""
+        n = len(self.base_urls)
+        start = next(self._next)
+        order = [(start + i) % n for i in range(n)]
+        if avoid is not None and n > 1:
+            order.remove(avoid)
+        return min(order, key=self._in_flight.__getitem__)  # min keeps the first of equals
 
     def _request(self, view: ConversationView) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.model, "messages": view.chat_messages(),
