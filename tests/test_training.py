@@ -73,6 +73,8 @@ def test_training_settings_build_the_launch_command() -> None:
 
 # -- a real SFT set in a real database ----------------------------------------------------------
 
+_SCORED: dict = {}  # the scored conversations sft_home's set was built from
+
 @pytest.fixture(scope="module")
 def sft_home(tmp_path_factory):
     """WRIT_HOME with a small real SFT set (scripted conversations, both domains) in its DuckDB."""
@@ -97,6 +99,7 @@ def sft_home(tmp_path_factory):
             tasks[rec.task_id] = rec
             jobs += [Job(rec, s, seed=0, partition="t0000") for s in make_scripts(rec, 2, 0)]
     records = list(SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig()).run(jobs))
+    _SCORED.update(tasks=tasks, records=records)  # for a set built for a recipe (its lengths counted)
     config = SFTConfig(validation_fraction=0.2)
     build = build_sft(records, tasks, config)
     directory = home / "sft" / build.version
@@ -347,3 +350,30 @@ def test_the_rows_cut_check_warns_above_one_percent() -> None:
     over = rows_cut_result(manifest(21, 2000))
     assert not over.passed and over.severity == dg.AssetCheckSeverity.WARN
     assert "21 of 2000 train rows (1.1%) are longer than 16384 tokens" in over.metadata["details"].value
+
+
+@pytest.mark.slow
+def test_a_set_built_for_the_recipe_trains_with_no_row_cut(sft_home, tmp_path) -> None:
+    """Built for the recipe with its tokenizer at hand, the set holds no row the trainer cuts: the training's
+    own count finds none, and the rows-cut check passes."""
+    from writ_dagster.assets.checkpoints import rows_cut_result
+    from writ_dagster.core.sft.curate import OVER_MAX_LENGTH, build_sft
+    from writ_dagster.core.sft.export import write_sft
+    from writ_dagster.core.sft.models import SFTConfig
+    from writ_dagster.core.stages.sft import recipe_limit
+    from writ_dagster.core.training.sft_train import TrainJob, train_checkpoint
+
+    home, _ = sft_home
+    recipe = get_recipe("cpu-tiny", {"max_length": 4096, "max_steps": 2, "logging_steps": 1, "eval_at_end": False})
+    limit = recipe_limit(recipe, home / "models")
+    build = build_sft(_SCORED["records"], _SCORED["tasks"], SFTConfig(validation_fraction=0.2), limit=limit)
+    assert build.lengths.counted and build.dropped[OVER_MAX_LENGTH] > 0 and build.lengths.rows.over_limit == 0
+    write_sft(build, tmp_path / "set")
+    job = TrainJob(recipe=recipe, train_path=str(tmp_path / "set" / "train.parquet"), out=str(tmp_path / "ckpt"),
+                   sft_version=build.version, base_model=str(home / "models" / limit.tokenizer))
+    result = train_checkpoint(job)
+    assert result.rows_at_max_length == 0 and result.split_rows == result.train_rows == \
+        sum(r.split == "train" for r in build.rows)
+    assert result.token_lengths.max <= 4096 and result.token_lengths.max == max(
+        limit.count(r.messages, r.tools) for r in build.rows if r.split == "train")
+    assert rows_cut_result(result).passed
