@@ -215,8 +215,10 @@ def _checkpoint_line(result: dg.ExecuteInProcessResult, record: Any) -> str:
     if record is None:
         return head + "nothing registered by this run"
     first = record.loss_curve[0][1] if record.loss_curve else float("nan")
-    return (head + f"{record.checkpoint_id} ({record.recipe}): {record.steps} steps on {record.train_rows} rows, "
-            f"loss {first:.3f} -> {record.final_loss:.3f}; {record.path}")
+    cut = _materialized(result, "checkpoint", "rows_cut_at_max_length")  # the training's own count
+    return (head + f"{record.checkpoint_id} ({record.recipe}): {record.steps} steps on {record.train_rows} rows "
+            f"({cut} cut at max_length), loss {first:.3f} -> {record.final_loss:.3f}; {record.path}; "
+            f"checks: {_verdicts(result, 'checkpoint')}")
 
 
 def _run_evaluation(state: RunState) -> int:
@@ -256,7 +258,8 @@ def _sft_line(result: dg.ExecuteInProcessResult, info: Any) -> str:
     dropped = ", ".join(f"{why} {n}" for why, n in info.dropped.items()) or "none"
     return (head + f"set {info.sft_version}: {info.n_train + info.n_validation} rows (train {info.n_train}, "
             f"validation {info.n_validation}) from {info.considered} trajectories, {len(info.cells)} cells, "
-            f"dropped: {dropped}; files {info.directory}; checks: {_verdicts(result, 'sft_set')}")
+            f"dropped: {dropped}; {info.lengths.line() + '; ' if info.lengths else ''}files {info.directory}; "
+            f"checks: {_verdicts(result, 'sft_set')}")
 
 
 def _verdicts(result: dg.ExecuteInProcessResult, asset: str) -> str:
