@@ -31,7 +31,11 @@ class _Strict(BaseModel):
 
 
 class ErrorWeights(_Strict):
-    """How often each kind of teacher error is picked when the teacher errs (relative weights)."""
+    """How often each kind of teacher error is picked when the teacher errs (relative weights).
+
+    The three write kinds share each write's opportunity by weight; ``missing_figure`` > 0 turns
+    on one opportunity per figure the task must communicate (its size does not matter).
+    """
 
     wrong_argument: float = Field(1.0, ge=0, description="a write made with one argument wrong")
     write_before_yes: float = Field(1.0, ge=0, description="a write made before the user's yes")
@@ -45,7 +49,8 @@ class TeacherBehaviour(_Strict):
     """How the simulated teacher answers (fleet-wide: replies depend on it)."""
 
     pass_rate: float = Field(1.0, ge=0, le=1, description="share of conversations meant to pass under τ²'s "
-                                                          "scoring; 1.0 plays the oracle without errors")
+                                                          "scoring; 1.0 plays the oracle without errors (length "
+                                                          "cuts and exhausted retries fail on top of it)")
     errors: ErrorWeights = Field(default_factory=ErrorWeights)
     reasoning: Reasoning = Field("none", description="none | think (a <think> block in the content) | "
                                                      "reasoning_content (a separate field, as vLLM's parsers)")

@@ -379,7 +379,7 @@ class Fleet:
                 if f in fs["withheld"] or f in fs["said"] or not bh.says_figure(text, f):
                     continue
                 fs["said"].add(f)  # its one opportunity: the first message that states it
-                if bh.draw(self.config.seed, label, prefix, "figure", f) < fs["p"]:
+                if bh.draw(self.config.seed, label, prefix, "figure", f) < bh.figure_error_rate(fs["p"]):
                     fs["withheld"].add(f)
                     errors.append("missing_figure")
             if fs["withheld"]:
