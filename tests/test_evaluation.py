@@ -157,3 +157,16 @@ def test_asset_without_a_checkpoint_fails_before_serving_anything(tmp_path: Path
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert "no registered checkpoint" in str(failure.step_failure_data.error)
     assert not (tmp_path / "home" / EVALUATIONS_DIR).exists()
+
+
+def test_rows_stored_before_errors_were_counted_apart_still_read() -> None:
+    """Older rows' figures say ``failed_runs`` (then scored 0 within pass^k): read as errors, and every
+    other simulation as one that ran."""
+    from writ_dagster.core.evaluation.models import ScoreFigures
+
+    old = {"pass_k": {"1": 0.0}, "avg_reward": 0.0, "n_tasks": 2, "n_simulations": 4, "avg_agent_completion_tokens": 0.0,
+           "avg_agent_prompt_tokens": 0.0, "failed_runs": 4}
+    figures = ScoreFigures.model_validate(old)
+    assert (figures.errors, figures.conversations_ran, figures.measured) == (4, 0, False)
+    figures = ScoreFigures.model_validate(old | {"failed_runs": 1})
+    assert (figures.errors, figures.conversations_ran, figures.first_error) == (1, 3, None)

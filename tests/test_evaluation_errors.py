@@ -154,6 +154,28 @@ def test_errors_are_counted_apart_and_pass_k_is_over_the_conversations_that_ran(
     assert "| 4 of 6 | 2 (first: " in score_table_markdown([("airline", "base", figures)])
 
 
+def test_an_empty_reply_is_the_models_answer_scored_not_an_error(tmp_path: Path, user_server: _Server) -> None:
+    """What the untrained base does (a newline repeated to max_tokens): tau2's LLMAgent would raise; here the
+    conversation ran, ends there (AGENT_ERROR, tau2's reason for an empty message) and tau2 scores it 0."""
+    from tau2.data_model.simulation import Results
+
+    config = _config(num_trials=2, user=UserModelSpec(model="user", base_url=user_server.base_url))
+    with _Server(lambda body: _completion("\n" * 40, body["model"])) as agent_server:
+        played = run_domain("airline", Endpoint(model="agent", base_url=agent_server.base_url),
+                            Endpoint(model="user", base_url=user_server.base_url), config, tmp_path / "r.json")
+    assert played.errors == []
+    results = Results.load(tmp_path / "r.json")
+    assert results.info.agent_info.implementation == "llm_agent_ending_on_empty_reply"
+    for sim in results.simulations:
+        assert not sim.skipped and sim.termination_reason.value == "agent_error" and sim.reward_info.reward == 0.0
+        assert [m.role for m in sim.messages] == ["assistant", "user", "assistant"]  # greeting, user, empty reply
+        assert sim.messages[-1].content.strip() == "" and sim.messages[-1].usage["completion_tokens"] == 7
+    figures = score(results)
+    assert (figures.errors, figures.conversations_ran, figures.empty_replies) == (0, 4, 4)
+    assert figures.pass_k == {1: 0.0, 2: 0.0} and figures.avg_agent_completion_tokens == 7.0
+    assert "over 4 of 4 conversations, 4 ended by an empty reply; errors 0" in figures_line(figures)
+
+
 def _register_checkpoint(db: Path, tmp_path: Path) -> None:
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
@@ -234,3 +256,16 @@ def test_endpoint_settings_refuse_credentials_in_one_line() -> None:
         with pytest.raises(ValueError, match=pattern) as raised:
             EvaluationSettings(**fields).eval_config()
         assert "\n" not in str(raised.value) and "sk-123" not in str(raised.value)
+
+
+def test_writ_run_refuses_an_evaluated_endpoint_with_credentials_writing_nothing(tmp_path: Path) -> None:
+    from writ_testing import writ_main
+
+    config = tmp_path / "fleet.yaml"
+    config.write_text("evaluation:\n  agent_base_urls:\n    fine-tuned: http://bob:hunter2@127.0.0.1:9/v1\n")
+    home = tmp_path / "home"
+    run = writ_main(home, "run", "--config", str(config))
+    assert run.returncode != 0
+    [line] = run.stderr.strip().splitlines()
+    assert "agent_base_urls.fine-tuned" in line and "api_key_env" in line and "hunter2" not in line
+    assert not home.exists()

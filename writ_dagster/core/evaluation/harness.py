@@ -9,6 +9,15 @@ the same per-trial seeds, a thread pool of ``concurrency`` conversations, and a 
 ``Results.load`` reads. A conversation that raises is kept as tau2's ``skip_failed_samples`` keeps
 it (``skipped``, reward 0, no messages) with its exception in ``reward_info.info["error"]``: it is
 an error, which :mod:`.metrics` counts apart from the scores.
+
+An evaluated model that answers with neither text nor a tool call (an untrained base decoded
+greedily repeats a newline) has answered: that is the model failing, not the harness. tau2 means
+such a reply to end the conversation with ``AGENT_ERROR`` (its communication-protocol check), but
+``AssistantMessage.validate`` raises before that check is reached, so ``run_task`` raises. The
+agent played here is tau2's ``LLMAgent`` registered as :data:`AGENT_IMPLEMENTATION`, ending the
+conversation at an empty reply: the conversation is kept with its messages (the empty reply and
+its token usage included), ends ``AGENT_ERROR`` and is scored by tau2's ``evaluate_simulation``
+(0: only a stop by the agent or the user is scored).
 """
 
 from __future__ import annotations
@@ -24,12 +33,41 @@ from pathlib import Path
 from typing import Any
 
 import writ_dagster.core.runtime  # noqa: F401  (settings needed before tau2/litellm load)
-from writ_dagster.core.evaluation.metrics import ERROR_KEY
+from writ_dagster.core.evaluation.metrics import EMPTY_REPLY_KEY, ERROR_KEY
 from writ_dagster.core.evaluation.models import EvalConfig
 from writ_dagster.core.versioning import code_version, tau2_version
 
-AGENT_IMPLEMENTATION = "llm_agent"
+AGENT_IMPLEMENTATION = "llm_agent_ending_on_empty_reply"  # tau2's LLMAgent, see the module's docstring
 USER_IMPLEMENTATION = "user_simulator"
+_REGISTER_LOCK = threading.Lock()
+
+
+class EmptyReplyError(Exception):
+    """The evaluated model answered with neither text nor a tool call; ``messages`` is the conversation
+    so far as the agent saw it, the empty reply last."""
+
+    def __init__(self, messages: list[Any]) -> None:
+        super().__init__("the agent's reply has neither text nor a tool call")
+        self.messages = messages
+
+
+def register_agent() -> None:
+    """Register :data:`AGENT_IMPLEMENTATION` with tau2's registry (once per process)."""
+    from tau2.agent.llm_agent import LLMAgent
+    from tau2.registry import registry
+
+    class LLMAgentEndingOnEmptyReply(LLMAgent):
+        """tau2's LLMAgent; an empty reply raises :class:`EmptyReplyError` carrying the conversation."""
+
+        def generate_next_message(self, message: Any, state: Any) -> tuple[Any, Any]:
+            reply, state = super().generate_next_message(message, state)
+            if not (reply.has_text_content() or reply.is_tool_call()):
+                raise EmptyReplyError(list(state.messages))
+            return reply, state
+
+    with _REGISTER_LOCK:
+        if AGENT_IMPLEMENTATION not in registry.get_agents():
+            registry.register_agent(LLMAgentEndingOnEmptyReply, AGENT_IMPLEMENTATION)
 NO_KEY = "EMPTY"  # what loopback vLLM servers without --api-key accept
 
 
@@ -121,10 +159,11 @@ def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig,
     """Play every (task, trial) of ``domain`` and save tau2's ``Results`` to ``save_to`` (atomically);
     ``on_done(done, total, simulation)`` after each trial."""
     from tau2.data_model.simulation import Results, RewardInfo, SimulationRun, TerminationReason
-    from tau2.evaluator.evaluator import EvaluationType
+    from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
     from tau2.run import run_task
     from tau2.utils.utils import get_now
 
+    register_agent()
     started = time.perf_counter()
     tasks = select_tasks(domain, config)
     seeds = trial_seeds(config.seed, config.num_trials)
@@ -133,14 +172,29 @@ def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig,
     done = [0]
     lock = threading.Lock()
 
+    def ended_on_empty_reply(task: Any, seed: int, messages: list[Any], start: str, began: float) -> Any:
+        for index, message in enumerate(messages):
+            message.turn_idx = index
+        sim = SimulationRun(id=f"{task.id}_{seed}_empty_reply", task_id=task.id, start_time=start, end_time=get_now(),
+                            duration=time.perf_counter() - began, termination_reason=TerminationReason.AGENT_ERROR,
+                            messages=messages, seed=seed)
+        reward = evaluate_simulation(sim, task, EvaluationType.ALL, False, domain)  # 0: not ended by a stop
+        reward.info = {**(reward.info or {}), EMPTY_REPLY_KEY: "the agent answered with neither text nor a tool "
+                                                               "call; the conversation ended there"}
+        sim.reward_info = reward
+        return sim
+
     def play(job: tuple[Any, int, int]) -> Any:
         task, trial, seed = job
+        start, began = get_now(), time.perf_counter()
         try:
             sim = run_task(domain=domain, task=task, agent=AGENT_IMPLEMENTATION, user=USER_IMPLEMENTATION,
                            llm_agent=agent.litellm_model, llm_args_agent=agent_args,
                            llm_user=user.litellm_model, llm_args_user=user_args,
                            max_steps=config.max_steps, max_errors=config.max_errors,
                            evaluation_type=EvaluationType.ALL, seed=seed)
+        except EmptyReplyError as empty:  # the model's answer, not a failure of the harness: scored
+            sim = ended_on_empty_reply(task, seed, empty.messages, start, began)
         except Exception as exc:  # noqa: BLE001 - kept as tau2's skip_failed_samples keeps it, marked an error
             now = get_now()
             sim = SimulationRun(id=f"{task.id}_{trial}_failed", task_id=task.id, start_time=now, end_time=now,

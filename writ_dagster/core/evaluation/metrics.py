@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 SUCCESS_TOLERANCE = 1e-6
 ERROR_KEY = "error"  # where the harness keeps a conversation's exception, in reward_info.info
+EMPTY_REPLY_KEY = "empty_reply"  # reward_info.info of a conversation the agent ended with an empty reply
 
 
 def is_success(reward: float | None) -> bool:
@@ -111,6 +112,7 @@ def score(results: Results) -> ScoreFigures:
         avg_agent_turns=mean([sum(1 for m in s.messages if getattr(m, "role", None) == "assistant") for s in sims]),
         termination_reasons=dict(Counter(str(getattr(s.termination_reason, "value", s.termination_reason))
                                          for s in sims).most_common()),
+        empty_replies=sum(1 for s in sims if EMPTY_REPLY_KEY in ((s.reward_info and s.reward_info.info) or {})),
         errors=len(failures),
         first_error=error_text(failures[0]) if failures else None,
         conversations_ran=len(sims),
@@ -127,6 +129,8 @@ def figures_line(figures: ScoreFigures) -> str:
                 f"{f.n_simulations} conversations")
     else:
         head = f"NOT MEASURED: none of {f.n_simulations} conversations ran"
+    if f.empty_replies:
+        head += f", {f.empty_replies} ended by an empty reply"
     return head + f"; errors {f.errors}" + (f" (first: {f.first_error})" if f.first_error else "")
 
 

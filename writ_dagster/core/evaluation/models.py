@@ -122,11 +122,8 @@ class EvalConfig(BaseModel):
     concurrency: int = Field(4, ge=1, description="conversations in flight at once per domain (the domains "
                                                   "play side by side)")
     seed: int = Field(300, description="tau2's run seed (per-trial seeds derive from it as in `tau2 run`)")
-    agent_temperature: float = Field(0.7, ge=0.0, description=(
-        "sampling temperature of every evaluated model (the same for each), seeded per trial as tau2 seeds them. "
-        "Sampled, not greedy, on CPU: an untrained base decoded greedily repeats one whitespace token until "
-        "max_tokens, which tau2 refuses as an empty reply, and greedy trials against a greedy user are all "
-        "alike, so pass^2.. would repeat pass^1. tau2's own protocol (configs/writ-2k.yaml) sets 0.0"))
+    agent_temperature: float = Field(0.0, ge=0.0, description="sampling temperature of every evaluated model "
+                                                               "(tau2's default: 0)")
     agent_max_tokens: int = Field(256, ge=1)
     max_retries: int = Field(1, ge=0, description="LLM call retries (tau2 retries empty replies too)")
     request_timeout_s: float = Field(300.0, gt=0)
@@ -176,6 +173,8 @@ class ScoreFigures(BaseModel):
     avg_user_completion_tokens: float = 0.0
     avg_agent_turns: float = 0.0
     termination_reasons: dict[str, int] = Field(default_factory=dict)
+    empty_replies: int = Field(0, description="conversations that ran and ended on an agent reply with neither text "
+                                              "nor a tool call (scored by tau2: 0)")
     errors: int = Field(0, validation_alias=AliasChoices("errors", "failed_runs"),
                         description="conversations the harness could not run (tau2 raised): not scored, and left "
                                     "out of every figure but this one")
