@@ -78,6 +78,7 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
             metadata[f"{prefix}_avg_agent_tokens"] = s.figures.avg_agent_completion_tokens
         metadata[f"{prefix}_conversations_ran"] = s.figures.conversations_ran or 0
         metadata[f"{prefix}_errors"] = s.figures.errors
+        metadata[f"{prefix}_empty_replies"] = s.figures.empty_replies  # ran, ended by a reply with nothing in it
     return dg.MaterializeResult(metadata=metadata, check_results=[_ran_check(run)])
 
 
