@@ -16,6 +16,7 @@ hand, the set says its tokens were not counted and drops nothing on a guess.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,8 @@ def recipe_limit(recipe: TrainingRecipe, models_dir: str | Path, log: Callable[[
     """
     name = label = recipe.base_model
     try:
+        if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("tokenizers") is None:
+            raise TokenizerUnavailable("not available: transformers is not installed (the `llm` extra)")
         if recipe.base_model == TINY_BASE:
             name = base_model_for(recipe, models_dir, log)  # built once, then cached for the checkpoint too
             label = Path(name).name  # the cached folder's name (it carries the base's digest), not a local path
