@@ -37,7 +37,7 @@ from writ_dagster.core.simulation.protocol import ConversationView, RawToolCall,
 from writ_dagster.core.simulation.records import trajectory_id
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
 from writ_dagster.core.tasks.synthesis import derive_seed
-from writ_dagster.rehearsal import behaviour as bh
+import writ_dagster.rehearsal.behaviour as bh
 from writ_dagster.rehearsal.catalogue import Catalogue, Entry, text_hash
 from writ_dagster.rehearsal.config import FleetConfig
 

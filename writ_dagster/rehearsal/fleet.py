@@ -44,12 +44,17 @@ def writ_roles(base_urls: list[str], teacher: dict[str, Any] | None = None,
     """``teacher`` and ``user_simulator`` mappings of a writ config that use the fleet.
 
     ``teacher``/``user``: more options of each role (``OpenAICompatibleResource`` fields:
-    ``max_tokens``, ``temperature``, ``seed``, ``max_retries``, ``timeout_s``, ...).
+    ``max_tokens``, ``temperature``, ``seed``, ``max_retries``, ``timeout_s``, ...). ``max_tokens``
+    defaults to the preset's 4096 (teacher) and 1024 (user): the fleet, as a real server, cuts a
+    reply longer than the request's limit (``finish_reason: length``), and the resources' own
+    default (256) would cut the oracle's longer turns.
     """
     return {"teacher": {"kind": "openai-compatible",
-                        "options": {"base_urls": list(base_urls), "model": TEACHER_MODEL, **(teacher or {})}},
+                        "options": {"base_urls": list(base_urls), "model": TEACHER_MODEL, "max_tokens": 4096,
+                                    **(teacher or {})}},
             "user_simulator": {"kind": "openai-compatible",
-                               "options": {"base_urls": list(base_urls), "model": USER_MODEL, **(user or {})}}}
+                               "options": {"base_urls": list(base_urls), "model": USER_MODEL, "max_tokens": 1024,
+                                           **(user or {})}}}
 
 
 def _write_atomic(path: Path, text: str) -> None:

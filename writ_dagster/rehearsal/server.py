@@ -54,14 +54,18 @@ class ReplicaStats:
     completion_tokens: int = 0
     by_role: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    holding: dict[int, float] = field(default_factory=dict)  # request -> when it took its slot
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready figures (seconds rounded to ms)."""
-        wall = time.monotonic() - self.started
+        """JSON-ready figures (seconds rounded to ms). ``busy_sequence_s`` includes the slots held
+        now, so that samples of it taken during a run are exact."""
+        now = time.monotonic()
+        wall = now - self.started
+        busy = self.busy_sequence_s + sum(now - t for t in self.holding.values())
         return {"capacity": self.capacity, "requests": self.requests, "answered": self.answered,
-                "statuses": dict(self.statuses), "busy_sequence_s": round(self.busy_sequence_s, 3),
+                "statuses": dict(self.statuses), "busy_sequence_s": round(busy, 3),
                 "wall_s": round(wall, 3),
-                "utilisation": round(self.busy_sequence_s / (self.capacity * wall), 4) if wall > 0 else 0.0,
+                "utilisation": round(busy / (self.capacity * wall), 4) if wall > 0 else 0.0,
                 "in_flight": self.in_flight, "peak_in_flight": self.peak_in_flight, "waiting": self.waiting,
                 "peak_waiting": self.peak_waiting, "queued": self.queued,
                 "queue_wait_s": round(self.queue_wait_s, 3), "queue_wait_max_s": round(self.queue_wait_max_s, 3),
@@ -160,6 +164,8 @@ class Replica:
         finally:
             self.stats.waiting -= 1
         start = loop.time()
+        token = object()
+        self.stats.holding[id(token)] = time.monotonic()
         wait = start - queued_at
         self.stats.queue_wait_s += wait
         self.stats.queue_wait_max_s = max(self.stats.queue_wait_max_s, wait)
@@ -186,7 +192,7 @@ class Replica:
             return web.json_response(completion_body(body, answer), dumps=_dumps)
         finally:
             self.stats.in_flight -= 1
-            self.stats.busy_sequence_s += loop.time() - start
+            self.stats.busy_sequence_s += time.monotonic() - self.stats.holding.pop(id(token))
             self.slots.release()
 
     def _latency(self, answer: Answer) -> float:
