@@ -18,9 +18,10 @@ Steps, in one run:
 4. the same stage again on the finished partition (resume: nothing to replay), timed.
 
 Figures, printed last, per level: conversations per second; the share of the fleet's capacity
-kept busy (busy sequence-seconds over capacity × time, in the steady window from 10 % to 80 %
-of the stage's wall time, so the ramp-up and the last stragglers do not count; the whole-run
-share is printed beside it); orchestrator CPU-seconds per conversation and its ratio to the
+kept busy (busy sequence-seconds over capacity × time, in the steady window: from 10 s after the
+start until the last (task, script) chain opened its first conversation; after that the stage has
+no new work to hand out and its slots empty as the longest chains, up to 4 attempts in a row,
+finish; the whole-run share is printed beside it); orchestrator CPU-seconds per conversation and its ratio to the
 in-process baseline; peak RSS of the stage's process; database bytes per 1,000 conversations;
 time to resume. The goal for the capacity share is >= 0.9: the orchestrator must never be what
 a GPU waits for.
@@ -50,14 +51,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--domain", default="retail", choices=("airline", "retail"))
-    parser.add_argument("--tasks", type=int, default=120, help="tasks synthesized (x variants = chains)")
+    parser.add_argument("--tasks", type=int, default=160, help="tasks synthesized (x variants = chains)")
     parser.add_argument("--variants", type=int, default=3, help="user scripts per task (the preset's 3)")
     parser.add_argument("--attempts", type=int, default=4, help="tries per (task, script) (the preset's 4)")
     parser.add_argument("--in-flight", type=int, nargs="+", default=[64, 256], help="max_concurrency levels")
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--capacity", type=int, default=16, help="concurrent sequences per replica")
     parser.add_argument("--pass-rate", type=float, default=0.6, help="the simulated teacher's pass rate")
-    parser.add_argument("--time-scale", type=float, default=1.0, help="latency factor (1.0: GPU-like)")
+    parser.add_argument("--time-scale", type=float, default=0.5, help="latency factor (1.0: GPU-like; 0.5 is a fast GPU)")
     parser.add_argument("--ttft", type=float, default=0.15, help="time to first token, s")
     parser.add_argument("--decode", type=float, default=40.0, help="decode tokens/s per sequence")
     parser.add_argument("--prefill", type=float, default=20000.0, help="prefill tokens/s per sequence")
@@ -75,6 +76,18 @@ def child(db: str, config_json: str, out_json: str) -> None:
     from writ_dagster.core.storage.schema import connect
     from writ_dagster.resources.roles import ModelRole, trajectory_backends
 
+    from writ_dagster.core.simulation.engine import SimulationEngine
+
+    # When each conversation opened: once the last chain's first attempt has opened, the pipeline has
+    # no new work to start and its slots empty as chains end, so the steady window ends there.
+    opened: list[tuple[float, int]] = []
+    open_conversation = SimulationEngine.open
+
+    def recording_open(self: SimulationEngine, job: Any) -> Any:
+        opened.append((time.time(), job.attempt))
+        return open_conversation(self, job)
+
+    SimulationEngine.open = recording_open  # type: ignore[method-assign]
     spec = json.loads(Path(config_json).read_text())
     config = TrajectoryConfig(**spec["simulation"])
     agent_factory = user_factory = None
@@ -93,6 +106,7 @@ def child(db: str, config_json: str, out_json: str) -> None:
     Path(out_json).write_text(json.dumps({
         "simulated": result.simulated, "kept": result.kept, "planned": result.planned, "passing": passing,
         "started": started, "ended": ended, "cpu_s": cpu1 - cpu0,
+        "last_chain_opened": max((t for t, attempt in opened if attempt == 0), default=ended),
         "infrastructure_failures": result.infrastructure_failures}))
 
 
@@ -202,9 +216,13 @@ def main(argv: list[str] | None = None) -> int:
                         "roles": fleet.writ_roles()}
                 with BusySampler(fleet) as sampler:
                     run = run_child(db, spec, work, f"run-{level}")
-                fleet_cpu = fleet.stats()["fleet"]["cpu_s"]
+                final = fleet.stats()
+                fleet_cpu = final["fleet"]["cpu_s"]
+                queue_wait = sum(r["queue_wait_s"] for r in final["replicas"])
+                answered = sum(r["answered"] for r in final["replicas"])
             wall = run["ended"] - run["started"]
-            steady = sampler.share(run["started"] + 0.1 * wall, run["started"] + 0.8 * wall, capacity)
+            # steady: after a ramp-up of 10 s, until the last chain started (from then on slots empty)
+            steady = sampler.share(run["started"] + 10, run["last_chain_opened"], capacity)
             whole = sampler.share(run["started"], run["ended"], capacity)
             with start_fleet(home, fleet_config, log=work / f"fleet-{level}.log") as fleet:
                 resumed = run_child(db, {**spec, "roles": fleet.writ_roles()}, work, f"resume-{level}")
@@ -215,9 +233,10 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu_per_conv": run["cpu_s"] / run["simulated"], "fleet_cpu_s": fleet_cpu,
                 "rss_mb": run["peak_rss_mb"], "db_per_1k": grown / run["simulated"] * 1000,
                 "resume_s": resumed["ended"] - resumed["started"], "resume_replayed": resumed["simulated"],
-                "failures": run["infrastructure_failures"]})
-            print(f"in flight {level}: {run['simulated']} conversations ({run['passing']} passing) in {wall:.0f}s",
-                  flush=True)
+                "failures": run["infrastructure_failures"], "queue_wait_s": queue_wait, "answered": answered})
+            print(f"in flight {level}: {run['simulated']} conversations ({run['passing']} passing) in {wall:.0f}s; "
+                  f"{answered} requests, {queue_wait / max(answered, 1) * 1000:.0f} ms mean wait for a slot, fleet "
+                  f"CPU {fleet_cpu:.0f}s, orchestrator CPU {run['cpu_s']:.0f}s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
