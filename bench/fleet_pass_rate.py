@@ -84,9 +84,11 @@ def main() -> None:
         by_type: dict[str, list[float]] = {}
         for r in records:
             by_type.setdefault(r.trajectory_type, []).append(r.reward)
+        for r in records:
+            by_type.setdefault(r.domain, []).append(r.reward)
         types = ", ".join(f"{t} {sum(v) / len(v):.2f} (n={len(v)})" for t, v in sorted(by_type.items()))
         cpu_ms = stats["cpu_ms_per_answer"]
-        print(f"pass_rate {rate:.2f}: measured {passed:.3f} ± {se:.3f} over {n}; errors {errors}; by type: {types}; "
+        print(f"pass_rate {rate:.2f}: measured {passed:.3f} ± {se:.3f} over {n}; errors {errors}; by domain and type: {types}; "
               f"{stats['answered']} requests in {wall:.1f}s; fleet CPU {cpu_ms:.2f} ms/request "
               f"(~{1000 / cpu_ms:.0f} requests per CPU-second)")
 

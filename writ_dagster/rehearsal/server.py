@@ -243,7 +243,8 @@ class FleetServer:
         """Listen on every replica's port; returns the base URLs (``http://host:port/v1``)."""
         urls = []
         for replica in self.replicas:
-            runner = web.AppRunner(replica.app(), access_log=None, handle_signals=False)
+            # a stalled request (an injected timeout) must not hold a stop for a minute
+            runner = web.AppRunner(replica.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
             await runner.setup()
             site = web.TCPSite(runner, self.config.host, self.config.replica_port(replica.index),
                                reuse_address=True, backlog=4096)
