@@ -31,9 +31,12 @@ def test_definitions_load() -> None:
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
         "domain_catalogue", "tasks", "user_scripts", "trajectories", "sft_set", "checkpoint", "evaluation"}
+    # the checks defined apart, and those an asset declares and reports from its own step
+    in_assets = {s.name for k in graph.get_all_asset_keys() for s in defs.resolve_assets_def(k).check_specs}
+    assert "checkpoint_rows_cut" in in_assets
     assert {k.name for k in graph.asset_check_keys} == {c.check_specs_by_output_name[n].name
                                                        for c in [*task_checks, *trajectory_checks, *sft_checks]
-                                                       for n in c.check_specs_by_output_name}
+                                                       for n in c.check_specs_by_output_name} | in_assets
     # tasks -> user_scripts -> trajectories, partition to partition; then the unpartitioned chain
     assert graph.get(dg.AssetKey("user_scripts")).parent_keys == {dg.AssetKey("tasks")}
     assert graph.get(dg.AssetKey("trajectories")).parent_keys == {dg.AssetKey("user_scripts")}
