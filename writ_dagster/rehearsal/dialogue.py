@@ -19,7 +19,10 @@ history, which is deterministic. Either way a reply depends only on the request'
 *does*: proposes write 2, confirms, gives details of request 1) in ``raw_data``; over HTTP
 only text travels. The fleet keeps a side table of the acts of the texts it said itself,
 keyed by the visible dialogue up to and including that text, so both scripted roles act as
-they do in process; a text the fleet did not say falls back to their text readers.
+they do in process; a text the fleet did not say falls back to their text readers. The table
+lives in the fleet's memory: a fleet restarted in the middle of a conversation plays that
+conversation's later turns through the text readers (a resumed ``writ run`` replays unfinished
+conversations from their start, so its rows are not affected).
 """
 
 from __future__ import annotations
