@@ -141,7 +141,9 @@ def test_checkpoint_asset_trains_through_pipes_and_registers_a_complete_checkpoi
 
     home, info = sft_home
     started = time.perf_counter()
-    result = dg.materialize([checkpoint], resources=_resources(home, max_steps=STEPS),
+    # at 1024 tokens (4 a step, as before), most of this set's rows are cut: the check has something to warn about
+    result = dg.materialize([checkpoint], resources=_resources(home, max_steps=STEPS, max_length=1024,
+                                                               per_device_train_batch_size=4),
                             instance=dg.DagsterInstance.ephemeral())
     elapsed = time.perf_counter() - started
     assert result.success
@@ -328,7 +330,7 @@ def test_the_training_counts_lengths_as_its_trainer_renders_them(sft_home, tmp_p
     count = TokenCounter(trainer.processing_class)
     assert [count(r["messages"], r["tools"]) for r in rows] == trained
     assert train_lengths(job, trainer) == length_figures(trained, "tokens", 32768)
-    at_1024 = job.model_copy(update={"recipe": get_recipe("cpu-tiny")})
+    at_1024 = job.model_copy(update={"recipe": get_recipe("cpu-tiny", {"max_length": 1024})})
     assert train_lengths(at_1024, trainer).over_limit == sum(n > 1024 for n in trained) > 0
 
 
@@ -364,7 +366,8 @@ def test_a_set_built_for_the_recipe_trains_with_no_row_cut(sft_home, tmp_path) -
     from writ_dagster.core.training.sft_train import TrainJob, train_checkpoint
 
     home, _ = sft_home
-    recipe = get_recipe("cpu-tiny", {"max_length": 4096, "max_steps": 2, "logging_steps": 1, "eval_at_end": False})
+    recipe = get_recipe("cpu-tiny", {"max_steps": 2, "logging_steps": 1, "eval_at_end": False})
+    assert recipe.max_length == 4096
     limit = recipe_limit(recipe, home / "models")
     build = build_sft(_SCORED["records"], _SCORED["tasks"], SFTConfig(validation_fraction=0.2), limit=limit)
     assert build.lengths.counted and build.dropped[OVER_MAX_LENGTH] > 0 and build.lengths.rows.over_limit == 0
