@@ -269,3 +269,27 @@ def test_writ_run_refuses_an_evaluated_endpoint_with_credentials_writing_nothing
     [line] = run.stderr.strip().splitlines()
     assert "agent_base_urls.fine-tuned" in line and "api_key_env" in line and "hunter2" not in line
     assert not home.exists()
+
+
+def test_some_errors_warn_without_failing_the_run(tmp_path: Path, user_server: _Server,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One trial's requests fail: the model was measured over the other, the check warns, the run succeeds."""
+    monkeypatch.setenv("WRIT_HOME", str(tmp_path / "home"))
+    db = tmp_path / "w.duckdb"
+    _register_checkpoint(db, tmp_path)
+    failing_seed = trial_seeds(EvalConfig().seed, 2)[1]
+    with _Server(lambda body: _http_500(body) if body.get("seed") == failing_seed else _agent(body)) as agent:
+        settings = EvaluationSettings(domains=["airline"], task_ids={"airline": TASKS}, num_trials=2, max_steps=8,
+                                      max_retries=0, request_timeout_s=20, evaluate_base_model=False,
+                                      agent_base_url=agent.base_url, user_model="user",
+                                      user_base_url=user_server.base_url)
+        result = dg.materialize([evaluation], raise_on_error=False, instance=dg.DagsterInstance.ephemeral(),
+                                resources={"storage": WritStorage(database=str(db)), "evaluation_settings": settings})
+    assert result.success
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "2 conversation(s) errored" in check.description and FAILURE_TEXT in check.description
+    [mat] = result.asset_materializations_for_node("evaluation")
+    meta = {k: v.value for k, v in mat.metadata.items()}
+    assert meta["fine-tuned_airline_conversations_ran"] == 2 and meta["fine-tuned_airline_errors"] == 2
+    assert meta["fine-tuned_airline_pass_hat_1"] == 1.0  # over the two that ran
