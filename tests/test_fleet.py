@@ -149,9 +149,12 @@ def test_routes_models_health_and_a_tool_call_with_usage(home: Path) -> None:
         stranger = {**body, "messages": [body["messages"][0], {"role": "assistant", "content": "Hi!"},
                                          {"role": "user", "content": "Something no script ever said."}]}
         assert httpx.post(fleet.base_urls[0] + "/chat/completions", json=stranger).status_code == 503
+        # a seed the pipeline would not derive for any stored conversation: answered, and counted
+        assert httpx.post(fleet.base_urls[1] + "/chat/completions", json={**body, "seed": 12345}).status_code == 200
         stats = httpx.get(root + "/stats").json()
         assert stats["server"] == "writ-simulated-fleet" and len(stats["replicas"]) == 2
         assert stats["replicas"][0]["statuses"] == {"200": 1, "404": 1, "503": 1}
+        assert stats["fleet"]["counters"]["seed_unmatched"] == 1
         assert stats["fleet"]["catalogue"]["entries"] == 6
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,6 +203,13 @@ class Fleet:
                         for sampling in ident.sampling_seeds:
                             if derive_seed(sampling, conv_seed, conv_id, role, turn) & 0x7FFFFFFF == seed:
                                 return Identity(entry, conv_seed, sampling)
+            # Every attempt of a script then looks like its first: they err alike. Say so once.
+            self._count("seed_unmatched")
+            if self.counters["seed_unmatched"] == 1:
+                print(f"writ-simulated-fleet: a {role} request's seed matches none of the conversation seeds "
+                      f"{ident.conversation_seeds} (attempts < {ident.max_attempts}) under sampling seeds "
+                      f"{ident.sampling_seeds}; set `identify` to the run's simulation.seed and the roles' "
+                      "options.seed, or attempts of one script will play alike", file=sys.stderr, flush=True)
         return Identity(entries[0], ident.conversation_seeds[0])
 
     def identify_user(self, system: str, turn_seed: Any, opening: bool) -> Identity:
