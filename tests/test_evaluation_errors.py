@@ -49,7 +49,7 @@ class _Server:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 server.requests.append(body)
                 status, payload = answer(body)
@@ -73,7 +73,7 @@ class _Server:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -150,7 +150,7 @@ def test_errors_are_counted_apart_and_pass_k_is_over_the_conversations_that_ran(
     assert compute_metrics(ran_only).pass_hat_ks == pytest.approx(figures.pass_k)
     line = figures_line(figures)
     assert "pass^1 1.000, pass^2 1.000" in line and "over 4 of 6 conversations" in line
-    assert f"errors 2 (first: InternalServerError" in line and FAILURE_TEXT in line
+    assert "errors 2 (first: InternalServerError" in line and FAILURE_TEXT in line
     assert "| 4 of 6 | 2 (first: " in score_table_markdown([("airline", "base", figures)])
 
 

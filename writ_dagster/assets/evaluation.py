@@ -82,7 +82,7 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
     return dg.MaterializeResult(metadata=metadata, check_results=[_ran_check(run)])
 
 
-def _ran_check(run) -> dg.AssetCheckResult:  # noqa: ANN001 - an EvaluationRun (core/stages, imported lazily)
+def _ran_check(run) -> dg.AssetCheckResult:
     """ERROR when a (model, domain) has no conversation that ran; WARN when some errored; else passed."""
     per_row = {f"{s.model_label}/{s.domain}": f"{s.figures.conversations_ran} of {s.figures.n_simulations} ran, "
                                                f"{s.figures.errors} errors" for s in run.scores}

@@ -219,7 +219,7 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
                 else:
                     say(f"{label}: agent {agent.model} served at {agent.base_url} (no server started here)")
 
-                def play(domain: str, label: str = label, agent: Endpoint = agent) -> Any:
+                def play(domain: str, label: str = label, agent: Endpoint = agent, user: Endpoint = user) -> Any:
                     counts = Progress(f"{label}/{domain}", "played", "conversations", planned=0)
 
                     def progress(done: int, total: int, sim: Any) -> None:
