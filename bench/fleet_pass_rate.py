@@ -26,13 +26,13 @@ from writ_dagster.core.home import DB_FILENAME
 from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RetryPolicy
 from writ_dagster.core.llm.sampling import Sampling
 from writ_dagster.core.simulation.attempts import attempt_seed
+from writ_dagster.core.simulation.batch import jobs_for_scripts
 from writ_dagster.core.simulation.engine import Job, SimulationEngine
 from writ_dagster.core.simulation.records import SimulationConfig
 from writ_dagster.core.simulation.settings import DEFAULT_SEED
 from writ_dagster.core.storage.schema import connect
 from writ_dagster.core.storage.scripts import read_user_scripts
 from writ_dagster.core.storage.tasks import read_tasks
-from writ_dagster.core.simulation.batch import jobs_for_scripts
 from writ_dagster.rehearsal.config import TEACHER_MODEL, USER_MODEL
 from writ_dagster.rehearsal.fleet import start_fleet
 

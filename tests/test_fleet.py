@@ -357,7 +357,12 @@ def test_a_partition_runs_through_the_trajectories_stage_against_the_fleet(tmp_p
     from writ_dagster.core.storage.runs import read_stage_run
     from writ_dagster.core.storage.trajectories import read_trajectories
     from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key
-    from writ_dagster.resources import ModelRole, SimulationSettings, SynthesisSettings, WritStorage
+    from writ_dagster.resources import (
+        ModelRole,
+        SimulationSettings,
+        SynthesisSettings,
+        WritStorage,
+    )
 
     home = tmp_path / "home"
     home.mkdir()

@@ -30,7 +30,12 @@ from typing import Any
 
 from writ_dagster.core.domains.registry import domain_names, get_domain
 from writ_dagster.core.home import DB_FILENAME
-from writ_dagster.core.simulation.protocol import GREETING, ConversationView, agent_system_prompt, user_system_prompt
+from writ_dagster.core.simulation.protocol import (
+    GREETING,
+    ConversationView,
+    agent_system_prompt,
+    user_system_prompt,
+)
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
 from writ_dagster.core.storage.schema import open_db
 from writ_dagster.core.storage.scripts import read_user_scripts

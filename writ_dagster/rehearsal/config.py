@@ -138,7 +138,7 @@ class FleetConfig(_Strict):
     state_cache_size: int = Field(100_000, ge=0, description="conversation states kept between turns")
 
     @model_validator(mode="after")
-    def _overrides_fit(self) -> "FleetConfig":
+    def _overrides_fit(self) -> FleetConfig:
         if len(self.replicas) > self.replica_count:
             raise ValueError(f"{len(self.replicas)} replica overrides for {self.replica_count} replicas")
         return self

@@ -35,13 +35,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import writ_dagster.rehearsal.behaviour as bh
 from writ_dagster.core.simulation.attempts import attempt_seed
 from writ_dagster.core.simulation.oracle import OracleAgent
 from writ_dagster.core.simulation.protocol import ConversationView, RawToolCall, Reply
 from writ_dagster.core.simulation.records import trajectory_id
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
 from writ_dagster.core.tasks.synthesis import derive_seed
-import writ_dagster.rehearsal.behaviour as bh
 from writ_dagster.rehearsal.catalogue import Catalogue, Entry, text_hash
 from writ_dagster.rehearsal.config import FleetConfig
 
@@ -290,7 +290,7 @@ class Fleet:
             for j, m in enumerate(conv):
                 if j > 0 and m.get("role") == "assistant":
                     self._teacher_turn(state, conv[:j], hashes[j])
-        reply, content, calls, act, errors = self._teacher_turn(state, conv, hashes[-1])
+        _, content, calls, act, errors = self._teacher_turn(state, conv, hashes[-1])
         answer = Answer(role="agent", content=content, tool_calls=calls, errors=errors, rebuilt=rebuilt)
         said = {"role": "assistant", "content": content, "tool_calls": calls or None}
         behaviour = self.config.teacher

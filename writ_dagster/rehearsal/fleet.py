@@ -34,7 +34,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from writ_dagster.rehearsal.config import TEACHER_MODEL, USER_MODEL, FleetConfig, load_fleet_config
+from writ_dagster.rehearsal.config import (
+    TEACHER_MODEL,
+    USER_MODEL,
+    FleetConfig,
+    load_fleet_config,
+)
 
 PR_SET_PDEATHSIG = 1
 
@@ -156,7 +161,7 @@ class FleetHandle:
     @property
     def roots(self) -> list[str]:
         """Each replica's root URL (without ``/v1``)."""
-        return [u[: -len("/v1")] if u.endswith("/v1") else u for u in self.base_urls]
+        return [u.removesuffix("/v1") for u in self.base_urls]
 
     def stats(self, timeout_s: float = 10.0) -> dict[str, Any]:
         """The fleet's ``/stats`` (every replica's figures)."""
@@ -179,10 +184,10 @@ class FleetHandle:
         self._folder.cleanup()
         return int(self.process.returncode)
 
-    def __enter__(self) -> "FleetHandle":
+    def __enter__(self) -> FleetHandle:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
@@ -267,10 +272,10 @@ class ThreadFleet:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
 
-    def __enter__(self) -> "ThreadFleet":
+    def __enter__(self) -> ThreadFleet:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

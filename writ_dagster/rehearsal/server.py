@@ -81,7 +81,7 @@ class Replica:
     """One simulated server: its own port, capacity, latency and faults; the fleet's answers."""
 
     def __init__(self, index: int, settings: ReplicaSettings, config: FleetConfig, fleet: Fleet,
-                 server: "FleetServer") -> None:
+                 server: FleetServer) -> None:
         self.index = index
         self.settings = settings
         self.config = config
