@@ -210,6 +210,8 @@ class Fleet:
                       f"{ident.conversation_seeds} (attempts < {ident.max_attempts}) under sampling seeds "
                       f"{ident.sampling_seeds}; set `identify` to the run's simulation.seed and the roles' "
                       "options.seed, or attempts of one script will play alike", file=sys.stderr, flush=True)
+        elif len(entries) > 1 or role == "agent":
+            self._count("seed_absent")  # e.g. reasoning_model requests: attempts cannot be told apart
         return Identity(entries[0], ident.conversation_seeds[0])
 
     def identify_user(self, system: str, turn_seed: Any, opening: bool) -> Identity:
