@@ -145,3 +145,20 @@ def test_offline_the_gpu_recipes_tokens_are_not_counted_and_nothing_is_dropped(s
     card = (tmp_path / "set" / "README.md").read_text()
     assert "Token lengths: not counted (tokenizer of recipe gpu-qwen3-4b not available offline" in card
     assert "| in the set | characters |" in card and "| tokens |" not in card
+
+
+def test_another_home_in_the_same_process_copies_the_tiny_base(tiny_limit, models_dir, tmp_path) -> None:
+    """The sft stage needs the tiny base's tokenizer in every WRIT_HOME: a process that has one copies it
+    (the same files, at once) rather than building it again."""
+    import time
+
+    from writ_dagster.core.stages.checkpoint import base_model_for
+
+    started = time.perf_counter()
+    copied = Path(base_model_for(get_recipe("cpu-tiny"), tmp_path / "models"))
+    assert time.perf_counter() - started < 5
+    built = models_dir / copied.name
+    assert copied.parent == (tmp_path / "models").resolve() and copied.name == tiny_limit.tokenizer
+    files = sorted(p.relative_to(built) for p in built.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(copied) for p in copied.rglob("*") if p.is_file())
+    assert all((built / f).read_bytes() == (copied / f).read_bytes() for f in files)

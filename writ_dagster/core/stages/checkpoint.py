@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from writ_dagster.core.folders import build_lock, staging_dir
 from writ_dagster.core.sft.models import RecipeLengths
 from writ_dagster.core.stages import Connect, MissingInputError
 from writ_dagster.core.storage.checkpoints import CheckpointRecord, IncompleteCheckpointError, register_checkpoint
 from writ_dagster.core.storage.sft import latest_sft_set
 from writ_dagster.core.training.recipes import TrainingRecipe
 from writ_dagster.core.training.sft_train import TrainJob, TrainResult, is_complete, partial_dir, read_manifest
-from writ_dagster.core.training.tiny_base import TINY_BASE, TinyBaseSpec
+from writ_dagster.core.training.tiny_base import BASE_MANIFEST, TINY_BASE, TinyBaseSpec, tiny_base_dir
 
 # Runs the training program on a job until it exits; returns the custom messages it streamed.
 Launch = Callable[[str, TrainJob], list[Any]]  # (checkpoint id, job)
@@ -40,13 +41,29 @@ class CheckpointRun:
     content_digest: str
 
 
+# Tiny bases this process built or found, by folder name (which carries the spec's digest). The `sft` stage
+# needs one's tokenizer too, so a run for another WRIT_HOME in the same process (the tests, a notebook)
+# copies the folder (~1 MB) instead of building it again (~10 s of CPU).
+_TINY_BASES: dict[str, Path] = {}
+
+
 def base_model_for(recipe: TrainingRecipe, models_dir: str | Path, log: Log | None = None) -> str:
     """The folder or hub id the training starts from; the tiny base is built (or found cached) first."""
     if recipe.base_model != TINY_BASE:
         return recipe.base_model
     from writ_dagster.core.llm.tiny_model import ensure_tiny_base  # tau2 and torch: only for this recipe
 
-    return str(ensure_tiny_base(models_dir, recipe.tiny_base or TinyBaseSpec(), log=log))
+    spec = recipe.tiny_base or TinyBaseSpec()
+    out = tiny_base_dir(models_dir, spec)
+    known = _TINY_BASES.get(out.name)
+    if known is not None and known != out and (known / BASE_MANIFEST).is_file() and not (out / BASE_MANIFEST).is_file():
+        with build_lock(out):
+            if not (out / BASE_MANIFEST).is_file():  # another process may have built it meanwhile
+                with staging_dir(out) as tmp:
+                    shutil.copytree(known, tmp, dirs_exist_ok=True)
+    path = ensure_tiny_base(models_dir, spec, log=log)
+    _TINY_BASES[path.name] = path
+    return str(path)
 
 
 def run_checkpoint(connect: Connect, recipe: TrainingRecipe, checkpoints_dir: Path, models_dir: Path,
