@@ -63,6 +63,10 @@ def test_the_checkpoint_trained_on_the_sft_set_and_its_loss_fell(home: Path) -> 
     assert curve[-1][1] < curve[0][1] - 1.0, curve  # the training loss falls, clearly
     path = Path(ckpt["path"])
     assert (path / "writ_checkpoint.json").is_file() and not Path(f"{path}.partial").exists()
+    # the set was built for the recipe, counted with its tokenizer: the training's own count cut no row
+    manifest = json.loads((path / "writ_checkpoint.json").read_text())
+    assert json.loads(sft["lengths_json"])["counted"] and manifest["rows_at_max_length"] == 0
+    assert "(0 cut at max_length)" in (home / "run-stdout.txt").read_text()
 
 
 def test_evaluation_results_load_with_tau2_and_report_pass_k_and_tokens(home: Path) -> None:
