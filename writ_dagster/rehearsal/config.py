@@ -81,6 +81,14 @@ class Identify(_Strict):
     max_attempts: int = Field(8, ge=1, le=64, description="attempts per (task, script) to recognise")
 
 
+class Tau2Tasks(_Strict):
+    """τ²-bench's own tasks the fleet also plays (for rehearsing the evaluation; see ``tau2_tasks``)."""
+
+    domains: list[str] = Field(default_factory=list, description="τ² domains whose tasks it plays (none: only "
+                                                                 "the WRIT home's)")
+    split: str = Field("base", description="τ² task split (tau2.run.get_tasks)")
+
+
 class Latency(_Strict):
     """Time a GPU server would take: ttft + prompt/prefill rate + output/decode rate, with jitter."""
 
@@ -131,6 +139,7 @@ class FleetConfig(_Strict):
     teacher: TeacherBehaviour = Field(default_factory=TeacherBehaviour)
     user: UserBehaviour = Field(default_factory=UserBehaviour)
     identify: Identify = Field(default_factory=Identify)
+    tau2: Tau2Tasks = Field(default_factory=Tau2Tasks)
     models: list[str] = Field(default_factory=lambda: [TEACHER_MODEL, USER_MODEL],
                               description="model ids served (any of them plays either role: the role is read "
                                           "from the request's system prompt)")

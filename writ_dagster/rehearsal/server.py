@@ -232,6 +232,11 @@ class FleetServer:
         self.config = config
         self.catalogue = catalogue
         self.fleet = Fleet(config, catalogue)
+        self.tau2 = None  # τ²'s own tasks, when configured (rehearsing the evaluation)
+        if config.tau2.domains:
+            from writ_dagster.rehearsal.tau2_tasks import Tau2Catalogue, Tau2Player
+
+            self.tau2 = Tau2Player(config, Tau2Catalogue(config.tau2.domains, config.tau2.split))
         self.replicas = [Replica(i, config.replica_settings(i), config, self.fleet, self)
                          for i in range(config.replica_count)]
         self.runners: list[web.AppRunner] = []
@@ -262,6 +267,10 @@ class FleetServer:
 
     async def answer(self, body: dict[str, Any]) -> Answer:
         """The fleet's answer; on an unknown conversation, reload the catalogue once and try again."""
+        if self.tau2 is not None:
+            answer = self.tau2.complete(body)
+            if answer is not None:
+                return answer
         try:
             return self.fleet.complete(body)
         except NotRecognised:
@@ -288,7 +297,8 @@ class FleetServer:
                 "fleet": {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "answered": answered,
                           "cpu_ms_per_answer": round(1000 * cpu / answered, 3) if answered else None,
                           "catalogue": self.catalogue.stats(), "counters": dict(self.fleet.counters),
-                          "states_kept": len(self.fleet.states), "acts_kept": len(self.fleet.acts)}}
+                          "states_kept": len(self.fleet.states), "acts_kept": len(self.fleet.acts),
+                          "tau2": dict(self.tau2.counters) if self.tau2 is not None else None}}
 
     async def stats_route(self, request: web.Request) -> web.Response:
         """``GET /stats`` (the same on every replica: they share one process)."""
