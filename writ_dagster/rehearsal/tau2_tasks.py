@@ -20,10 +20,11 @@ message, asking the user's confirmation before the first write, then says the
 ``communicate_info`` strings and a closing sentence. Nothing is kept between turns: the step is
 the number of agent messages since the opening, so a retry on any replica gets the same reply.
 
-**Errors.** With the fleet's ``teacher.pass_rate`` p, a conversation errs when a draw from (the
-fleet's seed, the task id, the request's ``seed``) is ≥ p; τ²'s harness sends each trial's seed
-in the agent's llm args (``Orchestrator`` calls ``agent.set_seed``), so each trial of a task draws
-on its own and pass^1 ≈ p. An erring conversation makes one mistake that τ²'s scoring (DB and
+**Errors.** With the fleet's ``teacher.pass_rate`` p, whether a conversation errs is drawn from
+the fleet's seed, the task and the request's ``seed`` (:meth:`Tau2Player.errs`: stratified over
+each trial's tasks, so pass^1 over whole trials is p to within one task). τ²'s harness sends each
+trial's seed in the agent's llm args (``Orchestrator`` calls ``agent.set_seed``), so the trials of
+a task draw apart and pass^k falls with k. An erring conversation makes one mistake that τ²'s scoring (DB and
 COMMUNICATE) fails: one identifier of a write off by a digit, or a write skipped; without
 writes, the information to communicate left out, or (nothing to say either) a stray write: a
 travel certificate sent (airline) or the user's address changed (retail).
@@ -160,6 +161,28 @@ class Tau2Player:
         self.catalogue = catalogue
         self.counters: dict[str, int] = {}
         self._lock = threading.Lock()
+        # Each domain's tasks in an order drawn from the fleet's seed: the error draws are spread evenly
+        # over it (see :meth:`errs`).
+        self.rank: dict[tuple[str, str], tuple[int, int]] = {}
+        domains: dict[str, list[Tau2Task]] = {}
+        for entry in catalogue.by_prompt.values():
+            domains.setdefault(entry.domain, []).append(entry)
+        for domain, entries in domains.items():
+            ordered = sorted(entries, key=lambda e: (bh.draw(config.seed, "tau2-order", domain, e.task_id), e.task_id))
+            for i, e in enumerate(ordered):
+                self.rank[(domain, e.task_id)] = (i, len(ordered))
+
+    def errs(self, entry: Tau2Task, seed: Any) -> bool:
+        """Whether the evaluated model errs in this conversation (task, trial seed).
+
+        Stratified rather than drawn independently per conversation: one offset per trial seed, shifted by
+        the task's place in the drawn order, so that of each trial's N tasks round(N × pass_rate) pass
+        (±1) and pass^1 over whole trials is the pass rate to within 1/N; a task's trials (other seeds,
+        other offsets) err independently, so pass^k falls as a model's does. A request without a seed
+        draws the same for every trial."""
+        i, n = self.rank[(entry.domain, entry.task_id)]
+        u = (i / n + bh.draw(self.config.seed, "tau2", entry.domain, seed)) % 1.0
+        return u >= self.config.teacher.pass_rate
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -210,8 +233,7 @@ class Tau2Player:
         criteria = entry.task.evaluation_criteria
         actions = [(a.name, dict(a.arguments or {})) for a in (criteria.actions or [])]
         infos = [str(i) for i in (criteria.communicate_info or [])]
-        p = self.config.teacher.pass_rate
-        errs = bh.draw(self.config.seed, "tau2", entry.domain, entry.task_id, seed) >= p
+        errs = self.errs(entry, seed)
         error: str | None = None
         skip: set[int] = set()
         if errs and entry.writes:
