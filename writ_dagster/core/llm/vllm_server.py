@@ -170,8 +170,9 @@ class VLLMServer:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=10)
             _signal_group(proc, signal.SIGKILL)  # workers that outlived the server
-            deadline = time.monotonic() + 10
-            while group_members(proc.pid) and time.monotonic() < deadline:  # let the kernel finish them
+            # let the kernel finish them: a killed worker holding GBs took over 10 s to go on a loaded machine
+            deadline = time.monotonic() + 30
+            while group_members(proc.pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
         if self._log is not None:
             self._log.close()
