@@ -5,30 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from writ_testing import scripted_conversations
 
 from writ_dagster.core.sft.curate import build_sft
 from writ_dagster.core.sft.export import write_sft
 from writ_dagster.core.sft.models import SFTConfig
-from writ_dagster.core.simulation.engine import Job, SimulationEngine
-from writ_dagster.core.simulation.oracle import OracleAgent
-from writ_dagster.core.simulation.records import SimulationConfig
-from writ_dagster.core.simulation.scripted_user import ScriptedUser
-from writ_dagster.core.tasks.models import SynthesisConfig
-from writ_dagster.core.tasks.synthesis import Synthesizer
-from writ_dagster.core.users.scripts import make_scripts
 
 WRIT2K_COLUMNS = {"domain", "trajectory_type", "has_user_script", "messages", "tools"}
 
 
 @pytest.fixture(scope="module")
 def scored():
-    tasks, jobs = {}, []
-    for domain in ("airline", "retail"):
-        for rec in Synthesizer(domain, SynthesisConfig(tasks_per_batch=12)).synthesize("s0000").tasks:
-            tasks[rec.task_id] = rec
-            jobs += [Job(rec, s, seed=0, partition="s0000") for s in make_scripts(rec, 2, 0)]
-    records = list(SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig()).run(jobs))
-    return tasks, records
+    return scripted_conversations(12, "s0000")
 
 
 def test_filters_count_every_removal(scored) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from writ_testing import scripted_conversations
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.sft.compliance import (
@@ -21,13 +22,6 @@ from writ_dagster.core.sft.compliance import (
 from writ_dagster.core.sft.curate import build_sft
 from writ_dagster.core.sft.export import dataset_card
 from writ_dagster.core.sft.models import SFTConfig
-from writ_dagster.core.simulation.engine import Job, SimulationEngine
-from writ_dagster.core.simulation.oracle import OracleAgent
-from writ_dagster.core.simulation.records import SimulationConfig
-from writ_dagster.core.simulation.scripted_user import ScriptedUser
-from writ_dagster.core.tasks.models import SynthesisConfig
-from writ_dagster.core.tasks.synthesis import Synthesizer
-from writ_dagster.core.users.scripts import make_scripts
 
 AIRLINE_WRITES = get_domain("airline").write_tools
 
@@ -108,12 +102,7 @@ def test_the_words_of_a_yes_and_of_a_description() -> None:
 @pytest.fixture(scope="module")
 def scripted():
     """The scripted default (oracle agent, scripted user) on a small batch per domain, as a run makes it."""
-    tasks, jobs = {}, []
-    for domain in ("airline", "retail"):
-        for rec in Synthesizer(domain, SynthesisConfig(tasks_per_batch=12)).synthesize("c0000").tasks:
-            tasks[rec.task_id] = rec
-            jobs += [Job(rec, s, seed=0, partition="c0000") for s in make_scripts(rec, 2, 0)]
-    return tasks, SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig()).run_all(jobs)
+    return scripted_conversations(12, "c0000")
 
 
 def test_the_scripted_default_passes_the_filter_whole(scripted) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from writ_testing import session_shared_dir
+from writ_testing import scripted_conversations, session_shared_dir
 
 from writ_dagster.core.sft.curate import OVER_MAX_LENGTH, RecipeLimit, build_sft
 from writ_dagster.core.sft.export import write_sft
@@ -26,20 +26,7 @@ pytest.importorskip("trl", reason="the 'llm' extra is not installed")
 
 @pytest.fixture(scope="module")
 def scored():
-    from writ_dagster.core.simulation.engine import Job, SimulationEngine
-    from writ_dagster.core.simulation.oracle import OracleAgent
-    from writ_dagster.core.simulation.records import SimulationConfig
-    from writ_dagster.core.simulation.scripted_user import ScriptedUser
-    from writ_dagster.core.tasks.models import SynthesisConfig
-    from writ_dagster.core.tasks.synthesis import Synthesizer
-    from writ_dagster.core.users.scripts import make_scripts
-
-    tasks, jobs = {}, []
-    for domain in ("airline", "retail"):
-        for rec in Synthesizer(domain, SynthesisConfig(tasks_per_batch=6)).synthesize("l0000").tasks:
-            tasks[rec.task_id] = rec
-            jobs += [Job(rec, s, seed=0, partition="l0000") for s in make_scripts(rec, 2, 0)]
-    return tasks, list(SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig()).run(jobs))
+    return scripted_conversations(6, "l0000")
 
 
 @pytest.fixture(scope="module")

@@ -163,3 +163,20 @@ def tau2_reward_of_record(task: Any, record: Any) -> float:
     tau2_task = Task.model_validate(task.task)
     run = simulation_run(tau2_task, record.tau2_messages(), termination=TerminationReason(record.termination_reason))
     return evaluate_simulation(run, tau2_task, EvaluationType.ALL, False, task.domain).reward
+
+
+def scripted_conversations(tasks_per_batch: int, partition: str) -> tuple[dict[str, Any], list[Any]]:
+    """Tasks of both domains (by id) and their conversations as the scripted default plays them: one
+    batch of ``tasks_per_batch`` per domain, 2 user scripts per task, the oracle agent and scripted user."""
+    from writ_dagster.core.simulation.engine import Job, SimulationEngine
+    from writ_dagster.core.simulation.oracle import OracleAgent
+    from writ_dagster.core.simulation.records import SimulationConfig
+    from writ_dagster.core.simulation.scripted_user import ScriptedUser
+    from writ_dagster.core.users.scripts import make_scripts
+
+    tasks, jobs = {}, []
+    for domain in ("airline", "retail"):
+        for rec in Synthesizer(domain, SynthesisConfig(tasks_per_batch=tasks_per_batch)).synthesize(partition).tasks:
+            tasks[rec.task_id] = rec
+            jobs += [Job(rec, s, seed=0, partition=partition) for s in make_scripts(rec, 2, 0)]
+    return tasks, SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig()).run_all(jobs)
