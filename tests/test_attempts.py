@@ -3,6 +3,7 @@ conversations that failed on infrastructure (retried by the next run, never fina
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -185,3 +186,52 @@ def test_writ_run_against_a_dead_endpoint_fails_then_a_live_one_retries_only_tho
         assert read_stage_run(con, "trajectories", "airline", "b0000") is not None
         assert con.execute("SELECT count(*) FROM trajectories WHERE backend_error IS NOT NULL").fetchall() == [(0,)]
 
+
+
+def _chains(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], list[tuple[int, float, list]]]:
+    """(task, script) -> its stored attempts in order: (attempt, reward, messages)."""
+    out: dict[tuple[str, str], list[tuple[int, float, list]]] = {}
+    for task, script, attempt, reward, messages in con.execute(
+            "SELECT task_id, script_id, attempt, reward, messages_json FROM trajectories ORDER BY attempt").fetchall():
+        out.setdefault((task, script), []).append((attempt, reward, json.loads(messages)))
+    return out
+
+
+@pytest.mark.timeout(300)
+def test_a_pass_that_breaks_the_policy_does_not_end_its_chain(db: Path):
+    """Rejection sampling keeps going after a τ² pass the SFT filter would drop (a write before the
+    user's yes): such a pass is no pass. A teacher on the simulated fleet that errs only that way."""
+    from writ_dagster.core.domains.registry import get_domain
+    from writ_dagster.core.sft.compliance import first_violation
+    from writ_dagster.rehearsal.config import TEACHER_MODEL
+    from writ_dagster.rehearsal.fleet import ThreadFleet
+
+    writes = get_domain("airline").write_tools
+    fleet_config = {"replica_count": 1, "time_scale": 0.0, "teacher": {"pass_rate": 0.25, "errors": {
+        "wrong_argument": 0, "two_calls": 0, "missing_figure": 0, "write_before_yes": 1}}}
+    with ThreadFleet(db.parent, fleet_config) as fleet, connect(db) as con:
+        options = {"base_urls": fleet.base_urls, "model": TEACHER_MODEL, "max_retries": 2, "backoff_s": 0.01,
+                   "timeout_s": 30}
+        strict = BASE.model_copy(update={"agent_backend": "openai-compatible", "agent_options": options,
+                                         "attempts": 4})
+        run_trajectories(con, "airline", "b0000", strict)
+        first = rows(con)
+        chains = _chains(con)
+        # every attempt but a chain's last is a failure under the stricter rule; a kept pass is compliant
+        skipped_passes = 0
+        for attempts in chains.values():
+            for k, (attempt, reward, messages) in enumerate(attempts):
+                assert attempt == k
+                compliant = first_violation(messages, writes) is None
+                if k < len(attempts) - 1:
+                    assert not (reward >= 1.0 and compliant)
+                    skipped_passes += reward >= 1.0
+        assert skipped_passes > 0  # the fleet's errors did score 1.0 under τ², and the chain went on
+        # reward alone (the old rule): the chains end at their first τ² pass; rows already stored are kept
+        lax = run_trajectories(con, "airline", "b0000", strict.model_copy(update={"pass_needs_compliance": False}))
+        assert lax.simulated == 0 and lax.pruned > 0
+        assert all(not any(r >= 1.0 for _, r, _ in a[:-1]) for a in _chains(con).values())
+        assert all(first[t] == r for t, r in rows(con).items())
+        # back to the stricter rule: exactly the first run's rows again (the fleet is deterministic)
+        again = run_trajectories(con, "airline", "b0000", strict)
+        assert again.simulated == lax.pruned and rows(con) == first

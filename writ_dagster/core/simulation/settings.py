@@ -45,6 +45,9 @@ class TrajectoryConfig(BaseModel):
                                                  "False: run all its attempts")
     keep_passing: int | None = Field(None, description="stop a (task, script) once this many attempts pass "
                                                        "(overrides stop_on_pass; for diversity)")
+    pass_needs_compliance: bool = Field(True, description="an attempt passes only if it scores 1.0 *and* keeps the "
+                                                          "policy rules the SFT filter enforces (one call per message, "
+                                                          "a stated yes before each write); False: reward alone")
     resume: bool = Field(True, description="keep stored trajectories made from the same inputs and backends "
                                            "and simulate only the missing ones; False re-simulates the partition")
 
@@ -94,7 +97,8 @@ class TrajectoryConfig(BaseModel):
     def attempt_policy(self) -> AttemptPolicy:
         """How many attempts each (task, script) may take and how many passes it keeps."""
         wanted = self.keep_passing if self.keep_passing is not None else 1 if self.stop_on_pass else self.attempts
-        return AttemptPolicy(attempts=self.attempts, wanted_passes=min(wanted, self.attempts))
+        return AttemptPolicy(attempts=self.attempts, wanted_passes=min(wanted, self.attempts),
+                             needs_compliance=self.pass_needs_compliance)
 
     def content_hash(self) -> str:
         """Hash of the settings that can change stored rows (not concurrency, workers or resume)."""
@@ -112,7 +116,7 @@ class TrajectoryConfig(BaseModel):
         return json.dumps(body, sort_keys=True)
 
 
-_ATTEMPT_FIELDS = ("attempts", "stop_on_pass", "keep_passing")
+_ATTEMPT_FIELDS = ("attempts", "stop_on_pass", "keep_passing", "pass_needs_compliance")
 _SECRET = re.compile(r"key|token|secret|password", re.I)
 
 

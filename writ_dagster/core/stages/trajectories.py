@@ -25,6 +25,8 @@ from typing import Any
 
 import duckdb
 
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.sft.compliance import first_violation
 from writ_dagster.core.simulation.attempts import (
     AttemptPolicy,
     ChainState,
@@ -51,6 +53,7 @@ from writ_dagster.core.storage.trajectories import (
     insert_trajectory,
     prune_trajectories,
     read_trajectories,
+    stored_messages,
     stored_outcomes,
     trajectories_digest,
     trajectories_frame,
@@ -99,17 +102,32 @@ def partition_quality(con: duckdb.DuckDBPyConnection, domain: str, partition: st
 class _Chains:
     """The attempt chains of a partition: every possible attempt's job and resume key, and outcomes."""
 
-    def __init__(self, jobs: list[Job], policy: AttemptPolicy, key_of: Callable[[Job], str]) -> None:
+    def __init__(self, jobs: list[Job], policy: AttemptPolicy, key_of: Callable[[Job], str],
+                 write_tools: frozenset[str]) -> None:
         self.policy = policy
+        self.write_tools = write_tools
         self.chains = [[replace(job, seed=attempt_seed(job.seed, k), attempt=k) for k in range(policy.attempts)]
                        for job in jobs]
         self.keys = {job.trajectory_id: key_of(job) for chain in self.chains for job in chain}
         self.chain_of = {job.trajectory_id: i for i, chain in enumerate(self.chains) for job in chain}
         self.outcomes: dict[str, Outcome] = {}
 
-    def add(self, trajectory_id: str, reward: float, backend_error: str | None) -> None:
-        self.outcomes[trajectory_id] = Outcome(passed=reward >= 1.0,
-                                               infrastructure=is_infrastructure_error(backend_error))
+    def compliant(self, messages: list[dict[str, Any]]) -> bool:
+        """Whether a conversation keeps the policy rules the SFT filter drops conversations for."""
+        return first_violation(messages, self.write_tools) is None
+
+    def add(self, trajectory_id: str, reward: float, backend_error: str | None, compliant: bool = True) -> bool:
+        """Record an attempt's outcome; whether it counts as a pass."""
+        passed = self.policy.passed(reward, compliant)
+        self.outcomes[trajectory_id] = Outcome(passed=passed, infrastructure=is_infrastructure_error(backend_error))
+        return passed
+
+    def add_record(self, record: TrajectoryRecord) -> bool:
+        """Record a finished conversation's outcome (once); whether it counts as a pass."""
+        if record.trajectory_id in self.outcomes:
+            return self.outcomes[record.trajectory_id].passed
+        compliant = record.reward < 1.0 or not self.policy.needs_compliance or self.compliant(record.messages)
+        return self.add(record.trajectory_id, record.reward, record.backend_error, compliant)
 
     def state(self, i: int) -> ChainState:
         chain = self.chains[i]
@@ -122,7 +140,7 @@ class _Chains:
 
     def follow(self, record: TrajectoryRecord) -> Job | None:
         """The chain's next attempt after ``record`` (None: the chain is finished or blocked)."""
-        self.add(record.trajectory_id, record.reward, record.backend_error)
+        self.add_record(record)
         return self.next_job(self.chain_of[record.trajectory_id])
 
     def wanted(self) -> dict[str, str]:
@@ -156,14 +174,18 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     agent_info, user_info = model_info(agent), model_info(user)
     engine_hash = engine.content_hash()
     chains = _Chains(jobs, config.attempt_policy(), lambda job: resume_key(
-        job.record.content_hash, job.script.content_hash, job.seed, agent_info, user_info, engine_hash))
+        job.record.content_hash, job.script.content_hash, job.seed, agent_info, user_info, engine_hash),
+        get_domain(domain).write_tools)
     # Usable stored rows: a planned attempt, same inputs, not an infrastructure failure (retried).
-    usable, kept_passing = {}, 0
-    for tid, (key, reward, error) in stored_outcomes(con, domain, partition).items():
-        if config.resume and chains.keys.get(tid) == key and not is_infrastructure_error(error):
-            usable[tid] = key
-            chains.add(tid, reward, error)
-            kept_passing += reward >= 1.0
+    usable = {tid: (key, reward, error) for tid, (key, reward, error) in stored_outcomes(con, domain, partition).items()
+              if config.resume and chains.keys.get(tid) == key and not is_infrastructure_error(error)}
+    # A stored pass counts only if it kept the policy (when the policy asks): read those rows' messages.
+    checked = [tid for tid, (_, reward, _) in usable.items() if reward >= 1.0 and chains.policy.needs_compliance]
+    messages = stored_messages(con, domain, partition, checked)
+    kept_passing = 0
+    for tid, (_, reward, error) in usable.items():
+        kept_passing += chains.add(tid, reward, error, tid not in messages or chains.compliant(messages[tid]))
+    usable = {tid: key for tid, (key, _, _) in usable.items()}
     done, pruned = prune_trajectories(con, domain, partition, usable)
     todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
     stored, simulated = len(done), 0
@@ -177,9 +199,10 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
                                "(a backend changed its name or sampling during the run?)")
         stored += insert_trajectory(con, record)
         simulated += 1
+        passed = chains.add_record(record)
         u = record.usage
         # planned grows as failed attempts call for more; at least one row per chain
-        progress.advance(passed=record.reward >= 1.0, done=stored, planned=max(stored, len(chains.chains)),
+        progress.advance(passed=passed, done=stored, planned=max(stored, len(chains.chains)),
                          tokens=(u.agent_completion_tokens + u.user_completion_tokens) if u.kind in ("model", "mixed")
                          else 0)
         publish(progress)
@@ -194,11 +217,10 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     while todo:
         # one process: further attempts follow in the slot of the one that failed (one pass);
         # worker processes: one round per attempt index
-        for record in simulate_jobs(todo, agent_factory=factories[0], user_factory=factories[1], config=engine,
-                                    workers=workers, on_finish=store,
-                                    follow=chains.follow if workers == 1 else None):
-            if workers > 1:
-                chains.add(record.trajectory_id, record.reward, record.backend_error)
+        # (store records every outcome, so a round of worker processes needs nothing more)
+        for _ in simulate_jobs(todo, agent_factory=factories[0], user_factory=factories[1], config=engine,
+                               workers=workers, on_finish=store, follow=chains.follow if workers == 1 else None):
+            pass
         todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
 
     # Rows a nondeterministic backend made unnecessary (a rerun of an earlier attempt passed) go.

@@ -158,6 +158,16 @@ def stored_outcomes(con: duckdb.DuckDBPyConnection, domain: str,
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+def stored_messages(con: duckdb.DuckDBPyConnection, domain: str, partition: str,
+                    ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """trajectory_id -> stored tau2 message dicts, for the partition's rows among ``ids``."""
+    if not ids:
+        return {}
+    rows = con.execute("SELECT trajectory_id, messages_json FROM trajectories WHERE domain = ? AND partition = ? "
+                       "AND list_contains(?, trajectory_id)", [domain, partition, ids]).fetchall()
+    return {r[0]: json.loads(r[1]) for r in rows}
+
+
 def prune_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str,
                        planned: Mapping[str, str]) -> tuple[set[str], int]:
     """Keep only stored rows that ``planned`` (id -> resume key) still wants, unchanged.
