@@ -82,6 +82,23 @@ def _default_template(model: str) -> str | None:
     return str(path) if path.is_file() else None
 
 
+def cpu_cores_for(slot: int, slots: int) -> dict[str, str]:
+    """Environment that pins a CPU-build server's compute threads to its own share of the cores, for
+    ``slots`` servers running side by side (the user simulator and an evaluated model).
+
+    vLLM's CPU build binds every server's threads to the same first cores by default, so two servers
+    on one machine fight over one core while the others idle; a variable set by the user wins.
+    Ignored by GPU builds."""
+    if "VLLM_CPU_OMP_THREADS_BIND" in os.environ or slots < 2:
+        return {}
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    if len(cores) < slots:
+        return {}
+    share = len(cores) // slots
+    mine = cores[slot * share:(slot + 1) * share]
+    return {"VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, mine))}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -103,6 +120,7 @@ class VLLMServer:
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.startup_s: float | None = None
+        self._started = 0.0
 
     @property
     def base_url(self) -> str:
@@ -117,6 +135,14 @@ class VLLMServer:
         """Start the server and wait until ``/health`` answers 200."""
         if self.running:
             return self
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> "VLLMServer":
+        """Start the server process without waiting for it. It dies with the thread that calls this
+        (Linux's parent-death signal), so call it from the thread that outlives the server's use."""
+        if self.running:
+            return self
         self.port = self.config.port or free_port(self.config.host)
         env = {**os.environ, **self.config.env}
         if self.config.api_key_env:
@@ -126,15 +152,20 @@ class VLLMServer:
             os.close(fd)
             self.log_path = Path(name)
         self._log = open(self.log_path, "ab")
-        started = time.perf_counter()
-        self.process = subprocess.Popen(self.config.command(self.port), stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self._started = time.perf_counter()
+        self.process = subprocess.Popen(die_with_parent(self.config.command(self.port)), stdout=self._log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                        start_new_session=True)
+        return self
+
+    def wait_ready(self) -> "VLLMServer":
+        """Wait until the launched server's ``/health`` answers 200 (stopping it if it never does)."""
         try:
             self._wait_healthy()
         except BaseException:
             self.stop()
             raise
-        self.startup_s = time.perf_counter() - started
+        self.startup_s = time.perf_counter() - self._started
         return self
 
     def _wait_healthy(self) -> None:
@@ -183,6 +214,24 @@ class VLLMServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+# Run by the server's own interpreter before it becomes vLLM: ask Linux to SIGTERM it when its
+# parent (the thread that launched it) dies, so a `kill -9` of `writ run` takes the server with it
+# (vLLM's API server stops its engine workers on SIGTERM). The parent may already be gone by then.
+_DIE_WITH_PARENT = """
+import ctypes, os, signal, sys
+if sys.platform.startswith("linux"):
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(sys.argv[1]):
+        sys.exit(143)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def die_with_parent(command: list[str]) -> list[str]:
+    """``command`` run so that it gets SIGTERM when this process (the launching thread) dies."""
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
 
 
 def group_members(pgid: int) -> list[int]:

@@ -127,28 +127,35 @@ def models_to_evaluate(checkpoint: CheckpointRecord, config: EvalConfig) -> list
     return models
 
 
-def _server_config(model: str, name: str, config: EvalConfig, tool_parser: str) -> Any:
-    from writ_dagster.core.llm.vllm_server import VLLMServerConfig
+def _server_config(model: str, name: str, config: EvalConfig, tool_parser: str, slot: int) -> Any:
+    """A server's settings; ``slot`` 0 is the user simulator's, 1 the evaluated model's (they run side by
+    side, each on its own cores on a CPU build)."""
+    from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for
 
     flags = config.server
     return VLLMServerConfig(model=model, served_model_name=name, tool_call_parser=tool_parser, dtype=flags.dtype,
                             max_model_len=flags.max_model_len, tensor_parallel_size=flags.tensor_parallel_size,
                             extra_args=tuple(flags.extra_args),
-                            env={"VLLM_CPU_KVCACHE_SPACE": str(flags.cpu_kv_cache_gib)},
+                            env={"VLLM_CPU_KVCACHE_SPACE": str(flags.cpu_kv_cache_gib)}
+                            | cpu_cores_for(slot, 2 if config.user.served_here else 1),
                             startup_timeout_s=flags.startup_timeout_s, seed=config.seed)
 
 
 def _start_all(servers: list[Any]) -> None:
-    """Start servers side by side (their loading overlaps); raise the first failure."""
-    failures: list[BaseException] = []
+    """Start servers side by side (their loading overlaps); raise the first failure.
 
-    def start(server: Any) -> None:
+    Launched here, waited for in threads: a server dies with the thread that launched it."""
+    failures: list[BaseException] = []
+    for server in servers:
+        server.launch()
+
+    def wait(server: Any) -> None:
         try:
-            server.start()
+            server.wait_ready()
         except BaseException as exc:  # noqa: BLE001 - re-raised below, in this thread
             failures.append(exc)
 
-    threads = [threading.Thread(target=start, args=(s,), daemon=True) for s in servers]
+    threads = [threading.Thread(target=wait, args=(s,), daemon=True) for s in servers]
     for t in threads:
         t.start()
     for t in threads:
@@ -181,7 +188,7 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
             t0 = time.perf_counter()
             user_model = resolve_user_model(spec.model)
             timings["user_model_prepare_s"] = time.perf_counter() - t0
-            user_server = VLLMServer(_server_config(user_model, model_label(user_model), config, "hermes"),
+            user_server = VLLMServer(_server_config(user_model, model_label(user_model), config, "hermes", 0),
                                      log_path=logs / "user.log")
             stack.callback(user_server.stop)
             run.server_logs["user"] = str(logs / "user.log")
@@ -194,7 +201,7 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
             remote = config.agent_endpoints.get(label)
             model = model if remote is not None else resolve_model(model)
             agent_server = None if remote is not None else VLLMServer(
-                _server_config(model, model_label(model), config, config.server.agent_tool_call_parser),
+                _server_config(model, model_label(model), config, config.server.agent_tool_call_parser, 1),
                 log_path=logs / f"agent-{label}.log")
             if agent_server is not None:
                 run.server_logs[f"agent-{label}"] = str(logs / f"agent-{label}.log")

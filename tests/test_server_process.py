@@ -1,0 +1,77 @@
+"""How a vLLM server process is started.
+
+- It dies with the run: `kill -9` of the process that launched it (no handler runs, nothing stops the
+  server's own process group) still ends the server, through Linux's parent-death signal set by the
+  launcher every vLLM server is started with.
+- Two servers side by side on a CPU build get cores of their own (vLLM binds both to the same ones)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from writ_dagster.core.llm.vllm_server import cpu_cores_for, die_with_parent
+
+LAUNCHER = """
+import subprocess, sys, time
+from writ_dagster.core.llm.vllm_server import cpu_cores_for, die_with_parent
+server = subprocess.Popen(die_with_parent([sys.executable, "-c", "import time; time.sleep(600)"]),
+                          start_new_session=True)
+print(server.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.timeout(60)
+def test_a_server_dies_when_the_process_that_launched_it_is_killed() -> None:
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER], stdout=subprocess.PIPE, text=True)
+    assert launcher.stdout is not None
+    server = int(launcher.stdout.readline())
+    try:
+        time.sleep(1.0)  # the launcher has exec'd into the server by now
+        assert _alive(server)
+        with open(f"/proc/{server}/cmdline", "rb") as f:
+            assert b"time.sleep(600)" in f.read()  # the server's own command, not the launcher's
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(server), "the server outlived the killed process that launched it"
+    finally:
+        launcher.kill()
+        if _alive(server):
+            os.kill(server, signal.SIGKILL)
+
+
+def test_the_launcher_runs_the_command_unchanged(tmp_path) -> None:
+    out = subprocess.run(die_with_parent([sys.executable, "-c", "import sys; print(sys.argv[1:])", "a b", "--x"]),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "['a b', '--x']"
+
+
+def test_servers_side_by_side_get_cores_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4})
+    assert cpu_cores_for(0, 2) == {"VLLM_CPU_OMP_THREADS_BIND": "0,1"}
+    assert cpu_cores_for(1, 2) == {"VLLM_CPU_OMP_THREADS_BIND": "2,3"}
+    assert cpu_cores_for(0, 1) == {}  # a server alone: vLLM's own binding
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {7})
+    assert cpu_cores_for(1, 2) == {}  # fewer cores than servers: nothing to split
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+    assert cpu_cores_for(1, 2) == {}  # the user's setting wins
