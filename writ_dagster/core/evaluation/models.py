@@ -117,14 +117,17 @@ class EvalConfig(BaseModel):
     task_ids: dict[str, list[str]] = Field(default_factory=dict,
                                            description="explicit task ids per domain (overrides num_tasks there)")
     num_trials: int = Field(2, ge=1, description="trials per task (k of pass^k goes 1..num_trials)")
-    max_steps: int = Field(16, ge=1)
+    # CPU defaults: the tiny fine-tuned model rarely stops before max_tokens, so every turn costs the
+    # whole budget; 10 steps of 128 tokens keep the default run's evaluation to a few minutes on 2
+    # cores (16 x 256 took 8 of them). The GPU preset sets τ²'s own 200 steps and 4,096 tokens.
+    max_steps: int = Field(10, ge=1)
     max_errors: int = Field(5, ge=1)
     concurrency: int = Field(4, ge=1, description="conversations in flight at once per domain (the domains "
                                                   "play side by side)")
     seed: int = Field(300, description="tau2's run seed (per-trial seeds derive from it as in `tau2 run`)")
     agent_temperature: float = Field(0.0, ge=0.0, description="sampling temperature of every evaluated model "
                                                                "(tau2's default: 0)")
-    agent_max_tokens: int = Field(256, ge=1)
+    agent_max_tokens: int = Field(128, ge=1)
     max_retries: int = Field(1, ge=0, description="LLM call retries (tau2 retries empty replies too)")
     request_timeout_s: float = Field(300.0, gt=0)
     evaluate_base_model: bool = True
