@@ -3,7 +3,8 @@
 - It dies with the run: `kill -9` of the process that launched it (no handler runs, nothing stops the
   server's own process group) still ends the server, through Linux's parent-death signal set by the
   launcher every vLLM server is started with.
-- Two servers side by side on a CPU build get cores of their own (vLLM binds both to the same ones)."""
+- Two servers side by side on a CPU build get cores of their own (vLLM binds both to the same ones).
+- The default dtype is the build's fastest: float32 on a CPU build over a CPU without bf16 instructions."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import time
 
 import pytest
 
-from writ_dagster.core.llm.vllm_server import cpu_cores_for, die_with_parent
+from writ_dagster.core.llm import vllm_server
+from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for, die_with_parent
 
 LAUNCHER = """
 import subprocess, sys, time
-from writ_dagster.core.llm.vllm_server import cpu_cores_for, die_with_parent
+from writ_dagster.core.llm import vllm_server
+from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for, die_with_parent
 server = subprocess.Popen(die_with_parent([sys.executable, "-c", "import time; time.sleep(600)"]),
                           start_new_session=True)
 print(server.pid, flush=True)
@@ -75,3 +78,30 @@ def test_servers_side_by_side_get_cores_of_their_own(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
     monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "nobind")
     assert cpu_cores_for(1, 2) == {}  # the user's setting wins
+
+
+@pytest.mark.parametrize(("cpu_build", "flags", "expected"), [
+    (True, "fpu sse avx2", "float32"), (True, "fpu avx2 avx512f avx512_bf16", "bfloat16"),
+    (True, "fpu avx2 amx_bf16", "bfloat16"), (False, "fpu sse avx2", "bfloat16")])
+def test_the_default_dtype_is_the_builds_fastest(monkeypatch: pytest.MonkeyPatch, tmp_path, cpu_build: bool,
+                                                 flags: str, expected: str) -> None:
+    from importlib import metadata
+
+    def distribution(name: str):
+        if name == "vllm-cpu" and cpu_build:
+            return object()
+        raise metadata.PackageNotFoundError(name)
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor : 0\nflags : {flags}\n")
+    real_path = vllm_server.Path
+    monkeypatch.setattr(vllm_server.metadata, "distribution", distribution)
+    monkeypatch.setattr(vllm_server, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    vllm_server.platform_dtype.cache_clear()
+    try:
+        command = VLLMServerConfig(model="m").command(8000)
+        assert command[command.index("--dtype") + 1] == expected
+        explicit = VLLMServerConfig(model="m", dtype="bfloat16").command(8000)
+        assert explicit[explicit.index("--dtype") + 1] == "bfloat16"  # an explicit dtype is kept
+    finally:
+        vllm_server.platform_dtype.cache_clear()

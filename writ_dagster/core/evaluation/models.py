@@ -99,7 +99,8 @@ class AgentEndpointSpec(BaseModel):
 class ServerFlags(BaseModel):
     """How each vLLM server is started (see :class:`~writ_dagster.core.llm.vllm_server.VLLMServerConfig`)."""
 
-    dtype: str = "bfloat16"
+    dtype: str = Field("platform", description="vLLM --dtype; platform: bfloat16, or float32 on a CPU build over "
+                                               "a CPU without bf16 instructions")
     max_model_len: int | None = None
     tensor_parallel_size: int = Field(1, ge=1)
     cpu_kv_cache_gib: int = Field(2, ge=1, description="VLLM_CPU_KVCACHE_SPACE (CPU build only)")

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from writ_dagster.core.llm.chat_format import parse_tool_calls, split_reasoning
 from writ_dagster.core.llm.sampling import Sampling, model_label, turn_seed, usage_of
+from writ_dagster.core.llm.vllm_server import resolve_dtype
 from writ_dagster.core.simulation.protocol import ConversationView, Reply
 
 CPU_KV_CACHE_GIB = 2
@@ -32,7 +33,7 @@ class VLLMOfflineBackend:
 
     kind = "llm"
 
-    def __init__(self, model: str | Path, *, sampling: Sampling | None = None, dtype: str = "bfloat16",
+    def __init__(self, model: str | Path, *, sampling: Sampling | None = None, dtype: str = "platform",
                  max_model_len: int | None = None, enforce_eager: bool = True, llm: Any = None,
                  name: str | None = None, **engine_kwargs: Any) -> None:
         self.model = str(model)
@@ -40,7 +41,7 @@ class VLLMOfflineBackend:
         self.params = replace(sampling, reasoning_model=False) if sampling else Sampling()
         self.name = name or f"vllm-offline:{model_label(self.model)}"
         self.sampling = {"model": model_label(self.model), **self.params.as_dict()}
-        self._engine_args = {"model": self.model, "dtype": dtype, "enforce_eager": enforce_eager,
+        self._engine_args = {"model": self.model, "dtype": resolve_dtype(dtype), "enforce_eager": enforce_eager,
                              **({"max_model_len": max_model_len} if max_model_len else {}), **engine_kwargs}
         self._llm = llm
         self.calls = 0  # LLM.chat calls made (one per engine step and tool set, unless a batch failed)
