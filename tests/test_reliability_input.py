@@ -241,6 +241,21 @@ def secret_configs() -> list[tuple[str, str]]:
          "model: m}\n", "options.base_urls has a URL with credentials"),
         (f"user_simulator:\n  kind: openai-compatible\n  options: {{{endpoint}, api_key: {SECRET}}}\n",
          "options.api_key is a literal secret"),
+        # a query string carries it as well as userinfo does
+        (f"simulation:\n  agent_backend: openai-compatible\n  agent_options: "
+         f"{{base_urls: ['http://127.0.0.1:9/v1?api_key={SECRET}'], model: m}}\n",
+         "agent_options.base_urls has a URL with credentials (http://127.0.0.1:9/v1?api_key=***)"),
+        (f"teacher:\n  kind: openai-compatible\n  options: {{base_urls: ['http://127.0.0.1:9/v1?x=1&token={SECRET}'], "
+         "model: m}\n", "options.base_urls has a URL with credentials (http://127.0.0.1:9/v1?x=1&token=***)"),
+        # and a server's command line, split or in one argument
+        (f"teacher:\n  kind: vllm-server\n  options: {{model: m, extra_args: ['--api-key', '{SECRET}']}}\n",
+         "options.extra_args passes a secret on the command line (--api-key), refused"),
+        (f"evaluation:\n  server_extra_args: ['--hf-token={SECRET}']\n",
+         "server.extra_args passes a secret on the command line (--hf-token), refused"),
+        (f"evaluation:\n  user_base_url: 'http://alice:{SECRET}@127.0.0.1:9/v1'\n",
+         "has a URL with credentials (http://***@127.0.0.1:9/v1)"),
+        (f"evaluation:\n  user_base_url: 'http://127.0.0.1:9/v1?key={SECRET}'\n",
+         "has a URL with credentials (http://127.0.0.1:9/v1?key=***)"),
     ]
 
 
@@ -263,6 +278,21 @@ def test_stored_settings_never_hold_url_credentials() -> None:
         **{**TrajectoryConfig().model_dump(), "agent_options": {"base_urls": [f"http://u:{SECRET}@h:1/v1"]}})
     stored = config.public_json()
     assert SECRET not in stored and "http://***@h:1/v1" in stored
+
+
+def test_only_secret_looking_settings_are_masked() -> None:
+    """max_tokens is no token and api_key_env names a variable: both are stored as they are."""
+    import json
+
+    from writ_dagster.core.secrets import is_secret_name
+    from writ_dagster.core.simulation.settings import TrajectoryConfig
+
+    options = {"base_urls": ["http://127.0.0.1:9/v1"], "model": "m", "max_tokens": 512, "api_key_env": "MY_KEY"}
+    stored = json.loads(TrajectoryConfig(agent_backend="openai-compatible", agent_options=options).public_json())
+    assert stored["agent_options"] == options
+    assert [n for n in ("api_key", "token", "hf_token", "password", "--api-key", "max_tokens", "api_key_env",
+                        "max_num_batched_tokens", "tokenizer") if is_secret_name(n)] == [
+        "api_key", "token", "hf_token", "password", "--api-key"]
 
 
 # --- 9: folders with ordinary permissions, short error lines ------------------------------------------

@@ -10,22 +10,40 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 # Option names that hold a secret's value; ``*_env`` names (the variable to read it from) are fine.
 _SECRET_NAME = re.compile(r"(?:^|_)(?:api_?key|key|token|secret|password|passwd|auth|authorization|bearer|"
                           r"credentials?)$", re.IGNORECASE)
+_FLAG = re.compile(r"^--?([A-Za-z][A-Za-z0-9_-]*)(?:=.*)?$", re.DOTALL)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an option (or query parameter, or command-line flag) of this name holds a secret's value:
+    ``api_key``, ``token``, ``password``... but not ``api_key_env`` (a variable's name) nor ``max_tokens``."""
+    key = name.strip().lstrip("-").replace("-", "_")
+    return bool(_SECRET_NAME.search(key)) and not key.lower().endswith("_env")
 
 
 def redact_url(url: str) -> str:
-    """``url`` without the user name and password it may carry (``http://u:p@h/v1`` -> ``http://***@h/v1``)."""
+    """``url`` without the user name and password it may carry and with the values of secret-looking query
+    parameters masked (``http://u:p@h/v1?token=t`` -> ``http://***@h/v1?token=***``)."""
     try:
         parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
     except ValueError:
         return "***"
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
+    if any(is_secret_name(k) for k, _ in query):
+        parts = parts._replace(query="&".join(f"{k}={'***' if is_secret_name(k) else v}" for k, v in query))
+    return urlunsplit(parts)
+
+
+def _flag_secret(arg: str) -> str | None:
+    """The flag name if ``arg`` is a command-line flag naming a secret (``--api-key``, ``--token=...``)."""
+    match = _FLAG.match(arg)
+    return match.group(1) if match and is_secret_name(match.group(1)) else None
 
 
 def _urls(value: Any) -> list[str]:
@@ -41,12 +59,17 @@ def check_no_secrets(where: str, options: Mapping[str, Any]) -> None:
     literal secret or a URL with credentials; nested mappings are checked too."""
     for name, value in options.items():
         key = str(name)
-        if _SECRET_NAME.search(key) and not key.endswith("_env") and value not in (None, ""):
+        if is_secret_name(key) and value not in (None, ""):
             raise ValueError(f"{where}.{key} is a literal secret, refused: put it in an environment variable "
                              f"and give that variable's name as {key}_env")
         for url in _urls(value):
             if "://" in url and redact_url(url) != url:
-                raise ValueError(f"{where}.{key} has a URL with credentials ({redact_url(url)}), refused: "
+                raise ValueError(f"{where}.{key} has a URL with credentials ({redact_url(url)[:200]}), refused: "
+                                 "give the key by variable name (api_key_env)")
+            flag = _flag_secret(url)  # a list of command-line arguments (server_extra_args)
+            if flag is not None:
+                raise ValueError(f"{where}.{key} passes a secret on the command line (--{flag}), refused: "
+                                 "command lines are visible to every process and stored with the settings; "
                                  "give the key by variable name (api_key_env)")
         if isinstance(value, Mapping):
             check_no_secrets(f"{where}.{key}", value)

@@ -108,6 +108,12 @@ class ServerFlags(BaseModel):
     extra_args: list[str] = Field(default_factory=list)
     startup_timeout_s: float = Field(300.0, gt=0)
 
+    @field_validator("extra_args")
+    @classmethod
+    def _no_secret_args(cls, value: list[str]) -> list[str]:
+        check_no_secrets("server", {"extra_args": value})
+        return value
+
 
 class EvalConfig(BaseModel):
     """What to evaluate and how: τ²-bench tasks, trials, limits, the user simulator, the servers."""

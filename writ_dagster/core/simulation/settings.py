@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from writ_dagster.core.limits import MAX_CONCURRENCY, MAX_VARIANTS, MAX_WORKERS, SEED_MAX, SEED_MIN
-from writ_dagster.core.secrets import check_no_secrets, redact_url
+from writ_dagster.core.secrets import check_no_secrets, is_secret_name, redact_url
 from writ_dagster.core.simulation.attempts import AttemptPolicy
 from writ_dagster.core.simulation.records import SimulationConfig
 from writ_dagster.core.simulation.registry import check_options, get_backend_spec
@@ -112,12 +111,11 @@ class TrajectoryConfig(BaseModel):
         """The settings as JSON for storage, with option values that look like secrets masked."""
         body = self.model_dump(mode="json")
         for key in ("agent_options", "user_options"):
-            body[key] = {k: ("***" if _SECRET.search(k) else _redact(v)) for k, v in body[key].items()}
+            body[key] = {k: ("***" if is_secret_name(k) else _redact(v)) for k, v in body[key].items()}
         return json.dumps(body, sort_keys=True)
 
 
 _ATTEMPT_FIELDS = ("attempts", "stop_on_pass", "keep_passing", "pass_needs_compliance")
-_SECRET = re.compile(r"key|token|secret|password", re.I)
 
 
 def _redact(value: Any) -> Any:
