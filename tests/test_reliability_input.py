@@ -321,3 +321,35 @@ def test_errors_quote_long_input_only_in_part(tmp_path: Path, monkeypatch: pytes
     assert main(["export-tasks", "--domain", "x" * 5000, "--out", "-"]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert len(line) < 400
+
+
+# --- numbers that validators cannot bound, and yes/no where a number goes -----------------------------
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("nan.yaml", "sft: {min_reward: .nan}\n", "sft.min_reward is nan; numbers must be finite"),
+    ("inf.yaml", "type_mix: {normal: .inf}\n", "type_mix.normal is inf; numbers must be finite"),
+    ("nan.json", '{"sft": {"min_reward": NaN}}', "sft.min_reward is nan; numbers must be finite"),
+    ("huge.yaml", "evaluation: {num_trials: 1000000000000000000000000000000}\n",
+     "evaluation.num_trials is 100000000000000000000000000000... (1 more characters), outside the 64-bit range"),
+    ("trials.yaml", "evaluation: {num_trials: 100000}\n", "num_trials"),
+    ("steps.yaml", "simulation: {max_steps: 100000000}\n", "max_steps must be at most 10000"),
+    ("attempts.yaml", "max_attempts_per_task: 100000000\n", "max_attempts_per_task must be at most 10000"),
+    ("bool.yaml", "tasks_per_batch: true\n", "tasks_per_batch must be a number, got True"),
+    ("bool-sim.yaml", "simulation: {variants: true}\n", "variants must be a number, got True"),
+])
+def test_numbers_that_would_fail_after_writing_are_refused_first(tmp_path: Path, name: str, text: str,
+                                                                   expected: str) -> None:
+    config = tmp_path / name
+    config.write_text(text)
+    home = tmp_path / "home"
+    done = writ_main(home, "run", "--domain", "airline", "--until", "sft", "--config", str(config))
+    one_line_refusal(done, expected)
+    assert not home.exists()
+
+
+def test_a_set_value_is_held_to_the_same_number_rules(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    one_line_refusal(writ_main(home, "run", "--until", "sft", "--set", "sft.min_reward=.nan"), "numbers must be finite")
+    one_line_refusal(writ_main(home, "run", "--until", "sft", "--set", "tasks_per_batch=yes"),
+                     "tasks_per_batch must be a number")
+    assert not home.exists()

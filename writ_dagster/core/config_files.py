@@ -4,14 +4,16 @@ A config file is input from outside, so it is read the way a careful tool reads 
 a regular file only (a FIFO would block, ``/dev/zero`` never ends), at most :data:`MAX_BYTES`,
 UTF-8 only; YAML through a safe loader that refuses aliases (an alias bomb expands a few lines
 into gigabytes), duplicate keys (the last one would win silently), documents nested deeper
-than :data:`MAX_DEPTH` or holding more than :data:`MAX_NODES` values, and keys that are not text.
-JSON gets the same key and depth rules. Every refusal is a :class:`ConfigFileError` whose message
+than :data:`MAX_DEPTH` or holding more than :data:`MAX_NODES` values, keys that are not text,
+numbers that are not finite (``.nan``, ``.inf``) and integers outside 64 bits. JSON gets the same
+key, depth and number rules. Every refusal is a :class:`ConfigFileError` whose message
 is one line and quotes at most the first characters of what it refuses.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -23,6 +25,7 @@ MAX_BYTES = 1 << 20  # a settings file; the largest WRIT ships is a few kB
 MAX_DEPTH = 32
 MAX_NODES = 100_000
 QUOTE_CHARS = 60
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1  # DuckDB's BIGINT
 
 
 class ConfigFileError(ValueError):
@@ -145,7 +148,7 @@ def _parse_json(text: str, file: Path) -> Any:
         raise ConfigFileError(f"config file {file} does not parse: {' '.join(str(exc).split())[:200]}") from None
 
 
-def _check_keys(value: Any, file: Path, depth: int) -> None:
+def _check_keys(value: Any, file: Path, depth: int, where: str = "") -> None:
     if depth > MAX_DEPTH:
         raise ConfigFileError(f"config file {file}: nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
@@ -153,10 +156,16 @@ def _check_keys(value: Any, file: Path, depth: int) -> None:
             if not isinstance(key, str):
                 raise ConfigFileError(f"config file {file}: keys must be text, got {quote(key)} "
                                       f"({type(key).__name__})")
-            _check_keys(item, file, depth + 1)
+            _check_keys(item, file, depth + 1, f"{where}.{key}" if where else key)
     elif isinstance(value, list):
-        for item in value:
-            _check_keys(item, file, depth + 1)
+        for i, item in enumerate(value):
+            _check_keys(item, file, depth + 1, f"{where}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        # .nan passes every comparison a validator makes; .inf breaks arithmetic later, after writing
+        raise ConfigFileError(f"config file {file}: {where or 'the value'} is {value}; numbers must be finite")
+    elif type(value) is int and not MIN_INT <= value <= MAX_INT:
+        raise ConfigFileError(f"config file {file}: {where or 'the value'} is {quote(value, 30)}, outside the "
+                              "64-bit range every count and seed is stored in")
 
 
 def parse_value(text: str, where: str) -> Any:

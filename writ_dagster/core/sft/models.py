@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from writ_dagster.core.settings_model import SettingsModel
 from writ_dagster.core.training.lengths import LengthFigures
 
 TRAJECTORY_TYPES = ("normal", "write-intensive", "read-heavy")
 
 
-class SFTConfig(BaseModel):
+class SFTConfig(SettingsModel):
     """How trajectories become an SFT set: filters, mixture and split."""
 
     model_config = ConfigDict(extra="forbid")

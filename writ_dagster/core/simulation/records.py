@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from writ_dagster.core.limits import MAX_STEPS
+from writ_dagster.core.settings_model import SettingsModel
 from writ_dagster.core import runtime  # noqa: F401
 from tau2.data_model.message import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from tau2.data_model.simulation import TerminationReason
@@ -26,13 +28,13 @@ def tau2_termination(reason: str) -> TerminationReason:
     return TRUNCATED_REASONS.get(reason) or TerminationReason(reason)
 
 
-class SimulationConfig(BaseModel):
+class SimulationConfig(SettingsModel):
     """Limits and protocol choices of the conversation engine (tau2's defaults)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    max_steps: int = Field(200, ge=1, description="tau2 orchestrator steps (agent, user, tool round) before MAX_STEPS")
-    max_errors: int = Field(10, ge=1, description="tool errors before TOO_MANY_ERRORS")
+    max_steps: int = Field(200, ge=1, le=MAX_STEPS, description="tau2 orchestrator steps (agent, user, tool round) before MAX_STEPS")
+    max_errors: int = Field(10, ge=1, le=MAX_STEPS, description="tool errors before TOO_MANY_ERRORS")
     max_concurrency: int = Field(64, ge=1, description="conversations in flight at once")
     mixed_message: Literal["drop_content", "error"] = Field(
         "drop_content", description="an agent message with text and tool calls: keep the calls only (counted), "

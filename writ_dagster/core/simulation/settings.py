@@ -12,18 +12,28 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from writ_dagster.core.limits import MAX_CONCURRENCY, MAX_VARIANTS, MAX_WORKERS, SEED_MAX, SEED_MIN
+from writ_dagster.core.limits import (
+    MAX_ATTEMPTS_PER_TASK,
+    MAX_CONCURRENCY,
+    MAX_STEPS,
+    MAX_VARIANTS,
+    MAX_WORKERS,
+    SEED_MAX,
+    SEED_MIN,
+)
 from writ_dagster.core.secrets import check_no_secrets, is_secret_name, redact_url
+from writ_dagster.core.settings_model import SettingsModel
 from writ_dagster.core.simulation.attempts import AttemptPolicy
 from writ_dagster.core.simulation.records import SimulationConfig
 from writ_dagster.core.simulation.registry import check_options, get_backend_spec
 
 DEFAULT_SEED = 20260602
-_MAXIMA = {"variants": MAX_VARIANTS, "workers": MAX_WORKERS, "max_concurrency": MAX_CONCURRENCY}
+_MAXIMA = {"variants": MAX_VARIANTS, "workers": MAX_WORKERS, "max_concurrency": MAX_CONCURRENCY,
+           "max_steps": MAX_STEPS, "max_errors": MAX_STEPS, "attempts": MAX_ATTEMPTS_PER_TASK}
 _ENGINE = SimulationConfig()
 
 
-class TrajectoryConfig(BaseModel):
+class TrajectoryConfig(SettingsModel):
     """Settings of user-script generation and simulation for one domain × batch partition."""
 
     model_config = ConfigDict(extra="forbid")

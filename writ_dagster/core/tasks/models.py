@@ -8,7 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from writ_dagster.core.limits import MAX_TASKS_PER_BATCH, SEED_MAX, SEED_MIN
+from writ_dagster.core.limits import (
+    MAX_ATTEMPTS_PER_TASK,
+    MAX_TASKS_PER_BATCH,
+    SEED_MAX,
+    SEED_MIN,
+)
+from writ_dagster.core.settings_model import SettingsModel
 
 TrajectoryType = Literal["normal", "write-intensive", "read-heavy"]
 Burden = Literal["low", "high"]
@@ -89,7 +95,7 @@ class TaskSources(BaseModel):
     tau2_version: str
 
 
-class SynthesisConfig(BaseModel):
+class SynthesisConfig(SettingsModel):
     """Typed configuration of one domain's task synthesis."""
 
     model_config = ConfigDict(extra="forbid")
@@ -119,8 +125,9 @@ class SynthesisConfig(BaseModel):
     def _positive(cls, value: int, info: Any) -> int:
         if value < 1:
             raise ValueError(f"{info.field_name} must be at least 1, got {value}")
-        if info.field_name == "tasks_per_batch" and value > MAX_TASKS_PER_BATCH:
-            raise ValueError(f"tasks_per_batch must be at most {MAX_TASKS_PER_BATCH}, got {value}")
+        most = {"tasks_per_batch": MAX_TASKS_PER_BATCH, "max_attempts_per_task": MAX_ATTEMPTS_PER_TASK}
+        if info.field_name in most and value > most[info.field_name]:
+            raise ValueError(f"{info.field_name} must be at most {most[info.field_name]}, got {value}")
         return value
 
     @field_validator("seed")

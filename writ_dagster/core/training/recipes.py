@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from writ_dagster.core.settings_model import SettingsModel
 from writ_dagster.core.training.tiny_base import TINY_BASE, TinyBaseSpec
 
 
-class LoraSpec(BaseModel):
+class LoraSpec(SettingsModel):
     """LoRA adapters (peft); merged into the base model before the checkpoint is written."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -34,7 +35,7 @@ class LoraSpec(BaseModel):
     target_modules: str | tuple[str, ...] = Field("all-linear", description="'all-linear' or module names")
 
 
-class TrainingRecipe(BaseModel):
+class TrainingRecipe(SettingsModel):
     """One fine-tuning configuration. Field names follow TRL's ``SFTConfig`` where they map to it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
