@@ -16,6 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
+import duckdb
 import pytest
 from writ_testing import writ_main
 
@@ -353,3 +354,17 @@ def test_a_set_value_is_held_to_the_same_number_rules(tmp_path: Path) -> None:
     one_line_refusal(writ_main(home, "run", "--until", "sft", "--set", "tasks_per_batch=yes"),
                      "tasks_per_batch must be a number")
     assert not home.exists()
+
+
+def test_a_database_of_another_program_is_refused_untouched(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with duckdb.connect(str(home / "writ.duckdb")) as con:
+        con.execute("CREATE TABLE customers (id INTEGER, name VARCHAR)")
+        con.execute("INSERT INTO customers VALUES (1, 'Ada')")
+    before = (home / "writ.duckdb").read_bytes()
+    done = writ_main(home, "run", "--domain", "airline", "--tasks-per-batch", "2", "--until", "trajectories")
+    one_line_refusal(done, "is a DuckDB database of another program (tables main.customers, no WRIT schema)")
+    assert (home / "writ.duckdb").read_bytes() == before
+    with duckdb.connect(str(home / "writ.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("customers",)]

@@ -172,6 +172,14 @@ def connect(path: str | Path, read_only: bool = False,
 def ensure_schema(con: duckdb.DuckDBPyConnection, path: str | Path = "database") -> None:
     """Create missing WRIT tables (idempotent, upgrading an older schema) and record the version."""
     existing = _version(con)
+    if existing is None:
+        # no writ_meta: a new file, or another program's database, which WRIT must not write into
+        foreign = [r[0] for r in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                                             "WHERE table_catalog = current_database() ORDER BY 1").fetchall()]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise StorageError(f"{path} is a DuckDB database of another program (tables {shown}, no WRIT "
+                               "schema); refused untouched: point WRIT_HOME at another folder")
     if existing is not None and existing != SCHEMA_VERSION and existing not in UPGRADABLE_VERSIONS:
         raise StorageError(f"WRIT database {path} has schema version {existing}; this code uses {SCHEMA_VERSION}")
     if existing != SCHEMA_VERSION:
