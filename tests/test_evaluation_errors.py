@@ -293,3 +293,32 @@ def test_some_errors_warn_without_failing_the_run(tmp_path: Path, user_server: _
     meta = {k: v.value for k, v in mat.metadata.items()}
     assert meta["fine-tuned_airline_conversations_ran"] == 2 and meta["fine-tuned_airline_errors"] == 2
     assert meta["fine-tuned_airline_pass_hat_1"] == 1.0  # over the two that ran
+
+
+def test_the_next_evaluation_removes_the_folder_of_one_that_stopped_before_storing(
+        tmp_path: Path, user_server: _Server) -> None:
+    """A killed evaluation leaves results files no row names; the next one removes them (and says so),
+    keeps every stored evaluation's folder, failed ones included, and touches nothing else."""
+    db = tmp_path / "w.duckdb"
+    _register_checkpoint(db, tmp_path)
+    root = tmp_path / "evaluations"
+    killed = root / "20261207T010203040506-0badc0de"
+    (killed / "logs").mkdir(parents=True)
+    (killed / "fine-tuned_airline.json").write_text("{}")
+    mine = root / "my-notes"
+    mine.mkdir()
+    with _Server(_http_500) as bad, _Server(_agent) as good:
+        config = _config(user=UserModelSpec(model="user", base_url=user_server.base_url),
+                         agent_endpoints={"base": {"base_url": bad.base_url, "model": "base-model"},
+                                          "fine-tuned": {"base_url": good.base_url}})
+        said: list[str] = []
+        with pytest.raises(UnmeasuredModelError) as raised:  # stored, then failed: a registered folder
+            run_evaluation(lambda: connect(db), config, root, log=said.append)
+        assert not killed.exists() and mine.is_dir()
+        assert any(killed.name in line and "stopped before storing scores" in line for line in said), said
+        said.clear()
+        second = run_evaluation(lambda: connect(db), _config(
+            user=UserModelSpec(model="user", base_url=user_server.base_url),
+            agent_endpoints={"fine-tuned": {"base_url": good.base_url}}, evaluate_base_model=False), root, log=said.append)
+    assert raised.value.run.out_dir.is_dir() and second.out_dir.is_dir() and mine.is_dir()
+    assert not any("stopped before storing scores" in line for line in said), said

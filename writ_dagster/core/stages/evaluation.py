@@ -21,6 +21,8 @@ error.
 from __future__ import annotations
 
 import hashlib
+import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -37,9 +39,10 @@ from writ_dagster.core.evaluation.models import AgentEndpointSpec, EvalConfig, M
 from writ_dagster.core.progress import Progress, publish
 from writ_dagster.core.stages import Connect, MissingInputError
 from writ_dagster.core.storage.checkpoints import CheckpointRecord, latest_checkpoint
-from writ_dagster.core.storage.evaluations import write_scores
+from writ_dagster.core.storage.evaluations import evaluation_ids, write_scores
 
 Log = Callable[[str], None]
+_EVALUATION_ID = re.compile(r"^\d{8}T\d{12}-[0-9a-f]{8}$")  # see new_evaluation_id
 
 
 @dataclass
@@ -90,8 +93,13 @@ def run_evaluation(connect: Connect, config: EvalConfig, evaluations_dir: Path, 
     say = log or (lambda _msg: None)
     with connect() as con:  # held only to read; the evaluation itself takes minutes
         checkpoint = latest_checkpoint(con)
+        registered = set(evaluation_ids(con))
     if checkpoint is None:
         raise MissingInputError("no registered checkpoint to evaluate: materialize `checkpoint` first")
+    removed = remove_unregistered(evaluations_dir, registered)
+    if removed:
+        say(f"removed the folders of {len(removed)} evaluation(s) that stopped before storing scores: "
+            + ", ".join(removed))
     evaluation_id = new_evaluation_id(checkpoint.checkpoint_id, config)
     out_dir = evaluations_dir / evaluation_id
     say(f"evaluation {evaluation_id}: checkpoint {checkpoint.checkpoint_id} ({checkpoint.path}), "
@@ -104,6 +112,20 @@ def run_evaluation(connect: Connect, config: EvalConfig, evaluations_dir: Path, 
     if run.failure():
         raise UnmeasuredModelError(run)
     return run
+
+
+def remove_unregistered(evaluations_dir: Path, registered: set[str]) -> list[str]:
+    """Remove the folders under ``evaluations_dir`` that no stored evaluation names: left by an evaluation
+    that was killed or failed before its scores were stored (its server logs stay until the next one)."""
+    if not evaluations_dir.is_dir():
+        return []
+    removed = []
+    for folder in sorted(evaluations_dir.iterdir()):
+        if folder.is_dir() and not folder.is_symlink() and _EVALUATION_ID.match(folder.name) \
+                and folder.name not in registered:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
 
 
 def new_evaluation_id(checkpoint_id: str | None, config: EvalConfig, now: datetime | None = None) -> str:

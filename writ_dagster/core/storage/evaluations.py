@@ -133,6 +133,13 @@ def read_scores(con: duckdb.DuckDBPyConnection, evaluation_id: str) -> list[Stor
     return out
 
 
+def evaluation_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every stored evaluation's id."""
+    if not has_table(con, TABLE):
+        return []
+    return [r[0] for r in con.execute(f"SELECT DISTINCT evaluation_id FROM {TABLE} ORDER BY 1").fetchall()]
+
+
 def latest_evaluation_id(con: duckdb.DuckDBPyConnection) -> str | None:
     """The id of the most recently stored evaluation, or None."""
     if not has_table(con, TABLE):
