@@ -6,9 +6,12 @@ see one half-written.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,14 +35,42 @@ def build_lock(out: Path) -> Iterator[None]:
 
 
 def replace_dir(src: Path, out: Path) -> None:
-    """Put the complete folder ``src`` at ``out``; an older ``out`` is moved aside first and then
-    removed, so a reader finds the old folder or the new one."""
+    """Put the complete folder ``src`` at ``out``, so that a reader, or a process killed at any moment,
+    finds the old folder or the new one under ``out``, never neither.
+
+    On Linux the two are swapped in one step (``renameat2`` with ``RENAME_EXCHANGE``); elsewhere the
+    old folder is moved aside first, and a replace interrupted between the two renames is undone by
+    the next one."""
     old = out.with_name(f".{out.name}.replaced")
+    if not out.exists() and old.is_dir():  # an earlier replace was interrupted between its renames
+        old.rename(out)
     shutil.rmtree(old, ignore_errors=True)
+    if out.is_dir() and _exchange(src, out):
+        shutil.rmtree(src, ignore_errors=True)  # src now holds the old folder
+        return
     if out.exists():
         out.rename(old)
     src.rename(out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); False where this system or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # a C library older than glibc 2.28
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def _umask() -> int:
