@@ -9,10 +9,16 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from llm_fakes import LoopbackServer, fake_openai_app
 from writ_testing import SMALL, small_airline_batches
-from writ_dagster.core.simulation.attempts import AttemptPolicy, Outcome, attempt_seed, is_infrastructure_error, walk
+
+from writ_dagster.core.simulation.attempts import (
+    AttemptPolicy,
+    Outcome,
+    attempt_seed,
+    is_infrastructure_error,
+    walk,
+)
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.stages.trajectories import run_trajectories
 from writ_dagster.core.stages.user_scripts import run_user_scripts
@@ -156,6 +162,7 @@ def test_writ_run_against_a_dead_endpoint_fails_then_a_live_one_retries_only_tho
     import json
 
     from writ_testing import use_writ_home
+
     from writ_dagster.cli import EXIT_OK, main
 
     home = use_writ_home(tmp_path, monkeypatch)

@@ -33,7 +33,8 @@ class SimulationConfig(SettingsModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_steps: int = Field(200, ge=1, le=MAX_STEPS, description="tau2 orchestrator steps (agent, user, tool round) before MAX_STEPS")
+    max_steps: int = Field(200, ge=1, le=MAX_STEPS,
+                           description="tau2 orchestrator steps (agent, user, tool round) before MAX_STEPS")
     max_errors: int = Field(10, ge=1, le=MAX_STEPS, description="tool errors before TOO_MANY_ERRORS")
     max_concurrency: int = Field(64, ge=1, description="conversations in flight at once")
     mixed_message: Literal["drop_content", "error"] = Field(

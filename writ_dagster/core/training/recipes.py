@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from writ_dagster.core.settings_model import SettingsModel
 from writ_dagster.core.training.tiny_base import TINY_BASE, TinyBaseSpec
