@@ -256,7 +256,7 @@ def secret_configs() -> list[tuple[str, str]]:
         (f"evaluation:\n  user_base_url: 'http://alice:{SECRET}@127.0.0.1:9/v1'\n",
          "has a URL with credentials (http://***@127.0.0.1:9/v1)"),
         (f"evaluation:\n  user_base_url: 'http://127.0.0.1:9/v1?key={SECRET}'\n",
-         "has a URL with credentials (http://127.0.0.1:9/v1?key=***)"),
+         "user_base_url has a query string or fragment, refused"),
     ]
 
 

@@ -28,17 +28,17 @@ def check_endpoint_url(where: str, url: str) -> str:
     carrying a user name, password or query string (where keys are often put) is refused, the way
     :func:`~writ_dagster.core.secrets.check_no_secrets` refuses literal keys.
     """
-    prefix, _, name = where.rpartition(".")
-    check_no_secrets(prefix or "settings", {name: url})
     try:
         parts = urlsplit(url)
     except ValueError as exc:
         raise ValueError(f"{where} is not a URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{where} must be an http(s) base URL such as http://127.0.0.1:8000/v1, got {url!r}")
-    if parts.query or parts.fragment:
+    if parts.query or parts.fragment:  # first: this message names the setting to use instead
         raise ValueError(f"{where} has a query string or fragment, refused (keys do not belong in URLs): give "
                          "the key by variable name in the matching *_api_key_env setting")
+    prefix, _, name = where.rpartition(".")
+    check_no_secrets(prefix or "settings", {name: url})
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{where} must be an http(s) base URL such as http://127.0.0.1:8000/v1, got {url!r}")
     return url
 
 
