@@ -16,13 +16,12 @@ import time
 
 import pytest
 
-from writ_dagster.core.llm import vllm_server
+from writ_dagster.core.llm import dtype
 from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for, die_with_parent
 
 LAUNCHER = """
 import subprocess, sys, time
-from writ_dagster.core.llm import vllm_server
-from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for, die_with_parent
+from writ_dagster.core.llm.vllm_server import die_with_parent
 server = subprocess.Popen(die_with_parent([sys.executable, "-c", "import time; time.sleep(600)"]),
                           start_new_session=True)
 print(server.pid, flush=True)
@@ -94,14 +93,14 @@ def test_the_default_dtype_is_the_builds_fastest(monkeypatch: pytest.MonkeyPatch
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor : 0\nflags : {flags}\n")
-    real_path = vllm_server.Path
-    monkeypatch.setattr(vllm_server.metadata, "distribution", distribution)
-    monkeypatch.setattr(vllm_server, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
-    vllm_server.platform_dtype.cache_clear()
+    real_path = dtype.Path
+    monkeypatch.setattr(dtype.metadata, "distribution", distribution)
+    monkeypatch.setattr(dtype, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    dtype.platform_dtype.cache_clear()
     try:
         command = VLLMServerConfig(model="m").command(8000)
         assert command[command.index("--dtype") + 1] == expected
         explicit = VLLMServerConfig(model="m", dtype="bfloat16").command(8000)
         assert explicit[explicit.index("--dtype") + 1] == "bfloat16"  # an explicit dtype is kept
     finally:
-        vllm_server.platform_dtype.cache_clear()
+        dtype.platform_dtype.cache_clear()

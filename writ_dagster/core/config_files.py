@@ -48,7 +48,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         data = _parse_json(text, file)
     if not isinstance(data, dict):
         raise ConfigFileError(f"config file {file} must hold a mapping, got {type(data).__name__}")
-    _check_keys(data, file, depth=0)
+    _check_values(data, file, depth=0)
     return data
 
 
@@ -148,7 +148,7 @@ def _parse_json(text: str, file: Path) -> Any:
         raise ConfigFileError(f"config file {file} does not parse: {' '.join(str(exc).split())[:200]}") from None
 
 
-def _check_keys(value: Any, file: Path, depth: int, where: str = "") -> None:
+def _check_values(value: Any, file: Path, depth: int, where: str = "") -> None:
     if depth > MAX_DEPTH:
         raise ConfigFileError(f"config file {file}: nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
@@ -156,10 +156,10 @@ def _check_keys(value: Any, file: Path, depth: int, where: str = "") -> None:
             if not isinstance(key, str):
                 raise ConfigFileError(f"config file {file}: keys must be text, got {quote(key)} "
                                       f"({type(key).__name__})")
-            _check_keys(item, file, depth + 1, f"{where}.{key}" if where else key)
+            _check_values(item, file, depth + 1, f"{where}.{key}" if where else key)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _check_keys(item, file, depth + 1, f"{where}[{i}]")
+            _check_values(item, file, depth + 1, f"{where}[{i}]")
     elif isinstance(value, float) and not math.isfinite(value):
         # .nan passes every comparison a validator makes; .inf breaks arithmetic later, after writing
         raise ConfigFileError(f"config file {file}: {where or 'the value'} is {value}; numbers must be finite")
@@ -178,5 +178,5 @@ def parse_value(text: str, where: str) -> Any:
         raise ConfigFileError(f"{where}: {exc}") from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigFileError(f"{where}: the value does not parse as YAML: {' '.join(str(exc).split())[:200]}") from None
-    _check_keys(value, Path(where), depth=0)
+    _check_values(value, Path(where), depth=0)
     return value

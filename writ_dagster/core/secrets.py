@@ -46,7 +46,7 @@ def _flag_secret(arg: str) -> str | None:
     return match.group(1) if match and is_secret_name(match.group(1)) else None
 
 
-def _urls(value: Any) -> list[str]:
+def _texts(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, (list, tuple)):
@@ -62,11 +62,11 @@ def check_no_secrets(where: str, options: Mapping[str, Any]) -> None:
         if is_secret_name(key) and value not in (None, ""):
             raise ValueError(f"{where}.{key} is a literal secret, refused: put it in an environment variable "
                              f"and give that variable's name as {key}_env")
-        for url in _urls(value):
-            if "://" in url and redact_url(url) != url:
-                raise ValueError(f"{where}.{key} has a URL with credentials ({redact_url(url)[:200]}), refused: "
+        for text in _texts(value):
+            if "://" in text and redact_url(text) != text:
+                raise ValueError(f"{where}.{key} has a URL with credentials ({redact_url(text)[:200]}), refused: "
                                  "give the key by variable name (api_key_env)")
-            flag = _flag_secret(url)  # a list of command-line arguments (server_extra_args)
+            flag = _flag_secret(text)  # a list of command-line arguments (server_extra_args)
             if flag is not None:
                 raise ValueError(f"{where}.{key} passes a secret on the command line (--{flag}), refused: "
                                  "command lines are visible to every process and stored with the settings; "

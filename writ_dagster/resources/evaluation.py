@@ -61,8 +61,7 @@ class EvaluationSettings(dg.ConfigurableResource):
     user_api_key_env: str | None = Field(None, description=_doc(_U, "api_key_env"))
     user_temperature: float = Field(_U["temperature"].default, description=_doc(_U, "temperature"))
     user_max_tokens: int = Field(_U["max_tokens"].default, description=_doc(_U, "max_tokens"))
-    server_dtype: str = Field(_S["dtype"].default, description="vLLM --dtype (platform: bfloat16, or float32 on a "
-                                                                "CPU build over a CPU without bf16 instructions)")
+    server_dtype: str = Field(_S["dtype"].default, description=_doc(_S, "dtype"))
     server_max_model_len: int | None = Field(None, description="vLLM --max-model-len (default: the model's)")
     server_tensor_parallel_size: int = Field(1, description="vLLM --tensor-parallel-size (GPUs per server)")
     server_cpu_kv_cache_gib: int = Field(_S["cpu_kv_cache_gib"].default, description=_doc(_S, "cpu_kv_cache_gib"))

@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from writ_dagster.core.llm.dtype import DTYPE_DOC, PLATFORM_DTYPE
 from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RetryPolicy
 from writ_dagster.core.llm.registration import resolve_model
 from writ_dagster.core.llm.sampling import Sampling
@@ -66,8 +67,7 @@ class VLLMServerResource(_SamplingFields):
     chat_template: str | None = Field(None, description="--chat-template (default: the model's chat_template.jinja)")
     tensor_parallel_size: int = Field(1, description="--tensor-parallel-size")
     data_parallel_size: int = Field(1, description="--data-parallel-size")
-    dtype: str = Field("platform", description="--dtype; platform: bfloat16, or float32 on a CPU build over a "
-                                                "CPU without bf16 instructions")
+    dtype: str = Field(PLATFORM_DTYPE, description=f"--dtype; {DTYPE_DOC}")
     max_model_len: int | None = Field(None, description="--max-model-len")
     enforce_eager: bool = Field(True, description="--enforce-eager: no CUDA graphs (needed on CPUs; GPUs run faster "
                                                   "without it)")
@@ -143,8 +143,7 @@ class VLLMOfflineResource(_SamplingFields):
     """In-process vLLM (``LLM.chat``): a batched backend, one call per engine step."""
 
     model: str = Field("tiny", description='model folder, or "tiny" for the locally built tiny model')
-    dtype: str = Field("platform", description="vLLM dtype; platform: bfloat16, or float32 on a CPU build over a "
-                                                "CPU without bf16 instructions")
+    dtype: str = Field(PLATFORM_DTYPE, description=f"vLLM dtype; {DTYPE_DOC}")
     max_model_len: int | None = Field(None, description="context length (default: the model's)")
     tensor_parallel_size: int = Field(1, description="GPUs per engine (1 on CPUs)")
     enforce_eager: bool = Field(True, description="skip graph capture (needed on CPUs; faster start)")

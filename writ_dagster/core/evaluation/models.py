@@ -12,6 +12,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator, model_vali
 
 from writ_dagster.core.domains.registry import WRIT_DOMAINS
 from writ_dagster.core.limits import MAX_STEPS, MAX_TRIALS
+from writ_dagster.core.llm.dtype import DTYPE_DOC, PLATFORM_DTYPE
 from writ_dagster.core.secrets import check_no_secrets
 from writ_dagster.core.settings_model import SettingsModel
 from writ_dagster.core.versioning import tau2_version
@@ -100,8 +101,7 @@ class AgentEndpointSpec(SettingsModel):
 class ServerFlags(SettingsModel):
     """How each vLLM server is started (see :class:`~writ_dagster.core.llm.vllm_server.VLLMServerConfig`)."""
 
-    dtype: str = Field("platform", description="vLLM --dtype; platform: bfloat16, or float32 on a CPU build over "
-                                               "a CPU without bf16 instructions")
+    dtype: str = Field(PLATFORM_DTYPE, description=f"vLLM --dtype; {DTYPE_DOC}")
     max_model_len: int | None = None
     tensor_parallel_size: int = Field(1, ge=1)
     cpu_kv_cache_gib: int = Field(2, ge=1, description="VLLM_CPU_KVCACHE_SPACE (CPU build only)")

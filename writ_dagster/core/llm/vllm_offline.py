@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from writ_dagster.core.llm.chat_format import parse_tool_calls, split_reasoning
+from writ_dagster.core.llm.dtype import PLATFORM_DTYPE, resolve_dtype
 from writ_dagster.core.llm.sampling import Sampling, model_label, turn_seed, usage_of
-from writ_dagster.core.llm.vllm_server import resolve_dtype
 from writ_dagster.core.simulation.protocol import ConversationView, Reply
 
 CPU_KV_CACHE_GIB = 2
@@ -33,7 +33,7 @@ class VLLMOfflineBackend:
 
     kind = "llm"
 
-    def __init__(self, model: str | Path, *, sampling: Sampling | None = None, dtype: str = "platform",
+    def __init__(self, model: str | Path, *, sampling: Sampling | None = None, dtype: str = PLATFORM_DTYPE,
                  max_model_len: int | None = None, enforce_eager: bool = True, llm: Any = None,
                  name: str | None = None, **engine_kwargs: Any) -> None:
         self.model = str(model)

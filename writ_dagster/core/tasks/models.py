@@ -16,6 +16,7 @@ from writ_dagster.core.limits import (
 )
 from writ_dagster.core.settings_model import SettingsModel
 
+_MAXIMA = {"tasks_per_batch": MAX_TASKS_PER_BATCH, "max_attempts_per_task": MAX_ATTEMPTS_PER_TASK}
 TrajectoryType = Literal["normal", "write-intensive", "read-heavy"]
 Burden = Literal["low", "high"]
 StepKind = Literal["read", "write", "generic"]
@@ -125,9 +126,9 @@ class SynthesisConfig(SettingsModel):
     def _positive(cls, value: int, info: Any) -> int:
         if value < 1:
             raise ValueError(f"{info.field_name} must be at least 1, got {value}")
-        most = {"tasks_per_batch": MAX_TASKS_PER_BATCH, "max_attempts_per_task": MAX_ATTEMPTS_PER_TASK}
-        if info.field_name in most and value > most[info.field_name]:
-            raise ValueError(f"{info.field_name} must be at most {most[info.field_name]}, got {value}")
+        most = _MAXIMA.get(info.field_name)
+        if most is not None and value > most:
+            raise ValueError(f"{info.field_name} must be at most {most}, got {value}")
         return value
 
     @field_validator("seed")
