@@ -12,6 +12,7 @@ import pytest
 from llm_fakes import LoopbackServer, fake_openai_app
 from writ_testing import SMALL, small_airline_batches
 
+from writ_dagster.core.progress import listening
 from writ_dagster.core.simulation.attempts import (
     AttemptPolicy,
     Outcome,
@@ -98,9 +99,14 @@ def _model(url: str, **update) -> TrajectoryConfig:
 
 def test_failed_attempts_are_all_stored_and_none_is_deleted_when_attempts_grow(db: Path):
     app, seen = fake_openai_app(_useless_agent)
+    lines: list[tuple[int, int, bool]] = []
     with LoopbackServer(app) as server, connect(db) as con:
-        three = run_trajectories(con, "airline", "b0000", _model(server.base_url, attempts=3))
+        with listening(lambda p: lines.append((p.done, p.planned, p.finished))):
+            three = run_trajectories(con, "airline", "b0000", _model(server.base_url, attempts=3))
         first = rows(con)
+        # failed attempts call for more: the plan grows, but the partition is finished only once, at its end
+        assert [finished for *_, finished in lines] == [False] * 23 + [True] and lines[-1][:2] == (24, 24)
+        assert all(done < planned <= 24 for done, planned, _ in lines[:-1])
         assert three.planned == 24 and sorted(r[2] for r in first.values()) == [0] * 8 + [1] * 8 + [2] * 8
         assert all(r[4] < 1.0 for r in first.values())
         assert {(r[2], r[3]) for r in first.values()} == {(k, attempt_seed(11, k)) for k in range(3)}

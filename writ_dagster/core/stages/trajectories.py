@@ -111,6 +111,7 @@ class _Chains:
         self.keys = {job.trajectory_id: key_of(job) for chain in self.chains for job in chain}
         self.chain_of = {job.trajectory_id: i for i, chain in enumerate(self.chains) for job in chain}
         self.outcomes: dict[str, Outcome] = {}
+        self.undecided = set(range(len(self.chains)))  # chains that may still call for an attempt
 
     def compliant(self, messages: list[dict[str, Any]]) -> bool:
         """Whether a conversation keeps the policy rules the SFT filter drops conversations for."""
@@ -120,7 +121,15 @@ class _Chains:
         """Record an attempt's outcome; whether it counts as a pass."""
         passed = self.policy.passed(reward, compliant)
         self.outcomes[trajectory_id] = Outcome(passed=passed, infrastructure=is_infrastructure_error(backend_error))
+        i = self.chain_of[trajectory_id]
+        if self.next_job(i) is None:
+            self.undecided.discard(i)
         return passed
+
+    def planned(self, stored: int) -> int:
+        """Rows the partition will hold as far as known now: those stored and one more per undecided
+        chain (a chain whose attempt fails calls for another, so this grows until the last chain ends)."""
+        return stored + len(self.undecided)
 
     def add_record(self, record: TrajectoryRecord) -> bool:
         """Record a finished conversation's outcome (once); whether it counts as a pass."""
@@ -188,7 +197,7 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     done, pruned = prune_trajectories(con, domain, partition, {tid: key for tid, (key, _, _) in reusable.items()})
     todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
     stored, simulated = len(done), 0
-    progress = Progress(f"{domain}/{partition}", "stored", "trajectories", planned=max(stored, len(chains.chains)),
+    progress = Progress(f"{domain}/{partition}", "stored", "trajectories", planned=chains.planned(stored),
                         done=stored, passing=kept_passing)
 
     def store(record: TrajectoryRecord) -> None:
@@ -200,8 +209,7 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
         simulated += 1
         passed = chains.add_record(record)
         u = record.usage
-        # planned grows as failed attempts call for more; at least one row per chain
-        progress.advance(passed=passed, done=stored, planned=max(stored, len(chains.chains)),
+        progress.advance(passed=passed, done=stored, planned=chains.planned(stored),
                          tokens=(u.agent_completion_tokens + u.user_completion_tokens) if u.kind in ("model", "mixed")
                          else 0)
         publish(progress)
