@@ -1,5 +1,6 @@
 """Ctrl-C or SIGTERM stops `writ run`: no further partition is started, the exit code is 128 + the
-signal's number, and running the same command again completes to the rows of an uninterrupted run.
+signal's number, what it prints after the signal is one line (not Dagster's failed-run tracebacks),
+and running the same command again completes to the rows of an uninterrupted run.
 
 Real `writ run` processes receive a real signal once their run log shows some but not all of the
 first partition's conversations stored.
@@ -39,16 +40,21 @@ def stored(home: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def run_and_signal(home: Path, signum: int) -> tuple[int, str, str, float]:
-    """Start `writ run -v`, send ``signum`` mid-partition; its exit code, stdout, stderr and seconds to exit."""
-    proc = subprocess.Popen([sys.executable, "-m", "writ_dagster.cli", *ARGS, "-v"], env=writ_env(home),
+def run_and_signal(home: Path, signum: int) -> tuple[int, str, str, float, list[str]]:
+    """Start `writ run`, send ``signum`` mid-partition; its exit code, stdout, stderr, seconds to exit
+    and the stderr lines after the signal that are not progress lines."""
+    proc = subprocess.Popen([sys.executable, "-m", "writ_dagster.cli", *ARGS, "--progress-every", "0.5"],
+                            env=writ_env(home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     err_lines: list[str] = []
+    after: list[str] = []
     sent = None
     try:
         for line in proc.stderr:  # type: ignore[union-attr]
             err_lines.append(line)
             match = PROGRESS.search(line)
+            if sent is not None and not match and line.strip():
+                after.append(line.rstrip("\n"))
             if sent is None and match and 0 < int(match[1]) < int(match[2]):
                 proc.send_signal(signum)
                 sent = time.monotonic()
@@ -59,7 +65,7 @@ def run_and_signal(home: Path, signum: int) -> tuple[int, str, str, float]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert sent is not None, "the run ended before it could be signalled mid-partition:\n" + "".join(err_lines)
-    return rc, out, "".join(err_lines), time.monotonic() - sent
+    return rc, out, "".join(err_lines), time.monotonic() - sent, after
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +84,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple]
 def test_a_signal_stops_the_run_and_the_rerun_completes(tmp_path: Path, signum: int,
                                                         reference: dict[str, list[tuple]]) -> None:
     home = tmp_path / "stopped"
-    rc, out, err, seconds = run_and_signal(home, signum)
+    rc, out, err, seconds, after = run_and_signal(home, signum)
     assert rc == 128 + signum, (rc, out, err[-3000:])
     assert seconds < 60
     assert "b0001" not in out, out  # the next partition was not started
-    assert f"stopped by {signal.Signals(signum).name}" in err
+    name = signal.Signals(signum).name
+    assert after == [f"writ: stopped by {name}; what was stored is kept: run the same command again to resume"], err
     with duckdb.connect(str(home / "writ.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM tasks WHERE partition = 'b0001'").fetchall() == [(0,)]
 

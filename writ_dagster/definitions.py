@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from writ_dagster.assets import (
@@ -66,9 +68,10 @@ def build_definitions(storage: WritStorage | None = None, synthesis: SynthesisSe
                       simulation: SimulationSettings | None = None, sft: SFTSettings | None = None,
                       training: TrainingSettings | None = None, evaluation_settings: EvaluationSettings | None = None,
                       teacher: ModelRole | None = None, user_simulator: ModelRole | None = None,
-                      user_rewriter: ModelRole | None = None) -> dg.Definitions:
+                      user_rewriter: ModelRole | None = None,
+                      loggers: Mapping[str, dg.LoggerDefinition] | None = None) -> dg.Definitions:
     """WRIT's definitions, with the given resources (default: WRIT_HOME's database, default settings,
-    scripted agent and user)."""
+    scripted agent and user) and run loggers (default: Dagster's console logger)."""
     return dg.Definitions(
         assets=[domain_catalogue, tasks, user_scripts, trajectories, sft_set, checkpoint, evaluation],
         asset_checks=[*task_checks, *trajectory_checks, *sft_checks],
@@ -87,6 +90,7 @@ def build_definitions(storage: WritStorage | None = None, synthesis: SynthesisSe
                    "evaluation_settings": evaluation_settings or EvaluationSettings()},
         # DuckDB allows one writer process: run every step in the run's own process, one at a time.
         executor=dg.in_process_executor,
+        loggers=loggers,
     )
 
 

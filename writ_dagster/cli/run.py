@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from writ_dagster.cli.console_log import console_logger
 from writ_dagster.cli.errors import EXIT_FAILED, EXIT_OK, BadInput
 from writ_dagster.cli.parser import STAGES
 from writ_dagster.cli.progress import TerminalProgress
@@ -99,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         pass  # create the file and tables now, so an incompatible file fails early
                     failed = _run_stages(args, domains, batches, storage, stop, build_definitions(
                         storage, settings, simulation, sft=sft, training=training,
-                        evaluation_settings=evaluation, **roles))
+                        evaluation_settings=evaluation, loggers={"console": console_logger(stop)}, **roles))
             except KeyboardInterrupt:
                 stop.check()
                 raise Stopped(signal.SIGINT) from None  # a Ctrl-C the watch did not see

@@ -38,17 +38,22 @@ class StopWatch:
         self._read_fd = read_fd
         self.signum: int | None = None
 
+    def seen(self) -> bool:
+        """Whether a stop signal arrived since the watch began (safe to ask from any thread)."""
+        if self.signum is None:
+            try:
+                data = os.read(self._read_fd, 512)
+            except (BlockingIOError, OSError):  # nothing came; or the watch has ended and closed its pipe
+                data = b""
+            for byte in data:
+                if byte in STOP_SIGNALS and self.signum is None:
+                    self.signum = byte
+        return self.signum is not None
+
     def check(self) -> None:
         """Raise :class:`Stopped` if a stop signal arrived since the watch began."""
-        try:
-            data = os.read(self._read_fd, 512)
-        except BlockingIOError:
-            data = b""
-        for byte in data:
-            if byte in STOP_SIGNALS and self.signum is None:
-                self.signum = byte
-        if self.signum is not None:
-            raise Stopped(self.signum)
+        if self.seen():
+            raise Stopped(self.signum)  # type: ignore[arg-type]  # seen() set it
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
