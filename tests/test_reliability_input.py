@@ -251,6 +251,10 @@ def secret_configs() -> list[tuple[str, str]]:
         # and a server's command line, split or in one argument
         (f"teacher:\n  kind: vllm-server\n  options: {{model: m, extra_args: ['--api-key', '{SECRET}']}}\n",
          "options.extra_args passes a secret on the command line (--api-key), refused"),
+        # and the environment of a server it starts
+        (f"teacher:\n  kind: vllm-server\n  options: {{model: m, env: {{HF_TOKEN: '{SECRET}'}}}}\n",
+         "options.env.HF_TOKEN is a literal secret, refused: export HF_TOKEN in the environment `writ` runs in "
+         "instead (the servers it starts inherit it)"),
         (f"evaluation:\n  server_extra_args: ['--hf-token={SECRET}']\n",
          "server.extra_args passes a secret on the command line (--hf-token), refused"),
         (f"evaluation:\n  user_base_url: 'http://alice:{SECRET}@127.0.0.1:9/v1'\n",

@@ -60,6 +60,9 @@ def check_no_secrets(where: str, options: Mapping[str, Any]) -> None:
     for name, value in options.items():
         key = str(name)
         if is_secret_name(key) and value not in (None, ""):
+            if where.endswith(".env"):  # variables set for a server process: it inherits writ's own
+                raise ValueError(f"{where}.{key} is a literal secret, refused: export {key} in the environment "
+                                 "`writ` runs in instead (the servers it starts inherit it)")
             raise ValueError(f"{where}.{key} is a literal secret, refused: put it in an environment variable "
                              f"and give that variable's name as {key}_env")
         for text in _texts(value):
