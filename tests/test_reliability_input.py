@@ -372,3 +372,47 @@ def test_a_database_of_another_program_is_refused_untouched(tmp_path: Path) -> N
     assert (home / "writ.duckdb").read_bytes() == before
     with duckdb.connect(str(home / "writ.duckdb"), read_only=True) as con:
         assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("customers",)]
+
+
+def test_a_key_given_by_variable_reaches_the_endpoint_and_nothing_in_the_home(tmp_path: Path) -> None:
+    """The one way a key travels (``api_key_env``): each role's key reaches its endpoint as a bearer token,
+    and after a real `writ run` (one endpoint fault retried, Dagster's run log on) no file under the home,
+    database, Dagster storage and logs included, holds either key, nor does the command's output."""
+    pytest.importorskip("openai")
+    from llm_fakes import LoopbackServer, fake_openai_app
+    from writ_testing import writ_cli
+
+    keys = {"fake-teacher": SECRET + "-agent", "fake-user": SECRET + "-user"}
+    first = [True]
+
+    def answer(body: dict) -> dict | int:
+        if first[0]:  # one 503: the retry and its logging must not spill the key either
+            first[0] = False
+            return 503
+        if body["model"] == "fake-user":
+            return {"content": "I want to cancel my reservation."}  # until max_steps ends it
+        return {"content": "I am sorry, I cannot help with that."}
+
+    app, seen = fake_openai_app(answer)
+    with LoopbackServer(app) as server:
+        config = tmp_path / "endpoints.yaml"
+        config.write_text(
+            "tasks_per_batch: 2\nsimulation: {variants: 1, max_steps: 6}\n"
+            f"teacher:\n  kind: openai-compatible\n  options: {{base_urls: ['{server.base_url}'], "
+            "model: fake-teacher, api_key_env: WRIT_SWEEP_AGENT_KEY, backoff_s: 0.01}\n"
+            f"user_simulator:\n  kind: openai-compatible\n  options: {{base_urls: ['{server.base_url}'], "
+            "model: fake-user, api_key_env: WRIT_SWEEP_USER_KEY, backoff_s: 0.01}\n")
+        home = tmp_path / "home"
+        done = writ_cli(home, "run", "--domain", "airline", "--until", "trajectories", "--config", str(config),
+                        "-v", timeout=600, extra_env={"WRIT_SWEEP_AGENT_KEY": keys["fake-teacher"],
+                                                      "WRIT_SWEEP_USER_KEY": keys["fake-user"]})
+    assert done.returncode == 0, done.stderr[-3000:]
+    answered = [s for s in seen if s["body"]["model"] in keys]
+    assert {s["body"]["model"] for s in answered} == set(keys)
+    assert all(s["auth"] == f"Bearer {keys[s['body']['model']]}" for s in answered)
+    files = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".duckdb" for p in files) and any("dagster" in p.parts for p in files)
+    for key in keys.values():
+        assert key not in done.stdout + done.stderr
+        holding = [str(p.relative_to(home)) for p in files if key.encode() in p.read_bytes()]
+        assert holding == [], holding
