@@ -109,20 +109,45 @@ def test_export_sft_refuses_a_folder_of_other_files(stored_home: Path, tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sft"]
 
 
-def test_a_failed_export_leaves_no_tmp_file(stored_home: Path, tmp_path: Path) -> None:
-    """A file-size limit makes the write fail half-way (EFBIG, as a full disk would), even as root."""
+def _export_with_a_size_limit(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """``writ *args`` with a file-size limit that makes a write fail half-way (EFBIG, as a full disk
+    would), even as root."""
     import resource
 
+    return subprocess.run(
+        [sys.executable, "-m", "writ_dagster.cli", *args], env=dict(os.environ, WRIT_HOME=str(home)),
+        capture_output=True, text=True, timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)))
+
+
+def test_a_failed_export_leaves_no_tmp_file(stored_home: Path, tmp_path: Path) -> None:
     target = tmp_path / "tasks.json"
     target.write_text("old\n")
-    env = dict(os.environ, WRIT_HOME=str(stored_home))
-    done = subprocess.run(
-        [sys.executable, "-m", "writ_dagster.cli", "export-tasks", "--domain", "airline", "--out", str(target)],
-        env=env, capture_output=True, text=True, timeout=300,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)))
+    done = _export_with_a_size_limit(stored_home, "export-tasks", "--domain", "airline", "--out", str(target))
     one_line_refusal(done, "cannot write")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.json"]
     assert target.read_text() == "old\n"
+
+
+@pytest.mark.parametrize("command, out", [
+    (("export-tasks", "--domain", "airline"), "new/deeper/tasks.json"),
+    (("export-trajectories", "--domain", "airline"), "new/deeper/results.json"),
+    (("export-sft",), "new/deeper/sft"),
+], ids=["tasks", "trajectories", "sft"])
+def test_a_failed_export_removes_the_folders_it_made(stored_home: Path, tmp_path: Path, command: tuple[str, ...],
+                                                     out: str) -> None:
+    (tmp_path / "mine.txt").write_text("mine\n")
+    done = _export_with_a_size_limit(stored_home, *command, "--out", str(tmp_path / out))
+    one_line_refusal(done, "cannot write")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["mine.txt"]
+
+
+def test_export_sft_refuses_a_folder_holding_only_the_users_readme(stored_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("my own notes\n")
+    one_line_refusal(writ_main(stored_home, "export-sft", "--out", str(tmp_path)),
+                     "holds README.md but no train.parquet, so no earlier export-sft wrote it")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+    assert (tmp_path / "README.md").read_text() == "my own notes\n"
 
 
 # --- 7: keys and settings checked strictly, before anything is written ----------------------------

@@ -16,14 +16,10 @@ import tempfile
 from pathlib import Path
 
 from writ_dagster.cli.errors import BadInput
+from writ_dagster.core.folders import parents_made_for, umask
 
 _SFT_FILES = {"train.parquet", "validation.parquet", "README.md"}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+_SFT_MARK = "train.parquet"  # every export-sft folder has it
 
 
 def _real(target: str, flag: str = "--out") -> Path:
@@ -50,18 +46,18 @@ def write_out_file(text: str, target: str) -> Path:
             with open(out, "w") as fh:  # FIFO, device: written into, never replaced
                 fh.write(text)
             return out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            # mkstemp makes 0600; the export keeps the old file's mode, or gets what the umask allows.
-            os.chmod(tmp, stat.S_IMODE(mode) if mode is not None else 0o666 & ~_umask())
-            os.replace(tmp, out)  # a reader never sees half a file
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with parents_made_for(out):  # a failed write removes the folders it made, too
+            fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(text)
+                # mkstemp makes 0600; the export keeps the old file's mode, or gets what the umask allows.
+                os.chmod(tmp, stat.S_IMODE(mode) if mode is not None else 0o666 & ~umask())
+                os.replace(tmp, out)  # a reader never sees half a file
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
     except OSError as exc:
         raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
     return out
@@ -77,11 +73,15 @@ def sft_out_dir(target: str) -> Path:
         raise BadInput(f"--out {target!r} is the current or the root folder; name a new or empty folder")
     if out.is_dir():
         try:
-            others = sorted(p.name for p in out.iterdir() if p.name not in _SFT_FILES)
+            names = sorted(p.name for p in out.iterdir())
         except OSError as exc:
             raise BadInput(f"cannot read {out}: {exc.strerror or exc}") from None
+        others = [name for name in names if name not in _SFT_FILES]
         if others:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             raise BadInput(f"--out {target!r} holds other files ({shown}); name a new or empty folder, "
                            "or one an earlier export-sft wrote")
+        if names and _SFT_MARK not in names:  # a user's own README.md alone is no earlier export
+            raise BadInput(f"--out {target!r} holds {', '.join(names)} but no {_SFT_MARK}, so no earlier "
+                           "export-sft wrote it; name a new or empty folder")
     return out

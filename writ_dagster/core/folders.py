@@ -73,22 +73,44 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def _umask() -> int:
+def umask() -> int:
+    """This process's file-creation mask (read without changing it for longer than the call)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
 @contextmanager
+def parents_made_for(path: Path) -> Iterator[None]:
+    """Create the missing folders above ``path``; if the block raises, remove those of them it left
+    empty, so a failed write leaves the tree as it found it."""
+    missing = []
+    folder = path.parent
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)  # deepest first
+        folder = folder.parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for made in missing:
+            try:
+                made.rmdir()
+            except OSError:  # not empty (something else wrote there meanwhile) or already gone
+                break
+        raise
+
+
+@contextmanager
 def staging_dir(out: Path) -> Iterator[Path]:
     """A fresh folder beside ``out`` to build in; it replaces ``out`` when the block ends without
-    error and is removed when it raises."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    # mkdtemp makes the folder 0700; the finished folder is an ordinary one other users may read.
-    tmp.chmod(0o777 & ~_umask())
-    try:
-        yield tmp
-        replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    error and is removed (with any parent folder made for it) when it raises."""
+    with parents_made_for(out):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        # mkdtemp makes the folder 0700; the finished folder is an ordinary one other users may read.
+        tmp.chmod(0o777 & ~umask())
+        try:
+            yield tmp
+            replace_dir(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
