@@ -221,6 +221,10 @@ def test_a_writ_home_that_cannot_be_a_folder_is_refused(tmp_path: Path) -> None:
     one_line_refusal(writ_main(blocker / "below", *RUN), "cannot be created")
     one_line_refusal(writ_main(Path("/proc/writ-nowhere/home"), *RUN), "cannot be created")
     assert blocker.read_text() == "not a folder\n"
+    # a part longer than a file name may be (255 bytes on Linux file systems)
+    too_long = tmp_path / ("x" * 300) / "home"
+    one_line_refusal(writ_main(too_long, *RUN), "WRIT_HOME cannot be used: File name too long")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
 def _read_only(folder: Path) -> bool:

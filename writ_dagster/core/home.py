@@ -26,6 +26,14 @@ class HomeError(ValueError):
 def check_writable_dir(path: Path, name: str) -> None:
     """Refuse ``path`` (named by the variable ``name``) unless it is a folder this process can write,
     or one it can create: its nearest existing ancestor is a writable folder."""
+    try:
+        _check_writable_dir(path, name)
+    except OSError as exc:  # a name longer than the file system allows, a loop of links, ...
+        shown = str(path) if len(str(path)) <= 80 else str(path)[:80] + "..."
+        raise HomeError(f"{name} cannot be used: {exc.strerror or exc} ({shown})") from None
+
+
+def _check_writable_dir(path: Path, name: str) -> None:
     if path.exists():
         if not path.is_dir():
             raise HomeError(f"{name} {path} is not a folder")
