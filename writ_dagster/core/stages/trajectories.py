@@ -112,6 +112,7 @@ class _Chains:
         self.chain_of = {job.trajectory_id: i for i, chain in enumerate(self.chains) for job in chain}
         self.outcomes: dict[str, Outcome] = {}
         self.undecided = set(range(len(self.chains)))  # chains that may still call for an attempt
+        self.recorded = 0  # conversations of this run recorded here (by `follow`, maybe before they are stored)
 
     def compliant(self, messages: list[dict[str, Any]]) -> bool:
         """Whether a conversation keeps the policy rules the SFT filter drops conversations for."""
@@ -126,15 +127,17 @@ class _Chains:
             self.undecided.discard(i)
         return passed
 
-    def planned(self, stored: int) -> int:
-        """Rows the partition will hold as far as known now: those stored and one more per undecided
-        chain (a chain whose attempt fails calls for another, so this grows until the last chain ends)."""
-        return stored + len(self.undecided)
+    def planned(self, stored: int, stored_now: int) -> int:
+        """Rows the partition will hold as far as known now: the ``stored`` ones, those this run finished
+        but has not stored yet (``stored_now`` of its conversations are), and one more per undecided chain
+        (a chain whose attempt fails calls for another, so this grows until the last chain ends)."""
+        return stored + (self.recorded - stored_now) + len(self.undecided)
 
     def add_record(self, record: TrajectoryRecord) -> bool:
         """Record a finished conversation's outcome (once); whether it counts as a pass."""
         if record.trajectory_id in self.outcomes:
             return self.outcomes[record.trajectory_id].passed
+        self.recorded += 1
         compliant = record.reward < 1.0 or not self.policy.needs_compliance or self.compliant(record.messages)
         return self.add(record.trajectory_id, record.reward, record.backend_error, compliant)
 
@@ -197,7 +200,7 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     done, pruned = prune_trajectories(con, domain, partition, {tid: key for tid, (key, _, _) in reusable.items()})
     todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
     stored, simulated = len(done), 0
-    progress = Progress(f"{domain}/{partition}", "stored", "trajectories", planned=chains.planned(stored),
+    progress = Progress(f"{domain}/{partition}", "stored", "trajectories", planned=chains.planned(stored, 0),
                         done=stored, passing=kept_passing)
 
     def store(record: TrajectoryRecord) -> None:
@@ -209,7 +212,7 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
         simulated += 1
         passed = chains.add_record(record)
         u = record.usage
-        progress.advance(passed=passed, done=stored, planned=chains.planned(stored),
+        progress.advance(passed=passed, done=stored, planned=chains.planned(stored, simulated),
                          tokens=(u.agent_completion_tokens + u.user_completion_tokens) if u.kind in ("model", "mixed")
                          else 0)
         publish(progress)
