@@ -50,3 +50,17 @@ def test_an_upstream_only_task_is_caught_without_its_file() -> None:
         assert f"upstream:{raw['id']}" in build_index(domain).collisions(sig)
         caught += 1
     assert caught >= 1  # the two releases' airline sets differ in some gold writes
+
+
+def test_a_batch_never_holds_two_tasks_of_one_user_and_write_set() -> None:
+    """The synthesizer's duplicate test is the audit's: airline b0013 of the 2K preset (60 tasks) once held
+    two tasks with the same user and writes that differed in a refused request; synthesis kept both, the
+    decontamination check failed the partition, and the 2K rehearsal lost it."""
+    from writ_dagster.core.tasks.audit import decontamination
+    from writ_dagster.core.tasks.models import SynthesisConfig
+    from writ_dagster.core.tasks.synthesis import Synthesizer
+
+    batch = Synthesizer("airline", SynthesisConfig(tasks_per_batch=60)).synthesize("b0013")
+    report = decontamination(get_domain("airline"), batch.tasks, None)
+    assert len(batch.tasks) == 60 and report.passed, report.problems
+    assert any(r.reason == "duplicate of an earlier task in this batch" for r in batch.rejections)

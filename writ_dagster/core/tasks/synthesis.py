@@ -463,7 +463,9 @@ class Synthesizer:
                 hits = self.index.collisions(sig) if sig is not None else []
                 if hits:
                     raise Rejected("collides with a τ²-bench base task", ", ".join(hits))
-                key = (sig, tuple(r.action for r in draft.refusals))
+                # the decontamination audit's test: one task per (user, write set) in a batch, whatever
+                # else it asks; tasks without writes are told apart by what they refuse
+                key = sig if sig is not None else (None, tuple(r.action for r in draft.refusals))
                 if key in seen:
                     raise Rejected("duplicate of an earlier task in this batch", draft.user_id)
                 seen.add(key)
