@@ -8,9 +8,6 @@ those jobs are skipped and nothing is simulated twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
-import threading
 from typing import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 
 from writ_dagster.core.simulation.backends import AsyncBackend, Backend
@@ -99,47 +96,15 @@ def is_batched(backend: object) -> bool:
     return callable(getattr(backend, "respond_batch", None))
 
 
-_END = object()  # the async generator is exhausted
-
-
 def _drain(agen: AsyncIterator[TrajectoryRecord]) -> Iterator[TrajectoryRecord]:
-    """Iterate an async generator from synchronous code, one record at a time.
-
-    The event loop runs the whole time in a thread of its own, so the conversations in flight keep
-    talking to their servers while the caller stores a record. (Run from here between records, the
-    loop stood still during every database write: each reply that arrived meanwhile waited for it.)
-    """
+    """Iterate an async generator from synchronous code, one record at a time."""
     loop = asyncio.new_event_loop()
-    out: queue.Queue[object] = queue.Queue()
-
-    async def pump() -> None:
-        try:
-            async for record in agen:
-                out.put(record)
-        except BaseException as exc:  # the caller raises it (a cancel comes only once it stopped reading)
-            out.put(exc)
-        finally:
-            await agen.aclose()
-            out.put(_END)
-
-    task = loop.create_task(pump())
-
-    def run() -> None:
-        try:
-            loop.run_until_complete(task)
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    thread = threading.Thread(target=run, name="writ-conversations", daemon=True)
-    thread.start()
     try:
-        while (item := out.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
+        while True:
+            try:
+                yield loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
     finally:
-        if thread.is_alive():  # the caller stopped early (an error, a signal): end the conversations
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(task.cancel)
-        thread.join()
+        loop.run_until_complete(agen.aclose())
+        loop.close()
