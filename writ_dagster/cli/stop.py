@@ -43,7 +43,7 @@ class StopWatch:
         if self.signum is None:
             try:
                 data = os.read(self._read_fd, 512)
-            except (BlockingIOError, OSError):  # nothing came; or the watch has ended and closed its pipe
+            except OSError:  # nothing came (BlockingIOError); or the watch has ended and closed its pipe
                 data = b""
             for byte in data:
                 if byte in STOP_SIGNALS and self.signum is None:

@@ -29,8 +29,9 @@ def check_writable_dir(path: Path, name: str) -> None:
     try:
         _check_writable_dir(path, name)
     except OSError as exc:  # a name longer than the file system allows, a loop of links, ...
-        shown = str(path) if len(str(path)) <= 80 else str(path)[:80] + "..."
-        raise HomeError(f"{name} cannot be used: {exc.strerror or exc} ({shown})") from None
+        from writ_dagster.core.config_files import quote  # only on this path: it loads the YAML parser
+
+        raise HomeError(f"{name} cannot be used: {exc.strerror or exc} ({quote(str(path), 80)})") from None
 
 
 def _check_writable_dir(path: Path, name: str) -> None:
