@@ -56,7 +56,10 @@ def run_and_signal(home: Path, signum: int) -> tuple[int, str, str, float, list[
             if sent is not None and not match and line.strip():
                 after.append(line.rstrip("\n"))
             if sent is None and match and 0 < int(match[1]) < int(match[2]):
-                proc.send_signal(signum)
+                if signum == signal.SIGINT:
+                    os.killpg(proc.pid, signum)  # as a terminal's Ctrl-C: the whole foreground group
+                else:
+                    proc.send_signal(signum)  # as `kill`: the process alone
                 sent = time.monotonic()
         out = proc.stdout.read()  # type: ignore[union-attr]
         rc = proc.wait(timeout=120)
@@ -92,6 +95,9 @@ def test_a_signal_stops_the_run_and_the_rerun_completes(tmp_path: Path, signum: 
     assert after == [f"writ: stopped by {name}; what was stored is kept: run the same command again to resume"], err
     with duckdb.connect(str(home / "writ.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM tasks WHERE partition = 'b0001'").fetchall() == [(0,)]
+    # the progress lines reached the terminal through the mirror and are in the UI's compute logs too
+    captured = [p.read_text() for p in (home / "dagster" / "storage").rglob("*.err")]
+    assert any("airline/b0000: stored" in text for text in captured), captured
 
     again = subprocess.run([sys.executable, "-m", "writ_dagster.cli", *ARGS], env=writ_env(home),
                            capture_output=True, text=True, timeout=600)

@@ -27,7 +27,13 @@ concurrency:
     default_limit: 1
 telemetry:
   enabled: false
+# Dagster's local compute logs (in ./storage), mirrored to the terminal by processes a Ctrl-C does not
+# reach (writ_dagster/compute_logs.py).
+compute_logs:
+  module: writ_dagster.compute_logs
+  class: WritComputeLogManager
 """
+_WRITTEN_BY_WRIT = DAGSTER_YAML.splitlines()[0]
 
 
 def dagster_home() -> Path:
@@ -37,10 +43,21 @@ def dagster_home() -> Path:
 
 
 def ensure_dagster_home() -> Path:
-    """Create Dagster's home (with a ``dagster.yaml`` if it has none) and return it."""
+    """Create Dagster's home (with a ``dagster.yaml`` if it has none, or an earlier writ's) and return it.
+
+    A ``dagster.yaml`` that does not start with writ's first line is the user's, and kept as it is."""
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    try:
+        current = config.read_text()
+    except FileNotFoundError:
+        current = None
+    if current is None:
         config.write_text(DAGSTER_YAML)
+    elif current != DAGSTER_YAML and current.startswith(_WRITTEN_BY_WRIT):
+        try:
+            config.write_text(DAGSTER_YAML)
+        except OSError:
+            pass  # a read-only home keeps working with the earlier file
     return home
