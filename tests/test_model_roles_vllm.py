@@ -25,17 +25,21 @@ import dagster as dg  # noqa: E402
 
 from writ_dagster.assets import tasks, trajectories, user_scripts  # noqa: E402
 from writ_dagster.core.storage.schema import connect  # noqa: E402
-from writ_dagster.core.llm.vllm_server import group_members  # noqa: E402
+from writ_dagster.core.llm.vllm_server import RUN_LABEL, group_members  # noqa: E402
 from writ_dagster.core.storage.trajectories import read_trajectories  # noqa: E402
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key, domain_batch_partitions  # noqa: E402
 from writ_dagster.resources import ModelRole, SimulationSettings, SynthesisSettings, WritStorage  # noqa: E402
 
 SEEN: list[tuple[str, int, str]] = []  # (step, server pid, served model name), as the steps saw them
+LABELS: dict[int, str] = {}  # server pid -> the run id in its environment (RUN_LABEL)
 
 
 def _note(step: str, teacher: ModelRole) -> None:
     server = teacher.server.server
     SEEN.append((step, server.process.pid, server.config.name))
+    environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
+    LABELS[server.process.pid] = next((e.split(b"=", 1)[1].decode() for e in environ
+                                       if e.startswith(RUN_LABEL.encode() + b"=")), "")
 
 
 @dg.asset(partitions_def=domain_batch_partitions, deps=[user_scripts])
@@ -89,6 +93,7 @@ def test_teacher_server_runs_once_per_run_and_stops_after_success_and_failure(ti
     assert ok.success
     [(_, pid_a, name), (_, pid_b, _)] = [s for s in SEEN if s[0] in ("before", "after")]
     assert pid_a == pid_b, "the server was started again within the run"
+    assert LABELS[pid_a] == ok.run_id  # so that a sweep can stop it should the run end without it
     assert _gone(pid_a) and group_members(pid_a) == [], "the server outlived a successful run"
     with connect(db, read_only=True) as con:
         records = read_trajectories(con, "retail", "b0000")

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -87,3 +88,44 @@ def test_a_killed_run_is_marked_failed_and_the_next_run_proceeds(tmp_path: Path)
         assert instance.get_run_by_id(stale[0]).status == dg.DagsterRunStatus.FAILURE
         in_progress = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         assert not in_progress
+
+
+def _labelled_server(run_id: str, instance_dir: str) -> subprocess.Popen:
+    """A real loopback HTTP server with a second process in its group (as vLLM's engine worker), labelled
+    as started for ``run_id`` in the instance at ``instance_dir``."""
+    from writ_dagster.core.llm.vllm_server import run_labels
+
+    script = f"sleep 600 & exec {sys.executable} -m http.server 0 --bind 127.0.0.1"
+    return subprocess.Popen(["sh", "-c", script], env={**os.environ, **run_labels(run_id, instance_dir)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_the_sensor_stops_the_servers_of_runs_that_ended_and_no_other(tmp_path: Path) -> None:
+    from writ_dagster.core.llm.vllm_server import group_members
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        ended = started_run(instance, os.getpid())
+        going = started_run(instance, os.getpid())
+        here = instance.root_directory
+        servers = {"ended": _labelled_server(ended, here), "going": _labelled_server(going, here),
+                   "elsewhere": _labelled_server(ended, str(tmp_path / "another-instance"))}
+        try:
+            deadline = time.monotonic() + 30
+            while any(len(group_members(p.pid)) < 2 for p in servers.values()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            # marked failed while its process (this one) lives: the parent-death signal never fires
+            instance.report_run_failed(instance.get_run_by_id(ended), message="failed by hand")
+            with dg.build_sensor_context(instance=instance) as context:
+                result = orphaned_runs_sensor(context)
+            assert f"stopped 1 server(s) still up after their run ended: run {ended}" in str(result.skip_message)
+            assert servers["ended"].wait(timeout=30) is not None and group_members(servers["ended"].pid) == []
+            assert [len(group_members(servers[k].pid)) for k in ("going", "elsewhere")] == [2, 2]
+            with dg.build_sensor_context(instance=instance) as context:
+                assert orphaned_runs_sensor(context).skip_message == "no orphaned run"
+        finally:
+            for proc in servers.values():
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()

@@ -7,14 +7,21 @@ runs each in-progress run: ``writ run`` tags its runs with its pid and host, and
 the default launcher records its worker's pid in an engine event. ``writ run`` and ``writ dev``
 check on start-up, and a sensor checks while ``writ dev`` is up; the pool slots such a run held
 are given back too.
+
+A server started for a run (vLLM, labelled with the run's id in its environment) dies with its
+run's process by Linux's parent-death signal; the same checks also stop any labelled server whose
+run has ended while its process lives on (a run marked failed or cancelled by hand or by a sensor).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import dagster as dg
+
+from writ_dagster.core.llm.vllm_server import end_group, labelled_servers
 
 PID_TAG = "writ/pid"
 HOST_TAG = "writ/host"
@@ -72,6 +79,21 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     return failed
 
 
+def stop_servers_of_ended_runs(instance: dg.DagsterInstance) -> list[str]:
+    """End every labelled server of this instance whose run has ended; says which (``run <id>``)."""
+    here = str(Path(instance.root_directory).resolve())
+    stopped = []
+    for server in labelled_servers():
+        if server.instance_dir != here:
+            continue
+        run = instance.get_run_by_id(server.run_id)
+        if run is None or not run.is_finished:  # another instance's run id, or one still going
+            continue
+        end_group(server.pgid)
+        stopped.append(f"run {server.run_id}")
+    return stopped
+
+
 def _free_pool_slots(instance: dg.DagsterInstance) -> None:
     """Give back the pool slots (the `gpu` pool's one slot) still held by runs that have ended.
 
@@ -89,11 +111,22 @@ def _free_pool_slots(instance: dg.DagsterInstance) -> None:
             storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
 
 
+def tidy_up(instance: dg.DagsterInstance) -> list[str]:
+    """Fail the orphaned runs and stop the servers of ended runs; one sentence per kind of thing done."""
+    said = []
+    failed = fail_orphaned_runs(instance)
+    if failed:
+        said.append(f"marked failed {len(failed)} run(s) whose process is gone: {', '.join(failed)}")
+    stopped = stop_servers_of_ended_runs(instance)
+    if stopped:
+        said.append(f"stopped {len(stopped)} server(s) still up after their run ended: {', '.join(stopped)}")
+    return said
+
+
 @dg.sensor(name=ORPHAN_SENSOR, minimum_interval_seconds=ORPHAN_SENSOR_INTERVAL_S,
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Marks failed the runs whose process is gone (a killed `writ run` or run worker), "
-                       "so the one-at-a-time run queue moves again.")
+                       "so the one-at-a-time run queue moves again, and stops the servers of ended runs.")
 def orphaned_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    """Fail the in-progress runs whose process is gone; never requests a run."""
-    failed = fail_orphaned_runs(context.instance)
-    return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no orphaned run")
+    """Fail the orphaned runs and stop the servers of ended runs; never requests a run."""
+    return dg.SkipReason("; ".join(tidy_up(context.instance)) or "no orphaned run")

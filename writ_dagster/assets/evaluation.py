@@ -38,12 +38,14 @@ RAN_CHECK = "evaluation_conversations_ran"
 def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
                evaluation_settings: EvaluationSettings) -> dg.MaterializeResult:
     """Serve, play and score every configured model × domain, then store the rows in one transaction."""
+    from writ_dagster.core.llm.vllm_server import run_labels
     from writ_dagster.core.stages.evaluation import UnmeasuredModelError, run_evaluation
 
     config = evaluation_settings.eval_config()  # bad settings fail here, before any server starts
     try:
         run = run_evaluation(storage.connect, config, writ_home() / EVALUATIONS_DIR, log=context.log.info,
-                             warn=context.log.warning)
+                             warn=context.log.warning,
+                             server_env=run_labels(context.run_id, context.instance.root_directory))
     except MissingInputError as exc:
         raise dg.Failure(str(exc)) from exc
     except UnmeasuredModelError as exc:  # stored with its errors: materialized, and the blocking check fails

@@ -16,7 +16,6 @@ from writ_dagster.cli.console_log import console_logger
 from writ_dagster.cli.errors import EXIT_FAILED, EXIT_OK, BadInput
 from writ_dagster.cli.parser import STAGES
 from writ_dagster.cli.progress import TerminalProgress
-from writ_dagster.cli.stop import Stopped, StopWatch, watch_stop_signals
 from writ_dagster.cli.settings import (
     check_llm_extra,
     check_machine,
@@ -28,8 +27,15 @@ from writ_dagster.cli.settings import (
     synthesis_settings,
     training_settings,
 )
-from writ_dagster.core.home import WRIT_HOME_ENV, check_writable_dir, duckdb_path, make_dir, writ_home
+from writ_dagster.cli.stop import Stopped, StopWatch, watch_stop_signals
 from writ_dagster.core.evaluation.metrics import figures_line
+from writ_dagster.core.home import (
+    WRIT_HOME_ENV,
+    check_writable_dir,
+    duckdb_path,
+    make_dir,
+    writ_home,
+)
 from writ_dagster.core.keys import WRIT_DOMAINS, check_batch_key, check_domain
 from writ_dagster.core.progress import listening
 from writ_dagster.core.storage.checkpoints import read_checkpoint
@@ -47,7 +53,7 @@ from writ_dagster.definitions import (
     build_definitions,
 )
 from writ_dagster.instance import dagster_home, ensure_dagster_home
-from writ_dagster.orphans import fail_orphaned_runs, process_tags
+from writ_dagster.orphans import process_tags, tidy_up
 from writ_dagster.partitions import domain_batch_key, ensure_batches
 from writ_dagster.resources.storage import WritStorage
 
@@ -124,10 +130,8 @@ def _run_stages(args: argparse.Namespace, domains: list[str], batches: list[str]
     failed = 0
     until = STAGES.index(args.until)
     with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
-        orphans = fail_orphaned_runs(instance)
-        if orphans:
-            print(f"writ: marked failed {len(orphans)} earlier run(s) whose process is gone: {', '.join(orphans)}",
-                  file=sys.stderr)
+        for sentence in tidy_up(instance):
+            print(f"writ: {sentence}", file=sys.stderr)
         ensure_batches(instance, batches)
         state = RunState(
             args=args, domains=domains, batches=batches, instance=instance, defs=defs, storage=storage,

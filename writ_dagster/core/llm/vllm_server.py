@@ -236,6 +236,58 @@ def die_with_parent(command: list[str]) -> list[str]:
     return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
 
 
+# Environment that names the run a server was started for, read back from /proc by the sweep below.
+RUN_LABEL = "WRIT_SERVER_RUN_ID"
+INSTANCE_LABEL = "WRIT_SERVER_INSTANCE"
+
+
+def run_labels(run_id: str, instance_dir: str | Path) -> dict[str, str]:
+    """Server environment that marks it as started for run ``run_id`` of the Dagster instance in
+    ``instance_dir``, so that it can be found and stopped once that run has ended (:func:`labelled_servers`)."""
+    return {RUN_LABEL: run_id, INSTANCE_LABEL: str(Path(instance_dir).resolve())}
+
+
+@dataclass(frozen=True)
+class LabelledServer:
+    """A live process group started with :func:`run_labels` (one per server: its workers share it)."""
+
+    pgid: int
+    run_id: str
+    instance_dir: str
+
+
+def labelled_servers() -> list[LabelledServer]:
+    """The process groups of this user's live processes that carry run labels (Linux ``/proc``; none
+    elsewhere). Only groups other than this process's are listed."""
+    own = os.getpgrp()
+    found: dict[int, LabelledServer] = {}
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            entries = environ.read_bytes().split(b"\0")
+            pgid = os.getpgid(int(environ.parent.name))
+        except (OSError, ValueError):  # gone, or another user's
+            continue
+        env = dict(e.decode(errors="replace").partition("=")[::2] for e in entries if b"=" in e)
+        if RUN_LABEL in env and pgid != own and pgid not in found:
+            found[pgid] = LabelledServer(pgid, env[RUN_LABEL], env.get(INSTANCE_LABEL, ""))
+    return list(found.values())
+
+
+def end_group(pgid: int, grace_s: float = 20.0) -> None:
+    """End process group ``pgid`` (not a child of this process): SIGTERM, SIGKILL after ``grace_s``, then
+    wait up to 30 s for the kernel to finish its members."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 30.0)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait_s
+        while group_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not group_members(pgid):
+            return
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of process group ``pgid`` (Linux ``/proc``)."""
     members = []

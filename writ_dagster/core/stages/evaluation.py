@@ -83,12 +83,12 @@ class UnmeasuredModelError(RuntimeError):
 
 
 def run_evaluation(connect: Connect, config: EvalConfig, evaluations_dir: Path, log: Log | None = None,
-                   warn: Log | None = None) -> EvaluationRun:
+                   warn: Log | None = None, server_env: dict[str, str] | None = None) -> EvaluationRun:
     """Evaluate the latest registered checkpoint into ``evaluations_dir/<evaluation_id>`` and store its scores.
 
     Raises :class:`MissingInputError` (before any server starts) if no checkpoint is registered, and
     :class:`UnmeasuredModelError` (after storing the rows) if every conversation of a model on a
-    domain errored.
+    domain errored. ``server_env`` is added to every server's environment (the run's labels).
     """
     say = log or (lambda _msg: None)
     with connect() as con:  # held only to read; the evaluation itself takes minutes
@@ -104,7 +104,8 @@ def run_evaluation(connect: Connect, config: EvalConfig, evaluations_dir: Path, 
     out_dir = evaluations_dir / evaluation_id
     say(f"evaluation {evaluation_id}: checkpoint {checkpoint.checkpoint_id} ({checkpoint.path}), "
         f"base model {checkpoint.base_model}; results in {out_dir}")
-    run = evaluate_checkpoint(checkpoint, config, out_dir, evaluation_id=evaluation_id, log=log)
+    run = evaluate_checkpoint(checkpoint, config, out_dir, evaluation_id=evaluation_id, log=log,
+                              server_env=server_env)
     for error in run.errors:
         (warn or say)(error)
     with connect() as con:
@@ -149,9 +150,10 @@ def models_to_evaluate(checkpoint: CheckpointRecord, config: EvalConfig) -> list
     return models
 
 
-def _server_config(model: str, name: str, config: EvalConfig, tool_parser: str, slot: int) -> Any:
+def _server_config(model: str, name: str, config: EvalConfig, tool_parser: str, slot: int,
+                   server_env: dict[str, str]) -> Any:
     """A server's settings; ``slot`` 0 is the user simulator's, 1 the evaluated model's (they run side by
-    side, each on its own cores on a CPU build)."""
+    side, each on its own cores on a CPU build); ``server_env`` is added to its environment."""
     from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for
 
     flags = config.server
@@ -159,7 +161,7 @@ def _server_config(model: str, name: str, config: EvalConfig, tool_parser: str, 
                             max_model_len=flags.max_model_len, tensor_parallel_size=flags.tensor_parallel_size,
                             extra_args=tuple(flags.extra_args),
                             env={"VLLM_CPU_KVCACHE_SPACE": str(flags.cpu_kv_cache_gib)}
-                            | cpu_cores_for(slot, 2 if config.user.served_here else 1),
+                            | cpu_cores_for(slot, 2 if config.user.served_here else 1) | server_env,
                             startup_timeout_s=flags.startup_timeout_s, seed=config.seed)
 
 
@@ -187,8 +189,10 @@ def _start_all(servers: list[Any]) -> None:
 
 
 def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_dir: Path,
-                        evaluation_id: str | None = None, log: Log | None = None) -> EvaluationRun:
-    """Serve and evaluate the base model (if configured) and ``checkpoint`` on every domain."""
+                        evaluation_id: str | None = None, log: Log | None = None,
+                        server_env: dict[str, str] | None = None) -> EvaluationRun:
+    """Serve and evaluate the base model (if configured) and ``checkpoint`` on every domain; ``server_env``
+    is added to each server's environment."""
     from writ_dagster.core.llm.registration import resolve_model
     from writ_dagster.core.llm.sampling import model_label
     from writ_dagster.core.llm.user_models import resolve_user_model
@@ -210,7 +214,8 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
             t0 = time.perf_counter()
             user_model = resolve_user_model(spec.model)
             timings["user_model_prepare_s"] = time.perf_counter() - t0
-            user_server = VLLMServer(_server_config(user_model, model_label(user_model), config, "hermes", 0),
+            user_server = VLLMServer(_server_config(user_model, model_label(user_model), config, "hermes", 0,
+                                                    server_env or {}),
                                      log_path=logs / "user.log")
             stack.callback(user_server.stop)
             run.server_logs["user"] = str(logs / "user.log")
@@ -223,7 +228,8 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
             remote = config.agent_endpoints.get(label)
             model = model if remote is not None else resolve_model(model)
             agent_server = None if remote is not None else VLLMServer(
-                _server_config(model, model_label(model), config, config.server.agent_tool_call_parser, 1),
+                _server_config(model, model_label(model), config, config.server.agent_tool_call_parser, 1,
+                               server_env or {}),
                 log_path=logs / f"agent-{label}.log")
             if agent_server is not None:
                 run.server_logs[f"agent-{label}"] = str(logs / f"agent-{label}.log")
