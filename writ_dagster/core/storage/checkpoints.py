@@ -18,7 +18,7 @@ from writ_dagster.core.storage.base import has_table, json_text, transaction, ut
 from writ_dagster.core.training import COMPLETE_MARKER  # written last inside a finished checkpoint directory
 from writ_dagster.core.versioning import code_version
 
-__all__ = ["COMPLETE_MARKER", "CheckpointRecord", "IncompleteCheckpointError", "latest_checkpoint",
+__all__ = ["COMPLETE_MARKER", "CheckpointRecord", "IncompleteCheckpointError", "checkpoints", "latest_checkpoint",
            "read_checkpoint", "register_checkpoint"]
 
 CHECKPOINTS_DDL = """CREATE TABLE IF NOT EXISTS checkpoints (
@@ -85,6 +85,14 @@ def read_checkpoint(con: duckdb.DuckDBPyConnection, checkpoint_id: str) -> Check
         return None
     frame = con.sql("SELECT * FROM checkpoints WHERE checkpoint_id = ?", params=[checkpoint_id]).pl()
     return _record(frame.row(0, named=True)) if frame.height else None
+
+
+def checkpoints(con: duckdb.DuckDBPyConnection) -> list[CheckpointRecord]:
+    """Every registered checkpoint, newest first."""
+    if not has_table(con, "checkpoints"):
+        return []
+    frame = con.sql("SELECT * FROM checkpoints ORDER BY written_at DESC, checkpoint_id").pl()
+    return [_record(row) for row in frame.iter_rows(named=True)]
 
 
 def latest_checkpoint(con: duckdb.DuckDBPyConnection, sft_version: str | None = None) -> CheckpointRecord | None:

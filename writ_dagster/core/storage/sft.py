@@ -168,6 +168,14 @@ def latest_sft_set(con: duckdb.DuckDBPyConnection) -> SFTSetInfo | None:
     return _info(frame.row(0, named=True)) if frame.height else None
 
 
+def sft_sets(con: duckdb.DuckDBPyConnection) -> list[SFTSetInfo]:
+    """Every stored SFT set, newest first."""
+    if not has_table(con, "sft_sets"):
+        return []
+    frame = con.sql("SELECT * FROM sft_sets ORDER BY written_at DESC, sft_version").pl()
+    return [_info(row) for row in frame.iter_rows(named=True)]
+
+
 def sft_rows_frame(con: duckdb.DuckDBPyConnection, sft_version: str, split: str | None = None) -> pl.DataFrame:
     """The rows of set ``sft_version`` (optionally one split), in row-id order."""
     sql, params = "SELECT * FROM sft_rows WHERE sft_version = ?", [sft_version]

@@ -227,6 +227,15 @@ def read_trajectories(con: duckdb.DuckDBPyConnection, domain: str,
     return frame_trajectories(trajectories_frame(con, domain, partition))
 
 
+def read_trajectory(con: duckdb.DuckDBPyConnection, trajectory_id: str) -> TrajectoryRecord | None:
+    """The stored trajectory ``trajectory_id``, or None."""
+    if not has_table(con, "trajectories"):
+        return None
+    found = frame_trajectories(con.sql("SELECT * FROM trajectories WHERE trajectory_id = ?",
+                                       params=[trajectory_id]).pl())
+    return found[0] if found else None
+
+
 def trajectory_partitions(con: duckdb.DuckDBPyConnection, domain: str) -> list[str]:
     """Partitions of ``domain`` that hold at least one stored trajectory."""
     if not has_table(con, "trajectories"):
