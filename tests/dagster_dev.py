@@ -82,14 +82,16 @@ def family(root: int) -> set[int]:
 class DagsterDev:
     """A ``dagster dev`` process tree on loopback, with a GraphQL client."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], log: Path) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str], log: Path, via_writ: bool = False) -> None:
+        """``via_writ``: started as `writ dev -h 127.0.0.1 -p PORT` (which becomes `dagster dev`)."""
         self.port = free_port()
         self.env = env  # for other processes on the same homes
         self.url = f"http://127.0.0.1:{self.port}/graphql"
         self.log_path = log
         self._log = open(log, "wb")
+        start = ["-m", "writ_dagster.cli", "dev"] if via_writ else ["-m", "dagster", "dev", "-w", "workspace.yaml"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, *start, "-h", "127.0.0.1", "-p", str(self.port)],
             cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         self.seen: set[int] = {self.proc.pid}

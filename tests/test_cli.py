@@ -93,3 +93,16 @@ def _walk(value: object):
         for v in value:
             yield v
             yield from _walk(v)
+
+
+def test_dev_help_lists_host_and_port_and_passes_the_rest_on(capsys: pytest.CaptureFixture) -> None:
+    """`writ dev --help` names its options; `-h` is the host (as in `dagster dev`), not help. The UI test of
+    tests/test_whole_graph.py starts the real `writ dev -h 127.0.0.1 -p PORT`."""
+    from writ_dagster.cli.parser import build_parser
+
+    with pytest.raises(SystemExit) as shown:
+        main(["dev", "--help"])
+    out = capsys.readouterr().out
+    assert shown.value.code == 0 and "-h HOST, --host HOST" in out and "-p PORT, --port PORT" in out
+    args, extra = build_parser().parse_known_args(["dev", "-h", "0.0.0.0", "-p", "3999", "--log-level", "debug"])
+    assert (args.host, args.port, extra) == ("0.0.0.0", 3999, ["--log-level", "debug"])

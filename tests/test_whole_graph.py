@@ -120,7 +120,7 @@ def test_the_evaluation_served_three_models_talked_through_tau2_and_left_nothing
 
 
 def test_the_ui_shows_every_asset_materialized(home: Path, tmp_path: Path) -> None:
-    """Boot `dagster dev` on the run's own instance and ask its GraphQL API for each asset."""
+    """Boot `writ dev -h 127.0.0.1 -p PORT` on the run's own instance and ask its GraphQL API for each asset."""
     pytest.importorskip("requests")
     from dagster_dev import DagsterDev
 
@@ -128,7 +128,7 @@ def test_the_ui_shows_every_asset_materialized(home: Path, tmp_path: Path) -> No
 
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "WRIT_HOME")}
     env.update(WRIT_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), DAGSTER_DISABLE_TELEMETRY="1")
-    server = DagsterDev(Path(__file__).resolve().parents[1], env, tmp_path / "dagster-dev.log")
+    server = DagsterDev(Path(__file__).resolve().parents[1], env, tmp_path / "dagster-dev.log", via_writ=True)
     try:
         server.wait_loaded()
         keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}

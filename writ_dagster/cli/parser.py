@@ -89,6 +89,22 @@ def build_parser() -> argparse.ArgumentParser:
                          "domain DB (skips loading τ²-bench)")
     trace_p.set_defaults(handler=("trace", "cmd_trace"))
 
-    dev = sub.add_parser("dev", help="open the Dagster UI on WRIT's definitions and run history")
+    show = sub.add_parser("show", help="print one stored conversation as a person reads it")
+    show.add_argument("id", metavar="ID", help="a trajectory id, or an SFT row id '<sft_version>/<trajectory_id>'")
+    show.add_argument("--width", type=int, metavar="N", help="line width (default: the terminal's, 60 to 160)")
+    show.set_defaults(handler=("show", "cmd_show"))
+
+    ls = sub.add_parser("ls", help="list the stored SFT sets, checkpoints and evaluations with their figures")
+    ls.set_defaults(handler=("show", "cmd_ls"))
+
+    # -h is the host, as in `dagster dev`; help is --help only
+    dev = sub.add_parser("dev", help="open the Dagster UI on WRIT's definitions and run history", add_help=False,
+                         description="Open the Dagster UI (`dagster dev`) on WRIT's definitions with WRIT's Dagster "
+                                     "home. Any further argument is passed to `dagster dev` as it is.")
+    dev.add_argument("--help", action="help", help="show this help and exit")
+    dev.add_argument("-h", "--host", metavar="HOST", help="address the UI listens on (default: dagster dev's, "
+                     "127.0.0.1)")
+    dev.add_argument("-p", "--port", type=int, metavar="PORT", help="port the UI listens on (default: dagster "
+                     "dev's, 3000)")
     dev.set_defaults(handler=("dev", "cmd_dev"), passthrough=True)  # any further arguments go to `dagster dev`
     return parser
