@@ -59,6 +59,15 @@ mutation Add($selector: RepositorySelector!, $name: String!, $key: String!) {
   }
 }"""
 
+# The UI's "Preview tick result" on a schedule.
+SCHEDULE_DRY_RUN = """
+mutation DryRun($selector: ScheduleSelector!, $timestamp: Float) {
+  scheduleDryRun(selectorData: $selector, timestamp: $timestamp) {
+    __typename
+    ... on DryRunInstigationTick { evaluationResult { skipReason runRequests { runKey } error { message } } }
+    ... on PythonError { message }
+  }
+}"""
 LAUNCH_RUN = """
 mutation Launch($params: ExecutionParams!) {
   launchRun(executionParams: $params) {
@@ -165,6 +174,16 @@ def test_dagster_dev_loads_everything_and_runs_a_partition(dagster_dev: DagsterD
     states = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
     assert states.pop("writ_orphaned_runs") == "RUNNING"
     assert set(states.values()) <= {"STOPPED"}
+
+    # A preview of the daily tick (the UI's "Preview tick result") says which batch it would add and adds none.
+    preview = dagster_dev.gql(SCHEDULE_DRY_RUN, {"selector": {**selector, "scheduleName": "writ_daily_batch"},
+                                                 "timestamp": time.time()})["scheduleDryRun"]
+    assert preview["__typename"] == "DryRunInstigationTick", preview
+    assert preview["evaluationResult"]["skipReason"].startswith("preview: a tick now would add batch b0000"), preview
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(dagster_dev.env["DAGSTER_HOME"]) as instance:
+        assert instance.get_dynamic_partitions("batch") == []
 
     added = dagster_dev.gql(ADD_PARTITION, {"selector": selector, "name": "batch", "key": "b0000"})
     assert added["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess", added

@@ -20,10 +20,12 @@ DAY2 = DAY1 + dt.timedelta(days=1)
 
 
 def _tick(definitions: dg.Definitions, instance: dg.DagsterInstance, when: dt.datetime) -> list[dg.RunRequest]:
+    """A tick as the scheduler daemon evaluates it: with a log key (a preview has none)."""
     schedule = definitions.get_schedule_def(DAILY_BATCH_SCHEDULE)
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                        repository_def=definitions.get_repository_def())
-    data = schedule.evaluate_tick(context)
+    with dg.ScheduleEvaluationContext(instance_ref=instance.get_ref(), scheduled_execution_time=when,
+                                      log_key=["writ", DAILY_BATCH_SCHEDULE, "tick"],
+                                      repository_def=definitions.get_repository_def()) as context:
+        data = schedule.evaluate_tick(context)
     assert data.skip_message is None
     return list(data.run_requests)
 
@@ -82,6 +84,24 @@ def test_daily_tick_adds_next_batch_per_domain_idempotently(tmp_path: Path) -> N
         instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b0005"])
         third = _tick(definitions, instance, DAY2 + dt.timedelta(days=1))
         assert {r.tags["dagster/partition/batch"] for r in third} == {"b0005"} and "b0006" not in _batches(instance)
+
+
+def test_a_preview_of_the_tick_adds_no_batch() -> None:
+    """The UI's "Preview tick result" evaluates the schedule without a log key: it says which batch a tick
+    would add, and adds none; where the highest batch is unused, it shows that batch's runs."""
+    schedule, repository = defs.get_schedule_def(DAILY_BATCH_SCHEDULE), defs.get_repository_def()
+    with dg.instance_for_test() as instance:
+        for hand_added in ([], ["b0000"]):  # then a key added by hand and never run
+            instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, hand_added)
+            with dg.build_schedule_context(instance=instance, scheduled_execution_time=DAY1,
+                                           repository_def=repository) as preview:
+                data = schedule.evaluate_tick(preview)
+            assert _batches(instance) == hand_added
+            if not hand_added:
+                assert not data.run_requests
+                assert data.skip_message.startswith("preview: a tick now would add batch b0000 and run it for ")
+            else:
+                assert {r.run_key for r in data.run_requests} == {f"b0000|{d}" for d in WRIT_DOMAINS}
 
 
 def _land(instance: dg.DagsterInstance, *partitions: str) -> None:

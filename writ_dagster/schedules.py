@@ -10,7 +10,9 @@ Dagster 1.13's schedules can only return run requests (``SensorResult``'s
 ``dynamic_partitions_requests`` is for sensors), so the tick adds the key through the
 instance itself. To keep a retried tick idempotent the rule is: if the highest batch has
 never been run or materialized, this tick takes it instead of adding another; run keys are
-``<batch>|<domain>``, which the scheduler never launches twice for one tick.
+``<batch>|<domain>``, which the scheduler never launches twice for one tick. A preview of the tick
+(the UI's "Preview tick result", which Dagster evaluates without a log key) adds no key: it says
+which batch a real tick would add.
 """
 
 from __future__ import annotations
@@ -46,15 +48,17 @@ def batch_used(instance: dg.DagsterInstance, batch: str) -> bool:
     return any(f"{batch}|" in key for key in materialized)  # multi-partition keys read "batch|domain"
 
 
-def claim_next_batch(instance: dg.DagsterInstance) -> str:
-    """The batch this tick materializes: the highest batch if still unused, else a new one (added)."""
+def claim_next_batch(instance: dg.DagsterInstance, add: bool = True) -> str:
+    """The batch this tick materializes: the highest batch if still unused, else a new one (added only if
+    ``add``)."""
     existing = [k for k in instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME)]
     if existing:
         highest = max(existing, key=batch_number)
         if not batch_used(instance, highest):
             return highest
     key = next_batch_key(existing)
-    instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, [key])
+    if add:
+        instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, [key])
     return key
 
 
@@ -71,8 +75,13 @@ def daily_batch_schedule(job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition
                      "-> trajectories for it in each domain; the SFT set then follows by declarative automation "
                      "(turn on default_automation_condition_sensor too)."),
     )
-    def writ_daily_batch(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        batch = claim_next_batch(context.instance)
+    def writ_daily_batch(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+        # The daemon's ticks carry a log key; the UI's "Preview tick result" does not, and must change nothing.
+        preview = context.log_key is None
+        batch = claim_next_batch(context.instance, add=not preview)
+        if preview and batch not in context.instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME):
+            return dg.SkipReason(f"preview: a tick now would add batch {batch} and run it for "
+                                 f"{', '.join(WRIT_DOMAINS)} (a preview adds nothing)")
         context.log.info(f"scheduled batch {batch} for {', '.join(WRIT_DOMAINS)}")
         return [dg.RunRequest(run_key=f"{batch}|{domain}", partition_key=domain_batch_key(domain, batch),
                               tags={SCHEDULED_BATCH_TAG: batch})
