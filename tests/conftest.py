@@ -30,7 +30,7 @@ def retail_batch() -> tuple[Synthesizer, BatchResult]:
 
 FIRST = ("test_default_run_gold", "test_model_roles_vllm", "test_dagster_webserver", "test_stop_signals",
          "test_one_writer", "test_training", "test_llm_vllm", "test_user_rewrite_vllm")
-LAST = ("test_trace", "test_whole_graph")
+LAST = ("test_trace", "test_show", "test_labels", "test_whole_graph")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

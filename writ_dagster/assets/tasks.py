@@ -61,6 +61,7 @@ def task_metadata(result: BatchResult, run: PartitionRun, database: str) -> dict
         "write_tools": dg.MetadataValue.md(counts_markdown(write_tool_counts(result.tasks), "write tool")),
         "families": dg.MetadataValue.md(counts_markdown(figures.get("families", {}), "family")),
         "share_with_refusal": figures.get("share_with_refusal", 0.0),
+        "share_beyond_writes": figures.get("share_beyond_writes", 0.0),
         "share_ge3_writes": figures.get("share_ge3_writes", 0.0),
         "share_ge6_reads_before_a_write": figures.get("share_ge6_reads_before_a_write", 0.0),
         # Distinct instruction sentences once ids, numbers, emails and names are masked (README).

@@ -196,6 +196,19 @@ class RefusalPart(BaseModel):
     declined_reads: int = Field(0, description="for a change of mind: how many reads of the next write's evidence "
                                                "(its first ones) the agent makes to describe the declined write")
 
+    @property
+    def kind(self) -> str:
+        """Which of the five kinds this part is: refusal, transfer, information, conditional or change_of_mind."""
+        if self.transfer:
+            return "transfer"
+        if self.answer:
+            return "information"
+        if self.condition is not None:
+            return "conditional"
+        if self.declined is not None:
+            return "change_of_mind"
+        return "refusal"
+
 
 class TaskRecord(BaseModel):
     """A verified synthesized task as stored: the tau2 Task plus WRIT's measurements."""

@@ -579,5 +579,7 @@ def summarize(records: Sequence[TaskRecord]) -> dict[str, Any]:
         "mean_reads_per_write_by_type": {t: round(sum(v) / len(v), 3) for t, v in sorted(by_type.items())},
         "types": dict(Counter(r.trajectory_type for r in records)),
         "families": dict(sorted(Counter(r.family for r in records).items())),
-        "share_with_refusal": round(sum(1 for r in records if r.refusals) / n, 4),
+        # a request the agent must decline; beside it, any part beyond plain writes (transfer, question, ...)
+        "share_with_refusal": round(sum(1 for r in records if any(p.kind == "refusal" for p in r.refusals)) / n, 4),
+        "share_beyond_writes": round(sum(1 for r in records if r.refusals) / n, 4),
     }
