@@ -237,6 +237,8 @@ def test_parquet_loads_with_datasets_round_trips_tool_calls_and_has_writ2k_colum
     with connect(db, read_only=True) as con:
         info = latest_sft_set(con)
         records = {r.trajectory_id: r for d in ("airline", "retail") for r in read_trajectories(con, d)}
+        axes = {r[0]: r[1:] for r in con.execute("SELECT task_id, family, writes, reads, max_reads_before_write "
+                                                 "FROM tasks").fetchall()}
     files = {"train": str(info.train_path), "validation": str(info.validation_path)}
     ds = datasets.load_dataset("parquet", data_files=files)
     assert ds["train"].num_rows == info.n_train and ds["validation"].num_rows == info.n_validation
@@ -261,6 +263,9 @@ def test_parquet_loads_with_datasets_round_trips_tool_calls_and_has_writ2k_colum
             assert all(isinstance(a, str) for _, a in exported)
             n_calls += len(exported)
             assert row["has_user_script"] == record.has_user_script and row["task_id"] == record.task_id
+            # the task's axes and family as columns, as the tasks table holds them
+            assert (row["family"], row["writes"], row["reads"], row["max_reads_before_write"]) == axes[row["task_id"]]
+            assert row["tokens"] is None or row["tokens"] > 0
     assert n_calls > 50
 
 

@@ -23,6 +23,21 @@ from typing import Any, Iterable, Mapping
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.sft.compliance import first_violation
+from writ_dagster.core.sft.filters import (
+    COLLIDES,
+    LOW_REWARD,
+    MALFORMED,
+    NEAR_DUPLICATE,
+    NO_TASK,
+    NOT_SCORED,
+    OUTSIDE_MIXTURE,
+    OVER_MAX_LENGTH,
+    SCRIPT_REMADE,
+    TASK_REMADE,
+    TOO_LONG,
+    TOO_MANY_MESSAGES,
+    TRUNCATED,
+)
 from writ_dagster.core.sft.models import RecipeLengths, SFTBuild, SFTConfig, SFTRow
 from writ_dagster.core.sft.openai_format import chat_rows, domain_prompt_and_tools
 from writ_dagster.core.simulation.records import TRUNCATED_REASONS, TrajectoryRecord
@@ -31,8 +46,7 @@ from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.training.lengths import length_figures, message_characters
 
 SCORED = {"user_stop", "agent_stop"}
-TRUNCATED = "turn cut at the token limit"
-OVER_MAX_LENGTH = "longer than the training recipe's max_length"
+
 
 # (messages, tools as JSON text) -> tokens, as the recipe's trainer renders the row
 CountTokens = Callable[[list[dict[str, Any]], str], int]
@@ -63,15 +77,15 @@ def rejection(rec: TrajectoryRecord, config: SFTConfig) -> str | None:
             (m.get("raw_data") or {}).get("finish_reason") == "length" for m in rec.messages):
         return TRUNCATED
     if rec.score_error or rec.termination_reason not in SCORED:
-        return "not scored (ended early or scoring failed)"
+        return NOT_SCORED
     if rec.reward < config.min_reward:
-        return "reward below threshold"
+        return LOW_REWARD
     if any(rec.malformed.values()):
-        return "malformed tool calls"
+        return MALFORMED
     if len(rec.messages) > config.max_messages:
-        return "too many messages"
+        return TOO_MANY_MESSAGES
     if sum(len(m.get("content") or "") for m in rec.messages) > config.max_chars:
-        return "too long"
+        return TOO_LONG
     return None
 
 
@@ -99,9 +113,9 @@ def stale_input(rec: TrajectoryRecord, task: TaskRecord, script_hashes: Mapping[
     """
     made_from = rec.lineage.get("task_content_hash")
     if made_from is not None and made_from != task.content_hash:
-        return "task re-made since simulated"
+        return TASK_REMADE
     if script_hashes is not None and script_hashes.get(rec.script_id) != rec.lineage.get("script_content_hash"):
-        return "user script re-made since simulated"
+        return SCRIPT_REMADE
     return None
 
 
@@ -124,7 +138,7 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
         considered += 1
         task = tasks.get(rec.task_id)
         if task is None:
-            dropped["task not found"] += 1
+            dropped[NO_TASK] += 1
             continue
         reason = stale_input(rec, task, script_hashes) or rejection(rec, config)
         if reason is None and config.policy_filter:
@@ -137,7 +151,7 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
                 signatures[task.task_id] = bool(indexes[rec.domain].collisions(signature(get_domain(rec.domain),
                                                                                          writes)))
             if signatures[task.task_id]:
-                reason = "collides with a τ²-bench base task"
+                reason = COLLIDES
         if reason:
             dropped[reason] += 1
         else:
@@ -151,7 +165,7 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
         sh = _shingles(text)
         group = by_plan.setdefault(_plan_key(task), [])
         if any(_jaccard(sh, other) >= config.near_duplicate_jaccard for _, _, other in group):
-            dropped["near-duplicate"] += 1
+            dropped[NEAR_DUPLICATE] += 1
             continue
         group.append((rec, task, sh))
         unique.append((rec, task))
@@ -176,7 +190,7 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
         cell = cell_of(rec.domain, task.trajectory_type, rec.has_user_script)
         if config.targets is not None:
             if taken[cell] >= config.targets.get(cell, 0):
-                dropped["outside the mixture"] += 1
+                dropped[OUTSIDE_MIXTURE] += 1
                 continue
         taken[cell] += 1
         chosen.append((rec, task))
@@ -196,7 +210,10 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
                            messages=chat_rows(rec, include_reasoning=config.include_reasoning),
                            tools=domain_prompt_and_tools(rec.domain)[1], split=split,
                            trajectory_id=rec.trajectory_id, task_id=rec.task_id, script_id=rec.script_id,
-                           partition=rec.partition, sft_version=version, family=task.family))
+                           partition=rec.partition, sft_version=version, family=task.family,
+                           writes=task.axes.writes, reads=task.axes.reads,
+                           max_reads_before_write=task.axes.max_reads_before_write,
+                           tokens=tokens.get(rec.trajectory_id)))
     return SFTBuild(version=version, rows=rows, considered=considered, dropped=dict(sorted(dropped.items())),
                     cells=dict(sorted(taken.items())), policy_filter=config.policy_filter,
                     lengths=None if limit is None else recipe_lengths(limit, rows, tokens, dropped[OVER_MAX_LENGTH]))

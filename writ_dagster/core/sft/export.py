@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from statistics import median
@@ -11,7 +12,8 @@ import pyarrow.parquet as pq
 
 from writ_dagster.core.sft.compliance import REASONS, policy_counts
 from writ_dagster.core.sft.models import RecipeLengths, SFTBuild, SFTRow
-from writ_dagster.core.training.lengths import LengthFigures
+from writ_dagster.core.sft.filters import every_filter
+from writ_dagster.core.training.lengths import LengthFigures, length_figures, message_characters
 
 _CALL = pa.struct([("id", pa.string()), ("type", pa.string()),
                    ("function", pa.struct([("name", pa.string()), ("arguments", pa.string())]))])
@@ -22,6 +24,7 @@ SCHEMA = pa.schema([
     ("messages", pa.list_(_MESSAGE)), ("tools", pa.string()),
     ("trajectory_id", pa.string()), ("task_id", pa.string()), ("script_id", pa.string()),
     ("partition", pa.string()), ("sft_version", pa.string()), ("family", pa.string()),
+    ("writes", pa.int32()), ("reads", pa.int32()), ("max_reads_before_write", pa.int32()), ("tokens", pa.int32()),
 ])
 
 ROW_GROUP = 256  # rows converted and written at a time (bounds the memory a large set needs)
@@ -58,8 +61,21 @@ def write_sft(build: SFTBuild, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
+# What each family asks, as the card explains it (every value of the `family` column).
+FAMILY_MEANING: dict[str, str] = {
+    "writes": "only writes (each with the reads that determine its arguments)",
+    "refusal": "a request the policy forbids, declined with its reason",
+    "mixed": "writes plus one refused request",
+    "transfer": "a request the policy hands to a human agent (`transfer_to_human_agents` last)",
+    "information": "a question the agent answers from what it reads (the answer is in `communicate_info`)",
+    "conditional": "a write wanted only on one side of a limit the user sets (the agent states the figure first)",
+    "change_of_mind": "a write the user asks for, then declines when read back, and a different one instead",
+}
+
+
 def dataset_card(build: SFTBuild) -> str:
-    """A README with the set's statistics and how it was made."""
+    """A README with the set's statistics and how it was made: columns, the two axes, families, every
+    filter with its count, lengths and one sample record."""
     splits = Counter(r.split for r in build.rows)
     turns = [len(r.messages) for r in build.rows] or [0]
     calls = [sum(len(m["tool_calls"] or []) for m in r.messages) for r in build.rows] or [0]
@@ -72,26 +88,39 @@ def dataset_card(build: SFTBuild) -> str:
         "user in the real τ²-bench environment and kept only if τ²-bench's evaluator scores them 1.0.", "",
         "## Columns", "",
         "- `domain`, `trajectory_type` (normal | write-intensive | read-heavy), `has_user_script`: as in WRIT-2K.",
-        "- `family`: what the task asks beyond writes: `writes`, `refusal` (a request the policy forbids, declined "
-        "with its reason), `mixed` (writes plus one refused request).",
+        "- `family`: what the task asks beyond writes: "
+        + "; ".join(f"`{name}`: {meaning}" for name, meaning in FAMILY_MEANING.items()) + ".",
+        "- `writes`, `reads`, `max_reads_before_write`: the task's gold plan on WRIT's two axes (write actions, "
+        "read actions, and the most reads any one write needs before its arguments are known).",
+        "- `tokens`: the row's length under the training recipe the set was built for (its tokenizer and chat "
+        "template, tools included); empty where the tokenizer was not at hand.",
         "- `messages`: OpenAI chat format; the system message is τ²-bench's agent prompt with the domain policy. "
         "Tool-call `arguments` are JSON text.",
         "- `tools`: JSON text of the domain's OpenAI function schemas (parse it before passing to a chat template).",
         "- lineage: `trajectory_id`, `task_id`, `script_id`, `partition`, `sft_version` "
-        "(`writ trace` follows them back to the DB entities, seed and config).", "",
+        "(`writ trace` follows them back to the DB entities, seed and config; `writ show` prints one).", "",
         "## Statistics", "",
         f"- rows: {len(build.rows)} (train {splits.get('train', 0)}, validation {splits.get('validation', 0)}; "
         "split by task)",
         f"- messages per conversation: min {min(turns)}, median {median(turns)}, max {max(turns)}",
         f"- tool calls per conversation: min {min(calls)}, median {median(calls)}, max {max(calls)}",
         f"- trajectories considered: {build.considered}", "",
+        *axis_table(build.rows), "",
+        "| family | rows |", "|---|---|",
+        *[f"| {name} | {n} |" for name, n in _family_counts(build.rows).items()], "",
         "| cell (domain/type/user script) | rows |", "|---|---|",
         *[f"| {cell} | {n} |" for cell, n in build.cells.items()], "",
+        "Every filter, in the order they apply, and the trajectories it left out:", "",
         "| removed because | trajectories |", "|---|---|",
-        *[f"| {why} | {n} |" for why, n in build.dropped.items()], "",
+        *[f"| {why} | {n} |" for why, n in every_filter(build.dropped).items()], "",
     ]
     if build.lengths is not None:
         lines += length_section(build.lengths)
+    else:
+        chars = length_figures([message_characters(r.messages) for r in build.rows], "characters")
+        lines += ["## Lengths", "", "Built for no training recipe: characters (contents and tool-call arguments), "
+                  "not tokens.", "", "| rows | unit | count | min | median | p90 | p99 | max | over max_length |",
+                  "|---|---|---|---|---|---|---|---|---|", _figures_row("in the set", chars), ""]
     if build.policy_filter or any(r in build.dropped for r in REASONS):
         lines += [
             "## Policy compliance", "",
@@ -102,7 +131,43 @@ def dataset_card(build: SFTBuild) -> str:
             "| rule broken | trajectories |", "|---|---|",
             *[f"| {why.removeprefix('policy: ')} | {n} |" for why, n in policy_counts(build.dropped).items()], "",
         ]
-    return "\n".join(lines)
+    return "\n".join(lines + sample_section(build.rows))
+
+
+def axis_table(rows: list[SFTRow]) -> list[str]:
+    """Rows by write count (down) and most reads before a write (across): WRIT's two axes."""
+    known = [r for r in rows if r.writes is not None and r.max_reads_before_write is not None]
+    if not known:
+        return ["_The rows carry no axes (stored before those columns existed)._"]
+    reads = sorted({r.max_reads_before_write for r in known})
+    counts = Counter((r.writes, r.max_reads_before_write) for r in known)
+    lines = ["| writes \\ most reads before a write | " + " | ".join(map(str, reads)) + " |",
+             "|---|" + "---:|" * len(reads)]
+    for w in sorted({r.writes for r in known}):
+        lines.append(f"| {w} | " + " | ".join(str(counts.get((w, k), 0)) for k in reads) + " |")
+    return lines
+
+
+def _family_counts(rows: list[SFTRow]) -> dict[str, int]:
+    seen = Counter(r.family for r in rows)
+    return {name: seen.get(name, 0) for name in FAMILY_MEANING} | {k: v for k, v in seen.items()
+                                                                   if k not in FAMILY_MEANING}
+
+
+def sample_section(rows: list[SFTRow]) -> list[str]:
+    """One record of the set (the first training row by id), its messages in full, as a trainer reads it."""
+    train = sorted((r for r in rows if r.split == "train"), key=lambda r: r.trajectory_id)
+    if not train:
+        return []
+    r = train[0]
+    shown = {k: v for k, v in r.model_dump().items() if k not in ("tools", "split")}
+    shown["tools"] = f"<{len(json.loads(r.tools))} function schemas, JSON text>"
+    shown["messages"] = [{**m, "content": m["content"] if m["role"] != "system" else
+                          f"<τ²-bench's agent prompt and {r.domain} policy, {len(m['content'] or ''):,} characters>"}
+                         for m in r.messages]
+    return ["## A sample record", "", f"`{r.trajectory_id}` ({r.domain}, {r.trajectory_type}, {r.family}), the "
+            "system prompt and tool schemas shortened here only:", "", "```json",
+            json.dumps(shown, indent=1, ensure_ascii=False, sort_keys=True), "```", ""]
 
 
 def _figures_row(what: str, f: LengthFigures) -> str:

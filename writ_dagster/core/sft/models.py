@@ -73,7 +73,15 @@ class SFTRow(BaseModel):
     script_id: str
     partition: str
     sft_version: str
-    family: str = Field("writes", description="the task's family: writes, refusal, mixed")
+    family: str = Field("writes", description="the task's family (writes, refusal, mixed, transfer, information, "
+                                              "conditional, change_of_mind)")
+    # None in rows stored before these columns existed
+    writes: int | None = Field(None, description="write actions in the task's gold plan (WRIT's write axis)")
+    reads: int | None = Field(None, description="read actions in the task's gold plan")
+    max_reads_before_write: int | None = Field(None, description="most reads any write of the task needs first "
+                                                                 "(the read axis)")
+    tokens: int | None = Field(None, description="tokens under the training recipe the set was built for (its "
+                                                 "tokenizer and chat template); None where not counted")
 
 
 class RecipeLengths(BaseModel):

@@ -34,7 +34,7 @@ from writ_dagster.core.simulation.records import TrajectoryRecord
 from writ_dagster.core.storage.base import digest_of, has_table
 from writ_dagster.core.storage.lineage import ensure_lineage_views
 from writ_dagster.core.storage.scripts import read_script_hashes
-from writ_dagster.core.storage.sft import SFTSetInfo, sft_rows_frame, write_sft_set
+from writ_dagster.core.storage.sft import AXIS_COLUMNS, SFTSetInfo, sft_rows_frame, write_sft_set
 from writ_dagster.core.storage.tasks import read_all_tasks
 from writ_dagster.core.storage.trajectories import (
     complete_trajectories,
@@ -145,7 +145,8 @@ def stored_build(con: duckdb.DuckDBPyConnection, info: SFTSetInfo) -> SFTBuild:
     rows = [SFTRow(domain=r["domain"], trajectory_type=r["trajectory_type"], has_user_script=r["has_user_script"],
                    messages=json.loads(r["messages_json"]), tools=r["tools_json"], split=r["split"],
                    trajectory_id=r["trajectory_id"], task_id=r["task_id"], script_id=r["script_id"],
-                   partition=r["partition"], sft_version=r["sft_version"], family=r.get("family") or "writes")
+                   partition=r["partition"], sft_version=r["sft_version"], family=r.get("family") or "writes",
+                   **{c: r[c] for c in AXIS_COLUMNS if r.get(c) is not None})
             for r in frame.iter_rows(named=True)]
     return SFTBuild(version=info.sft_version, rows=rows, considered=info.considered, dropped=info.dropped,
                     cells=info.cells, policy_filter=info.config().policy_filter,  # the card says what was checked

@@ -57,6 +57,11 @@ SFT_ROWS_UPGRADE_DDL = "ALTER TABLE sft_rows ADD COLUMN IF NOT EXISTS family VAR
 # The rows' lengths under the training recipe a set was built for (NULL: built for none, or before this column).
 # Added by the write itself (idempotent), so a database of the same schema version made before it gains it.
 SFT_SETS_UPGRADE_DDL = "ALTER TABLE sft_sets ADD COLUMN IF NOT EXISTS lengths_json VARCHAR"
+# Each row's task axes and its tokens under the recipe (NULL in rows written before these columns), added
+# the same way.
+SFT_ROWS_AXES_DDL: tuple[str, ...] = tuple(
+    f"ALTER TABLE sft_rows ADD COLUMN IF NOT EXISTS {column} INTEGER"
+    for column in ("writes", "reads", "max_reads_before_write", "tokens"))
 _SET_COLUMNS = ("sft_version", "config_hash", "config_json", "code_version", "trajectories_digest", "directory",
                 "n_train", "n_validation", "considered", "dropped_json", "cells_json", "written_at", "lengths_json")
 
@@ -91,6 +96,9 @@ class SFTSetInfo(BaseModel):
         return SFTConfig.model_validate_json(self.config_json)
 
 
+AXIS_COLUMNS = ("writes", "reads", "max_reads_before_write", "tokens")
+
+
 def row_id(sft_version: str, trajectory_id: str) -> str:
     """The id of an SFT row: its set's version and the trajectory it was made from."""
     return f"{sft_version}/{trajectory_id}"
@@ -113,10 +121,12 @@ def rows_frame(rows: Sequence[SFTRow]) -> pl.DataFrame:
         "messages_json": [json_text(r.messages) for r in rows],
         "tools_json": [r.tools for r in rows],
         "family": [r.family for r in rows],
+        **{column: [getattr(r, column) for r in rows] for column in AXIS_COLUMNS},
     }, schema={"row_id": pl.String, "sft_version": pl.String, "split": pl.String, "domain": pl.String,
                "trajectory_type": pl.String, "has_user_script": pl.Boolean, "trajectory_id": pl.String,
                "task_id": pl.String, "script_id": pl.String, "partition": pl.String, "n_messages": pl.Int32,
-               "messages_json": pl.String, "tools_json": pl.String, "family": pl.String})
+               "messages_json": pl.String, "tools_json": pl.String, "family": pl.String,
+               **{column: pl.Int32 for column in AXIS_COLUMNS}})
 
 
 def write_sft_set(con: duckdb.DuckDBPyConnection, build: SFTBuild, config: SFTConfig, directory: str | Path,
@@ -131,6 +141,8 @@ def write_sft_set(con: duckdb.DuckDBPyConnection, build: SFTBuild, config: SFTCo
         lengths=build.lengths)
     with transaction(con):
         con.execute(SFT_SETS_UPGRADE_DDL)
+        for ddl in SFT_ROWS_AXES_DDL:
+            con.execute(ddl)
         con.execute("DELETE FROM sft_rows WHERE sft_version = ?", [build.version])
         con.execute("DELETE FROM sft_sets WHERE sft_version = ?", [build.version])
         # In chunks: one frame of every row's JSON at once costs ~100 MiB more at 2,000 rows.
