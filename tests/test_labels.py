@@ -52,3 +52,108 @@ def test_task_shares_and_family_counts_match_the_stored_tasks(default_home: Path
                ((_latest_metadata(default_home, "tasks", f"b0000|{d}")["share_with_refusal"],
                  _latest_metadata(default_home, "tasks", f"b0000|{d}")["share_beyond_writes"])
                 for d in ("airline", "retail")))
+
+
+def test_samples_are_readable_conversations_of_each_type(default_home: Path) -> None:
+    """`trajectories` (per partition) and `sft_set` show one stored conversation per trajectory type."""
+    with connect(default_home / "writ.duckdb", read_only=True) as con:
+        stored = {r[0]: (r[1], json.loads(r[2])) for r in con.execute(
+            "SELECT trajectory_id, trajectory_type, messages_json FROM trajectories").fetchall()}
+        in_set = {r[0] for r in con.execute("SELECT trajectory_id FROM sft_rows WHERE sft_version = "
+                                            "(SELECT sft_version FROM sft_sets ORDER BY written_at DESC LIMIT 1)").fetchall()}
+    with dg.DagsterInstance.from_config(str(default_home / "dagster")) as instance:
+        [record] = instance.fetch_materializations(dg.AssetKey("sft_set"), limit=1).records
+        sft_meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+    for meta, allowed in ((_latest_metadata(default_home, "trajectories", "b0000|airline"), set(stored)),
+                          (sft_meta, in_set)):
+        samples = {k: v for k, v in meta.items() if k.startswith("sample_")}
+        assert set(samples) == {"sample_normal", "sample_read_heavy", "sample_write_intensive"}
+        for key, text in samples.items():
+            trajectory_id = re.match(r"\*\*(traj-\w+)\*\*", text)[1]
+            kind, messages = stored[trajectory_id]
+            assert trajectory_id in allowed and key == f"sample_{kind.replace('-', '_')}"
+            assert "```text\n" in text and f"`writ show {trajectory_id}`" in text
+            first_user = next(m["content"] for m in messages if m["role"] == "user")
+            assert " ".join(first_user.split())[:40] in " ".join(text.split())
+
+
+def test_repeated_sentences_keep_their_placeholders(default_home: Path) -> None:
+    """Masked sentences hold `<id>`-like placeholders; in the UI's markdown they must show, not vanish as HTML."""
+    meta = _latest_metadata(default_home, "trajectories", "b0000|airline")
+    top = meta["quality_top_agent_sentences"]
+    masked = [t["sentence"] for t in top if "<" in t["sentence"]]
+    assert masked, top  # the default run's top sentences hold placeholders
+    table = meta["quality"]
+    assert "<" not in table.split("most repeated agent sentences")[1]
+    assert all(s.replace("<", "&lt;").replace(">", "&gt;").replace("|", "&#124;") in table for s in masked)
+
+
+def _table(markdown: str, header: str) -> dict[str, int]:
+    """The two-column table under ``header`` in ``markdown`` (name -> count)."""
+    block = markdown.split(f"| {header} |", 1)[1].split("\n\n", 1)[0]
+    return {m[0]: int(m[1]) for m in re.findall(r"^\| ([^|]+?) \| (\d+) \|$", block, flags=re.M)}
+
+
+def test_the_dataset_card_and_sft_metadata_count_what_the_rows_hold(default_home: Path) -> None:
+    from writ_dagster.core.sft.filters import FILTERS
+
+    with connect(default_home / "writ.duckdb", read_only=True) as con:
+        version, directory, considered, dropped_json = con.execute(
+            "SELECT sft_version, directory, considered, dropped_json FROM sft_sets ORDER BY written_at DESC "
+            "LIMIT 1").fetchone()
+        families = dict(con.execute("SELECT family, count(*) FROM sft_rows WHERE sft_version = ? GROUP BY 1",
+                                    [version]).fetchall())
+        axes = dict(((w, r), n) for w, r, n in con.execute(
+            "SELECT writes, max_reads_before_write, count(*) FROM sft_rows WHERE sft_version = ? GROUP BY ALL",
+            [version]).fetchall())
+        n_rows = con.execute("SELECT count(*) FROM sft_rows WHERE sft_version = ?", [version]).fetchone()[0]
+    card = (Path(directory) / "README.md").read_text()
+    shown = _table(card, "family")
+    assert {k: v for k, v in shown.items() if v} == families and len(shown) >= 7  # every family, zeros too
+    dropped = json.loads(dropped_json)
+    removed = _table(card, "removed because")
+    assert list(removed)[:len(FILTERS)] == list(FILTERS)  # every filter, in order, zeros included
+    assert {k: v for k, v in removed.items() if v} == dropped and sum(removed.values()) == considered - n_rows
+    # the axis table: rows by writes (down) and most reads before a write (across)
+    head, _, *body = card.split("| writes \\ most reads before a write |", 1)[1].split("\n\n", 1)[0].splitlines()
+    reads = [int(x) for x in head.strip(" |").split(" | ")]
+    table = {(int(line.split("|")[1]), k): int(c) for line in body
+             for k, c in zip(reads, line.strip(" |").split(" | ")[1:])}
+    assert {key: n for key, n in table.items() if n} == axes
+    assert "## A sample record" in card and "## Lengths" in card
+    meta = _latest_metadata_unpartitioned(default_home, "sft_set")
+    assert _table(meta["dropped"], "filter") == removed
+    assert meta["dropped_total"] == sum(dropped.values())
+
+
+def _latest_metadata_unpartitioned(home: Path, asset: str) -> dict:
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        [record] = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
+        return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+
+
+PLOTS = {("tasks", "b0000|airline"): "plot_writes_x_reads", ("trajectories", "b0000|retail"): "plot_pass_rate_by_cell",
+         ("sft_set", None): "plot_writes_x_reads", ("checkpoint", None): "plot_loss_curve",
+         ("evaluation", None): "plot_pass_hat_1"}
+
+
+def test_every_asset_page_shows_its_plot_as_a_png(default_home: Path) -> None:
+    """Each plot is a PNG inline in its asset's markdown metadata, decodable, of a plot's size."""
+    import base64
+    import io
+
+    from PIL import Image
+    from writ_testing import LLM_EXTRA
+
+    for (asset, partition), key in PLOTS.items():
+        if asset in ("checkpoint", "evaluation") and not LLM_EXTRA:
+            continue
+        meta = (_latest_metadata(default_home, asset, partition) if partition
+                else _latest_metadata_unpartitioned(default_home, asset))
+        [(alt, data)] = re.findall(r"^!\[([^]]+)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)$", meta[key])
+        png = base64.b64decode(data)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n", (asset, key)
+        with Image.open(io.BytesIO(png)) as image:
+            image.load()  # decodes every pixel: a cut or corrupt file fails here
+            assert image.format == "PNG" and 200 <= image.width <= 2000 and 150 <= image.height <= 1500, image.size
+            assert len(set(image.convert("L").getdata())) > 10, (asset, "a blank image")

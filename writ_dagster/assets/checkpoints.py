@@ -12,6 +12,7 @@ import dagster as dg
 
 from writ_dagster.assets.checks import check_result
 from writ_dagster.core.audit_report import AuditReport
+from writ_dagster.core.plots import loss_curve, md_image
 from writ_dagster.core.stages import MissingInputError
 from writ_dagster.core.stages.checkpoint import run_checkpoint
 from writ_dagster.core.training.sft_train import TrainJob, TrainResult
@@ -107,6 +108,8 @@ def checkpoint_metadata(manifest: TrainResult, checkpoint_id: str, streamed: int
         "loss_curve": dg.MetadataValue.table(
             records=[dg.TableRecord({"step": step, "loss": loss}) for step, loss in curve],
             schema=dg.TableSchema(columns=[dg.TableColumn("step", "int"), dg.TableColumn("loss", "float")])),
+        "plot_loss_curve": dg.MetadataValue.md(md_image(loss_curve(curve, f"{checkpoint_id}: training loss"),
+                                                        "training loss by step")),
         "loss_points_streamed": streamed,
         "launcher": training.launcher,
         "processes": manifest.processes,

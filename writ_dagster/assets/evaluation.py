@@ -5,6 +5,7 @@ import dagster as dg
 
 from writ_dagster.core.evaluation.metrics import score_table_markdown
 from writ_dagster.core.home import writ_home
+from writ_dagster.core.plots import md_image, score_bars
 from writ_dagster.core.stages import MissingInputError
 from writ_dagster.core.versioning import code_version, tau2_version
 from writ_dagster.instance import GPU_POOL
@@ -81,6 +82,12 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
         metadata[f"{prefix}_conversations_ran"] = s.figures.conversations_ran or 0
         metadata[f"{prefix}_errors"] = s.figures.errors
         metadata[f"{prefix}_empty_replies"] = s.figures.empty_replies  # ran, ended by a reply with nothing in it
+    pass1: dict[str, dict[str, float]] = {}
+    for s in run.scores:
+        if s.figures.measured:
+            pass1.setdefault(s.domain, {})[s.model_label] = s.figures.pass_k.get(1, 0.0)
+    metadata["plot_pass_hat_1"] = dg.MetadataValue.md(md_image(
+        score_bars(pass1, f"evaluation {evaluation_id}: pass^1 by domain", "pass^1"), "pass^1 by domain and model"))
     return dg.MaterializeResult(metadata=metadata, check_results=[_ran_check(run)])
 
 

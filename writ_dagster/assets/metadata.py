@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from writ_dagster.core.simulation.quality import quality_markdown
+
+if TYPE_CHECKING:
+    from writ_dagster.core.simulation.records import TrajectoryRecord
 
 
 def counts_markdown(counts: dict[str, int], key: str, value: str = "count") -> str:
@@ -29,3 +33,17 @@ def quality_metadata(figures: dict[str, Any]) -> dict[str, object]:
         "quality": dg.MetadataValue.md(quality_markdown(figures)),
         "quality_top_agent_sentences": dg.MetadataValue.json(figures.get("top_agent_sentences", [])),
     }
+
+
+def samples_metadata(records: Sequence[TrajectoryRecord]) -> dict[str, object]:
+    """One readable conversation per trajectory type (``sample_<type>``), as ``writ show`` prints it."""
+    from writ_dagster.core.domains.registry import get_domain
+    from writ_dagster.core.simulation.transcript import transcript_markdown
+
+    out: dict[str, object] = {}
+    for r in records:
+        head = (f"**{r.trajectory_id}**: {r.domain}/{r.partition}, task {r.task_id}, variant {r.variant}, reward "
+                f"{r.reward:g}, ended {r.termination_reason}. In a terminal: `writ show {r.trajectory_id}`.\n\n")
+        body = transcript_markdown(r.messages, get_domain(r.domain).write_tools)
+        out[f"sample_{r.trajectory_type.replace('-', '_')}"] = dg.MetadataValue.md(head + body)
+    return out

@@ -1,17 +1,22 @@
 """The ``sft_set`` asset: every stored trajectory partition curated into one SFT set, with lineage checks."""
 
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
+from collections import Counter
+
 import dagster as dg
 
 from writ_dagster.assets.checks import check_result
-from writ_dagster.assets.metadata import counts_markdown, quality_metadata
+from writ_dagster.assets.metadata import counts_markdown, quality_metadata, samples_metadata
 from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.core.audit_report import AuditReport
+from writ_dagster.core.plots import axes_heatmaps, md_image
 from writ_dagster.core.sft.compliance import policy_counts
 from writ_dagster.core.sft.export import length_section
+from writ_dagster.core.sft.filters import every_filter
 from writ_dagster.core.stages.sft import SFTResult, recipe_limit, run_sft
 from writ_dagster.core.storage.lineage import tasks_in_both_splits, unresolved_rows
 from writ_dagster.core.storage.sft import SFTSetInfo, latest_sft_set
+from writ_dagster.core.storage.trajectories import sample_trajectories
 from writ_dagster.core.versioning import code_version
 from writ_dagster.resources.sft import SFTSettings
 from writ_dagster.resources.storage import WritStorage
@@ -45,6 +50,7 @@ def sft_set(context: dg.AssetExecutionContext, storage: WritStorage, sft: SFTSet
     limit = recipe_limit(recipe, training.models_dir, log=context.log.info)
     with storage.connect() as con:
         result = run_sft(con, config, sft.root, limit)
+        samples = sample_trajectories(con, sft_version=result.info.sft_version)
     info = result.info
     context.log.info(f"SFT set {info.sft_version}: {info.n_train} train and {info.n_validation} validation rows "
                      f"from {info.considered} trajectories, in {info.directory}")
@@ -52,7 +58,8 @@ def sft_set(context: dg.AssetExecutionContext, storage: WritStorage, sft: SFTSet
         (context.log.info if info.lengths.counted else context.log.warning)(info.lengths.line())
     if result.incomplete_partitions:
         context.log.warning("left out incomplete trajectory partitions: " + ", ".join(result.incomplete_partitions))
-    return dg.MaterializeResult(metadata=sft_metadata(result, str(storage.path)),
+    return dg.MaterializeResult(metadata=sft_metadata(result, str(storage.path)) | samples_metadata(samples)
+                                | _axes_metadata(result),
                                 data_version=dg.DataVersion(info.sft_version))
 
 
@@ -67,7 +74,7 @@ def sft_metadata(result: SFTResult, database: str) -> dict[str, object]:
         "rows_validation": info.n_validation,
         "trajectories_considered": info.considered,
         "dropped_total": sum(info.dropped.values()),
-        "dropped": dg.MetadataValue.md(counts_markdown(info.dropped, "filter", "trajectories")),
+        "dropped": dg.MetadataValue.md(counts_markdown(every_filter(info.dropped), "filter", "trajectories")),
         "dropped_by_filter": dg.MetadataValue.json(info.dropped),
         **({"policy_compliance": dg.MetadataValue.md(counts_markdown(policy_counts(info.dropped), "rule broken",
                                                                      "trajectories"))}
@@ -83,6 +90,20 @@ def sft_metadata(result: SFTResult, database: str) -> dict[str, object]:
         "code_version": info.code_version,
         "database": dg.MetadataValue.path(database),
         **quality_metadata(result.quality),
+    }
+
+
+def _axes_metadata(result: SFTResult) -> dict[str, object]:
+    """The set's rows on WRIT's two axes, one heatmap per domain, and the row count per domain (one Plots
+    tab series each)."""
+    panels: dict[str, Counter[tuple[int, int]]] = {}
+    for r in result.build.rows:
+        panels.setdefault(r.domain, Counter())[(r.writes or 0, r.max_reads_before_write or 0)] += 1
+    return {
+        "plot_writes_x_reads": dg.MetadataValue.md(md_image(axes_heatmaps(
+            dict(sorted(panels.items())), f"SFT set {result.info.sft_version}: rows by writes × reads", "rows"),
+            "SFT rows by writes and reads, per domain")),
+        **{f"{domain}_rows": sum(cells.values()) for domain, cells in sorted(panels.items())},
     }
 
 

@@ -1,14 +1,21 @@
 """The ``tasks`` asset: one domain × batch partition of verified WRIT tasks."""
 
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
+from collections import Counter
+
 import dagster as dg
 
 from writ_dagster.assets.catalogue import domain_catalogue
 from writ_dagster.assets.metadata import counts_markdown
+from writ_dagster.core.plots import axes_heatmaps, md_image
 from writ_dagster.core.stages.tasks import run_tasks
 from writ_dagster.core.storage.runs import PartitionRun
 from writ_dagster.core.tasks.models import BatchResult
-from writ_dagster.core.tasks.reporting import joint_table_markdown, rejection_counts, write_tool_counts
+from writ_dagster.core.tasks.reporting import (
+    joint_table_markdown,
+    rejection_counts,
+    write_tool_counts,
+)
 from writ_dagster.core.tasks.synthesis import summarize
 from writ_dagster.core.tasks.variety import distinct_masked_share, task_instructions_of
 from writ_dagster.core.versioning import code_version
@@ -49,7 +56,17 @@ def task_metadata(result: BatchResult, run: PartitionRun, database: str) -> dict
     """The figures the UI shows for a tasks partition."""
     figures = summarize(result.tasks)
     n = len(result.tasks)
+    cells = Counter((r.axes.writes, r.axes.max_reads_before_write) for r in result.tasks)
+    where = f"{result.tasks[0].domain}/{result.tasks[0].partition}" if result.tasks else "no tasks"
+    domain = result.tasks[0].domain if result.tasks else "none"
     return {
+        "plot_writes_x_reads": dg.MetadataValue.md(md_image(
+            axes_heatmaps({domain: cells}, f"{where}: tasks by writes × reads"), "tasks by writes and reads")),
+        # one series per domain in the Plots tab (a shared key would draw one line across both domains)
+        f"{domain}_tasks": n,
+        f"{domain}_share_ge3_writes": figures.get("share_ge3_writes", 0.0),
+        f"{domain}_share_ge6_reads_before_a_write": figures.get("share_ge6_reads_before_a_write", 0.0),
+        f"{domain}_share_with_refusal": figures.get("share_with_refusal", 0.0),
         "dagster/partition_row_count": n,
         "dagster/table_name": f"writ.main.{TASKS_TABLE}",
         "tasks": n,

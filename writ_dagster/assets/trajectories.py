@@ -3,11 +3,13 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
-from writ_dagster.assets.metadata import counts_markdown, quality_metadata
+from writ_dagster.assets.metadata import counts_markdown, quality_metadata, samples_metadata
 from writ_dagster.assets.user_scripts import user_scripts
+from writ_dagster.core.plots import axes_heatmaps, md_image
 from writ_dagster.core.progress import Progress
 from writ_dagster.core.simulation.summary import distribution_markdown
 from writ_dagster.core.stages.trajectories import TrajectoryRun, run_trajectories
+from writ_dagster.core.storage.trajectories import pass_rate_by_axes, sample_trajectories
 from writ_dagster.core.versioning import code_version
 from writ_dagster.instance import GPU_POOL
 from writ_dagster.partitions import domain_batch_partitions, split_key
@@ -54,6 +56,8 @@ def trajectories(context: dg.AssetExecutionContext, storage: WritStorage, simula
     with storage.connect() as con:
         result = run_trajectories(con, domain, batch, config, on_stored=progress, agent_factory=agent_factory,
                                   user_factory=user_factory)
+        samples = sample_trajectories(con, domain, batch)
+        rates = pass_rate_by_axes(con, domain, batch)
     context.log.info(f"{domain}/{batch}: {result.planned} trajectories ({result.simulated} simulated, "
                      f"{result.kept} kept from before, {result.pruned} stale rows dropped)")
     if result.infrastructure_failures:
@@ -61,7 +65,8 @@ def trajectories(context: dg.AssetExecutionContext, storage: WritStorage, simula
         context.log.warning(f"{domain}/{batch}: {result.infrastructure_failures} conversations failed on "
                             "infrastructure (endpoint down, 5xx or timeout); the next run retries them")
     return dg.MaterializeResult(metadata=trajectory_metadata(result, config.agent_backend, config.user_backend,
-                                                             str(storage.path)),
+                                                             str(storage.path))
+                                | samples_metadata(samples) | _pass_rate_metadata(domain, batch, rates, result),
                                 data_version=dg.DataVersion(result.content_digest))
 
 
@@ -103,6 +108,21 @@ def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: 
         "code_version": result.run.code_version if result.run else code_version(),
         "database": dg.MetadataValue.path(database),
         **quality_metadata(f.get("quality", {})),
+    }
+
+
+def _pass_rate_metadata(domain: str, batch: str, rates: dict[tuple[int, int], float],
+                        result: TrajectoryRun) -> dict[str, object]:
+    """The pass-rate heatmap, and the figures the Plots tab charts as one series per domain."""
+    return {
+        "plot_pass_rate_by_cell": dg.MetadataValue.md(md_image(axes_heatmaps(
+            {domain: rates}, f"{domain}/{batch}: share of conversations scoring 1.0", "pass rate", percent=True),
+            "pass rate by writes and reads")),
+        f"{domain}_success_rate": result.figures.get("success_rate", 0.0),
+        f"{domain}_trajectories": result.planned,
+        f"{domain}_agent_distinct_sentence_share": result.figures.get("quality", {}).get("agent_distinct_share", 0.0),
+        f"{domain}_read_heavy_evidence_share":
+            result.figures.get("quality", {}).get("read_heavy_evidence_share", 0.0),
     }
 
 

@@ -163,5 +163,11 @@ def quality_markdown(figures: dict[str, Any]) -> str:
         f"all: {figures.get('read_heavy_set_aside_named_share', 0):.1%}).",
         "", "| most repeated agent sentences | count |", "|---|---|",
     ]
-    lines += [f"| {t['sentence'].replace('|', '/')} | {t['count']} |" for t in figures.get("top_agent_sentences", [])]
+    lines += [f"| {md_cell(t['sentence'])} | {t['count']} |" for t in figures.get("top_agent_sentences", [])]
     return "\n".join(lines)
+
+
+def md_cell(text: str) -> str:
+    """``text`` safe in a markdown table cell: a ``|`` would end the cell, and ``<id>`` would be read as an
+    HTML tag and vanish."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "&#124;")

@@ -236,6 +236,37 @@ def read_trajectory(con: duckdb.DuckDBPyConnection, trajectory_id: str) -> Traje
     return found[0] if found else None
 
 
+def pass_rate_by_axes(con: duckdb.DuckDBPyConnection, domain: str,
+                      partition: str) -> dict[tuple[int, int], float]:
+    """Share of a partition's trajectories scoring 1.0 per (writes, most reads before a write) of their task."""
+    if not has_table(con, "trajectories") or not has_table(con, "tasks"):
+        return {}
+    rows = con.execute(
+        "SELECT k.writes, k.max_reads_before_write, avg(CASE WHEN t.reward >= 1.0 THEN 1.0 ELSE 0.0 END) "
+        "FROM trajectories t JOIN tasks k ON k.task_id = t.task_id WHERE t.domain = ? AND t.partition = ? "
+        "GROUP BY ALL", [domain, partition]).fetchall()
+    return {(w, r): rate for w, r, rate in rows}
+
+
+def sample_trajectories(con: duckdb.DuckDBPyConnection, domain: str | None = None, partition: str | None = None,
+                        sft_version: str | None = None) -> list[TrajectoryRecord]:
+    """One stored trajectory per trajectory type, the best scored (then the first by id): of a domain or
+    partition, or of the rows of SFT set ``sft_version``; ordered by type."""
+    if not has_table(con, "trajectories"):
+        return []
+    where, params = ["TRUE"], []
+    for column, value in (("t.domain", domain), ("t.partition", partition)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if sft_version is not None:
+        where.append("t.trajectory_id IN (SELECT trajectory_id FROM sft_rows WHERE sft_version = ?)")
+        params.append(sft_version)
+    sql = (f"SELECT * FROM trajectories t WHERE {' AND '.join(where)} QUALIFY row_number() OVER "
+           "(PARTITION BY t.trajectory_type ORDER BY t.reward DESC, t.trajectory_id) = 1 ORDER BY t.trajectory_type")
+    return frame_trajectories(con.sql(sql, params=params).pl())
+
+
 def trajectory_partitions(con: duckdb.DuckDBPyConnection, domain: str) -> list[str]:
     """Partitions of ``domain`` that hold at least one stored trajectory."""
     if not has_table(con, "trajectories"):
