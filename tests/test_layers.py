@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("writ_dagster.assets",),
     # Dagster-side building blocks the assets and definitions share.
     ("writ_dagster.resources", "writ_dagster.partitions", "writ_dagster.schedules", "writ_dagster.k8s",
-     "writ_dagster.instance", "writ_dagster.orphans"),
+     "writ_dagster.instance", "writ_dagster.orphans", "writ_dagster.compute_logs"),
     ("writ_dagster.core.stages",),
     ("writ_dagster.core.storage",),
 ]
