@@ -42,9 +42,17 @@ def stored(default_home: Path) -> dict:
         scripts = {r["script_id"]: r for r in con.sql(
             "select script_id, task_id, variant, has_user_script from user_scripts").pl().iter_rows(named=True)}
         tasks = {r["task_id"]: r for r in con.sql(
-            "select task_id, domain, user_id, content_hash, sources_json from tasks").pl().iter_rows(named=True)}
+            "select task_id, domain, user_id, content_hash, sources_json, gold_actions_json from tasks").pl()
+            .iter_rows(named=True)}
+        used = {"checkpoints": sorted(r[0] for r in con.execute(
+            "select checkpoint_id from checkpoints where sft_version = ?", [info.sft_version]).fetchall())
+            if con.execute("select count(*) from information_schema.tables where table_name = 'checkpoints'")
+            .fetchone()[0] else []}
+        used["evaluations"] = sorted({r[0] for r in con.execute(
+            "select evaluation_id from evaluations where checkpoint_id in (select unnest(?::VARCHAR[]))",
+            [used["checkpoints"]]).fetchall()}) if used["checkpoints"] else []
     return {"info": info, "rows": list(rows.iter_rows(named=True)), "view": view, "trajectories": trajs,
-            "scripts": scripts, "tasks": tasks}
+            "scripts": scripts, "tasks": tasks, "used": used}
 
 
 def _in_domain_db(domain: str, user_id: str, entity: str) -> bool:
@@ -112,6 +120,16 @@ def test_trace_resolves_every_sft_row_of_the_default_run(default_home: Path, sto
             chain["task"]["config_hash"], chain["task"]["seed"], chain["trajectory"]["code_version"],
             chain["task"]["code_version"], chain["trajectory"]["agent"]["name"], chain["trajectory"]["user"]["name"])
         assert list(v["task_entities"]) == sources["entities"]
+        # the gold writes, what the plan does with each entity, and what was trained and scored on the row
+        gold = json.loads(task["gold_actions_json"])
+        writes = [g for g in gold if g["kind"] == "write"]
+        assert [w.split("(")[0] for w in chain["task"]["gold_writes"]] == [g["name"] for g in writes]
+        written = json.dumps([g["arguments"] for g in writes])
+        for e in chain["entities"]:
+            key = e["entity"].split(":", 1)[1]
+            assert (e["role"] == "written") == (f'"{key}"' in written), (row["row_id"], e)
+        assert (chain["checkpoints"], chain["evaluations"]) == (stored["used"]["checkpoints"],
+                                                                stored["used"]["evaluations"])
 
 
 def test_trace_in_a_real_process_by_row_and_by_trajectory(default_home: Path, stored) -> None:
@@ -121,9 +139,17 @@ def test_trace_in_a_real_process_by_row_and_by_trajectory(default_home: Path, st
     out = text.stdout
     assert out.startswith(f"SFT row {row['row_id']}\n")
     for needle in (f"trajectory {row['trajectory_id']}", f"user script {row['script_id']}", "scripted",
-                   f"task {row['task_id']}", "DB entities", f"users:{stored['tasks'][row['task_id']]['user_id']} -> "):
+                   f"task {row['task_id']}", "DB entities", f"users:{stored['tasks'][row['task_id']]['user_id']} ("):
         assert needle in out, needle
+    gold = json.loads(stored["tasks"][row["task_id"]]["gold_actions_json"])
+    assert out.count("\n  gold write: ") == sum(g["kind"] == "write" for g in gold)
     assert "NOT in the domain DB" not in out
+
+    with_config = writ_main(default_home, "trace", row["row_id"], "--config", "--no-db")
+    assert with_config.returncode == 0, with_config.stderr
+    sections = with_config.stdout.split("\nsynthesis settings\n", 1)[1]
+    assert "  tasks_per_batch: 60\n" in sections and "\nsimulation settings\n" in sections
+    assert "\nsft settings\n" in sections and "  min_reward: 1.0\n" in sections
 
     by_traj = writ_cli(default_home, "trace", row["trajectory_id"], "--json", "--no-db", timeout=120)
     assert by_traj.returncode == 0, by_traj.stderr

@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace_p = sub.add_parser("trace", help="print where an SFT row or trajectory came from")
     trace_p.add_argument("id", metavar="ID", help="an SFT row id '<sft_version>/<trajectory_id>' or a trajectory id")
     trace_p.add_argument("--json", action="store_true", help="machine-readable output")
+    trace_p.add_argument("--config", action="store_true", help="also print the settings each stage used "
+                         "(synthesis, simulation, SFT), not only their hashes")
     trace_p.add_argument("--no-db", action="store_true", help="do not look the task's entities up in the "
                          "domain DB (skips loading τ²-bench)")
     trace_p.set_defaults(handler=("trace", "cmd_trace"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from writ_dagster.cli.errors import EXIT_FAILED, EXIT_OK, BadInput, print_error
 from writ_dagster.core.home import duckdb_path
@@ -14,7 +15,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     """Print the lineage chain of an SFT row or trajectory id."""
     with connect(duckdb_path(), read_only=True) as con:
         try:
-            chain = trace(con, args.id, resolve_entities=not args.no_db)
+            chain = trace(con, args.id, resolve_entities=not args.no_db, with_configs=args.config)
         except UnknownIdError as exc:
             raise BadInput(str(exc)) from None
         except BrokenChainError as exc:  # stored, but the data no longer holds together
@@ -53,8 +54,14 @@ def format_chain(chain: Chain) -> str:
               f"  {k.trajectory_type} ({k.family}), {k.writes} writes, {k.reads} reads (at most {k.max_reads_before_write} "
               f"before a write), user {k.user_id}",
               f"  seed {k.seed}, attempt {k.attempt}, config {k.config_hash}, code {k.code_version}, {k.tau2_version}"]
+    lines += [f"  gold write: {w}" for w in k.gold_writes]
     lines.append(f"DB entities ({len(chain.entities)})")
     for e in chain.entities:
         where = "" if e.found is None else (f" -> {e.location}" if e.found else " -> NOT in the domain DB")
-        lines.append(f"  {e.entity}{where}")
+        lines.append(f"  {e.entity} ({e.role}){where}")
+    if chain.sft_rows:
+        lines.append(f"trained into checkpoints: {', '.join(chain.checkpoints) or 'none yet'}")
+        lines.append(f"evaluated in: {', '.join(chain.evaluations) or 'none yet'}")
+    for stage, config in chain.configs.items():
+        lines += [f"{stage} settings", *(f"  {key}: {json.dumps(value)}" for key, value in config.items())]
     return "\n".join(lines)

@@ -138,6 +138,7 @@ class TaskLink(BaseModel):
     config_hash: str
     code_version: str
     tau2_version: str
+    gold_writes: list[str] = Field(default_factory=list, description="the writes of the gold plan, as calls")
     content_hash: str
 
 
@@ -148,6 +149,10 @@ class EntityLink(BaseModel):
     location: str | None = Field(None, description="where it was found in the domain DB (None: not looked up "
                                                    "or not found)")
     found: bool | None = Field(None, description="None when the DB was not consulted")
+    role: str | None = Field(None, description="what the gold plan does with it: 'written' (an argument of a "
+                                               "write), 'set aside' (not written, where another record of its "
+                                               "table is: a candidate not chosen), 'evidence' (read only) or "
+                                               "'context' (neither)")
 
 
 class Chain(BaseModel):
@@ -159,6 +164,10 @@ class Chain(BaseModel):
     task: TaskLink
     entities: list[EntityLink]
     sft_rows: list[str] = Field(default_factory=list, description="SFT rows made from this trajectory")
+    checkpoints: list[str] = Field(default_factory=list, description="checkpoints trained on a set holding it")
+    evaluations: list[str] = Field(default_factory=list, description="evaluations of those checkpoints")
+    configs: dict[str, Any] = Field(default_factory=dict, description="the settings each stage used (synthesis, "
+                                                                      "simulation, sft), when asked for")
 
 
 # -- SQL -----------------------------------------------------------------------------------
@@ -240,12 +249,14 @@ def _one(con: duckdb.DuckDBPyConnection, view: str, column: str, value: str) -> 
     return frame.row(0, named=True) if frame.height else None
 
 
-def trace(con: duckdb.DuckDBPyConnection, ident: str, resolve_entities: bool = True) -> Chain:
+def trace(con: duckdb.DuckDBPyConnection, ident: str, resolve_entities: bool = True,
+          with_configs: bool = False) -> Chain:
     """The chain of an SFT row id (``<sft_version>/<trajectory_id>``) or a trajectory id.
 
     Raises :class:`UnknownIdError` if no such row or trajectory is stored, and
     :class:`BrokenChainError` if it is stored but its script or task no longer matches.
-    ``resolve_entities`` looks each task entity up in the installed τ²-bench domain DB.
+    ``resolve_entities`` looks each task entity up in the installed τ²-bench domain DB;
+    ``with_configs`` adds the settings of the stages that made the row.
     """
     ident = ident.strip()
     if not _tables_ready(con):
@@ -270,9 +281,75 @@ def trace(con: duckdb.DuckDBPyConnection, ident: str, resolve_entities: bool = T
     chain = _chain(row, with_sft=is_row)
     chain.sft_rows = [r[0] for r in con.execute(
         "SELECT row_id FROM sft_rows WHERE trajectory_id = ? ORDER BY row_id", [trajectory_id]).fetchall()]
+    gold = json.loads(con.execute("SELECT gold_actions_json FROM tasks WHERE task_id = ?",
+                                  [chain.task.task_id]).fetchall()[0][0])
+    chain.task.gold_writes = [_call(step) for step in gold if step.get("kind") == "write"]
+    roles = entity_roles([e.entity for e in chain.entities], gold)
     if resolve_entities:
         chain.entities = [locate(chain.trajectory.domain, chain.task.user_id, e.entity) for e in chain.entities]
+    chain.entities = [e.model_copy(update={"role": roles[e.entity]}) for e in chain.entities]
+    versions = sorted({r.split("/", 1)[0] for r in chain.sft_rows})
+    chain.checkpoints, chain.evaluations = _models_trained_on(con, versions)
+    if with_configs:
+        chain.configs = _configs(con, chain)
     return chain
+
+
+def _call(step: dict[str, Any]) -> str:
+    return f"{step['name']}({', '.join(f'{k}={json.dumps(v)}' for k, v in sorted(step['arguments'].items()))})"
+
+
+def _values(value: Any) -> set[str]:
+    """Every scalar in a tool call's arguments, as text (ids nested in lists and objects too)."""
+    if isinstance(value, dict):
+        return set().union(*map(_values, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(_values, value)) if value else set()
+    return {str(value)}
+
+
+def entity_roles(entities: list[str], gold: list[dict[str, Any]]) -> dict[str, str]:
+    """What the gold plan does with each ``'table:key'`` entity (see :attr:`EntityLink.role`)."""
+    written = set().union(*(_values(s["arguments"]) for s in gold if s.get("kind") == "write"), set())
+    read = set().union(*(_values(s["arguments"]) for s in gold if s.get("kind") != "write"), set())
+    split = {e: e.partition(":")[::2] for e in entities}
+    tables_written = {table for table, key in split.values() if key in written}
+    return {e: "written" if key in written else "set aside" if table in tables_written
+            else "evidence" if key in read else "context" for e, (table, key) in split.items()}
+
+
+def _models_trained_on(con: duckdb.DuckDBPyConnection, versions: list[str]) -> tuple[list[str], list[str]]:
+    if not versions or not has_table(con, "checkpoints"):
+        return [], []
+    marks = ", ".join("?" * len(versions))
+    checkpoints = [r[0] for r in con.execute(
+        f"SELECT checkpoint_id FROM checkpoints WHERE sft_version IN ({marks}) ORDER BY 1", versions).fetchall()]
+    if not checkpoints or not has_table(con, "evaluations"):
+        return checkpoints, []
+    marks = ", ".join("?" * len(checkpoints))
+    evaluations = [r[0] for r in con.execute(
+        f"SELECT DISTINCT evaluation_id FROM evaluations WHERE checkpoint_id IN ({marks}) ORDER BY 1",
+        checkpoints).fetchall()]
+    return checkpoints, evaluations
+
+
+def _configs(con: duckdb.DuckDBPyConnection, chain: Chain) -> dict[str, Any]:
+    """The stored settings of the synthesis, simulation and (for an SFT row) SFT stages behind ``chain``."""
+    t = chain.trajectory
+    found: dict[str, Any] = {}
+    queries = {
+        "synthesis": ("SELECT config_json FROM partition_runs WHERE domain = ? AND partition = ?",
+                      [t.domain, t.partition]),
+        "simulation": ("SELECT config_json FROM stage_runs WHERE stage = 'trajectories' AND domain = ? "
+                       "AND partition = ?", [t.domain, t.partition]),
+    }
+    if chain.sft is not None:
+        queries["sft"] = ("SELECT config_json FROM sft_sets WHERE sft_version = ?", [chain.sft.sft_version])
+    for name, (sql, params) in queries.items():
+        rows = con.execute(sql, params).fetchall()
+        if rows:
+            found[name] = json.loads(rows[0][0])
+    return found
 
 
 def _why_broken(con: duckdb.DuckDBPyConnection, ident: str, trajectory_id: str) -> str:
