@@ -123,6 +123,9 @@ def test_the_dataset_card_and_sft_metadata_count_what_the_rows_hold(default_home
     assert "## A sample record" in card and "## Lengths" in card
     meta = _latest_metadata_unpartitioned(default_home, "sft_set")
     assert _table(meta["dropped"], "filter") == removed
+    # paths inside the home are shown relative to it: a moved or copied home still reads right
+    assert (meta["path"], meta["database"]) == (f"sft/{version}", "writ.duckdb")
+    assert (default_home / meta["path"] / "README.md").read_text() == card
     assert meta["dropped_total"] == sum(dropped.values())
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from writ_dagster.core.home import writ_home
 from writ_dagster.core.training import COMPLETE_MARKER
 from writ_dagster.core.training.lengths import TokenCounter, length_figures
 from writ_dagster.core.training.recipes import RECIPES, get_recipe
@@ -148,7 +149,7 @@ def test_checkpoint_asset_trains_through_pipes_and_registers_a_complete_checkpoi
     elapsed = time.perf_counter() - started
     assert result.success
     meta = result.asset_materializations_for_node("checkpoint")[0].metadata
-    path = Path(meta["checkpoint_path"].value)
+    path = writ_home() / meta["checkpoint_path"].value  # relative to the home where it lies inside it
     curve = [(r.data["step"], r.data["loss"]) for r in meta["loss_curve"].value.records]
     print(f"\ncheckpoint asset: {meta['steps'].value} steps in {elapsed:.0f}s, loss {curve[0][1]:.3f} -> "
           f"{curve[-1][1]:.3f} over {len(curve)} points, {meta['train_rows'].value} rows")

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
-from writ_dagster.assets.metadata import counts_markdown
+from writ_dagster.assets.metadata import counts_markdown, home_path
 from writ_dagster.core.domains.catalogue import describe_domain
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.storage.tasks import write_catalogue
@@ -38,7 +38,7 @@ def domain_catalogue(context: dg.AssetExecutionContext, storage: WritStorage) ->
             "db_tables": dg.MetadataValue.md(counts_markdown(catalogue.tables, "table", "rows")),
             "base_tasks": catalogue.base_tasks,
             "tau2_version": catalogue.tau2_version,
-            "database": dg.MetadataValue.path(str(storage.path)),
+            "database": home_path(storage.path),
         },
         data_version=dg.DataVersion(catalogue.digest()),
     )

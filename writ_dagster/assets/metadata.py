@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from writ_dagster.core.home import writ_home
 from writ_dagster.core.simulation.quality import quality_markdown
 
 if TYPE_CHECKING:
     from writ_dagster.core.simulation.records import TrajectoryRecord
+
+
+def home_path(path: str | Path) -> dg.MetadataValue:
+    """``path`` relative to WRIT_HOME when it lies inside it (a moved or copied home still reads right),
+    else as it is."""
+    try:
+        shown = str(Path(path).resolve().relative_to(writ_home().resolve()))
+    except ValueError:
+        shown = str(path)
+    return dg.MetadataValue.path(shown)
 
 
 def counts_markdown(counts: dict[str, int], key: str, value: str = "count") -> str:

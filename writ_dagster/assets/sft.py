@@ -6,7 +6,12 @@ from collections import Counter
 import dagster as dg
 
 from writ_dagster.assets.checks import check_result
-from writ_dagster.assets.metadata import counts_markdown, quality_metadata, samples_metadata
+from writ_dagster.assets.metadata import (
+    counts_markdown,
+    home_path,
+    quality_metadata,
+    samples_metadata,
+)
 from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.plots import axes_heatmaps, md_image
@@ -83,12 +88,12 @@ def sft_metadata(result: SFTResult, database: str) -> dict[str, object]:
         "cells": dg.MetadataValue.json(info.cells),
         "cells_table": dg.MetadataValue.md(counts_markdown(info.cells, "cell", "rows")),
         "incomplete_partitions_left_out": dg.MetadataValue.json(result.incomplete_partitions),
-        "path": dg.MetadataValue.path(info.directory),
+        "path": home_path(info.directory),
         "config_hash": info.config_hash,
         "config": dg.MetadataValue.json(info.config().model_dump(mode="json")),
         "trajectories_digest": info.trajectories_digest,
         "code_version": info.code_version,
-        "database": dg.MetadataValue.path(database),
+        "database": home_path(database),
         **quality_metadata(result.quality),
     }
 

@@ -6,7 +6,7 @@ from collections import Counter
 import dagster as dg
 
 from writ_dagster.assets.catalogue import domain_catalogue
-from writ_dagster.assets.metadata import counts_markdown
+from writ_dagster.assets.metadata import counts_markdown, home_path
 from writ_dagster.core.plots import axes_heatmaps, md_image
 from writ_dagster.core.stages.tasks import run_tasks
 from writ_dagster.core.storage.runs import PartitionRun
@@ -87,5 +87,5 @@ def task_metadata(result: BatchResult, run: PartitionRun, database: str) -> dict
         "content_digest": run.content_digest,
         "config_hash": run.config_hash,
         "code_version": run.code_version,
-        "database": dg.MetadataValue.path(database),
+        "database": home_path(database),
     }

@@ -3,13 +3,21 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
-from writ_dagster.assets.metadata import counts_markdown, quality_metadata, samples_metadata
+from writ_dagster.assets.metadata import (
+    counts_markdown,
+    home_path,
+    quality_metadata,
+    samples_metadata,
+)
 from writ_dagster.assets.user_scripts import user_scripts
 from writ_dagster.core.plots import axes_heatmaps, md_image
 from writ_dagster.core.progress import Progress
 from writ_dagster.core.simulation.summary import distribution_markdown
 from writ_dagster.core.stages.trajectories import TrajectoryRun, run_trajectories
-from writ_dagster.core.storage.trajectories import pass_rate_by_axes, sample_trajectories
+from writ_dagster.core.storage.trajectories import (
+    pass_rate_by_axes,
+    sample_trajectories,
+)
 from writ_dagster.core.versioning import code_version
 from writ_dagster.instance import GPU_POOL
 from writ_dagster.partitions import domain_batch_partitions, split_key
@@ -106,7 +114,7 @@ def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: 
         "content_digest": result.content_digest,
         "config_hash": result.run.config_hash if result.run else "",
         "code_version": result.run.code_version if result.run else code_version(),
-        "database": dg.MetadataValue.path(database),
+        "database": home_path(database),
         **quality_metadata(f.get("quality", {})),
     }
 

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
-from writ_dagster.assets.metadata import counts_markdown
+from writ_dagster.assets.metadata import counts_markdown, home_path
 from writ_dagster.assets.tasks import tasks
 from writ_dagster.core.stages.user_scripts import Rewriter, run_user_scripts
 from writ_dagster.core.versioning import code_version
@@ -61,7 +61,7 @@ def user_scripts(context: dg.AssetExecutionContext, storage: WritStorage, simula
             **rewrite,
             "content_digest": run.content_digest,
             "code_version": run.code_version,
-            "database": dg.MetadataValue.path(str(storage.path)),
+            "database": home_path(storage.path),
         },
         data_version=dg.DataVersion(run.content_digest),
     )
