@@ -108,3 +108,27 @@ def test_a_bad_layer_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode == 2 and len(lines) == 1 and says in lines[0], proc.stderr
     assert not home.exists()
+
+
+def test_the_single_gpu_layer_moves_the_teacher_to_an_endpoint_and_trains_lora_on_one_gpu(tmp_path: Path) -> None:
+    """configs/writ-2k-1gpu.yaml over the preset, through `writ run`'s own loader and the real resources."""
+    from writ_dagster.cli.parser import build_parser
+    from writ_dagster.cli.settings import evaluation_settings, role_settings, simulation_settings, training_settings
+
+    layer = ROOT / "configs" / "writ-2k-1gpu.yaml"
+    args = build_parser().parse_args(["run", "--config", str(PRESET), "--config", str(layer),
+                                      "--set", "teacher.options.base_urls=[http://127.0.0.1:9/v1]",
+                                      "--set", "teacher.options.model=big-teacher"])
+    roles = role_settings(args)
+    teacher, user = roles["teacher"], roles["user_simulator"]
+    assert teacher.kind == "openai-compatible" and teacher.gpus_needed() == 0
+    assert teacher.options["base_urls"] == ["http://127.0.0.1:9/v1"] and teacher.options["model"] == "big-teacher"
+    assert teacher.options["api_key_env"] == "TEACHER_API_KEY" and user.kind == "teacher"
+    simulation = simulation_settings(args)
+    assert (simulation.attempts, simulation.keep_passing, simulation.max_concurrency) == (4, 1, 32)  # preset's sampling
+    training = training_settings(args)
+    recipe = training.training_recipe()
+    assert recipe.name == "gpu-qwen3-4b-lora" and recipe.lora is not None and training.num_processes == 1
+    evaluation = evaluation_settings(args).eval_config()
+    assert not evaluation.user.served_here and evaluation.user.api_key_env == "TEACHER_API_KEY"
+    assert evaluation.server.tensor_parallel_size == 1 and (evaluation.num_trials, evaluation.max_steps) == (4, 200)
