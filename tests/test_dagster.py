@@ -15,7 +15,7 @@ from writ_dagster.core.storage.runs import read_partition_run
 from writ_dagster.core.storage.schema import SCHEMA_VERSION, connect
 from writ_dagster.core.storage.tasks import catalogue_frame, read_tasks
 from writ_dagster.definitions import TASKS_JOB, build_definitions, defs
-from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key, split_key
+from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key, domain_batch_partitions, split_key
 from writ_dagster.resources import SynthesisSettings, WritStorage
 
 DOMAINS = [
@@ -45,7 +45,7 @@ def test_definitions_load() -> None:
     assert graph.get(dg.AssetKey("evaluation")).parent_keys == {dg.AssetKey("checkpoint")}
     # GPU work never overlaps: both GPU assets sit in one pool
     assert {defs.resolve_assets_def(k).op.pool for k in ("checkpoint", "evaluation")} == {"gpu"}
-    assert defs.resolve_job_def(TASKS_JOB).partitions_def is not None
+    assert defs.resolve_job_def(TASKS_JOB).partitions_def == domain_batch_partitions
 
 
 def test_storage_resource_is_a_duckdb_resource_with_the_writ_schema(tmp_path: Path) -> None:

@@ -72,7 +72,10 @@ def test_openai_backend_runs_conversations_round_robin_with_the_key_from_env(job
         assert rec.usage.kind == "mixed" and rec.usage.agent_prompt_tokens == 11 * sum(  # model + scripted user
             1 for m in rec.messages[1:] if m["role"] == "assistant")
         assert rec.agent.name == "openai:fake-model" and rec.agent.kind == "llm"
-    assert seen_a[0]["body"]["tools"] and seen_a[0]["body"]["seed"] >= 0
+    assert seen_a[0]["body"]["tools"]
+    # each request carries its own seed (backend, conversation, turn), within the 31 bits every server takes
+    seeds = [s["body"]["seed"] for s in seen_a + seen_b]
+    assert all(isinstance(x, int) and 0 <= x < 2**31 for x in seeds) and len(set(seeds)) == len(seeds)
     text = repr(backend) + json.dumps(records[0].model_dump(mode="json")) + backend.name + json.dumps(backend.sampling)
     assert KEY not in text
     assert backend.stats["retries"] == 0 and not backend.failures

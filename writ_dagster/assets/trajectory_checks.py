@@ -15,6 +15,7 @@ from writ_dagster.core.storage.scripts import read_user_scripts
 from writ_dagster.core.storage.tasks import read_tasks
 from writ_dagster.core.storage.trajectories import read_trajectories, stored_outcomes, trajectories_frame
 from writ_dagster.partitions import domain_batch_partitions, split_key
+from writ_dagster.resources.simulation import SimulationSettings
 from writ_dagster.resources.storage import WritStorage
 
 TAU2_SAMPLE_SIZE = 5  # tau2's evaluator builds fresh environments: ~0.5 s per trajectory
@@ -70,16 +71,18 @@ def trajectories_tau2_agreement(context: dg.AssetCheckExecutionContext,
 
 
 @dg.asset_check(asset=trajectories, partitions_def=domain_batch_partitions, blocking=False,
-                description="With scripted backends on both sides at least 95% of conversations score 1.0 "
-                            "(a warning); with model backends the rate is reported only.")
-def trajectories_success_rate(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
+                description="With scripted backends on both sides at least 95% of conversations score 1.0, with "
+                            "a model on either side at least the configured `model_success_floor` (a warning).")
+def trajectories_success_rate(context: dg.AssetCheckExecutionContext, storage: WritStorage,
+                              simulation: SimulationSettings) -> dg.AssetCheckResult:
     """Compare the partition's success rate with what scripted backends should reach."""
     domain, batch = split_key(context.partition_key)
     with storage.connect(read_only=True) as con:
         if read_stage_run(con, "trajectories", domain, batch) is None:
             return missing_result(domain, batch)
         frame = trajectories_frame(con, domain, batch, SUMMARY_COLUMNS)
-    report = success_report(success_rate(frame), frame.height, all_scripted(frame))
+    report = success_report(success_rate(frame), frame.height, all_scripted(frame),
+                            model_floor=simulation.model_success_floor)
     return check_result(report, severity=dg.AssetCheckSeverity.WARN)
 
 

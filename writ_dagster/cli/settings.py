@@ -142,8 +142,9 @@ def simulation_settings(args: argparse.Namespace) -> SimulationSettings:
                    if getattr(args, flag) is not None})
     if args.fresh:
         fields["resume"] = False
+    floor = {k: fields.pop(k) for k in ("model_success_floor",) if k in fields}  # the check's, not the engine's
     config = TrajectoryConfig(**fields)  # ValidationError: 0 variants, concurrency < 1, unknown backend
-    return SimulationSettings(**config.model_dump())
+    return SimulationSettings(**config.model_dump(), **floor)
 
 
 def sft_settings(args: argparse.Namespace) -> SFTSettings:

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from writ_dagster.core.simulation.audit import MODEL_SUCCESS_FLOOR
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 
 _D = TrajectoryConfig.model_fields
@@ -40,6 +41,12 @@ class SimulationSettings(dg.ConfigurableResource):
     keep_passing: int | None = Field(default=None, description=_doc("keep_passing"))
     resume: bool = Field(default=_D["resume"].default, description=_doc("resume"))
 
+    # judged by the check `trajectories_success_rate`, not by the simulation: not in TrajectoryConfig
+    model_success_floor: float = Field(
+        default=MODEL_SUCCESS_FLOOR, ge=0.0, le=1.0,
+        description="with a model as agent or user, the share of a partition's conversations that must score "
+                    "1.0 for the success-rate check to pass (a warning); scripted backends must reach 0.95")
+
     def trajectory_config(self) -> TrajectoryConfig:
         """The validated core configuration (raises pydantic's ValidationError on bad values)."""
-        return TrajectoryConfig(**self.model_dump())
+        return TrajectoryConfig(**self.model_dump(exclude={"model_success_floor"}))
