@@ -20,10 +20,11 @@ DAY2 = DAY1 + dt.timedelta(days=1)
 
 
 def _tick(definitions: dg.Definitions, instance: dg.DagsterInstance, when: dt.datetime) -> list[dg.RunRequest]:
-    """A tick as the scheduler daemon evaluates it: with a log key (a preview has none)."""
+    """A tick as the scheduler daemon evaluates it: its log key ends with the tick's id (a preview's has none,
+    or one made from the tick's time)."""
     schedule = definitions.get_schedule_def(DAILY_BATCH_SCHEDULE)
     with dg.ScheduleEvaluationContext(instance_ref=instance.get_ref(), scheduled_execution_time=when,
-                                      log_key=["writ", DAILY_BATCH_SCHEDULE, "tick"],
+                                      log_key=["writ", DAILY_BATCH_SCHEDULE, "42"],
                                       repository_def=definitions.get_repository_def()) as context:
         data = schedule.evaluate_tick(context)
     assert data.skip_message is None

@@ -76,8 +76,10 @@ def daily_batch_schedule(job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition
                      "(turn on default_automation_condition_sensor too)."),
     )
     def writ_daily_batch(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
-        # The daemon's ticks carry a log key; the UI's "Preview tick result" does not, and must change nothing.
-        preview = context.log_key is None
+        # A preview (the UI's "Preview tick result") must change nothing. Dagster's scheduler keys a real tick's
+        # logs [repository, schedule, <tick id>]; a preview has no key, or (through a code server) one made up
+        # from the tick's time, "20261208_030000".
+        preview = not context.log_key or not str(context.log_key[-1]).isdigit()
         batch = claim_next_batch(context.instance, add=not preview)
         if preview and batch not in context.instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME):
             return dg.SkipReason(f"preview: a tick now would add batch {batch} and run it for "
