@@ -64,7 +64,10 @@ def test_openai_backend_runs_conversations_round_robin_with_the_key_from_env(job
         engine = SimulationEngine(backend, ScriptedUser(), SimulationConfig(max_steps=30, max_concurrency=3))
         records = _run(engine, jobs)
     assert sorted(r.trajectory_id for r in records) == sorted(j.trajectory_id for j in jobs)
-    assert seen_a and seen_b and abs(len(seen_a) - len(seen_b)) <= 1
+    # both replicas share the work: the client sends each turn to the one with fewer requests in flight (ties
+    # in turn), so the split follows the replies' timing, not a strict alternation
+    total = len(seen_a) + len(seen_b)
+    assert min(len(seen_a), len(seen_b)) >= total / 3, (len(seen_a), len(seen_b))
     assert all(s["auth"] == f"Bearer {KEY}" for s in seen_a + seen_b)
     for rec in records:
         results = [m for m in rec.messages if m["role"] == "tool"]
