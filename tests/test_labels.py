@@ -21,10 +21,12 @@ def default_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return default_run_home(tmp_path_factory, *DEFAULT_RUN_ARGS)
 
 
-def _latest_metadata(home: Path, asset: str, partition: str) -> dict:
+def _latest_metadata(home: Path, asset: str, partition: str | None = None) -> dict:
+    """The metadata of ``asset``'s latest materialization (of ``partition``, if partitioned)."""
+    records = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset),
+                                    asset_partitions=[partition] if partition else None)
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
-        [record] = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1).records
+        [record] = instance.fetch_materializations(records, limit=1).records
         return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
@@ -48,10 +50,8 @@ def test_task_shares_and_family_counts_match_the_stored_tasks(default_home: Path
         counted = {f: sum(1 for family, _ in mine if family == f) for f, _ in mine}
         assert {k: int(v) for k, v in shown.items()} == counted, meta["families"]
     # the label means refusals only: the default mix has other parts beyond writes
-    assert any(meta_share < beyond for meta_share, beyond in
-               ((_latest_metadata(default_home, "tasks", f"b0000|{d}")["share_with_refusal"],
-                 _latest_metadata(default_home, "tasks", f"b0000|{d}")["share_beyond_writes"])
-                for d in ("airline", "retail")))
+    shares = [_latest_metadata(default_home, "tasks", f"b0000|{d}") for d in ("airline", "retail")]
+    assert any(m["share_with_refusal"] < m["share_beyond_writes"] for m in shares)
 
 
 def test_samples_are_readable_conversations_of_each_type(default_home: Path) -> None:
@@ -61,9 +61,7 @@ def test_samples_are_readable_conversations_of_each_type(default_home: Path) -> 
             "SELECT trajectory_id, trajectory_type, messages_json FROM trajectories").fetchall()}
         in_set = {r[0] for r in con.execute("SELECT trajectory_id FROM sft_rows WHERE sft_version = "
                                             "(SELECT sft_version FROM sft_sets ORDER BY written_at DESC LIMIT 1)").fetchall()}
-    with dg.DagsterInstance.from_config(str(default_home / "dagster")) as instance:
-        [record] = instance.fetch_materializations(dg.AssetKey("sft_set"), limit=1).records
-        sft_meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+    sft_meta = _latest_metadata(default_home, "sft_set")
     for meta, allowed in ((_latest_metadata(default_home, "trajectories", "b0000|airline"), set(stored)),
                           (sft_meta, in_set)):
         samples = {k: v for k, v in meta.items() if k.startswith("sample_")}
@@ -121,18 +119,13 @@ def test_the_dataset_card_and_sft_metadata_count_what_the_rows_hold(default_home
              for k, c in zip(reads, line.strip(" |").split(" | ")[1:])}
     assert {key: n for key, n in table.items() if n} == axes
     assert "## A sample record" in card and "## Lengths" in card
-    meta = _latest_metadata_unpartitioned(default_home, "sft_set")
+    meta = _latest_metadata(default_home, "sft_set")
     assert _table(meta["dropped"], "filter") == removed
     # paths inside the home are shown relative to it: a moved or copied home still reads right
     assert (meta["path"], meta["database"]) == (f"sft/{version}", "writ.duckdb")
     assert (default_home / meta["path"] / "README.md").read_text() == card
     assert meta["dropped_total"] == sum(dropped.values())
 
-
-def _latest_metadata_unpartitioned(home: Path, asset: str) -> dict:
-    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
-        [record] = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
-        return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
 PLOTS = {("tasks", "b0000|airline"): "plot_writes_x_reads", ("trajectories", "b0000|retail"): "plot_pass_rate_by_cell",
@@ -151,8 +144,7 @@ def test_every_asset_page_shows_its_plot_as_a_png(default_home: Path) -> None:
     for (asset, partition), key in PLOTS.items():
         if asset in ("checkpoint", "evaluation") and not LLM_EXTRA:
             continue
-        meta = (_latest_metadata(default_home, asset, partition) if partition
-                else _latest_metadata_unpartitioned(default_home, asset))
+        meta = _latest_metadata(default_home, asset, partition)
         [(alt, data)] = re.findall(r"^!\[([^]]+)\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)$", meta[key])
         png = base64.b64decode(data)
         assert png[:8] == b"\x89PNG\r\n\x1a\n", (asset, key)

@@ -99,3 +99,14 @@ def test_trajectories_of_remade_tasks_or_scripts_are_dropped(scored) -> None:
     build = build_sft(records, tasks, SFTConfig(), script_hashes=hashes)
     assert build.dropped == {"user script re-made since simulated": 1}
     assert records[1].trajectory_id not in {r.trajectory_id for r in build.rows}
+
+
+def test_the_card_explains_every_task_family_and_names_every_filter() -> None:
+    """The card's family table and filter table are built from these lists: a family or filter added
+    elsewhere without them would be missing from every card."""
+    from writ_dagster.core.sft.export import FAMILY_MEANING
+    from writ_dagster.core.sft.filters import FILTERS
+    from writ_dagster.core.tasks.models import FAMILIES
+
+    assert list(FAMILY_MEANING) == list(FAMILIES)
+    assert len(set(FILTERS)) == len(FILTERS)

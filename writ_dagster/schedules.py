@@ -11,8 +11,8 @@ Dagster 1.13's schedules can only return run requests (``SensorResult``'s
 instance itself. To keep a retried tick idempotent the rule is: if the highest batch has
 never been run or materialized, this tick takes it instead of adding another; run keys are
 ``<batch>|<domain>``, which the scheduler never launches twice for one tick. A preview of the tick
-(the UI's "Preview tick result", which Dagster evaluates without a log key) adds no key: it says
-which batch a real tick would add.
+(the UI's "Preview tick result", told from a real tick by its log key, which does not end with a
+tick id) adds no key: it says which batch a real tick would add.
 """
 
 from __future__ import annotations

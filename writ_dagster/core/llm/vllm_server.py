@@ -193,20 +193,11 @@ class VLLMServer:
             return ""
 
     def stop(self, grace_s: float = 20.0) -> None:
-        """End the server's whole process group: SIGTERM, then SIGKILL after ``grace_s``."""
+        """End the server's whole process group: SIGTERM, then SIGKILL after ``grace_s`` (see :func:`end_group`)."""
         proc, self.process = self.process, None
         if proc is not None:
-            _signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait(timeout=10)
-            _signal_group(proc, signal.SIGKILL)  # workers that outlived the server
-            # let the kernel finish them: a killed worker holding GBs took over 10 s to go on a loaded machine
-            deadline = time.monotonic() + 30
-            while group_members(proc.pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            end_group(proc.pid, grace_s)  # the child leads its own session: its group id is its pid
+            proc.wait(timeout=10)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -274,18 +265,18 @@ def labelled_servers() -> list[LabelledServer]:
 
 
 def end_group(pgid: int, grace_s: float = 20.0) -> None:
-    """End process group ``pgid`` (not a child of this process): SIGTERM, SIGKILL after ``grace_s``, then
-    wait up to 30 s for the kernel to finish its members."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 30.0)):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait_s
-        while group_members(pgid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not group_members(pgid):
-            return
+    """End the process group led by process ``pgid`` (a server and its workers, a child of this process or
+    not): SIGTERM; once the leader is gone, or after ``grace_s``, SIGKILL to whatever is left; then wait up
+    to 30 s for the kernel to finish them (a killed worker holding GBs took over 10 s on a loaded machine)."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace_s
+    while pgid in group_members(pgid) and time.monotonic() < deadline:  # a reaped or zombie leader is gone
+        time.sleep(0.1)
+    _signal_group(pgid, signal.SIGKILL)  # the leader if it outlived the grace, and workers that outlived it
+    deadline = time.monotonic() + 30
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def group_members(pgid: int) -> list[int]:
@@ -301,8 +292,10 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to process group ``pgid``; whether the group was there to receive it."""
     try:
-        os.killpg(proc.pid, sig)  # the child leads its own session, so its group id is its pid
+        os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
-        pass
+        return False
+    return True
