@@ -161,6 +161,9 @@ class Tau2Player:
         self.catalogue = catalogue
         self.counters: dict[str, int] = {}
         self._lock = threading.Lock()
+        # Conversations counted once each: a client that resends an opening request (a retry after a
+        # dropped keep-alive connection) asks again, but starts no new conversation.
+        self._opened: set[tuple[str, str, str]] = set()
         # Each domain's tasks in an order drawn from the fleet's seed: the error draws are spread evenly
         # over it (see :meth:`errs`).
         self.rank: dict[tuple[str, str], tuple[int, int]] = {}
@@ -187,6 +190,15 @@ class Tau2Player:
     def _count(self, key: str) -> None:
         with self._lock:
             self.counters[key] = self.counters.get(key, 0) + 1
+
+    def _first_opening(self, entry: Tau2Task, seed: Any) -> bool:
+        if not isinstance(seed, int):  # trials without a seed cannot be told apart: each opening counts
+            return True
+        key = (entry.domain, entry.task_id, repr(seed))
+        with self._lock:
+            first = key not in self._opened
+            self._opened.add(key)
+        return first
 
     def complete(self, request: dict[str, Any]) -> Any:
         """The fleet's :class:`~writ_dagster.rehearsal.dialogue.Answer`, or None if not a τ² conversation."""
@@ -287,7 +299,9 @@ class Tau2Player:
         steps, error = self.plan(entry, seed)
         step = sum(1 for m in messages[first_user:] if m.get("role") == "assistant")
         self._count("tau2_agent")
-        if step == 0:
+        if step == 0 and not self._first_opening(entry, seed):
+            self._count("tau2_repeated_openings")
+        elif step == 0:
             self._count("tau2_conversations")
             if not isinstance(seed, int):  # then every trial of a task draws alike: pass^k would equal pass^1
                 self._count("tau2_conversations_without_seed")
