@@ -27,8 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import writ_dagster.core.runtime  # noqa: F401  (before tau2/litellm)
-
 DEFAULT_LAYERS = [str(ROOT / "configs/writ-2k.yaml"), str(ROOT / "configs/rehearsal/evaluation-on-fleet.yaml")]
 
 
@@ -73,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             if fleet is not None:
                 fleet.stop()
 
-    from tau2.data_model.simulation import Results
+    from writ_dagster.core.tau2_adapter import Results
 
     p = fleet_cfg.teacher.pass_rate
     print("\n== evaluation rehearsal (writ-simulated-fleet: a simulation, no model ran) ==")

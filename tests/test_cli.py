@@ -10,14 +10,12 @@ import pytest
 from writ_testing import use_writ_home
 
 from writ_dagster.cli import main
-from writ_dagster.core import runtime  # noqa: F401  (runtime must precede tau2)
 from writ_dagster.core.storage.runs import stored_partitions
 from writ_dagster.core.storage.schema import connect
 from writ_dagster.core.storage.scripts import user_scripts_frame
 from writ_dagster.core.storage.tasks import read_tasks, tasks_frame
 from writ_dagster.core.storage.trajectories import trajectories_frame
-from tau2.data_model.simulation import Results
-from tau2.data_model.tasks import Task
+from writ_dagster.core.tau2_adapter import Results, Task
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-import writ_dagster.core.runtime  # noqa: F401  (before tau2)
 from writ_dagster.assets.evaluation import EVALUATIONS_DIR, evaluation
 from writ_dagster.core.evaluation.harness import Endpoint, run_info, trial_seeds
 from writ_dagster.core.evaluation.metrics import pass_hat_k, pass_k, score, score_table_markdown

@@ -21,7 +21,6 @@ from typing import Any
 import dagster as dg
 import pytest
 
-import writ_dagster.core.runtime  # noqa: F401  (before tau2)
 from writ_dagster.assets.evaluation import RAN_CHECK, evaluation
 from writ_dagster.core.evaluation.harness import Endpoint, run_domain, trial_seeds
 from writ_dagster.core.evaluation.metrics import figures_line, score, score_table_markdown

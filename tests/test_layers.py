@@ -6,7 +6,8 @@
   or DuckDB: the parent hands it paths;
 - no module imports one from a layer above it (the pure logic of `core` has floors too), and no two
   modules import each other, directly or through others (read from the source, function-local
-  imports included).
+  imports included);
+- no module but `core/tau2_adapter.py` imports tau2 (the others take tau2's names from it).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     # The pure logic, from the top down: the wings that drive or train models and judge them, the
     # model backends, the conversation engine, the users, what one conversation turn is made of, the
     # tasks and the record models, the domains. The core modules named nowhere (settings, versions,
-    # limits, what must precede tau2) sit below them all.
+    # limits, the tau2 adapter) sit below them all.
     ("writ_dagster.core.evaluation", "writ_dagster.core.sft"),
     ("writ_dagster.core.llm",),
     ("writ_dagster.core.simulation",),
@@ -142,6 +143,43 @@ def test_no_import_circles_between_modules() -> None:
         if node not in index:
             visit(node)
     assert not circles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in circles)
+
+
+ADAPTER = "writ_dagster.core.tau2_adapter"
+
+
+def _tau2_imports(path: Path) -> list[str]:
+    """Each place `path` imports tau2 itself: an import statement (anywhere in the file) or an
+    `import_module`/`__import__` call on a literal tau2 module name; as 'line: module'."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules = [] if node.level else [node.module or ""]
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            modules = [str(node.args[0].value)] if name in ("import_module", "__import__") else []
+        else:
+            continue
+        found += [(node.lineno, m) for m in modules if m == "tau2" or m.startswith("tau2.")]
+    return [f"{line}: {m}" for line, m in sorted(found)]
+
+
+def test_only_the_adapter_imports_tau2() -> None:
+    outside = {name: found for name, path in ((_module_name(p), p) for p in PACKAGE.rglob("*.py"))
+               if name != ADAPTER and (found := _tau2_imports(path))}
+    assert not outside, f"modules importing tau2 past {ADAPTER}: {outside}"
+    assert _tau2_imports(PACKAGE / "core" / "tau2_adapter.py"), "the check does not see the adapter's own imports"
+
+
+def test_the_tau2_check_sees_every_kind_of_import(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("import tau2\nimport os, tau2.run\n\ndef f():\n    from tau2.data_model.tasks import Task\n"
+                     "    from tau2 import registry\n    importlib.import_module('tau2.domains.airline.environment')\n"
+                     "from writ_dagster.core.tau2_adapter import Task\nfrom .tau2 import x\nimport tau2x\n")
+    assert _tau2_imports(probe) == ["1: tau2", "2: tau2.run", "5: tau2.data_model.tasks", "6: tau2",
+                                    "7: tau2.domains.airline.environment"]
 
 
 def _fresh_import(modules: list[str]) -> set[str]:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-import writ_dagster.core.runtime  # noqa: F401  (before tau2)
 from writ_dagster.cli.settings import evaluation_settings
 from writ_dagster.core.evaluation.harness import trial_seeds
 from writ_dagster.core.versioning import tau2_version

@@ -12,11 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
-from tau2.data_model.message import AssistantMessage, Message, ToolMessage, UserMessage
-from tau2.data_model.tasks import Task
-
 from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.tau2_adapter import AssistantMessage, Message, Task, ToolMessage, UserMessage
 from writ_dagster.core.users.models import UserScript
 
 Role = Literal["agent", "user"]

@@ -118,7 +118,7 @@ def read_entries(home: Path) -> list[Entry]:
 
 def opening_of(entry: Entry) -> str:
     """The scripted user's first message for ``entry`` (what the teacher's conversation opens with)."""
-    from tau2.data_model.message import AssistantMessage
+    from writ_dagster.core.tau2_adapter import AssistantMessage
 
     view = ConversationView(conv_id="", role="user", domain=entry.record.domain, record=entry.record,
                             task=None, script=entry.script, seed=0,  # type: ignore[arg-type]

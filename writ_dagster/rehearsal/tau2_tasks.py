@@ -85,10 +85,7 @@ class Tau2Catalogue:
     """The τ² tasks of some domains and one split, indexed by user system prompt and by opening."""
 
     def __init__(self, domains: list[str], split: str = "base") -> None:
-        from tau2.agent.llm_agent import LLMAgent
-        from tau2.registry import registry
-        from tau2.run import get_tasks
-        from tau2.user.user_simulator import UserSimulator
+        from writ_dagster.core.tau2_adapter import LLMAgent, UserSimulator, get_tasks, registry
 
         self.split = split
         self.by_prompt: dict[str, Tau2Task] = {}

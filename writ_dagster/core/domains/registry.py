@@ -6,8 +6,9 @@ own (or telecom) with :func:`register_domain` without touching the synthesis cor
 
 This module is also the one list of the domains WRIT partitions its data by
 (:data:`WRIT_DOMAINS`): partitions, the command line, schedules and evaluation settings ask
-it. tau2 is imported only when a domain is first used, so asking for the list stays cheap
-(the command line starts in well under a second; importing tau2 takes seconds).
+it. tau2 is imported only when a domain is first used (through the tau2 adapter), so asking
+for the list stays cheap (the command line starts in well under a second; importing tau2 takes
+seconds).
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
-from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
+from writ_dagster.core import tau2_adapter
 from writ_dagster.core.domains.state import BaseState
 
 if TYPE_CHECKING:
-    from tau2.data_model.tasks import Task
-    from tau2.environment.environment import Environment
-    from tau2.environment.toolkit import ToolType
+    from writ_dagster.core.tau2_adapter import Environment, Task, ToolType
 
 # The domains WRIT synthesizes for: tau2's environment module and the package of this
 # project holding the domain's composer and wording (a new domain is one such folder).
@@ -86,7 +85,7 @@ class Domain:
 
     @cached_property
     def write_tools(self) -> frozenset[str]:
-        from tau2.environment.toolkit import ToolType
+        from writ_dagster.core.tau2_adapter import ToolType
 
         return frozenset(self.tool_names(ToolType.WRITE))
 
@@ -138,9 +137,9 @@ def register_domain(name: str, environment_factory: Callable[..., Environment],
 
 
 def _deferred(module: str, attr: str) -> Callable[..., Any]:
-    """``module.attr``, imported on its first call."""
+    """``module.attr``, imported on its first call (a tau2 module: through the adapter)."""
     def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+        return getattr(tau2_adapter.import_module(module), attr)(*args, **kwargs)
 
     call.__qualname__ = f"{module}.{attr}"
     return call

@@ -14,15 +14,21 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
-from writ_dagster.core import runtime  # noqa: F401
-from tau2.data_model.message import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
-from tau2.data_model.simulation import SimulationRun, TerminationReason
-from tau2.data_model.tasks import RewardType, Task
-from tau2.evaluator.evaluator_action import ActionEvaluator
-from tau2.evaluator.evaluator_communicate import CommunicateEvaluator
-
 from writ_dagster.core.domains.registry import Domain
 from writ_dagster.core.domains.state import EntityKey, Fork
+from writ_dagster.core.tau2_adapter import (
+    ActionEvaluator,
+    AssistantMessage,
+    CommunicateEvaluator,
+    Message,
+    RewardType,
+    SimulationRun,
+    Task,
+    TerminationReason,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
 
 GREETING = "Hi! How can I help you today?"
 TRANSFER_TOOL = "transfer_to_human_agents"

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import writ_dagster.core.runtime  # noqa: F401  (settings needed before tau2/litellm load)
 from writ_dagster.core.evaluation.metrics import EMPTY_REPLY_KEY, ERROR_KEY
 from writ_dagster.core.evaluation.models import EvalConfig
 from writ_dagster.core.versioning import code_version, tau2_version
@@ -53,8 +52,7 @@ class EmptyReplyError(Exception):
 
 def register_agent() -> None:
     """Register :data:`AGENT_IMPLEMENTATION` with tau2's registry (once per process)."""
-    from tau2.agent.llm_agent import LLMAgent
-    from tau2.registry import registry
+    from writ_dagster.core.tau2_adapter import LLMAgent, registry
 
     class LLMAgentEndingOnEmptyReply(LLMAgent):
         """tau2's LLMAgent; an empty reply raises :class:`EmptyReplyError` carrying the conversation."""
@@ -115,7 +113,7 @@ class DomainRun:
 
 def select_tasks(domain: str, config: EvalConfig) -> list[Any]:
     """The tau2 tasks of ``domain`` to run, chosen as ``tau2 run`` chooses them."""
-    from tau2.run import get_tasks
+    from writ_dagster.core.tau2_adapter import get_tasks
 
     ids = config.task_ids.get(domain)
     try:
@@ -138,9 +136,13 @@ def run_info(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig) -
     """tau2's run ``Info`` (keys left out). tau2 names its own code in ``git_commit``; here that is the
     installed tau2 release (task sets differ between releases, so a score means little without
     it) and WRIT's code version."""
-    from tau2.data_model.simulation import AgentInfo, Info, UserInfo
-    from tau2.run import get_environment_info
-    from tau2.user.user_simulator import get_global_user_sim_guidelines
+    from writ_dagster.core.tau2_adapter import (
+        AgentInfo,
+        Info,
+        UserInfo,
+        get_environment_info,
+        get_global_user_sim_guidelines,
+    )
 
     return Info(
         git_commit=f"{tau2_version()}; writ-{code_version()}", num_trials=config.num_trials, max_steps=config.max_steps,
@@ -158,10 +160,16 @@ def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig,
                on_done: Callable[[int, int, Any], None] | None = None) -> DomainRun:
     """Play every (task, trial) of ``domain`` and save tau2's ``Results`` to ``save_to`` (atomically);
     ``on_done(done, total, simulation)`` after each trial."""
-    from tau2.data_model.simulation import Results, RewardInfo, SimulationRun, TerminationReason
-    from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
-    from tau2.run import run_task
-    from tau2.utils.utils import get_now
+    from writ_dagster.core.tau2_adapter import (
+        EvaluationType,
+        Results,
+        RewardInfo,
+        SimulationRun,
+        TerminationReason,
+        evaluate_simulation,
+        get_now,
+        run_task,
+    )
 
     register_agent()
     started = time.perf_counter()

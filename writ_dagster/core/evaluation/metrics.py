@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from writ_dagster.core.evaluation.models import ScoreFigures
 
 if TYPE_CHECKING:
-    from tau2.data_model.simulation import Results, SimulationRun
+    from writ_dagster.core.tau2_adapter import Results, SimulationRun
 
 SUCCESS_TOLERANCE = 1e-6
 ERROR_KEY = "error"  # where the harness keeps a conversation's exception, in reward_info.info

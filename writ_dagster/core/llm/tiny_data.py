@@ -14,9 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
-from tau2.data_model.tasks import Task
-
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.simulation.engine import Job, SimulationEngine
 from writ_dagster.core.simulation.oracle import OracleAgent
@@ -25,6 +22,7 @@ from writ_dagster.core.simulation.records import SimulationConfig, TrajectoryRec
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
 from writ_dagster.core.tasks.models import SynthesisConfig
 from writ_dagster.core.tasks.synthesis import Synthesizer
+from writ_dagster.core.tau2_adapter import Task
 from writ_dagster.core.users.scripts import make_scripts
 
 PARTITION = "llm-tiny"  # a partition name of its own: its tasks are not those of any stored batch

@@ -11,14 +11,11 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
-from tau2.data_model.tasks import Task
-from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
-
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, simulation_run
 from writ_dagster.core.simulation.records import TrajectoryRecord, tau2_termination
+from writ_dagster.core.tau2_adapter import EvaluationType, Task, evaluate_simulation
 
 SCRIPTED_MIN_SUCCESS = 0.95  # the scripted oracle and user should almost always succeed
 MODEL_SUCCESS_FLOOR = 0.1  # a model agent or user below this is broken or misconfigured, not merely weak

@@ -29,11 +29,6 @@ import json
 import time
 from typing import Any
 
-from writ_dagster.core import runtime  # noqa: F401
-from tau2.data_model.message import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
-from tau2.data_model.simulation import TerminationReason
-from tau2.data_model.tasks import Task
-
 from writ_dagster.core.domains.registry import Domain
 from writ_dagster.core.simulation.protocol import (
     GREETING,
@@ -48,6 +43,15 @@ from writ_dagster.core.simulation.protocol import (
 from writ_dagster.core.simulation.records import AGENT_TRUNCATED, REASONING_KEY, USER_TRUNCATED, SimulationConfig
 from writ_dagster.core.simulation.schema import schema_problems
 from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.tau2_adapter import (
+    AssistantMessage,
+    Message,
+    Task,
+    TerminationReason,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
 from writ_dagster.core.users.models import UserScript
 
 INVALID_JSON_KEY = "__invalid_json_arguments__"

@@ -14,9 +14,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Iterable, Iterator, Sequence
 
-from writ_dagster.core import runtime  # noqa: F401
-from tau2.data_model.simulation import TerminationReason
-
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier
 from writ_dagster.core.simulation.backends import AsyncBackend, Backend, BatchAsAsync, model_info
@@ -30,6 +27,7 @@ from writ_dagster.core.simulation.records import (
     trajectory_id,
 )
 from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.tau2_adapter import TerminationReason
 from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.versioning import code_version, tau2_version
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
-from tau2.agent.llm_agent import AGENT_INSTRUCTION, SYSTEM_PROMPT as AGENT_SYSTEM_PROMPT
-from tau2.data_model.tasks import UserScenario
-from tau2.user.base import OUT_OF_SCOPE, STOP, TRANSFER
-from tau2.user.user_simulator import SYSTEM_PROMPT as USER_SYSTEM_PROMPT, get_global_user_sim_guidelines
-
+from writ_dagster.core.tau2_adapter import (
+    AGENT_INSTRUCTION,
+    AGENT_SYSTEM_PROMPT,
+    OUT_OF_SCOPE,
+    STOP,
+    TRANSFER,
+    USER_SYSTEM_PROMPT,
+    UserScenario,
+    get_global_user_sim_guidelines,
+)
 from writ_dagster.core.turns import (
     ConversationView as ConversationView,
     RawToolCall as RawToolCall,

@@ -10,9 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from writ_dagster.core.limits import MAX_STEPS
 from writ_dagster.core.settings_model import SettingsModel
-from writ_dagster.core import runtime  # noqa: F401
-from tau2.data_model.message import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
-from tau2.data_model.simulation import TerminationReason
+from writ_dagster.core.tau2_adapter import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    TerminationReason,
+    ToolMessage,
+    UserMessage,
+)
 
 # Our own ends of a conversation, beside tau2's TerminationReason values: a turn cut by the
 # token limit. tau2 has no such reason; to its evaluator and in results files they are the

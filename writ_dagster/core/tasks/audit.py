@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
-from tau2.data_model.tasks import Task
-
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.domains.registry import Domain
 from writ_dagster.core.domains.verify import Verifier, gold_messages
@@ -19,6 +16,7 @@ from writ_dagster.core.tasks.decontamination import build_index, signature
 from writ_dagster.core.tasks.measure import measure_axes
 from writ_dagster.core.tasks.models import SynthesisConfig, TaskRecord
 from writ_dagster.core.tasks.synthesis import closing_message, summarize
+from writ_dagster.core.tau2_adapter import Task
 
 
 # Below this many tasks a batch may honestly miss a write count; above it every count shows.

@@ -19,10 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from writ_dagster.core import runtime  # noqa: F401
-from tau2.data_model.tasks import Task
-
 from writ_dagster.core.domains.registry import Domain
+from writ_dagster.core.tau2_adapter import Task
 
 Signature = tuple[str | None, frozenset[str]]
 

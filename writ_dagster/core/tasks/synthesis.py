@@ -12,17 +12,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TypeVar
 
-from writ_dagster.core import runtime  # noqa: F401
-from tau2.data_model.tasks import (
-    Action,
-    Description,
-    EvaluationCriteria,
-    RewardType,
-    StructuredUserInstructions,
-    Task,
-    UserScenario,
-)
-
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Refusal, Skip, spoken_money
@@ -44,6 +33,15 @@ from writ_dagster.core.tasks.models import (
     TaskRecord,
     TaskSources,
     TrajectoryType,
+)
+from writ_dagster.core.tau2_adapter import (
+    Action,
+    Description,
+    EvaluationCriteria,
+    RewardType,
+    StructuredUserInstructions,
+    Task,
+    UserScenario,
 )
 from writ_dagster.core.versioning import code_version, tau2_version
 
@@ -200,7 +198,7 @@ class Synthesizer:
             step = PlanStep(name=name, arguments=args, kind=self._kind(name))
             if step.kind == "read" and step.key() in ctx.done_reads:
                 return
-            from tau2.data_model.message import ToolCall
+            from writ_dagster.core.tau2_adapter import ToolCall
 
             msg = env.get_response(ToolCall(id=f"p{len(plan)}", name=name, arguments=args))
             if msg.error:

@@ -14,11 +14,8 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from writ_dagster.core import runtime  # noqa: F401  (must precede tau2)
-from tau2.data_model.message import UserMessage
-from tau2.data_model.tasks import Task
-
 from writ_dagster.core.tasks.models import TaskRecord
+from writ_dagster.core.tau2_adapter import Task, UserMessage
 from writ_dagster.core.turns import ConversationView, Reply
 from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.users.rewrite import Generate, RewriteRequest
