@@ -138,7 +138,15 @@ class FaultProxy:
             return web.json_response({"error": {"message": "too late"}}, status=504)
         if fault == "slow":
             await asyncio.sleep(0.2)
-        status, payload = await self._forward(raw, request.headers)
+        try:
+            status, payload = await self._forward(raw, request.headers)
+        except asyncio.CancelledError:
+            # the client gave up on a healthy answer (its timeout passed while the model generated,
+            # e.g. on a loaded machine): a failed attempt the client counts, that no fault explains
+            self.counts["abandoned"] += 1
+            raise
+        if request.transport is None or request.transport.is_closing():
+            self.counts["abandoned"] += fault in ("ok", "slow")
         if fault == "corrupt":
             payload = payload[: len(payload) // 2]
         return web.Response(status=status, body=payload, content_type="application/json")
