@@ -33,9 +33,8 @@ def conditionals(request) -> tuple[str, list[TaskRecord]]:
 
 
 def _condition(t: TaskRecord) -> Condition:
-    [part] = [p for p in t.refusals if p.condition is not None]
-    assert part.condition is not None
-    return part.condition
+    [condition] = [p.condition for p in t.refusals if p.condition is not None]  # exactly one conditional part
+    return condition
 
 
 def _score(domain: str, t: TaskRecord, plan: list[tuple[str, dict[str, Any]]]) -> float:

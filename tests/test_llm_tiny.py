@@ -54,6 +54,10 @@ def test_template_renders_string_and_dict_arguments_alike_and_masks_the_whole_tu
     assert tokenizer.decode(tokenizer(prompt)["input_ids"]) == prompt
 
 
+def _loaded(arguments):
+    return json.loads(arguments) if isinstance(arguments, str) else arguments
+
+
 def test_training_windows_fit_and_end_with_the_agent(airline_batch):
     jobs = tiny_data.scripted_jobs("airline", 2, 1, seed=3)
     chats = list(tiny_data.agent_chats(jobs))
@@ -61,6 +65,7 @@ def test_training_windows_fit_and_end_with_the_agent(airline_batch):
     def count(m):  # a stand-in token count (the system turn is short in the real tokenizer)
         return 100 if m["role"] == "system" else len(json.dumps(m)) // 4
 
+    n_calls = 0
     for chat in chats:
         covered = 0
         for window in tiny_data.windows(chat, count, budget=1200):
@@ -68,7 +73,14 @@ def test_training_windows_fit_and_end_with_the_agent(airline_batch):
             assert window[1]["role"] != "tool" and sum(map(count, window)) <= 1200
             covered += sum(m["role"] == "assistant" for m in window)
             row = tiny_data.sft_row(window, chat.tools)
-            assert isinstance(row["tools"], str)
-            assert all(isinstance(c["function"]["arguments"], str) for m in row["messages"]
-                       for c in m["tool_calls"] or [])
+            # the window as a row: tools and each call's arguments as JSON text that parses back to the same
+            # (json.loads refuses a dict left unconverted), the turns in their order
+            assert json.loads(row["tools"]) == chat.tools
+            assert [m["role"] for m in row["messages"]] == [m["role"] for m in window]
+            calls = [(c["function"]["name"], json.loads(c["function"]["arguments"])) for m in row["messages"]
+                     for c in m["tool_calls"] or []]
+            assert calls == [(c["function"]["name"], _loaded(c["function"]["arguments"]))
+                             for m in window for c in m.get("tool_calls") or []]
+            n_calls += len(calls)
         assert covered >= sum(m["role"] == "assistant" for m in chat.messages) - 2  # only over-long turns skipped
+    assert n_calls > 0
