@@ -19,6 +19,7 @@ from writ_dagster.core.simulation import (
     SimulationEngine,
 )
 from writ_dagster.core.simulation.conversation import INVALID_JSON_KEY
+from writ_dagster.core.simulation.oracle_state import oracle_state
 from writ_dagster.core.simulation.parallel import run_parallel
 from writ_dagster.core.simulation.protocol import GREETING
 from writ_dagster.core.simulation.quality import (
@@ -256,7 +257,7 @@ class MisbehavingAgent:
     def respond(self, view):
         me = self.mine.setdefault(view.conv_id, {"bad": list(self.bad), "held": None, "mixed": False})
         if me["held"] is not None:
-            view.state["seen"] = len(view.messages)  # hide the bad calls' results from the oracle
+            oracle_state(view.state).seen = len(view.messages)  # hide the bad calls' results from the oracle
             if me["bad"] or self.forever:
                 return Reply(tool_calls=[me["bad"].pop(0) if me["bad"] else self.bad[0]])
             reply, me["held"] = me["held"], None

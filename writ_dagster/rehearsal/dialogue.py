@@ -38,6 +38,7 @@ from typing import Any
 import writ_dagster.rehearsal.behaviour as bh
 from writ_dagster.core.simulation.attempts import attempt_seed
 from writ_dagster.core.simulation.oracle import OracleAgent
+from writ_dagster.core.simulation.oracle_state import oracle_state
 from writ_dagster.core.simulation.protocol import ConversationView, RawToolCall, Reply
 from writ_dagster.core.simulation.records import trajectory_id
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
@@ -352,7 +353,7 @@ class Fleet:
         fs = state.fleet
         st = state.backend
         if "p" not in fs:
-            outline = st["outline"]
+            outline = oracle_state(st).outline
             figures = list(self._figures(state.identity.entry)) if cfg.errors.missing_figure > 0 else []
             writes = len(outline.writes) if any(getattr(cfg.errors, k) > 0 for k in bh.WRITE_KINDS) else 0
             p = bh.per_opportunity(cfg.pass_rate, writes + len(figures))
@@ -367,14 +368,16 @@ class Fleet:
                 kind = bh.pick_write_kind(bh.draw(self.config.seed, label, prefix, "kind"), cfg.errors)
                 fs["bad"][w] = kind
                 if kind == "write_before_yes":
-                    step = st["outline"].writes[w]
+                    ost = oracle_state(st)
+                    step = ost.outline.writes[w]
                     # the oracle goes on as if its write had been proposed, confirmed and made
-                    st["last_call"], st["proposed"], st["confirmed"] = ("write", w), None, False
+                    ost.last_call, ost.proposed, ost.confirmed = ("write", w), None, False
                     errors.append(kind)
                     return Reply(tool_calls=[RawToolCall(step.name, dict(step.arguments))],
                                  raw={"act": "tool_call", "fleet_error": kind}), errors
-        if reply.tool_calls and (st.get("last_call") or ("", 0))[0] == "write":
-            w = st["last_call"][1]
+        last_call = oracle_state(st).last_call if reply.tool_calls else None  # tool calls: the oracle has played
+        if last_call is not None and last_call[0] == "write":
+            w = last_call[1]
             kind = fs["bad"].get(w)
             if kind in ("wrong_argument", "two_calls") and w not in fs["said"]:
                 fs["said"].add(w)
