@@ -4,7 +4,7 @@ process group gone after the run, both when the run succeeds and when a step fai
 partition played by a model agent (the tiny model) and a model user (SmolLM2), both on vLLM CPU
 servers, stored, scored and filtered, the user's prompt read as the model got it.
 
-Slow (four vLLM server starts, ~40 s each here) and skipped where vllm is not installed.
+Slow (four vLLM server starts, ~26 s each here) and skipped where vllm is not installed.
 """
 
 from __future__ import annotations
@@ -80,9 +80,9 @@ def _gone(pid: int) -> bool:
 def test_teacher_server_runs_once_per_run_and_stops_after_success_and_failure(tiny_model: Path, tmp_path: Path):
     db = tmp_path / "w.duckdb"
     teacher = ModelRole(kind="vllm-server", options={"model": str(tiny_model), "temperature": 0.7, "top_p": 0.95,
-                                                     "max_tokens": 96, "seed": 11, "timeout_s": 60})
+                                                     "max_tokens": 48, "seed": 11, "timeout_s": 60})
     resources = {"storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=2),
-                 "simulation": SimulationSettings(variants=1, max_steps=8, max_concurrency=4),
+                 "simulation": SimulationSettings(variants=1, max_steps=6, max_concurrency=4),  # the lifecycle, not the talk
                  "teacher": teacher, "user_simulator": ModelRole(), "user_rewriter": ModelRole()}
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(BATCH_PARTITIONS_NAME, ["b0000"])
