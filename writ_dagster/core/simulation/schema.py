@@ -36,24 +36,37 @@ def _check(value: Any, node: dict[str, Any], defs: dict[str, Any], path: str) ->
             options = [_check(value, opt, defs, path) for opt in node[key]]
             return [] if any(not o for o in options) else [f"{path}: matches none of {key}"]
     kind = node.get("type")
-    if kind in _TYPES:
-        ok = isinstance(value, _TYPES[kind]) and not (kind in ("integer", "number") and isinstance(value, bool))
-        if not ok:
-            return [f"{path}: expected {kind}, got {type(value).__name__}"]
-    if "enum" in node and value not in node["enum"]:
-        return [f"{path}: {value!r} not one of {node['enum']}"]
+    scalar = _scalar_problem(value, node, kind, path)
+    if scalar is not None:
+        return [scalar]  # a wrong type or value says all there is to say: its members are not checked
     problems: list[str] = []
     if isinstance(value, dict) and ("properties" in node or kind == "object"):
-        props = node.get("properties", {})
-        for req in node.get("required", []):
-            if req not in value:
-                problems.append(f"{path}: missing required {req!r}")
-        for key, sub in value.items():
-            if key in props:
-                problems += _check(sub, props[key], defs, f"{path}.{key}")
-            elif props and node.get("additionalProperties", False) is False:
-                problems.append(f"{path}: unexpected {key!r}")
+        problems += _object_problems(value, node, defs, path)
     if isinstance(value, list) and isinstance(node.get("items"), dict):
         for i, item in enumerate(value):
             problems += _check(item, node["items"], defs, f"{path}[{i}]")
+    return problems
+
+
+def _scalar_problem(value: Any, node: dict[str, Any], kind: Any, path: str) -> str | None:
+    """The value's own violation of ``node``'s ``type`` or ``enum`` (None if it has none)."""
+    if kind in _TYPES:
+        # bool is an int in Python, but not an integer or number in JSON schema
+        ok = isinstance(value, _TYPES[kind]) and not (kind in ("integer", "number") and isinstance(value, bool))
+        if not ok:
+            return f"{path}: expected {kind}, got {type(value).__name__}"
+    if "enum" in node and value not in node["enum"]:
+        return f"{path}: {value!r} not one of {node['enum']}"
+    return None
+
+
+def _object_problems(value: dict[str, Any], node: dict[str, Any], defs: dict[str, Any], path: str) -> list[str]:
+    """Missing required keys, unexpected keys and the problems of each known property's value."""
+    props = node.get("properties", {})
+    problems = [f"{path}: missing required {req!r}" for req in node.get("required", []) if req not in value]
+    for key, sub in value.items():
+        if key in props:
+            problems += _check(sub, props[key], defs, f"{path}.{key}")
+        elif props and node.get("additionalProperties", False) is False:
+            problems.append(f"{path}: unexpected {key!r}")
     return problems
