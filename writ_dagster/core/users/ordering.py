@@ -32,6 +32,13 @@ def reorder_allowed(outline: TaskOutline, order: list[int]) -> bool:
         return False
     if order == list(range(n)):
         return True
+    # cheapest first: the plan is executed only when the requests' shape allows a new order at all
+    return _movable(outline, order) and _targets_in_own_reads(outline) and _same_outcome(outline, order)
+
+
+def _movable(outline: TaskOutline, order: list[int]) -> bool:
+    """Whether no request is tied to its place: by a transfer, a condition, a change of mind or a missing id."""
+    n = len(outline.requests)
     if any(r.transfer for r in outline.requests[:-1]) or (outline.requests[-1].transfer and order[-1] != n - 1):
         return False  # a transfer ends the conversation: it stays the last request
     if any(r.condition for r in outline.requests):
@@ -42,12 +49,23 @@ def reorder_allowed(outline: TaskOutline, order: list[int]) -> bool:
         return False
     if any(not w.reads for w in outline.writes[1:]):
         return False  # a write with no evidence of its own rests on an earlier request's (a delay's certificate)
+    return True
+
+
+def _targets_in_own_reads(outline: TaskOutline) -> bool:
+    """Whether every write's target id appears in the arguments of the reads of its own block."""
     plan = outline.plan
     for w in outline.writes:
         for key in TARGET_KEYS:
             target = w.arguments.get(key)
             if target is not None and not any(target in plan[i].arguments.values() for i in w.reads):
                 return False
+    return True
+
+
+def _same_outcome(outline: TaskOutline, order: list[int]) -> bool:
+    """Whether the plan run in ``order`` succeeds at every write, with the same amounts and the same DB changes."""
+    plan = outline.plan
     verifier = get_verifier(outline.domain)
     gold = verifier.execute([(s.name, s.arguments) for s in plan])
     positions = reordered_plan(outline, order)
