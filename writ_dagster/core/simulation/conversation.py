@@ -164,33 +164,45 @@ class Conversation:
         for raw in reply.tool_calls:
             calls.append(self._tool_call(raw, self.n_tool_calls + len(calls), calls))
         if reply.truncated:
-            self._truncated("agent", AssistantMessage(role="assistant", content=content, tool_calls=calls or None,
-                                                      usage=self._usage(reply), raw_data=self._raw(reply)))
+            self._truncated("agent", self._assistant(reply, content, calls or None))
             return
         if content is None and not calls:
             self._count("empty_message")
             self._end(TerminationReason.AGENT_ERROR)
             return
         if content is not None and calls:
-            self._count("content_with_tool_calls")
-            if self.config.mixed_message == "error":
-                self.messages.append(AssistantMessage(role="assistant", content=content, tool_calls=calls,
-                                                      usage=self._usage(reply), raw_data=self._raw(reply)))
-                self.step_count += 1
-                self._end(TerminationReason.AGENT_ERROR)
+            if self._mixed_is_error(reply, content, calls):
                 return
             content = None
-        msg = AssistantMessage(role="assistant", content=content, tool_calls=calls or None,
-                               usage=self._usage(reply), raw_data=self._raw(reply))
-        self.messages.append(msg)
+        self.messages.append(self._assistant(reply, content, calls or None))
         self.step_count += 1
         if self.config.agent_can_stop and content is not None and "###STOP###" in content:
             self._end(TerminationReason.AGENT_STOP)
-        if not calls:
-            if not self.done:
-                self.next_role = "user"
-            self._check_limits()
+        if calls:
+            self._run_tools(calls)
             return
+        if not self.done:
+            self.next_role = "user"
+        self._check_limits()
+
+    def _assistant(self, reply: Reply, content: str | None, calls: list[ToolCall] | None) -> AssistantMessage:
+        return AssistantMessage(role="assistant", content=content, tool_calls=calls,
+                                usage=self._usage(reply), raw_data=self._raw(reply))
+
+    def _mixed_is_error(self, reply: Reply, content: str, calls: list[ToolCall]) -> bool:
+        """Count a message with both text and tool calls; under ``mixed_message="error"`` store it and end the run.
+
+        False: the caller keeps the calls and drops the text.
+        """
+        self._count("content_with_tool_calls")
+        if self.config.mixed_message != "error":
+            return False
+        self.messages.append(self._assistant(reply, content, calls))
+        self.step_count += 1
+        self._end(TerminationReason.AGENT_ERROR)
+        return True
+
+    def _run_tools(self, calls: list[ToolCall]) -> None:
         # AGENT -> ENV: no limit check on this step (tau2 skips it while the env must answer).
         for call in calls:
             result = self.env.get_response(call)
