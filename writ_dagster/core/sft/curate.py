@@ -119,6 +119,9 @@ def stale_input(rec: TrajectoryRecord, task: TaskRecord, script_hashes: Mapping[
     return None
 
 
+Pair = tuple[TrajectoryRecord, TaskRecord]
+
+
 def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, TaskRecord], config: SFTConfig,
               indexes: Mapping[str, BaseTaskIndex] | None = None,
               script_hashes: Mapping[str, str] | None = None, limit: RecipeLimit | None = None) -> SFTBuild:
@@ -130,9 +133,30 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
     (before the mixture, so a cell is filled with rows that fit) and the lengths are reported.
     """
     dropped: Counter[str] = Counter()
-    indexes = dict(indexes or {})
+    kept, considered = _screen(trajectories, tasks, config, dict(indexes or {}), script_hashes, dropped)
+    unique = _drop_near_duplicates(kept, config, dropped)
+    # lengths under the recipe: before the mixture, so the rows picked for a cell are ones that fit
+    tokens: dict[str, int] = {}
+    if limit is not None and limit.count is not None:
+        unique = _fit_recipe(unique, config, limit.count, limit.max_length, tokens, dropped)
+    chosen, taken = _mixture(unique, config, dropped)
+    version = _version(chosen, config)
+    rows = _rows(chosen, config, version, tokens)
+    return SFTBuild(version=version, rows=rows, considered=considered,
+                    dropped=dict(sorted(dropped.items())), cells=dict(sorted(taken.items())),
+                    policy_filter=config.policy_filter,
+                    lengths=None if limit is None else recipe_lengths(limit, rows, tokens, dropped[OVER_MAX_LENGTH]))
+
+
+def _screen(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, TaskRecord], config: SFTConfig,
+            indexes: dict[str, BaseTaskIndex], script_hashes: Mapping[str, str] | None,
+            dropped: Counter[str]) -> tuple[list[Pair], int]:
+    """The trajectories that pass every per-trajectory filter, with their tasks, and how many were considered.
+
+    The others are counted in ``dropped`` by reason. ``trajectories`` is read once, as a stream.
+    """
     signatures: dict[str, bool] = {}  # task id -> collides with a base task (computed once per task)
-    kept: list[tuple[TrajectoryRecord, TaskRecord]] = []
+    kept: list[Pair] = []
     considered = 0
     for rec in trajectories:
         considered += 1
@@ -143,63 +167,81 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
         reason = stale_input(rec, task, script_hashes) or rejection(rec, config)
         if reason is None and config.policy_filter:
             reason = first_violation(rec.messages, get_domain(rec.domain).write_tools)
-        if reason is None:
-            if task.task_id not in signatures:
-                if rec.domain not in indexes:
-                    indexes[rec.domain] = build_index(get_domain(rec.domain))
-                writes = [(s.name, s.arguments) for s in task.gold_actions if s.kind == "write"]
-                signatures[task.task_id] = bool(indexes[rec.domain].collisions(signature(get_domain(rec.domain),
-                                                                                         writes)))
-            if signatures[task.task_id]:
-                reason = COLLIDES
+        if reason is None and _collides(rec, task, indexes, signatures):
+            reason = COLLIDES
         if reason:
             dropped[reason] += 1
         else:
             kept.append((rec, task))
+    return kept, considered
 
-    # near-duplicates: only within one gold plan, judged on what the user said
-    by_plan: dict[str, list[tuple[TrajectoryRecord, TaskRecord, set]]] = {}
-    unique: list[tuple[TrajectoryRecord, TaskRecord]] = []
+
+def _collides(rec: TrajectoryRecord, task: TaskRecord, indexes: dict[str, BaseTaskIndex],
+              signatures: dict[str, bool]) -> bool:
+    """Whether ``task``'s writes collide with a base task of its domain (indexes and answers cached in place)."""
+    if task.task_id not in signatures:
+        if rec.domain not in indexes:
+            indexes[rec.domain] = build_index(get_domain(rec.domain))
+        writes = [(s.name, s.arguments) for s in task.gold_actions if s.kind == "write"]
+        signatures[task.task_id] = bool(indexes[rec.domain].collisions(signature(get_domain(rec.domain), writes)))
+    return signatures[task.task_id]
+
+
+def _drop_near_duplicates(kept: list[Pair], config: SFTConfig, dropped: Counter[str]) -> list[Pair]:
+    """``kept`` by trajectory id, less near-duplicates: only within one gold plan, judged on what the user said."""
+    by_plan: dict[str, list[set]] = {}
+    unique: list[Pair] = []
     for rec, task in sorted(kept, key=lambda x: x[0].trajectory_id):
         text = " ".join(m.get("content") or "" for m in rec.messages if m.get("role") == "user")
         sh = _shingles(text)
         group = by_plan.setdefault(_plan_key(task), [])
-        if any(_jaccard(sh, other) >= config.near_duplicate_jaccard for _, _, other in group):
+        if any(_jaccard(sh, other) >= config.near_duplicate_jaccard for other in group):
             dropped[NEAR_DUPLICATE] += 1
             continue
-        group.append((rec, task, sh))
+        group.append(sh)
         unique.append((rec, task))
+    return unique
 
-    # lengths under the recipe: before the mixture, so the rows picked for a cell are ones that fit
-    tokens: dict[str, int] = {}
-    if limit is not None and limit.count is not None:
-        fitting = []
-        for rec, task in unique:
-            tokens[rec.trajectory_id] = limit.count(chat_rows(rec, include_reasoning=config.include_reasoning),
-                                                    domain_prompt_and_tools(rec.domain)[1])
-            if config.drop_over_max_length and tokens[rec.trajectory_id] > limit.max_length:
-                dropped[OVER_MAX_LENGTH] += 1
-            else:
-                fitting.append((rec, task))
-        unique = fitting
 
-    # mixture: a deterministic pick per cell
-    chosen: list[tuple[TrajectoryRecord, TaskRecord]] = []
+def _fit_recipe(unique: list[Pair], config: SFTConfig, count: CountTokens, max_length: int,
+                tokens: dict[str, int], dropped: Counter[str]) -> list[Pair]:
+    """Count each row in the recipe's tokens (into ``tokens``) and, if configured, drop those over ``max_length``."""
+    fitting = []
+    for rec, task in unique:
+        tokens[rec.trajectory_id] = count(chat_rows(rec, include_reasoning=config.include_reasoning),
+                                                domain_prompt_and_tools(rec.domain)[1])
+        if config.drop_over_max_length and tokens[rec.trajectory_id] > max_length:
+            dropped[OVER_MAX_LENGTH] += 1
+        else:
+            fitting.append((rec, task))
+    return fitting
+
+
+def _mixture(unique: list[Pair], config: SFTConfig, dropped: Counter[str]) -> tuple[list[Pair], Counter[str]]:
+    """A deterministic pick per cell up to ``config.targets`` (all, without targets), by trajectory id; rows per cell."""
+    chosen: list[Pair] = []
     taken: Counter[str] = Counter()
     for rec, task in sorted(unique, key=lambda x: _rank(config.seed, x[0].trajectory_id)):
         cell = cell_of(rec.domain, task.trajectory_type, rec.has_user_script)
-        if config.targets is not None:
-            if taken[cell] >= config.targets.get(cell, 0):
-                dropped[OUTSIDE_MIXTURE] += 1
-                continue
+        if config.targets is not None and taken[cell] >= config.targets.get(cell, 0):
+            dropped[OUTSIDE_MIXTURE] += 1
+            continue
         taken[cell] += 1
         chosen.append((rec, task))
     chosen.sort(key=lambda x: x[0].trajectory_id)
+    return chosen, taken
 
+
+def _version(chosen: list[Pair], config: SFTConfig) -> str:
+    """The set's version: a hash of the config and of every chosen trajectory."""
     digest = hashlib.sha256(config.content_hash().encode())
     for rec, _ in chosen:
         digest.update(rec.content_hash().encode())
-    version = digest.hexdigest()[:16]
+    return digest.hexdigest()[:16]
+
+
+def _rows(chosen: list[Pair], config: SFTConfig, version: str, tokens: Mapping[str, int]) -> list[SFTRow]:
+    """The chosen trajectories as rows of set ``version``, each task wholly in train or in validation."""
     rows = []
     for rec, task in chosen:
         # split by task so no task is in both
@@ -214,9 +256,7 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
                            writes=task.axes.writes, reads=task.axes.reads,
                            max_reads_before_write=task.axes.max_reads_before_write,
                            tokens=tokens.get(rec.trajectory_id)))
-    return SFTBuild(version=version, rows=rows, considered=considered, dropped=dict(sorted(dropped.items())),
-                    cells=dict(sorted(taken.items())), policy_filter=config.policy_filter,
-                    lengths=None if limit is None else recipe_lengths(limit, rows, tokens, dropped[OVER_MAX_LENGTH]))
+    return rows
 
 
 def recipe_lengths(limit: RecipeLimit, rows: list[SFTRow], tokens: Mapping[str, int], dropped: int) -> RecipeLengths:
