@@ -35,39 +35,39 @@ class EvaluationSettings(dg.ConfigurableResource):
     """What the ``evaluation`` asset runs: tasks, trials, limits, the user simulator, the vLLM servers."""
 
     domains: list[str] = Field(default_factory=lambda: list(DOMAINS), description="τ²-bench domains")
-    task_split: str = Field(_E["task_split"].default, description=_doc(_E, "task_split"))
-    num_tasks: int | None = Field(_E["num_tasks"].default, description=_doc(_E, "num_tasks"))
+    task_split: str = Field(default=_E["task_split"].default, description=_doc(_E, "task_split"))
+    num_tasks: int | None = Field(default=_E["num_tasks"].default, description=_doc(_E, "num_tasks"))
     task_ids: dict[str, list[str]] = Field(default_factory=dict, description=_doc(_E, "task_ids"))
-    num_trials: int = Field(_E["num_trials"].default, description=_doc(_E, "num_trials"))
-    max_steps: int = Field(_E["max_steps"].default, description="steps before a conversation is cut (tau2: 200)")
-    max_errors: int = Field(_E["max_errors"].default, description="tool errors before it is cut (tau2: 10)")
-    concurrency: int = Field(_E["concurrency"].default, description=_doc(_E, "concurrency"))
-    seed: int = Field(_E["seed"].default, description=_doc(_E, "seed"))
-    agent_temperature: float = Field(_E["agent_temperature"].default, description=_doc(_E, "agent_temperature"))
-    agent_max_tokens: int = Field(_E["agent_max_tokens"].default, description="most tokens per agent turn")
-    max_retries: int = Field(_E["max_retries"].default, description=_doc(_E, "max_retries"))
-    request_timeout_s: float = Field(_E["request_timeout_s"].default, description="per-request timeout")
-    evaluate_base_model: bool = Field(True, description="also evaluate the checkpoint's base model, side by side")
-    agent_base_url: str | None = Field(None, description="OpenAI-compatible base URL serving every evaluated model "
+    num_trials: int = Field(default=_E["num_trials"].default, description=_doc(_E, "num_trials"))
+    max_steps: int = Field(default=_E["max_steps"].default, description="steps before a conversation is cut (tau2: 200)")
+    max_errors: int = Field(default=_E["max_errors"].default, description="tool errors before it is cut (tau2: 10)")
+    concurrency: int = Field(default=_E["concurrency"].default, description=_doc(_E, "concurrency"))
+    seed: int = Field(default=_E["seed"].default, description=_doc(_E, "seed"))
+    agent_temperature: float = Field(default=_E["agent_temperature"].default, description=_doc(_E, "agent_temperature"))
+    agent_max_tokens: int = Field(default=_E["agent_max_tokens"].default, description="most tokens per agent turn")
+    max_retries: int = Field(default=_E["max_retries"].default, description=_doc(_E, "max_retries"))
+    request_timeout_s: float = Field(default=_E["request_timeout_s"].default, description="per-request timeout")
+    evaluate_base_model: bool = Field(default=True, description="also evaluate the checkpoint's base model, side by side")
+    agent_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL serving every evaluated model "
                                                          "(no vLLM server is started for them); no credentials in it")
     agent_base_urls: dict[str, str] = Field(default_factory=dict, description="base URL per evaluated model label "
                                             f"({', '.join(MODEL_LABELS)}); overrides agent_base_url for that model")
-    agent_model_name: str | None = Field(None, description="model name sent to those endpoints (default: the name "
+    agent_model_name: str | None = Field(default=None, description="model name sent to those endpoints (default: the name "
                                                            "of the model's folder)")
-    agent_api_key_env: str | None = Field(None, description="NAME of the environment variable holding those "
+    agent_api_key_env: str | None = Field(default=None, description="NAME of the environment variable holding those "
                                                             "endpoints' key (never the key)")
-    user_model: str = Field(_U["model"].default, description=_doc(_U, "model"))
-    user_base_url: str | None = Field(None, description=_doc(_U, "base_url"))
-    user_api_key_env: str | None = Field(None, description=_doc(_U, "api_key_env"))
-    user_temperature: float = Field(_U["temperature"].default, description=_doc(_U, "temperature"))
-    user_max_tokens: int = Field(_U["max_tokens"].default, description=_doc(_U, "max_tokens"))
-    server_dtype: str = Field(_S["dtype"].default, description=_doc(_S, "dtype"))
-    server_max_model_len: int | None = Field(None, description="vLLM --max-model-len (default: the model's)")
-    server_tensor_parallel_size: int = Field(1, description="vLLM --tensor-parallel-size (GPUs per server)")
-    server_cpu_kv_cache_gib: int = Field(_S["cpu_kv_cache_gib"].default, description=_doc(_S, "cpu_kv_cache_gib"))
-    agent_tool_call_parser: str = Field(_S["agent_tool_call_parser"].default, description="vLLM --tool-call-parser")
+    user_model: str = Field(default=_U["model"].default, description=_doc(_U, "model"))
+    user_base_url: str | None = Field(default=None, description=_doc(_U, "base_url"))
+    user_api_key_env: str | None = Field(default=None, description=_doc(_U, "api_key_env"))
+    user_temperature: float = Field(default=_U["temperature"].default, description=_doc(_U, "temperature"))
+    user_max_tokens: int = Field(default=_U["max_tokens"].default, description=_doc(_U, "max_tokens"))
+    server_dtype: str = Field(default=_S["dtype"].default, description=_doc(_S, "dtype"))
+    server_max_model_len: int | None = Field(default=None, description="vLLM --max-model-len (default: the model's)")
+    server_tensor_parallel_size: int = Field(default=1, description="vLLM --tensor-parallel-size (GPUs per server)")
+    server_cpu_kv_cache_gib: int = Field(default=_S["cpu_kv_cache_gib"].default, description=_doc(_S, "cpu_kv_cache_gib"))
+    agent_tool_call_parser: str = Field(default=_S["agent_tool_call_parser"].default, description="vLLM --tool-call-parser")
     server_extra_args: list[str] = Field(default_factory=list, description="more vLLM arguments, for every server")
-    server_startup_timeout_s: float = Field(_S["startup_timeout_s"].default, description="seconds to wait for /health")
+    server_startup_timeout_s: float = Field(default=_S["startup_timeout_s"].default, description="seconds to wait for /health")
 
     def eval_config(self) -> EvalConfig:
         """The validated core settings (raises pydantic's ValidationError naming a bad field)."""

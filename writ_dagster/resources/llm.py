@@ -22,11 +22,11 @@ from writ_dagster.core.llm.sampling import Sampling
 
 
 class _SamplingFields(dg.ConfigurableResource):
-    temperature: float = Field(0.0, description="sampling temperature (0 = greedy)")
-    top_p: float = Field(1.0, description="nucleus sampling mass")
-    max_tokens: int = Field(256, description="most tokens generated per turn")
-    seed: int = Field(0, description="base seed, mixed with each conversation and turn")
-    reasoning_model: bool = Field(False, description="a reasoning model behind an OpenAI-style API: send "
+    temperature: float = Field(default=0.0, description="sampling temperature (0 = greedy)")
+    top_p: float = Field(default=1.0, description="nucleus sampling mass")
+    max_tokens: int = Field(default=256, description="most tokens generated per turn")
+    seed: int = Field(default=0, description="base seed, mixed with each conversation and turn")
+    reasoning_model: bool = Field(default=False, description="a reasoning model behind an OpenAI-style API: send "
                                                      "max_tokens as max_completion_tokens, and no temperature, "
                                                      "top_p or seed (ignored by offline vLLM)")
 
@@ -39,11 +39,11 @@ class OpenAICompatibleResource(_SamplingFields):
 
     base_urls: list[str] = Field(description="server base URLs, e.g. http://127.0.0.1:8000/v1")
     model: str = Field(description="model name the servers serve")
-    api_key_env: str | None = Field(None, description="NAME of the environment variable holding the API key")
-    max_retries: int = Field(4, description="retries of a failed turn before the conversation fails")
-    backoff_s: float = Field(0.25, description="first retry delay; doubles each retry")
-    backoff_max_s: float = Field(8.0, description="longest retry delay")
-    timeout_s: float = Field(120.0, description="per-request timeout")
+    api_key_env: str | None = Field(default=None, description="NAME of the environment variable holding the API key")
+    max_retries: int = Field(default=4, description="retries of a failed turn before the conversation fails")
+    backoff_s: float = Field(default=0.25, description="first retry delay; doubles each retry")
+    backoff_max_s: float = Field(default=8.0, description="longest retry delay")
+    timeout_s: float = Field(default=120.0, description="per-request timeout")
 
     def backend(self) -> OpenAICompatibleBackend:
         """A new async backend for the simulation engine."""
@@ -59,27 +59,27 @@ class VLLMServerResource(_SamplingFields):
     :class:`OpenAICompatibleBackend` pointed at it.
     """
 
-    model: str = Field("tiny", description='model folder, or "tiny" for the locally built tiny model')
-    served_model_name: str | None = Field(None, description="name clients use (default: the folder name)")
-    port: int = Field(0, description="loopback port; 0 picks a free one")
-    tool_call_parser: str = Field("hermes", description="vLLM --tool-call-parser")
-    reasoning_parser: str | None = Field(None, description="vLLM --reasoning-parser (e.g. qwen3): reasoning "
+    model: str = Field(default="tiny", description='model folder, or "tiny" for the locally built tiny model')
+    served_model_name: str | None = Field(default=None, description="name clients use (default: the folder name)")
+    port: int = Field(default=0, description="loopback port; 0 picks a free one")
+    tool_call_parser: str = Field(default="hermes", description="vLLM --tool-call-parser")
+    reasoning_parser: str | None = Field(default=None, description="vLLM --reasoning-parser (e.g. qwen3): reasoning "
                                                            "comes back apart from the content")
-    chat_template: str | None = Field(None, description="--chat-template (default: the model's chat_template.jinja)")
-    tensor_parallel_size: int = Field(1, description="--tensor-parallel-size")
-    data_parallel_size: int = Field(1, description="--data-parallel-size")
-    dtype: str = Field(PLATFORM_DTYPE, description=f"--dtype; {DTYPE_DOC}")
-    max_model_len: int | None = Field(None, description="--max-model-len")
-    enforce_eager: bool = Field(True, description="--enforce-eager: no CUDA graphs (needed on CPUs; GPUs run faster "
+    chat_template: str | None = Field(default=None, description="--chat-template (default: the model's chat_template.jinja)")
+    tensor_parallel_size: int = Field(default=1, description="--tensor-parallel-size")
+    data_parallel_size: int = Field(default=1, description="--data-parallel-size")
+    dtype: str = Field(default=PLATFORM_DTYPE, description=f"--dtype; {DTYPE_DOC}")
+    max_model_len: int | None = Field(default=None, description="--max-model-len")
+    enforce_eager: bool = Field(default=True, description="--enforce-eager: no CUDA graphs (needed on CPUs; GPUs run faster "
                                                   "without it)")
     extra_args: list[str] = Field(default_factory=list, description="more vLLM arguments")
-    cpu_kv_cache_gib: int = Field(2, description="VLLM_CPU_KVCACHE_SPACE for the CPU build (ignored on GPUs)")
-    cuda_visible_devices: str | None = Field(
+    cpu_kv_cache_gib: int = Field(default=2, description="VLLM_CPU_KVCACHE_SPACE for the CPU build (ignored on GPUs)")
+    cuda_visible_devices: str | None = Field(default=
         None, description="CUDA_VISIBLE_DEVICES of the server, e.g. '0,1,2,3' (default: every GPU of the step)")
-    api_key_env: str | None = Field(None, description="NAME of the variable whose value the server requires as key")
-    startup_timeout_s: float = Field(300.0, description="seconds to wait for /health")
-    max_retries: int = Field(4, description="client retries of a failed turn")
-    timeout_s: float = Field(120.0, description="client per-request timeout")
+    api_key_env: str | None = Field(default=None, description="NAME of the variable whose value the server requires as key")
+    startup_timeout_s: float = Field(default=300.0, description="seconds to wait for /health")
+    max_retries: int = Field(default=4, description="client retries of a failed turn")
+    timeout_s: float = Field(default=120.0, description="client per-request timeout")
 
     _server: Any = PrivateAttr(default=None)
 
@@ -147,11 +147,11 @@ class VLLMServerResource(_SamplingFields):
 class VLLMOfflineResource(_SamplingFields):
     """In-process vLLM (``LLM.chat``): a batched backend, one call per engine step."""
 
-    model: str = Field("tiny", description='model folder, or "tiny" for the locally built tiny model')
-    dtype: str = Field(PLATFORM_DTYPE, description=f"vLLM dtype; {DTYPE_DOC}")
-    max_model_len: int | None = Field(None, description="context length (default: the model's)")
-    tensor_parallel_size: int = Field(1, description="GPUs per engine (1 on CPUs)")
-    enforce_eager: bool = Field(True, description="skip graph capture (needed on CPUs; faster start)")
+    model: str = Field(default="tiny", description='model folder, or "tiny" for the locally built tiny model')
+    dtype: str = Field(default=PLATFORM_DTYPE, description=f"vLLM dtype; {DTYPE_DOC}")
+    max_model_len: int | None = Field(default=None, description="context length (default: the model's)")
+    tensor_parallel_size: int = Field(default=1, description="GPUs per engine (1 on CPUs)")
+    enforce_eager: bool = Field(default=True, description="skip graph capture (needed on CPUs; faster start)")
 
     def backend(self) -> Any:
         """A new batched backend (the engine starts on first use)."""

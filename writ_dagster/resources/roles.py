@@ -41,7 +41,7 @@ RoleKind = Literal["scripted", "vllm-server", "openai-compatible", "vllm-offline
 Device = Literal["auto", "cpu", "gpu"]
 BackendFactory = Callable[[], Any]
 
-_CLASSES: dict[str, type[dg.ConfigurableResource]] = {
+_CLASSES: dict[str, type[VLLMServerResource | OpenAICompatibleResource | VLLMOfflineResource]] = {
     "vllm-server": VLLMServerResource, "openai-compatible": OpenAICompatibleResource,
     "vllm-offline": VLLMOfflineResource,
 }
@@ -57,12 +57,12 @@ _PROBE_TIMEOUT_S = 5.0
 class ModelRole(dg.ConfigurableResource):
     """One conversation role played by a model: managed vLLM server, endpoints, offline vLLM, or scripted."""
 
-    kind: RoleKind = Field("scripted", description="scripted | vllm-server | openai-compatible | vllm-offline | "
+    kind: RoleKind = Field(default="scripted", description="scripted | vllm-server | openai-compatible | vllm-offline | "
                                                    "teacher (user_simulator only: the teacher's model plays the user)")
     options: dict[str, Any] = Field(default_factory=dict, description="fields of the chosen kind's resource "
                                     "(VLLMServerResource, OpenAICompatibleResource, VLLMOfflineResource; "
                                     "for 'teacher': the sampling fields)")
-    device: Device = Field("auto", description="'gpu': refuse to run without the GPUs the server needs "
+    device: Device = Field(default="auto", description="'gpu': refuse to run without the GPUs the server needs "
                                                "(tensor × data parallel size); 'auto' and 'cpu' do not check")
 
     _live: Any = PrivateAttr(default=None)
