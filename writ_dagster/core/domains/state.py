@@ -81,14 +81,14 @@ class OverlayTable(MutableMapping):
         extra = sum(1 for k in self._local if k not in self._base)
         return len(self._base) - len(self._deleted) + extra
 
-    def values(self) -> Iterator[Any]:  # type: ignore[override]
+    def values(self) -> Iterator[Any]:  # type: ignore[override]  # an iterator, not a ValuesView: cheaper
         # Searches iterate whole tables on every call: take the plain dict's path when we can.
         if not self._local and not self._deleted:
             return iter(self._base.values())
         local, base = self._local, self._base
         return iter([local[k] if k in local else base[k] for k in self])
 
-    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]  # an iterator, as values()
         if not self._local and not self._deleted:
             return iter(self._base.items())
         local, base = self._local, self._base
@@ -179,7 +179,7 @@ class BaseState:
                 value = source.get(key, _MISSING)
                 cached = None if value is _MISSING else canonical_json(value)
             self._json_cache[ek] = cached
-        return cached  # type: ignore[return-value]
+        return cached  # type: ignore[return-value]  # a str or None once looked up (the sentinel is replaced)
 
     def fork(self) -> "Fork":
         """A new copy-on-write view of this DB."""
@@ -198,7 +198,8 @@ class Fork:
         self.tables = {name: OverlayTable(rows) for name, rows in base.tables.items()}
         scalars = {name: _deep(value) for name, value in base.scalars.items()}
         # model_construct skips validation: the overlays stand in for the dicts as they are.
-        self.db = base.db_class.model_construct(**self.tables, **scalars)
+        # (_fields_set named, so a type checker does not take the ** tables for it)
+        self.db = base.db_class.model_construct(_fields_set=None, **self.tables, **scalars)
 
     def changes(self) -> dict[EntityKey, str | None]:
         """Canonical JSON of every entity that differs from the base (None = removed).

@@ -208,7 +208,7 @@ def build_index(domain: Domain, upstream_root: str | Path | None = None,
         scoped = []  # a domain without that split (tau2's mock has only 'base') holds nothing back
     for task in scoped:
         avoided |= task_entities(domain, task)
-    split = _upstream_split(domain, upstream_root, avoid_users_of) if upstream else None
+    split = _upstream_split(domain, upstream_root, avoid_users_of) if upstream and upstream_root is not None else None
     if split is not None:
         for task in upstream:
             if task.id in split:

@@ -10,7 +10,7 @@ import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar, cast
 
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
@@ -133,7 +133,7 @@ class Synthesizer:
     def _choose_type(self, rng: random.Random) -> TrajectoryType:
         types = [t for t, w in sorted(self.config.type_mix.items()) if w > 0]
         weights = [self.config.type_mix[t] for t in types]
-        return rng.choices(types, weights)[0]  # type: ignore[return-value]
+        return cast(TrajectoryType, rng.choices(types, weights)[0])  # SynthesisConfig checks type_mix's keys
 
     def _choose_writes(self, ttype: TrajectoryType, rng: random.Random) -> int:
         c = self.config
@@ -158,7 +158,7 @@ class Synthesizer:
         for family in ("refusal", "mixed", "transfer", "information", "conditional", "change_of_mind"):
             share = self.config.family_mix.get(family, 0.0) if self._offers(family) else 0.0
             if x < share:
-                return family  # type: ignore[return-value]
+                return family
             x -= share
         return "writes"
 
@@ -278,7 +278,7 @@ class Synthesizer:
         return self._or_low_burden(ctx, ttype, lambda: self._draw_conditional(ctx))
 
     def _draw_conditional(self, ctx: ComposeContext) -> Conditional:
-        blueprints = list(self.composer.conditionals)  # type: ignore[attr-defined]
+        blueprints = list(self.composer.conditionals)  # type: ignore[attr-defined]  # _offers checked it has them
         ctx.rng.shuffle(blueprints)
         skipped: list[str] = []
         for bp in blueprints:
@@ -298,7 +298,8 @@ class Synthesizer:
     def _change_of_mind(self, ctx: ComposeContext, ttype: TrajectoryType) -> tuple[Refusal, Decision]:
         def draw() -> tuple[Refusal, Decision]:
             try:
-                return draw_change_of_mind(ctx, self.composer.switchable)  # type: ignore[attr-defined]
+                switchable = self.composer.switchable  # type: ignore[attr-defined]  # _offers checked it has them
+                return draw_change_of_mind(ctx, switchable)
             except Skip as s:
                 raise Rejected("no change of mind", str(s)) from None
 
@@ -331,7 +332,8 @@ class Synthesizer:
         blueprints = list(self.composer.blueprints)
         ctx.rng.shuffle(blueprints)
         # Blueprints that ask to go first for this context do (stable: the shuffle orders the rest).
-        blueprints.sort(key=lambda bp: not (getattr(bp, "first", None) and bp.first(ctx)))
+        blueprints.sort(key=lambda bp: not (getattr(bp, "first", None)
+                                             and bp.first(ctx)))  # type: ignore[attr-defined]  # an optional hook
         skipped: list[str] = []
         for bp in blueprints:
             try:

@@ -54,7 +54,7 @@ def secrets(record: TaskRecord) -> tuple[set[str], set[str]]:
 
 
 def _instruction_text(scenario: dict[str, Any]) -> str:
-    instr = scenario.get("instructions")
+    instr: Any = scenario.get("instructions")  # the text, or tau2's parts as a dict
     if isinstance(instr, str):
         return instr
     return "\n".join(str(instr.get(k) or "") for k in ("reason_for_call", "known_info", "unknown_info",
@@ -129,9 +129,9 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:
         problems.append("every confirmation must say 'yes'")
 
     persona = script.user_scenario.get("persona") or ""
-    for where, text in (("instruction", instruction + "\n" + persona), ("spoken lines", script.lines.spoken_text())):
+    for place, text in (("instruction", instruction + "\n" + persona), ("spoken lines", script.lines.spoken_text())):
         for leak in leaks(record, text):
-            problems.append(f"{where} leak {leak}, which the agent must find by evidence")
+            problems.append(f"{place} leak {leak}, which the agent must find by evidence")
 
     n = len(outline.requests)
     if sorted(script.telling_order) != list(range(n)):
@@ -154,7 +154,7 @@ def _check_slip(record: TaskRecord, script: UserScript, outline: TaskOutline) ->
             out.append("identity slip is never said")
         if not script.lines.identity_correction or slip.right not in script.lines.identity_correction:
             out.append("identity slip is never corrected")
-        users = outline.domain.base.db.users
+        users = outline.domain.base.db.users  # type: ignore[attr-defined]  # tau2's DB models are typed as BaseModel
         if slip.field == "user_id" and slip.wrong in users:
             out.append(f"slipped user id {slip.wrong} belongs to another user")
         if slip.field == "email" and any(u.email == slip.wrong for u in users.values()):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import AbstractSet, Any, Iterable
 
 from pydantic import BaseModel, Field, InstanceOf
 
@@ -359,7 +359,7 @@ def _described_by_id(req: RequestPart, writes: list[WriteStep]) -> bool:
 
 
 def _assign_figures(domain: Domain, record: TaskRecord, writes: list[WriteStep],
-                    asking: set[int] = frozenset()) -> list[str]:
+                    asking: AbstractSet[int] = frozenset()) -> list[str]:
     """Tie each communicate_info figure to the first write (from the last one used) deciding it."""
     crit = record.task.get("evaluation_criteria") or {}
     figures = crit.get("communicate_info") or []

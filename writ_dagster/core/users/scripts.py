@@ -165,7 +165,7 @@ def _swap_digits(value: str, rng: random.Random) -> str | None:
 
 def _identity_slip(outline: TaskOutline, rng: random.Random) -> Slip | None:
     """A mistyped identification detail that the lookup will reject (checked on the DB)."""
-    users = outline.domain.base.db.users
+    users = outline.domain.base.db.users  # type: ignore[attr-defined]  # tau2's DB models are typed as BaseModel
     ident = outline.identity
     for field in ("user_id", "zip", "email"):
         right = ident.get(field)

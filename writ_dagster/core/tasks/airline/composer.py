@@ -21,6 +21,7 @@ from writ_dagster.core.tasks.airline.locate import (
 from writ_dagster.core.tasks.airline.moves import change_amount, movable_shape, move_leg
 from writ_dagster.core.tasks.blueprints import (
     Amount,
+    Blueprint,
     Call,
     ComposeContext,
     Decision,
@@ -409,11 +410,12 @@ class AirlineComposer:
         domain = get_domain("airline")
         tools = domain.environment(domain.base.fork().db).tools
         self.cities = {a.iata: a.city for a in tools.list_all_airports()}
+        db: Any = domain.base.db  # tau2's DB models are typed as BaseModel
         routes: dict[str, set[str]] = {}
-        for f in domain.base.db.flights.values():
+        for f in db.flights.values():
             routes.setdefault(f.destination, set()).add(f.origin)
-        delayed = frozenset(u for u in domain.base.db.users if has_delay_case(domain.base.db, u))
-        self.blueprints = [
+        delayed = frozenset(u for u in db.users if has_delay_case(db, u))
+        self.blueprints: list[Blueprint] = [
             CancelReservation(self.cities), AddBaggage(self.cities), ChangeCabin(self.cities),
             ChangeFlight(self.cities), UpdatePassenger(self.cities), CancelledFlightCompensation(self.cities),
             BookFlight(self.cities, routes={k: sorted(v) for k, v in routes.items()}),
@@ -427,11 +429,11 @@ class AirlineComposer:
                              if isinstance(bp, (CancelReservation, AddBaggage, ChangeCabin, ChangeFlight))]
         # A change of mind: cancel, bags, cabin, a flight or a passenger, taken back for another of them.
         self.switchable = [bp for bp in self.blueprints if bp.name in TAKE_BACK_WORDS]
-        self._users = sorted(u for u, x in domain.base.db.users.items() if x.reservations)
+        self._users = sorted(u for u, x in db.users.items() if x.reservations)
         # Users with more reservations afford more writes and more evidence per write. The few users with a
         # flight delayed today weigh DELAY_USER_WEIGHT times more, so delayed-flight compensation reaches a
         # default batch (about 5% of picks).
-        self._weights = [len(domain.base.db.users[u].reservations) * (DELAY_USER_WEIGHT if u in delayed else 1)
+        self._weights = [len(db.users[u].reservations) * (DELAY_USER_WEIGHT if u in delayed else 1)
                          for u in self._users]
 
     def pick_user(self, db: Any, rng: random.Random) -> str:

@@ -180,7 +180,8 @@ def choose_payment(ctx: ComposeContext, valid: Callable[[Any], bool]) -> Payment
     """A payment method the user picks: by name at low burden, by a balance comparison at high."""
     # Only methods the user held before the call: a certificate sent earlier in this task has an id the
     # user cannot know when they start (tau2 makes it up on sending).
-    held = get_domain("airline").base.db.users[ctx.user_id].payment_methods
+    base_db: Any = get_domain("airline").base.db  # tau2's DB models are typed as BaseModel
+    held = base_db.users[ctx.user_id].payment_methods
     methods = sorted((m for m in ctx.db.users[ctx.user_id].payment_methods.values() if m.id in held),
                      key=lambda m: m.id)
     ok = [m for m in methods if valid(m)]

@@ -143,7 +143,9 @@ class CancelOrder(_RetailBlueprint):
     tool: str = policy.CANCEL
 
     def options(self, v: View) -> Iterator[Decision]:
-        picks = [(p, "") for p in locate_orders(v, policy.PENDING, self.tool, self._cancellable)]
+        # (pick, "") or, for the most sold-out order, (pick, the products to open)
+        picks: list[tuple[Pick, str | list[str]]] = [
+            (p, "") for p in locate_orders(v, policy.PENDING, self.tool, self._cancellable)]
         if v.high:
             picks += self._most_sold_out(v)
             v.rng.shuffle(picks)
@@ -340,7 +342,7 @@ class ReturnItems(_RetailBlueprint):
     tool: str = policy.RETURN
 
     def options(self, v: View) -> Iterator[Decision]:
-        picks = [(p, "", []) for p in locate_orders(v, policy.DELIVERED, self.tool)]
+        picks: list[tuple[Pick, str, list[str]]] = [(p, "", []) for p in locate_orders(v, policy.DELIVERED, self.tool)]
         if v.high:
             picks += [(p, ("the most expensive item among all your delivered orders (you are not sure which one "
                           "it is)"), []) for p in self._priciest_item_pick(v)]
@@ -438,13 +440,14 @@ class ModifyUserAddress(_RetailBlueprint):
         v.rng.shuffle(options)
         for name, o in options:
             addr = address_dict(o.address)
+            # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
+            holds = lambda x, n=name, c=o: f"with the {n}" if x is c else f"no {n}"  # noqa: E731
             yield self._decision(
                 v, addr, v.all_order_reads(), len(v.orders),
                 Request(f"change your default address to the address your order with the {name} was shipped to",
                         v.ctx.words.choice(("you have moved back there", "you are living there now", ""))),
                 [UNKNOWN_IDS, "You do not remember that address exactly."], order=o.order_id,
-                how=compare("orders", f"the only {name}", o, v.orders, order_id,
-                            lambda x, n=name, c=o: f"with the {n}" if x is c else f"no {n}"))
+                how=compare("orders", f"the only {name}", o, v.orders, order_id, holds))
 
     def _decision(self, v: View, addr: dict[str, str], reads: list[Call], candidates: int, say: Request,
                   unknown: list[str], order: str | None = None, how: Comparison | None = None) -> Decision:

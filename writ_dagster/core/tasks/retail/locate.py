@@ -146,6 +146,7 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
             "orders", f"the only {noun.split()[0]} status", contenders[0], v.orders, order_id, v.status0)))
     else:
         items = lambda o: count_items(len(o.items))  # noqa: E731
+        key: Callable[[Any], float]  # item counts here, money below
         for phrase, key, highest, criterion in (
                 ("with the most items", lambda o: len(o.items), True, "the most items"),
                 ("with the fewest items", lambda o: len(o.items), False, "the fewest items")):
@@ -162,9 +163,10 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
                      "the most expensive single item", "a top item price of {}")):
                 best = unique_best(contenders, key, highest)
                 if best is not None:
+                    # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
+                    value = lambda o, k=key, w=said: w.format(spoken_money(k(o)))  # noqa: E731
                     out.append((f"your {noun} {phrase}", best, compare(
-                        things, criterion, best, contenders, order_id,
-                        lambda o, k=key, w=said: w.format(spoken_money(k(o))))))
+                        things, criterion, best, contenders, order_id, value)))
         sizes = [len(o.items) for o in contenders]
         for o in contenders:
             n = len(o.items)
@@ -177,10 +179,11 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
             holders.setdefault(name, []).append(o)
     for name, orders in holders.items():
         if len(orders) == 1:
+            # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
+            holds = lambda o, n=name: f"with the {n}" if o is orders[0] else f"no {n}"  # noqa: E731
             out.append((f"your {noun} that contains {_a(name)}", orders[0], compare(
                 things if len(contenders) > 1 else "orders", f"the only {name}", orders[0],
-                contenders if len(contenders) > 1 else v.orders, order_id,
-                lambda o, n=name: f"with the {n}" if o is orders[0] else f"no {n}")))
+                contenders if len(contenders) > 1 else v.orders, order_id, holds)))
     return out
 
 

@@ -107,7 +107,7 @@ def changes(v: View, order: Any) -> list[Change]:
                                     f"not matter to you.")]))
     if len(order.items) > 1 and len(changeable(order)) == len(order.items):
         # "Downgrade whatever can be had cheaper": every product in the order must be checked.
-        swaps = []
+        swaps: list[tuple[Any, Any]] = []  # (item, its cheapest option)
         for i in order.items:
             cheaper = [x for x in alternatives(v.product(i.product_id), i) if x.price < i.price]
             best = unique_best(cheaper, lambda x: x.price, False)
