@@ -51,7 +51,7 @@ class Reply:
     @property
     def truncated(self) -> bool:
         """Whether generation stopped at the token limit rather than at the model's own end."""
-        return bool(self.raw) and self.raw.get("finish_reason") == "length"  # type: ignore[union-attr]
+        return self.raw is not None and self.raw.get("finish_reason") == "length"
 
 
 @dataclass

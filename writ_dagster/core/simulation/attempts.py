@@ -25,7 +25,9 @@ _INFRASTRUCTURE = re.compile(r"^(agent|user): (connection|timeout|http (429|5\d\
 
 def is_infrastructure_error(backend_error: str | None) -> bool:
     """Whether a stored ``backend_error`` says the endpoint failed, not the model."""
-    return bool(backend_error) and _INFRASTRUCTURE.match(backend_error) is not None  # type: ignore[arg-type]
+    if not backend_error:
+        return False
+    return _INFRASTRUCTURE.match(backend_error) is not None
 
 
 def attempt_seed(seed: int, attempt: int) -> int:

@@ -8,7 +8,7 @@ those jobs are skipped and nothing is simulated twice.
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
+from typing import AsyncGenerator, Callable, Collection, Iterable, Iterator, Sequence
 
 from writ_dagster.core.simulation.backends import AsyncBackend, Backend
 from writ_dagster.core.simulation.engine import FollowUp, Job, OnFinish, SimulationEngine
@@ -76,8 +76,8 @@ def simulate_jobs(jobs: Sequence[Job], *, agent_factory: BackendFactory = Oracle
     if not jobs:
         return
     if workers > 1:
-        stream = run_parallel(jobs, agent_factory, user_factory, config, workers=workers,  # type: ignore[arg-type]
-                              chunk_size=chunk_size)
+        stream = run_parallel(jobs, agent_factory, user_factory,  # type: ignore[arg-type]  # batched ones only
+                              config, workers=workers, chunk_size=chunk_size)
     else:
         agent, user = agent_factory(), user_factory()
         engine = SimulationEngine(agent, user, config)
@@ -96,7 +96,7 @@ def is_batched(backend: object) -> bool:
     return callable(getattr(backend, "respond_batch", None))
 
 
-def _drain(agen: AsyncIterator[TrajectoryRecord]) -> Iterator[TrajectoryRecord]:
+def _drain(agen: AsyncGenerator[TrajectoryRecord, None]) -> Iterator[TrajectoryRecord]:
     """Iterate an async generator from synchronous code, one record at a time."""
     loop = asyncio.new_event_loop()
     try:

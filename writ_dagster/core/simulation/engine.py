@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, AsyncGenerator, Callable, Iterable, Iterator, Sequence
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier
@@ -28,8 +28,12 @@ from writ_dagster.core.simulation.records import (
 )
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.tau2_adapter import TerminationReason
+from writ_dagster.core.turns import Reply, Role
 from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.versioning import code_version, tau2_version
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 OnFinish = Callable[[TrajectoryRecord], None]
 # Given a finished conversation, the job to run next in its slot (the next attempt), or None.
@@ -95,6 +99,7 @@ class SimulationEngine:
                 active.append(self.open(job))
             if not active:
                 return
+            role: Role
             for role, backend in (("agent", self.agent), ("user", self.user)):
                 waiting = [c for c in active if not c.done and c.next_role == role]
                 if waiting:
@@ -118,21 +123,21 @@ class SimulationEngine:
         return list(self.run(jobs))
 
     @staticmethod
-    def _apply(convs: Sequence[Conversation], role: str, replies: Sequence) -> None:
+    def _apply(convs: Sequence[Conversation], role: Role, replies: Sequence[Reply]) -> None:
         if len(replies) != len(convs):
             raise RuntimeError(f"{role} backend returned {len(replies)} replies for {len(convs)} conversations")
         for conv, reply in zip(convs, replies):
-            conv.apply(role, reply)  # type: ignore[arg-type]
+            conv.apply(role, reply)
 
     # -- async ------------------------------------------------------------------------------
     async def arun(self, jobs: Iterable[Job], on_finish: OnFinish | None = None,
-                   follow: FollowUp | None = None) -> AsyncIterator[TrajectoryRecord]:
+                   follow: FollowUp | None = None) -> AsyncGenerator[TrajectoryRecord, None]:
         """Simulate ``jobs`` with up to ``max_concurrency`` conversations in flight; yield as they end.
 
         ``follow`` names the job to run after a conversation ends (a further attempt), in its slot.
         """
-        agent = self.agent if _is_async(self.agent) else BatchAsAsync(self.agent)  # type: ignore[arg-type]
-        user = self.user if _is_async(self.user) else BatchAsAsync(self.user)  # type: ignore[arg-type]
+        agent = self.agent if _is_async(self.agent) else BatchAsAsync(self.agent)
+        user = self.user if _is_async(self.user) else BatchAsAsync(self.user)
         queue: asyncio.Queue[TrajectoryRecord | BaseException | None] = asyncio.Queue()
         limit = asyncio.Semaphore(self.config.max_concurrency)
 
@@ -142,8 +147,9 @@ class SimulationEngine:
                     conv = self.open(job)
                     while not conv.done:
                         role = conv.next_role
+                        assert role is not None  # a conversation has a next role until it is done
                         backend = agent if role == "agent" else user
-                        conv.apply(role, await backend.respond(conv.view(role)))  # type: ignore[arg-type]
+                        conv.apply(role, await backend.respond(conv.view(role)))
                     record = self.record(conv)
                     if on_finish is not None:
                         on_finish(record)
@@ -223,8 +229,8 @@ def _usage(messages: list[dict]) -> TokenUsage:
         totals[f"{who}_prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
         totals[f"{who}_completion_tokens"] += int(usage.get("completion_tokens") or 0)
     kind = "none" if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
-    return TokenUsage(kind=kind, **totals)  # type: ignore[arg-type]
+    return TokenUsage(kind=kind, **totals)
 
 
-def _is_async(backend: object) -> bool:
+def _is_async(backend: Backend | AsyncBackend) -> TypeIs[AsyncBackend]:
     return asyncio.iscoroutinefunction(getattr(backend, "respond", None))

@@ -47,4 +47,6 @@ def user_system_prompt(user_scenario: dict[str, Any]) -> str:
 
 def is_user_stop(text: str | None) -> bool:
     """tau2's UserSimulator.is_stop on a message's text."""
-    return bool(text) and any(tok in text for tok in USER_STOP_TOKENS)
+    if not text:
+        return False
+    return any(tok in text for tok in USER_STOP_TOKENS)

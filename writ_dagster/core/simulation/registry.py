@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Literal
 
-from writ_dagster.core.simulation.backends import AsyncBackend, Backend
+from writ_dagster.core.simulation.backends import AsyncBackend, Backend, ScriptedBackend
 
 Role = Literal["agent", "user"]
 ROLES: tuple[Role, ...] = ("agent", "user")
@@ -133,7 +133,8 @@ def check_options(name: str, role: Role, options: dict[str, Any]) -> None:
         raise ValueError(f"unknown {role}_options for backend {name!r}: {', '.join(map(str, unknown))}; {takes}")
 
 
-def backend_factory(name: str, role: Role, options: dict[str, Any] | None = None) -> Callable[[], Backend]:
+def backend_factory(name: str, role: Role,
+                    options: dict[str, Any] | None = None) -> Callable[[], Backend | AsyncBackend]:
     """A no-argument factory for ``name`` (picklable, so worker processes can call it)."""
     get_backend_spec(name, role)  # fail here, not in a worker
     return functools.partial(create_backend, name, role, dict(options or {}))
@@ -141,7 +142,7 @@ def backend_factory(name: str, role: Role, options: dict[str, Any] | None = None
 
 # -- built-in scripted backends ----------------------------------------------------------------
 
-def _scripted(cls: type) -> BackendFactory:
+def _scripted(cls: type[ScriptedBackend]) -> BackendFactory:
     def factory(**options: Any) -> Backend:
         if options:
             raise ValueError(f"the scripted backend {cls.name!r} takes no options, got {sorted(options)}")

@@ -66,7 +66,7 @@ class TrajectoryConfig(SettingsModel):
         if value is not None and value < 1:
             raise ValueError(f"{info.field_name} must be at least 1, got {value}")
         most = _MAXIMA.get(info.field_name)
-        if most is not None and value > most:
+        if most is not None and value is not None and value > most:  # (fields with a maximum are never None)
             raise ValueError(f"{info.field_name} must be at most {most}, got {value}")
         return value
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -30,7 +30,7 @@ def distribution(values: pl.Series) -> dict[str, float]:
         "min": as_float.min(), "median": as_float.median(),
         "p90": as_float.quantile(0.9, interpolation="nearest"), "max": as_float.max(), "mean": as_float.mean(),
     }
-    return {k: round(float(v), 3) for k, v in out.items()}
+    return {k: round(float(cast(float, v)), 3) for k, v in out.items()}  # a Float64 column's figures
 
 
 def success_rate(frame: pl.DataFrame) -> float:
