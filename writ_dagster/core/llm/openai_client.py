@@ -154,9 +154,11 @@ class OpenAICompatibleBackend:
 
             limits = httpx.Limits(max_connections=self._max_connections,
                                   max_keepalive_connections=self._max_connections)
-            # max_retries=0: retries are ours (counted, spread over URLs, with our backoff)
+            # max_retries=0: retries are ours (counted, spread over URLs, with our backoff). openai's signature
+            # names httpx2's client, but it takes an httpx one too.
             self._clients = [AsyncOpenAI(base_url=url, api_key=self._key, max_retries=0, timeout=self.retry.timeout_s,
-                                         http_client=httpx.AsyncClient(limits=limits, timeout=self.retry.timeout_s))
+                                         http_client=httpx.AsyncClient(  # type: ignore[arg-type]  # (see above)
+                                             limits=limits, timeout=self.retry.timeout_s))
                              for url in self.base_urls]
         return self._clients[slot % len(self._clients)]
 

@@ -190,7 +190,9 @@ def _data_and_tokenizer(spec: TinyModelSpec) -> tuple[list[dict[str, Any]], Any,
 
     rows = []
     for chat in chats:
-        for window in tiny_data.windows(chat, lambda m, t=chat.tools: count(m, t), spec.max_length):
+        # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
+        tokens = lambda m, t=chat.tools: count(m, t)  # noqa: E731
+        for window in tiny_data.windows(chat, tokens, spec.max_length):
             rows.append(tiny_data.sft_row(window, chat.tools))
     return rows, tok, {"chats": len(chats), "windows": len(rows)}
 

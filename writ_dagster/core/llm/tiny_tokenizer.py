@@ -10,7 +10,7 @@ one of those lines is tokenized by plain byte-level BPE, so nothing depends on t
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from writ_dagster.core.llm.chat_format import CHAT_TEMPLATE, END_OF_TEXT, IM_END, IM_START, SPECIAL_TOKENS, TOOL_TOKENS
 
@@ -47,7 +47,10 @@ def train_tokenizer(corpus: Iterable[str], fixed: list[tuple[str, list[dict[str,
                                   additional_special_tokens=[IM_START], model_max_length=1 << 15,
                                   clean_up_tokenization_spaces=False)
     tok.chat_template = CHAT_TEMPLATE
-    rendered = [tok.apply_chat_template([{"role": "system", "content": system}], tools=tools, tokenize=False)
+    # cast: with tokenize=False the template renders to text
+    rendered = [cast(str, tok.apply_chat_template([{"role": "system", "content": system}],
+                                                  tools=tools,  # type: ignore[arg-type]  # list is invariant
+                                                  tokenize=False))
                 for system, tools in fixed]
     # normalized=False: match the raw text; special=False: decoding must keep them (the
     # hermes parser reads <tool_call> in the output, and phrases are ordinary text).

@@ -135,9 +135,9 @@ def prepare_smollm2(out: Path, log: Any = None) -> Path:
         model.config.quantization_config = None
         if hasattr(model.config, "__dict__"):
             model.config.__dict__.pop("quantization_config", None)
-        model.hf_quantizer = None
-        model.is_quantized = False
-        model = model.to(torch.bfloat16)
+        model.hf_quantizer = None  # type: ignore[assignment]  # torch types Module.__setattr__ for tensors only
+        model.is_quantized = False  # type: ignore[assignment]  # (the same)
+        model = model.to(torch.bfloat16)  # type: ignore[arg-type]  # transformers' wrapper hides .to's signature
         tok.chat_template = CHATML_TEMPLATE
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)

@@ -80,7 +80,7 @@ class VLLMOfflineBackend:
         for idx in groups.values():
             for i, reply in zip(idx, self._generate([views[i] for i in idx])):
                 replies[i] = reply
-        return replies  # type: ignore[return-value]
+        return replies  # type: ignore[return-value]  # every slot filled: the groups cover every view
 
     def _generate(self, views: list[ConversationView]) -> list[Reply]:
         try:
