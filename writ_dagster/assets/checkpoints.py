@@ -8,10 +8,13 @@ the ``gpu`` pool: GPU steps never overlap.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
+from collections.abc import Sequence
+from typing import Any
+
 import dagster as dg
 
 from writ_dagster.assets.checks import check_result
-from writ_dagster.assets.metadata import home_path
+from writ_dagster.assets.metadata import Metadata, home_path
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.plots import loss_curve, md_image
 from writ_dagster.core.stages import MissingInputError
@@ -51,7 +54,7 @@ def checkpoint(context: dg.AssetExecutionContext, storage: WritStorage, training
     """Train a checkpoint on the latest SFT set and register it when complete."""
     recipe = training.training_recipe()  # bad settings fail here, before anything runs
 
-    def launch(checkpoint_id: str, job: TrainJob) -> list:
+    def launch(checkpoint_id: str, job: TrainJob) -> Sequence[Any]:
         command = training.command()
         context.log.info(f"training {checkpoint_id}: {' '.join(command)}")
         invocation = pipes_subprocess_client.run(command=command, context=context,
@@ -83,7 +86,7 @@ def rows_cut_result(manifest: TrainResult) -> dg.AssetCheckResult:
 
 
 def checkpoint_metadata(manifest: TrainResult, checkpoint_id: str, streamed: int,
-                        training: TrainingSettings) -> dict[str, object]:
+                        training: TrainingSettings) -> Metadata:
     """What the UI shows for a checkpoint."""
     curve = manifest.loss_curve
     metadata = {

@@ -14,6 +14,10 @@ from writ_dagster.core.simulation.quality import quality_markdown
 if TYPE_CHECKING:
     from writ_dagster.core.simulation.records import TrajectoryRecord
 
+# Asset metadata as Dagster takes it: MetadataValue, text, numbers, lists, dicts (its RawMetadataValue,
+# which dagster does not export).
+Metadata = dict[str, Any]
+
 
 def home_path(path: str | Path) -> dg.MetadataValue:
     """``path`` relative to WRIT_HOME when it lies inside it (a moved or copied home still reads right),
@@ -34,7 +38,7 @@ def counts_markdown(counts: dict[str, int], key: str, value: str = "count") -> s
     return "\n".join(lines)
 
 
-def quality_metadata(figures: dict[str, Any]) -> dict[str, object]:
+def quality_metadata(figures: dict[str, Any]) -> Metadata:
     """Data-quality entries of a batch (see ``core.simulation.quality``): variety of agent and user
     language, evidence shown in read-heavy rows, and the most repeated agent sentences."""
     return {
@@ -47,12 +51,12 @@ def quality_metadata(figures: dict[str, Any]) -> dict[str, object]:
     }
 
 
-def samples_metadata(records: Sequence[TrajectoryRecord]) -> dict[str, object]:
+def samples_metadata(records: Sequence[TrajectoryRecord]) -> Metadata:
     """One readable conversation per trajectory type (``sample_<type>``), as ``writ show`` prints it."""
     from writ_dagster.core.domains.registry import get_domain
     from writ_dagster.core.simulation.transcript import transcript_markdown
 
-    out: dict[str, object] = {}
+    out: Metadata = {}
     for r in records:
         head = (f"**{r.trajectory_id}**: {r.domain}/{r.partition}, task {r.task_id}, variant {r.variant}, reward "
                 f"{r.reward:g}, ended {r.termination_reason}. In a terminal: `writ show {r.trajectory_id}`.\n\n")

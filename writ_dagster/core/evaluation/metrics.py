@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from writ_dagster.core.evaluation.models import ScoreFigures
@@ -134,7 +135,7 @@ def figures_line(figures: ScoreFigures) -> str:
     return head + f"; errors {f.errors}" + (f" (first: {f.first_error})" if f.first_error else "")
 
 
-def score_table_markdown(rows: list[tuple[str, str, ScoreFigures]]) -> str:
+def score_table_markdown(rows: Sequence[tuple[str, str, ScoreFigures]]) -> str:
     """Markdown: one line per (domain, model label), models of a domain side by side."""
     ks = sorted({k for _, _, f in rows for k in f.pass_k})
     head = ["domain", "model", *[f"pass^{k}" for k in ks], "avg reward", "agent tokens/task (completion)",

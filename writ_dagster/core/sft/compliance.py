@@ -58,7 +58,9 @@ def is_confirmation(text: str | None) -> bool:
     doubts is only left out of training, while one it wrongly accepts would teach writing
     without consent.
     """
-    return bool(text) and bool(_YES.search(text)) and not _NO.search(text)  # type: ignore[arg-type]
+    if not text:
+        return False
+    return bool(_YES.search(text)) and not _NO.search(text)
 
 
 def detail_values(arguments: Any, key: str = "") -> list[str]:

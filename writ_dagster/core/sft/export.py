@@ -139,11 +139,11 @@ def axis_table(rows: list[SFTRow]) -> list[str]:
     known = [r for r in rows if r.writes is not None and r.max_reads_before_write is not None]
     if not known:
         return ["_The rows carry no axes (stored before those columns existed)._"]
-    reads = sorted({r.max_reads_before_write for r in known})
+    reads = sorted({r.max_reads_before_write for r in known if r.max_reads_before_write is not None})
     counts = Counter((r.writes, r.max_reads_before_write) for r in known)
     lines = ["| writes \\ most reads before a write | " + " | ".join(map(str, reads)) + " |",
              "|---|" + "---:|" * len(reads)]
-    for w in sorted({r.writes for r in known}):
+    for w in sorted({r.writes for r in known if r.writes is not None}):
         lines.append(f"| {w} | " + " | ".join(str(counts.get((w, k), 0)) for k in reads) + " |")
     return lines
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from writ_dagster.core.training.sft_train import TrainJob, TrainResult, is_compl
 from writ_dagster.core.training.tiny_base import BASE_MANIFEST, TINY_BASE, TinyBaseSpec, tiny_base_dir
 
 # Runs the training program on a job until it exits; returns the custom messages it streamed.
-Launch = Callable[[str, TrainJob], list[Any]]  # (checkpoint id, job)
+Launch = Callable[[str, TrainJob], Sequence[Any]]  # (checkpoint id, job)
 Log = Callable[[str], None]
 
 

@@ -241,6 +241,7 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
                     starting.append(agent_server)
                 _start_all(starting)
                 if not user_started:
+                    assert user_server is not None  # user_started begins False only with a user server
                     user_started = True
                     timings["user_server_start_s"] = user_server.startup_s or 0.0
                 timings[f"{label}_servers_ready_s"] = time.perf_counter() - t0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -42,7 +43,7 @@ EVALUATIONS_DDL = """CREATE TABLE IF NOT EXISTS evaluations (
         written_at TIMESTAMP NOT NULL,
         PRIMARY KEY (evaluation_id, domain, model_label)
     )"""
-_SCHEMA = {
+_SCHEMA: dict[str, Any] = {
     "evaluation_id": pl.String, "domain": pl.String, "model_label": pl.String, "checkpoint_id": pl.String,
     "model_path": pl.String, "user_model": pl.String, "task_split": pl.String, "num_tasks": pl.Int32,
     "num_trials": pl.Int32, "pass_k_json": pl.String, "avg_reward": pl.Float64, "avg_agent_tokens": pl.Float64,

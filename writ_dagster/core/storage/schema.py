@@ -80,8 +80,9 @@ def _check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
     Blocks in use, not all blocks: a sound file may end before its free blocks (seen in CI: a file
     two free blocks shorter than ``total_blocks`` after a writer's checkpoint)."""
-    block_size, total, free = con.execute(
-        "SELECT block_size, total_blocks, free_blocks FROM pragma_database_size()").fetchone()
+    row = con.execute("SELECT block_size, total_blocks, free_blocks FROM pragma_database_size()").fetchone()
+    assert row is not None  # one row per attached database, this one included
+    block_size, total, free = row
     size, needed = path.stat().st_size, _HEADER_BYTES + block_size * (total - free)
     if size < needed:
         raise StorageError(f"WRIT database {path} is truncated ({size} bytes, the {total - free} blocks in use its "
