@@ -18,7 +18,7 @@ import functools
 import os
 import subprocess
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -50,7 +50,7 @@ class WritComputeLogManager(LocalComputeLogManager):
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None,
-                          config_value: dict[str, Any]) -> WritComputeLogManager:
+                          config_value: Mapping[str, Any]) -> WritComputeLogManager:
         return cls(inst_data=inst_data, **config_value)
 
     @contextmanager

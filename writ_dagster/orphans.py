@@ -61,7 +61,7 @@ def _worker_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
         data = entry.dagster_event.engine_event_data if entry.dagster_event else None
         value = data.metadata.get("pid") if data else None
         if value is not None and str(value.value).isdigit():
-            pid = int(value.value)  # the latest one: the process that executes the steps
+            pid = int(str(value.value))  # the latest one: the process that executes the steps
     return pid
 
 

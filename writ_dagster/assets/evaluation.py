@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
 import dagster as dg
 
-from writ_dagster.assets.metadata import home_path
+from writ_dagster.assets.metadata import Metadata, home_path
 from writ_dagster.core.evaluation.metrics import score_table_markdown
 from writ_dagster.core.home import writ_home
 from writ_dagster.core.plots import md_image, score_bars
@@ -56,7 +56,7 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
     checkpoint, evaluation_id, out_dir = run.checkpoint, run.evaluation_id, run.out_dir
 
     rows = [(s.domain, s.model_label, s.figures) for s in run.scores]
-    metadata: dict[str, object] = {
+    metadata: Metadata = {
         "scores": dg.MetadataValue.md(score_table_markdown(rows)),
         "evaluation_id": evaluation_id,
         "checkpoint_id": checkpoint.checkpoint_id,

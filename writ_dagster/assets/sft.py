@@ -7,6 +7,7 @@ import dagster as dg
 
 from writ_dagster.assets.checks import check_result
 from writ_dagster.assets.metadata import (
+    Metadata,
     counts_markdown,
     home_path,
     quality_metadata,
@@ -68,7 +69,7 @@ def sft_set(context: dg.AssetExecutionContext, storage: WritStorage, sft: SFTSet
                                 data_version=dg.DataVersion(info.sft_version))
 
 
-def sft_metadata(result: SFTResult, database: str) -> dict[str, object]:
+def sft_metadata(result: SFTResult, database: str) -> Metadata:
     """The figures the UI shows for an SFT set."""
     info = result.info
     return {
@@ -98,7 +99,7 @@ def sft_metadata(result: SFTResult, database: str) -> dict[str, object]:
     }
 
 
-def _axes_metadata(result: SFTResult) -> dict[str, object]:
+def _axes_metadata(result: SFTResult) -> Metadata:
     """The set's rows on WRIT's two axes, one heatmap per domain, and the row count per domain (one Plots
     tab series each)."""
     panels: dict[str, Counter[tuple[int, int]]] = {}
@@ -112,7 +113,7 @@ def _axes_metadata(result: SFTResult) -> dict[str, object]:
     }
 
 
-def length_metadata(info: SFTSetInfo) -> dict[str, object]:
+def length_metadata(info: SFTSetInfo) -> Metadata:
     """The rows' lengths under the training recipe the set was built for (tokens, or why not counted)."""
     lengths = info.lengths
     if lengths is None:

@@ -6,7 +6,7 @@ from collections import Counter
 import dagster as dg
 
 from writ_dagster.assets.catalogue import domain_catalogue
-from writ_dagster.assets.metadata import counts_markdown, home_path
+from writ_dagster.assets.metadata import Metadata, counts_markdown, home_path
 from writ_dagster.core.plots import axes_heatmaps, md_image
 from writ_dagster.core.stages.tasks import run_tasks
 from writ_dagster.core.storage.runs import PartitionRun
@@ -52,7 +52,7 @@ def tasks(context: dg.AssetExecutionContext, storage: WritStorage,
                                 data_version=dg.DataVersion(run.content_digest))
 
 
-def task_metadata(result: BatchResult, run: PartitionRun, database: str) -> dict[str, object]:
+def task_metadata(result: BatchResult, run: PartitionRun, database: str) -> Metadata:
     """The figures the UI shows for a tasks partition."""
     figures = summarize(result.tasks)
     n = len(result.tasks)

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from writ_dagster.assets.metadata import (
+    Metadata,
     counts_markdown,
     home_path,
     quality_metadata,
@@ -78,7 +79,7 @@ def trajectories(context: dg.AssetExecutionContext, storage: WritStorage, simula
                                 data_version=dg.DataVersion(result.content_digest))
 
 
-def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: str) -> dict[str, object]:
+def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: str) -> Metadata:
     """The figures the UI shows for a trajectories partition."""
     f = result.figures
     attempts = f.get("attempts", {})
@@ -120,7 +121,7 @@ def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: 
 
 
 def _pass_rate_metadata(domain: str, batch: str, rates: dict[tuple[int, int], float],
-                        result: TrajectoryRun) -> dict[str, object]:
+                        result: TrajectoryRun) -> Metadata:
     """The pass-rate heatmap, and the figures the Plots tab charts as one series per domain."""
     return {
         "plot_pass_rate_by_cell": dg.MetadataValue.md(md_image(axes_heatmaps(

@@ -1,6 +1,8 @@
 """Asset checks on stored user scripts and trajectories: script validity, rewards re-scored, success rate."""
 
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
+from typing import Any
+
 import dagster as dg
 
 from writ_dagster.assets.checks import check_result, missing_result
@@ -8,6 +10,7 @@ from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.assets.user_scripts import user_scripts
 from writ_dagster.core.simulation.attempts import is_infrastructure_error
 from writ_dagster.core.simulation.audit import rescore, success_report, tau2_sample
+from writ_dagster.core.simulation.records import TrajectoryRecord
 from writ_dagster.core.simulation.summary import SUMMARY_COLUMNS, all_scripted, success_rate
 from writ_dagster.core.stages.user_scripts import audit_scripts
 from writ_dagster.core.storage.runs import read_stage_run
@@ -35,7 +38,8 @@ def user_scripts_valid(context: dg.AssetCheckExecutionContext, storage: WritStor
     return check_result(audit_scripts(tasks, scripts))
 
 
-def _stored(storage: WritStorage, domain: str, batch: str):
+def _stored(storage: WritStorage, domain: str,
+            batch: str) -> tuple[dict[str, dict[str, Any]], list[TrajectoryRecord]] | None:
     """(task dicts by id, stored trajectories) of a partition, or None if it was never completed."""
     with storage.connect(read_only=True) as con:
         if read_stage_run(con, "trajectories", domain, batch) is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, cast
 
 from writ_dagster.cli.errors import EXIT_OK, BadInput
 from writ_dagster.cli.output import sft_out_dir, write_out_file
@@ -18,6 +19,9 @@ from writ_dagster.core.storage.schema import check_db_complete, connect
 from writ_dagster.core.storage.sft import latest_sft_set, read_sft_set
 from writ_dagster.core.storage.tasks import tasks_frame
 from writ_dagster.core.tasks.models import tau2_task_dict
+
+if TYPE_CHECKING:
+    from writ_dagster.core.storage.runs import StageRun
 
 
 def cmd_export_tasks(args: argparse.Namespace) -> int:
@@ -80,7 +84,8 @@ def cmd_export_trajectories(args: argparse.Namespace) -> int:
     skipped = [] if partition else partitions.incomplete
     if skipped:
         print(f"writ: skipped incomplete trajectory partitions of {domain}: {', '.join(skipped)}", file=sys.stderr)
-    text = json.dumps(trajectory_results(domain, trajectories, [runs[p] for p in wanted]), indent=2,
+    complete_runs = cast("list[StageRun]", [runs[p] for p in wanted])  # each wanted partition is complete
+    text = json.dumps(trajectory_results(domain, trajectories, complete_runs), indent=2,
                       ensure_ascii=False) + "\n"
     _write_output(text, args.out, f"{len(trajectories.records)} {domain} trajectories (tau2 results)")
     return EXIT_OK

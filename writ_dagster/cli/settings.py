@@ -9,7 +9,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from writ_dagster.cli.errors import BadInput, one_line
 from writ_dagster.cli.parser import STAGES
@@ -157,7 +157,7 @@ def sft_settings(args: argparse.Namespace) -> SFTSettings:
     return SFTSettings(**config.model_dump(), output_dir=output_dir)
 
 
-def _refuse_unknown(section: str, fields: dict[str, Any], known: type) -> None:
+def _refuse_unknown(section: str, fields: dict[str, Any], known: type[BaseModel]) -> None:
     """Refuse keys of a config section that ``known`` (a Dagster resource, which would ignore them) lacks."""
     unknown = sorted(str(k) for k in set(fields) - set(known.model_fields))
     if unknown:

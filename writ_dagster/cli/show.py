@@ -68,12 +68,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
                    f"{loss}; from SFT set {c.sft_version}")
     out.append(f"evaluations ({len(evaluations)})")
     for evaluation_id, scores in evaluations.items():
-        first = scores[0].score
+        first_score = scores[0].score
         checkpoint = next((s.score.checkpoint_id for s in scores if s.score.checkpoint_id), "none")
         out.append(f"  {evaluation_id}  {_when(scores[0].written_at)}  checkpoint {checkpoint}, "
-                   f"{first.task_split} tasks x {first.num_trials} trials")
-        for s in sorted(scores, key=lambda s: (s.score.domain, s.score.model_label != "base", s.score.model_label)):
-            out.append(f"    {s.score.domain} {s.score.model_label}: {figures_line(s.score.figures)}")
+                   f"{first_score.task_split} tasks x {first_score.num_trials} trials")
+        for row in sorted(scores, key=lambda s: (s.score.domain, s.score.model_label != "base", s.score.model_label)):
+            out.append(f"    {row.score.domain} {row.score.model_label}: {figures_line(row.score.figures)}")
     print("\n".join(out))
     return EXIT_OK
 

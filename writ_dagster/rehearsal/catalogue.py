@@ -121,7 +121,7 @@ def opening_of(entry: Entry) -> str:
     from writ_dagster.core.tau2_adapter import AssistantMessage
 
     view = ConversationView(conv_id="", role="user", domain=entry.record.domain, record=entry.record,
-                            task=None, script=entry.script, seed=0,  # type: ignore[arg-type]
+                            task=None, script=entry.script, seed=0,
                             messages=[AssistantMessage(role="assistant", content=GREETING)],
                             system_prompt="", tools=[], state={})
     return ScriptedUser().respond(view).content or ""

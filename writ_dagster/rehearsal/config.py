@@ -164,7 +164,7 @@ class FleetConfig(_Strict):
     def replica_port(self, index: int) -> int:
         """Replica ``index``'s port (0: the OS picks a free one)."""
         if index < len(self.replicas) and self.replicas[index].port is not None:
-            return int(self.replicas[index].port)  # type: ignore[arg-type]
+            return int(self.replicas[index].port)  # type: ignore[arg-type]  # not None: checked above
         return self.port_base + index if self.port_base else 0
 
 

@@ -44,7 +44,7 @@ from writ_dagster.core.simulation.records import trajectory_id
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
 from writ_dagster.core.tasks.synthesis import derive_seed
 from writ_dagster.rehearsal.catalogue import Catalogue, Entry, text_hash
-from writ_dagster.rehearsal.config import FleetConfig
+from writ_dagster.rehearsal.config import FleetConfig, Reasoning
 
 SIDE_TABLE_SIZE = 2_000_000
 
@@ -326,8 +326,8 @@ class Fleet:
         view = ConversationView(conv_id=trajectory_id(ident.entry.record.task_id, ident.entry.script.script_id,
                                                       ident.seed),
                                 role="agent", domain=ident.entry.record.domain, record=ident.entry.record,
-                                task=None, script=ident.entry.script, seed=ident.seed,  # type: ignore[arg-type]
-                                messages=msgs, system_prompt="", tools=[], state=state.backend)  # type: ignore[arg-type]
+                                task=None, script=ident.entry.script, seed=ident.seed,
+                                messages=msgs, system_prompt="", tools=[], state=state.backend)
         try:
             reply = OracleAgent().respond(view)
         except Exception as exc:  # a history the oracle cannot follow (after an injected error)
@@ -382,6 +382,7 @@ class Fleet:
             if kind in ("wrong_argument", "two_calls") and w not in fs["said"]:
                 fs["said"].add(w)
                 call = reply.tool_calls[0]
+                assert isinstance(call.arguments, dict)  # the oracle's calls carry their arguments parsed
                 wrong = bh.wrong_arguments(dict(call.arguments), bh.draw(self.config.seed, label, prefix, "arg"))
                 if kind == "wrong_argument":
                     calls = [RawToolCall(call.name, wrong)]
@@ -442,8 +443,8 @@ class Fleet:
                 d = _say(d, "U", text)
                 msgs.append(Msg("user", text))
         view = ConversationView(conv_id="", role="user", domain=ident.entry.record.domain, record=ident.entry.record,
-                                task=None, script=ident.entry.script, seed=ident.seed,  # type: ignore[arg-type]
-                                messages=msgs, system_prompt="", tools=[], state=state.backend)  # type: ignore[arg-type]
+                                task=None, script=ident.entry.script, seed=ident.seed,
+                                messages=msgs, system_prompt="", tools=[], state=state.backend)
         reply = ScriptedUser().respond(view)
         content = reply.content or ""
         act = reply.raw if isinstance(reply.raw, dict) else None
@@ -453,10 +454,10 @@ class Fleet:
         return content, act
 
     # -- shaping -----------------------------------------------------------------------------
-    def _shape(self, answer: Answer, request: dict[str, Any], messages: list[dict[str, Any]], reasoning: str,
-               truncation_rate: float, u: float, thought: str) -> None:
+    def _shape(self, answer: Answer, request: dict[str, Any], messages: list[dict[str, Any]],
+               reasoning: Reasoning, truncation_rate: float, u: float, thought: str) -> None:
         """Reasoning, truncation (configured rate or the request's token limit) and token counts."""
-        content, answer.reasoning_content = bh.render_reasoning(reasoning, thought, answer.content)  # type: ignore[arg-type]
+        content, answer.reasoning_content = bh.render_reasoning(reasoning, thought, answer.content)
         answer.reasoning = thought if reasoning != "none" else None
         out_text = (content or "") + (answer.reasoning_content or "") + "".join(
             c["function"]["name"] + c["function"]["arguments"] for c in answer.tool_calls)

@@ -306,8 +306,9 @@ class Tau2Player:
         now = steps[min(step, len(steps) - 1)]
         prompt = _tokens(messages)
         if now.call is not None:
-            call = {"id": f"call_{text_hash(f'{entry.task_id}/{seed}/{step}')[:16]}", "type": "function",
-                    "function": {"name": now.call["name"], "arguments": json.dumps(now.call["arguments"])}}
+            call: dict[str, Any] = {
+                "id": f"call_{text_hash(f'{entry.task_id}/{seed}/{step}')[:16]}", "type": "function",
+                "function": {"name": now.call["name"], "arguments": json.dumps(now.call["arguments"])}}
             content, reasoning = bh.render_reasoning(self.config.teacher.reasoning,
                                                      bh.reasoning_text("tool_call", now.call["name"]), None)
             return Answer(role="agent", content=content, tool_calls=[call], reasoning_content=reasoning,
