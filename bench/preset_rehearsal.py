@@ -71,12 +71,11 @@ def child(db: str, config_json: str, out_json: str) -> None:
     """Run the trajectories stage on ``db`` with the settings in ``config_json``; write its figures."""
     import dagster as dg
 
+    from writ_dagster.core.simulation.engine import SimulationEngine
     from writ_dagster.core.simulation.settings import TrajectoryConfig
     from writ_dagster.core.stages.trajectories import run_trajectories
     from writ_dagster.core.storage.schema import connect
     from writ_dagster.resources.roles import ModelRole, trajectory_backends
-
-    from writ_dagster.core.simulation.engine import SimulationEngine
 
     # When each conversation opened: once the last chain's first attempt has opened, the pipeline has
     # no new work to start and its slots empty as chains end, so the steady window ends there.
@@ -168,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(*args.child)
         return 0
-    from writ_dagster.core.stages.user_scripts import run_user_scripts
     from writ_dagster.core.simulation.settings import TrajectoryConfig
+    from writ_dagster.core.stages.user_scripts import run_user_scripts
     from writ_dagster.core.storage.schema import connect
     from writ_dagster.core.storage.tasks import write_partition
     from writ_dagster.core.tasks.models import SynthesisConfig

@@ -19,15 +19,16 @@ import sys
 import time
 from collections import Counter
 
+from tau2.data_model.simulation import TerminationReason
+from tau2.data_model.tasks import Task
+from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
+
 from writ_dagster.core.domains.verify import simulation_run
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig
 from writ_dagster.core.simulation.parallel import run_parallel
 from writ_dagster.core.tasks.models import SynthesisConfig
 from writ_dagster.core.tasks.synthesis import Synthesizer
 from writ_dagster.core.users import make_scripts
-from tau2.data_model.simulation import TerminationReason
-from tau2.data_model.tasks import Task
-from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
 
 def main() -> int:

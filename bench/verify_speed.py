@@ -17,12 +17,13 @@ import random
 import sys
 import time
 
+from tau2.data_model.tasks import Task
+from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
+
 from writ_dagster.core.domains.verify import Verifier, gold_messages, simulation_run
 from writ_dagster.core.tasks.models import SynthesisConfig
 from writ_dagster.core.tasks.mutations import MUTATIONS, mutate
 from writ_dagster.core.tasks.synthesis import Synthesizer, closing_message
-from tau2.data_model.tasks import Task
-from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
 
 def main() -> int:

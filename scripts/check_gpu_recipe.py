@@ -146,9 +146,9 @@ def qwen_style_tokenizer(corpus: list[str], template: str):
 
 def build_inputs(work: Path, rows: int) -> tuple[Path, Path, str]:
     """The small base model folder and the SFT Parquet; returns them and the serving template."""
-    import trl
     import pyarrow as pa
     import pyarrow.parquet as pq
+    import trl
 
     from writ_dagster.core.training.qwen3 import Qwen3Arch, new_qwen3, save_model_dir
 

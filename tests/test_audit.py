@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from writ_testing import SMALL, small_airline_batches
 
-from writ_dagster.core.tasks.audit import coverage, decontamination, reverify
 from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.tasks.audit import coverage, decontamination, reverify
 from writ_dagster.core.tasks.models import BatchResult, PlanStep, SynthesisConfig, TaskRecord
 
 

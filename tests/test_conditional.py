@@ -9,8 +9,8 @@ import pytest
 from tau2.data_model.message import ToolCall
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
-
 from writ_testing import tau2_reward_of_record
+
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, gold_messages, simulation_run
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine

@@ -17,7 +17,6 @@ import duckdb
 import pytest
 from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
-
 from writ_testing import DEFAULT_RUN_ARGS, default_run_home, writ_main
 
 from writ_dagster.core.domains.registry import get_domain

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 from tau2.data_model.tasks import Task
-
+from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 from writ_testing import tau2_reward_of_record
+
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, simulation_run
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
@@ -15,7 +16,6 @@ from writ_dagster.core.tasks.models import SynthesisConfig
 from writ_dagster.core.tasks.synthesis import Synthesizer, summarize
 from writ_dagster.core.users import make_scripts
 from writ_dagster.core.users.check import check_script
-from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
 
 @pytest.fixture(scope="module")

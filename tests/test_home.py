@@ -10,8 +10,8 @@ from writ_testing import small_airline_batches
 from writ_dagster import instance
 from writ_dagster.core import home
 from writ_dagster.core.keys import BadKeyError, batch_key, check_batch_key
-from writ_dagster.core.tasks.reporting import burden_bucket, joint_counts, joint_table_markdown
 from writ_dagster.core.tasks.models import BatchResult
+from writ_dagster.core.tasks.reporting import burden_bucket, joint_counts, joint_table_markdown
 
 
 @pytest.fixture

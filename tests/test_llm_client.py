@@ -8,8 +8,8 @@ import json
 import socket
 
 import pytest
-
 from llm_fakes import LoopbackServer, fake_openai_app
+
 from writ_dagster.core.llm.chat_format import parse_tool_calls
 from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RetryPolicy, api_key_from_env
 from writ_dagster.core.simulation import Job, ScriptedUser, SimulationConfig, SimulationEngine

@@ -12,9 +12,9 @@ from typing import Callable
 
 import pytest
 from aiohttp import web
+from llm_fakes import LoopbackServer
 from tau2.data_model.simulation import Results
 
-from llm_fakes import LoopbackServer
 from writ_dagster.core.llm.chat_format import split_reasoning
 from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RefusedParameterError, refusal_message
 from writ_dagster.core.llm.sampling import Sampling

@@ -80,11 +80,9 @@ def check_records(records, jobs) -> dict[str, int]:
 
 
 def test_offline_backend_runs_conversations_end_to_end(tiny_model, llm_jobs):
+    from writ_dagster.core.llm.dtype import cpu_build
     from writ_dagster.core.llm.sampling import Sampling
     from writ_dagster.core.llm.vllm_offline import VLLMOfflineBackend
-
-    from writ_dagster.core.llm.dtype import cpu_build
-    from writ_dagster.core.llm.vllm_server import group_members
 
     backend = VLLMOfflineBackend(tiny_model, sampling=Sampling(**SAMPLING))
     try:
@@ -163,6 +161,7 @@ def test_on_the_cpu_build_the_model_worker_runs_inside_the_engine(vllm_server):
 
 def test_faulty_network_loses_and_duplicates_no_conversation(vllm_server, more_jobs, tmp_path):
     from llm_fakes import FaultProxy
+
     from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RetryPolicy
     from writ_dagster.core.llm.sampling import Sampling
     from writ_dagster.core.storage.schema import connect

@@ -24,8 +24,8 @@ pytestmark = [
 import dagster as dg  # noqa: E402
 
 from writ_dagster.assets import tasks, trajectories, user_scripts  # noqa: E402
-from writ_dagster.core.storage.schema import connect  # noqa: E402
 from writ_dagster.core.llm.vllm_server import RUN_LABEL, group_members  # noqa: E402
+from writ_dagster.core.storage.schema import connect  # noqa: E402
 from writ_dagster.core.storage.trajectories import read_trajectories  # noqa: E402
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key, domain_batch_partitions  # noqa: E402
 from writ_dagster.resources import ModelRole, SimulationSettings, SynthesisSettings, WritStorage  # noqa: E402
@@ -115,9 +115,9 @@ def test_a_partition_played_by_a_model_agent_and_a_model_user_is_stored_scored_a
     # The agent: the tiny model on a managed vLLM server (the `teacher` resource). The user: SmolLM2 on
     # a second vLLM CPU server, reached as an endpoint (`user_simulator` openai-compatible) through a
     # proxy that keeps every request, so the user's prompt can be read as the model got it.
+    from llm_fakes import FaultProxy
     from tau2.user.user_simulator import get_global_user_sim_guidelines
 
-    from llm_fakes import FaultProxy
     from writ_dagster.core.llm.user_models import resolve_user_model
     from writ_dagster.core.llm.vllm_server import VLLMServer, VLLMServerConfig
     from writ_dagster.core.sft.models import SFTConfig

@@ -6,16 +6,15 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from writ_testing import SMALL, small_airline_batches
 
 from writ_dagster.core.simulation.oracle import OracleAgent
 from writ_dagster.core.simulation.parallel import run_parallel
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
-from writ_dagster.core.storage.schema import connect
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.stages.trajectories import plan
 from writ_dagster.core.stages.user_scripts import run_user_scripts
+from writ_dagster.core.storage.schema import connect
 from writ_dagster.core.storage.tasks import write_partition
 
 # Taken by the agent factory in the worker; in the caller a thread holds it while the workers start,

@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from writ_testing import writ_cli, writ_env
+
 from writ_dagster.cli.progress import TerminalProgress
 from writ_dagster.core.progress import Progress, listening, publish
 

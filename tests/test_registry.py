@@ -13,13 +13,13 @@ from tau2.environment.toolkit import ToolType
 from writ_dagster.core.domains.registry import WRIT_DOMAINS, get_domain, register_tau2_module
 from writ_dagster.core.domains.wording import Wording, wording_of
 from writ_dagster.core.evaluation.models import EvalConfig
-from writ_dagster.partitions import domain_partitions
-from writ_dagster.resources.evaluation import EvaluationSettings
-from writ_dagster.core.tasks.instructions import Request
 from writ_dagster.core.tasks.blueprints import ComposeContext, Decision, Identity
 from writ_dagster.core.tasks.composers import register_composer
+from writ_dagster.core.tasks.instructions import Request
 from writ_dagster.core.tasks.models import SynthesisConfig
 from writ_dagster.core.tasks.synthesis import Synthesizer
+from writ_dagster.partitions import domain_partitions
+from writ_dagster.resources.evaluation import EvaluationSettings
 
 
 @pytest.mark.parametrize("name", ["airline", "retail"])

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from writ_dagster.cli import main
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.stages.trajectories import run_trajectories

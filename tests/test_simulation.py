@@ -7,6 +7,9 @@ import random
 import re
 
 import pytest
+from tau2.data_model.simulation import TerminationReason
+from tau2.data_model.tasks import Task
+from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
 from writ_dagster.core.domains.verify import simulation_run
 from writ_dagster.core.simulation import (
@@ -31,9 +34,6 @@ from writ_dagster.core.simulation.quality import (
     write_turns,
 )
 from writ_dagster.core.users import make_scripts
-from tau2.data_model.simulation import TerminationReason
-from tau2.data_model.tasks import Task
-from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
 VARIANTS = 3
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from tau2.data_model.message import ToolCall
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.state import OverlayTable
 from writ_dagster.core.tasks.mutations import MUTATIONS, mutate
-from tau2.data_model.message import ToolCall
 
 
 def test_overlay_table_behaves_like_a_dict() -> None:

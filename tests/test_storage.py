@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 from writ_testing import SMALL, small_airline_batches
 
+import writ_dagster.core.storage.schema as schema
 from writ_dagster.core.domains.catalogue import describe_domain
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.storage.base import StorageError
-import writ_dagster.core.storage.schema as schema
 from writ_dagster.core.storage.runs import read_partition_run
 from writ_dagster.core.storage.schema import connect, open_db
 from writ_dagster.core.storage.tasks import (

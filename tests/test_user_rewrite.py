@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 import pytest
-
 from llm_fakes import LoopbackServer, fake_openai_app
+
 from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RetryPolicy
 from writ_dagster.core.users import check_script, make_scripts
 from writ_dagster.core.users.check import secrets
@@ -139,8 +139,8 @@ def test_writ_run_takes_the_rewriter_from_its_config_file(tmp_path):
     # scripts were rewritten by; a bad option in that mapping is refused before anything is written.
     import duckdb
     import yaml
-
     from writ_testing import writ_main
+
     from writ_dagster.core.storage.scripts import read_user_scripts
 
     def config(options: dict[str, Any]) -> str:

@@ -9,13 +9,13 @@ from collections import Counter
 import pytest
 
 from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.tasks.conditions import figure_text
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users import check_script, make_scripts
 from writ_dagster.core.users.check import secrets
-from writ_dagster.core.users.ordering import reorder_allowed
 from writ_dagster.core.users.meaning import conveys, missing
 from writ_dagster.core.users.models import conflicts
-from writ_dagster.core.tasks.conditions import figure_text
+from writ_dagster.core.users.ordering import reorder_allowed
 from writ_dagster.core.users.outline import outline_task
 from writ_dagster.core.users.paraphrase import paraphrase_request
 from writ_dagster.core.users.phrasing import to_first_person

@@ -18,6 +18,7 @@ from writ_dagster.assets import (
     trajectory_checks,
     user_scripts,
 )
+from writ_dagster.orphans import orphaned_runs_sensor
 from writ_dagster.partitions import domain_batch_partitions, domain_partitions
 from writ_dagster.resources import (
     EvaluationSettings,
@@ -28,7 +29,6 @@ from writ_dagster.resources import (
     TrainingSettings,
     WritStorage,
 )
-from writ_dagster.orphans import orphaned_runs_sensor
 from writ_dagster.schedules import daily_batch_schedule
 
 CATALOGUE_JOB = "catalogue_job"

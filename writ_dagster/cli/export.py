@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, cast
 
 from writ_dagster.cli.errors import EXIT_OK, BadInput
 from writ_dagster.cli.output import sft_out_dir, write_out_file
+from writ_dagster.core.folders import staging_dir
 from writ_dagster.core.home import duckdb_path
 from writ_dagster.core.keys import check_batch_key, check_domain
-from writ_dagster.core.folders import staging_dir
 from writ_dagster.core.sft.export import write_sft
 from writ_dagster.core.storage.runs import stored_partitions
 from writ_dagster.core.storage.schema import check_db_complete, connect

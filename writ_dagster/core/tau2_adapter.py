@@ -32,46 +32,93 @@ logger.disable("tau2")
 if TYPE_CHECKING:
     from tau2.agent.llm_agent import (
         AGENT_INSTRUCTION as AGENT_INSTRUCTION,
+    )
+    from tau2.agent.llm_agent import (
         SYSTEM_PROMPT as AGENT_SYSTEM_PROMPT,  # noqa: F401  (offered under a name of our own)
+    )
+    from tau2.agent.llm_agent import (
         LLMAgent as LLMAgent,
     )
     from tau2.data_model.message import (
         AssistantMessage as AssistantMessage,
+    )
+    from tau2.data_model.message import (
         Message as Message,
+    )
+    from tau2.data_model.message import (
         SystemMessage as SystemMessage,
+    )
+    from tau2.data_model.message import (
         ToolCall as ToolCall,
+    )
+    from tau2.data_model.message import (
         ToolMessage as ToolMessage,
+    )
+    from tau2.data_model.message import (
         UserMessage as UserMessage,
     )
     from tau2.data_model.simulation import (
         AgentInfo as AgentInfo,
+    )
+    from tau2.data_model.simulation import (
         Info as Info,
+    )
+    from tau2.data_model.simulation import (
         Results as Results,
+    )
+    from tau2.data_model.simulation import (
         RewardInfo as RewardInfo,
+    )
+    from tau2.data_model.simulation import (
         SimulationRun as SimulationRun,
+    )
+    from tau2.data_model.simulation import (
         TerminationReason as TerminationReason,
+    )
+    from tau2.data_model.simulation import (
         UserInfo as UserInfo,
     )
     from tau2.data_model.tasks import (
         Action as Action,
+    )
+    from tau2.data_model.tasks import (
         Description as Description,
+    )
+    from tau2.data_model.tasks import (
         EvaluationCriteria as EvaluationCriteria,
+    )
+    from tau2.data_model.tasks import (
         RewardType as RewardType,
+    )
+    from tau2.data_model.tasks import (
         StructuredUserInstructions as StructuredUserInstructions,
+    )
+    from tau2.data_model.tasks import (
         Task as Task,
+    )
+    from tau2.data_model.tasks import (
         UserScenario as UserScenario,
     )
     from tau2.environment.environment import Environment as Environment
     from tau2.environment.toolkit import ToolType as ToolType
-    from tau2.evaluator.evaluator import EvaluationType as EvaluationType, evaluate_simulation as evaluate_simulation
+    from tau2.evaluator.evaluator import EvaluationType as EvaluationType
+    from tau2.evaluator.evaluator import evaluate_simulation as evaluate_simulation
     from tau2.evaluator.evaluator_action import ActionEvaluator as ActionEvaluator
     from tau2.evaluator.evaluator_communicate import CommunicateEvaluator as CommunicateEvaluator
     from tau2.registry import registry as registry
-    from tau2.run import get_environment_info as get_environment_info, get_tasks as get_tasks, run_task as run_task
-    from tau2.user.base import OUT_OF_SCOPE as OUT_OF_SCOPE, STOP as STOP, TRANSFER as TRANSFER
+    from tau2.run import get_environment_info as get_environment_info
+    from tau2.run import get_tasks as get_tasks
+    from tau2.run import run_task as run_task
+    from tau2.user.base import OUT_OF_SCOPE as OUT_OF_SCOPE
+    from tau2.user.base import STOP as STOP
+    from tau2.user.base import TRANSFER as TRANSFER
     from tau2.user.user_simulator import (
         SYSTEM_PROMPT as USER_SYSTEM_PROMPT,  # noqa: F401  (offered under a name of our own)
+    )
+    from tau2.user.user_simulator import (
         UserSimulator as UserSimulator,
+    )
+    from tau2.user.user_simulator import (
         get_global_user_sim_guidelines as get_global_user_sim_guidelines,
     )
     from tau2.utils.utils import get_now as get_now

@@ -345,7 +345,7 @@ class Fleet:
             self._remember_act(_say(d, "A", content), act)
         return reply, content, calls, act, errors
 
-    def _err(self, state: ConvState, reply: Reply, prefix: str) -> tuple[Reply, list[str]]:
+    def _err(self, state: ConvState, reply: Reply, prefix: str) -> tuple[Reply, list[str]]:  # noqa: C901 - still to split (issue 18, item 4)
         """The teacher's errors (see :mod:`.behaviour`) applied to the oracle's reply."""
         cfg = self.config.teacher
         if cfg.pass_rate >= 1.0:

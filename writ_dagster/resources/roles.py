@@ -32,8 +32,8 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from writ_dagster.core.llm.openai_client import OpenAICompatibleBackend, RetryPolicy
-from writ_dagster.core.secrets import check_no_secrets
 from writ_dagster.core.llm.sampling import Sampling
+from writ_dagster.core.secrets import check_no_secrets
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.resources.llm import OpenAICompatibleResource, VLLMOfflineResource, VLLMServerResource
 

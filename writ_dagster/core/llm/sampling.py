@@ -10,7 +10,6 @@ from typing import Any
 from writ_dagster.core.simulation.protocol import ConversationView
 from writ_dagster.core.tasks.synthesis import derive_seed
 
-
 # What an OpenAI-style request may carry for sampling; the names an endpoint can refuse.
 SAMPLING_REQUEST_KEYS = ("temperature", "top_p", "seed", "max_tokens", "max_completion_tokens")
 

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from writ_dagster.core.llm.chat_format import parse_tool_calls, split_reasoning
-from writ_dagster.core.llm.dtype import IN_PROCESS_ENV, IN_PROCESS_EXECUTOR, PLATFORM_DTYPE, engine_in_process, resolve_dtype
+from writ_dagster.core.llm.dtype import (
+    IN_PROCESS_ENV,
+    IN_PROCESS_EXECUTOR,
+    PLATFORM_DTYPE,
+    engine_in_process,
+    resolve_dtype,
+)
 from writ_dagster.core.llm.sampling import Sampling, model_label, turn_seed, usage_of
 from writ_dagster.core.simulation.protocol import ConversationView, Reply
 

@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from writ_dagster.core.llm.dtype import IN_PROCESS_ENV, IN_PROCESS_EXECUTOR, PLATFORM_DTYPE, engine_in_process, resolve_dtype
+from writ_dagster.core.llm.dtype import (
+    IN_PROCESS_ENV,
+    IN_PROCESS_EXECUTOR,
+    PLATFORM_DTYPE,
+    engine_in_process,
+    resolve_dtype,
+)
 from writ_dagster.core.llm.openai_client import api_key_from_env
 from writ_dagster.core.llm.sampling import model_label
 

@@ -70,7 +70,7 @@ def detail_values(arguments: Any, key: str = "") -> list[str]:
     return out
 
 
-def _collect(value: Any, key: str, out: list[str]) -> None:
+def _collect(value: Any, key: str, out: list[str]) -> None:  # noqa: C901 - still to split (issue 18, item 4)
     # concrete types, no generators: this runs for every write of every conversation of a build
     if key in NAMED_IN_WORDS:
         return

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from writ_dagster.core.sft.compliance import REASONS, policy_counts
-from writ_dagster.core.sft.models import RecipeLengths, SFTBuild, SFTRow
 from writ_dagster.core.sft.filters import every_filter
+from writ_dagster.core.sft.models import RecipeLengths, SFTBuild, SFTRow
 from writ_dagster.core.training.lengths import LengthFigures, length_figures, message_characters
 
 _CALL = pa.struct([("id", pa.string()), ("type", pa.string()),

@@ -74,7 +74,7 @@ class SimulationEngine:
                             job.partition or job.record.partition, self.config)
 
     # -- batched, lockstep -------------------------------------------------------------------
-    def run(self, jobs: Iterable[Job], on_finish: OnFinish | None = None,
+    def run(self, jobs: Iterable[Job], on_finish: OnFinish | None = None,  # noqa: C901 - still to split (issue 18, item 4)
             follow: FollowUp | None = None) -> Iterator[TrajectoryRecord]:
         """Simulate ``jobs``; yield each record as its conversation ends (completion order).
 

@@ -23,9 +23,17 @@ from writ_dagster.core.tau2_adapter import (
 )
 from writ_dagster.core.turns import (
     ConversationView as ConversationView,
+)
+from writ_dagster.core.turns import (
     RawToolCall as RawToolCall,
+)
+from writ_dagster.core.turns import (
     Reply as Reply,
+)
+from writ_dagster.core.turns import (
     Role as Role,
+)
+from writ_dagster.core.turns import (
     agent_chat_messages as agent_chat_messages,
 )
 

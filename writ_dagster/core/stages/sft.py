@@ -29,8 +29,8 @@ from writ_dagster.core.sft.curate import RecipeLimit, build_sft
 from writ_dagster.core.sft.export import write_sft
 from writ_dagster.core.sft.models import SFTBuild, SFTConfig, SFTRow
 from writ_dagster.core.simulation.quality import rows_quality
-from writ_dagster.core.stages.checkpoint import base_model_for
 from writ_dagster.core.simulation.records import TrajectoryRecord
+from writ_dagster.core.stages.checkpoint import base_model_for
 from writ_dagster.core.storage.base import digest_of, has_table
 from writ_dagster.core.storage.lineage import ensure_lineage_views
 from writ_dagster.core.storage.scripts import read_script_hashes

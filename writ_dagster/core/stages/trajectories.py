@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.progress import Progress, publish
 from writ_dagster.core.sft.compliance import first_violation
 from writ_dagster.core.simulation.attempts import (
     AttemptPolicy,
@@ -58,7 +59,6 @@ from writ_dagster.core.storage.trajectories import (
     trajectories_digest,
     trajectories_frame,
 )
-from writ_dagster.core.progress import Progress, publish
 from writ_dagster.core.versioning import code_version, tau2_version
 
 OnStored = Callable[[Progress], None]  # after each stored row: the partition's counts so far

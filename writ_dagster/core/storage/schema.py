@@ -8,9 +8,9 @@ database is refused before anything is opened for writing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-import time
 from pathlib import Path
 from typing import Any
 

@@ -18,7 +18,6 @@ from writ_dagster.core.tasks.models import SynthesisConfig, TaskRecord
 from writ_dagster.core.tasks.synthesis import closing_message, summarize
 from writ_dagster.core.tau2_adapter import Task
 
-
 # Below this many tasks a batch may honestly miss a write count; above it every count shows.
 MIN_TASKS_FOR_FULL_RANGE = 30
 # WRIT's point: read-heavy writes need several times the evidence of ordinary ones.

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from writ_dagster.core.tasks.instructions import Request

@@ -178,7 +178,7 @@ def _writes_of(domain: Domain, task: Task) -> list[tuple[str, dict[str, Any]]]:
     return [(a.name, a.arguments) for a in actions if a.name in domain.write_tools]
 
 
-def build_index(domain: Domain, upstream_root: str | Path | None = None,
+def build_index(domain: Domain, upstream_root: str | Path | None = None,  # noqa: C901 - still to split (issue 18, item 4)
                 avoid_users_of: AvoidScope = "test") -> BaseTaskIndex:
     """Index the installed tau2's base tasks, upstream's (bundled digests) and, if given, a task set on disk.
 

@@ -32,8 +32,8 @@ from pydantic import BaseModel, Field
 from writ_dagster.core.folders import replace_dir
 from writ_dagster.core.training import COMPLETE_MARKER
 from writ_dagster.core.training.lengths import LengthFigures, TokenCounter, length_figures
-from writ_dagster.core.training.recipes import TrainingRecipe
 from writ_dagster.core.training.qwen3 import save_model_dir
+from writ_dagster.core.training.recipes import TrainingRecipe
 from writ_dagster.core.training.tiny_base import TINY_BASE
 
 TRAINING_LOG = "training_log.jsonl"  # one line per logged step, appended as training runs

@@ -227,7 +227,7 @@ def outline_task(record: TaskRecord) -> TaskOutline:
 
 
 @lru_cache(maxsize=2048)
-def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOutline:
+def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOutline:  # noqa: C901 - still to split (issue 18, item 4)
     record = TaskRecord.model_validate_json(record_json)
     domain = get_domain(record.domain)
     scenario = record.task["user_scenario"]

@@ -11,8 +11,8 @@ from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
 from writ_dagster.core.tasks.airline.booking import BookFlight
-from writ_dagster.core.tasks.airline.delays import DelayedFlightCompensation, has_delay_case
 from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, date_words, flights_arg, money, seats_ok
+from writ_dagster.core.tasks.airline.delays import DelayedFlightCompensation, has_delay_case
 from writ_dagster.core.tasks.airline.locate import (
     CABIN_WORDS,
     choose_payment,

@@ -67,7 +67,7 @@ def _route(r: Any) -> tuple[str, str]:
     return r.origin, far
 
 
-def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | None]]:
+def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | None]]:  # noqa: C901 - still to split (issue 18, item 4)
     def route(rs: list[Any]) -> Selected | None:
         by_route: dict[tuple[str, str], list[Any]] = {}
         for r in rs:

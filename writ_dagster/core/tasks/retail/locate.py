@@ -131,7 +131,7 @@ def count_items(n: int) -> str:
     return f"{n} item{'' if n == 1 else 's'}"
 
 
-def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:
+def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:  # noqa: C901 - still to split (issue 18, item 4)
     """Property phrases that single out one of ``contenders`` (orders the user counts as ``noun``).
 
     Contenders include orders this task already changed, judged by their status before the
