@@ -75,17 +75,31 @@ def preflight(cpu: bool = False) -> dict[str, str]:
 
 # -- synthetic WRIT-format data ----------------------------------------------------------------
 
-SYSTEM = ("You are a customer service agent for an airline. Follow the policy. Look up the user before "
-          "changing anything, and confirm every write with the user first.")
+SYSTEM = (
+    "You are a customer service agent for an airline. Follow the policy. Look up the user before "
+    "changing anything, and confirm every write with the user first."
+)
 TOOLS = [
-    {"type": "function", "function": {"name": "get_user_details", "description": "Get a user's profile.",
-                                      "parameters": {"type": "object", "properties": {"user_id": {"type": "string"}},
-                                                     "required": ["user_id"]}}},
-    {"type": "function", "function": {"name": "cancel_reservation", "description": "Cancel a reservation.",
-                                      "parameters": {"type": "object",
-                                                     "properties": {"reservation_id": {"type": "string"},
-                                                                    "reason": {"type": "string"}},
-                                                     "required": ["reservation_id", "reason"]}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "get_user_details",
+            "description": "Get a user's profile.",
+            "parameters": {"type": "object", "properties": {"user_id": {"type": "string"}}, "required": ["user_id"]},
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "cancel_reservation",
+            "description": "Cancel a reservation.",
+            "parameters": {
+                "type": "object",
+                "properties": {"reservation_id": {"type": "string"}, "reason": {"type": "string"}},
+                "required": ["reservation_id", "reason"],
+            },
+        },
+    },
 ]
 NAMES = ["mia_li", "omar_khan", "sara_lopez", "yusuf_ito", "emma_berg", "raj_patel", "lena_novak", "tom_reed"]
 REASONS = ["change of plan", "airline cancelled flight", "other"]
@@ -104,22 +118,44 @@ def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
         res = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(6))
         reason = rng.choice(REASONS)
         details = json.dumps({"user_id": user, "reservations": [res], "membership": rng.choice(["gold", "silver"])})
-        call1 = [{"id": f"c{i}a", "type": "function",
-                  "function": {"name": "get_user_details", "arguments": json.dumps({"user_id": user})}}]
-        call2 = [{"id": f"c{i}b", "type": "function",
-                  "function": {"name": "cancel_reservation",
-                               "arguments": json.dumps({"reservation_id": res, "reason": reason})}}]
+        call1 = [
+            {
+                "id": f"c{i}a",
+                "type": "function",
+                "function": {"name": "get_user_details", "arguments": json.dumps({"user_id": user})},
+            }
+        ]
+        call2 = [
+            {
+                "id": f"c{i}b",
+                "type": "function",
+                "function": {
+                    "name": "cancel_reservation",
+                    "arguments": json.dumps({"reservation_id": res, "reason": reason}),
+                },
+            }
+        ]
         messages = [
-            _msg("system", SYSTEM), _msg("assistant", "Hi! How can I help you today?"),
+            _msg("system", SYSTEM),
+            _msg("assistant", "Hi! How can I help you today?"),
             _msg("user", f"Hi, I want to cancel reservation {res}. My user id is {user}."),
-            _msg("assistant", None, call1), _msg("tool", details, call_id=f"c{i}a"),
+            _msg("assistant", None, call1),
+            _msg("tool", details, call_id=f"c{i}a"),
             _msg("assistant", f"I found reservation {res}. Why do you want to cancel it?"),
             _msg("user", f"Reason: {reason}. Please go ahead."),
-            _msg("assistant", None, call2), _msg("tool", json.dumps({"status": "cancelled"}), call_id=f"c{i}b"),
+            _msg("assistant", None, call2),
+            _msg("tool", json.dumps({"status": "cancelled"}), call_id=f"c{i}b"),
             _msg("assistant", f"Reservation {res} is cancelled. Anything else?"),
         ]
-        rows.append({"domain": "airline", "trajectory_type": "normal", "has_user_script": bool(i % 2),
-                     "messages": messages, "tools": json.dumps(TOOLS)})
+        rows.append(
+            {
+                "domain": "airline",
+                "trajectory_type": "normal",
+                "has_user_script": bool(i % 2),
+                "messages": messages,
+                "tools": json.dumps(TOOLS),
+            }
+        )
     return rows
 
 
@@ -132,17 +168,34 @@ def qwen_style_tokenizer(corpus: list[str], template: str):
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    core.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=1024, special_tokens=special, show_progress=False,
-                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                  additional_special_tokens=["<|im_start|>"], clean_up_tokenization_spaces=False)
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in
-                    ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>")])
+    core.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=1024,
+            special_tokens=special,
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+        clean_up_tokenization_spaces=False,
+    )
+    tok.add_tokens(
+        [
+            AddedToken(t, special=False, normalized=False)
+            for t in ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>")
+        ]
+    )
     tok.chat_template = template
     return tok
 
 
 # -- the checks ----------------------------------------------------------------------------------
+
 
 def build_inputs(work: Path, rows: int) -> tuple[Path, Path, str]:
     """The small base model folder and the SFT Parquet; returns them and the serving template."""
@@ -157,8 +210,16 @@ def build_inputs(work: Path, rows: int) -> tuple[Path, Path, str]:
     corpus = [m["content"] or "" for r in data for m in r["messages"]] + [json.dumps(TOOLS)]
     corpus += [c["function"]["arguments"] for r in data for m in r["messages"] for c in (m["tool_calls"] or [])]
     tok = qwen_style_tokenizer(corpus, template)
-    arch = Qwen3Arch(hidden_size=256, intermediate_size=768, num_layers=4, num_heads=4, num_kv_heads=2,
-                     head_dim=64, max_position_embeddings=8192, tie_word_embeddings=True)
+    arch = Qwen3Arch(
+        hidden_size=256,
+        intermediate_size=768,
+        num_layers=4,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=64,
+        max_position_embeddings=8192,
+        tie_word_embeddings=True,
+    )
     base = work / "small-qwen3-base"
     save_model_dir(new_qwen3(arch, tok, seed=0), tok, base)
     parquet = work / "sft" / "train.parquet"
@@ -188,12 +249,22 @@ def check_mask(job, base: Path) -> dict:
     if cur:
         spans.append(trainer.processing_class.decode(cur))
     agent_turns = sum(m["role"] == "assistant" for m in source)
-    ok = (trainer.chat_template is not None and len(spans) == agent_turns
-          # each span ends the turn: <|im_end|> (Qwen's training template also trains the newline after it)
-          and all(s.rstrip("\n").endswith("<|im_end|>") and "<|im_start|>" not in s and "<tool_response>" not in s
-                  for s in spans))
-    return {"training_template_swapped_in": trainer.chat_template is not None, "trained_spans": len(spans),
-            "agent_turns": agent_turns, "first_span": spans[0] if spans else None, "ok": ok}
+    ok = (
+        trainer.chat_template is not None
+        and len(spans) == agent_turns
+        # each span ends the turn: <|im_end|> (Qwen's training template also trains the newline after it)
+        and all(
+            s.rstrip("\n").endswith("<|im_end|>") and "<|im_start|>" not in s and "<tool_response>" not in s
+            for s in spans
+        )
+    )
+    return {
+        "training_template_swapped_in": trainer.chat_template is not None,
+        "trained_spans": len(spans),
+        "agent_turns": agent_turns,
+        "first_span": spans[0] if spans else None,
+        "ok": ok,
+    }
 
 
 DEVICE = "cuda"
@@ -211,21 +282,39 @@ def check_checkpoint(path: Path, template: str) -> dict:
     tok = AutoTokenizer.from_pretrained(path)
     dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(DEVICE)
-    prompt = tok.apply_chat_template([{"role": "user", "content": "cancel my trip"}], tools=TOOLS,
-                                     add_generation_prompt=True, return_dict=True, return_tensors="pt").to(DEVICE)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "cancel my trip"}],
+        tools=TOOLS,
+        add_generation_prompt=True,
+        return_dict=True,
+        return_tensors="pt",
+    ).to(DEVICE)
     out = model.generate(**prompt, max_new_tokens=24, do_sample=False)
-    text = tok.decode(out[0, prompt["input_ids"].shape[1]:])
+    text = tok.decode(out[0, prompt["input_ids"].shape[1] :])
     from safetensors import safe_open
 
     with safe_open(str(path / "model.safetensors"), "pt") as fh:
         dtypes = sorted({str(fh.get_tensor(k).dtype) for k in list(fh.keys())[:8]})
     curve = manifest["loss_curve"]
-    ok = (not path.with_name(path.name + ".partial").exists() and tok.chat_template == template
-          and curve[-1][1] < curve[0][1] and not any("adapter" in f["path"] for f in manifest["files"]))
-    return {"checkpoint": str(path), "steps": manifest["steps"], "first_loss": curve[0][1],
-            "final_loss": manifest["final_loss"], "eval_loss": manifest["eval_loss"], "seconds": manifest["seconds"],
-            "saved_dtypes": dtypes, "files": [f["path"] for f in manifest["files"]],
-            "serving_template_is_original": tok.chat_template == template, "generated": text, "ok": ok}
+    ok = (
+        not path.with_name(path.name + ".partial").exists()
+        and tok.chat_template == template
+        and curve[-1][1] < curve[0][1]
+        and not any("adapter" in f["path"] for f in manifest["files"])
+    )
+    return {
+        "checkpoint": str(path),
+        "steps": manifest["steps"],
+        "first_loss": curve[0][1],
+        "final_loss": manifest["final_loss"],
+        "eval_loss": manifest["eval_loss"],
+        "seconds": manifest["seconds"],
+        "saved_dtypes": dtypes,
+        "files": [f["path"] for f in manifest["files"]],
+        "serving_template_is_original": tok.chat_template == template,
+        "generated": text,
+        "ok": ok,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,23 +344,36 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for name, lr in (("gpu-qwen3-4b-lora", 2e-3), ("gpu-qwen3-4b", 1e-3)):
             # only what a small random model needs differs from the recipe: base, length, steps, lr, batch
-            overrides = {"base_model": str(base), "max_steps": ns.steps, "max_length": 1024, "learning_rate": lr,
-                         "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2, "logging_steps": 5,
-                         "warmup_steps": 3, **(CPU_OVERRIDES if ns.cpu else {})}
+            overrides = {
+                "base_model": str(base),
+                "max_steps": ns.steps,
+                "max_length": 1024,
+                "learning_rate": lr,
+                "per_device_train_batch_size": 4,
+                "gradient_accumulation_steps": 2,
+                "logging_steps": 5,
+                "warmup_steps": 3,
+                **(CPU_OVERRIDES if ns.cpu else {}),
+            }
             recipe = get_recipe(name, overrides)
-            job = TrainJob(recipe=recipe, train_path=str(parquet), out=str(work / "checkpoints" / name),
-                           sft_version="synthetic")
-            print(f"\n== {name}: recipe overrides {json.dumps(overrides)}; kept: bf16={recipe.bf16} "
-                  f"dtype={recipe.dtype} lora={recipe.lora} assistant_only_loss={recipe.assistant_only_loss} "
-                  f"packing={recipe.packing} gradient_checkpointing={recipe.gradient_checkpointing} "
-                  f"scheduler={recipe.lr_scheduler_type}", flush=True)
+            job = TrainJob(
+                recipe=recipe, train_path=str(parquet), out=str(work / "checkpoints" / name), sft_version="synthetic"
+            )
+            print(
+                f"\n== {name}: recipe overrides {json.dumps(overrides)}; kept: bf16={recipe.bf16} "
+                f"dtype={recipe.dtype} lora={recipe.lora} assistant_only_loss={recipe.assistant_only_loss} "
+                f"packing={recipe.packing} gradient_checkpointing={recipe.gradient_checkpointing} "
+                f"scheduler={recipe.lr_scheduler_type}",
+                flush=True,
+            )
             mask = check_mask(job, base) if name.endswith("lora") else None
             if mask is not None:
                 print("assistant-only mask:", json.dumps(mask), flush=True)
             if not ns.cpu:
                 torch.cuda.reset_peak_memory_stats()
-            result = train_checkpoint(job, on_log=lambda p: print(f"  step {p['step']}: loss {p['loss']:.4f}",
-                                                                  flush=True), say=print)
+            result = train_checkpoint(
+                job, on_log=lambda p: print(f"  step {p['step']}: loss {p['loss']:.4f}", flush=True), say=print
+            )
             checked = check_checkpoint(Path(result.checkpoint), template)
             if not ns.cpu:
                 checked["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
@@ -297,21 +399,42 @@ def run_under_accelerate(work: Path, base: Path, parquet: Path, template: str, s
     from writ_dagster.core.training.recipes import get_recipe
     from writ_dagster.core.training.sft_train import TrainJob
 
-    recipe = get_recipe("gpu-qwen3-4b-lora", {"base_model": str(base), "max_steps": steps, "max_length": 1024,
-                                              "learning_rate": 2e-3, "per_device_train_batch_size": 4,
-                                              "logging_steps": 10, "warmup_steps": 3,
-                                              **(CPU_OVERRIDES if cpu else {})})
+    recipe = get_recipe(
+        "gpu-qwen3-4b-lora",
+        {
+            "base_model": str(base),
+            "max_steps": steps,
+            "max_length": 1024,
+            "learning_rate": 2e-3,
+            "per_device_train_batch_size": 4,
+            "logging_steps": 10,
+            "warmup_steps": 3,
+            **(CPU_OVERRIDES if cpu else {}),
+        },
+    )
     out = work / "checkpoints" / "accelerate"
     job_file = work / "job.json"
-    job_file.write_text(TrainJob(recipe=recipe, train_path=str(parquet), out=str(out),
-                                 sft_version="synthetic").model_dump_json())
+    job_file.write_text(
+        TrainJob(recipe=recipe, train_path=str(parquet), out=str(out), sft_version="synthetic").model_dump_json()
+    )
     import torch
 
     gpus = 0 if cpu else torch.cuda.device_count()
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(max(1, gpus)),
-               "--mixed_precision", "no" if cpu else "bf16", *(["--cpu"] if cpu else []),
-               *(["--multi_gpu"] if gpus > 1 else []),
-               "-m", "writ_dagster.core.training.pipes_main", "--job", str(job_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(max(1, gpus)),
+        "--mixed_precision",
+        "no" if cpu else "bf16",
+        *(["--cpu"] if cpu else []),
+        *(["--multi_gpu"] if gpus > 1 else []),
+        "-m",
+        "writ_dagster.core.training.pipes_main",
+        "--job",
+        str(job_file),
+    ]
     print("\n== accelerate:", " ".join(command), flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(command, env=env, capture_output=True, text=True)

@@ -31,11 +31,20 @@ CODE_VERSION_SOURCES = ("partition_runs", "stage_runs", "sft_sets", "checkpoints
 DERIVED_IDS = (("checkpoints", "checkpoint_id"), ("evaluations", "evaluation_id"), ("sft_sets", "sft_version"))
 # Folder names that are digests of the source code that builds them (the CPU recipe's tiny base).
 SOURCE_DIGESTS = ((r"tiny-qwen3-base-[0-9a-f]{16}", "tiny-qwen3-base-<source-digest>"),)
-VOLATILE = frozenset({
-    "trajectories.content_hash", "trajectories.latency_s", "trajectory_lineage.trajectory_content_hash",
-    "sft_lineage.trajectory_content_hash", "sft_rows.row_id", "sft_lineage.row_id", "sft_sets.trajectories_digest",
-    "stage_runs.content_digest", "stage_runs.figures_json", "evaluations.figures_json",
-})
+VOLATILE = frozenset(
+    {
+        "trajectories.content_hash",
+        "trajectories.latency_s",
+        "trajectory_lineage.trajectory_content_hash",
+        "sft_lineage.trajectory_content_hash",
+        "sft_rows.row_id",
+        "sft_lineage.row_id",
+        "sft_sets.trajectories_digest",
+        "stage_runs.content_digest",
+        "stage_runs.figures_json",
+        "evaluations.figures_json",
+    }
+)
 
 
 def _code_versions(con: duckdb.DuckDBPyConnection, tables: set[str]) -> set[str]:
@@ -57,8 +66,9 @@ def _placeholders(con: duckdb.DuckDBPyConnection, tables: set[str]) -> dict[str,
     return dict(sorted(out.items(), key=lambda kv: -len(kv[0])))
 
 
-def _normalized(con: duckdb.DuckDBPyConnection, table: str, home: Path, replace: dict[str, str],
-                ignore: set[str]) -> pl.DataFrame:
+def _normalized(
+    con: duckdb.DuckDBPyConnection, table: str, home: Path, replace: dict[str, str], ignore: set[str]
+) -> pl.DataFrame:
     frame = con.sql(f'SELECT * FROM "{table}"').pl()
     keep = [c for c in frame.columns if c != "written_at" and c not in ignore and f"{table}.{c}" not in ignore]
     frame = frame.select(keep)
@@ -80,8 +90,11 @@ def compare(home_a: Path, home_b: Path, ignore: set[str]) -> list[str]:
     query = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
     tables_a = {r[0] for r in con_a.sql(query).fetchall()}
     tables_b = {r[0] for r in con_b.sql(query).fetchall()}
-    lines = [f"DIFF tables only in {name}: {sorted(only)}"
-             for name, only in (("A", tables_a - tables_b), ("B", tables_b - tables_a)) if only]
+    lines = [
+        f"DIFF tables only in {name}: {sorted(only)}"
+        for name, only in (("A", tables_a - tables_b), ("B", tables_b - tables_a))
+        if only
+    ]
     replace_a, replace_b = _placeholders(con_a, tables_a), _placeholders(con_b, tables_b)
     for table in sorted(tables_a & tables_b):
         a = _normalized(con_a, table, home_a, replace_a, ignore)
@@ -102,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("home_a", type=Path)
     parser.add_argument("home_b", type=Path)
-    parser.add_argument("--ignore", default=",".join(sorted(VOLATILE)),
-                        help="comma-separated columns to leave out, NAME or TABLE.NAME (default: %(default)s)")
+    parser.add_argument(
+        "--ignore",
+        default=",".join(sorted(VOLATILE)),
+        help="comma-separated columns to leave out, NAME or TABLE.NAME (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     ignore = {c.strip() for c in args.ignore.split(",") if c.strip()}
     lines = compare(args.home_a.resolve(), args.home_b.resolve(), ignore)

@@ -39,18 +39,22 @@ class WritComputeLogManager(LocalComputeLogManager):
     """:class:`LocalComputeLogManager` whose terminal mirrors ignore the terminal's signals; ``base_dir``
     defaults to ``<dagster home>/storage``, so a ``dagster.yaml`` names no absolute path."""
 
-    def __init__(self, base_dir: str | None = None, polling_timeout: float | None = None,
-                 inst_data: ConfigurableClassData | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: str | None = None,
+        polling_timeout: float | None = None,
+        inst_data: ConfigurableClassData | None = None,
+    ) -> None:
         super().__init__(base_dir or str(dagster_home() / "storage"), polling_timeout, inst_data)
 
     @classmethod
     def config_type(cls) -> dict[str, Any]:
-        return {"base_dir": Field(StringSource, is_required=False),
-                "polling_timeout": Field(float, is_required=False)}
+        return {"base_dir": Field(StringSource, is_required=False), "polling_timeout": Field(float, is_required=False)}
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,
-                          config_value: Mapping[str, Any]) -> WritComputeLogManager:
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> WritComputeLogManager:
         return cls(inst_data=inst_data, **config_value)
 
     @contextmanager
@@ -83,8 +87,9 @@ def _mirrored(stream: IO[str], path: str) -> Generator[None, None, None]:
             yield
         return
     ensure_file(path)
-    tail = subprocess.Popen(["tail", f"--pid={os.getpid()}", "-F", "-c", "+0", path], stdout=fd,
-                            stdin=subprocess.DEVNULL, process_group=0)
+    tail = subprocess.Popen(
+        ["tail", f"--pid={os.getpid()}", "-F", "-c", "+0", path], stdout=fd, stdin=subprocess.DEVNULL, process_group=0
+    )
     try:
         with redirect_to_file(stream, path):
             yield

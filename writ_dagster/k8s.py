@@ -23,8 +23,12 @@ def gpu_k8s_config(gpus: int = 1, memory: str = "64Gi", cpu: str = "8") -> dict[
     return {
         # GPUs are requested through limits (Kubernetes sets the request equal); CPU and memory for
         # the data loader, the vLLM server's scheduler and the tokenizer.
-        "container_config": {"resources": {"limits": {GPU_RESOURCE: str(gpus), "memory": memory},
-                                           "requests": {"cpu": cpu, "memory": memory}}},
+        "container_config": {
+            "resources": {
+                "limits": {GPU_RESOURCE: str(gpus), "memory": memory},
+                "requests": {"cpu": cpu, "memory": memory},
+            }
+        },
         # GPU nodes are usually tainted so that CPU pods stay off them.
         "pod_spec_config": {"tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]},
     }

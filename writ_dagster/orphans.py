@@ -72,8 +72,10 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
         pid = _worker_pid(instance, run)
         if pid is None or pid == os.getpid() or _alive(pid):
             continue
-        instance.report_run_failed(run, message=f"The process running this run (pid {pid}) is gone: marked "
-                                                "failed so that queued runs can start.")
+        instance.report_run_failed(
+            run,
+            message=f"The process running this run (pid {pid}) is gone: marked failed so that queued runs can start.",
+        )
         failed.append(run.run_id)
     _free_pool_slots(instance)
     return failed
@@ -123,10 +125,13 @@ def tidy_up(instance: dg.DagsterInstance) -> list[str]:
     return said
 
 
-@dg.sensor(name=ORPHAN_SENSOR, minimum_interval_seconds=ORPHAN_SENSOR_INTERVAL_S,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Marks failed the runs whose process is gone (a killed `writ run` or run worker), "
-                       "so the one-at-a-time run queue moves again, and stops the servers of ended runs.")
+@dg.sensor(
+    name=ORPHAN_SENSOR,
+    minimum_interval_seconds=ORPHAN_SENSOR_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed the runs whose process is gone (a killed `writ run` or run worker), "
+    "so the one-at-a-time run queue moves again, and stops the servers of ended runs.",
+)
 def orphaned_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     """Fail the orphaned runs and stop the servers of ended runs; never requests a run."""
     return dg.SkipReason("; ".join(tidy_up(context.instance)) or "no orphaned run")

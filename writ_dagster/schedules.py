@@ -62,18 +62,24 @@ def claim_next_batch(instance: dg.DagsterInstance, add: bool = True) -> str:
     return key
 
 
-def daily_batch_schedule(job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition,
-                         cron_schedule: str = DAILY_CRON,
-                         default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
-                         ) -> dg.ScheduleDefinition:
+def daily_batch_schedule(
+    job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition,
+    cron_schedule: str = DAILY_CRON,
+    default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
+) -> dg.ScheduleDefinition:
     """A schedule that adds the next batch and runs ``job`` (the partition job) for it in every domain."""
 
     @dg.schedule(
-        name=DAILY_BATCH_SCHEDULE, job=job, cron_schedule=cron_schedule, execution_timezone="UTC",
+        name=DAILY_BATCH_SCHEDULE,
+        job=job,
+        cron_schedule=cron_schedule,
+        execution_timezone="UTC",
         default_status=default_status,
-        description=("Once a day: add the next batch key (one past the highest) and run tasks -> user scripts "
-                     "-> trajectories for it in each domain; the SFT set then follows by declarative automation "
-                     "(turn on default_automation_condition_sensor too)."),
+        description=(
+            "Once a day: add the next batch key (one past the highest) and run tasks -> user scripts "
+            "-> trajectories for it in each domain; the SFT set then follows by declarative automation "
+            "(turn on default_automation_condition_sensor too)."
+        ),
     )
     def writ_daily_batch(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
         # A preview (the UI's "Preview tick result") must change nothing. Dagster's scheduler keys a real tick's
@@ -82,12 +88,19 @@ def daily_batch_schedule(job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition
         preview = not context.log_key or not str(context.log_key[-1]).isdigit()
         batch = claim_next_batch(context.instance, add=not preview)
         if preview and batch not in context.instance.get_dynamic_partitions(BATCH_PARTITIONS_NAME):
-            return dg.SkipReason(f"preview: a tick now would add batch {batch} and run it for "
-                                 f"{', '.join(WRIT_DOMAINS)} (a preview adds nothing)")
+            return dg.SkipReason(
+                f"preview: a tick now would add batch {batch} and run it for "
+                f"{', '.join(WRIT_DOMAINS)} (a preview adds nothing)"
+            )
         context.log.info(f"scheduled batch {batch} for {', '.join(WRIT_DOMAINS)}")
-        return [dg.RunRequest(run_key=f"{batch}|{domain}", partition_key=domain_batch_key(domain, batch),
-                              tags={SCHEDULED_BATCH_TAG: batch})
-                for domain in WRIT_DOMAINS]
+        return [
+            dg.RunRequest(
+                run_key=f"{batch}|{domain}",
+                partition_key=domain_batch_key(domain, batch),
+                tags={SCHEDULED_BATCH_TAG: batch},
+            )
+            for domain in WRIT_DOMAINS
+        ]
 
     return writ_daily_batch
 

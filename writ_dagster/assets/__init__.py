@@ -10,5 +10,15 @@ from writ_dagster.assets.trajectories import trajectories
 from writ_dagster.assets.trajectory_checks import trajectory_checks
 from writ_dagster.assets.user_scripts import user_scripts
 
-__all__ = ["checkpoint", "domain_catalogue", "evaluation", "sft_checks", "sft_set", "task_checks", "tasks", "trajectories",
-           "trajectory_checks", "user_scripts"]
+__all__ = [
+    "checkpoint",
+    "domain_catalogue",
+    "evaluation",
+    "sft_checks",
+    "sft_set",
+    "task_checks",
+    "tasks",
+    "trajectories",
+    "trajectory_checks",
+    "user_scripts",
+]

@@ -27,8 +27,7 @@ def domain_catalogue(context: dg.AssetExecutionContext, storage: WritStorage) ->
     catalogue = describe_domain(get_domain(context.partition_key))
     with storage.connect() as con:
         write_catalogue(con, catalogue)
-    tools = "\n".join(
-        ["| tool | type |", "|---|---|"] + [f"| {t.name} | {t.type} |" for t in catalogue.tools])
+    tools = "\n".join(["| tool | type |", "|---|---|"] + [f"| {t.name} | {t.type} |" for t in catalogue.tools])
     return dg.MaterializeResult(
         metadata={
             "policy_chars": catalogue.policy_chars,

@@ -16,8 +16,10 @@ from writ_dagster.resources.synthesis import SynthesisSettings
 _MAX_LISTED = 20  # problems listed in the UI; the count is always complete
 
 
-def check_result(report: AuditReport, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
-                 ) -> dg.AssetCheckResult:
+def check_result(
+    report: AuditReport,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> dg.AssetCheckResult:
     """An audit report as a check result: verdict, problem count, the first problems, figures."""
     shown = report.problems[:_MAX_LISTED]
     more = len(report.problems) - len(shown)
@@ -25,8 +27,11 @@ def check_result(report: AuditReport, severity: dg.AssetCheckSeverity = dg.Asset
     return dg.AssetCheckResult(
         passed=report.passed,
         severity=severity,
-        metadata={"problems": len(report.problems), "details": dg.MetadataValue.md(text or "_none_"),
-                  "figures": dg.MetadataValue.json(report.figures)},
+        metadata={
+            "problems": len(report.problems),
+            "details": dg.MetadataValue.md(text or "_none_"),
+            "figures": dg.MetadataValue.json(report.figures),
+        },
     )
 
 
@@ -42,10 +47,14 @@ def _stored(context: dg.AssetCheckExecutionContext, storage: WritStorage):
         return domain, batch, read_tasks(con, domain, batch), read_partition_run(con, domain, batch)
 
 
-@dg.asset_check(asset=tasks, partitions_def=domain_batch_partitions, blocking=True,
-                description="Every stored task of the partition re-executes without a tool error, each "
-                            "write changes the DB, the axes re-measure the same, and the gold "
-                            "trajectory still scores 1.0.")
+@dg.asset_check(
+    asset=tasks,
+    partitions_def=domain_batch_partitions,
+    blocking=True,
+    description="Every stored task of the partition re-executes without a tool error, each "
+    "write changes the DB, the axes re-measure the same, and the gold "
+    "trajectory still scores 1.0.",
+)
 def tasks_reverify(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
     """Re-run every stored gold plan of the partition."""
     domain, batch, records, run = _stored(context, storage)
@@ -54,10 +63,14 @@ def tasks_reverify(context: dg.AssetCheckExecutionContext, storage: WritStorage)
     return check_result(reverify(get_domain(domain), records))
 
 
-@dg.asset_check(asset=tasks, partitions_def=domain_batch_partitions, blocking=False,
-                description="Both WRIT axes are covered: write counts within the configured range, and "
-                            "the shares of tasks with many writes and with many reads before a write reach "
-                            "half their configured type shares. A warning only: a small batch varies.")
+@dg.asset_check(
+    asset=tasks,
+    partitions_def=domain_batch_partitions,
+    blocking=False,
+    description="Both WRIT axes are covered: write counts within the configured range, and "
+    "the shares of tasks with many writes and with many reads before a write reach "
+    "half their configured type shares. A warning only: a small batch varies.",
+)
 def tasks_axis_coverage(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
     """Measure axis coverage against the config the partition was produced with."""
     domain, batch, records, run = _stored(context, storage)
@@ -66,12 +79,17 @@ def tasks_axis_coverage(context: dg.AssetCheckExecutionContext, storage: WritSto
     return check_result(coverage(records, run.config()), severity=dg.AssetCheckSeverity.WARN)
 
 
-@dg.asset_check(asset=tasks, partitions_def=domain_batch_partitions, blocking=True,
-                description="No stored task repeats the user and write set of a τ²-bench base task "
-                            "(installed tau2, plus the upstream sets if configured) or of another task "
-                            "in the partition.")
-def tasks_decontamination(context: dg.AssetCheckExecutionContext, storage: WritStorage,
-                          synthesis: SynthesisSettings) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=tasks,
+    partitions_def=domain_batch_partitions,
+    blocking=True,
+    description="No stored task repeats the user and write set of a τ²-bench base task "
+    "(installed tau2, plus the upstream sets if configured) or of another task "
+    "in the partition.",
+)
+def tasks_decontamination(
+    context: dg.AssetCheckExecutionContext, storage: WritStorage, synthesis: SynthesisSettings
+) -> dg.AssetCheckResult:
     """Look every stored task up in the base-task index."""
     domain, batch = split_key(context.partition_key)
     with storage.connect(read_only=True) as con:

@@ -25,10 +25,15 @@ RAN_CHECK = "evaluation_conversations_ran"
     op_tags=gpu_op_tags(1),
     kinds={"duckdb", "python"},
     code_version=code_version(),
-    check_specs=[dg.AssetCheckSpec(
-        RAN_CHECK, asset="evaluation", blocking=True,
-        description="Every evaluated model ran on every domain: a (model, domain) whose conversations all errored "
-                    "has no score (ERROR, the run fails, the first error quoted); some errors warn (WARN).")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            RAN_CHECK,
+            asset="evaluation",
+            blocking=True,
+            description="Every evaluated model ran on every domain: a (model, domain) whose conversations all errored "
+            "has no score (ERROR, the run fails, the first error quoted); some errors warn (WARN).",
+        )
+    ],
     description=(
         "τ²-bench scores of the latest fine-tuned checkpoint and, side by side, of its base model: each is "
         "served by vLLM, plays the configured base tasks against an LLM user simulator through tau2's own "
@@ -37,17 +42,23 @@ RAN_CHECK = "evaluation_conversations_ran"
         "`evaluations` table; tau2 results files under $WRIT_HOME/evaluations/<evaluation_id>/."
     ),
 )
-def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
-               evaluation_settings: EvaluationSettings) -> dg.MaterializeResult:
+def evaluation(
+    context: dg.AssetExecutionContext, storage: WritStorage, evaluation_settings: EvaluationSettings
+) -> dg.MaterializeResult:
     """Serve, play and score every configured model × domain, then store the rows in one transaction."""
     from writ_dagster.core.llm.vllm_server import run_labels
     from writ_dagster.core.stages.evaluation import UnmeasuredModelError, run_evaluation
 
     config = evaluation_settings.eval_config()  # bad settings fail here, before any server starts
     try:
-        run = run_evaluation(storage.connect, config, writ_home() / EVALUATIONS_DIR, log=context.log.info,
-                             warn=context.log.warning,
-                             server_env=run_labels(context.run_id, context.instance.root_directory))
+        run = run_evaluation(
+            storage.connect,
+            config,
+            writ_home() / EVALUATIONS_DIR,
+            log=context.log.info,
+            warn=context.log.warning,
+            server_env=run_labels(context.run_id, context.instance.root_directory),
+        )
     except MissingInputError as exc:
         raise dg.Failure(str(exc)) from exc
     except UnmeasuredModelError as exc:  # stored with its errors: materialized, and the blocking check fails
@@ -67,8 +78,9 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
         "tau2_version": tau2_version(),
         "num_trials": config.num_trials,
         "results_dir": home_path(out_dir),
-        "results_files": dg.MetadataValue.json({f"{s.model_label}/{s.domain}": home_path(s.results_path).value
-                                                   for s in run.scores}),
+        "results_files": dg.MetadataValue.json(
+            {f"{s.model_label}/{s.domain}": home_path(s.results_path).value for s in run.scores}
+        ),
         "errors": len(run.errors),
         "errors_by_model": dg.MetadataValue.json({f"{s.model_label}/{s.domain}": s.figures.errors for s in run.scores}),
         "first_error": (run.errors[0] if run.errors else "none"),
@@ -88,23 +100,42 @@ def evaluation(context: dg.AssetExecutionContext, storage: WritStorage,
     for s in run.scores:
         if s.figures.measured:
             pass1.setdefault(s.domain, {})[s.model_label] = s.figures.pass_k.get(1, 0.0)
-    metadata["plot_pass_hat_1"] = dg.MetadataValue.md(md_image(
-        score_bars(pass1, f"evaluation {evaluation_id}: pass^1 by domain", "pass^1"), "pass^1 by domain and model"))
+    metadata["plot_pass_hat_1"] = dg.MetadataValue.md(
+        md_image(
+            score_bars(pass1, f"evaluation {evaluation_id}: pass^1 by domain", "pass^1"), "pass^1 by domain and model"
+        )
+    )
     return dg.MaterializeResult(metadata=metadata, check_results=[_ran_check(run)])
 
 
 def _ran_check(run) -> dg.AssetCheckResult:
     """ERROR when a (model, domain) has no conversation that ran; WARN when some errored; else passed."""
-    per_row = {f"{s.model_label}/{s.domain}": f"{s.figures.conversations_ran} of {s.figures.n_simulations} ran, "
-                                               f"{s.figures.errors} errors" for s in run.scores}
+    per_row = {
+        f"{s.model_label}/{s.domain}": f"{s.figures.conversations_ran} of {s.figures.n_simulations} ran, "
+        f"{s.figures.errors} errors"
+        for s in run.scores
+    }
     failure = run.failure()
     if failure is not None:
-        return dg.AssetCheckResult(check_name=RAN_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                                   description=failure, metadata={"models": dg.MetadataValue.json(per_row)})
+        return dg.AssetCheckResult(
+            check_name=RAN_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=failure,
+            metadata={"models": dg.MetadataValue.json(per_row)},
+        )
     if run.errors:
         return dg.AssetCheckResult(
-            check_name=RAN_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
+            check_name=RAN_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
             description=f"{len(run.errors)} conversation(s) errored and were left out of the scores; first: "
-                        f"{run.errors[0]}", metadata={"models": dg.MetadataValue.json(per_row)})
-    return dg.AssetCheckResult(check_name=RAN_CHECK, passed=True, description="every conversation ran",
-                               metadata={"models": dg.MetadataValue.json(per_row)})
+            f"{run.errors[0]}",
+            metadata={"models": dg.MetadataValue.json(per_row)},
+        )
+    return dg.AssetCheckResult(
+        check_name=RAN_CHECK,
+        passed=True,
+        description="every conversation ran",
+        metadata={"models": dg.MetadataValue.json(per_row)},
+    )

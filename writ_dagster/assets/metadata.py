@@ -58,8 +58,10 @@ def samples_metadata(records: Sequence[TrajectoryRecord]) -> Metadata:
 
     out: Metadata = {}
     for r in records:
-        head = (f"**{r.trajectory_id}**: {r.domain}/{r.partition}, task {r.task_id}, variant {r.variant}, reward "
-                f"{r.reward:g}, ended {r.termination_reason}. In a terminal: `writ show {r.trajectory_id}`.\n\n")
+        head = (
+            f"**{r.trajectory_id}**: {r.domain}/{r.partition}, task {r.task_id}, variant {r.variant}, reward "
+            f"{r.reward:g}, ended {r.termination_reason}. In a terminal: `writ show {r.trajectory_id}`.\n\n"
+        )
         body = transcript_markdown(r.messages, get_domain(r.domain).write_tools)
         out[f"sample_{r.trajectory_type.replace('-', '_')}"] = dg.MetadataValue.md(head + body)
     return out

@@ -47,8 +47,9 @@ from writ_dagster.schedules import sft_automation
         "in `sft_rows`, lineage queryable in the `sft_lineage` view. Its data version is the set's version."
     ),
 )
-def sft_set(context: dg.AssetExecutionContext, storage: WritStorage, sft: SFTSettings,
-            training: TrainingSettings) -> dg.MaterializeResult:
+def sft_set(
+    context: dg.AssetExecutionContext, storage: WritStorage, sft: SFTSettings, training: TrainingSettings
+) -> dg.MaterializeResult:
     """Build, write and store the SFT set of everything stored, for the training recipe."""
     config = sft.sft_config()  # bad settings fail here, before anything is written
     recipe = training.training_recipe()
@@ -58,15 +59,18 @@ def sft_set(context: dg.AssetExecutionContext, storage: WritStorage, sft: SFTSet
         result = run_sft(con, config, sft.root, limit)
         samples = sample_trajectories(con, sft_version=result.info.sft_version)
     info = result.info
-    context.log.info(f"SFT set {info.sft_version}: {info.n_train} train and {info.n_validation} validation rows "
-                     f"from {info.considered} trajectories, in {info.directory}")
+    context.log.info(
+        f"SFT set {info.sft_version}: {info.n_train} train and {info.n_validation} validation rows "
+        f"from {info.considered} trajectories, in {info.directory}"
+    )
     if info.lengths is not None:
         (context.log.info if info.lengths.counted else context.log.warning)(info.lengths.line())
     if result.incomplete_partitions:
         context.log.warning("left out incomplete trajectory partitions: " + ", ".join(result.incomplete_partitions))
-    return dg.MaterializeResult(metadata=sft_metadata(result, str(storage.path)) | samples_metadata(samples)
-                                | _axes_metadata(result),
-                                data_version=dg.DataVersion(info.sft_version))
+    return dg.MaterializeResult(
+        metadata=sft_metadata(result, str(storage.path)) | samples_metadata(samples) | _axes_metadata(result),
+        data_version=dg.DataVersion(info.sft_version),
+    )
 
 
 def sft_metadata(result: SFTResult, database: str) -> Metadata:
@@ -82,9 +86,15 @@ def sft_metadata(result: SFTResult, database: str) -> Metadata:
         "dropped_total": sum(info.dropped.values()),
         "dropped": dg.MetadataValue.md(counts_markdown(every_filter(info.dropped), "filter", "trajectories")),
         "dropped_by_filter": dg.MetadataValue.json(info.dropped),
-        **({"policy_compliance": dg.MetadataValue.md(counts_markdown(policy_counts(info.dropped), "rule broken",
-                                                                     "trajectories"))}
-           if info.config().policy_filter else {}),
+        **(
+            {
+                "policy_compliance": dg.MetadataValue.md(
+                    counts_markdown(policy_counts(info.dropped), "rule broken", "trajectories")
+                )
+            }
+            if info.config().policy_filter
+            else {}
+        ),
         **length_metadata(info),
         "cells": dg.MetadataValue.json(info.cells),
         "cells_table": dg.MetadataValue.md(counts_markdown(info.cells, "cell", "rows")),
@@ -106,9 +116,14 @@ def _axes_metadata(result: SFTResult) -> Metadata:
     for r in result.build.rows:
         panels.setdefault(r.domain, Counter())[(r.writes or 0, r.max_reads_before_write or 0)] += 1
     return {
-        "plot_writes_x_reads": dg.MetadataValue.md(md_image(axes_heatmaps(
-            dict(sorted(panels.items())), f"SFT set {result.info.sft_version}: rows by writes × reads", "rows"),
-            "SFT rows by writes and reads, per domain")),
+        "plot_writes_x_reads": dg.MetadataValue.md(
+            md_image(
+                axes_heatmaps(
+                    dict(sorted(panels.items())), f"SFT set {result.info.sft_version}: rows by writes × reads", "rows"
+                ),
+                "SFT rows by writes and reads, per domain",
+            )
+        ),
         **{f"{domain}_rows": sum(cells.values()) for domain, cells in sorted(panels.items())},
     }
 
@@ -125,17 +140,26 @@ def length_metadata(info: SFTSetInfo) -> Metadata:
         "training_recipe": lengths.recipe,
         "max_length_tokens": lengths.max_length,
         **({f"tokens_{k}": figures[k] for k in ("min", "median", "p90", "p99", "max")} if figures else {}),
-        **({"rows_over_max_length_dropped": lengths.dropped,
-            "rows_over_max_length_kept": lengths.rows.over_limit if lengths.rows else 0} if lengths.counted else {}),
+        **(
+            {
+                "rows_over_max_length_dropped": lengths.dropped,
+                "rows_over_max_length_kept": lengths.rows.over_limit if lengths.rows else 0,
+            }
+            if lengths.counted
+            else {}
+        ),
         "lengths": dg.MetadataValue.json(lengths.model_dump(mode="json")),
         "lengths_table": dg.MetadataValue.md("\n".join(length_section(lengths)[2:])),
     }
 
 
-@dg.asset_check(asset=sft_set, blocking=True,
-                description="Every row of the latest SFT set resolves in SQL (the `sft_lineage` view) through "
-                            "its trajectory and user script to its task, with the content hashes the "
-                            "conversation was simulated from.")
+@dg.asset_check(
+    asset=sft_set,
+    blocking=True,
+    description="Every row of the latest SFT set resolves in SQL (the `sft_lineage` view) through "
+    "its trajectory and user script to its task, with the content hashes the "
+    "conversation was simulated from.",
+)
 def sft_lineage_resolves(storage: WritStorage) -> dg.AssetCheckResult:
     """Look every row of the latest set up in the lineage view."""
     with storage.connect(read_only=True) as con:
@@ -144,14 +168,19 @@ def sft_lineage_resolves(storage: WritStorage) -> dg.AssetCheckResult:
             return dg.AssetCheckResult(passed=False, metadata={"details": "no SFT set is stored"})
         missing = unresolved_rows(con, info.sft_version)
     rows = info.n_train + info.n_validation
-    report = AuditReport(passed=not missing, problems=[f"{r}: no chain to trajectory, script and task"
-                                                       for r in missing],
-                         figures={"sft_version": info.sft_version, "rows": rows, "resolved": rows - len(missing)})
+    report = AuditReport(
+        passed=not missing,
+        problems=[f"{r}: no chain to trajectory, script and task" for r in missing],
+        figures={"sft_version": info.sft_version, "rows": rows, "resolved": rows - len(missing)},
+    )
     return check_result(report)
 
 
-@dg.asset_check(asset=sft_set, blocking=True,
-                description="No task has rows in both the train and the validation split of the latest SFT set.")
+@dg.asset_check(
+    asset=sft_set,
+    blocking=True,
+    description="No task has rows in both the train and the validation split of the latest SFT set.",
+)
 def sft_split_by_task(storage: WritStorage) -> dg.AssetCheckResult:
     """Find tasks whose rows fall in more than one split."""
     with storage.connect(read_only=True) as con:
@@ -159,8 +188,11 @@ def sft_split_by_task(storage: WritStorage) -> dg.AssetCheckResult:
         if info is None:
             return dg.AssetCheckResult(passed=False, metadata={"details": "no SFT set is stored"})
         both = tasks_in_both_splits(con, info.sft_version)
-    report = AuditReport(passed=not both, problems=[f"task {t} is in both splits" for t in both],
-                         figures={"sft_version": info.sft_version, "tasks_in_both_splits": len(both)})
+    report = AuditReport(
+        passed=not both,
+        problems=[f"task {t} is in both splits" for t in both],
+        figures={"sft_version": info.sft_version, "tasks_in_both_splits": len(both)},
+    )
     return check_result(report)
 
 

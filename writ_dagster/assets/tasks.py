@@ -29,8 +29,12 @@ TASKS_TABLE = "tasks"
 @dg.asset(
     partitions_def=domain_batch_partitions,
     # Each tasks partition reads its own domain's catalogue partition.
-    deps=[dg.AssetDep(domain_catalogue,
-                      partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="domain"))],
+    deps=[
+        dg.AssetDep(
+            domain_catalogue,
+            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="domain"),
+        )
+    ],
     group_name="tasks",
     kinds={"duckdb", "python"},
     code_version=code_version(),
@@ -41,15 +45,17 @@ TASKS_TABLE = "tasks"
         "tables; re-materializing a partition replaces exactly its rows with identical ones."
     ),
 )
-def tasks(context: dg.AssetExecutionContext, storage: WritStorage,
-          synthesis: SynthesisSettings) -> dg.MaterializeResult:
+def tasks(
+    context: dg.AssetExecutionContext, storage: WritStorage, synthesis: SynthesisSettings
+) -> dg.MaterializeResult:
     """Synthesize the batch, replace the partition's rows, and report what it holds."""
     domain, batch = split_key(context.partition_key)
     stored = run_tasks(storage.connect, domain, batch, synthesis.synthesis_config(), synthesis.upstream_dir())
     result, run = stored.result, stored.run
     context.log.info(f"{domain}/{batch}: {run.n_tasks} tasks from {run.attempts} attempts")
-    return dg.MaterializeResult(metadata=task_metadata(result, run, str(storage.path)),
-                                data_version=dg.DataVersion(run.content_digest))
+    return dg.MaterializeResult(
+        metadata=task_metadata(result, run, str(storage.path)), data_version=dg.DataVersion(run.content_digest)
+    )
 
 
 def task_metadata(result: BatchResult, run: PartitionRun, database: str) -> Metadata:
@@ -60,8 +66,9 @@ def task_metadata(result: BatchResult, run: PartitionRun, database: str) -> Meta
     where = f"{result.tasks[0].domain}/{result.tasks[0].partition}" if result.tasks else "no tasks"
     domain = result.tasks[0].domain if result.tasks else "none"
     return {
-        "plot_writes_x_reads": dg.MetadataValue.md(md_image(
-            axes_heatmaps({domain: cells}, f"{where}: tasks by writes × reads"), "tasks by writes and reads")),
+        "plot_writes_x_reads": dg.MetadataValue.md(
+            md_image(axes_heatmaps({domain: cells}, f"{where}: tasks by writes × reads"), "tasks by writes and reads")
+        ),
         # one series per domain in the Plots tab (a shared key would draw one line across both domains)
         f"{domain}_tasks": n,
         f"{domain}_share_ge3_writes": figures.get("share_ge3_writes", 0.0),

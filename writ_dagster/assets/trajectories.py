@@ -47,13 +47,17 @@ PROGRESS_STEPS = 20  # progress lines in the run log per partition
         "backends, are replaced."
     ),
 )
-def trajectories(context: dg.AssetExecutionContext, storage: WritStorage, simulation: SimulationSettings,
-                 teacher: ModelRole, user_simulator: ModelRole) -> dg.MaterializeResult:
+def trajectories(
+    context: dg.AssetExecutionContext,
+    storage: WritStorage,
+    simulation: SimulationSettings,
+    teacher: ModelRole,
+    user_simulator: ModelRole,
+) -> dg.MaterializeResult:
     """Simulate the partition's missing conversations, storing each as it finishes."""
     domain, batch = split_key(context.partition_key)
     # bad settings fail here, before anything is written
-    config, agent_factory, user_factory = trajectory_backends(simulation.trajectory_config(), teacher,
-                                                              user_simulator)
+    config, agent_factory, user_factory = trajectory_backends(simulation.trajectory_config(), teacher, user_simulator)
     last = [0]
 
     def progress(counts: Progress) -> None:
@@ -63,20 +67,27 @@ def trajectories(context: dg.AssetExecutionContext, storage: WritStorage, simula
             context.log.info(counts.line())
 
     with storage.connect() as con:
-        result = run_trajectories(con, domain, batch, config, on_stored=progress, agent_factory=agent_factory,
-                                  user_factory=user_factory)
+        result = run_trajectories(
+            con, domain, batch, config, on_stored=progress, agent_factory=agent_factory, user_factory=user_factory
+        )
         samples = sample_trajectories(con, domain, batch)
         rates = pass_rate_by_axes(con, domain, batch)
-    context.log.info(f"{domain}/{batch}: {result.planned} trajectories ({result.simulated} simulated, "
-                     f"{result.kept} kept from before, {result.pruned} stale rows dropped)")
+    context.log.info(
+        f"{domain}/{batch}: {result.planned} trajectories ({result.simulated} simulated, "
+        f"{result.kept} kept from before, {result.pruned} stale rows dropped)"
+    )
     if result.infrastructure_failures:
         # stored, so they can be traced, but not final: the check `trajectories_final` fails
-        context.log.warning(f"{domain}/{batch}: {result.infrastructure_failures} conversations failed on "
-                            "infrastructure (endpoint down, 5xx or timeout); the next run retries them")
-    return dg.MaterializeResult(metadata=trajectory_metadata(result, config.agent_backend, config.user_backend,
-                                                             str(storage.path))
-                                | samples_metadata(samples) | _pass_rate_metadata(domain, batch, rates, result),
-                                data_version=dg.DataVersion(result.content_digest))
+        context.log.warning(
+            f"{domain}/{batch}: {result.infrastructure_failures} conversations failed on "
+            "infrastructure (endpoint down, 5xx or timeout); the next run retries them"
+        )
+    return dg.MaterializeResult(
+        metadata=trajectory_metadata(result, config.agent_backend, config.user_backend, str(storage.path))
+        | samples_metadata(samples)
+        | _pass_rate_metadata(domain, batch, rates, result),
+        data_version=dg.DataVersion(result.content_digest),
+    )
 
 
 def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: str) -> Metadata:
@@ -86,10 +97,14 @@ def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: 
     return {
         "infrastructure_failures": result.infrastructure_failures,
         "attempts_per_conversation": attempts.get("per_chain", 1),
-        "pass_at_k_by_trajectory_type": dg.MetadataValue.md(pass_markdown(attempts.get("by_trajectory_type", {}),
-                                                                          "trajectory type")),
-        **({"pass_at_k_by_task_family": dg.MetadataValue.md(pass_markdown(attempts["by_task_family"], "task family"))}
-           if "by_task_family" in attempts else {}),
+        "pass_at_k_by_trajectory_type": dg.MetadataValue.md(
+            pass_markdown(attempts.get("by_trajectory_type", {}), "trajectory type")
+        ),
+        **(
+            {"pass_at_k_by_task_family": dg.MetadataValue.md(pass_markdown(attempts["by_task_family"], "task family"))}
+            if "by_task_family" in attempts
+            else {}
+        ),
         "dagster/partition_row_count": result.planned,
         "dagster/table_name": f"writ.main.{TRAJECTORIES_TABLE}",
         "trajectories": result.planned,
@@ -120,18 +135,23 @@ def trajectory_metadata(result: TrajectoryRun, agent: str, user: str, database: 
     }
 
 
-def _pass_rate_metadata(domain: str, batch: str, rates: dict[tuple[int, int], float],
-                        result: TrajectoryRun) -> Metadata:
+def _pass_rate_metadata(
+    domain: str, batch: str, rates: dict[tuple[int, int], float], result: TrajectoryRun
+) -> Metadata:
     """The pass-rate heatmap, and the figures the Plots tab charts as one series per domain."""
     return {
-        "plot_pass_rate_by_cell": dg.MetadataValue.md(md_image(axes_heatmaps(
-            {domain: rates}, f"{domain}/{batch}: share of conversations scoring 1.0", "pass rate", percent=True),
-            "pass rate by writes and reads")),
+        "plot_pass_rate_by_cell": dg.MetadataValue.md(
+            md_image(
+                axes_heatmaps(
+                    {domain: rates}, f"{domain}/{batch}: share of conversations scoring 1.0", "pass rate", percent=True
+                ),
+                "pass rate by writes and reads",
+            )
+        ),
         f"{domain}_success_rate": result.figures.get("success_rate", 0.0),
         f"{domain}_trajectories": result.planned,
         f"{domain}_agent_distinct_sentence_share": result.figures.get("quality", {}).get("agent_distinct_share", 0.0),
-        f"{domain}_read_heavy_evidence_share":
-            result.figures.get("quality", {}).get("read_heavy_evidence_share", 0.0),
+        f"{domain}_read_heavy_evidence_share": result.figures.get("quality", {}).get("read_heavy_evidence_share", 0.0),
     }
 
 
@@ -140,6 +160,7 @@ def pass_markdown(table: dict[str, dict], label: str) -> str:
     if not table:
         return "_none_"
     lines = [f"| {label} | chains | attempts | pass@1 | pass@k |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {k} | {v['chains']} | {v['attempts']} | {v['pass@1']:.3f} | {v['pass@k']:.3f} |"
-              for k, v in table.items()]
+    lines += [
+        f"| {k} | {v['chains']} | {v['attempts']} | {v['pass@1']:.3f} | {v['pass@k']:.3f} |" for k, v in table.items()
+    ]
     return "\n".join(lines)

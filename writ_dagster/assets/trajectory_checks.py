@@ -24,10 +24,14 @@ from writ_dagster.resources.storage import WritStorage
 TAU2_SAMPLE_SIZE = 5  # tau2's evaluator builds fresh environments: ~0.5 s per trajectory
 
 
-@dg.asset_check(asset=user_scripts, partitions_def=domain_batch_partitions, blocking=True,
-                description="Every stored user script belongs to a stored task, matches its content hash and "
-                            "passes the script checker: every request, fact and criterion kept and said, no id "
-                            "or amount the agent must find by evidence leaked, slips corrected.")
+@dg.asset_check(
+    asset=user_scripts,
+    partitions_def=domain_batch_partitions,
+    blocking=True,
+    description="Every stored user script belongs to a stored task, matches its content hash and "
+    "passes the script checker: every request, fact and criterion kept and said, no id "
+    "or amount the agent must find by evidence leaked, slips corrected.",
+)
 def user_scripts_valid(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
     """Re-check every stored script of the partition."""
     domain, batch = split_key(context.partition_key)
@@ -38,8 +42,9 @@ def user_scripts_valid(context: dg.AssetCheckExecutionContext, storage: WritStor
     return check_result(audit_scripts(tasks, scripts))
 
 
-def _stored(storage: WritStorage, domain: str,
-            batch: str) -> tuple[dict[str, dict[str, Any]], list[TrajectoryRecord]] | None:
+def _stored(
+    storage: WritStorage, domain: str, batch: str
+) -> tuple[dict[str, dict[str, Any]], list[TrajectoryRecord]] | None:
     """(task dicts by id, stored trajectories) of a partition, or None if it was never completed."""
     with storage.connect(read_only=True) as con:
         if read_stage_run(con, "trajectories", domain, batch) is None:
@@ -48,9 +53,13 @@ def _stored(storage: WritStorage, domain: str,
         return tasks, read_trajectories(con, domain, batch)
 
 
-@dg.asset_check(asset=trajectories, partitions_def=domain_batch_partitions, blocking=True,
-                description="Every stored trajectory re-scores with the fast verifier (tau2's DB and "
-                            "COMMUNICATE rules) to its stored reward.")
+@dg.asset_check(
+    asset=trajectories,
+    partitions_def=domain_batch_partitions,
+    blocking=True,
+    description="Every stored trajectory re-scores with the fast verifier (tau2's DB and "
+    "COMMUNICATE rules) to its stored reward.",
+)
 def trajectories_rescore(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
     """Re-score every stored conversation of the partition."""
     domain, batch = split_key(context.partition_key)
@@ -60,12 +69,15 @@ def trajectories_rescore(context: dg.AssetCheckExecutionContext, storage: WritSt
     return check_result(rescore(*stored))
 
 
-@dg.asset_check(asset=trajectories, partitions_def=domain_batch_partitions, blocking=True,
-                description=f"A deterministic sample of {TAU2_SAMPLE_SIZE} stored trajectories (failures first) "
-                            "re-scored by tau2's own evaluate_simulation, in fresh environments with full DB "
-                            "hashes, reproduces the stored rewards.")
-def trajectories_tau2_agreement(context: dg.AssetCheckExecutionContext,
-                                storage: WritStorage) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=trajectories,
+    partitions_def=domain_batch_partitions,
+    blocking=True,
+    description=f"A deterministic sample of {TAU2_SAMPLE_SIZE} stored trajectories (failures first) "
+    "re-scored by tau2's own evaluate_simulation, in fresh environments with full DB "
+    "hashes, reproduces the stored rewards.",
+)
+def trajectories_tau2_agreement(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
     """Re-score a sample with tau2's evaluator."""
     domain, batch = split_key(context.partition_key)
     stored = _stored(storage, domain, batch)
@@ -74,36 +86,60 @@ def trajectories_tau2_agreement(context: dg.AssetCheckExecutionContext,
     return check_result(tau2_sample(*stored, n=TAU2_SAMPLE_SIZE))
 
 
-@dg.asset_check(asset=trajectories, partitions_def=domain_batch_partitions, blocking=False,
-                description="With scripted backends on both sides at least 95% of conversations score 1.0, with "
-                            "a model on either side at least the configured `model_success_floor` (a warning).")
-def trajectories_success_rate(context: dg.AssetCheckExecutionContext, storage: WritStorage,
-                              simulation: SimulationSettings) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=trajectories,
+    partitions_def=domain_batch_partitions,
+    blocking=False,
+    description="With scripted backends on both sides at least 95% of conversations score 1.0, with "
+    "a model on either side at least the configured `model_success_floor` (a warning).",
+)
+def trajectories_success_rate(
+    context: dg.AssetCheckExecutionContext, storage: WritStorage, simulation: SimulationSettings
+) -> dg.AssetCheckResult:
     """Compare the partition's success rate with what scripted backends should reach."""
     domain, batch = split_key(context.partition_key)
     with storage.connect(read_only=True) as con:
         if read_stage_run(con, "trajectories", domain, batch) is None:
             return missing_result(domain, batch)
         frame = trajectories_frame(con, domain, batch, SUMMARY_COLUMNS)
-    report = success_report(success_rate(frame), frame.height, all_scripted(frame),
-                            model_floor=simulation.model_success_floor)
+    report = success_report(
+        success_rate(frame), frame.height, all_scripted(frame), model_floor=simulation.model_success_floor
+    )
     return check_result(report, severity=dg.AssetCheckSeverity.WARN)
 
 
-@dg.asset_check(asset=trajectories, partitions_def=domain_batch_partitions, blocking=True,
-                description="No stored conversation of the partition ended on an infrastructure failure "
-                            "(endpoint down, 5xx, timeout): such rows are not final and the next run retries them.")
+@dg.asset_check(
+    asset=trajectories,
+    partitions_def=domain_batch_partitions,
+    blocking=True,
+    description="No stored conversation of the partition ended on an infrastructure failure "
+    "(endpoint down, 5xx, timeout): such rows are not final and the next run retries them.",
+)
 def trajectories_final(context: dg.AssetCheckExecutionContext, storage: WritStorage) -> dg.AssetCheckResult:
     """Count the partition's conversations that failed on infrastructure."""
     domain, batch = split_key(context.partition_key)
     with storage.connect(read_only=True) as con:
         errors = [e for _, _, e in stored_outcomes(con, domain, batch).values()]
     failed = sum(is_infrastructure_error(e) for e in errors)
-    return dg.AssetCheckResult(passed=failed == 0 and bool(errors), metadata={
-        "infrastructure_failures": failed,
-        "details": (f"{failed} conversations failed on infrastructure; run again to retry them" if failed
-                    else "none" if errors else f"{domain}/{batch} has no stored trajectories")})
+    return dg.AssetCheckResult(
+        passed=failed == 0 and bool(errors),
+        metadata={
+            "infrastructure_failures": failed,
+            "details": (
+                f"{failed} conversations failed on infrastructure; run again to retry them"
+                if failed
+                else "none"
+                if errors
+                else f"{domain}/{batch} has no stored trajectories"
+            ),
+        },
+    )
 
 
-trajectory_checks = [user_scripts_valid, trajectories_rescore, trajectories_tau2_agreement, trajectories_success_rate,
-                     trajectories_final]
+trajectory_checks = [
+    user_scripts_valid,
+    trajectories_rescore,
+    trajectories_tau2_agreement,
+    trajectories_success_rate,
+    trajectories_final,
+]

@@ -31,8 +31,9 @@ USER_SCRIPTS_TABLE = "user_scripts"
         "the `user_scripts` table, replaced per partition."
     ),
 )
-def user_scripts(context: dg.AssetExecutionContext, storage: WritStorage, simulation: SimulationSettings,
-                 user_rewriter: ModelRole) -> dg.MaterializeResult:
+def user_scripts(
+    context: dg.AssetExecutionContext, storage: WritStorage, simulation: SimulationSettings, user_rewriter: ModelRole
+) -> dg.MaterializeResult:
     """Make and store the partition's scripts from its stored tasks (rewritten by a model if one is set)."""
     domain, batch = split_key(context.partition_key)
     config = simulation.trajectory_config()  # bad settings fail here, before anything is written
@@ -44,8 +45,11 @@ def user_scripts(context: dg.AssetExecutionContext, storage: WritStorage, simula
         run, _, figures = run_user_scripts(con, domain, batch, config, rewriter)
     context.log.info(f"{domain}/{batch}: {run.n_rows} user scripts for {figures['tasks']} tasks")
     dims = figures["dimensions"]
-    rewrite = {k: (dg.MetadataValue.json(v) if isinstance(v, dict) else v)
-               for k, v in figures.items() if k.startswith("rewrite_")}
+    rewrite = {
+        k: (dg.MetadataValue.json(v) if isinstance(v, dict) else v)
+        for k, v in figures.items()
+        if k.startswith("rewrite_")
+    }
     return dg.MaterializeResult(
         metadata={
             "dagster/partition_row_count": run.n_rows,
@@ -55,8 +59,10 @@ def user_scripts(context: dg.AssetExecutionContext, storage: WritStorage, simula
             "scripted_variants": figures["scripted"],
             "variants_per_task": config.variants,
             "seed": config.seed,
-            **{f"dimension_{name}": dg.MetadataValue.md(counts_markdown(dims.get(name, {}), name))
-               for name in ("disclosure", "opening", "tone", "verbosity", "order", "slip")},
+            **{
+                f"dimension_{name}": dg.MetadataValue.md(counts_markdown(dims.get(name, {}), name))
+                for name in ("disclosure", "opening", "tone", "verbosity", "order", "slip")
+            },
             "rewriter": user_rewriter.kind,
             **rewrite,
             "content_digest": run.content_digest,

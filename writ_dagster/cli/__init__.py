@@ -47,7 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return handler(args)
-    except (BadInput, BadKeyError, HomeError, StorageError, ValidationError, ImpossibleConfigError, UnknownDomainError) as exc:
+    except (
+        BadInput,
+        BadKeyError,
+        HomeError,
+        StorageError,
+        ValidationError,
+        ImpossibleConfigError,
+        UnknownDomainError,
+    ) as exc:
         print_error(exc)
         return EXIT_BAD_INPUT
     except duckdb.Error as exc:  # a database damaged in a way the checks on opening do not see

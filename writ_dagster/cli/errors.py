@@ -8,8 +8,11 @@ from pydantic import ValidationError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 MAX_LINE = 300  # an error line's length: room for the message and ~200 characters of quoted input
-_CONFIG_NAMES = {"SynthesisConfig": "synthesis config", "TrajectoryConfig": "simulation config",
-                 "SFTConfig": "SFT config"}
+_CONFIG_NAMES = {
+    "SynthesisConfig": "synthesis config",
+    "TrajectoryConfig": "simulation config",
+    "SFTConfig": "SFT config",
+}
 
 
 class BadInput(Exception):

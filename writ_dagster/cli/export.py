@@ -69,24 +69,29 @@ def cmd_export_trajectories(args: argparse.Namespace) -> int:
         stored, runs = partitions.stored, partitions.runs
         wanted = [partition] if partition else partitions.complete
         if partition is not None and partition not in stored:
-            raise BadInput(f"no stored trajectories for partition {partition!r} of {domain} "
-                           f"(stored: {', '.join(stored) or 'none'})")
+            raise BadInput(
+                f"no stored trajectories for partition {partition!r} of {domain} "
+                f"(stored: {', '.join(stored) or 'none'})"
+            )
         if partition is not None and runs[partition] is None:
-            raise BadInput(f"trajectories of {domain}/{partition} are incomplete (an interrupted run); finish them "
-                           f"with `writ run --domain {domain} --batch {partition}`")
+            raise BadInput(
+                f"trajectories of {domain}/{partition} are incomplete (an interrupted run); finish them "
+                f"with `writ run --domain {domain} --batch {partition}`"
+            )
         if not wanted:
             raise BadInput(f"no complete trajectory partitions for {domain}; run `writ run` first")
         trajectories = read_stored_trajectories(con, domain, wanted)
     stale = stale_partitions(trajectories)
     if stale:  # tasks re-made since: pairing them with these conversations would be wrong
-        raise BadInput(f"trajectories of {domain}/{', '.join(stale)} were made from other tasks than those stored "
-                       f"now; run `writ run --domain {domain} --batch {stale[0]}` to redo them")
+        raise BadInput(
+            f"trajectories of {domain}/{', '.join(stale)} were made from other tasks than those stored "
+            f"now; run `writ run --domain {domain} --batch {stale[0]}` to redo them"
+        )
     skipped = [] if partition else partitions.incomplete
     if skipped:
         print(f"writ: skipped incomplete trajectory partitions of {domain}: {', '.join(skipped)}", file=sys.stderr)
     complete_runs = cast("list[StageRun]", [runs[p] for p in wanted])  # each wanted partition is complete
-    text = json.dumps(trajectory_results(domain, trajectories, complete_runs), indent=2,
-                      ensure_ascii=False) + "\n"
+    text = json.dumps(trajectory_results(domain, trajectories, complete_runs), indent=2, ensure_ascii=False) + "\n"
     _write_output(text, args.out, f"{len(trajectories.records)} {domain} trajectories (tau2 results)")
     return EXIT_OK
 
@@ -101,14 +106,19 @@ def cmd_export_sft(args: argparse.Namespace) -> int:
     with connect(duckdb_path(), read_only=True) as con:
         info = read_sft_set(con, args.version) if args.version else latest_sft_set(con)
         if info is None:
-            raise BadInput(f"no stored SFT set {args.version!r}" if args.version else
-                           "no SFT set is stored; run `writ run` (or materialize `sft_set`) first")
+            raise BadInput(
+                f"no stored SFT set {args.version!r}"
+                if args.version
+                else "no SFT set is stored; run `writ run` (or materialize `sft_set`) first"
+            )
         build = stored_build(con, info)
     try:
         with staging_dir(out) as tmp:  # written whole: a failed export leaves the old folder, no partial one
             write_sft(build, tmp)
     except OSError as exc:
         raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
-    print(f"wrote SFT set {info.sft_version} ({info.n_train} train, {info.n_validation} validation rows) "
-          f"to {out}", file=sys.stderr)
+    print(
+        f"wrote SFT set {info.sft_version} ({info.n_train} train, {info.n_validation} validation rows) to {out}",
+        file=sys.stderr,
+    )
     return EXIT_OK

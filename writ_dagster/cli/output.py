@@ -79,9 +79,13 @@ def sft_out_dir(target: str) -> Path:
         others = [name for name in names if name not in _SFT_FILES]
         if others:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-            raise BadInput(f"--out {target!r} holds other files ({shown}); name a new or empty folder, "
-                           "or one an earlier export-sft wrote")
+            raise BadInput(
+                f"--out {target!r} holds other files ({shown}); name a new or empty folder, "
+                "or one an earlier export-sft wrote"
+            )
         if names and _SFT_MARK not in names:  # a user's own README.md alone is no earlier export
-            raise BadInput(f"--out {target!r} holds {', '.join(names)} but no {_SFT_MARK}, so no earlier "
-                           "export-sft wrote it; name a new or empty folder")
+            raise BadInput(
+                f"--out {target!r} holds {', '.join(names)} but no {_SFT_MARK}, so no earlier "
+                "export-sft wrote it; name a new or empty folder"
+            )
     return out

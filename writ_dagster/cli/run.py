@@ -104,9 +104,23 @@ def cmd_run(args: argparse.Namespace) -> int:
                 with hold_writer_lock(writ_home(), _say_waiting):
                     with storage.connect():
                         pass  # create the file and tables now, so an incompatible file fails early
-                    failed = _run_stages(args, domains, batches, storage, stop, build_definitions(
-                        storage, settings, simulation, sft=sft, training=training,
-                        evaluation_settings=evaluation, loggers={"console": console_logger(stop)}, **roles))
+                    failed = _run_stages(
+                        args,
+                        domains,
+                        batches,
+                        storage,
+                        stop,
+                        build_definitions(
+                            storage,
+                            settings,
+                            simulation,
+                            sft=sft,
+                            training=training,
+                            evaluation_settings=evaluation,
+                            loggers={"console": console_logger(stop)},
+                            **roles,
+                        ),
+                    )
             except KeyboardInterrupt:
                 stop.check()
                 raise Stopped(signal.SIGINT) from None  # a Ctrl-C the watch did not see
@@ -118,12 +132,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _say_waiting(holder: str) -> None:
-    print(f"writ: another `writ run` (pid {holder}) is writing to {writ_home()}; waiting for it to finish",
-          file=sys.stderr, flush=True)
+    print(
+        f"writ: another `writ run` (pid {holder}) is writing to {writ_home()}; waiting for it to finish",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
-def _run_stages(args: argparse.Namespace, domains: list[str], batches: list[str], storage: WritStorage,
-                stop: StopWatch, defs: dg.Definitions) -> int:
+def _run_stages(
+    args: argparse.Namespace,
+    domains: list[str],
+    batches: list[str],
+    storage: WritStorage,
+    stop: StopWatch,
+    defs: dg.Definitions,
+) -> int:
     """Run each stage up to ``--until`` in WRIT's Dagster instance; returns the number of failed runs.
 
     Raises :class:`Stopped` as soon as a stop signal is seen, before anything else starts."""
@@ -134,10 +157,17 @@ def _run_stages(args: argparse.Namespace, domains: list[str], batches: list[str]
             print(f"writ: {sentence}", file=sys.stderr)
         ensure_batches(instance, batches)
         state = RunState(
-            args=args, domains=domains, batches=batches, instance=instance, defs=defs, storage=storage,
+            args=args,
+            domains=domains,
+            batches=batches,
+            instance=instance,
+            defs=defs,
+            storage=storage,
             run_config={} if args.verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"writ/source": "cli", **process_tags()}, stop=stop,
-            progress=TerminalProgress(sys.stderr, args.progress_every))
+            tags={"writ/source": "cli", **process_tags()},
+            stop=stop,
+            progress=TerminalProgress(sys.stderr, args.progress_every),
+        )
         with listening(state.progress):
             for stage, runner in STAGE_RUNNERS:
                 if STAGES.index(stage) > until:
@@ -158,8 +188,12 @@ def _execute(state: RunState, job: str, partition_key: str | None = None) -> dg.
     state.stop.check()
     try:
         result = state.defs.resolve_job_def(job).execute_in_process(
-            run_config=state.run_config, instance=state.instance, partition_key=partition_key,
-            raise_on_error=False, tags=state.tags)
+            run_config=state.run_config,
+            instance=state.instance,
+            partition_key=partition_key,
+            raise_on_error=False,
+            tags=state.tags,
+        )
     finally:
         state.progress.end_line()  # a stage that stopped early leaves its line open
     state.stop.check()
@@ -221,9 +255,11 @@ def _checkpoint_line(result: dg.ExecuteInProcessResult, record: Any) -> str:
         return head + "nothing registered by this run"
     first = record.loss_curve[0][1] if record.loss_curve else float("nan")
     cut = _materialized(result, "checkpoint", "rows_cut_at_max_length")  # the training's own count
-    return (head + f"{record.checkpoint_id} ({record.recipe}): {record.steps} steps on {record.train_rows} rows "
-            f"({cut} cut at max_length), loss {first:.3f} -> {record.final_loss:.3f}; {record.path}; "
-            f"checks: {_verdicts(result, 'checkpoint')}")
+    return (
+        head + f"{record.checkpoint_id} ({record.recipe}): {record.steps} steps on {record.train_rows} rows "
+        f"({cut} cut at max_length), loss {first:.3f} -> {record.final_loss:.3f}; {record.path}; "
+        f"checks: {_verdicts(result, 'checkpoint')}"
+    )
 
 
 def _run_evaluation(state: RunState) -> int:
@@ -261,17 +297,21 @@ def _sft_line(result: dg.ExecuteInProcessResult, info: Any) -> str:
     if info is None:
         return head + "nothing stored by this run"
     dropped = ", ".join(f"{why} {n}" for why, n in info.dropped.items()) or "none"
-    return (head + f"set {info.sft_version}: {info.n_train + info.n_validation} rows (train {info.n_train}, "
-            f"validation {info.n_validation}) from {info.considered} trajectories, {len(info.cells)} cells, "
-            f"dropped: {dropped}; {info.lengths.line() + '; ' if info.lengths else ''}files {info.directory}; "
-            f"checks: {_verdicts(result, 'sft_set')}")
+    return (
+        head + f"set {info.sft_version}: {info.n_train + info.n_validation} rows (train {info.n_train}, "
+        f"validation {info.n_validation}) from {info.considered} trajectories, {len(info.cells)} cells, "
+        f"dropped: {dropped}; {info.lengths.line() + '; ' if info.lengths else ''}files {info.directory}; "
+        f"checks: {_verdicts(result, 'sft_set')}"
+    )
 
 
 def _verdicts(result: dg.ExecuteInProcessResult, asset: str) -> str:
-    checks = {e.check_name.removeprefix(f"{asset}_"): e for e in result.get_asset_check_evaluations()
-              if e.asset_key.to_user_string() == asset}
-    return ", ".join(
-        f"{name} {'ok' if e.passed else e.severity.value}" for name, e in sorted(checks.items())) or "none"
+    checks = {
+        e.check_name.removeprefix(f"{asset}_"): e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.to_user_string() == asset
+    }
+    return ", ".join(f"{name} {'ok' if e.passed else e.severity.value}" for name, e in sorted(checks.items())) or "none"
 
 
 def _head(domain: str, batch: str, result: dg.ExecuteInProcessResult, asset: str, stored: Any) -> tuple[str, bool]:
@@ -286,8 +326,10 @@ def _summary_line(domain: str, batch: str, result: dg.ExecuteInProcessResult, ru
     head, ok = _head(domain, batch, result, "tasks", run)
     if not ok:
         return head + "nothing stored by this run"
-    return (head + f"{run.n_tasks} tasks from {run.attempts} attempts ({run.n_rejections} rejected), "
-            f"digest {run.content_digest}; checks: {_verdicts(result, 'tasks')}")
+    return (
+        head + f"{run.n_tasks} tasks from {run.attempts} attempts ({run.n_rejections} rejected), "
+        f"digest {run.content_digest}; checks: {_verdicts(result, 'tasks')}"
+    )
 
 
 def _scripts_line(domain: str, batch: str, result: dg.ExecuteInProcessResult, run: Any) -> str:
@@ -295,21 +337,26 @@ def _scripts_line(domain: str, batch: str, result: dg.ExecuteInProcessResult, ru
     if not ok:
         return head + "nothing stored by this run"
     figures = json.loads(run.figures_json)
-    return (head + f"{run.n_rows} scripts for {figures.get('tasks', 0)} tasks ({figures.get('scripted', 0)} "
-            f"scripted), digest {run.content_digest}; checks: {_verdicts(result, 'user_scripts')}")
+    return (
+        head + f"{run.n_rows} scripts for {figures.get('tasks', 0)} tasks ({figures.get('scripted', 0)} "
+        f"scripted), digest {run.content_digest}; checks: {_verdicts(result, 'user_scripts')}"
+    )
 
 
 def _trajectories_line(domain: str, batch: str, result: dg.ExecuteInProcessResult, run: Any) -> str:
     head, ok = _head(domain, batch, result, "trajectories", run)
     infra = _materialized(result, "trajectories", "infrastructure_failures")
     if infra:
-        return head + (f"{infra} conversations failed on infrastructure (endpoint down, 5xx or timeout); "
-                       "run again to retry them")
+        return head + (
+            f"{infra} conversations failed on infrastructure (endpoint down, 5xx or timeout); run again to retry them"
+        )
     if not ok:
         return head + "nothing stored by this run"
     f = json.loads(run.figures_json)
     [mat] = result.asset_materializations_for_node("trajectories")
     simulated, kept = (mat.metadata[k].value for k in ("simulated_this_run", "kept_from_earlier_runs"))
-    return (head + f"{run.n_rows} conversations ({simulated} simulated, {kept} kept), "
-            f"success {100 * f.get('success_rate', 0.0):.1f}%, median {f.get('turns', {}).get('median', 0):g} "
-            f"turns, digest {run.content_digest}; checks: {_verdicts(result, 'trajectories')}")
+    return (
+        head + f"{run.n_rows} conversations ({simulated} simulated, {kept} kept), "
+        f"success {100 * f.get('success_rate', 0.0):.1f}%, median {f.get('turns', {}).get('median', 0):g} "
+        f"turns, digest {run.content_digest}; checks: {_verdicts(result, 'trajectories')}"
+    )

@@ -31,13 +31,24 @@ from writ_dagster.resources.training import TrainingSettings
 
 _CONFIG_FLAGS = ("tasks_per_batch", "seed", "min_writes", "max_writes", "max_attempts_per_task")
 # `writ run` flag -> TrajectoryConfig field
-_SIMULATION_FLAGS = {"variants": "variants", "simulation_seed": "seed", "max_concurrency": "max_concurrency",
-                     "workers": "workers", "agent_backend": "agent_backend", "user_backend": "user_backend"}
+_SIMULATION_FLAGS = {
+    "variants": "variants",
+    "simulation_seed": "seed",
+    "max_concurrency": "max_concurrency",
+    "workers": "workers",
+    "agent_backend": "agent_backend",
+    "user_backend": "user_backend",
+}
 # --config file sections other than SynthesisConfig's fields, and what each holds
-_STAGE_SECTIONS = {"simulation": "simulation settings", "sft": "SFT-set settings",
-                   "training": "TrainingSettings fields", "evaluation": "EvaluationSettings fields",
-                   "teacher": "ModelRole fields", "user_simulator": "ModelRole fields",
-                   "user_rewriter": "ModelRole fields"}
+_STAGE_SECTIONS = {
+    "simulation": "simulation settings",
+    "sft": "SFT-set settings",
+    "training": "TrainingSettings fields",
+    "evaluation": "EvaluationSettings fields",
+    "teacher": "ModelRole fields",
+    "user_simulator": "ModelRole fields",
+    "user_rewriter": "ModelRole fields",
+}
 _ROLES = ("teacher", "user_simulator", "user_rewriter")
 # Stages that need the `llm` extra (torch, transformers, trl, vLLM), and a module each imports.
 _LLM_STAGES = {"checkpoint": "trl", "evaluation": "vllm"}
@@ -66,8 +77,11 @@ def merge_layers(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in layer.items():
         below = out.get(key)
-        if isinstance(below, dict) and isinstance(value, dict) and below.get("kind", value.get("kind")) == value.get(
-                "kind", below.get("kind")):
+        if (
+            isinstance(below, dict)
+            and isinstance(value, dict)
+            and below.get("kind", value.get("kind")) == value.get("kind", below.get("kind"))
+        ):
             out[key] = merge_layers(below, value)
         else:
             out[key] = value
@@ -138,8 +152,9 @@ def synthesis_settings(args: argparse.Namespace, domains: list[str]) -> Synthesi
 def simulation_settings(args: argparse.Namespace) -> SimulationSettings:
     """Simulation settings from --config's ``simulation`` mapping and flags, validated."""
     fields = dict(load_config(args).get("simulation") or {})
-    fields.update({field: getattr(args, flag) for flag, field in _SIMULATION_FLAGS.items()
-                   if getattr(args, flag) is not None})
+    fields.update(
+        {field: getattr(args, flag) for flag, field in _SIMULATION_FLAGS.items() if getattr(args, flag) is not None}
+    )
     if args.fresh:
         fields["resume"] = False
     floor = {k: fields.pop(k) for k in ("model_success_floor",) if k in fields}  # the check's, not the engine's
@@ -161,8 +176,9 @@ def _refuse_unknown(section: str, fields: dict[str, Any], known: type[BaseModel]
     """Refuse keys of a config section that ``known`` (a Dagster resource, which would ignore them) lacks."""
     unknown = sorted(str(k) for k in set(fields) - set(known.model_fields))
     if unknown:
-        raise BadInput(f"invalid {section} settings: unknown field(s) {', '.join(unknown)}; "
-                       f"known: {', '.join(known.model_fields)}")
+        raise BadInput(
+            f"invalid {section} settings: unknown field(s) {', '.join(unknown)}; known: {', '.join(known.model_fields)}"
+        )
 
 
 def training_settings(args: argparse.Namespace) -> TrainingSettings:
@@ -226,13 +242,17 @@ def check_machine(until: str, roles: dict[str, ModelRole], training: TrainingSet
         if recipe.device == "gpu" and visible_gpus() < 1:
             lacks.append(f"training: recipe {recipe.name} needs a GPU, 0 visible")
     if lacks:
-        raise BadInput("this machine cannot run it: " + "; ".join(lacks) + " (run on a GPU node, or point "
-                       "teacher and user_simulator at endpoints: kind openai-compatible, options.base_urls)")
+        raise BadInput(
+            "this machine cannot run it: " + "; ".join(lacks) + " (run on a GPU node, or point "
+            "teacher and user_simulator at endpoints: kind openai-compatible, options.base_urls)"
+        )
 
 
 def check_llm_extra(until: str) -> None:
     """Refuse, before anything is written, to run a stage whose packages are not installed."""
     for stage, module in _LLM_STAGES.items():
         if STAGES.index(stage) <= STAGES.index(until) and importlib.util.find_spec(module) is None:
-            raise BadInput(f"the {stage} stage needs the `llm` extra ({module} is not installed): "
-                           "pip install -e '.[llm]' (see the README), or stop earlier with --until sft")
+            raise BadInput(
+                f"the {stage} stage needs the `llm` extra ({module} is not installed): "
+                "pip install -e '.[llm]' (see the README), or stop earlier with --until sft"
+            )

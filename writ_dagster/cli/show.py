@@ -24,10 +24,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     with connect(duckdb_path(), read_only=True) as con:
         record = read_trajectory(con, trajectory_id)
         if record is None:
-            raise BadInput(f"no trajectory {trajectory_id!r} is stored in {duckdb_path()} "
-                           "(`writ export-trajectories` or the `trajectories` table list the ids)")
-        task = con.execute("SELECT trajectory_type, family, writes, reads, max_reads_before_write FROM tasks "
-                           "WHERE task_id = ?", [record.task_id]).fetchone()
+            raise BadInput(
+                f"no trajectory {trajectory_id!r} is stored in {duckdb_path()} "
+                "(`writ export-trajectories` or the `trajectories` table list the ids)"
+            )
+        task = con.execute(
+            "SELECT trajectory_type, family, writes, reads, max_reads_before_write FROM tasks WHERE task_id = ?",
+            [record.task_id],
+        ).fetchone()
     write_tools = get_domain(record.domain).write_tools
     made = calls(record.messages, write_tools)
     writes = [c for c in made if c.write]
@@ -57,21 +61,27 @@ def cmd_ls(args: argparse.Namespace) -> int:
     out = [f"SFT sets ({len(sets)})"]
     for s in sets:
         dropped = s.considered - s.n_train - s.n_validation
-        out.append(f"  {s.sft_version}  {_when(s.written_at)}  {s.n_train + s.n_validation} rows (train {s.n_train}, "
-                   f"validation {s.n_validation}) from {s.considered} trajectories, {dropped} dropped, "
-                   f"{len(s.cells)} cells")
+        out.append(
+            f"  {s.sft_version}  {_when(s.written_at)}  {s.n_train + s.n_validation} rows (train {s.n_train}, "
+            f"validation {s.n_validation}) from {s.considered} trajectories, {dropped} dropped, "
+            f"{len(s.cells)} cells"
+        )
     out.append(f"checkpoints ({len(models)})")
     for c in models:
         first = f"{c.loss_curve[0][1]:.3f} -> " if c.loss_curve else ""
         loss = f"loss {first}{c.final_loss:.3f}" if c.final_loss is not None else "no loss logged"
-        out.append(f"  {c.checkpoint_id}  {_when(c.written_at)}  {c.recipe}, {c.steps} steps on {c.train_rows} rows, "
-                   f"{loss}; from SFT set {c.sft_version}")
+        out.append(
+            f"  {c.checkpoint_id}  {_when(c.written_at)}  {c.recipe}, {c.steps} steps on {c.train_rows} rows, "
+            f"{loss}; from SFT set {c.sft_version}"
+        )
     out.append(f"evaluations ({len(evaluations)})")
     for evaluation_id, scores in evaluations.items():
         first_score = scores[0].score
         checkpoint = next((s.score.checkpoint_id for s in scores if s.score.checkpoint_id), "none")
-        out.append(f"  {evaluation_id}  {_when(scores[0].written_at)}  checkpoint {checkpoint}, "
-                   f"{first_score.task_split} tasks x {first_score.num_trials} trials")
+        out.append(
+            f"  {evaluation_id}  {_when(scores[0].written_at)}  checkpoint {checkpoint}, "
+            f"{first_score.task_split} tasks x {first_score.num_trials} trials"
+        )
         for row in sorted(scores, key=lambda s: (s.score.domain, s.score.model_label != "base", s.score.model_label)):
             out.append(f"    {row.score.domain} {row.score.model_label}: {figures_line(row.score.figures)}")
     print("\n".join(out))

@@ -35,25 +35,34 @@ def format_chain(chain: Chain) -> str:
     t, s, k = chain.trajectory, chain.script, chain.task
     lines = []
     if chain.sft is not None:
-        lines += [f"SFT row {chain.sft.row_id}",
-                  f"  set {chain.sft.sft_version} ({chain.sft.split} split), config {chain.sft.config_hash}, "
-                  f"code {chain.sft.code_version}", f"  files {chain.sft.directory}"]
-    lines += [f"trajectory {t.trajectory_id}",
-              f"  {t.domain}/{t.partition}, seed {t.seed}, reward {t.reward:g}, ended {t.termination_reason}, "
-              f"{t.n_turns} turns, {t.n_tool_calls} tool calls",
-              f"  agent {_sampling(t.agent)}; user {_sampling(t.user)}",
-              f"  code {t.code_version}, {t.tau2_version}, simulation config {t.simulation_config_hash}, "
-              f"engine config {t.engine_config_hash}"]
+        lines += [
+            f"SFT row {chain.sft.row_id}",
+            f"  set {chain.sft.sft_version} ({chain.sft.split} split), config {chain.sft.config_hash}, "
+            f"code {chain.sft.code_version}",
+            f"  files {chain.sft.directory}",
+        ]
+    lines += [
+        f"trajectory {t.trajectory_id}",
+        f"  {t.domain}/{t.partition}, seed {t.seed}, reward {t.reward:g}, ended {t.termination_reason}, "
+        f"{t.n_turns} turns, {t.n_tool_calls} tool calls",
+        f"  agent {_sampling(t.agent)}; user {_sampling(t.user)}",
+        f"  code {t.code_version}, {t.tau2_version}, simulation config {t.simulation_config_hash}, "
+        f"engine config {t.engine_config_hash}",
+    ]
     if chain.sft is None and chain.sft_rows:
         lines.append(f"  in SFT rows: {', '.join(chain.sft_rows)}")
     dims = ", ".join(f"{a}={b}" for a, b in s.dimensions.items())
-    lines += [f"user script {s.script_id}",
-              f"  variant {s.variant}, {'scripted' if s.has_user_script else 'plain (canonical instruction)'}, "
-              f"seed {s.seed}" + (f"; {dims}" if s.has_user_script else "")]
-    lines += [f"task {k.task_id}",
-              f"  {k.trajectory_type} ({k.family}), {k.writes} writes, {k.reads} reads (at most {k.max_reads_before_write} "
-              f"before a write), user {k.user_id}",
-              f"  seed {k.seed}, attempt {k.attempt}, config {k.config_hash}, code {k.code_version}, {k.tau2_version}"]
+    lines += [
+        f"user script {s.script_id}",
+        f"  variant {s.variant}, {'scripted' if s.has_user_script else 'plain (canonical instruction)'}, "
+        f"seed {s.seed}" + (f"; {dims}" if s.has_user_script else ""),
+    ]
+    lines += [
+        f"task {k.task_id}",
+        f"  {k.trajectory_type} ({k.family}), {k.writes} writes, {k.reads} reads (at most {k.max_reads_before_write} "
+        f"before a write), user {k.user_id}",
+        f"  seed {k.seed}, attempt {k.attempt}, config {k.config_hash}, code {k.code_version}, {k.tau2_version}",
+    ]
     lines += [f"  gold write: {w}" for w in k.gold_writes]
     lines.append(f"DB entities ({len(chain.entities)})")
     for e in chain.entities:

@@ -75,8 +75,9 @@ def _read_text(file: Path) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigFileError(f"config file {file} is not UTF-8 text (byte {exc.start}: "
-                              f"{raw[exc.start:exc.start + 4]!r})") from None
+        raise ConfigFileError(
+            f"config file {file} is not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 4]!r})"
+        ) from None
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -90,15 +91,19 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401 - PyYAML's signature
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise ConfigFileError(f"YAML aliases are not accepted (*{event.anchor[:QUOTE_CHARS]} at line "
-                                  f"{event.start_mark.line + 1}): write the value out")
+            raise ConfigFileError(
+                f"YAML aliases are not accepted (*{event.anchor[:QUOTE_CHARS]} at line "
+                f"{event.start_mark.line + 1}): write the value out"
+            )
         self._nodes += 1
         if self._nodes > MAX_NODES:
             raise ConfigFileError(f"more than {MAX_NODES} values in one document")
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise ConfigFileError(f"nested deeper than {MAX_DEPTH} levels (line {self.peek_event().start_mark.line + 1})")
+                raise ConfigFileError(
+                    f"nested deeper than {MAX_DEPTH} levels (line {self.peek_event().start_mark.line + 1})"
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -112,8 +117,9 @@ class _StrictLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key (a list): refused by _check_keys with a clear message
                 continue
             if duplicate:
-                raise ConfigFileError(f"key {quote(key)} appears twice in one mapping (line "
-                                      f"{key_node.start_mark.line + 1})")
+                raise ConfigFileError(
+                    f"key {quote(key)} appears twice in one mapping (line {key_node.start_mark.line + 1})"
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -154,8 +160,7 @@ def _check_values(value: Any, file: Path, depth: int, where: str = "") -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ConfigFileError(f"config file {file}: keys must be text, got {quote(key)} "
-                                      f"({type(key).__name__})")
+                raise ConfigFileError(f"config file {file}: keys must be text, got {quote(key)} ({type(key).__name__})")
             _check_values(item, file, depth + 1, f"{where}.{key}" if where else key)
     elif isinstance(value, list):
         for i, item in enumerate(value):
@@ -164,8 +169,10 @@ def _check_values(value: Any, file: Path, depth: int, where: str = "") -> None:
         # .nan passes every comparison a validator makes; .inf breaks arithmetic later, after writing
         raise ConfigFileError(f"config file {file}: {where or 'the value'} is {value}; numbers must be finite")
     elif type(value) is int and not MIN_INT <= value <= MAX_INT:
-        raise ConfigFileError(f"config file {file}: {where or 'the value'} is {quote(value, 30)}, outside the "
-                              "64-bit range every count and seed is stored in")
+        raise ConfigFileError(
+            f"config file {file}: {where or 'the value'} is {quote(value, 30)}, outside the "
+            "64-bit range every count and seed is stored in"
+        )
 
 
 def parse_value(text: str, where: str) -> Any:
@@ -177,6 +184,8 @@ def parse_value(text: str, where: str) -> Any:
     except ConfigFileError as exc:
         raise ConfigFileError(f"{where}: {exc}") from None
     except (yaml.YAMLError, RecursionError) as exc:
-        raise ConfigFileError(f"{where}: the value does not parse as YAML: {' '.join(str(exc).split())[:200]}") from None
+        raise ConfigFileError(
+            f"{where}: the value does not parse as YAML: {' '.join(str(exc).split())[:200]}"
+        ) from None
     _check_values(value, Path(where), depth=0)
     return value

@@ -31,8 +31,9 @@ def batch_key(n: int) -> str:
 def check_batch_key(key: str) -> str:
     """Return ``key`` if it is a well-formed batch key, else raise :class:`BadKeyError`."""
     if not isinstance(key, str) or not BATCH_KEY_RE.fullmatch(key):
-        raise BadKeyError(f"bad batch key {key!r}: expected 'b' followed by exactly 4 digits 0-9, "
-                          f"like {DEFAULT_BATCH!r}")
+        raise BadKeyError(
+            f"bad batch key {key!r}: expected 'b' followed by exactly 4 digits 0-9, like {DEFAULT_BATCH!r}"
+        )
     return key
 
 

@@ -38,24 +38,39 @@ def md_image(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
-def axes_heatmaps(panels: Mapping[str, Mapping[tuple[int, int], float]], title: str,
-                  value: str = "tasks", percent: bool = False) -> bytes:
+def axes_heatmaps(
+    panels: Mapping[str, Mapping[tuple[int, int], float]], title: str, value: str = "tasks", percent: bool = False
+) -> bytes:
     """One heatmap per panel (e.g. per domain): write count (rows) × most reads before a write (columns),
     each cell a count or, with ``percent``, a rate in [0, 1] shown as a percentage."""
     plt = _pyplot()
     names = list(panels) or ["(none)"]
     writes = max([MIN_WRITES - 1, *(w for p in panels.values() for w, _ in p)]) + 1
     reads = max([MIN_READS - 1, *(r for p in panels.values() for _, r in p)]) + 1
-    fig, axes = plt.subplots(1, len(names), figsize=(0.45 * reads * len(names) + 1.5, 0.45 * writes + 1.2),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(0.45 * reads * len(names) + 1.5, 0.45 * writes + 1.2), squeeze=False
+    )
     for ax, name in zip(axes[0], names):
         cells = panels.get(name, {})
         grid = [[cells.get((w, r), float("nan")) for r in range(reads)] for w in range(writes)]
-        image = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto",
-                          vmin=0, vmax=1 if percent else max([1, *cells.values()]))
+        image = ax.imshow(
+            grid,
+            origin="lower",
+            cmap="viridis",
+            aspect="auto",
+            vmin=0,
+            vmax=1 if percent else max([1, *cells.values()]),
+        )
         for (w, r), v in cells.items():
-            ax.text(r, w, f"{v:.0%}" if percent else f"{v:g}", ha="center", va="center", fontsize=7,
-                    color="white" if (v < 0.6 if percent else v < 0.6 * max(cells.values())) else "black")
+            ax.text(
+                r,
+                w,
+                f"{v:.0%}" if percent else f"{v:g}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if (v < 0.6 if percent else v < 0.6 * max(cells.values())) else "black",
+            )
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("most reads before a write", fontsize=8)
         ax.set_ylabel("writes", fontsize=8)

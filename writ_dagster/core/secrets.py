@@ -13,8 +13,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 # Option names that hold a secret's value; ``*_env`` names (the variable to read it from) are fine.
-_SECRET_NAME = re.compile(r"(?:^|_)(?:api_?key|key|token|secret|password|passwd|auth|authorization|bearer|"
-                          r"credentials?)$", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:api_?key|key|token|secret|password|passwd|auth|authorization|bearer|"
+    r"credentials?)$",
+    re.IGNORECASE,
+)
 _FLAG = re.compile(r"^--?([A-Za-z][A-Za-z0-9_-]*)(?:=.*)?$", re.DOTALL)
 
 
@@ -61,18 +64,26 @@ def check_no_secrets(where: str, options: Mapping[str, Any]) -> None:
         key = str(name)
         if is_secret_name(key) and value not in (None, ""):
             if where.endswith(".env"):  # variables set for a server process: it inherits writ's own
-                raise ValueError(f"{where}.{key} is a literal secret, refused: export {key} in the environment "
-                                 "`writ` runs in instead (the servers it starts inherit it)")
-            raise ValueError(f"{where}.{key} is a literal secret, refused: put it in an environment variable "
-                             f"and give that variable's name as {key}_env")
+                raise ValueError(
+                    f"{where}.{key} is a literal secret, refused: export {key} in the environment "
+                    "`writ` runs in instead (the servers it starts inherit it)"
+                )
+            raise ValueError(
+                f"{where}.{key} is a literal secret, refused: put it in an environment variable "
+                f"and give that variable's name as {key}_env"
+            )
         for text in _texts(value):
             if "://" in text and redact_url(text) != text:
-                raise ValueError(f"{where}.{key} has a URL with credentials ({redact_url(text)[:200]}), refused: "
-                                 "give the key by variable name (api_key_env)")
+                raise ValueError(
+                    f"{where}.{key} has a URL with credentials ({redact_url(text)[:200]}), refused: "
+                    "give the key by variable name (api_key_env)"
+                )
             flag = _flag_secret(text)  # a list of command-line arguments (server_extra_args)
             if flag is not None:
-                raise ValueError(f"{where}.{key} passes a secret on the command line (--{flag}), refused: "
-                                 "command lines are visible to every process and stored with the settings; "
-                                 "give the key by variable name (api_key_env)")
+                raise ValueError(
+                    f"{where}.{key} passes a secret on the command line (--{flag}), refused: "
+                    "command lines are visible to every process and stored with the settings; "
+                    "give the key by variable name (api_key_env)"
+                )
         if isinstance(value, Mapping):
             check_no_secrets(f"{where}.{key}", value)

@@ -135,26 +135,51 @@ def _table(modules: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, str]]:
 
 
 # Our name -> (tau2 module, tau2's name there).
-_NAMES: dict[str, tuple[str, str]] = _table({
-    "tau2.agent.llm_agent": ("AGENT_INSTRUCTION", "SYSTEM_PROMPT as AGENT_SYSTEM_PROMPT", "LLMAgent"),
-    "tau2.data_model.message": ("AssistantMessage", "Message", "SystemMessage", "ToolCall", "ToolMessage",
-                                "UserMessage"),
-    "tau2.data_model.simulation": ("AgentInfo", "Info", "Results", "RewardInfo", "SimulationRun",
-                                   "TerminationReason", "UserInfo"),
-    "tau2.data_model.tasks": ("Action", "Description", "EvaluationCriteria", "RewardType",
-                              "StructuredUserInstructions", "Task", "UserScenario"),
-    "tau2.environment.environment": ("Environment",),
-    "tau2.environment.toolkit": ("ToolType",),
-    "tau2.evaluator.evaluator": ("EvaluationType", "evaluate_simulation"),
-    "tau2.evaluator.evaluator_action": ("ActionEvaluator",),
-    "tau2.evaluator.evaluator_communicate": ("CommunicateEvaluator",),
-    "tau2.registry": ("registry",),
-    "tau2.run": ("get_environment_info", "get_tasks", "run_task"),
-    "tau2.user.base": ("OUT_OF_SCOPE", "STOP", "TRANSFER"),
-    "tau2.user.user_simulator": ("SYSTEM_PROMPT as USER_SYSTEM_PROMPT", "UserSimulator",
-                                 "get_global_user_sim_guidelines"),
-    "tau2.utils.utils": ("get_now",),
-})
+_NAMES: dict[str, tuple[str, str]] = _table(
+    {
+        "tau2.agent.llm_agent": ("AGENT_INSTRUCTION", "SYSTEM_PROMPT as AGENT_SYSTEM_PROMPT", "LLMAgent"),
+        "tau2.data_model.message": (
+            "AssistantMessage",
+            "Message",
+            "SystemMessage",
+            "ToolCall",
+            "ToolMessage",
+            "UserMessage",
+        ),
+        "tau2.data_model.simulation": (
+            "AgentInfo",
+            "Info",
+            "Results",
+            "RewardInfo",
+            "SimulationRun",
+            "TerminationReason",
+            "UserInfo",
+        ),
+        "tau2.data_model.tasks": (
+            "Action",
+            "Description",
+            "EvaluationCriteria",
+            "RewardType",
+            "StructuredUserInstructions",
+            "Task",
+            "UserScenario",
+        ),
+        "tau2.environment.environment": ("Environment",),
+        "tau2.environment.toolkit": ("ToolType",),
+        "tau2.evaluator.evaluator": ("EvaluationType", "evaluate_simulation"),
+        "tau2.evaluator.evaluator_action": ("ActionEvaluator",),
+        "tau2.evaluator.evaluator_communicate": ("CommunicateEvaluator",),
+        "tau2.registry": ("registry",),
+        "tau2.run": ("get_environment_info", "get_tasks", "run_task"),
+        "tau2.user.base": ("OUT_OF_SCOPE", "STOP", "TRANSFER"),
+        "tau2.user.user_simulator": (
+            "SYSTEM_PROMPT as USER_SYSTEM_PROMPT",
+            "UserSimulator",
+            "get_global_user_sim_guidelines",
+        ),
+        "tau2.utils.utils": ("get_now",),
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

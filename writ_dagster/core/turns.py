@@ -102,8 +102,9 @@ def _agent_chat(m: Message) -> dict[str, Any]:
     if isinstance(m, AssistantMessage):
         calls = None
         if m.is_tool_call():
-            calls = [{"id": tc.id, "type": "function",
-                      "function": {"name": tc.name, "arguments": json.dumps(tc.arguments)}}
-                     for tc in m.tool_calls or []]
+            calls = [
+                {"id": tc.id, "type": "function", "function": {"name": tc.name, "arguments": json.dumps(tc.arguments)}}
+                for tc in m.tool_calls or []
+            ]
         return {"role": "assistant", "content": m.content, "tool_calls": calls}
     return {"role": m.role, "content": m.content}

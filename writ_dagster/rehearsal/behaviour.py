@@ -49,7 +49,7 @@ TOKEN_ESTIMATE = "ceil(characters/4)"
 def draw(*parts: Any) -> float:
     """A number in [0, 1) from ``parts`` (stable across processes)."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2 ** 64
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def approx_tokens(text: str | None) -> int:
@@ -115,7 +115,7 @@ def _changed(value: Any, u: float) -> Any:
         digits = [i for i, c in enumerate(value) if c.isdigit()]
         if digits:  # an id or a date: one digit off, as a misread
             i = digits[-1]
-            return value[:i] + str((int(value[i]) + 1) % 10) + value[i + 1:]
+            return value[:i] + str((int(value[i]) + 1) % 10) + value[i + 1 :]
         return value.upper() if value != value.upper() else value.lower()
     if isinstance(value, list):
         if len(value) > 1:

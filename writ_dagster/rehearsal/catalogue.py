@@ -78,8 +78,10 @@ def snapshot_db(db: Path, folder: Path) -> Path:
         out = folder / f"snapshot-{attempt}.duckdb"
         shutil.copyfile(db, out)
         after = os.stat(db)
-        if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns) \
-                and out.stat().st_size == after.st_size:
+        if (before.st_size, before.st_mtime_ns) == (
+            after.st_size,
+            after.st_mtime_ns,
+        ) and out.stat().st_size == after.st_size:
             return out
         out.unlink(missing_ok=True)
         last = "the file changed during the copy"
@@ -120,10 +122,19 @@ def opening_of(entry: Entry) -> str:
     """The scripted user's first message for ``entry`` (what the teacher's conversation opens with)."""
     from writ_dagster.core.tau2_adapter import AssistantMessage
 
-    view = ConversationView(conv_id="", role="user", domain=entry.record.domain, record=entry.record,
-                            task=None, script=entry.script, seed=0,
-                            messages=[AssistantMessage(role="assistant", content=GREETING)],
-                            system_prompt="", tools=[], state={})
+    view = ConversationView(
+        conv_id="",
+        role="user",
+        domain=entry.record.domain,
+        record=entry.record,
+        task=None,
+        script=entry.script,
+        seed=0,
+        messages=[AssistantMessage(role="assistant", content=GREETING)],
+        system_prompt="",
+        tools=[],
+        state={},
+    )
     return ScriptedUser().respond(view).content or ""
 
 
@@ -154,8 +165,10 @@ class Catalogue:
         with self._lock:
             for e in entries:
                 old = self.entries.get(e.key)
-                if old is not None and (old.record.content_hash, old.script.content_hash) == \
-                        (e.record.content_hash, e.script.content_hash):
+                if old is not None and (old.record.content_hash, old.script.content_hash) == (
+                    e.record.content_hash,
+                    e.script.content_hash,
+                ):
                     continue
                 new += 1  # new, or stored again with other content (a partition made anew)
                 self.entries[e.key] = e
@@ -216,5 +229,9 @@ class Catalogue:
 
     def stats(self) -> dict[str, Any]:
         """Figures for the fleet's stats route."""
-        return {"entries": len(self.entries), "loads": self.loads, "load_seconds": round(self.load_seconds, 3),
-                "errors": self.errors[-5:]}
+        return {
+            "entries": len(self.entries),
+            "loads": self.loads,
+            "load_seconds": round(self.load_seconds, 3),
+            "errors": self.errors[-5:],
+        }

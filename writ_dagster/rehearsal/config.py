@@ -39,23 +39,32 @@ class ErrorWeights(_Strict):
 
     wrong_argument: float = Field(1.0, ge=0, description="a write made with one argument wrong")
     write_before_yes: float = Field(1.0, ge=0, description="a write made before the user's yes")
-    two_calls: float = Field(1.0, ge=0, description="two tool calls in one message (the write, then a "
-                                                    "variant of it with one argument wrong)")
-    missing_figure: float = Field(1.0, ge=0, description="a figure the task must communicate left out of "
-                                                         "every message that would say it")
+    two_calls: float = Field(
+        1.0, ge=0, description="two tool calls in one message (the write, then a variant of it with one argument wrong)"
+    )
+    missing_figure: float = Field(
+        1.0, ge=0, description="a figure the task must communicate left out of every message that would say it"
+    )
 
 
 class TeacherBehaviour(_Strict):
     """How the simulated teacher answers (fleet-wide: replies depend on it)."""
 
-    pass_rate: float = Field(1.0, ge=0, le=1, description="share of conversations meant to pass under τ²'s "
-                                                          "scoring; 1.0 plays the oracle without errors (length "
-                                                          "cuts and exhausted retries fail on top of it)")
+    pass_rate: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="share of conversations meant to pass under τ²'s "
+        "scoring; 1.0 plays the oracle without errors (length "
+        "cuts and exhausted retries fail on top of it)",
+    )
     errors: ErrorWeights = Field(default_factory=ErrorWeights)
-    reasoning: Reasoning = Field("none", description="none | think (a <think> block in the content) | "
-                                                     "reasoning_content (a separate field, as vLLM's parsers)")
-    truncation_rate: float = Field(0.0, ge=0, le=1, description="share of replies cut with finish_reason "
-                                                                "'length'")
+    reasoning: Reasoning = Field(
+        "none",
+        description="none | think (a <think> block in the content) | "
+        "reasoning_content (a separate field, as vLLM's parsers)",
+    )
+    truncation_rate: float = Field(0.0, ge=0, le=1, description="share of replies cut with finish_reason 'length'")
 
 
 class UserBehaviour(_Strict):
@@ -74,18 +83,21 @@ class Identify(_Strict):
     process; with no match it uses the first conversation seed.
     """
 
-    sampling_seeds: list[int] = Field(default_factory=lambda: [0], description="the roles' sampling seeds "
-                                                                               "(options.seed; default 0)")
-    conversation_seeds: list[int] = Field(default_factory=lambda: [DEFAULT_SEED],
-                                          description="simulation.seed values of the runs served")
+    sampling_seeds: list[int] = Field(
+        default_factory=lambda: [0], description="the roles' sampling seeds (options.seed; default 0)"
+    )
+    conversation_seeds: list[int] = Field(
+        default_factory=lambda: [DEFAULT_SEED], description="simulation.seed values of the runs served"
+    )
     max_attempts: int = Field(8, ge=1, le=64, description="attempts per (task, script) to recognise")
 
 
 class Tau2Tasks(_Strict):
     """τ²-bench's own tasks the fleet also plays (for rehearsing the evaluation; see ``tau2_tasks``)."""
 
-    domains: list[str] = Field(default_factory=list, description="τ² domains whose tasks it plays (none: only "
-                                                                 "the WRIT home's)")
+    domains: list[str] = Field(
+        default_factory=list, description="τ² domains whose tasks it plays (none: only the WRIT home's)"
+    )
     split: str = Field("base", description="τ² task split (tau2.run.get_tasks)")
 
 
@@ -104,8 +116,12 @@ class Faults(_Strict):
     http_5xx_rate: float = Field(0.0, ge=0, le=1, description="answer HTTP 503")
     timeout_rate: float = Field(0.0, ge=0, le=1, description="hold the request for stall_s, then 504")
     reset_rate: float = Field(0.0, ge=0, le=1, description="close the connection without an answer")
-    stall_s: float = Field(180.0, gt=0, description="how long a timed-out request is held (longer than the "
-                                                    "client's timeout_s); not scaled by time_scale")
+    stall_s: float = Field(
+        180.0,
+        gt=0,
+        description="how long a timed-out request is held (longer than the "
+        "client's timeout_s); not scaled by time_scale",
+    )
 
 
 class ReplicaSettings(_Strict):
@@ -130,8 +146,9 @@ class FleetConfig(_Strict):
 
     replica_count: int = Field(2, ge=1, le=64, description="replicas, each on its own port")
     host: str = "127.0.0.1"
-    port_base: int | None = Field(None, ge=1, le=65535, description="replica i listens on port_base + i; "
-                                                                    "None picks free ports")
+    port_base: int | None = Field(
+        None, ge=1, le=65535, description="replica i listens on port_base + i; None picks free ports"
+    )
     replica: ReplicaSettings = Field(default_factory=ReplicaSettings, description="every replica's defaults")
     replicas: list[ReplicaOverride] = Field(default_factory=list, description="overrides, replica by replica")
     time_scale: float = Field(1.0, ge=0, description="multiplies every simulated latency (0.01 for CPU benches)")
@@ -140,9 +157,11 @@ class FleetConfig(_Strict):
     user: UserBehaviour = Field(default_factory=UserBehaviour)
     identify: Identify = Field(default_factory=Identify)
     tau2: Tau2Tasks = Field(default_factory=Tau2Tasks)
-    models: list[str] = Field(default_factory=lambda: [TEACHER_MODEL, USER_MODEL],
-                              description="model ids served (any of them plays either role: the role is read "
-                                          "from the request's system prompt)")
+    models: list[str] = Field(
+        default_factory=lambda: [TEACHER_MODEL, USER_MODEL],
+        description="model ids served (any of them plays either role: the role is read "
+        "from the request's system prompt)",
+    )
     catalogue_refresh_s: float = Field(2.0, ge=0, description="least time between two catalogue reloads")
     state_cache_size: int = Field(100_000, ge=0, description="conversation states kept between turns")
 
@@ -158,8 +177,9 @@ class FleetConfig(_Strict):
         if index >= len(self.replicas):
             return base
         o = self.replicas[index]
-        return ReplicaSettings(capacity=o.capacity or base.capacity, latency=o.latency or base.latency,
-                               faults=o.faults or base.faults)
+        return ReplicaSettings(
+            capacity=o.capacity or base.capacity, latency=o.latency or base.latency, faults=o.faults or base.faults
+        )
 
     def replica_port(self, index: int) -> int:
         """Replica ``index``'s port (0: the OS picks a free one)."""

@@ -137,10 +137,14 @@ def _args_text(arguments: Any) -> str:
 
 def canon(message: dict[str, Any]) -> str:
     """A message's canonical text for hashing: role, stripped content, calls, tool call id."""
-    calls = [[c.get("id"), (c.get("function") or {}).get("name"), _args_text((c.get("function") or {}).get("arguments"))]
-             for c in (message.get("tool_calls") or [])]
-    return json.dumps([message.get("role"), _text(message.get("content")).strip(), calls, message.get("tool_call_id")],
-                      ensure_ascii=False)
+    calls = [
+        [c.get("id"), (c.get("function") or {}).get("name"), _args_text((c.get("function") or {}).get("arguments"))]
+        for c in (message.get("tool_calls") or [])
+    ]
+    return json.dumps(
+        [message.get("role"), _text(message.get("content")).strip(), calls, message.get("tool_call_id")],
+        ensure_ascii=False,
+    )
 
 
 def chain(messages: list[dict[str, Any]]) -> list[str]:
@@ -207,10 +211,14 @@ class Fleet:
             # Every attempt of a script then looks like its first: they err alike. Say so once.
             self._count("seed_unmatched")
             if self.counters["seed_unmatched"] == 1:
-                print(f"writ-simulated-fleet: a {role} request's seed matches none of the conversation seeds "
-                      f"{ident.conversation_seeds} (attempts < {ident.max_attempts}) under sampling seeds "
-                      f"{ident.sampling_seeds}; set `identify` to the run's simulation.seed and the roles' "
-                      "options.seed, or attempts of one script will play alike", file=sys.stderr, flush=True)
+                print(
+                    f"writ-simulated-fleet: a {role} request's seed matches none of the conversation seeds "
+                    f"{ident.conversation_seeds} (attempts < {ident.max_attempts}) under sampling seeds "
+                    f"{ident.sampling_seeds}; set `identify` to the run's simulation.seed and the roles' "
+                    "options.seed, or attempts of one script will play alike",
+                    file=sys.stderr,
+                    flush=True,
+                )
         elif len(entries) > 1 or role == "agent":
             self._count("seed_absent")  # e.g. reasoning_model requests: attempts cannot be told apart
         return Identity(entries[0], ident.conversation_seeds[0])
@@ -226,8 +234,9 @@ class Fleet:
             raise NotRecognised("no stored user script has this user system prompt")
         return self._match_seed(entries, "user", 1, turn_seed if opening else None)
 
-    def identify_teacher(self, domain: str, first_user: str, turn: int, turn_seed: Any,
-                         use_catalogue: bool) -> Identity:
+    def identify_teacher(
+        self, domain: str, first_user: str, turn: int, turn_seed: Any, use_catalogue: bool
+    ) -> Identity:
         """The conversation of a teacher request, from its first user message (and its seed)."""
         keys = set(self.openings.get(text_hash(first_user), set()))
         entries = [self.catalogue.entries[k] for k in sorted(keys) if k in self.catalogue.entries]
@@ -246,8 +255,12 @@ class Fleet:
         conversation whose opening the fleet's user role did not say (slower; done off the loop).
         """
         messages = request.get("messages")
-        if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict) \
-                or messages[0].get("role") != "system":
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not isinstance(messages[0], dict)
+            or messages[0].get("role") != "system"
+        ):
             raise BadRequest("the fleet needs the conversation's system prompt as the first message")
         system = _text(messages[0].get("content"))
         domain = self.catalogue.domain_of_agent_prompt(system)
@@ -267,8 +280,11 @@ class Fleet:
             state = self.states.get(h)
             if state is None:
                 continue
-            if isinstance(turn_seed, int) and state.identity.sampling_seed is not None \
-                    and state.identity.turn_seed("agent", turn) != turn_seed:
+            if (
+                isinstance(turn_seed, int)
+                and state.identity.sampling_seed is not None
+                and state.identity.turn_seed("agent", turn) != turn_seed
+            ):
                 self._count("state_other_conversation")
                 break
             del self.states[h]
@@ -278,8 +294,9 @@ class Fleet:
         return None
 
     # -- the teacher -------------------------------------------------------------------------
-    def _teacher(self, domain: str, messages: list[dict[str, Any]], request: dict[str, Any],
-                 use_catalogue: bool) -> Answer:
+    def _teacher(
+        self, domain: str, messages: list[dict[str, Any]], request: dict[str, Any], use_catalogue: bool
+    ) -> Answer:
         conv = messages[1:]
         hashes = chain(messages)
         state = self._lookup(hashes[1:], request.get("seed"), len(conv))
@@ -298,15 +315,28 @@ class Fleet:
         said = {"role": "assistant", "content": content, "tool_calls": calls or None}
         behaviour = self.config.teacher
         u = bh.draw(self.config.seed, state.identity.label, hashes[-1], "cut")
-        self._shape(answer, request, messages, behaviour.reasoning, behaviour.truncation_rate, u,
-                    bh.reasoning_text("tool_call" if calls else "text",
-                                      calls[0]["function"]["name"] if calls else (act or {}).get("act", "reply")))
+        self._shape(
+            answer,
+            request,
+            messages,
+            behaviour.reasoning,
+            behaviour.truncation_rate,
+            u,
+            bh.reasoning_text(
+                "tool_call" if calls else "text",
+                calls[0]["function"]["name"] if calls else (act or {}).get("act", "reply"),
+            ),
+        )
         if answer.finish_reason == "stop":
             self._keep(_extend(hashes[-1], said), state)
         return answer
 
-    def _teacher_turn(self, state: ConvState, conv: list[dict[str, Any]], prefix: str,
-                      ) -> tuple[Reply, str | None, list[dict[str, Any]], dict[str, Any] | None, list[str]]:
+    def _teacher_turn(
+        self,
+        state: ConvState,
+        conv: list[dict[str, Any]],
+        prefix: str,
+    ) -> tuple[Reply, str | None, list[dict[str, Any]], dict[str, Any] | None, list[str]]:
         """One oracle turn on ``conv`` (the messages after the system prompt), errors applied."""
         ident = state.identity
         msgs: list[Msg] = []
@@ -323,22 +353,37 @@ class Fleet:
                 if role == "assistant" and not m.get("tool_calls") and text.strip():
                     d = _say(d, "A", text)
                 msgs.append(Msg(str(role), text or None))
-        view = ConversationView(conv_id=trajectory_id(ident.entry.record.task_id, ident.entry.script.script_id,
-                                                      ident.seed),
-                                role="agent", domain=ident.entry.record.domain, record=ident.entry.record,
-                                task=None, script=ident.entry.script, seed=ident.seed,
-                                messages=msgs, system_prompt="", tools=[], state=state.backend)
+        view = ConversationView(
+            conv_id=trajectory_id(ident.entry.record.task_id, ident.entry.script.script_id, ident.seed),
+            role="agent",
+            domain=ident.entry.record.domain,
+            record=ident.entry.record,
+            task=None,
+            script=ident.entry.script,
+            seed=ident.seed,
+            messages=msgs,
+            system_prompt="",
+            tools=[],
+            state=state.backend,
+        )
         try:
             reply = OracleAgent().respond(view)
         except Exception as exc:  # a history the oracle cannot follow (after an injected error)
             self._count("oracle_confused")
-            reply = Reply(content="I'm sorry, I could not complete that. Is there anything else I can help with?",
-                          raw={"act": "anything_else", "confused": type(exc).__name__})
+            reply = Reply(
+                content="I'm sorry, I could not complete that. Is there anything else I can help with?",
+                raw={"act": "anything_else", "confused": type(exc).__name__},
+            )
         reply, errors = self._err(state, reply, prefix)
         n_calls = sum(1 for m in conv if m.get("role") == "tool")
-        calls = [{"id": f"call_{n_calls + i}", "type": "function",
-                  "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
-                 for i, c in enumerate(reply.tool_calls)]
+        calls = [
+            {
+                "id": f"call_{n_calls + i}",
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            }
+            for i, c in enumerate(reply.tool_calls)
+        ]
         content = reply.content if not calls else None
         act = reply.raw if isinstance(reply.raw, dict) else None
         if content:
@@ -373,8 +418,10 @@ class Fleet:
                     # the oracle goes on as if its write had been proposed, confirmed and made
                     ost.last_call, ost.proposed, ost.confirmed = ("write", w), None, False
                     errors.append(kind)
-                    return Reply(tool_calls=[RawToolCall(step.name, dict(step.arguments))],
-                                 raw={"act": "tool_call", "fleet_error": kind}), errors
+                    return Reply(
+                        tool_calls=[RawToolCall(step.name, dict(step.arguments))],
+                        raw={"act": "tool_call", "fleet_error": kind},
+                    ), errors
         last_call = oracle_state(st).last_call if reply.tool_calls else None  # tool calls: the oracle has played
         if last_call is not None and last_call[0] == "write":
             w = last_call[1]
@@ -424,8 +471,15 @@ class Fleet:
         content, act = self._user_turn(state, conv)
         answer = Answer(role="user", content=content, tool_calls=[], rebuilt=rebuilt)
         u = bh.draw(self.config.seed, state.identity.script_label, hashes[-1], "cut")
-        self._shape(answer, request, messages, self.config.user.reasoning, self.config.user.truncation_rate, u,
-                    bh.reasoning_text("user", (act or {}).get("act", "reply")))
+        self._shape(
+            answer,
+            request,
+            messages,
+            self.config.user.reasoning,
+            self.config.user.truncation_rate,
+            u,
+            bh.reasoning_text("user", (act or {}).get("act", "reply")),
+        )
         if answer.finish_reason == "stop":
             self._keep(_extend(hashes[-1], {"role": "assistant", "content": content}), state)
         return answer
@@ -442,9 +496,19 @@ class Fleet:
             else:
                 d = _say(d, "U", text)
                 msgs.append(Msg("user", text))
-        view = ConversationView(conv_id="", role="user", domain=ident.entry.record.domain, record=ident.entry.record,
-                                task=None, script=ident.entry.script, seed=ident.seed,
-                                messages=msgs, system_prompt="", tools=[], state=state.backend)
+        view = ConversationView(
+            conv_id="",
+            role="user",
+            domain=ident.entry.record.domain,
+            record=ident.entry.record,
+            task=None,
+            script=ident.entry.script,
+            seed=ident.seed,
+            messages=msgs,
+            system_prompt="",
+            tools=[],
+            state=state.backend,
+        )
         reply = ScriptedUser().respond(view)
         content = reply.content or ""
         act = reply.raw if isinstance(reply.raw, dict) else None
@@ -454,13 +518,24 @@ class Fleet:
         return content, act
 
     # -- shaping -----------------------------------------------------------------------------
-    def _shape(self, answer: Answer, request: dict[str, Any], messages: list[dict[str, Any]],
-               reasoning: Reasoning, truncation_rate: float, u: float, thought: str) -> None:
+    def _shape(
+        self,
+        answer: Answer,
+        request: dict[str, Any],
+        messages: list[dict[str, Any]],
+        reasoning: Reasoning,
+        truncation_rate: float,
+        u: float,
+        thought: str,
+    ) -> None:
         """Reasoning, truncation (configured rate or the request's token limit) and token counts."""
         content, answer.reasoning_content = bh.render_reasoning(reasoning, thought, answer.content)
         answer.reasoning = thought if reasoning != "none" else None
-        out_text = (content or "") + (answer.reasoning_content or "") + "".join(
-            c["function"]["name"] + c["function"]["arguments"] for c in answer.tool_calls)
+        out_text = (
+            (content or "")
+            + (answer.reasoning_content or "")
+            + "".join(c["function"]["name"] + c["function"]["arguments"] for c in answer.tool_calls)
+        )
         completion = bh.approx_tokens(out_text)
         limit = request.get("max_completion_tokens") or request.get("max_tokens")
         cut = u < truncation_rate
@@ -473,8 +548,9 @@ class Fleet:
                 text = text[: limit * 4]
             content, answer.tool_calls, answer.reasoning_content = text, [], None
             answer.finish_reason = "length"
-            completion = min(bh.approx_tokens(text), limit) if isinstance(limit, int) and limit > 0 \
-                else bh.approx_tokens(text)
+            completion = (
+                min(bh.approx_tokens(text), limit) if isinstance(limit, int) and limit > 0 else bh.approx_tokens(text)
+            )
         answer.content = content
         answer.completion_tokens = max(1, completion)
         answer.prompt_tokens = prompt_tokens(messages, request.get("tools"))

@@ -19,8 +19,15 @@ from writ_dagster.core.storage.checkpoints import CheckpointRecord
 from writ_dagster.rehearsal.config import TEACHER_MODEL
 
 SIMULATED_CHECKPOINT = CheckpointRecord(
-    checkpoint_id="writ-simulated-fleet", sft_version="none: a simulation", recipe="simulated",
-    recipe_json='{"simulated": true}', base_model=TEACHER_MODEL, path=TEACHER_MODEL, steps=0, train_rows=0)
+    checkpoint_id="writ-simulated-fleet",
+    sft_version="none: a simulation",
+    recipe="simulated",
+    recipe_json='{"simulated": true}',
+    base_model=TEACHER_MODEL,
+    path=TEACHER_MODEL,
+    steps=0,
+    train_rows=0,
+)
 
 
 def rehearse_evaluation(config: Any, out_dir: Path, log: Callable[[str], None] | None = None) -> Any:
@@ -34,18 +41,22 @@ def rehearse_evaluation(config: Any, out_dir: Path, log: Callable[[str], None] |
         models_to_evaluate,
     )
 
-    served_here = [label for label, _ in models_to_evaluate(SIMULATED_CHECKPOINT, config)
-                   if label not in config.agent_endpoints]
+    served_here = [
+        label for label, _ in models_to_evaluate(SIMULATED_CHECKPOINT, config) if label not in config.agent_endpoints
+    ]
     if served_here or config.user.served_here:
         who = ", ".join([*served_here, *(["the user simulator"] if config.user.served_here else [])])
-        raise ValueError(f"a rehearsal starts no vLLM server, but no endpoint is set for {who} "
-                         "(evaluation.agent_base_urls / agent_base_url / user_base_url)")
+        raise ValueError(
+            f"a rehearsal starts no vLLM server, but no endpoint is set for {who} "
+            "(evaluation.agent_base_urls / agent_base_url / user_base_url)"
+        )
     return evaluate_checkpoint(SIMULATED_CHECKPOINT, config, out_dir, log=log)
 
 
 def point_at(config: Any, agent_url: str, user_url: str) -> Any:
     """``config`` with the evaluated models and the user simulator at these URLs (a fleet on free ports)."""
-    endpoints = {label: spec.model_copy(update={"base_url": agent_url})
-                 for label, spec in config.agent_endpoints.items()}
+    endpoints = {
+        label: spec.model_copy(update={"base_url": agent_url}) for label, spec in config.agent_endpoints.items()
+    }
     user = config.user.model_copy(update={"base_url": user_url})
     return config.model_copy(update={"agent_endpoints": endpoints, "user": user})

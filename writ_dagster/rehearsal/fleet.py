@@ -44,8 +44,9 @@ from writ_dagster.rehearsal.config import (
 PR_SET_PDEATHSIG = 1
 
 
-def writ_roles(base_urls: list[str], teacher: dict[str, Any] | None = None,
-               user: dict[str, Any] | None = None) -> dict[str, Any]:
+def writ_roles(
+    base_urls: list[str], teacher: dict[str, Any] | None = None, user: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``teacher`` and ``user_simulator`` mappings of a writ config that use the fleet.
 
     ``teacher``/``user``: more options of each role (``OpenAICompatibleResource`` fields:
@@ -54,12 +55,16 @@ def writ_roles(base_urls: list[str], teacher: dict[str, Any] | None = None,
     reply longer than the request's limit (``finish_reason: length``), and the resources' own
     default (256) would cut the oracle's longer turns.
     """
-    return {"teacher": {"kind": "openai-compatible",
-                        "options": {"base_urls": list(base_urls), "model": TEACHER_MODEL, "max_tokens": 4096,
-                                    **(teacher or {})}},
-            "user_simulator": {"kind": "openai-compatible",
-                               "options": {"base_urls": list(base_urls), "model": USER_MODEL, "max_tokens": 1024,
-                                           **(user or {})}}}
+    return {
+        "teacher": {
+            "kind": "openai-compatible",
+            "options": {"base_urls": list(base_urls), "model": TEACHER_MODEL, "max_tokens": 4096, **(teacher or {})},
+        },
+        "user_simulator": {
+            "kind": "openai-compatible",
+            "options": {"base_urls": list(base_urls), "model": USER_MODEL, "max_tokens": 1024, **(user or {})},
+        },
+    }
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -83,8 +88,9 @@ def _die_with_parent() -> None:
         sys.exit(0)
 
 
-async def serve(home: Path, config: FleetConfig, urls_file: Path | None = None,
-                writ_config: Path | None = None, ready: Any = None) -> None:
+async def serve(
+    home: Path, config: FleetConfig, urls_file: Path | None = None, writ_config: Path | None = None, ready: Any = None
+) -> None:
     """Serve until SIGTERM/SIGINT: print the base URLs, write the requested files."""
     from writ_dagster.rehearsal.catalogue import Catalogue
     from writ_dagster.rehearsal.server import FleetServer
@@ -98,12 +104,18 @@ async def serve(home: Path, config: FleetConfig, urls_file: Path | None = None,
     if writ_config is not None:
         import yaml
 
-        _write_atomic(writ_config, "# written by writ-simulated-fleet: a simulation, not a model\n"
-                      + yaml.safe_dump(writ_roles(urls), sort_keys=False))
+        _write_atomic(
+            writ_config,
+            "# written by writ-simulated-fleet: a simulation, not a model\n"
+            + yaml.safe_dump(writ_roles(urls), sort_keys=False),
+        )
     if urls_file is not None:
         _write_atomic(urls_file, "\n".join(urls) + "\n")
-    print(f"writ-simulated-fleet: {len(urls)} simulated replicas, {len(catalogue.entries)} stored scripts "
-          f"from {home}", file=sys.stderr, flush=True)
+    print(
+        f"writ-simulated-fleet: {len(urls)} simulated replicas, {len(catalogue.entries)} stored scripts from {home}",
+        file=sys.stderr,
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -116,20 +128,28 @@ async def serve(home: Path, config: FleetConfig, urls_file: Path | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m writ_dagster.rehearsal.fleet",
-                                     description="writ-simulated-fleet: scripted OpenAI-compatible servers that "
-                                                 "simulate a teacher and user-simulator fleet")
-    parser.add_argument("--home", type=Path, default=None, help="WRIT home whose tasks and scripts it plays "
-                                                                "(default $WRIT_HOME)")
+    parser = argparse.ArgumentParser(
+        prog="python -m writ_dagster.rehearsal.fleet",
+        description="writ-simulated-fleet: scripted OpenAI-compatible servers that "
+        "simulate a teacher and user-simulator fleet",
+    )
+    parser.add_argument(
+        "--home", type=Path, default=None, help="WRIT home whose tasks and scripts it plays (default $WRIT_HOME)"
+    )
     parser.add_argument("--config", type=Path, default=None, help="fleet config, YAML or JSON")
     parser.add_argument("--port-base", type=int, default=None, help="replica i listens on N + i (default: free)")
     parser.add_argument("--replicas", type=int, default=None, help="replica count (overrides the config)")
     parser.add_argument("--time-scale", type=float, default=None, help="latency factor (overrides the config)")
     parser.add_argument("--urls-file", type=Path, default=None, help="write the base URLs here, one a line")
-    parser.add_argument("--writ-config", type=Path, default=None, help="write a writ config layer (YAML) whose "
-                                                                       "teacher and user_simulator use the fleet")
-    parser.add_argument("--die-with-parent", action="store_true", help="end when the starting process dies "
-                                                                        "(Linux; start_fleet sets it)")
+    parser.add_argument(
+        "--writ-config",
+        type=Path,
+        default=None,
+        help="write a writ config layer (YAML) whose teacher and user_simulator use the fleet",
+    )
+    parser.add_argument(
+        "--die-with-parent", action="store_true", help="end when the starting process dies (Linux; start_fleet sets it)"
+    )
     args = parser.parse_args(argv)
     if args.die_with_parent:
         _die_with_parent()
@@ -191,8 +211,13 @@ class FleetHandle:
         self.stop()
 
 
-def start_fleet(home: str | Path, config: FleetConfig | dict[str, Any] | str | Path | None = None, *,
-                startup_timeout_s: float = 120.0, log: Path | None = None) -> FleetHandle:
+def start_fleet(
+    home: str | Path,
+    config: FleetConfig | dict[str, Any] | str | Path | None = None,
+    *,
+    startup_timeout_s: float = 120.0,
+    log: Path | None = None,
+) -> FleetHandle:
     """Start a fleet in a subprocess playing ``home``'s tasks; returns once every replica listens.
 
     ``config``: a :class:`FleetConfig`, a mapping, or a YAML/JSON path (None: the defaults).
@@ -204,10 +229,23 @@ def start_fleet(home: str | Path, config: FleetConfig | dict[str, Any] | str | P
     (base / "fleet.json").write_text(cfg.model_dump_json())
     urls_file = base / "urls.txt"
     err = open(log, "ab") if log is not None else None
-    process = subprocess.Popen([sys.executable, "-m", "writ_dagster.rehearsal.fleet", "--home", str(home),
-                                "--config", str(base / "fleet.json"), "--urls-file", str(urls_file),
-                                "--die-with-parent"],
-                               stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "writ_dagster.rehearsal.fleet",
+            "--home",
+            str(home),
+            "--config",
+            str(base / "fleet.json"),
+            "--urls-file",
+            str(urls_file),
+            "--die-with-parent",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        stdin=subprocess.DEVNULL,
+    )
     if err is not None:
         err.close()
     deadline = time.monotonic() + startup_timeout_s

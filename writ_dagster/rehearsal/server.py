@@ -62,15 +62,26 @@ class ReplicaStats:
         now = time.monotonic()
         wall = now - self.started
         busy = self.busy_sequence_s + sum(now - t for t in self.holding.values())
-        return {"capacity": self.capacity, "requests": self.requests, "answered": self.answered,
-                "statuses": dict(self.statuses), "busy_sequence_s": round(busy, 3),
-                "wall_s": round(wall, 3),
-                "utilisation": round(busy / (self.capacity * wall), 4) if wall > 0 else 0.0,
-                "in_flight": self.in_flight, "peak_in_flight": self.peak_in_flight, "waiting": self.waiting,
-                "peak_waiting": self.peak_waiting, "queued": self.queued,
-                "queue_wait_s": round(self.queue_wait_s, 3), "queue_wait_max_s": round(self.queue_wait_max_s, 3),
-                "faults": dict(self.faults), "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "by_role": dict(self.by_role)}
+        return {
+            "capacity": self.capacity,
+            "requests": self.requests,
+            "answered": self.answered,
+            "statuses": dict(self.statuses),
+            "busy_sequence_s": round(busy, 3),
+            "wall_s": round(wall, 3),
+            "utilisation": round(busy / (self.capacity * wall), 4) if wall > 0 else 0.0,
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "waiting": self.waiting,
+            "peak_waiting": self.peak_waiting,
+            "queued": self.queued,
+            "queue_wait_s": round(self.queue_wait_s, 3),
+            "queue_wait_max_s": round(self.queue_wait_max_s, 3),
+            "faults": dict(self.faults),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "by_role": dict(self.by_role),
+        }
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> web.Response:
@@ -80,8 +91,9 @@ def _error(status: int, message: str, kind: str = "invalid_request_error") -> we
 class Replica:
     """One simulated server: its own port, capacity, latency and faults; the fleet's answers."""
 
-    def __init__(self, index: int, settings: ReplicaSettings, config: FleetConfig, fleet: Fleet,
-                 server: FleetServer) -> None:
+    def __init__(
+        self, index: int, settings: ReplicaSettings, config: FleetConfig, fleet: Fleet, server: FleetServer
+    ) -> None:
         self.index = index
         self.settings = settings
         self.config = config
@@ -107,8 +119,14 @@ class Replica:
 
     async def models(self, request: web.Request) -> web.Response:
         """The simulated model ids, OpenAI's list shape."""
-        return web.json_response({"object": "list", "data": [
-            {"id": m, "object": "model", "created": 0, "owned_by": SERVER_NAME} for m in self.config.models]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"id": m, "object": "model", "created": 0, "owned_by": SERVER_NAME} for m in self.config.models
+                ],
+            }
+        )
 
     def _status(self, status: int) -> None:
         key = str(status)
@@ -128,8 +146,9 @@ class Replica:
         model = body.get("model")
         if model not in self.config.models:
             self._status(404)
-            return _error(404, f"The model `{model}` does not exist (served: {', '.join(self.config.models)})",
-                          "NotFoundError")
+            return _error(
+                404, f"The model `{model}` does not exist (served: {', '.join(self.config.models)})", "NotFoundError"
+            )
         if body.get("stream"):
             self._status(400)
             return _error(400, f"{SERVER_NAME} does not stream")
@@ -197,8 +216,11 @@ class Replica:
 
     def _latency(self, answer: Answer) -> float:
         lat = self.settings.latency
-        base = (lat.ttft_s + answer.prompt_tokens / lat.prefill_tokens_per_s
-                + answer.completion_tokens / lat.decode_tokens_per_s)
+        base = (
+            lat.ttft_s
+            + answer.prompt_tokens / lat.prefill_tokens_per_s
+            + answer.completion_tokens / lat.decode_tokens_per_s
+        )
         return max(0.0, base * (1 + lat.jitter * (2 * self.rng.random() - 1)) * self.config.time_scale)
 
 
@@ -217,12 +239,20 @@ def completion_body(request: dict[str, Any], answer: Answer) -> dict[str, Any]:
     if finish == "stop" and answer.tool_calls:
         finish = "tool_calls"
     digest = hashlib.sha256(_dumps(message).encode()).hexdigest()[:24]
-    return {"id": f"chatcmpl-sim-{digest}", "object": "chat.completion", "created": 0,
-            "model": request.get("model"), "system_fingerprint": SERVER_NAME,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-            "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-                      "total_tokens": answer.prompt_tokens + answer.completion_tokens,
-                      "estimate": TOKEN_ESTIMATE}}
+    return {
+        "id": f"chatcmpl-sim-{digest}",
+        "object": "chat.completion",
+        "created": 0,
+        "model": request.get("model"),
+        "system_fingerprint": SERVER_NAME,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "usage": {
+            "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": answer.completion_tokens,
+            "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+            "estimate": TOKEN_ESTIMATE,
+        },
+    }
 
 
 class FleetServer:
@@ -237,8 +267,9 @@ class FleetServer:
             from writ_dagster.rehearsal.tau2_tasks import Tau2Catalogue, Tau2Player
 
             self.tau2 = Tau2Player(config, Tau2Catalogue(config.tau2.domains, config.tau2.split))
-        self.replicas = [Replica(i, config.replica_settings(i), config, self.fleet, self)
-                         for i in range(config.replica_count)]
+        self.replicas = [
+            Replica(i, config.replica_settings(i), config, self.fleet, self) for i in range(config.replica_count)
+        ]
         self.runners: list[web.AppRunner] = []
         self._reload = asyncio.Lock()
         self.cpu_started = time.process_time()
@@ -251,8 +282,9 @@ class FleetServer:
             # a stalled request (an injected timeout) must not hold a stop for a minute
             runner = web.AppRunner(replica.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
             await runner.setup()
-            site = web.TCPSite(runner, self.config.host, self.config.replica_port(replica.index),
-                               reuse_address=True, backlog=4096)
+            site = web.TCPSite(
+                runner, self.config.host, self.config.replica_port(replica.index), reuse_address=True, backlog=4096
+            )
             await site.start()
             self.runners.append(runner)
             replica.port = runner.addresses[0][1]
@@ -292,13 +324,21 @@ class FleetServer:
         wall = time.monotonic() - self.started
         cpu = time.process_time() - self.cpu_started
         answered = sum(r.stats.answered for r in self.replicas)
-        return {"server": SERVER_NAME, "replicas": [{"replica": r.index, "port": r.port, **r.stats.as_dict()}
-                                                    for r in self.replicas],
-                "fleet": {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "answered": answered,
-                          "cpu_ms_per_answer": round(1000 * cpu / answered, 3) if answered else None,
-                          "catalogue": self.catalogue.stats(), "counters": dict(self.fleet.counters),
-                          "states_kept": len(self.fleet.states), "acts_kept": len(self.fleet.acts),
-                          "tau2": dict(self.tau2.counters) if self.tau2 is not None else None}}
+        return {
+            "server": SERVER_NAME,
+            "replicas": [{"replica": r.index, "port": r.port, **r.stats.as_dict()} for r in self.replicas],
+            "fleet": {
+                "wall_s": round(wall, 3),
+                "cpu_s": round(cpu, 3),
+                "answered": answered,
+                "cpu_ms_per_answer": round(1000 * cpu / answered, 3) if answered else None,
+                "catalogue": self.catalogue.stats(),
+                "counters": dict(self.fleet.counters),
+                "states_kept": len(self.fleet.states),
+                "acts_kept": len(self.fleet.acts),
+                "tau2": dict(self.tau2.counters) if self.tau2 is not None else None,
+            },
+        }
 
     async def stats_route(self, request: web.Request) -> web.Response:
         """``GET /stats`` (the same on every replica: they share one process)."""

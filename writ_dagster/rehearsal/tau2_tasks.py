@@ -115,8 +115,14 @@ class Tau2Catalogue:
                         ui = task.user_scenario.instructions
                         detail = " ".join(str(getattr(ui, "task_instructions", ui)).split()).split(". ")[0]
                         text = f"{opening} ({detail}.)"
-                    entry = Tau2Task(domain=domain, task=task, opening=text, writes=[
-                        i for i, a in enumerate(task.evaluation_criteria.actions or []) if a.name in write_tools])
+                    entry = Tau2Task(
+                        domain=domain,
+                        task=task,
+                        opening=text,
+                        writes=[
+                            i for i, a in enumerate(task.evaluation_criteria.actions or []) if a.name in write_tools
+                        ],
+                    )
                     prompt = UserSimulator(tools=user_tools, instructions=str(task.user_scenario)).system_prompt
                     self.by_prompt[text_hash(prompt)] = entry
                     key = (domain, text_hash(text))
@@ -137,8 +143,12 @@ def _text(content: Any) -> str:
 
 
 def _tokens(messages: list[dict[str, Any]]) -> int:
-    return sum(bh.approx_tokens(_text(m.get("content"))) + bh.approx_tokens(json.dumps(m.get("tool_calls")))
-               if m.get("tool_calls") else bh.approx_tokens(_text(m.get("content"))) for m in messages)
+    return sum(
+        bh.approx_tokens(_text(m.get("content"))) + bh.approx_tokens(json.dumps(m.get("tool_calls")))
+        if m.get("tool_calls")
+        else bh.approx_tokens(_text(m.get("content")))
+        for m in messages
+    )
 
 
 def _off_by_a_digit(args: dict[str, Any]) -> dict[str, Any] | None:
@@ -200,8 +210,12 @@ class Tau2Player:
     def complete(self, request: dict[str, Any]) -> Any:
         """The fleet's :class:`~writ_dagster.rehearsal.dialogue.Answer`, or None if not a τ² conversation."""
         messages = request.get("messages")
-        if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict) \
-                or messages[0].get("role") != "system":
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not isinstance(messages[0], dict)
+            or messages[0].get("role") != "system"
+        ):
             return None
         system = text_hash(_text(messages[0].get("content")))
         entry = self.catalogue.by_prompt.get(system)
@@ -233,8 +247,13 @@ class Tau2Player:
         else:
             content = USER_NUDGE
         self._count("tau2_user")
-        return Answer(role="user", content=content, tool_calls=[], prompt_tokens=_tokens(messages),
-                      completion_tokens=bh.approx_tokens(content))
+        return Answer(
+            role="user",
+            content=content,
+            tool_calls=[],
+            prompt_tokens=_tokens(messages),
+            completion_tokens=bh.approx_tokens(content),
+        )
 
     # -- the evaluated model ---------------------------------------------------------------
     def plan(self, entry: Tau2Task, seed: Any) -> tuple[list[Step], str | None]:
@@ -272,16 +291,23 @@ class Tau2Player:
             if i in skip:
                 continue
             if i == first_write:  # a yes before the first write, as the policy asks
-                steps.append(Step(text=f"I will now call {name} with {json.dumps(args, sort_keys=True)}. "
-                                       f"{CONFIRM_QUESTION}"))
+                steps.append(
+                    Step(text=f"I will now call {name} with {json.dumps(args, sort_keys=True)}. {CONFIRM_QUESTION}")
+                )
             steps.append(Step(call={"name": name, "arguments": args}))
         said = f"Here is what you asked about: {'; '.join(infos)}. " if infos else ""
         steps.append(Step(text=said + CLOSING))
         return steps, error
 
     def _stray_write(self, entry: Tau2Task) -> tuple[str, dict[str, Any]] | None:
-        user_id = next((a.arguments.get("user_id") for a in (entry.task.evaluation_criteria.actions or [])
-                        if isinstance((a.arguments or {}).get("user_id"), str)), None)
+        user_id = next(
+            (
+                a.arguments.get("user_id")
+                for a in (entry.task.evaluation_criteria.actions or [])
+                if isinstance((a.arguments or {}).get("user_id"), str)
+            ),
+            None,
+        )
         first, record = self.catalogue.stray_user.get(entry.domain, (None, None))
         if entry.domain == "airline":
             return "send_certificate", {"user_id": user_id or first, "amount": 50}
@@ -307,15 +333,31 @@ class Tau2Player:
         prompt = _tokens(messages)
         if now.call is not None:
             call: dict[str, Any] = {
-                "id": f"call_{text_hash(f'{entry.task_id}/{seed}/{step}')[:16]}", "type": "function",
-                "function": {"name": now.call["name"], "arguments": json.dumps(now.call["arguments"])}}
-            content, reasoning = bh.render_reasoning(self.config.teacher.reasoning,
-                                                     bh.reasoning_text("tool_call", now.call["name"]), None)
-            return Answer(role="agent", content=content, tool_calls=[call], reasoning_content=reasoning,
-                          prompt_tokens=prompt, completion_tokens=bh.approx_tokens(call["function"]["arguments"]) + 8,
-                          errors=[error] if error else [])
-        content, reasoning = bh.render_reasoning(self.config.teacher.reasoning,
-                                                 bh.reasoning_text("text", "answer_the_user"), now.text)
-        return Answer(role="agent", content=content, tool_calls=[], reasoning_content=reasoning,
-                      prompt_tokens=prompt, completion_tokens=bh.approx_tokens(now.text),
-                      errors=[error] if error else [])
+                "id": f"call_{text_hash(f'{entry.task_id}/{seed}/{step}')[:16]}",
+                "type": "function",
+                "function": {"name": now.call["name"], "arguments": json.dumps(now.call["arguments"])},
+            }
+            content, reasoning = bh.render_reasoning(
+                self.config.teacher.reasoning, bh.reasoning_text("tool_call", now.call["name"]), None
+            )
+            return Answer(
+                role="agent",
+                content=content,
+                tool_calls=[call],
+                reasoning_content=reasoning,
+                prompt_tokens=prompt,
+                completion_tokens=bh.approx_tokens(call["function"]["arguments"]) + 8,
+                errors=[error] if error else [],
+            )
+        content, reasoning = bh.render_reasoning(
+            self.config.teacher.reasoning, bh.reasoning_text("text", "answer_the_user"), now.text
+        )
+        return Answer(
+            role="agent",
+            content=content,
+            tool_calls=[],
+            reasoning_content=reasoning,
+            prompt_tokens=prompt,
+            completion_tokens=bh.approx_tokens(now.text),
+            errors=[error] if error else [],
+        )

@@ -8,4 +8,12 @@ from writ_dagster.resources.storage import WritStorage
 from writ_dagster.resources.synthesis import SynthesisSettings
 from writ_dagster.resources.training import TrainingSettings
 
-__all__ = ["EvaluationSettings", "ModelRole", "SFTSettings", "SimulationSettings", "SynthesisSettings", "TrainingSettings", "WritStorage"]
+__all__ = [
+    "EvaluationSettings",
+    "ModelRole",
+    "SFTSettings",
+    "SimulationSettings",
+    "SynthesisSettings",
+    "TrainingSettings",
+    "WritStorage",
+]

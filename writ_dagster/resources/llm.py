@@ -26,9 +26,12 @@ class _SamplingFields(dg.ConfigurableResource):
     top_p: float = Field(default=1.0, description="nucleus sampling mass")
     max_tokens: int = Field(default=256, description="most tokens generated per turn")
     seed: int = Field(default=0, description="base seed, mixed with each conversation and turn")
-    reasoning_model: bool = Field(default=False, description="a reasoning model behind an OpenAI-style API: send "
-                                                     "max_tokens as max_completion_tokens, and no temperature, "
-                                                     "top_p or seed (ignored by offline vLLM)")
+    reasoning_model: bool = Field(
+        default=False,
+        description="a reasoning model behind an OpenAI-style API: send "
+        "max_tokens as max_completion_tokens, and no temperature, "
+        "top_p or seed (ignored by offline vLLM)",
+    )
 
     def sampling_params(self) -> Sampling:
         return Sampling(self.temperature, self.top_p, self.max_tokens, self.seed, self.reasoning_model)
@@ -48,8 +51,12 @@ class OpenAICompatibleResource(_SamplingFields):
     def backend(self) -> OpenAICompatibleBackend:
         """A new async backend for the simulation engine."""
         return OpenAICompatibleBackend(
-            self.base_urls, self.model, api_key_env=self.api_key_env, sampling=self.sampling_params(),
-            retry=RetryPolicy(self.max_retries, self.backoff_s, self.backoff_max_s, self.timeout_s))
+            self.base_urls,
+            self.model,
+            api_key_env=self.api_key_env,
+            sampling=self.sampling_params(),
+            retry=RetryPolicy(self.max_retries, self.backoff_s, self.backoff_max_s, self.timeout_s),
+        )
 
 
 class VLLMServerResource(_SamplingFields):
@@ -63,20 +70,27 @@ class VLLMServerResource(_SamplingFields):
     served_model_name: str | None = Field(default=None, description="name clients use (default: the folder name)")
     port: int = Field(default=0, description="loopback port; 0 picks a free one")
     tool_call_parser: str = Field(default="hermes", description="vLLM --tool-call-parser")
-    reasoning_parser: str | None = Field(default=None, description="vLLM --reasoning-parser (e.g. qwen3): reasoning "
-                                                           "comes back apart from the content")
-    chat_template: str | None = Field(default=None, description="--chat-template (default: the model's chat_template.jinja)")
+    reasoning_parser: str | None = Field(
+        default=None, description="vLLM --reasoning-parser (e.g. qwen3): reasoning comes back apart from the content"
+    )
+    chat_template: str | None = Field(
+        default=None, description="--chat-template (default: the model's chat_template.jinja)"
+    )
     tensor_parallel_size: int = Field(default=1, description="--tensor-parallel-size")
     data_parallel_size: int = Field(default=1, description="--data-parallel-size")
     dtype: str = Field(default=PLATFORM_DTYPE, description=f"--dtype; {DTYPE_DOC}")
     max_model_len: int | None = Field(default=None, description="--max-model-len")
-    enforce_eager: bool = Field(default=True, description="--enforce-eager: no CUDA graphs (needed on CPUs; GPUs run faster "
-                                                  "without it)")
+    enforce_eager: bool = Field(
+        default=True, description="--enforce-eager: no CUDA graphs (needed on CPUs; GPUs run faster without it)"
+    )
     extra_args: list[str] = Field(default_factory=list, description="more vLLM arguments")
     cpu_kv_cache_gib: int = Field(default=2, description="VLLM_CPU_KVCACHE_SPACE for the CPU build (ignored on GPUs)")
-    cuda_visible_devices: str | None = Field(default=
-        None, description="CUDA_VISIBLE_DEVICES of the server, e.g. '0,1,2,3' (default: every GPU of the step)")
-    api_key_env: str | None = Field(default=None, description="NAME of the variable whose value the server requires as key")
+    cuda_visible_devices: str | None = Field(
+        default=None, description="CUDA_VISIBLE_DEVICES of the server, e.g. '0,1,2,3' (default: every GPU of the step)"
+    )
+    api_key_env: str | None = Field(
+        default=None, description="NAME of the variable whose value the server requires as key"
+    )
     startup_timeout_s: float = Field(default=300.0, description="seconds to wait for /health")
     max_retries: int = Field(default=4, description="client retries of a failed turn")
     timeout_s: float = Field(default=120.0, description="client per-request timeout")
@@ -96,14 +110,22 @@ class VLLMServerResource(_SamplingFields):
         if self.cuda_visible_devices is not None:
             env["CUDA_VISIBLE_DEVICES"] = self.cuda_visible_devices
         return VLLMServerConfig(
-            model=resolve_model(self.model), served_model_name=self.served_model_name, port=self.port,
-            tool_call_parser=self.tool_call_parser, reasoning_parser=self.reasoning_parser,
+            model=resolve_model(self.model),
+            served_model_name=self.served_model_name,
+            port=self.port,
+            tool_call_parser=self.tool_call_parser,
+            reasoning_parser=self.reasoning_parser,
             chat_template=self.chat_template,
-            tensor_parallel_size=self.tensor_parallel_size, data_parallel_size=self.data_parallel_size,
-            dtype=self.dtype, max_model_len=self.max_model_len, enforce_eager=self.enforce_eager,
+            tensor_parallel_size=self.tensor_parallel_size,
+            data_parallel_size=self.data_parallel_size,
+            dtype=self.dtype,
+            max_model_len=self.max_model_len,
+            enforce_eager=self.enforce_eager,
             extra_args=tuple(self.extra_args),
-            env=env, api_key_env=self.api_key_env,
-            startup_timeout_s=self.startup_timeout_s)
+            env=env,
+            api_key_env=self.api_key_env,
+            startup_timeout_s=self.startup_timeout_s,
+        )
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[VLLMServerResource]:
@@ -112,12 +134,15 @@ class VLLMServerResource(_SamplingFields):
 
         config = self.server_config()
         if context.instance is not None and context.run_id:  # found and stopped if the run ends without it
-            config = dataclasses.replace(config, env=config.env | run_labels(context.run_id,
-                                                                             context.instance.root_directory))
+            config = dataclasses.replace(
+                config, env=config.env | run_labels(context.run_id, context.instance.root_directory)
+            )
         server = VLLMServer(config)
         server.start()
         if context.log is not None:
-            context.log.info(f"vLLM server ready at {server.base_url} in {server.startup_s:.1f}s (log {server.log_path})")
+            context.log.info(
+                f"vLLM server ready at {server.base_url} in {server.startup_s:.1f}s (log {server.log_path})"
+            )
         self._server = server
         try:
             yield self
@@ -140,8 +165,12 @@ class VLLMServerResource(_SamplingFields):
     def backend(self) -> OpenAICompatibleBackend:
         """An async backend talking to this server."""
         return OpenAICompatibleBackend(
-            self.base_url, self.server.config.name, api_key_env=self.api_key_env, sampling=self.sampling_params(),
-            retry=RetryPolicy(max_retries=self.max_retries, timeout_s=self.timeout_s))
+            self.base_url,
+            self.server.config.name,
+            api_key_env=self.api_key_env,
+            sampling=self.sampling_params(),
+            retry=RetryPolicy(max_retries=self.max_retries, timeout_s=self.timeout_s),
+        )
 
 
 class VLLMOfflineResource(_SamplingFields):
@@ -157,7 +186,14 @@ class VLLMOfflineResource(_SamplingFields):
         """A new batched backend (the engine starts on first use)."""
         from writ_dagster.core.llm.vllm_offline import VLLMOfflineBackend
 
-        extra: dict[str, Any] = {"tensor_parallel_size": self.tensor_parallel_size} \
-            if self.tensor_parallel_size != 1 else {}
-        return VLLMOfflineBackend(resolve_model(self.model), sampling=self.sampling_params(), dtype=self.dtype,
-                                  max_model_len=self.max_model_len, enforce_eager=self.enforce_eager, **extra)
+        extra: dict[str, Any] = (
+            {"tensor_parallel_size": self.tensor_parallel_size} if self.tensor_parallel_size != 1 else {}
+        )
+        return VLLMOfflineBackend(
+            resolve_model(self.model),
+            sampling=self.sampling_params(),
+            dtype=self.dtype,
+            max_model_len=self.max_model_len,
+            enforce_eager=self.enforce_eager,
+            **extra,
+        )

@@ -42,13 +42,18 @@ Device = Literal["auto", "cpu", "gpu"]
 BackendFactory = Callable[[], Any]
 
 _CLASSES: dict[str, type[VLLMServerResource | OpenAICompatibleResource | VLLMOfflineResource]] = {
-    "vllm-server": VLLMServerResource, "openai-compatible": OpenAICompatibleResource,
+    "vllm-server": VLLMServerResource,
+    "openai-compatible": OpenAICompatibleResource,
     "vllm-offline": VLLMOfflineResource,
 }
 # The registered backend name a record names for each kind: a managed server is reached with the
 # same client as any endpoint.
-_RECORDED_BACKEND = {"vllm-server": "openai-compatible", "openai-compatible": "openai-compatible",
-                     "vllm-offline": "vllm-offline", "teacher": "openai-compatible"}
+_RECORDED_BACKEND = {
+    "vllm-server": "openai-compatible",
+    "openai-compatible": "openai-compatible",
+    "vllm-offline": "vllm-offline",
+    "teacher": "openai-compatible",
+}
 _SAMPLING = ("temperature", "top_p", "max_tokens", "seed", "reasoning_model")
 _DEFAULTS = TrajectoryConfig()
 _PROBE_TIMEOUT_S = 5.0
@@ -57,13 +62,22 @@ _PROBE_TIMEOUT_S = 5.0
 class ModelRole(dg.ConfigurableResource):
     """One conversation role played by a model: managed vLLM server, endpoints, offline vLLM, or scripted."""
 
-    kind: RoleKind = Field(default="scripted", description="scripted | vllm-server | openai-compatible | vllm-offline | "
-                                                   "teacher (user_simulator only: the teacher's model plays the user)")
-    options: dict[str, Any] = Field(default_factory=dict, description="fields of the chosen kind's resource "
-                                    "(VLLMServerResource, OpenAICompatibleResource, VLLMOfflineResource; "
-                                    "for 'teacher': the sampling fields)")
-    device: Device = Field(default="auto", description="'gpu': refuse to run without the GPUs the server needs "
-                                               "(tensor × data parallel size); 'auto' and 'cpu' do not check")
+    kind: RoleKind = Field(
+        default="scripted",
+        description="scripted | vllm-server | openai-compatible | vllm-offline | "
+        "teacher (user_simulator only: the teacher's model plays the user)",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fields of the chosen kind's resource "
+        "(VLLMServerResource, OpenAICompatibleResource, VLLMOfflineResource; "
+        "for 'teacher': the sampling fields)",
+    )
+    device: Device = Field(
+        default="auto",
+        description="'gpu': refuse to run without the GPUs the server needs "
+        "(tensor × data parallel size); 'auto' and 'cpu' do not check",
+    )
 
     _live: Any = PrivateAttr(default=None)
 
@@ -175,13 +189,21 @@ class ModelRole(dg.ConfigurableResource):
         """A client of this role's server or endpoints with other sampling settings (a second role on it)."""
         live = self._live
         if isinstance(live, VLLMServerResource):
-            return OpenAICompatibleBackend(live.base_url, live.server.config.name, api_key_env=live.api_key_env,
-                                           sampling=sampling,
-                                           retry=RetryPolicy(max_retries=live.max_retries, timeout_s=live.timeout_s))
+            return OpenAICompatibleBackend(
+                live.base_url,
+                live.server.config.name,
+                api_key_env=live.api_key_env,
+                sampling=sampling,
+                retry=RetryPolicy(max_retries=live.max_retries, timeout_s=live.timeout_s),
+            )
         if isinstance(live, OpenAICompatibleResource):
             return OpenAICompatibleBackend(
-                live.base_urls, live.model, api_key_env=live.api_key_env, sampling=sampling,
-                retry=RetryPolicy(live.max_retries, live.backoff_s, live.backoff_max_s, live.timeout_s))
+                live.base_urls,
+                live.model,
+                api_key_env=live.api_key_env,
+                sampling=sampling,
+                retry=RetryPolicy(live.max_retries, live.backoff_s, live.backoff_max_s, live.timeout_s),
+            )
         raise ValueError(f"a {self.kind} role cannot lend its model to another role")
 
     def recorded(self, teacher: ModelRole | None = None) -> tuple[str, dict[str, Any]]:
@@ -192,8 +214,11 @@ class ModelRole(dg.ConfigurableResource):
         spec = self.spec()
         if spec is not None:
             # where a managed server listens changes every run and says nothing about the rows
-            options.update(spec.model_dump(exclude={"port", "startup_timeout_s", "timeout_s", "max_retries",
-                                                    "backoff_s", "backoff_max_s"}))
+            options.update(
+                spec.model_dump(
+                    exclude={"port", "startup_timeout_s", "timeout_s", "max_retries", "backoff_s", "backoff_max_s"}
+                )
+            )
         options.update(self.sampling().as_dict())
         return _RECORDED_BACKEND[self.kind], options
 
@@ -216,8 +241,11 @@ def _endpoint_problems(role: str, spec: OpenAICompatibleResource) -> list[str]:
     return []
 
 
-def trajectory_backends(config: TrajectoryConfig, teacher: ModelRole, user_simulator: ModelRole,
-                        ) -> tuple[TrajectoryConfig, BackendFactory | None, BackendFactory | None]:
+def trajectory_backends(
+    config: TrajectoryConfig,
+    teacher: ModelRole,
+    user_simulator: ModelRole,
+) -> tuple[TrajectoryConfig, BackendFactory | None, BackendFactory | None]:
     """The settings a trajectories run stores and the agent and user factories it plays with.
 
     A configured role replaces the simulation settings' backend for that role (and is named in
@@ -230,8 +258,10 @@ def trajectory_backends(config: TrajectoryConfig, teacher: ModelRole, user_simul
             continue
         name = getattr(config, f"{field}_backend")
         if name != getattr(_DEFAULTS, f"{field}_backend") or getattr(config, f"{field}_options"):
-            raise ValueError(f"the {field} is set twice: simulation.{field}_backend {name!r} and the {role} "
-                             f"resource ({resource.kind}); keep one")
+            raise ValueError(
+                f"the {field} is set twice: simulation.{field}_backend {name!r} and the {role} "
+                f"resource ({resource.kind}); keep one"
+            )
         if resource.kind == "teacher" and field == "agent":
             raise ValueError("kind 'teacher' is for the user_simulator resource only")
         backend, options = resource.recorded(teacher)

@@ -28,16 +28,19 @@ class SFTSettings(dg.ConfigurableResource):
     min_reward: float = Field(default=_D["min_reward"].default, description=_doc("min_reward"))
     max_messages: int = Field(default=_D["max_messages"].default, description=_doc("max_messages"))
     max_chars: int = Field(default=_D["max_chars"].default, description=_doc("max_chars"))
-    near_duplicate_jaccard: float = Field(default=_D["near_duplicate_jaccard"].default,
-                                          description=_doc("near_duplicate_jaccard"))
+    near_duplicate_jaccard: float = Field(
+        default=_D["near_duplicate_jaccard"].default, description=_doc("near_duplicate_jaccard")
+    )
     targets: dict[str, int] | None = Field(default=None, description=_doc("targets"))
-    validation_fraction: float = Field(default=_D["validation_fraction"].default,
-                                       description=_doc("validation_fraction"))
+    validation_fraction: float = Field(
+        default=_D["validation_fraction"].default, description=_doc("validation_fraction")
+    )
     seed: int = Field(default=_D["seed"].default, description="seed of the mixture pick and the task split")
     policy_filter: bool = Field(default=_D["policy_filter"].default, description=_doc("policy_filter"))
     include_reasoning: bool = Field(default=_D["include_reasoning"].default, description=_doc("include_reasoning"))
-    drop_over_max_length: bool = Field(default=_D["drop_over_max_length"].default,
-                                       description=_doc("drop_over_max_length"))
+    drop_over_max_length: bool = Field(
+        default=_D["drop_over_max_length"].default, description=_doc("drop_over_max_length")
+    )
     output_dir: str | None = Field(default=None, description="folder of the sets' files; default $WRIT_HOME/sft")
 
     def sft_config(self) -> SFTConfig:

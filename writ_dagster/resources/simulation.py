@@ -43,9 +43,12 @@ class SimulationSettings(dg.ConfigurableResource):
 
     # judged by the check `trajectories_success_rate`, not by the simulation: not in TrajectoryConfig
     model_success_floor: float = Field(
-        default=MODEL_SUCCESS_FLOOR, ge=0.0, le=1.0,
+        default=MODEL_SUCCESS_FLOOR,
+        ge=0.0,
+        le=1.0,
         description="with a model as agent or user, the share of a partition's conversations that must score "
-                    "1.0 for the success-rate check to pass (a warning); scripted backends must reach 0.95")
+        "1.0 for the success-rate check to pass (a warning); scripted backends must reach 0.95",
+    )
 
     def trajectory_config(self) -> TrajectoryConfig:
         """The validated core configuration (raises pydantic's ValidationError on bad values)."""

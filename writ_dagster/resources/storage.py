@@ -29,7 +29,8 @@ class WritStorage(DuckDBResource):
 
     # Narrowed from DuckDBResource's required path: unset means the WRIT_HOME default.
     database: str | None = Field(  # type: ignore[assignment]  # DuckDBResource types it str, required
-        default=None, description="path of the DuckDB file; default $WRIT_HOME/writ.duckdb")
+        default=None, description="path of the DuckDB file; default $WRIT_HOME/writ.duckdb"
+    )
 
     @classmethod
     def _is_dagster_maintained(cls) -> bool:

@@ -23,20 +23,30 @@ class SynthesisSettings(dg.ConfigurableResource):
     min_writes: int = Field(default=_DEFAULTS.min_writes, description="fewest write decisions in a task")
     max_writes: int = Field(default=_DEFAULTS.max_writes, description="most write decisions in a task")
     type_mix: dict[str, float] | None = Field(
-        default=None, description="share of each trajectory_type among attempts; default: SynthesisConfig's")
-    write_intensive_min_writes: int = Field(default=_DEFAULTS.write_intensive_min_writes,
-                                            description="a write-intensive task has at least this many writes")
-    read_heavy_min_reads: int = Field(default=_DEFAULTS.read_heavy_min_reads,
-                                      description="a read-heavy write needs at least this many reads")
-    max_attempts_per_task: int = Field(default=_DEFAULTS.max_attempts_per_task,
-                                       description="give up on a batch after this many attempts per wanted task")
+        default=None, description="share of each trajectory_type among attempts; default: SynthesisConfig's"
+    )
+    write_intensive_min_writes: int = Field(
+        default=_DEFAULTS.write_intensive_min_writes, description="a write-intensive task has at least this many writes"
+    )
+    read_heavy_min_reads: int = Field(
+        default=_DEFAULTS.read_heavy_min_reads, description="a read-heavy write needs at least this many reads"
+    )
+    max_attempts_per_task: int = Field(
+        default=_DEFAULTS.max_attempts_per_task,
+        description="give up on a batch after this many attempts per wanted task",
+    )
     family_mix: dict[str, float] | None = Field(
-        default=None, description="share of attempts of each task family beyond plain writes (refusal, mixed); "
-                                  "default: SynthesisConfig's")
-    avoid_users_of: str = Field(default=_DEFAULTS.avoid_users_of,
-                                description="τ²-bench tasks whose users and entities are never used: test or base")
+        default=None,
+        description="share of attempts of each task family beyond plain writes (refusal, mixed); "
+        "default: SynthesisConfig's",
+    )
+    avoid_users_of: str = Field(
+        default=_DEFAULTS.avoid_users_of,
+        description="τ²-bench tasks whose users and entities are never used: test or base",
+    )
     upstream_tasks_dir: str | None = Field(
-        default=None, description="upstream τ²-bench task sets to decontaminate against; default $WRIT_UPSTREAM_TASKS")
+        default=None, description="upstream τ²-bench task sets to decontaminate against; default $WRIT_UPSTREAM_TASKS"
+    )
 
     def synthesis_config(self) -> SynthesisConfig:
         """The validated core configuration (raises pydantic's ValidationError on bad values)."""

@@ -28,14 +28,18 @@ class TrainingSettings(dg.ConfigurableResource):
 
     recipe: str = Field(default="cpu-tiny", description="recipe name: cpu-tiny | gpu-qwen3-4b | gpu-qwen3-4b-lora")
     overrides: dict[str, Any] = Field(
-        default_factory=dict, description="recipe fields to change, e.g. {max_steps: 20, learning_rate: 1e-5}")
+        default_factory=dict, description="recipe fields to change, e.g. {max_steps: 20, learning_rate: 1e-5}"
+    )
     launcher: Literal["python", "accelerate"] = Field(
-        default="python", description="'python': one process; 'accelerate': `accelerate launch` (multi-GPU)")
+        default="python", description="'python': one process; 'accelerate': `accelerate launch` (multi-GPU)"
+    )
     num_processes: int = Field(default=1, ge=1, description="accelerate: processes (GPUs) to train on")
     mixed_precision: Literal["no", "bf16", "fp16"] = Field(default="bf16", description="accelerate: mixed precision")
     accelerate_config: str | None = Field(
-        default=None, description="accelerate: a config file (e.g. deploy/accelerate/multi-gpu.yaml); "
-                                  "when set, num_processes and mixed_precision come from it")
+        default=None,
+        description="accelerate: a config file (e.g. deploy/accelerate/multi-gpu.yaml); "
+        "when set, num_processes and mixed_precision come from it",
+    )
     python: str | None = Field(default=None, description="interpreter that runs the training (default: Dagster's)")
     checkpoints_root: str | None = Field(default=None, description="default $WRIT_HOME/checkpoints")
     models_root: str | None = Field(default=None, description="cache of built base models; default $WRIT_HOME/models")
@@ -47,8 +51,9 @@ class TrainingSettings(dg.ConfigurableResource):
     @property
     def checkpoints_dir(self) -> Path:
         """Where checkpoints are written (resolved when used, so WRIT_HOME may change)."""
-        return Path(self.checkpoints_root).expanduser().resolve() if self.checkpoints_root \
-            else writ_home() / "checkpoints"
+        return (
+            Path(self.checkpoints_root).expanduser().resolve() if self.checkpoints_root else writ_home() / "checkpoints"
+        )
 
     @property
     def models_dir(self) -> Path:

@@ -124,8 +124,12 @@ class Domain:
 _REGISTRY: dict[str, Domain] = {}
 
 
-def register_domain(name: str, environment_factory: Callable[..., Environment],
-                    tasks_loader: Callable[[str | None], list[Task]], package: str | None = None) -> Domain:
+def register_domain(
+    name: str,
+    environment_factory: Callable[..., Environment],
+    tasks_loader: Callable[[str | None], list[Task]],
+    package: str | None = None,
+) -> Domain:
     """Register a tau2-style domain under ``name`` (replacing any earlier one).
 
     ``package`` names a package with the domain's ``composer`` (and optionally ``wording``)
@@ -138,6 +142,7 @@ def register_domain(name: str, environment_factory: Callable[..., Environment],
 
 def _deferred(module: str, attr: str) -> Callable[..., Any]:
     """``module.attr``, imported on its first call (a tau2 module: through the adapter)."""
+
     def call(*args: Any, **kwargs: Any) -> Any:
         return getattr(tau2_adapter.import_module(module), attr)(*args, **kwargs)
 

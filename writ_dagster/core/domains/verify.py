@@ -73,8 +73,7 @@ class Verifier:
         self._gold_cache: dict[str, dict[EntityKey, str | None]] = {}
         self._gold_cache_size = gold_cache_size
 
-    def execute(self, calls: Iterable[tuple[str, dict[str, Any]] | ToolCall],
-                track_changes: bool = True) -> Execution:
+    def execute(self, calls: Iterable[tuple[str, dict[str, Any]] | ToolCall], track_changes: bool = True) -> Execution:
         """Run ``calls`` in order on a fresh fork, as tau2's ``Environment.get_response`` does.
 
         With ``track_changes`` each write's ``changed`` says whether it altered the DB.
@@ -94,13 +93,16 @@ class Verifier:
 
     def gold_changes(self, task: Task) -> dict[EntityKey, str | None]:
         """The DB changes of a task's gold actions (tau2 logs and skips failing ones too)."""
-        key = task.id + json.dumps([a.model_dump(mode="json") for a in task.evaluation_criteria.actions or []],
-                                   sort_keys=True)
+        key = task.id + json.dumps(
+            [a.model_dump(mode="json") for a in task.evaluation_criteria.actions or []], sort_keys=True
+        )
         cached = self._gold_cache.get(key)
         if cached is None:
             cached = self.execute(
-                [ToolCall(id=a.action_id, name=a.name, arguments=a.arguments, requestor=a.requestor)
-                 for a in task.evaluation_criteria.actions or []],
+                [
+                    ToolCall(id=a.action_id, name=a.name, arguments=a.arguments, requestor=a.requestor)
+                    for a in task.evaluation_criteria.actions or []
+                ],
                 track_changes=False,
             ).changes
             if len(self._gold_cache) >= self._gold_cache_size:
@@ -140,8 +142,9 @@ class Verifier:
         predicted = self.replay_trajectory(messages).changes
         return 1.0 if predicted == self.gold_changes(task) else 0.0
 
-    def score(self, task: Task, messages: Sequence[Message],
-              termination: TerminationReason = TerminationReason.USER_STOP) -> float:
+    def score(
+        self, task: Task, messages: Sequence[Message], termination: TerminationReason = TerminationReason.USER_STOP
+    ) -> float:
         """The reward tau2's ``evaluate_simulation`` (type ALL) gives this trajectory."""
         if termination not in SCORED_TERMINATIONS:
             return 0.0
@@ -150,7 +153,9 @@ class Verifier:
             return 1.0
         basis = set(crit.reward_basis)
         if basis - FAST_BASES:
-            raise NotImplementedError(f"reward bases {sorted(b.value for b in basis - FAST_BASES)} need tau2's evaluator")
+            raise NotImplementedError(
+                f"reward bases {sorted(b.value for b in basis - FAST_BASES)} need tau2's evaluator"
+            )
         reward = 1.0
         if RewardType.DB in basis:
             reward *= self.db_reward(task, messages)
@@ -186,12 +191,25 @@ def gold_messages(task: Task, execution: Execution, user_opening: str, closing: 
     return msgs
 
 
-def simulation_run(task: Task, messages: list[Message], run_id: str | None = None,
-                   termination: TerminationReason = TerminationReason.USER_STOP) -> SimulationRun:
+def simulation_run(
+    task: Task,
+    messages: list[Message],
+    run_id: str | None = None,
+    termination: TerminationReason = TerminationReason.USER_STOP,
+) -> SimulationRun:
     """Wrap messages as the ``SimulationRun`` tau2's evaluator and results files take."""
     stamp = "2024-05-15T15:00:00"
-    return SimulationRun(id=run_id or f"{task.id}-gold", task_id=task.id, start_time=stamp, end_time=stamp,
-                         duration=0.0, termination_reason=termination, messages=messages, trial=0, seed=0)
+    return SimulationRun(
+        id=run_id or f"{task.id}-gold",
+        task_id=task.id,
+        start_time=stamp,
+        end_time=stamp,
+        duration=0.0,
+        termination_reason=termination,
+        messages=messages,
+        trial=0,
+        seed=0,
+    )
 
 
 @lru_cache(maxsize=4)

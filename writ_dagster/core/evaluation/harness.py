@@ -66,6 +66,8 @@ def register_agent() -> None:
     with _REGISTER_LOCK:
         if AGENT_IMPLEMENTATION not in registry.get_agents():
             registry.register_agent(LLMAgentEndingOnEmptyReply, AGENT_IMPLEMENTATION)
+
+
 NO_KEY = "EMPTY"  # what loopback vLLM servers without --api-key accept
 
 
@@ -85,9 +87,13 @@ class Endpoint:
 
     def llm_args(self, config: EvalConfig, with_key: bool = True) -> dict[str, Any]:
         """litellm keyword arguments; ``with_key=False`` for what is written to files."""
-        args: dict[str, Any] = {"api_base": self.base_url, "temperature": self.temperature,
-                                "max_tokens": self.max_tokens, "num_retries": config.max_retries,
-                                "timeout": config.request_timeout_s}
+        args: dict[str, Any] = {
+            "api_base": self.base_url,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "num_retries": config.max_retries,
+            "timeout": config.request_timeout_s,
+        }
         if with_key:
             args["api_key"] = self._key()
         return args
@@ -117,8 +123,9 @@ def select_tasks(domain: str, config: EvalConfig) -> list[Any]:
 
     ids = config.task_ids.get(domain)
     try:
-        tasks = get_tasks(domain, task_split_name=config.task_split, task_ids=ids,
-                          num_tasks=None if ids else config.num_tasks)
+        tasks = get_tasks(
+            domain, task_split_name=config.task_split, task_ids=ids, num_tasks=None if ids else config.num_tasks
+        )
     except (ValueError, KeyError) as exc:
         raise ValueError(f"{domain}: cannot select tasks of split {config.task_split!r}: {exc}") from None
     if not tasks:
@@ -145,19 +152,34 @@ def run_info(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig) -
     )
 
     return Info(
-        git_commit=f"{tau2_version()}; writ-{code_version()}", num_trials=config.num_trials, max_steps=config.max_steps,
-        max_errors=config.max_errors, seed=config.seed,
-        user_info=UserInfo(implementation=USER_IMPLEMENTATION, llm=user.litellm_model,
-                           llm_args=user.llm_args(config, with_key=False),
-                           global_simulation_guidelines=get_global_user_sim_guidelines()),
-        agent_info=AgentInfo(implementation=AGENT_IMPLEMENTATION, llm=agent.litellm_model,
-                             llm_args=agent.llm_args(config, with_key=False)),
+        git_commit=f"{tau2_version()}; writ-{code_version()}",
+        num_trials=config.num_trials,
+        max_steps=config.max_steps,
+        max_errors=config.max_errors,
+        seed=config.seed,
+        user_info=UserInfo(
+            implementation=USER_IMPLEMENTATION,
+            llm=user.litellm_model,
+            llm_args=user.llm_args(config, with_key=False),
+            global_simulation_guidelines=get_global_user_sim_guidelines(),
+        ),
+        agent_info=AgentInfo(
+            implementation=AGENT_IMPLEMENTATION,
+            llm=agent.litellm_model,
+            llm_args=agent.llm_args(config, with_key=False),
+        ),
         environment_info=get_environment_info(domain, include_tool_info=False),
     )
 
 
-def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig, save_to: Path,
-               on_done: Callable[[int, int, Any], None] | None = None) -> DomainRun:
+def run_domain(
+    domain: str,
+    agent: Endpoint,
+    user: Endpoint,
+    config: EvalConfig,
+    save_to: Path,
+    on_done: Callable[[int, int, Any], None] | None = None,
+) -> DomainRun:
     """Play every (task, trial) of ``domain`` and save tau2's ``Results`` to ``save_to`` (atomically);
     ``on_done(done, total, simulation)`` after each trial."""
     from writ_dagster.core.tau2_adapter import (
@@ -183,12 +205,21 @@ def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig,
     def ended_on_empty_reply(task: Any, seed: int, messages: list[Any], start: str, began: float) -> Any:
         for index, message in enumerate(messages):
             message.turn_idx = index
-        sim = SimulationRun(id=f"{task.id}_{seed}_empty_reply", task_id=task.id, start_time=start, end_time=get_now(),
-                            duration=time.perf_counter() - began, termination_reason=TerminationReason.AGENT_ERROR,
-                            messages=messages, seed=seed)
+        sim = SimulationRun(
+            id=f"{task.id}_{seed}_empty_reply",
+            task_id=task.id,
+            start_time=start,
+            end_time=get_now(),
+            duration=time.perf_counter() - began,
+            termination_reason=TerminationReason.AGENT_ERROR,
+            messages=messages,
+            seed=seed,
+        )
         reward = evaluate_simulation(sim, task, EvaluationType.ALL, False, domain)  # 0: not ended by a stop
-        reward.info = {**(reward.info or {}), EMPTY_REPLY_KEY: "the agent answered with neither text nor a tool "
-                                                               "call; the conversation ended there"}
+        reward.info = {
+            **(reward.info or {}),
+            EMPTY_REPLY_KEY: "the agent answered with neither text nor a tool call; the conversation ended there",
+        }
         sim.reward_info = reward
         return sim
 
@@ -196,19 +227,36 @@ def run_domain(domain: str, agent: Endpoint, user: Endpoint, config: EvalConfig,
         task, trial, seed = job
         start, began = get_now(), time.perf_counter()
         try:
-            sim = run_task(domain=domain, task=task, agent=AGENT_IMPLEMENTATION, user=USER_IMPLEMENTATION,
-                           llm_agent=agent.litellm_model, llm_args_agent=agent_args,
-                           llm_user=user.litellm_model, llm_args_user=user_args,
-                           max_steps=config.max_steps, max_errors=config.max_errors,
-                           evaluation_type=EvaluationType.ALL, seed=seed)
+            sim = run_task(
+                domain=domain,
+                task=task,
+                agent=AGENT_IMPLEMENTATION,
+                user=USER_IMPLEMENTATION,
+                llm_agent=agent.litellm_model,
+                llm_args_agent=agent_args,
+                llm_user=user.litellm_model,
+                llm_args_user=user_args,
+                max_steps=config.max_steps,
+                max_errors=config.max_errors,
+                evaluation_type=EvaluationType.ALL,
+                seed=seed,
+            )
         except EmptyReplyError as empty:  # the model's answer, not a failure of the harness: scored
             sim = ended_on_empty_reply(task, seed, empty.messages, start, began)
         except Exception as exc:  # noqa: BLE001 - kept as tau2's skip_failed_samples keeps it, marked an error
             now = get_now()
-            sim = SimulationRun(id=f"{task.id}_{trial}_failed", task_id=task.id, start_time=now, end_time=now,
-                                duration=0.0, termination_reason=TerminationReason.AGENT_ERROR, messages=[],
-                                seed=seed, reward_info=RewardInfo(reward=0.0, info={ERROR_KEY: exception_line(exc)}),
-                                skipped=True)
+            sim = SimulationRun(
+                id=f"{task.id}_{trial}_failed",
+                task_id=task.id,
+                start_time=now,
+                end_time=now,
+                duration=0.0,
+                termination_reason=TerminationReason.AGENT_ERROR,
+                messages=[],
+                seed=seed,
+                reward_info=RewardInfo(reward=0.0, info={ERROR_KEY: exception_line(exc)}),
+                skipped=True,
+            )
         sim.trial = trial
         with lock:
             done[0] += 1

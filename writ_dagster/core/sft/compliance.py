@@ -123,9 +123,14 @@ def _stands_in(value: str, text: str) -> bool:
         end = start + len(value)
         before = text[start - 1] if start else " "
         after = text[end] if end < len(text) else " "
-        if not (before.isalnum() or before == "_" or (before == "." and start >= 2 and text[start - 2].isdigit())
-                or after.isalnum() or after == "_" or (after == "." and end + 1 < len(text)
-                                                       and text[end + 1].isdigit())):
+        if not (
+            before.isalnum()
+            or before == "_"
+            or (before == "." and start >= 2 and text[start - 2].isdigit())
+            or after.isalnum()
+            or after == "_"
+            or (after == "." and end + 1 < len(text) and text[end + 1].isdigit())
+        ):
             return True
         start = text.find(value, start + 1)
     return False

@@ -74,7 +74,8 @@ def cell_of(domain: str, trajectory_type: str, has_user_script: bool) -> str:
 def rejection(rec: TrajectoryRecord, config: SFTConfig) -> str | None:
     """Why a trajectory cannot be a training row (None if it can)."""
     if rec.termination_reason in TRUNCATED_REASONS or any(
-            (m.get("raw_data") or {}).get("finish_reason") == "length" for m in rec.messages):
+        (m.get("raw_data") or {}).get("finish_reason") == "length" for m in rec.messages
+    ):
         return TRUNCATED
     if rec.score_error or rec.termination_reason not in SCORED:
         return NOT_SCORED
@@ -94,7 +95,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
     words = _WORD.findall(text.lower())
-    return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
+    return {tuple(words[i : i + n]) for i in range(max(1, len(words) - n + 1))}
 
 
 def _jaccard(a: set, b: set) -> float:
@@ -122,9 +123,14 @@ def stale_input(rec: TrajectoryRecord, task: TaskRecord, script_hashes: Mapping[
 Pair = tuple[TrajectoryRecord, TaskRecord]
 
 
-def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, TaskRecord], config: SFTConfig,
-              indexes: Mapping[str, BaseTaskIndex] | None = None,
-              script_hashes: Mapping[str, str] | None = None, limit: RecipeLimit | None = None) -> SFTBuild:
+def build_sft(
+    trajectories: Iterable[TrajectoryRecord],
+    tasks: Mapping[str, TaskRecord],
+    config: SFTConfig,
+    indexes: Mapping[str, BaseTaskIndex] | None = None,
+    script_hashes: Mapping[str, str] | None = None,
+    limit: RecipeLimit | None = None,
+) -> SFTBuild:
     """Curate ``trajectories`` (with their ``tasks`` by id) into an SFT set.
 
     ``script_hashes`` (script id -> content hash of the stored user scripts), if given, drops
@@ -142,15 +148,25 @@ def build_sft(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, Task
     chosen, taken = _mixture(unique, config, dropped)
     version = _version(chosen, config)
     rows = _rows(chosen, config, version, tokens)
-    return SFTBuild(version=version, rows=rows, considered=considered,
-                    dropped=dict(sorted(dropped.items())), cells=dict(sorted(taken.items())),
-                    policy_filter=config.policy_filter,
-                    lengths=None if limit is None else recipe_lengths(limit, rows, tokens, dropped[OVER_MAX_LENGTH]))
+    return SFTBuild(
+        version=version,
+        rows=rows,
+        considered=considered,
+        dropped=dict(sorted(dropped.items())),
+        cells=dict(sorted(taken.items())),
+        policy_filter=config.policy_filter,
+        lengths=None if limit is None else recipe_lengths(limit, rows, tokens, dropped[OVER_MAX_LENGTH]),
+    )
 
 
-def _screen(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, TaskRecord], config: SFTConfig,
-            indexes: dict[str, BaseTaskIndex], script_hashes: Mapping[str, str] | None,
-            dropped: Counter[str]) -> tuple[list[Pair], int]:
+def _screen(
+    trajectories: Iterable[TrajectoryRecord],
+    tasks: Mapping[str, TaskRecord],
+    config: SFTConfig,
+    indexes: dict[str, BaseTaskIndex],
+    script_hashes: Mapping[str, str] | None,
+    dropped: Counter[str],
+) -> tuple[list[Pair], int]:
     """The trajectories that pass every per-trajectory filter, with their tasks, and how many were considered.
 
     The others are counted in ``dropped`` by reason. ``trajectories`` is read once, as a stream.
@@ -176,8 +192,9 @@ def _screen(trajectories: Iterable[TrajectoryRecord], tasks: Mapping[str, TaskRe
     return kept, considered
 
 
-def _collides(rec: TrajectoryRecord, task: TaskRecord, indexes: dict[str, BaseTaskIndex],
-              signatures: dict[str, bool]) -> bool:
+def _collides(
+    rec: TrajectoryRecord, task: TaskRecord, indexes: dict[str, BaseTaskIndex], signatures: dict[str, bool]
+) -> bool:
     """Whether ``task``'s writes collide with a base task of its domain (indexes and answers cached in place)."""
     if task.task_id not in signatures:
         if rec.domain not in indexes:
@@ -203,13 +220,20 @@ def _drop_near_duplicates(kept: list[Pair], config: SFTConfig, dropped: Counter[
     return unique
 
 
-def _fit_recipe(unique: list[Pair], config: SFTConfig, count: CountTokens, max_length: int,
-                tokens: dict[str, int], dropped: Counter[str]) -> list[Pair]:
+def _fit_recipe(
+    unique: list[Pair],
+    config: SFTConfig,
+    count: CountTokens,
+    max_length: int,
+    tokens: dict[str, int],
+    dropped: Counter[str],
+) -> list[Pair]:
     """Count each row in the recipe's tokens (into ``tokens``) and, if configured, drop those over ``max_length``."""
     fitting = []
     for rec, task in unique:
-        tokens[rec.trajectory_id] = count(chat_rows(rec, include_reasoning=config.include_reasoning),
-                                                domain_prompt_and_tools(rec.domain)[1])
+        tokens[rec.trajectory_id] = count(
+            chat_rows(rec, include_reasoning=config.include_reasoning), domain_prompt_and_tools(rec.domain)[1]
+        )
         if config.drop_over_max_length and tokens[rec.trajectory_id] > max_length:
             dropped[OVER_MAX_LENGTH] += 1
         else:
@@ -245,17 +269,31 @@ def _rows(chosen: list[Pair], config: SFTConfig, version: str, tokens: Mapping[s
     rows = []
     for rec, task in chosen:
         # split by task so no task is in both
-        split = ("validation" if int(_rank(config.seed, "split" + task.task_id)[:8], 16) / 0xFFFFFFFF
-                 < config.validation_fraction else "train")
-        rows.append(SFTRow(domain=rec.domain, trajectory_type=task.trajectory_type,
-                           has_user_script=rec.has_user_script,
-                           messages=chat_rows(rec, include_reasoning=config.include_reasoning),
-                           tools=domain_prompt_and_tools(rec.domain)[1], split=split,
-                           trajectory_id=rec.trajectory_id, task_id=rec.task_id, script_id=rec.script_id,
-                           partition=rec.partition, sft_version=version, family=task.family,
-                           writes=task.axes.writes, reads=task.axes.reads,
-                           max_reads_before_write=task.axes.max_reads_before_write,
-                           tokens=tokens.get(rec.trajectory_id)))
+        split = (
+            "validation"
+            if int(_rank(config.seed, "split" + task.task_id)[:8], 16) / 0xFFFFFFFF < config.validation_fraction
+            else "train"
+        )
+        rows.append(
+            SFTRow(
+                domain=rec.domain,
+                trajectory_type=task.trajectory_type,
+                has_user_script=rec.has_user_script,
+                messages=chat_rows(rec, include_reasoning=config.include_reasoning),
+                tools=domain_prompt_and_tools(rec.domain)[1],
+                split=split,
+                trajectory_id=rec.trajectory_id,
+                task_id=rec.task_id,
+                script_id=rec.script_id,
+                partition=rec.partition,
+                sft_version=version,
+                family=task.family,
+                writes=task.axes.writes,
+                reads=task.axes.reads,
+                max_reads_before_write=task.axes.max_reads_before_write,
+                tokens=tokens.get(rec.trajectory_id),
+            )
+        )
     return rows
 
 
@@ -263,8 +301,13 @@ def recipe_lengths(limit: RecipeLimit, rows: list[SFTRow], tokens: Mapping[str, 
     """The figures of ``rows`` under ``limit`` (``tokens``: each counted row's tokens by trajectory id)."""
     counted = limit.count is not None
     return RecipeLengths(
-        recipe=limit.recipe, tokenizer=limit.tokenizer, max_length=limit.max_length, counted=counted,
+        recipe=limit.recipe,
+        tokenizer=limit.tokenizer,
+        max_length=limit.max_length,
+        counted=counted,
         not_counted="" if counted else limit.not_counted,
         candidates=length_figures(tokens.values(), "tokens", limit.max_length) if counted else None,
         rows=length_figures([tokens[r.trajectory_id] for r in rows], "tokens", limit.max_length) if counted else None,
-        characters=length_figures([message_characters(r.messages) for r in rows], "characters"), dropped=dropped)
+        characters=length_figures([message_characters(r.messages) for r in rows], "characters"),
+        dropped=dropped,
+    )

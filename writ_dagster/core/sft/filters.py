@@ -19,9 +19,22 @@ COLLIDES = "collides with a τ²-bench base task"
 NEAR_DUPLICATE = "near-duplicate"
 OVER_MAX_LENGTH = "longer than the training recipe's max_length"
 OUTSIDE_MIXTURE = "outside the mixture"
-FILTERS: tuple[str, ...] = (NO_TASK, TASK_REMADE, SCRIPT_REMADE, TRUNCATED, NOT_SCORED, LOW_REWARD, MALFORMED,
-                            TOO_MANY_MESSAGES, TOO_LONG, *REASONS, COLLIDES, NEAR_DUPLICATE, OVER_MAX_LENGTH,
-                            OUTSIDE_MIXTURE)
+FILTERS: tuple[str, ...] = (
+    NO_TASK,
+    TASK_REMADE,
+    SCRIPT_REMADE,
+    TRUNCATED,
+    NOT_SCORED,
+    LOW_REWARD,
+    MALFORMED,
+    TOO_MANY_MESSAGES,
+    TOO_LONG,
+    *REASONS,
+    COLLIDES,
+    NEAR_DUPLICATE,
+    OVER_MAX_LENGTH,
+    OUTSIDE_MIXTURE,
+)
 
 
 def every_filter(dropped: Mapping[str, int]) -> dict[str, int]:

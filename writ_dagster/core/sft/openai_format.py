@@ -43,6 +43,12 @@ def chat_rows(record: TrajectoryRecord, include_reasoning: bool = False) -> list
             if include_reasoning:
                 kept = (stored.get("raw_data") or {}).get(REASONING_KEY)
                 content = with_reasoning(content, "\n\n".join(r for r in (kept, leftover) if r) or None)
-        out.append({"role": m["role"], "content": content, "tool_calls": m.get("tool_calls"),
-                    "tool_call_id": m.get("tool_call_id")})
+        out.append(
+            {
+                "role": m["role"],
+                "content": content,
+                "tool_calls": m.get("tool_calls"),
+                "tool_call_id": m.get("tool_call_id"),
+            }
+        )
     return out

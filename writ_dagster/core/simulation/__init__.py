@@ -15,7 +15,24 @@ from writ_dagster.core.simulation.registry import backend_names, create_backend,
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 
-__all__ = ["ConversationView", "Job", "OracleAgent", "RawToolCall", "Reply", "ScriptedUser", "SimulationConfig",
-           "SimulationEngine", "TrajectoryConfig", "TrajectoryRecord", "backend_names", "build_record",
-           "create_backend", "jobs_for_scripts", "load_messages", "plan_jobs", "register_backend", "simulate",
-           "simulate_jobs"]
+__all__ = [
+    "ConversationView",
+    "Job",
+    "OracleAgent",
+    "RawToolCall",
+    "Reply",
+    "ScriptedUser",
+    "SimulationConfig",
+    "SimulationEngine",
+    "TrajectoryConfig",
+    "TrajectoryRecord",
+    "backend_names",
+    "build_record",
+    "create_backend",
+    "jobs_for_scripts",
+    "load_messages",
+    "plan_jobs",
+    "register_backend",
+    "simulate",
+    "simulate_jobs",
+]

@@ -102,6 +102,10 @@ def pass_at_k(frame: pl.DataFrame, by: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key, group in sorted(chains.group_by(by), key=lambda kv: str(kv[0][0])):
         n = group.height
-        out[str(key[0])] = {"chains": n, "pass@1": round(group["first"].sum() / n, 4),
-                            "pass@k": round(group["any"].sum() / n, 4), "attempts": int(group["tried"].sum())}
+        out[str(key[0])] = {
+            "chains": n,
+            "pass@1": round(group["first"].sum() / n, 4),
+            "pass@k": round(group["any"].sum() / n, 4),
+            "attempts": int(group["tried"].sum()),
+        }
     return out

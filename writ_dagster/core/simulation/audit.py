@@ -23,16 +23,21 @@ MODEL_SUCCESS_FLOOR = 0.1  # a model agent or user below this is broken or misco
 
 def _fast_reward(task: Task, record: TrajectoryRecord) -> float:
     try:
-        return get_verifier(get_domain(record.domain)).score(task, record.tau2_messages(),
-                                                             tau2_termination(record.termination_reason))
+        return get_verifier(get_domain(record.domain)).score(
+            task, record.tau2_messages(), tau2_termination(record.termination_reason)
+        )
     except Exception:  # as when the record was made: a trajectory that cannot be replayed scores 0
         return 0.0
 
 
 def tau2_reward(task: Task, record: TrajectoryRecord) -> float:
     """The reward tau2's ``evaluate_simulation`` (type ALL) gives a stored trajectory."""
-    run = simulation_run(task, record.tau2_messages(), run_id=record.trajectory_id,
-                         termination=tau2_termination(record.termination_reason))
+    run = simulation_run(
+        task,
+        record.tau2_messages(),
+        run_id=record.trajectory_id,
+        termination=tau2_termination(record.termination_reason),
+    )
     return evaluate_simulation(run, task, EvaluationType.ALL, False, record.domain).reward
 
 
@@ -67,8 +72,9 @@ def sample(records: Sequence[TrajectoryRecord], n: int, seed: int = 0) -> list[T
     return picked + rng.sample(rest, min(len(rest), n - len(picked)))
 
 
-def tau2_sample(tasks: Mapping[str, dict], records: Sequence[TrajectoryRecord], n: int = 5,
-                seed: int = 0) -> AuditReport:
+def tau2_sample(
+    tasks: Mapping[str, dict], records: Sequence[TrajectoryRecord], n: int = 5, seed: int = 0
+) -> AuditReport:
     """A sample of ``n`` records re-scored by tau2's own evaluator reproduces the stored rewards."""
     problems: list[str] = []
     chosen = sample(records, n, seed)
@@ -86,8 +92,13 @@ def tau2_sample(tasks: Mapping[str, dict], records: Sequence[TrajectoryRecord], 
     return AuditReport(passed=not problems, problems=problems, figures={"sampled": [r.trajectory_id for r in chosen]})
 
 
-def success_report(rate: float, n: int, scripted: bool, threshold: float = SCRIPTED_MIN_SUCCESS,
-                   model_floor: float = MODEL_SUCCESS_FLOOR) -> AuditReport:
+def success_report(
+    rate: float,
+    n: int,
+    scripted: bool,
+    threshold: float = SCRIPTED_MIN_SUCCESS,
+    model_floor: float = MODEL_SUCCESS_FLOOR,
+) -> AuditReport:
     """Scripted backends should succeed at least ``threshold`` of the time, model backends at least
     ``model_floor`` (a configured floor: a teacher worth distilling clears it, a broken endpoint does not)."""
     floor = threshold if scripted else model_floor

@@ -23,8 +23,7 @@ from writ_dagster.core.users.scripts import make_scripts
 BackendFactory = Callable[[], Backend | AsyncBackend]
 
 
-def plan_jobs(records: Iterable[TaskRecord], n_variants: int, seed: int,
-              done: Collection[str] = ()) -> list[Job]:
+def plan_jobs(records: Iterable[TaskRecord], n_variants: int, seed: int, done: Collection[str] = ()) -> list[Job]:
     """A job per (task, user script), minus those whose trajectory id is in ``done``."""
     jobs = [Job(rec, script, seed=seed) for rec in records for script in make_scripts(rec, n_variants, seed)]
     return [job for job in jobs if job.trajectory_id not in done]
@@ -46,24 +45,45 @@ def jobs_for_scripts(records: Iterable[TaskRecord], scripts: Iterable[UserScript
     return jobs
 
 
-def simulate(records: Iterable[TaskRecord], n_variants: int, seed: int, *,
-             agent_factory: BackendFactory = OracleAgent, user_factory: BackendFactory = ScriptedUser,
-             config: SimulationConfig | None = None, workers: int = 1, done: Collection[str] = (),
-             on_finish: OnFinish | None = None) -> Iterator[TrajectoryRecord]:
+def simulate(
+    records: Iterable[TaskRecord],
+    n_variants: int,
+    seed: int,
+    *,
+    agent_factory: BackendFactory = OracleAgent,
+    user_factory: BackendFactory = ScriptedUser,
+    config: SimulationConfig | None = None,
+    workers: int = 1,
+    done: Collection[str] = (),
+    on_finish: OnFinish | None = None,
+) -> Iterator[TrajectoryRecord]:
     """Simulate every (task, script) not yet ``done``; yield records as conversations end.
 
     The defaults are the scripted backends (no model). With ``workers > 1`` chunks run on
     forked processes and ``on_finish`` is called here, as each chunk's records arrive.
     """
     jobs = plan_jobs(records, n_variants, seed, done)
-    return simulate_jobs(jobs, agent_factory=agent_factory, user_factory=user_factory, config=config,
-                         workers=workers, on_finish=on_finish)
+    return simulate_jobs(
+        jobs,
+        agent_factory=agent_factory,
+        user_factory=user_factory,
+        config=config,
+        workers=workers,
+        on_finish=on_finish,
+    )
 
 
-def simulate_jobs(jobs: Sequence[Job], *, agent_factory: BackendFactory = OracleAgent,
-                  user_factory: BackendFactory = ScriptedUser, config: SimulationConfig | None = None,
-                  workers: int = 1, chunk_size: int = 8, on_finish: OnFinish | None = None,
-                  follow: FollowUp | None = None) -> Iterator[TrajectoryRecord]:
+def simulate_jobs(
+    jobs: Sequence[Job],
+    *,
+    agent_factory: BackendFactory = OracleAgent,
+    user_factory: BackendFactory = ScriptedUser,
+    config: SimulationConfig | None = None,
+    workers: int = 1,
+    chunk_size: int = 8,
+    on_finish: OnFinish | None = None,
+    follow: FollowUp | None = None,
+) -> Iterator[TrajectoryRecord]:
     """Simulate ``jobs``; call ``on_finish`` and yield each record as its conversation ends.
 
     ``follow`` (one process only; ignored with workers) names the job to run next in a finished
@@ -76,8 +96,14 @@ def simulate_jobs(jobs: Sequence[Job], *, agent_factory: BackendFactory = Oracle
     if not jobs:
         return
     if workers > 1:
-        stream = run_parallel(jobs, agent_factory, user_factory,  # type: ignore[arg-type]  # batched ones only
-                              config, workers=workers, chunk_size=chunk_size)
+        stream = run_parallel(
+            jobs,
+            agent_factory,  # type: ignore[arg-type]  # batched ones only
+            user_factory,  # type: ignore[arg-type]  # batched ones only
+            config,
+            workers=workers,
+            chunk_size=chunk_size,
+        )
     else:
         agent, user = agent_factory(), user_factory()
         engine = SimulationEngine(agent, user, config)

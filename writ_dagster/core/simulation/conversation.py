@@ -66,8 +66,16 @@ def whitespace_tokens(text: str | None) -> int:
 class Conversation:
     """The state of one conversation; the engine feeds it backend replies until ``done``."""
 
-    def __init__(self, conv_id: str, domain: Domain, record: TaskRecord, script: UserScript, seed: int,
-                 partition: str, config: SimulationConfig) -> None:
+    def __init__(
+        self,
+        conv_id: str,
+        domain: Domain,
+        record: TaskRecord,
+        script: UserScript,
+        seed: int,
+        partition: str,
+        config: SimulationConfig,
+    ) -> None:
         self.conv_id = conv_id
         self.domain = domain
         self.record = record
@@ -100,11 +108,18 @@ class Conversation:
     def view(self, role: Role) -> ConversationView:
         """What the backend playing ``role`` sees now."""
         return ConversationView(
-            conv_id=self.conv_id, role=role, domain=self.domain.name, record=self.record, task=self.task,
-            script=self.script, seed=self.seed, messages=self.messages,
+            conv_id=self.conv_id,
+            role=role,
+            domain=self.domain.name,
+            record=self.record,
+            task=self.task,
+            script=self.script,
+            seed=self.seed,
+            messages=self.messages,
             system_prompt=self._agent_prompt if role == "agent" else self._user_prompt,
             tools=self._tools if role == "agent" else [],
-            state=self.agent_state if role == "agent" else self.user_state)
+            state=self.agent_state if role == "agent" else self.user_state,
+        )
 
     # -- turns -------------------------------------------------------------------------------
     def apply(self, role: Role, reply: Reply) -> None:
@@ -131,7 +146,8 @@ class Conversation:
             return {**reply.usage, "kind": "model"}
         n = whitespace_tokens(reply.content) + sum(
             whitespace_tokens(c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments))
-            for c in reply.tool_calls)
+            for c in reply.tool_calls
+        )
         return {"prompt_tokens": 0, "completion_tokens": n, "kind": "whitespace"}
 
     @staticmethod
@@ -186,8 +202,9 @@ class Conversation:
         self._check_limits()
 
     def _assistant(self, reply: Reply, content: str | None, calls: list[ToolCall] | None) -> AssistantMessage:
-        return AssistantMessage(role="assistant", content=content, tool_calls=calls,
-                                usage=self._usage(reply), raw_data=self._raw(reply))
+        return AssistantMessage(
+            role="assistant", content=content, tool_calls=calls, usage=self._usage(reply), raw_data=self._raw(reply)
+        )
 
     def _mixed_is_error(self, reply: Reply, content: str, calls: list[ToolCall]) -> bool:
         """Count a message with both text and tool calls; under ``mixed_message="error"`` store it and end the run.
@@ -246,16 +263,18 @@ class Conversation:
             return
         content = reply.content if reply.content and reply.content.strip() else None
         if reply.truncated and not reply.tool_calls:
-            self._truncated("user", UserMessage(role="user", content=content, usage=self._usage(reply),
-                                                raw_data=self._raw(reply)))
+            self._truncated(
+                "user", UserMessage(role="user", content=content, usage=self._usage(reply), raw_data=self._raw(reply))
+            )
             return
         if content is None or reply.tool_calls:
             # airline and retail give the user no tools; tau2 would fail the same way.
             self._count("user_empty_or_tool_call")
             self._end(TerminationReason.USER_ERROR)
             return
-        self.messages.append(UserMessage(role="user", content=content, usage=self._usage(reply),
-                                         raw_data=self._raw(reply)))
+        self.messages.append(
+            UserMessage(role="user", content=content, usage=self._usage(reply), raw_data=self._raw(reply))
+        )
         self.step_count += 1
         if is_user_stop(content):
             self._end(TerminationReason.USER_STOP)

@@ -27,8 +27,7 @@ def write_reminder(domain: Domain, name: str, rng: random.Random | None = None) 
     return wording_of(domain).write_reminder(name, rng)
 
 
-def done_summary(domain: Domain, name: str, args: dict[str, Any], output: str,
-                 rng: random.Random | None = None) -> str:
+def done_summary(domain: Domain, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:
     """What the agent says once a write has gone through (``rng`` picks among its phrasings)."""
     return wording_of(domain).done_summary(name, args, output, rng)
 

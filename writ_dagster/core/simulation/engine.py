@@ -58,8 +58,9 @@ class Job:
 class SimulationEngine:
     """Runs jobs through an agent backend and a user backend under τ²-bench's protocol."""
 
-    def __init__(self, agent: Backend | AsyncBackend, user: Backend | AsyncBackend,
-                 config: SimulationConfig | None = None) -> None:
+    def __init__(
+        self, agent: Backend | AsyncBackend, user: Backend | AsyncBackend, config: SimulationConfig | None = None
+    ) -> None:
         self.agent = agent
         self.user = user
         self.config = config or SimulationConfig()
@@ -70,12 +71,23 @@ class SimulationEngine:
     def open(self, job: Job) -> Conversation:
         """A fresh conversation for ``job``, with its own fork of the domain DB."""
         self._attempts[job.trajectory_id] = job.attempt
-        return Conversation(job.trajectory_id, get_domain(job.record.domain), job.record, job.script, job.seed,
-                            job.partition or job.record.partition, self.config)
+        return Conversation(
+            job.trajectory_id,
+            get_domain(job.record.domain),
+            job.record,
+            job.script,
+            job.seed,
+            job.partition or job.record.partition,
+            self.config,
+        )
 
     # -- batched, lockstep -------------------------------------------------------------------
-    def run(self, jobs: Iterable[Job], on_finish: OnFinish | None = None,  # noqa: C901 - still to split (issue 18, item 4)
-            follow: FollowUp | None = None) -> Iterator[TrajectoryRecord]:
+    def run(  # noqa: C901 - still to split (issue 18, item 4)
+        self,
+        jobs: Iterable[Job],
+        on_finish: OnFinish | None = None,
+        follow: FollowUp | None = None,
+    ) -> Iterator[TrajectoryRecord]:
         """Simulate ``jobs``; yield each record as its conversation ends (completion order).
 
         ``follow`` names the job to start after a conversation ends (a further attempt); such
@@ -130,8 +142,9 @@ class SimulationEngine:
             conv.apply(role, reply)
 
     # -- async ------------------------------------------------------------------------------
-    async def arun(self, jobs: Iterable[Job], on_finish: OnFinish | None = None,
-                   follow: FollowUp | None = None) -> AsyncGenerator[TrajectoryRecord, None]:
+    async def arun(
+        self, jobs: Iterable[Job], on_finish: OnFinish | None = None, follow: FollowUp | None = None
+    ) -> AsyncGenerator[TrajectoryRecord, None]:
         """Simulate ``jobs`` with up to ``max_concurrency`` conversations in flight; yield as they end.
 
         ``follow`` names the job to run after a conversation ends (a further attempt), in its slot.
@@ -194,16 +207,30 @@ def build_record(conv: Conversation, agent: ModelInfo, user: ModelInfo, attempt:
     messages = dump_messages(conv.messages)
     tool_msgs = [m for m in messages if m["role"] == "tool"]
     return TrajectoryRecord(
-        trajectory_id=conv.conv_id, task_id=conv.record.task_id, script_id=conv.script.script_id,
-        domain=conv.domain.name, partition=conv.partition, seed=conv.seed, variant=conv.script.variant,
+        trajectory_id=conv.conv_id,
+        task_id=conv.record.task_id,
+        script_id=conv.script.script_id,
+        domain=conv.domain.name,
+        partition=conv.partition,
+        seed=conv.seed,
+        variant=conv.script.variant,
         attempt=attempt,
-        has_user_script=conv.script.has_user_script, trajectory_type=conv.record.trajectory_type,
-        messages=messages, reward=reward, score_error=score_error,
-        backend_error=conv.backend_error, termination_reason=conv.termination_reason,
+        has_user_script=conv.script.has_user_script,
+        trajectory_type=conv.record.trajectory_type,
+        messages=messages,
+        reward=reward,
+        score_error=score_error,
+        backend_error=conv.backend_error,
+        termination_reason=conv.termination_reason,
         n_turns=sum(1 for m in messages if m["role"] in ("user", "assistant")),
-        n_tool_calls=len(tool_msgs), n_tool_errors=sum(1 for m in tool_msgs if m.get("error")),
-        n_steps=conv.step_count, malformed=dict(conv.malformed), usage=_usage(messages),
-        latency_s=round(conv.latency_s, 6), agent=agent, user=user,
+        n_tool_calls=len(tool_msgs),
+        n_tool_errors=sum(1 for m in tool_msgs if m.get("error")),
+        n_steps=conv.step_count,
+        malformed=dict(conv.malformed),
+        usage=_usage(messages),
+        latency_s=round(conv.latency_s, 6),
+        agent=agent,
+        user=user,
         lineage={
             "task_content_hash": conv.record.content_hash,
             "task_config_hash": conv.record.sources.config_hash,
@@ -218,8 +245,12 @@ def build_record(conv: Conversation, agent: ModelInfo, user: ModelInfo, attempt:
 
 def _usage(messages: list[dict]) -> TokenUsage:
     kinds = set()
-    totals = {"agent_prompt_tokens": 0, "agent_completion_tokens": 0, "user_prompt_tokens": 0,
-              "user_completion_tokens": 0}
+    totals = {
+        "agent_prompt_tokens": 0,
+        "agent_completion_tokens": 0,
+        "user_prompt_tokens": 0,
+        "user_completion_tokens": 0,
+    }
     for m in messages:
         usage = m.get("usage")
         if not usage or m["role"] not in ("assistant", "user"):

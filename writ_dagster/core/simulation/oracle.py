@@ -63,13 +63,15 @@ class OracleAgent(ScriptedBackend):
     def _init(self, view: ConversationView) -> OracleState:
         outline = outline_task(view.record)
         return OracleState(
-            outline=outline, rng=random.Random(derive_seed(view.seed, view.script.script_id, "oracle")),
+            outline=outline,
+            rng=random.Random(derive_seed(view.seed, view.script.script_id, "oracle")),
             comparisons=[list(m.comparisons) for m in view.record.axes.per_write],
-            read_cursor={w.ordinal: 0 for w in outline.writes})
+            read_cursor={w.ordinal: 0 for w in outline.writes},
+        )
 
     def _observe(self, view: ConversationView, st: OracleState) -> None:
         o = st.outline
-        for m in view.messages[st.seen:]:
+        for m in view.messages[st.seen :]:
             if m.role == "tool":
                 self._on_tool(o, st, m.content or "", bool(getattr(m, "error", False)))
             elif m.role == "user":
@@ -146,8 +148,11 @@ class OracleAgent(ScriptedBackend):
         if st.identity != "verified":
             return self._identify(o, st)
         settled = st.done_writes | st.abandoned
-        done_requests = {r.index for r in o.requests if all(w in settled for w in r.writes)
-                         and (not (r.read_only or r.declined) or r.index in st.refused)}
+        done_requests = {
+            r.index
+            for r in o.requests
+            if all(w in settled for w in r.writes) and (not (r.read_only or r.declined) or r.index in st.refused)
+        }
         pending = sorted(st.told - done_requests)
         if not pending:
             return self._between_requests(o, st, all_done=len(done_requests) == len(o.requests))
@@ -179,8 +184,7 @@ class OracleAgent(ScriptedBackend):
                 step = o.plan[o.trailing_reads[st.trailing_cursor]]
                 return self._call(st, step.name, step.arguments, ("trailing", 0))
             rng = st.rng
-            extra = (" ".join(phrases.for_records(rng, f"${v}") for v in o.unassigned_figures)
-                     if not st.closed else "")
+            extra = " ".join(phrases.for_records(rng, f"${v}") for v in o.unassigned_figures) if not st.closed else ""
             st.closed = True
             return self._text(st, _say(self._take_note(st), extra, phrases.anything_else(rng)), "anything_else")
         if not st.done_writes and not st.note:
@@ -209,16 +213,16 @@ class OracleAgent(ScriptedBackend):
             st.abandoned.add(w.ordinal)
             st.proposed, st.refusals = None, 0
             return self._text(st, _say(phrases.declined(st.rng), phrases.anything_else(st.rng)), "ask_request")
-        return self._text(st, _say(phrases.again_intro(st.rng), self._proposal(o, st, w, again=True)), "propose",
-                          write=w.ordinal)
+        return self._text(
+            st, _say(phrases.again_intro(st.rng), self._proposal(o, st, w, again=True)), "propose", write=w.ordinal
+        )
 
     def _ask_details(self, o: TaskOutline, st: OracleState, k: int, w: WriteStep) -> Reply:
         """Ask for the details of request ``k`` the user has not given yet."""
         st.details_asked[k] = st.details_asked.get(k, 0) + 1
         note = self._take_note(st)
         rng = st.rng
-        lead = (phrases.next_topic(rng, subject(o.domain, w.name, w.arguments)) if note
-                else phrases.details_lead(rng))
+        lead = phrases.next_topic(rng, subject(o.domain, w.name, w.arguments)) if note else phrases.details_lead(rng)
         question = phrases.details_question(rng, details_wanted(o.domain, w.name, w.arguments))
         return self._text(st, _say(note, lead, question), "ask_details", request=k)
 
@@ -246,8 +250,13 @@ class OracleAgent(ScriptedBackend):
             st.refused.add(k)
             st.proposed, st.confirmed, st.refusals = None, False, 0
             return self._text(st, phrases.anything_else(st.rng), "ask_request")
-        return self._text(st, _say(phrases.again_intro(st.rng), self._proposal(o, st, shown, again=True)),
-                          "propose", request=k, write=None)
+        return self._text(
+            st,
+            _say(phrases.again_intro(st.rng), self._proposal(o, st, shown, again=True)),
+            "propose",
+            request=k,
+            write=None,
+        )
 
     def _taken_back(self, o: TaskOutline, st: OracleState, k: int) -> None:
         """The user said no to request ``k`` and asked for the next one instead: settle it, and say so when
@@ -270,17 +279,37 @@ class OracleAgent(ScriptedBackend):
         rng = st.rng
         if req.condition:  # a condition that does not hold: say the figure and its side, change nothing
             what = subject(o.domain, req.condition.write.name, req.condition.write.arguments)
-            return self._text(st, _say(self._take_note(st), phrases.condition_found(rng, req.condition),
-                                       phrases.condition_failed(rng, what), phrases.anything_else(rng)),
-                              "condition", request=k)
+            return self._text(
+                st,
+                _say(
+                    self._take_note(st),
+                    phrases.condition_found(rng, req.condition),
+                    phrases.condition_failed(rng, what),
+                    phrases.anything_else(rng),
+                ),
+                "condition",
+                request=k,
+            )
         if req.answer:  # a question: say what the reads found
-            return self._text(st, _say(self._take_note(st), phrases.answer(rng, req.answer),
-                                       phrases.anything_else(rng)), "answer", request=k)
+            return self._text(
+                st,
+                _say(self._take_note(st), phrases.answer(rng, req.answer), phrases.anything_else(rng)),
+                "answer",
+                request=k,
+            )
         if req.transfer:  # the transfer call was the last of the reads; the policy's message follows it
-            return self._text(st, _say(self._take_note(st), phrases.transfer(rng, req.refused_action, req.refusal)),
-                              "transfer", request=k)
-        return self._text(st, _say(self._take_note(st), phrases.refuse(rng, req.refused_action, req.refusal),
-                                   phrases.anything_else(rng)), "refuse", request=k)
+            return self._text(
+                st,
+                _say(self._take_note(st), phrases.transfer(rng, req.refused_action, req.refusal)),
+                "transfer",
+                request=k,
+            )
+        return self._text(
+            st,
+            _say(self._take_note(st), phrases.refuse(rng, req.refused_action, req.refusal), phrases.anything_else(rng)),
+            "refuse",
+            request=k,
+        )
 
     def _take_note(self, st: OracleState) -> str:
         note, st.note = st.note, ""
@@ -307,8 +336,10 @@ class OracleAgent(ScriptedBackend):
         elif step.name == "find_user_id_by_email":
             what = f"an account with the email address {args.get('email', '')}"
         else:
-            what = (f"an account for {args.get('first_name', '')} {args.get('last_name', '')} with the zip code "
-                    f"{args.get('zip', '')}")
+            what = (
+                f"an account for {args.get('first_name', '')} {args.get('last_name', '')} with the zip code "
+                f"{args.get('zip', '')}"
+            )
         return phrases.not_found(st.rng, what)
 
     def _proposal(self, o: TaskOutline, st: OracleState, w: WriteStep, again: bool = False) -> str:
@@ -325,8 +356,15 @@ class OracleAgent(ScriptedBackend):
             # The figure and its side of the user's limit come before the write it lets through.
             st.conditioned.add(w.ordinal)
             shown = _say(shown, phrases.condition_found(rng, cond), phrases.condition_met(rng))
-        return _say(note, intro, shown, f"{lead}: {desc}.", figures, write_reminder(o.domain, w.name, rng),
-                    phrases.confirm_request(rng))
+        return _say(
+            note,
+            intro,
+            shown,
+            f"{lead}: {desc}.",
+            figures,
+            write_reminder(o.domain, w.name, rng),
+            phrases.confirm_request(rng),
+        )
 
     def _proposal_lead(self, st: OracleState, again: bool, note: str) -> tuple[str, str]:
         """How a proposal opens: after a correction, after a request taken back, again, or after what happened."""

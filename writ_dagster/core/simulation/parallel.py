@@ -28,9 +28,14 @@ def _run_chunk(args: tuple[Sequence[Job], BackendFactory, BackendFactory, Simula
     return SimulationEngine(agent_factory(), user_factory(), config).run_all(jobs)
 
 
-def run_parallel(jobs: Iterable[Job], agent_factory: BackendFactory, user_factory: BackendFactory,
-                 config: SimulationConfig | None = None, workers: int = 2,
-                 chunk_size: int = 32) -> Iterator[TrajectoryRecord]:
+def run_parallel(
+    jobs: Iterable[Job],
+    agent_factory: BackendFactory,
+    user_factory: BackendFactory,
+    config: SimulationConfig | None = None,
+    workers: int = 2,
+    chunk_size: int = 32,
+) -> Iterator[TrajectoryRecord]:
     """Simulate ``jobs`` on ``workers`` processes; yield records as their chunk finishes.
 
     Factories must be picklable (a class or a module-level function). With ``workers=1``
@@ -38,7 +43,7 @@ def run_parallel(jobs: Iterable[Job], agent_factory: BackendFactory, user_factor
     """
     config = config or SimulationConfig()
     jobs = list(jobs)
-    chunks = [jobs[i:i + chunk_size] for i in range(0, len(jobs), chunk_size)]
+    chunks = [jobs[i : i + chunk_size] for i in range(0, len(jobs), chunk_size)]
     if workers <= 1:
         for chunk in chunks:
             yield from _run_chunk((chunk, agent_factory, user_factory, config))

@@ -49,8 +49,9 @@ def agent_system_prompt(policy: str) -> str:
 def user_system_prompt(user_scenario: dict[str, Any]) -> str:
     """tau2's UserSimulator system prompt: the global guidelines plus the scenario."""
     scenario = UserScenario.model_validate(user_scenario)
-    return USER_SYSTEM_PROMPT.format(global_user_sim_guidelines=get_global_user_sim_guidelines(use_tools=False),
-                                     instructions=str(scenario))
+    return USER_SYSTEM_PROMPT.format(
+        global_user_sim_guidelines=get_global_user_sim_guidelines(use_tools=False), instructions=str(scenario)
+    )
 
 
 def is_user_stop(text: str | None) -> bool:

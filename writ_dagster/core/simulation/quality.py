@@ -117,8 +117,12 @@ def shows_evidence(messages: Sequence[dict[str, Any]], comparisons: Sequence[Seq
     return False
 
 
-def quality_figures(conversations: Sequence[Sequence[dict[str, Any]]], read_heavy: Sequence[bool],
-                    comparisons: Sequence[Sequence[Sequence[Comparison]]], top: int = 10) -> dict[str, Any]:
+def quality_figures(
+    conversations: Sequence[Sequence[dict[str, Any]]],
+    read_heavy: Sequence[bool],
+    comparisons: Sequence[Sequence[Sequence[Comparison]]],
+    top: int = 10,
+) -> dict[str, Any]:
     """The figures of a batch: variety of agent and user language, evidence in read-heavy rows,
     and the most repeated agent sentences (all lists run parallel to ``conversations``)."""
     agent = role_sentences(conversations, "assistant")
@@ -147,21 +151,28 @@ def task_comparisons(task: TaskRecord | None) -> list[list[Comparison]]:
 def rows_quality(rows: Sequence[Any], tasks: dict[str, TaskRecord], top: int = 10) -> dict[str, Any]:
     """:func:`quality_figures` of stored rows (trajectory records or SFT rows: anything with
     ``messages``, ``trajectory_type`` and ``task_id``) and the tasks they were made from."""
-    return quality_figures([r.messages for r in rows], [r.trajectory_type == "read-heavy" for r in rows],
-                           [task_comparisons(tasks.get(r.task_id)) for r in rows], top)
+    return quality_figures(
+        [r.messages for r in rows],
+        [r.trajectory_type == "read-heavy" for r in rows],
+        [task_comparisons(tasks.get(r.task_id)) for r in rows],
+        top,
+    )
 
 
 def quality_markdown(figures: dict[str, Any]) -> str:
     """The figures as a short markdown block for the Dagster UI."""
     lines = [
-        "| language | sentences | distinct after masking |", "|---|---|---|",
+        "| language | sentences | distinct after masking |",
+        "|---|---|---|",
         f"| agent | {figures.get('agent_sentences', 0)} | {figures.get('agent_distinct_share', 0):.1%} |",
         f"| user | {figures.get('user_sentences', 0)} | {figures.get('user_distinct_share', 0):.1%} |",
         "",
         f"Read-heavy rows: {figures.get('read_heavy_rows', 0)}; the agent names a candidate it set aside and the "
         f"deciding value in {figures.get('read_heavy_evidence_share', 0):.1%} of them (names a set-aside record at "
         f"all: {figures.get('read_heavy_set_aside_named_share', 0):.1%}).",
-        "", "| most repeated agent sentences | count |", "|---|---|",
+        "",
+        "| most repeated agent sentences | count |",
+        "|---|---|",
     ]
     lines += [f"| {md_cell(t['sentence'])} | {t['count']} |" for t in figures.get("top_agent_sentences", [])]
     return "\n".join(lines)

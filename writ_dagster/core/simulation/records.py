@@ -38,17 +38,23 @@ class SimulationConfig(SettingsModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_steps: int = Field(200, ge=1, le=MAX_STEPS,
-                           description="tau2 orchestrator steps (agent, user, tool round) before MAX_STEPS")
+    max_steps: int = Field(
+        200, ge=1, le=MAX_STEPS, description="tau2 orchestrator steps (agent, user, tool round) before MAX_STEPS"
+    )
     max_errors: int = Field(10, ge=1, le=MAX_STEPS, description="tool errors before TOO_MANY_ERRORS")
     max_concurrency: int = Field(64, ge=1, description="conversations in flight at once")
     mixed_message: Literal["drop_content", "error"] = Field(
-        "drop_content", description="an agent message with text and tool calls: keep the calls only (counted), "
-                                    "or end the conversation as AGENT_ERROR (tau2 with validate_communication)")
-    agent_can_stop: bool = Field(False, description="whether '###STOP###' from the agent ends the run "
-                                                    "(tau2's LLMAgent never stops; the user does)")
-    deterministic_timestamps: bool = Field(True, description="stamp messages 1 s apart from a fixed start, so "
-                                                             "re-running gives identical rows")
+        "drop_content",
+        description="an agent message with text and tool calls: keep the calls only (counted), "
+        "or end the conversation as AGENT_ERROR (tau2 with validate_communication)",
+    )
+    agent_can_stop: bool = Field(
+        False,
+        description="whether '###STOP###' from the agent ends the run (tau2's LLMAgent never stops; the user does)",
+    )
+    deterministic_timestamps: bool = Field(
+        True, description="stamp messages 1 s apart from a fixed start, so re-running gives identical rows"
+    )
 
     def content_hash(self) -> str:
         """Hash of the settings that can change a trajectory (concurrency cannot)."""
@@ -90,15 +96,20 @@ class TrajectoryRecord(BaseModel):
     attempt: int = Field(0, description="which attempt at this (task, script) it is; its seed derives from it")
     has_user_script: bool
     trajectory_type: str
-    messages: list[dict[str, Any]] = Field(description="tau2 message dicts (model_dump mode=json), usage on each; "
-                                                       "a model's reasoning text in raw_data.reasoning_content")
+    messages: list[dict[str, Any]] = Field(
+        description="tau2 message dicts (model_dump mode=json), usage on each; "
+        "a model's reasoning text in raw_data.reasoning_content"
+    )
     reward: float = Field(description="tau2's evaluate_simulation reward, computed with the fast Verifier")
     score_error: str | None = Field(None, description="why scoring failed (reward is then 0)")
     backend_error: str | None = Field(
-        None, description="why a backend gave no turn (endpoint down after retries, ...): the conversation then "
-                          "ended as AGENT_ERROR or USER_ERROR")
-    termination_reason: str = Field(description="tau2 TerminationReason value, or agent_truncated / "
-                                                "user_truncated: a turn cut by the token limit")
+        None,
+        description="why a backend gave no turn (endpoint down after retries, ...): the conversation then "
+        "ended as AGENT_ERROR or USER_ERROR",
+    )
+    termination_reason: str = Field(
+        description="tau2 TerminationReason value, or agent_truncated / user_truncated: a turn cut by the token limit"
+    )
     n_turns: int = Field(description="user and assistant messages (tool results not counted)")
     n_tool_calls: int
     n_tool_errors: int
@@ -122,8 +133,14 @@ class TrajectoryRecord(BaseModel):
 
     def resume_key(self) -> str:
         """The inputs this record was made from (see :func:`resume_key`)."""
-        return resume_key(self.lineage.get("task_content_hash", ""), self.lineage.get("script_content_hash", ""),
-                          self.seed, self.agent, self.user, self.lineage.get("engine_config_hash", ""))
+        return resume_key(
+            self.lineage.get("task_content_hash", ""),
+            self.lineage.get("script_content_hash", ""),
+            self.seed,
+            self.agent,
+            self.user,
+            self.lineage.get("engine_config_hash", ""),
+        )
 
 
 def trajectory_id(task_id: str, script_id: str, seed: int) -> str:
@@ -132,8 +149,7 @@ def trajectory_id(task_id: str, script_id: str, seed: int) -> str:
     return f"traj-{digest}"
 
 
-def resume_key(task_hash: str, script_hash: str, seed: int, agent: ModelInfo, user: ModelInfo,
-               engine_hash: str) -> str:
+def resume_key(task_hash: str, script_hash: str, seed: int, agent: ModelInfo, user: ModelInfo, engine_hash: str) -> str:
     """A digest of what determines a trajectory: task and script content, seed, both backends
     (name, kind, sampling) and the engine's limits.
 
@@ -141,8 +157,10 @@ def resume_key(task_hash: str, script_hash: str, seed: int, agent: ModelInfo, us
     a changed task, script, backend or limit is simulated again instead of silently kept. The
     code version is left out on purpose: editing code must not throw away costly model runs.
     """
-    body = json.dumps([task_hash, script_hash, seed, agent.model_dump(mode="json"), user.model_dump(mode="json"),
-                       engine_hash], sort_keys=True)
+    body = json.dumps(
+        [task_hash, script_hash, seed, agent.model_dump(mode="json"), user.model_dump(mode="json"), engine_hash],
+        sort_keys=True,
+    )
     return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 

@@ -49,8 +49,9 @@ _plugins_loaded = False
 _plugin_errors: list[str] = []  # plugins that failed to import, named in unknown-backend errors
 
 
-def register_backend(name: str, factory: BackendFactory, *, roles: Iterable[Role] = ROLES,
-                     description: str = "", replace: bool = False) -> BackendSpec:
+def register_backend(
+    name: str, factory: BackendFactory, *, roles: Iterable[Role] = ROLES, description: str = "", replace: bool = False
+) -> BackendSpec:
     """Make ``factory`` available under ``name`` for ``roles``; returns the registered spec.
 
     ``factory(**options)`` must return a backend. Registering a taken name raises
@@ -133,8 +134,9 @@ def check_options(name: str, role: Role, options: dict[str, Any]) -> None:
         raise ValueError(f"unknown {role}_options for backend {name!r}: {', '.join(map(str, unknown))}; {takes}")
 
 
-def backend_factory(name: str, role: Role,
-                    options: dict[str, Any] | None = None) -> Callable[[], Backend | AsyncBackend]:
+def backend_factory(
+    name: str, role: Role, options: dict[str, Any] | None = None
+) -> Callable[[], Backend | AsyncBackend]:
     """A no-argument factory for ``name`` (picklable, so worker processes can call it)."""
     get_backend_spec(name, role)  # fail here, not in a worker
     return functools.partial(create_backend, name, role, dict(options or {}))
@@ -142,11 +144,13 @@ def backend_factory(name: str, role: Role,
 
 # -- built-in scripted backends ----------------------------------------------------------------
 
+
 def _scripted(cls: type[ScriptedBackend]) -> BackendFactory:
     def factory(**options: Any) -> Backend:
         if options:
             raise ValueError(f"the scripted backend {cls.name!r} takes no options, got {sorted(options)}")
         return cls()
+
     factory.__signature__ = inspect.Signature()  # type: ignore[attr-defined]  # check_options: no option names
     return factory
 
@@ -155,10 +159,20 @@ def _register_builtins() -> None:
     from writ_dagster.core.simulation.oracle import OracleAgent
     from writ_dagster.core.simulation.scripted_user import ScriptedUser
 
-    register_backend("scripted-oracle", _scripted(OracleAgent), roles=("agent",), replace=True,
-                     description="rule-based agent that follows the task's gold plan under the domain policy")
-    register_backend("scripted-user", _scripted(ScriptedUser), roles=("user",), replace=True,
-                     description="rule-based customer that plays the stored user script")
+    register_backend(
+        "scripted-oracle",
+        _scripted(OracleAgent),
+        roles=("agent",),
+        replace=True,
+        description="rule-based agent that follows the task's gold plan under the domain policy",
+    )
+    register_backend(
+        "scripted-user",
+        _scripted(ScriptedUser),
+        roles=("user",),
+        replace=True,
+        description="rule-based customer that plays the stored user script",
+    )
 
 
 _register_builtins()

@@ -26,27 +26,51 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("identity_not_found", re.compile(r"couldn't find|could not find|not found|double-check", re.I)),
     ("ask_identity", re.compile(r"user id|email|zip code|verify your identity|authenticate", re.I)),
     ("propose", re.compile(r"\b(confirm|proceed|go ahead)\b.*\?", re.I | re.S)),
-    ("refuse", re.compile(r"\b(can't|cannot|unable to|not able to|decline)\b.*\b(policy|not allowed|cannot be)", re.I | re.S)),
+    (
+        "refuse",
+        re.compile(r"\b(can't|cannot|unable to|not able to|decline)\b.*\b(policy|not allowed|cannot be)", re.I | re.S),
+    ),
     ("anything_else", re.compile(r"anything else", re.I)),
     ("ask_request", re.compile(r"(what|how) can I (help|do)", re.I)),
     ("ask_details", re.compile(r"could you (tell|provide|let me know)", re.I)),
 ]
 
 
-_ACCEPT = ("I see, that's a shame, but I understand.", "Okay, I understand.", "Fair enough, thanks for explaining.",
-           "Alright, if the policy doesn't allow it, I'll leave it.", "Oh well, I understand.")
+_ACCEPT = (
+    "I see, that's a shame, but I understand.",
+    "Okay, I understand.",
+    "Fair enough, thanks for explaining.",
+    "Alright, if the policy doesn't allow it, I'll leave it.",
+    "Oh well, I understand.",
+)
 
 
-_GOT_IT = ("Thanks, that's what I needed.", "Great, thank you.", "Perfect, thanks for checking.",
-           "Good to know, thanks.")
-_LEAVE = ("Okay, then leave it as it is, thanks.", "Fine, no change then.", "Alright, thanks for checking.",
-          "Okay, I'll keep it as it is then.")
+_GOT_IT = (
+    "Thanks, that's what I needed.",
+    "Great, thank you.",
+    "Perfect, thanks for checking.",
+    "Good to know, thanks.",
+)
+_LEAVE = (
+    "Okay, then leave it as it is, thanks.",
+    "Fine, no change then.",
+    "Alright, thanks for checking.",
+    "Okay, I'll keep it as it is then.",
+)
 # Taking a proposed write back; what the user wants instead follows in the same message.
-_TAKE_BACK = ("Actually, no, I've changed my mind.", "Hmm, on second thought, no, let's not do that.",
-              "Wait, no, I'd rather not after all.", "No, actually, I've thought it over.",
-              "Sorry, no, I've changed my mind about that.")
-_THANKS = ("Okay, thank you, I'll hold.", "Alright, I'll wait for them.", "Thanks, I'll hold on.",
-           "Fine, I'll wait to be connected.")
+_TAKE_BACK = (
+    "Actually, no, I've changed my mind.",
+    "Hmm, on second thought, no, let's not do that.",
+    "Wait, no, I'd rather not after all.",
+    "No, actually, I've thought it over.",
+    "Sorry, no, I've changed my mind about that.",
+)
+_THANKS = (
+    "Okay, thank you, I'll hold.",
+    "Alright, I'll wait for them.",
+    "Thanks, I'll hold on.",
+    "Fine, I'll wait to be connected.",
+)
 
 
 STATE_KEY = "scripted_user"
@@ -102,8 +126,11 @@ class ScriptedUser(ScriptedBackend):
         if act == "ask_identity":
             return self._identity(script, st)
         if act == "identity_not_found":
-            return self._reply(script.lines.identity_correction or script.lines.identity, "identify",
-                               identity=dict(st.outline.identity))
+            return self._reply(
+                script.lines.identity_correction or script.lines.identity,
+                "identify",
+                identity=dict(st.outline.identity),
+            )
         if act == "ask_details":
             return self._details(script, st, raw.get("request"))
         if act == "propose":
@@ -161,8 +188,9 @@ class ScriptedUser(ScriptedBackend):
         """No to the proposal of request ``k``, and what the user wants instead (request ``k + 1``)."""
         st.held.discard(k + 1)
         lead = _TAKE_BACK[(script.variant + k) % len(_TAKE_BACK)]
-        text, payload = self._tell(script, st, [k + 1], with_facts=script.dimensions.disclosure != "on_request",
-                                   lead=lead)
+        text, payload = self._tell(
+            script, st, [k + 1], with_facts=script.dimensions.disclosure != "on_request", lead=lead
+        )
         return self._reply(text, "tell", decline=k, **payload)
 
     def _identity_answer(self, script: UserScript, st: UserState) -> tuple[str, dict[str, str]]:
@@ -186,16 +214,18 @@ class ScriptedUser(ScriptedBackend):
         if dims.disclosure == "all_at_once":
             ident_text, ident = self._identity_answer(script, st)
             text, payload = self._tell(script, st, self._untold(script, st), with_facts=True)
-            return self._reply(" ".join(p for p in (lines.hello, ident_text, text, filler) if p), "tell",
-                               identity=ident, **payload)
+            return self._reply(
+                " ".join(p for p in (lines.hello, ident_text, text, filler) if p), "tell", identity=ident, **payload
+            )
         if dims.disclosure == "progressive":
             text, payload = self._tell(script, st, self._untold(script, st)[:1], with_facts=True)
         else:
             text, payload = self._tell(script, st, self._untold(script, st), with_facts=False)
         return self._reply(" ".join(p for p in (lines.hello, text, filler) if p), "tell", **payload)
 
-    def _tell(self, script: UserScript, st: UserState, ks: list[int], with_facts: bool,
-              lead: str = "") -> tuple[str, dict[str, Any]]:
+    def _tell(
+        self, script: UserScript, st: UserState, ks: list[int], with_facts: bool, lead: str = ""
+    ) -> tuple[str, dict[str, Any]]:
         lines = script.lines
         first_telling = not st.told
         parts = []
@@ -207,8 +237,7 @@ class ScriptedUser(ScriptedBackend):
         if len(ks) == 1:
             body = parts[0]
         else:
-            body = f"{lines.intro} " + " ".join(
-                f"{lines.connectors[i]}{lower_first(p)}" for i, p in enumerate(parts))
+            body = f"{lines.intro} " + " ".join(f"{lines.connectors[i]}{lower_first(p)}" for i, p in enumerate(parts))
         if first_telling and lines.general_facts:
             body = f"{body} {lines.general_facts}"
         st.told.extend(ks)
@@ -252,12 +281,17 @@ class ScriptedUser(ScriptedBackend):
 
     def _confirm(self, script: UserScript, st: UserState, text: str) -> Reply:
         slip = script.slip
-        if (slip is not None and slip.kind == "readback" and not st.corrected
-                and slip.wrong in text and script.lines.readback_correction):
+        if (
+            slip is not None
+            and slip.kind == "readback"
+            and not st.corrected
+            and slip.wrong in text
+            and script.lines.readback_correction
+        ):
             st.corrected = True
-            return self._reply(script.lines.readback_correction, "correct",
-                               slip={"right": slip.right, "wrong": slip.wrong})
+            return self._reply(
+                script.lines.readback_correction, "correct", slip={"right": slip.right, "wrong": slip.wrong}
+            )
         confirm = script.lines.confirm[st.confirms % len(script.lines.confirm)]
         st.confirms += 1
         return self._reply(confirm, "confirm")
-

@@ -28,8 +28,14 @@ from writ_dagster.core.simulation.records import SimulationConfig
 from writ_dagster.core.simulation.registry import check_options, get_backend_spec
 
 DEFAULT_SEED = 20260602
-_MAXIMA = {"variants": MAX_VARIANTS, "workers": MAX_WORKERS, "max_concurrency": MAX_CONCURRENCY,
-           "max_steps": MAX_STEPS, "max_errors": MAX_STEPS, "attempts": MAX_ATTEMPTS_PER_TASK}
+_MAXIMA = {
+    "variants": MAX_VARIANTS,
+    "workers": MAX_WORKERS,
+    "max_concurrency": MAX_CONCURRENCY,
+    "max_steps": MAX_STEPS,
+    "max_errors": MAX_STEPS,
+    "attempts": MAX_ATTEMPTS_PER_TASK,
+}
 _ENGINE = SimulationConfig()
 
 
@@ -48,17 +54,28 @@ class TrajectoryConfig(SettingsModel):
     workers: int = Field(1, description="worker processes for CPU-bound (scripted) backends; 1 = this process")
     max_steps: int = Field(_ENGINE.max_steps, description="tau2 steps before a conversation ends as MAX_STEPS")
     max_errors: int = Field(_ENGINE.max_errors, description="tool errors before TOO_MANY_ERRORS")
-    attempts: int = Field(1, description="tries per (task, user script), each with its own seed derived from the "
-                                         "script seed and the attempt index")
-    stop_on_pass: bool = Field(True, description="stop a (task, script) at its first passing attempt; "
-                                                 "False: run all its attempts")
-    keep_passing: int | None = Field(None, description="stop a (task, script) once this many attempts pass "
-                                                       "(overrides stop_on_pass; for diversity)")
-    pass_needs_compliance: bool = Field(True, description="an attempt passes only if it scores 1.0 *and* keeps the "
-                                                          "policy rules the SFT filter enforces (one call per message, "
-                                                          "a stated yes before each write); False: reward alone")
-    resume: bool = Field(True, description="keep stored trajectories made from the same inputs and backends "
-                                           "and simulate only the missing ones; False re-simulates the partition")
+    attempts: int = Field(
+        1,
+        description="tries per (task, user script), each with its own seed derived from the "
+        "script seed and the attempt index",
+    )
+    stop_on_pass: bool = Field(
+        True, description="stop a (task, script) at its first passing attempt; False: run all its attempts"
+    )
+    keep_passing: int | None = Field(
+        None, description="stop a (task, script) once this many attempts pass (overrides stop_on_pass; for diversity)"
+    )
+    pass_needs_compliance: bool = Field(
+        True,
+        description="an attempt passes only if it scores 1.0 *and* keeps the "
+        "policy rules the SFT filter enforces (one call per message, "
+        "a stated yes before each write); False: reward alone",
+    )
+    resume: bool = Field(
+        True,
+        description="keep stored trajectories made from the same inputs and backends "
+        "and simulate only the missing ones; False re-simulates the partition",
+    )
 
     @field_validator("variants", "max_concurrency", "workers", "max_steps", "max_errors", "attempts", "keep_passing")
     @classmethod
@@ -100,15 +117,19 @@ class TrajectoryConfig(SettingsModel):
 
     def engine_config(self) -> SimulationConfig:
         """The conversation engine's limits."""
-        return SimulationConfig(max_steps=self.max_steps, max_errors=self.max_errors,
-                                max_concurrency=self.max_concurrency)
+        return SimulationConfig(
+            max_steps=self.max_steps, max_errors=self.max_errors, max_concurrency=self.max_concurrency
+        )
 
     def attempt_policy(self) -> AttemptPolicy:
         """How many attempts each (task, script) may take and how many passes it keeps."""
         wanted = self.keep_passing if self.keep_passing is not None else 1 if self.stop_on_pass else self.attempts
         # compliance only decides whether to try again: with one attempt there is nothing to decide
-        return AttemptPolicy(attempts=self.attempts, wanted_passes=min(wanted, self.attempts),
-                             needs_compliance=self.pass_needs_compliance and self.attempts > 1)
+        return AttemptPolicy(
+            attempts=self.attempts,
+            wanted_passes=min(wanted, self.attempts),
+            needs_compliance=self.pass_needs_compliance and self.attempts > 1,
+        )
 
     def content_hash(self) -> str:
         """Hash of the settings that can change stored rows (not concurrency, workers or resume)."""

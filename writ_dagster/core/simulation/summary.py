@@ -14,10 +14,26 @@ import polars as pl
 
 # Columns the summary needs; readers pass these to avoid loading the messages.
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "trajectory_id", "variant", "has_user_script", "reward", "termination_reason", "n_turns", "n_tool_calls",
-    "n_tool_errors", "n_malformed", "malformed_json", "token_kind", "agent_prompt_tokens",
-    "agent_completion_tokens", "user_prompt_tokens", "user_completion_tokens", "latency_s", "agent_name",
-    "agent_kind", "user_name", "user_kind",
+    "trajectory_id",
+    "variant",
+    "has_user_script",
+    "reward",
+    "termination_reason",
+    "n_turns",
+    "n_tool_calls",
+    "n_tool_errors",
+    "n_malformed",
+    "malformed_json",
+    "token_kind",
+    "agent_prompt_tokens",
+    "agent_completion_tokens",
+    "user_prompt_tokens",
+    "user_completion_tokens",
+    "latency_s",
+    "agent_name",
+    "agent_kind",
+    "user_name",
+    "user_kind",
 )
 
 
@@ -27,8 +43,11 @@ def distribution(values: pl.Series) -> dict[str, float]:
         return {"min": 0, "median": 0, "p90": 0, "max": 0, "mean": 0}
     as_float = values.cast(pl.Float64)
     out = {
-        "min": as_float.min(), "median": as_float.median(),
-        "p90": as_float.quantile(0.9, interpolation="nearest"), "max": as_float.max(), "mean": as_float.mean(),
+        "min": as_float.min(),
+        "median": as_float.median(),
+        "p90": as_float.quantile(0.9, interpolation="nearest"),
+        "max": as_float.max(),
+        "mean": as_float.mean(),
     }
     return {k: round(float(cast(float, v)), 3) for k, v in out.items()}  # a Float64 column's figures
 
@@ -50,8 +69,12 @@ def summarize_trajectories(frame: pl.DataFrame) -> dict[str, Any]:
     n = frame.height
     if n == 0:
         return {"trajectories": 0, "success_rate": 0.0}
-    tokens = (frame["agent_prompt_tokens"] + frame["agent_completion_tokens"] + frame["user_prompt_tokens"]
-              + frame["user_completion_tokens"])
+    tokens = (
+        frame["agent_prompt_tokens"]
+        + frame["agent_completion_tokens"]
+        + frame["user_prompt_tokens"]
+        + frame["user_completion_tokens"]
+    )
     malformed: Counter[str] = Counter()
     for text in frame["malformed_json"]:
         malformed.update(json.loads(text))
@@ -80,8 +103,9 @@ def summarize_trajectories(frame: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def distribution_markdown(figures: dict[str, Any], keys: tuple[str, ...] = ("turns", "tool_calls", "tokens",
-                                                                              "latency_s")) -> str:
+def distribution_markdown(
+    figures: dict[str, Any], keys: tuple[str, ...] = ("turns", "tool_calls", "tokens", "latency_s")
+) -> str:
     """A markdown table of the min / median / p90 / max rows of ``figures``' distributions."""
     lines = ["| per trajectory | min | median | p90 | max |", "|---|---|---|---|---|"]
     for key in keys:

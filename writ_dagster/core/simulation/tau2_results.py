@@ -42,7 +42,7 @@ def _who(infos: set[tuple[str, str, str]]) -> dict[str, Any]:
     if llms:
         out["llm"] = "+".join(llms)
     if len(infos) == 1 and llms:
-        (_, _, sampling), = infos
+        ((_, _, sampling),) = infos
         out["llm_args"] = json.loads(sampling)
     return out
 
@@ -56,24 +56,45 @@ def simulation_run(record: TrajectoryRecord, trial: int, reward_basis: list[str]
     stamps = [m.get("timestamp") for m in record.messages if m.get("timestamp")]
     start = stamps[0] if stamps else "1970-01-01T00:00:00"
     end = stamps[-1] if stamps else start
-    reward_info = {"reward": record.reward, "reward_basis": reward_basis,
-                   "info": {"scored_by": "writ fast verifier (tau2 DB and COMMUNICATE rules)",
-                            **({"score_error": record.score_error} if record.score_error else {}),
-                            # tau2 has no reason for a turn cut by the token limit: say it here
-                            **({"writ_termination_reason": record.termination_reason}
-                               if record.termination_reason in TRUNCATED_REASONS else {})}}
+    reward_info = {
+        "reward": record.reward,
+        "reward_basis": reward_basis,
+        "info": {
+            "scored_by": "writ fast verifier (tau2 DB and COMMUNICATE rules)",
+            **({"score_error": record.score_error} if record.score_error else {}),
+            # tau2 has no reason for a turn cut by the token limit: say it here
+            **(
+                {"writ_termination_reason": record.termination_reason}
+                if record.termination_reason in TRUNCATED_REASONS
+                else {}
+            ),
+        },
+    }
     return {
-        "id": record.trajectory_id, "task_id": record.task_id, "timestamp": end, "start_time": start,
-        "end_time": end, "duration": record.latency_s,
+        "id": record.trajectory_id,
+        "task_id": record.task_id,
+        "timestamp": end,
+        "start_time": start,
+        "end_time": end,
+        "duration": record.latency_s,
         "termination_reason": tau2_termination(record.termination_reason).value,
-        "reward_info": reward_info, "messages": [tau2_message(m) for m in record.messages],
-        "trial": trial, "seed": record.seed,
+        "reward_info": reward_info,
+        "messages": [tau2_message(m) for m in record.messages],
+        "trial": trial,
+        "seed": record.seed,
     }
 
 
-def tau2_results(domain: str, policy: str, tasks: Sequence[dict[str, Any]], records: Sequence[TrajectoryRecord],
-                 max_steps: int, max_errors: int, seed: int | None = None,
-                 timestamp: str | None = None) -> dict[str, Any]:
+def tau2_results(
+    domain: str,
+    policy: str,
+    tasks: Sequence[dict[str, Any]],
+    records: Sequence[TrajectoryRecord],
+    max_steps: int,
+    max_errors: int,
+    seed: int | None = None,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
     """A tau2 ``Results`` dict for one domain's stored trajectories.
 
     ``tasks`` are the tau2 task dicts the records refer to (others are left out). Each
@@ -84,8 +105,9 @@ def tau2_results(domain: str, policy: str, tasks: Sequence[dict[str, Any]], reco
     missing = used - {t["id"] for t in task_dicts}
     if missing:
         raise ValueError(f"trajectories refer to tasks that are not given: {sorted(missing)[:3]}")
-    basis = {t["id"]: (t.get("evaluation_criteria") or {}).get("reward_basis") or DEFAULT_REWARD_BASIS
-             for t in task_dicts}
+    basis = {
+        t["id"]: (t.get("evaluation_criteria") or {}).get("reward_basis") or DEFAULT_REWARD_BASIS for t in task_dicts
+    }
     trials: dict[str, int] = defaultdict(int)
     simulations = []
     for record in sorted(records, key=lambda r: (r.partition, r.task_id, r.variant, r.trajectory_id)):

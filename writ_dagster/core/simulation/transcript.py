@@ -48,22 +48,23 @@ def calls(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | s
     return out
 
 
-def transcript_lines(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str],
-                     width: int = 100) -> list[str]:
+def transcript_lines(
+    messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str], width: int = 100
+) -> list[str]:
     """The conversation, one paragraph per text message (wrapped to ``width``), one line per tool call and
     per tool result (cut to ``width``); writes are marked ``WRITE``, failed results ``ERROR``."""
     return list(_lines(messages, write_tools, width))
 
 
-def transcript_markdown(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str],
-                        width: int = 100) -> str:
+def transcript_markdown(
+    messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str], width: int = 100
+) -> str:
     """:func:`transcript_lines` as a Markdown code block (safe for placeholders such as ``<id>``)."""
     body = "\n".join(transcript_lines(messages, write_tools, width)).replace("```", "'''")
     return f"```text\n{body}\n```"
 
 
-def _lines(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str],
-           width: int) -> Iterator[str]:
+def _lines(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | set[str], width: int) -> Iterator[str]:
     indent = " " * ROLE_WIDTH
     for m in messages:
         role = m.get("role")
@@ -77,8 +78,9 @@ def _lines(messages: Sequence[Mapping[str, Any]], write_tools: frozenset[str] | 
             yield _cut(f"{who:<{ROLE_WIDTH}}(thinks) {_fold(reasoning)}", width)
         text = (m.get("content") or "").strip()
         if text:
-            yield textwrap.fill(" ".join(text.split()), width=width, initial_indent=f"{who:<{ROLE_WIDTH}}",
-                                subsequent_indent=indent)
+            yield textwrap.fill(
+                " ".join(text.split()), width=width, initial_indent=f"{who:<{ROLE_WIDTH}}", subsequent_indent=indent
+            )
         for call in m.get("tool_calls") or []:
             c = Call(name=call["name"], arguments=call.get("arguments") or {}, write=call["name"] in write_tools)
             yield _cut(f"{who:<{ROLE_WIDTH}}-> {'WRITE ' if c.write else ''}{c.line()}", width)

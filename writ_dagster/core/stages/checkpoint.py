@@ -66,8 +66,14 @@ def base_model_for(recipe: TrainingRecipe, models_dir: str | Path, log: Log | No
     return str(path)
 
 
-def run_checkpoint(connect: Connect, recipe: TrainingRecipe, checkpoints_dir: Path, models_dir: Path,
-                   launch: Launch, log: Log | None = None) -> CheckpointRun:
+def run_checkpoint(
+    connect: Connect,
+    recipe: TrainingRecipe,
+    checkpoints_dir: Path,
+    models_dir: Path,
+    launch: Launch,
+    log: Log | None = None,
+) -> CheckpointRun:
     """Train a checkpoint of ``recipe`` on the latest SFT set through ``launch`` and register it when complete.
 
     Raises :class:`MissingInputError` (before anything runs) if there is no SFT set to train on.
@@ -85,9 +91,14 @@ def run_checkpoint(connect: Connect, recipe: TrainingRecipe, checkpoints_dir: Pa
     checkpoint_id = f"{info.sft_version}-{recipe.name}-{recipe.digest()[:8]}"
     out = checkpoints_dir / checkpoint_id
     validation = info.validation_path
-    job = TrainJob(recipe=recipe, train_path=str(info.train_path),
-                   validation_path=str(validation) if validation and validation.is_file() else None,
-                   out=str(out), sft_version=info.sft_version, base_model=base_model_for(recipe, models_dir, say))
+    job = TrainJob(
+        recipe=recipe,
+        train_path=str(info.train_path),
+        validation_path=str(validation) if validation and validation.is_file() else None,
+        out=str(out),
+        sft_version=info.sft_version,
+        base_model=base_model_for(recipe, models_dir, say),
+    )
     try:
         messages = launch(checkpoint_id, job)
     except Exception:
@@ -100,14 +111,23 @@ def run_checkpoint(connect: Connect, recipe: TrainingRecipe, checkpoints_dir: Pa
     streamed = [m for m in messages if isinstance(m, dict) and m.get("kind") == "loss"]
 
     record = CheckpointRecord(
-        checkpoint_id=checkpoint_id, sft_version=info.sft_version, recipe=recipe.name,
-        recipe_json=recipe.model_dump_json(), base_model=manifest.base_model, path=str(out), steps=manifest.steps,
-        train_rows=manifest.train_rows, final_loss=manifest.final_loss, loss_curve=manifest.loss_curve)
+        checkpoint_id=checkpoint_id,
+        sft_version=info.sft_version,
+        recipe=recipe.name,
+        recipe_json=recipe.model_dump_json(),
+        base_model=manifest.base_model,
+        path=str(out),
+        steps=manifest.steps,
+        train_rows=manifest.train_rows,
+        final_loss=manifest.final_loss,
+        loss_curve=manifest.loss_curve,
+    )
     with connect() as con:
         register_checkpoint(con, record)
     say(f"registered checkpoint {checkpoint_id}: {manifest.steps} steps, final loss {manifest.final_loss}")
-    return CheckpointRun(record=record, manifest=manifest, streamed_losses=len(streamed),
-                         content_digest=content_digest(out, manifest))
+    return CheckpointRun(
+        record=record, manifest=manifest, streamed_losses=len(streamed), content_digest=content_digest(out, manifest)
+    )
 
 
 def lengths_note(lengths: RecipeLengths | None, recipe: TrainingRecipe, sft_version: str) -> str:
@@ -119,8 +139,10 @@ def lengths_note(lengths: RecipeLengths | None, recipe: TrainingRecipe, sft_vers
     if not lengths.counted:
         return head + f"token lengths not counted ({lengths.not_counted}){tail}"
     if lengths.recipe != recipe.name or lengths.max_length != recipe.max_length:
-        return (head + f"counted for recipe {lengths.recipe} at max_length {lengths.max_length}, not for "
-                f"{recipe.name} at {recipe.max_length}{tail}")
+        return (
+            head + f"counted for recipe {lengths.recipe} at max_length {lengths.max_length}, not for "
+            f"{recipe.name} at {recipe.max_length}{tail}"
+        )
     return head + lengths.line()
 
 

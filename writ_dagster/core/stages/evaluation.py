@@ -68,8 +68,10 @@ class EvaluationRun:
             return None
         first = bad[0].figures
         names = ", ".join(f"{s.model_label}/{s.domain}" for s in bad)
-        return (f"no conversation of {names} ran ({first.errors} of {first.n_simulations} errored in "
-                f"{bad[0].model_label}/{bad[0].domain}; first: {first.first_error})")
+        return (
+            f"no conversation of {names} ran ({first.errors} of {first.n_simulations} errored in "
+            f"{bad[0].model_label}/{bad[0].domain}; first: {first.first_error})"
+        )
 
 
 class UnmeasuredModelError(RuntimeError):
@@ -82,8 +84,14 @@ class UnmeasuredModelError(RuntimeError):
         self.run = run
 
 
-def run_evaluation(connect: Connect, config: EvalConfig, evaluations_dir: Path, log: Log | None = None,
-                   warn: Log | None = None, server_env: dict[str, str] | None = None) -> EvaluationRun:
+def run_evaluation(
+    connect: Connect,
+    config: EvalConfig,
+    evaluations_dir: Path,
+    log: Log | None = None,
+    warn: Log | None = None,
+    server_env: dict[str, str] | None = None,
+) -> EvaluationRun:
     """Evaluate the latest registered checkpoint into ``evaluations_dir/<evaluation_id>`` and store its scores.
 
     Raises :class:`MissingInputError` (before any server starts) if no checkpoint is registered, and
@@ -98,14 +106,17 @@ def run_evaluation(connect: Connect, config: EvalConfig, evaluations_dir: Path, 
         raise MissingInputError("no registered checkpoint to evaluate: materialize `checkpoint` first")
     removed = remove_unregistered(evaluations_dir, registered)
     if removed:
-        say(f"removed the folders of {len(removed)} evaluation(s) that stopped before storing scores: "
-            + ", ".join(removed))
+        say(
+            f"removed the folders of {len(removed)} evaluation(s) that stopped before storing scores: "
+            + ", ".join(removed)
+        )
     evaluation_id = new_evaluation_id(checkpoint.checkpoint_id, config)
     out_dir = evaluations_dir / evaluation_id
-    say(f"evaluation {evaluation_id}: checkpoint {checkpoint.checkpoint_id} ({checkpoint.path}), "
-        f"base model {checkpoint.base_model}; results in {out_dir}")
-    run = evaluate_checkpoint(checkpoint, config, out_dir, evaluation_id=evaluation_id, log=log,
-                              server_env=server_env)
+    say(
+        f"evaluation {evaluation_id}: checkpoint {checkpoint.checkpoint_id} ({checkpoint.path}), "
+        f"base model {checkpoint.base_model}; results in {out_dir}"
+    )
+    run = evaluate_checkpoint(checkpoint, config, out_dir, evaluation_id=evaluation_id, log=log, server_env=server_env)
     for error in run.errors:
         (warn or say)(error)
     with connect() as con:
@@ -122,8 +133,12 @@ def remove_unregistered(evaluations_dir: Path, registered: set[str]) -> list[str
         return []
     removed = []
     for folder in sorted(evaluations_dir.iterdir()):
-        if folder.is_dir() and not folder.is_symlink() and _EVALUATION_ID.match(folder.name) \
-                and folder.name not in registered:
+        if (
+            folder.is_dir()
+            and not folder.is_symlink()
+            and _EVALUATION_ID.match(folder.name)
+            and folder.name not in registered
+        ):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder.name)
     return removed
@@ -150,19 +165,28 @@ def models_to_evaluate(checkpoint: CheckpointRecord, config: EvalConfig) -> list
     return models
 
 
-def _server_config(model: str, name: str, config: EvalConfig, tool_parser: str, slot: int,
-                   server_env: dict[str, str]) -> Any:
+def _server_config(
+    model: str, name: str, config: EvalConfig, tool_parser: str, slot: int, server_env: dict[str, str]
+) -> Any:
     """A server's settings; ``slot`` 0 is the user simulator's, 1 the evaluated model's (they run side by
     side, each on its own cores on a CPU build); ``server_env`` is added to its environment."""
     from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for
 
     flags = config.server
-    return VLLMServerConfig(model=model, served_model_name=name, tool_call_parser=tool_parser, dtype=flags.dtype,
-                            max_model_len=flags.max_model_len, tensor_parallel_size=flags.tensor_parallel_size,
-                            extra_args=tuple(flags.extra_args),
-                            env={"VLLM_CPU_KVCACHE_SPACE": str(flags.cpu_kv_cache_gib)}
-                            | cpu_cores_for(slot, 2 if config.user.served_here else 1) | server_env,
-                            startup_timeout_s=flags.startup_timeout_s, seed=config.seed)
+    return VLLMServerConfig(
+        model=model,
+        served_model_name=name,
+        tool_call_parser=tool_parser,
+        dtype=flags.dtype,
+        max_model_len=flags.max_model_len,
+        tensor_parallel_size=flags.tensor_parallel_size,
+        extra_args=tuple(flags.extra_args),
+        env={"VLLM_CPU_KVCACHE_SPACE": str(flags.cpu_kv_cache_gib)}
+        | cpu_cores_for(slot, 2 if config.user.served_here else 1)
+        | server_env,
+        startup_timeout_s=flags.startup_timeout_s,
+        seed=config.seed,
+    )
 
 
 def _start_all(servers: list[Any]) -> None:
@@ -188,9 +212,14 @@ def _start_all(servers: list[Any]) -> None:
         raise failures[0]
 
 
-def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_dir: Path,
-                        evaluation_id: str | None = None, log: Log | None = None,
-                        server_env: dict[str, str] | None = None) -> EvaluationRun:
+def evaluate_checkpoint(
+    checkpoint: CheckpointRecord,
+    config: EvalConfig,
+    out_dir: Path,
+    evaluation_id: str | None = None,
+    log: Log | None = None,
+    server_env: dict[str, str] | None = None,
+) -> EvaluationRun:
     """Serve and evaluate the base model (if configured) and ``checkpoint`` on every domain; ``server_env``
     is added to each server's environment."""
     from writ_dagster.core.llm.registration import resolve_model
@@ -214,9 +243,10 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
             t0 = time.perf_counter()
             user_model = resolve_user_model(spec.model)
             timings["user_model_prepare_s"] = time.perf_counter() - t0
-            user_server = VLLMServer(_server_config(user_model, model_label(user_model), config, "hermes", 0,
-                                                    server_env or {}),
-                                     log_path=logs / "user.log")
+            user_server = VLLMServer(
+                _server_config(user_model, model_label(user_model), config, "hermes", 0, server_env or {}),
+                log_path=logs / "user.log",
+            )
             stack.callback(user_server.stop)
             run.server_logs["user"] = str(logs / "user.log")
             user_name = user_model
@@ -227,10 +257,16 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
         for label, model in models_to_evaluate(checkpoint, config):
             remote = config.agent_endpoints.get(label)
             model = model if remote is not None else resolve_model(model)
-            agent_server = None if remote is not None else VLLMServer(
-                _server_config(model, model_label(model), config, config.server.agent_tool_call_parser, 1,
-                               server_env or {}),
-                log_path=logs / f"agent-{label}.log")
+            agent_server = (
+                None
+                if remote is not None
+                else VLLMServer(
+                    _server_config(
+                        model, model_label(model), config, config.server.agent_tool_call_parser, 1, server_env or {}
+                    ),
+                    log_path=logs / f"agent-{label}.log",
+                )
+            )
             if agent_server is not None:
                 run.server_logs[f"agent-{label}"] = str(logs / f"agent-{label}.log")
             t0 = time.perf_counter()
@@ -245,10 +281,13 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
                     user_started = True
                     timings["user_server_start_s"] = user_server.startup_s or 0.0
                 timings[f"{label}_servers_ready_s"] = time.perf_counter() - t0
-                user = Endpoint(model=user_server.config.name if user_server else spec.model,
-                                base_url=user_server.base_url if user_server else str(spec.base_url),
-                                temperature=spec.temperature, max_tokens=spec.max_tokens,
-                                api_key_env=None if user_server else spec.api_key_env)
+                user = Endpoint(
+                    model=user_server.config.name if user_server else spec.model,
+                    base_url=user_server.base_url if user_server else str(spec.base_url),
+                    temperature=spec.temperature,
+                    max_tokens=spec.max_tokens,
+                    api_key_env=None if user_server else spec.api_key_env,
+                )
                 agent = _agent_endpoint(agent_server, remote, model, config)
                 if agent_server is not None:
                     say(f"{label}: agent server for {model} ready at {agent.base_url} in {agent_server.startup_s:.1f}s")
@@ -263,8 +302,9 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
                         publish(counts)
                         say(counts.line())
 
-                    return run_domain(domain, agent, user, config, results_file(out_dir, label, domain),
-                                      on_done=progress)
+                    return run_domain(
+                        domain, agent, user, config, results_file(out_dir, label, domain), on_done=progress
+                    )
 
                 # The domains play side by side: one server batches both domains' turns.
                 with ThreadPoolExecutor(max_workers=len(config.domains), thread_name_prefix="eval-domain") as pool:
@@ -273,14 +313,26 @@ def evaluate_checkpoint(checkpoint: CheckpointRecord, config: EvalConfig, out_di
                     timings[f"{label}_{domain}_conversations_s"] = played.seconds
                     run.errors += [f"{label}/{domain}: {e}" for e in played.errors]
                     figures = score(played.results)
-                    run.scores.append(ModelScore(
-                        evaluation_id=evaluation_id, domain=domain, model_label=label,
-                        checkpoint_id=checkpoint.checkpoint_id if label == "fine-tuned" else None,
-                        model_path=model, user_model=user_name, task_split=config.task_split,
-                        num_tasks=figures.n_tasks, num_trials=config.num_trials, figures=figures,
-                        results_path=str(played.path), config_json=config_json,
-                        timings={"conversations_s": round(played.seconds, 2),
-                                 "agent_server_start_s": round(_startup_s(agent_server), 2)}))
+                    run.scores.append(
+                        ModelScore(
+                            evaluation_id=evaluation_id,
+                            domain=domain,
+                            model_label=label,
+                            checkpoint_id=checkpoint.checkpoint_id if label == "fine-tuned" else None,
+                            model_path=model,
+                            user_model=user_name,
+                            task_split=config.task_split,
+                            num_tasks=figures.n_tasks,
+                            num_trials=config.num_trials,
+                            figures=figures,
+                            results_path=str(played.path),
+                            config_json=config_json,
+                            timings={
+                                "conversations_s": round(played.seconds, 2),
+                                "agent_server_start_s": round(_startup_s(agent_server), 2),
+                            },
+                        )
+                    )
                     say(f"{label}/{domain}: {figures_line(figures)} ({played.seconds:.1f}s)")
                 t1 = time.perf_counter()
             timings[f"{label}_agent_server_start_s"] = _startup_s(agent_server)
@@ -299,10 +351,17 @@ def _agent_endpoint(server: Any, remote: AgentEndpointSpec | None, model: str, c
     from writ_dagster.core.llm.sampling import model_label
 
     if server is not None:
-        return Endpoint(model=server.config.name, base_url=server.base_url, temperature=config.agent_temperature,
-                        max_tokens=config.agent_max_tokens)
+        return Endpoint(
+            model=server.config.name,
+            base_url=server.base_url,
+            temperature=config.agent_temperature,
+            max_tokens=config.agent_max_tokens,
+        )
     assert remote is not None
-    return Endpoint(model=remote.model or model_label(model), base_url=remote.base_url,
-                    temperature=config.agent_temperature, max_tokens=config.agent_max_tokens,
-                    api_key_env=remote.api_key_env)
-
+    return Endpoint(
+        model=remote.model or model_label(model),
+        base_url=remote.base_url,
+        temperature=config.agent_temperature,
+        max_tokens=config.agent_max_tokens,
+        api_key_env=remote.api_key_env,
+    )

@@ -47,8 +47,9 @@ class TrajectoryPartitions:
 
 def trajectory_partition_runs(con: duckdb.DuckDBPyConnection, domain: str) -> TrajectoryPartitions:
     """The partitions of ``domain`` that hold trajectories, and which of them are complete."""
-    return TrajectoryPartitions({p: read_stage_run(con, "trajectories", domain, p)
-                                 for p in trajectory_partitions(con, domain)})
+    return TrajectoryPartitions(
+        {p: read_stage_run(con, "trajectories", domain, p) for p in trajectory_partitions(con, domain)}
+    )
 
 
 @dataclass(frozen=True)
@@ -60,21 +61,25 @@ class StoredTrajectories:
     task_hashes: dict[str, str]  # task id -> content hash of the task stored now
 
 
-def read_stored_trajectories(con: duckdb.DuckDBPyConnection, domain: str,
-                             partitions: Sequence[str]) -> StoredTrajectories:
+def read_stored_trajectories(
+    con: duckdb.DuckDBPyConnection, domain: str, partitions: Sequence[str]
+) -> StoredTrajectories:
     """Trajectories and tasks of ``partitions`` of ``domain``, in the order the partitions are given."""
     records = [r for p in partitions for r in read_trajectories(con, domain, p)]
     frames = [tasks_frame(con, domain, p) for p in partitions]
     return StoredTrajectories(
-        records=records, tasks=[json.loads(t) for f in frames for t in f["task_json"]],
-        task_hashes={tid: h for f in frames for tid, h in zip(f["task_id"], f["content_hash"])})
+        records=records,
+        tasks=[json.loads(t) for f in frames for t in f["task_json"]],
+        task_hashes={tid: h for f in frames for tid, h in zip(f["task_id"], f["content_hash"])},
+    )
 
 
 def stale_partitions(stored: StoredTrajectories) -> list[str]:
     """Partitions (sorted) holding a conversation made from another version of its task than the
     one stored now: the tasks were re-made since, so pairing them with it would be wrong."""
-    return sorted({r.partition for r in stored.records
-                   if stored.task_hashes.get(r.task_id) != r.lineage.get("task_content_hash")})
+    return sorted(
+        {r.partition for r in stored.records if stored.task_hashes.get(r.task_id) != r.lineage.get("task_content_hash")}
+    )
 
 
 def trajectory_results(domain: str, stored: StoredTrajectories, runs: Sequence[StageRun]) -> dict[str, Any]:
@@ -82,6 +87,12 @@ def trajectory_results(domain: str, stored: StoredTrajectories, runs: Sequence[S
     seed theirs if they share one (else none)."""
     configs = [TrajectoryConfig.model_validate_json(r.config_json) for r in runs]
     seeds = {c.seed for c in configs}
-    return tau2_results(domain, get_domain(domain).policy, stored.tasks, stored.records,
-                        max_steps=max(c.max_steps for c in configs), max_errors=max(c.max_errors for c in configs),
-                        seed=seeds.pop() if len(seeds) == 1 else None)
+    return tau2_results(
+        domain,
+        get_domain(domain).policy,
+        stored.tasks,
+        stored.records,
+        max_steps=max(c.max_steps for c in configs),
+        max_errors=max(c.max_errors for c in configs),
+        seed=seeds.pop() if len(seeds) == 1 else None,
+    )

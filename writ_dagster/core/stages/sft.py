@@ -89,8 +89,9 @@ def build_from(inputs: SFTInputs, config: SFTConfig, limit: RecipeLimit | None =
     return build_sft(inputs.trajectories, inputs.tasks, config, script_hashes=inputs.script_hashes, limit=limit)
 
 
-def recipe_limit(recipe: TrainingRecipe, models_dir: str | Path, log: Callable[[str], None] | None = None
-                 ) -> RecipeLimit:
+def recipe_limit(
+    recipe: TrainingRecipe, models_dir: str | Path, log: Callable[[str], None] | None = None
+) -> RecipeLimit:
     """How to count rows for ``recipe``: its tokenizer and training chat template, or why they are not at hand.
 
     The tiny base of the CPU recipe is built (or found) under ``models_dir``, as the checkpoint
@@ -106,10 +107,18 @@ def recipe_limit(recipe: TrainingRecipe, models_dir: str | Path, log: Callable[[
             label = Path(name).name  # the cached folder's name (it carries the base's digest), not a local path
         tok = load_tokenizer(name)
     except TokenizerUnavailable as exc:
-        return RecipeLimit(recipe=recipe.name, tokenizer=label, max_length=recipe.max_length,
-                           not_counted=f"tokenizer of recipe {recipe.name} {exc}")
-    return RecipeLimit(recipe=recipe.name, tokenizer=label, max_length=recipe.max_length,
-                       count=TokenCounter(tok, recipe.assistant_only_loss))
+        return RecipeLimit(
+            recipe=recipe.name,
+            tokenizer=label,
+            max_length=recipe.max_length,
+            not_counted=f"tokenizer of recipe {recipe.name} {exc}",
+        )
+    return RecipeLimit(
+        recipe=recipe.name,
+        tokenizer=label,
+        max_length=recipe.max_length,
+        count=TokenCounter(tok, recipe.assistant_only_loss),
+    )
 
 
 def publish_sft(build: SFTBuild, root: str | Path) -> Path:
@@ -124,8 +133,9 @@ def publish_sft(build: SFTBuild, root: str | Path) -> Path:
     return final
 
 
-def run_sft(con: duckdb.DuckDBPyConnection, config: SFTConfig, root: str | Path,
-            limit: RecipeLimit | None = None) -> SFTResult:
+def run_sft(
+    con: duckdb.DuckDBPyConnection, config: SFTConfig, root: str | Path, limit: RecipeLimit | None = None
+) -> SFTResult:
     """Build the SFT set of everything stored (for the recipe ``limit``, if given), write it under ``root``
     and store it in the database."""
     inputs = read_sft_inputs(con)
@@ -133,8 +143,12 @@ def run_sft(con: duckdb.DuckDBPyConnection, config: SFTConfig, root: str | Path,
     path = publish_sft(build, root)
     info = write_sft_set(con, build, config, path, inputs.digest)
     ensure_lineage_views(con)  # a database made before the lineage views gains them here
-    return SFTResult(build=build, info=info, incomplete_partitions=inputs.incomplete_partitions,
-                     quality=rows_quality(build.rows, inputs.tasks))
+    return SFTResult(
+        build=build,
+        info=info,
+        incomplete_partitions=inputs.incomplete_partitions,
+        quality=rows_quality(build.rows, inputs.tasks),
+    )
 
 
 def stored_build(con: duckdb.DuckDBPyConnection, info: SFTSetInfo) -> SFTBuild:
@@ -142,12 +156,30 @@ def stored_build(con: duckdb.DuckDBPyConnection, info: SFTSetInfo) -> SFTBuild:
     import json
 
     frame = sft_rows_frame(con, info.sft_version)
-    rows = [SFTRow(domain=r["domain"], trajectory_type=r["trajectory_type"], has_user_script=r["has_user_script"],
-                   messages=json.loads(r["messages_json"]), tools=r["tools_json"], split=r["split"],
-                   trajectory_id=r["trajectory_id"], task_id=r["task_id"], script_id=r["script_id"],
-                   partition=r["partition"], sft_version=r["sft_version"], family=r.get("family") or "writes",
-                   **{c: r[c] for c in AXIS_COLUMNS if r.get(c) is not None})
-            for r in frame.iter_rows(named=True)]
-    return SFTBuild(version=info.sft_version, rows=rows, considered=info.considered, dropped=info.dropped,
-                    cells=info.cells, policy_filter=info.config().policy_filter,  # the card says what was checked
-                    lengths=info.lengths)
+    rows = [
+        SFTRow(
+            domain=r["domain"],
+            trajectory_type=r["trajectory_type"],
+            has_user_script=r["has_user_script"],
+            messages=json.loads(r["messages_json"]),
+            tools=r["tools_json"],
+            split=r["split"],
+            trajectory_id=r["trajectory_id"],
+            task_id=r["task_id"],
+            script_id=r["script_id"],
+            partition=r["partition"],
+            sft_version=r["sft_version"],
+            family=r.get("family") or "writes",
+            **{c: r[c] for c in AXIS_COLUMNS if r.get(c) is not None},
+        )
+        for r in frame.iter_rows(named=True)
+    ]
+    return SFTBuild(
+        version=info.sft_version,
+        rows=rows,
+        considered=info.considered,
+        dropped=info.dropped,
+        cells=info.cells,
+        policy_filter=info.config().policy_filter,  # the card says what was checked
+        lengths=info.lengths,
+    )

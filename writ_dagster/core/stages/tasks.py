@@ -19,8 +19,9 @@ class TasksRun:
     run: PartitionRun
 
 
-def run_tasks(connect: Connect, domain: str, batch: str, config: SynthesisConfig,
-              upstream_dir: str | None = None) -> TasksRun:
+def run_tasks(
+    connect: Connect, domain: str, batch: str, config: SynthesisConfig, upstream_dir: str | None = None
+) -> TasksRun:
     """Synthesize ``batch`` of ``domain`` and replace its stored rows with the result.
 
     Impossible settings raise before anything is written; the database is opened only once the

@@ -83,13 +83,16 @@ def plan(con: duckdb.DuckDBPyConnection, domain: str, partition: str, seed: int)
     """One job per stored user script of the partition (raises if scripts or tasks are missing)."""
     scripts_run = read_stage_run(con, "user_scripts", domain, partition)
     if scripts_run is None:
-        raise MissingInputError(f"user scripts of {domain}/{partition} are not stored; "
-                                "materialize `user_scripts` first")
+        raise MissingInputError(
+            f"user scripts of {domain}/{partition} are not stored; materialize `user_scripts` first"
+        )
     tasks_run = read_partition_run(con, domain, partition)
     made_from = json.loads(scripts_run.figures_json).get("tasks_digest")
     if tasks_run is None or made_from != tasks_run.content_digest:
-        raise MissingInputError(f"user scripts of {domain}/{partition} were made from other tasks than those "
-                                "stored now; materialize `user_scripts` again first")
+        raise MissingInputError(
+            f"user scripts of {domain}/{partition} were made from other tasks than those "
+            "stored now; materialize `user_scripts` again first"
+        )
     return jobs_for_scripts(read_tasks(con, domain, partition), read_user_scripts(con, domain, partition), seed)
 
 
@@ -102,12 +105,14 @@ def partition_quality(con: duckdb.DuckDBPyConnection, domain: str, partition: st
 class _Chains:
     """The attempt chains of a partition: every possible attempt's job and resume key, and outcomes."""
 
-    def __init__(self, jobs: list[Job], policy: AttemptPolicy, key_of: Callable[[Job], str],
-                 write_tools: frozenset[str]) -> None:
+    def __init__(
+        self, jobs: list[Job], policy: AttemptPolicy, key_of: Callable[[Job], str], write_tools: frozenset[str]
+    ) -> None:
         self.policy = policy
         self.write_tools = write_tools
-        self.chains = [[replace(job, seed=attempt_seed(job.seed, k), attempt=k) for k in range(policy.attempts)]
-                       for job in jobs]
+        self.chains = [
+            [replace(job, seed=attempt_seed(job.seed, k), attempt=k) for k in range(policy.attempts)] for job in jobs
+        ]
         self.keys = {job.trajectory_id: key_of(job) for chain in self.chains for job in chain}
         self.chain_of = {job.trajectory_id: i for i, chain in enumerate(self.chains) for job in chain}
         self.outcomes: dict[str, Outcome] = {}
@@ -143,8 +148,10 @@ class _Chains:
 
     def state(self, i: int) -> ChainState:
         chain = self.chains[i]
-        return walk({job.attempt: self.outcomes[job.trajectory_id] for job in chain
-                     if job.trajectory_id in self.outcomes}, self.policy)
+        return walk(
+            {job.attempt: self.outcomes[job.trajectory_id] for job in chain if job.trajectory_id in self.outcomes},
+            self.policy,
+        )
 
     def next_job(self, i: int) -> Job | None:
         state = self.state(i)
@@ -169,9 +176,15 @@ class _Chains:
         return sum(self.state(i).blocked for i in range(len(self.chains)))
 
 
-def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str, config: TrajectoryConfig,
-                     on_stored: OnStored | None = None, agent_factory: BackendFactory | None = None,
-                     user_factory: BackendFactory | None = None) -> TrajectoryRun:
+def run_trajectories(
+    con: duckdb.DuckDBPyConnection,
+    domain: str,
+    partition: str,
+    config: TrajectoryConfig,
+    on_stored: OnStored | None = None,
+    agent_factory: BackendFactory | None = None,
+    user_factory: BackendFactory | None = None,
+) -> TrajectoryRun:
     """Simulate the partition's missing trajectories, storing each as it finishes; see the module doc.
 
     ``agent_factory``/``user_factory`` supply a role's backend from outside (a model served for the
@@ -185,12 +198,20 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     agent, user = agent_factory(), user_factory()
     agent_info, user_info = model_info(agent), model_info(user)
     engine_hash = engine.content_hash()
-    chains = _Chains(jobs, config.attempt_policy(), lambda job: resume_key(
-        job.record.content_hash, job.script.content_hash, job.seed, agent_info, user_info, engine_hash),
-        get_domain(domain).write_tools)
+    chains = _Chains(
+        jobs,
+        config.attempt_policy(),
+        lambda job: resume_key(
+            job.record.content_hash, job.script.content_hash, job.seed, agent_info, user_info, engine_hash
+        ),
+        get_domain(domain).write_tools,
+    )
     # Usable stored rows: a planned attempt, same inputs, not an infrastructure failure (retried).
-    reusable = {tid: outcome for tid, outcome in stored_outcomes(con, domain, partition).items()
-                if config.resume and chains.keys.get(tid) == outcome[0] and not is_infrastructure_error(outcome[2])}
+    reusable = {
+        tid: outcome
+        for tid, outcome in stored_outcomes(con, domain, partition).items()
+        if config.resume and chains.keys.get(tid) == outcome[0] and not is_infrastructure_error(outcome[2])
+    }
     # A stored pass counts only if it kept the policy (when the policy asks): read those rows' messages.
     checked = [tid for tid, (_, reward, _) in reusable.items() if reward >= 1.0 and chains.policy.needs_compliance]
     messages = stored_messages(con, domain, partition, checked)
@@ -200,21 +221,32 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     done, pruned = prune_trajectories(con, domain, partition, {tid: key for tid, (key, _, _) in reusable.items()})
     todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
     stored, simulated = len(done), 0
-    progress = Progress(f"{domain}/{partition}", "stored", "trajectories", planned=chains.planned(stored, 0),
-                        done=stored, passing=kept_passing)
+    progress = Progress(
+        f"{domain}/{partition}",
+        "stored",
+        "trajectories",
+        planned=chains.planned(stored, 0),
+        done=stored,
+        passing=kept_passing,
+    )
 
     def store(record: TrajectoryRecord) -> None:
         nonlocal stored, simulated
         if chains.keys.get(record.trajectory_id) != record.resume_key():
-            raise RuntimeError(f"trajectory {record.trajectory_id} does not match its plan "
-                               "(a backend changed its name or sampling during the run?)")
+            raise RuntimeError(
+                f"trajectory {record.trajectory_id} does not match its plan "
+                "(a backend changed its name or sampling during the run?)"
+            )
         stored += insert_trajectory(con, record)
         simulated += 1
         passed = chains.add_record(record)
         u = record.usage
-        progress.advance(passed=passed, done=stored, planned=chains.planned(stored, simulated),
-                         tokens=(u.agent_completion_tokens + u.user_completion_tokens) if u.kind in ("model", "mixed")
-                         else 0)
+        progress.advance(
+            passed=passed,
+            done=stored,
+            planned=chains.planned(stored, simulated),
+            tokens=(u.agent_completion_tokens + u.user_completion_tokens) if u.kind in ("model", "mixed") else 0,
+        )
         publish(progress)
         if on_stored is not None:
             on_stored(progress)
@@ -228,8 +260,15 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
         # one process: further attempts follow in the slot of the one that failed (one pass);
         # worker processes: one round per attempt index
         # (store records every outcome, so a round of worker processes needs nothing more)
-        for _ in simulate_jobs(todo, agent_factory=factories[0], user_factory=factories[1], config=engine,
-                               workers=workers, on_finish=store, follow=chains.follow if workers == 1 else None):
+        for _ in simulate_jobs(
+            todo,
+            agent_factory=factories[0],
+            user_factory=factories[1],
+            config=engine,
+            workers=workers,
+            on_finish=store,
+            follow=chains.follow if workers == 1 else None,
+        ):
             pass
         todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
 
@@ -239,24 +278,44 @@ def run_trajectories(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     now = {tid: key for tid, (key, _, _) in stored_outcomes(con, domain, partition).items()}
     if now != wanted:
         missing, unplanned = len(set(wanted) - set(now)), len(set(now) - set(wanted))
-        raise RuntimeError(f"{domain}/{partition}: stored trajectories differ from the plan "
-                           f"({missing} missing, {unplanned} unplanned)")
-    frame = trajectories_frame(con, domain, partition, (*SUMMARY_COLUMNS, "task_id", "script_id", "attempt",
-                                                        "trajectory_type"))
+        raise RuntimeError(
+            f"{domain}/{partition}: stored trajectories differ from the plan ({missing} missing, {unplanned} unplanned)"
+        )
+    frame = trajectories_frame(
+        con, domain, partition, (*SUMMARY_COLUMNS, "task_id", "script_id", "attempt", "trajectory_type")
+    )
     figures = summarize_trajectories(frame)
     figures["quality"] = partition_quality(con, domain, partition)
-    figures["attempts"] = {"per_chain": config.attempts, "chains": len(chains.chains),
-                           "by_trajectory_type": pass_at_k(frame, "trajectory_type")}
+    figures["attempts"] = {
+        "per_chain": config.attempts,
+        "chains": len(chains.chains),
+        "by_trajectory_type": pass_at_k(frame, "trajectory_type"),
+    }
     if "task_family" in frame.columns:
         figures["attempts"]["by_task_family"] = pass_at_k(frame, "task_family")
     failures = chains.blocked()
     run = None
     if failures == 0:
-        run = finish_trajectories(con, domain, partition, config.public_json(), config.content_hash(),
-                                  code_version(), tau2_version(), figures)
-    digest = run.content_digest if run else trajectories_digest(
-        [(tid, h) for tid, h in trajectories_frame(con, domain, partition, ("trajectory_id", "content_hash"))
-         .iter_rows()])
-    return TrajectoryRun(run=run, planned=len(wanted), kept=len(done), simulated=simulated,
-                         pruned=pruned + extra, figures=figures, infrastructure_failures=failures,
-                         content_digest=digest)
+        run = finish_trajectories(
+            con, domain, partition, config.public_json(), config.content_hash(), code_version(), tau2_version(), figures
+        )
+    digest = (
+        run.content_digest
+        if run
+        else trajectories_digest(
+            [
+                (tid, h)
+                for tid, h in trajectories_frame(con, domain, partition, ("trajectory_id", "content_hash")).iter_rows()
+            ]
+        )
+    )
+    return TrajectoryRun(
+        run=run,
+        planned=len(wanted),
+        kept=len(done),
+        simulated=simulated,
+        pruned=pruned + extra,
+        figures=figures,
+        infrastructure_failures=failures,
+        content_digest=digest,
+    )

@@ -58,8 +58,13 @@ class Rewriter(BaseModel):
     max_tries: int = Field(MAX_TRIES, ge=1, description="tries per script before the rule-based variant stays")
 
 
-def run_user_scripts(con: duckdb.DuckDBPyConnection, domain: str, partition: str, config: TrajectoryConfig,
-                     rewriter: Rewriter | None = None) -> tuple[StageRun, list[UserScript], dict[str, Any]]:
+def run_user_scripts(
+    con: duckdb.DuckDBPyConnection,
+    domain: str,
+    partition: str,
+    config: TrajectoryConfig,
+    rewriter: Rewriter | None = None,
+) -> tuple[StageRun, list[UserScript], dict[str, Any]]:
     """Make the partition's scripts from its stored tasks and replace its stored scripts.
 
     With a ``rewriter``, each scripted variant's instruction is rewritten by the model where the
@@ -75,8 +80,12 @@ def run_user_scripts(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     rewrite_figures: dict[str, Any] = {}
     if rewriter is not None:
         records = {t.task_id: t for t in tasks}
-        outcome = rewrite_scripts(records, scripts, backend_generate(rewriter.backend, records, scripts, config.seed),
-                                  max_tries=rewriter.max_tries)
+        outcome = rewrite_scripts(
+            records,
+            scripts,
+            backend_generate(rewriter.backend, records, scripts, config.seed),
+            max_tries=rewriter.max_tries,
+        )
         scripts, rewrite_figures = outcome.scripts, outcome.figures
     # Which tasks the scripts were made from: the trajectories stage refuses scripts of other tasks.
     figures = {**script_figures(scripts, len(tasks)), **rewrite_figures, "tasks_digest": tasks_run.content_digest}
@@ -84,8 +93,15 @@ def run_user_scripts(con: duckdb.DuckDBPyConnection, domain: str, partition: str
     if rewriter is not None:
         chosen["rewriter"] = {**rewriter.recorded, "max_tries": rewriter.max_tries}
     settings = json.dumps(chosen, sort_keys=True, default=str)
-    run = write_user_scripts(con, domain, partition, scripts, config_json=settings,
-                             config_hash=hashlib.sha256(settings.encode()).hexdigest()[:16], figures=figures)
+    run = write_user_scripts(
+        con,
+        domain,
+        partition,
+        scripts,
+        config_json=settings,
+        config_hash=hashlib.sha256(settings.encode()).hexdigest()[:16],
+        figures=figures,
+    )
     return run, scripts, figures
 
 
@@ -103,5 +119,4 @@ def audit_scripts(tasks: list[TaskRecord], scripts: list[UserScript]) -> AuditRe
         problems += [f"{script.script_id}: {p}" for p in check_script(record, script)]
     scripted_tasks = {s.task_id for s in scripts}
     problems += [f"{tid}: no user script" for tid in by_id if tid not in scripted_tasks]
-    return AuditReport(passed=not problems, problems=problems,
-                       figures={"scripts": len(scripts), "tasks": len(tasks)})
+    return AuditReport(passed=not problems, problems=problems, figures={"scripts": len(scripts), "tasks": len(tasks)})

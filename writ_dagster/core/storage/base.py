@@ -50,8 +50,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
-                 or_ignore: bool = False) -> None:
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, or_ignore: bool = False) -> None:
     """Insert ``frame``'s rows into ``table`` by column name (``or_ignore``: skip rows whose key exists)."""
     if frame.is_empty():
         return

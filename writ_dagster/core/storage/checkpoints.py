@@ -18,8 +18,15 @@ from writ_dagster.core.storage.base import has_table, json_text, transaction, ut
 from writ_dagster.core.training import COMPLETE_MARKER  # written last inside a finished checkpoint directory
 from writ_dagster.core.versioning import code_version
 
-__all__ = ["COMPLETE_MARKER", "CheckpointRecord", "IncompleteCheckpointError", "checkpoints", "latest_checkpoint",
-           "read_checkpoint", "register_checkpoint"]
+__all__ = [
+    "COMPLETE_MARKER",
+    "CheckpointRecord",
+    "IncompleteCheckpointError",
+    "checkpoints",
+    "latest_checkpoint",
+    "read_checkpoint",
+    "register_checkpoint",
+]
 
 CHECKPOINTS_DDL = """CREATE TABLE IF NOT EXISTS checkpoints (
         checkpoint_id VARCHAR PRIMARY KEY,
@@ -68,9 +75,21 @@ def register_checkpoint(con: duckdb.DuckDBPyConnection, record: CheckpointRecord
         con.execute("DELETE FROM checkpoints WHERE checkpoint_id = ?", [record.checkpoint_id])
         con.execute(
             "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [record.checkpoint_id, record.sft_version, record.recipe, record.recipe_json, record.base_model,
-             record.path, record.steps, record.train_rows, record.final_loss,
-             json_text([list(p) for p in record.loss_curve]), record.code_version, record.written_at])
+            [
+                record.checkpoint_id,
+                record.sft_version,
+                record.recipe,
+                record.recipe_json,
+                record.base_model,
+                record.path,
+                record.steps,
+                record.train_rows,
+                record.final_loss,
+                json_text([list(p) for p in record.loss_curve]),
+                record.code_version,
+                record.written_at,
+            ],
+        )
     return record
 
 

@@ -44,11 +44,24 @@ EVALUATIONS_DDL = """CREATE TABLE IF NOT EXISTS evaluations (
         PRIMARY KEY (evaluation_id, domain, model_label)
     )"""
 _SCHEMA: dict[str, Any] = {
-    "evaluation_id": pl.String, "domain": pl.String, "model_label": pl.String, "checkpoint_id": pl.String,
-    "model_path": pl.String, "user_model": pl.String, "task_split": pl.String, "num_tasks": pl.Int32,
-    "num_trials": pl.Int32, "pass_k_json": pl.String, "avg_reward": pl.Float64, "avg_agent_tokens": pl.Float64,
-    "avg_agent_prompt_tokens": pl.Float64, "n_simulations": pl.Int32, "figures_json": pl.String,
-    "results_path": pl.String, "config_json": pl.String, "code_version": pl.String,
+    "evaluation_id": pl.String,
+    "domain": pl.String,
+    "model_label": pl.String,
+    "checkpoint_id": pl.String,
+    "model_path": pl.String,
+    "user_model": pl.String,
+    "task_split": pl.String,
+    "num_tasks": pl.Int32,
+    "num_trials": pl.Int32,
+    "pass_k_json": pl.String,
+    "avg_reward": pl.Float64,
+    "avg_agent_tokens": pl.Float64,
+    "avg_agent_prompt_tokens": pl.Float64,
+    "n_simulations": pl.Int32,
+    "figures_json": pl.String,
+    "results_path": pl.String,
+    "config_json": pl.String,
+    "code_version": pl.String,
     "written_at": pl.Datetime("us"),
 }
 
@@ -67,28 +80,47 @@ def scores_frame(scores: list[ModelScore], written_at: datetime | None = None) -
     rows = []
     for s in scores:
         f = s.figures
-        rows.append({
-            "evaluation_id": s.evaluation_id, "domain": s.domain, "model_label": s.model_label,
-            "checkpoint_id": s.checkpoint_id, "model_path": s.model_path, "user_model": s.user_model,
-            "task_split": s.task_split, "num_tasks": s.num_tasks, "num_trials": s.num_trials,
-            "pass_k_json": json_text({str(k): v for k, v in f.pass_k.items()}), "avg_reward": f.avg_reward,
-            "avg_agent_tokens": f.avg_agent_completion_tokens, "avg_agent_prompt_tokens": f.avg_agent_prompt_tokens,
-            "n_simulations": f.n_simulations,
-            "figures_json": json_text({**f.model_dump(mode="json"), "timings": s.timings,
-                                       "tau2_version": s.tau2_version}),
-            "results_path": s.results_path, "config_json": s.config_json, "code_version": code_version(),
-            "written_at": at,
-        })
+        rows.append(
+            {
+                "evaluation_id": s.evaluation_id,
+                "domain": s.domain,
+                "model_label": s.model_label,
+                "checkpoint_id": s.checkpoint_id,
+                "model_path": s.model_path,
+                "user_model": s.user_model,
+                "task_split": s.task_split,
+                "num_tasks": s.num_tasks,
+                "num_trials": s.num_trials,
+                "pass_k_json": json_text({str(k): v for k, v in f.pass_k.items()}),
+                "avg_reward": f.avg_reward,
+                "avg_agent_tokens": f.avg_agent_completion_tokens,
+                "avg_agent_prompt_tokens": f.avg_agent_prompt_tokens,
+                "n_simulations": f.n_simulations,
+                "figures_json": json_text(
+                    {**f.model_dump(mode="json"), "timings": s.timings, "tau2_version": s.tau2_version}
+                ),
+                "results_path": s.results_path,
+                "config_json": s.config_json,
+                "code_version": code_version(),
+                "written_at": at,
+            }
+        )
     return pl.DataFrame(rows, schema=_SCHEMA)
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection) -> None:
-    have = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [TABLE]).fetchall()}
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [TABLE]
+        ).fetchall()
+    }
     missing = sorted(set(_SCHEMA) - have)
     if missing:
-        raise StorageError(f"the {TABLE} table of this WRIT database lacks column(s) {missing} (made by an older "
-                           "development build); move the database away or point WRIT_HOME elsewhere")
+        raise StorageError(
+            f"the {TABLE} table of this WRIT database lacks column(s) {missing} (made by an older "
+            "development build); move the database away or point WRIT_HOME elsewhere"
+        )
 
 
 def write_scores(con: duckdb.DuckDBPyConnection, scores: list[ModelScore]) -> None:
@@ -126,10 +158,21 @@ def read_scores(con: duckdb.DuckDBPyConnection, evaluation_id: str) -> list[Stor
         tau2 = extra.pop("tau2_version", "unknown (not recorded)")
         figures = ScoreFigures.model_validate(extra)
         score = ModelScore(
-            evaluation_id=row["evaluation_id"], domain=row["domain"], model_label=row["model_label"],
-            checkpoint_id=row["checkpoint_id"], model_path=row["model_path"], user_model=row["user_model"],
-            task_split=row["task_split"], num_tasks=row["num_tasks"], num_trials=row["num_trials"], figures=figures,
-            results_path=row["results_path"], config_json=row["config_json"], timings=timings, tau2_version=tau2)
+            evaluation_id=row["evaluation_id"],
+            domain=row["domain"],
+            model_label=row["model_label"],
+            checkpoint_id=row["checkpoint_id"],
+            model_path=row["model_path"],
+            user_model=row["user_model"],
+            task_split=row["task_split"],
+            num_tasks=row["num_tasks"],
+            num_trials=row["num_trials"],
+            figures=figures,
+            results_path=row["results_path"],
+            config_json=row["config_json"],
+            timings=timings,
+            tau2_version=tau2,
+        )
         out.append(StoredScore(score=score, code_version=row["code_version"], written_at=row["written_at"]))
     return out
 
@@ -145,6 +188,7 @@ def latest_evaluation_id(con: duckdb.DuckDBPyConnection) -> str | None:
     """The id of the most recently stored evaluation, or None."""
     if not has_table(con, TABLE):
         return None
-    rows = con.execute(f"SELECT evaluation_id FROM {TABLE} ORDER BY written_at DESC, evaluation_id DESC "
-                       "LIMIT 1").fetchall()
+    rows = con.execute(
+        f"SELECT evaluation_id FROM {TABLE} ORDER BY written_at DESC, evaluation_id DESC LIMIT 1"
+    ).fetchall()
     return rows[0][0] if rows else None

@@ -146,13 +146,17 @@ class EntityLink(BaseModel):
     """One DB entity the task was built from, and where it is in the domain's τ²-bench DB."""
 
     entity: str = Field(description="'table:key' as in TaskSources.entities")
-    location: str | None = Field(None, description="where it was found in the domain DB (None: not looked up "
-                                                   "or not found)")
+    location: str | None = Field(
+        None, description="where it was found in the domain DB (None: not looked up or not found)"
+    )
     found: bool | None = Field(None, description="None when the DB was not consulted")
-    role: str | None = Field(None, description="what the gold plan does with it: 'written' (an argument of a "
-                                               "write), 'set aside' (not written, where another record of its "
-                                               "table is: a candidate not chosen), 'evidence' (read only) or "
-                                               "'context' (neither)")
+    role: str | None = Field(
+        None,
+        description="what the gold plan does with it: 'written' (an argument of a "
+        "write), 'set aside' (not written, where another record of its "
+        "table is: a candidate not chosen), 'evidence' (read only) or "
+        "'context' (neither)",
+    )
 
 
 class Chain(BaseModel):
@@ -166,11 +170,13 @@ class Chain(BaseModel):
     sft_rows: list[str] = Field(default_factory=list, description="SFT rows made from this trajectory")
     checkpoints: list[str] = Field(default_factory=list, description="checkpoints trained on a set holding it")
     evaluations: list[str] = Field(default_factory=list, description="evaluations of those checkpoints")
-    configs: dict[str, Any] = Field(default_factory=dict, description="the settings each stage used (synthesis, "
-                                                                      "simulation, sft), when asked for")
+    configs: dict[str, Any] = Field(
+        default_factory=dict, description="the settings each stage used (synthesis, simulation, sft), when asked for"
+    )
 
 
 # -- SQL -----------------------------------------------------------------------------------
+
 
 def lineage_sql(con: duckdb.DuckDBPyConnection, query: str) -> str:
     """``query`` over the lineage views, prefixed with their definitions as CTEs where the database
@@ -199,47 +205,90 @@ def lineage_frame(con: duckdb.DuckDBPyConnection, sft_version: str | None = None
 
 def unresolved_rows(con: duckdb.DuckDBPyConnection, sft_version: str) -> list[str]:
     """Row ids of set ``sft_version`` whose chain to trajectory, script and task does not hold in SQL."""
-    sql = lineage_sql(con, "SELECT row_id FROM sft_rows WHERE sft_version = ? AND row_id NOT IN "
-                           "(SELECT row_id FROM sft_lineage WHERE sft_version = ?) ORDER BY row_id")
+    sql = lineage_sql(
+        con,
+        "SELECT row_id FROM sft_rows WHERE sft_version = ? AND row_id NOT IN "
+        "(SELECT row_id FROM sft_lineage WHERE sft_version = ?) ORDER BY row_id",
+    )
     return [r[0] for r in con.execute(sql, [sft_version, sft_version]).fetchall()]
 
 
 def tasks_in_both_splits(con: duckdb.DuckDBPyConnection, sft_version: str) -> list[str]:
     """Task ids that have rows in more than one split of set ``sft_version`` (should be none)."""
-    rows = con.execute("SELECT task_id FROM sft_rows WHERE sft_version = ? GROUP BY task_id "
-                       "HAVING count(DISTINCT split) > 1 ORDER BY task_id", [sft_version]).fetchall()
+    rows = con.execute(
+        "SELECT task_id FROM sft_rows WHERE sft_version = ? GROUP BY task_id "
+        "HAVING count(DISTINCT split) > 1 ORDER BY task_id",
+        [sft_version],
+    ).fetchall()
     return [r[0] for r in rows]
 
 
 # -- one chain -----------------------------------------------------------------------------
 
+
 def _chain(row: dict[str, Any], with_sft: bool) -> Chain:
     sft = None
     if with_sft:
-        sft = SFTLink(row_id=row["row_id"], sft_version=row["sft_version"], split=row["split"],
-                      config_hash=row["sft_config_hash"], code_version=row["sft_code_version"],
-                      directory=row["sft_directory"])
+        sft = SFTLink(
+            row_id=row["row_id"],
+            sft_version=row["sft_version"],
+            split=row["split"],
+            config_hash=row["sft_config_hash"],
+            code_version=row["sft_code_version"],
+            directory=row["sft_directory"],
+        )
     trajectory = TrajectoryLink(
-        trajectory_id=row["trajectory_id"], domain=row["domain"], partition=row["partition"], seed=row["seed"],
-        reward=row["reward"], termination_reason=row["termination_reason"], n_turns=row["n_turns"],
+        trajectory_id=row["trajectory_id"],
+        domain=row["domain"],
+        partition=row["partition"],
+        seed=row["seed"],
+        reward=row["reward"],
+        termination_reason=row["termination_reason"],
+        n_turns=row["n_turns"],
         n_tool_calls=row["n_tool_calls"],
-        agent=ModelLink(name=row["agent_name"], kind=row["agent_kind"],
-                        sampling=json.loads(row["agent_sampling_json"])),
+        agent=ModelLink(
+            name=row["agent_name"], kind=row["agent_kind"], sampling=json.loads(row["agent_sampling_json"])
+        ),
         user=ModelLink(name=row["user_name"], kind=row["user_kind"], sampling=json.loads(row["user_sampling_json"])),
-        code_version=row["trajectory_code_version"], tau2_version=row["trajectory_tau2_version"],
-        engine_config_hash=row["engine_config_hash"], simulation_config_hash=row["simulation_config_hash"],
-        content_hash=row["trajectory_content_hash"])
+        code_version=row["trajectory_code_version"],
+        tau2_version=row["trajectory_tau2_version"],
+        engine_config_hash=row["engine_config_hash"],
+        simulation_config_hash=row["simulation_config_hash"],
+        content_hash=row["trajectory_content_hash"],
+    )
     script = ScriptLink(
-        script_id=row["script_id"], variant=row["variant"], has_user_script=row["has_user_script"],
-        seed=row["script_seed"], content_hash=row["script_content_hash"],
-        dimensions={k: row[c] for k, c in (("disclosure", "disclosure"), ("opening", "opening"), ("tone", "tone"),
-                                           ("verbosity", "verbosity"), ("order", "request_order"), ("slip", "slip"))})
+        script_id=row["script_id"],
+        variant=row["variant"],
+        has_user_script=row["has_user_script"],
+        seed=row["script_seed"],
+        content_hash=row["script_content_hash"],
+        dimensions={
+            k: row[c]
+            for k, c in (
+                ("disclosure", "disclosure"),
+                ("opening", "opening"),
+                ("tone", "tone"),
+                ("verbosity", "verbosity"),
+                ("order", "request_order"),
+                ("slip", "slip"),
+            )
+        },
+    )
     task = TaskLink(
-        task_id=row["task_id"], trajectory_type=row["trajectory_type"], user_id=row["user_id"],
-        family=row.get("family") or "writes", writes=row["writes"],
-        reads=row["reads"], max_reads_before_write=row["max_reads_before_write"], seed=row["task_seed"],
-        attempt=row["task_attempt"], config_hash=row["task_config_hash"], code_version=row["task_code_version"],
-        tau2_version=row["task_tau2_version"], content_hash=row["task_content_hash"])
+        task_id=row["task_id"],
+        trajectory_type=row["trajectory_type"],
+        user_id=row["user_id"],
+        family=row.get("family") or "writes",
+        writes=row["writes"],
+        reads=row["reads"],
+        max_reads_before_write=row["max_reads_before_write"],
+        seed=row["task_seed"],
+        attempt=row["task_attempt"],
+        config_hash=row["task_config_hash"],
+        code_version=row["task_code_version"],
+        tau2_version=row["task_tau2_version"],
+        content_hash=row["task_content_hash"],
+    )
     entities = [EntityLink(entity=e) for e in row["task_entities"] or []]
     return Chain(sft=sft, trajectory=trajectory, script=script, task=task, entities=entities)
 
@@ -249,8 +298,9 @@ def _one(con: duckdb.DuckDBPyConnection, view: str, column: str, value: str) -> 
     return frame.row(0, named=True) if frame.height else None
 
 
-def trace(con: duckdb.DuckDBPyConnection, ident: str, resolve_entities: bool = True,
-          with_configs: bool = False) -> Chain:
+def trace(
+    con: duckdb.DuckDBPyConnection, ident: str, resolve_entities: bool = True, with_configs: bool = False
+) -> Chain:
     """The chain of an SFT row id (``<sft_version>/<trajectory_id>``) or a trajectory id.
 
     Raises :class:`UnknownIdError` if no such row or trajectory is stored, and
@@ -260,8 +310,10 @@ def trace(con: duckdb.DuckDBPyConnection, ident: str, resolve_entities: bool = T
     """
     ident = ident.strip()
     if not _tables_ready(con):
-        raise UnknownIdError(f"no SFT row or trajectory {ident!r}: the database lacks the trajectory or SFT "
-                             "tables (run `writ run` to create or upgrade them)")
+        raise UnknownIdError(
+            f"no SFT row or trajectory {ident!r}: the database lacks the trajectory or SFT "
+            "tables (run `writ run` to create or upgrade them)"
+        )
     is_row = "/" in ident
     if is_row:
         stored = con.execute("SELECT trajectory_id FROM sft_rows WHERE row_id = ?", [ident]).fetchall()
@@ -272,17 +324,23 @@ def trace(con: duckdb.DuckDBPyConnection, ident: str, resolve_entities: bool = T
     else:
         stored = con.execute("SELECT trajectory_id FROM trajectories WHERE trajectory_id = ?", [ident]).fetchall()
         if not stored:
-            raise UnknownIdError(f"no trajectory or SFT row {ident!r} (ids look like 'traj-…' or "
-                                 "'<sft_version>/traj-…')")
+            raise UnknownIdError(
+                f"no trajectory or SFT row {ident!r} (ids look like 'traj-…' or '<sft_version>/traj-…')"
+            )
         row = _one(con, "trajectory_lineage", "trajectory_id", ident)
         trajectory_id = ident
     if row is None:
         raise BrokenChainError(_why_broken(con, ident, trajectory_id))
     chain = _chain(row, with_sft=is_row)
-    chain.sft_rows = [r[0] for r in con.execute(
-        "SELECT row_id FROM sft_rows WHERE trajectory_id = ? ORDER BY row_id", [trajectory_id]).fetchall()]
-    gold = json.loads(con.execute("SELECT gold_actions_json FROM tasks WHERE task_id = ?",
-                                  [chain.task.task_id]).fetchall()[0][0])
+    chain.sft_rows = [
+        r[0]
+        for r in con.execute(
+            "SELECT row_id FROM sft_rows WHERE trajectory_id = ? ORDER BY row_id", [trajectory_id]
+        ).fetchall()
+    ]
+    gold = json.loads(
+        con.execute("SELECT gold_actions_json FROM tasks WHERE task_id = ?", [chain.task.task_id]).fetchall()[0][0]
+    )
     chain.task.gold_writes = [_call(step) for step in gold if step.get("kind") == "write"]
     roles = entity_roles([e.entity for e in chain.entities], gold)
     if resolve_entities:
@@ -314,22 +372,37 @@ def entity_roles(entities: list[str], gold: list[dict[str, Any]]) -> dict[str, s
     read = set().union(*(_values(s["arguments"]) for s in gold if s.get("kind") != "write"), set())
     split = {e: e.partition(":")[::2] for e in entities}
     tables_written = {table for table, key in split.values() if key in written}
-    return {e: "written" if key in written else "set aside" if table in tables_written
-            else "evidence" if key in read else "context" for e, (table, key) in split.items()}
+    return {
+        e: "written"
+        if key in written
+        else "set aside"
+        if table in tables_written
+        else "evidence"
+        if key in read
+        else "context"
+        for e, (table, key) in split.items()
+    }
 
 
 def _models_trained_on(con: duckdb.DuckDBPyConnection, versions: list[str]) -> tuple[list[str], list[str]]:
     if not versions or not has_table(con, "checkpoints"):
         return [], []
     marks = ", ".join("?" * len(versions))
-    checkpoints = [r[0] for r in con.execute(
-        f"SELECT checkpoint_id FROM checkpoints WHERE sft_version IN ({marks}) ORDER BY 1", versions).fetchall()]
+    checkpoints = [
+        r[0]
+        for r in con.execute(
+            f"SELECT checkpoint_id FROM checkpoints WHERE sft_version IN ({marks}) ORDER BY 1", versions
+        ).fetchall()
+    ]
     if not checkpoints or not has_table(con, "evaluations"):
         return checkpoints, []
     marks = ", ".join("?" * len(checkpoints))
-    evaluations = [r[0] for r in con.execute(
-        f"SELECT DISTINCT evaluation_id FROM evaluations WHERE checkpoint_id IN ({marks}) ORDER BY 1",
-        checkpoints).fetchall()]
+    evaluations = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT evaluation_id FROM evaluations WHERE checkpoint_id IN ({marks}) ORDER BY 1", checkpoints
+        ).fetchall()
+    ]
     return checkpoints, evaluations
 
 
@@ -338,10 +411,14 @@ def _configs(con: duckdb.DuckDBPyConnection, chain: Chain) -> dict[str, Any]:
     t = chain.trajectory
     found: dict[str, Any] = {}
     queries = {
-        "synthesis": ("SELECT config_json FROM partition_runs WHERE domain = ? AND partition = ?",
-                      [t.domain, t.partition]),
-        "simulation": ("SELECT config_json FROM stage_runs WHERE stage = 'trajectories' AND domain = ? "
-                       "AND partition = ?", [t.domain, t.partition]),
+        "synthesis": (
+            "SELECT config_json FROM partition_runs WHERE domain = ? AND partition = ?",
+            [t.domain, t.partition],
+        ),
+        "simulation": (
+            "SELECT config_json FROM stage_runs WHERE stage = 'trajectories' AND domain = ? AND partition = ?",
+            [t.domain, t.partition],
+        ),
     }
     if chain.sft is not None:
         queries["sft"] = ("SELECT config_json FROM sft_sets WHERE sft_version = ?", [chain.sft.sft_version])
@@ -353,8 +430,9 @@ def _configs(con: duckdb.DuckDBPyConnection, chain: Chain) -> dict[str, Any]:
 
 
 def _why_broken(con: duckdb.DuckDBPyConnection, ident: str, trajectory_id: str) -> str:
-    rows = con.execute("SELECT task_id, script_id, lineage_json FROM trajectories WHERE trajectory_id = ?",
-                       [trajectory_id]).fetchall()
+    rows = con.execute(
+        "SELECT task_id, script_id, lineage_json FROM trajectories WHERE trajectory_id = ?", [trajectory_id]
+    ).fetchall()
     if not rows:
         return f"{ident}: its trajectory {trajectory_id} is no longer stored"
     task_id, script_id, lineage = rows[0]

@@ -87,6 +87,7 @@ class StageRun(BaseModel):
 
 # -- partition runs (stage ``tasks``) ---------------------------------------------------------
 
+
 def replace_partition_run(con: duckdb.DuckDBPyConnection, run: PartitionRun) -> None:
     """Replace the ``partition_runs`` row of ``run``'s (domain, partition); call inside a
     transaction together with the rows it describes."""
@@ -102,12 +103,12 @@ def stored_partitions(con: duckdb.DuckDBPyConnection, domain: str) -> list[str]:
 
 def read_partition_run(con: duckdb.DuckDBPyConnection, domain: str, partition: str) -> PartitionRun | None:
     """The run record of one stored partition, or None if it was never written."""
-    frame = con.sql("SELECT * FROM partition_runs WHERE domain = ? AND partition = ?",
-                    params=[domain, partition]).pl()
+    frame = con.sql("SELECT * FROM partition_runs WHERE domain = ? AND partition = ?", params=[domain, partition]).pl()
     return None if frame.is_empty() else PartitionRun.model_validate(frame.row(0, named=True))
 
 
 # -- stage runs (the stages after ``tasks``) --------------------------------------------------
+
 
 def write_stage_run(con: duckdb.DuckDBPyConnection, run: StageRun) -> None:
     """Replace the stage-run row of ``run``'s (stage, domain, partition); call inside a transaction
@@ -120,14 +121,14 @@ def write_stage_run(con: duckdb.DuckDBPyConnection, run: StageRun) -> None:
 
 def delete_stage_run(con: duckdb.DuckDBPyConnection, stage: str, domain: str, partition: str) -> None:
     """Forget that ``stage`` finished (domain, partition): its rows there are no longer complete."""
-    con.execute("DELETE FROM stage_runs WHERE stage = ? AND domain = ? AND partition = ?",
-                [stage, domain, partition])
+    con.execute("DELETE FROM stage_runs WHERE stage = ? AND domain = ? AND partition = ?", [stage, domain, partition])
 
 
 def read_stage_run(con: duckdb.DuckDBPyConnection, stage: str, domain: str, partition: str) -> StageRun | None:
     """The stage-run row of one (stage, domain, partition), or None if that stage never finished there."""
     if not has_table(con, "stage_runs"):
         return None
-    frame = con.sql("SELECT * FROM stage_runs WHERE stage = ? AND domain = ? AND partition = ?",
-                    params=[stage, domain, partition]).pl()
+    frame = con.sql(
+        "SELECT * FROM stage_runs WHERE stage = ? AND domain = ? AND partition = ?", params=[stage, domain, partition]
+    ).pl()
     return None if frame.is_empty() else StageRun.model_validate(frame.row(0, named=True))

@@ -85,8 +85,10 @@ def _check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     block_size, total, free = row
     size, needed = path.stat().st_size, _HEADER_BYTES + block_size * (total - free)
     if size < needed:
-        raise StorageError(f"WRIT database {path} is truncated ({size} bytes, the {total - free} blocks in use its "
-                           f"header lists need {needed}); restore it or point WRIT_HOME elsewhere")
+        raise StorageError(
+            f"WRIT database {path} is truncated ({size} bytes, the {total - free} blocks in use its "
+            f"header lists need {needed}); restore it or point WRIT_HOME elsewhere"
+        )
 
 
 def check_db_complete(path: str | Path) -> None:
@@ -110,8 +112,9 @@ def check_db_complete(path: str | Path) -> None:
         con.close()
 
 
-def open_db(path: str | Path, read_only: bool = False,
-            config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+def open_db(
+    path: str | Path, read_only: bool = False, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open the WRIT database at ``path``, creating it and its tables unless ``read_only``.
 
     ``config`` holds DuckDB connection options (none by default). Raises :class:`StorageError`
@@ -160,8 +163,9 @@ def _connect_waiting(path: Path, read_only: bool, config: dict[str, Any]) -> duc
 
 
 @contextmanager
-def connect(path: str | Path, read_only: bool = False,
-            config: dict[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: str | Path, read_only: bool = False, config: dict[str, Any] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """:func:`open_db` as a context manager that closes the connection (releasing DuckDB's lock)."""
     con = open_db(path, read_only=read_only, config=config)
     try:
@@ -175,12 +179,19 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, path: str | Path = "database")
     existing = _version(con)
     if existing is None:
         # no writ_meta: a new file, or another program's database, which WRIT must not write into
-        foreign = [r[0] for r in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                                             "WHERE table_catalog = current_database() ORDER BY 1").fetchall()]
+        foreign = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                "WHERE table_catalog = current_database() ORDER BY 1"
+            ).fetchall()
+        ]
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-            raise StorageError(f"{path} is a DuckDB database of another program (tables {shown}, no WRIT "
-                               "schema); refused untouched: point WRIT_HOME at another folder")
+            raise StorageError(
+                f"{path} is a DuckDB database of another program (tables {shown}, no WRIT "
+                "schema); refused untouched: point WRIT_HOME at another folder"
+            )
     if existing is not None and existing != SCHEMA_VERSION and existing not in UPGRADABLE_VERSIONS:
         raise StorageError(f"WRIT database {path} has schema version {existing}; this code uses {SCHEMA_VERSION}")
     if existing != SCHEMA_VERSION:
@@ -192,8 +203,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, path: str | Path = "database")
 
 def _version(con: duckdb.DuckDBPyConnection) -> str | None:
     # fetchall, not fetchone: duckdb 2.x refuses new work while a result is partly fetched.
-    has_meta = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'writ_meta'").fetchall()[0][0]
+    has_meta = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'writ_meta'").fetchall()[
+        0
+    ][0]
     if not has_meta:
         return None
     rows = con.execute("SELECT value FROM writ_meta WHERE key = 'schema_version'").fetchall()

@@ -61,9 +61,23 @@ SFT_SETS_UPGRADE_DDL = "ALTER TABLE sft_sets ADD COLUMN IF NOT EXISTS lengths_js
 # the same way.
 SFT_ROWS_AXES_DDL: tuple[str, ...] = tuple(
     f"ALTER TABLE sft_rows ADD COLUMN IF NOT EXISTS {column} INTEGER"
-    for column in ("writes", "reads", "max_reads_before_write", "tokens"))
-_SET_COLUMNS = ("sft_version", "config_hash", "config_json", "code_version", "trajectories_digest", "directory",
-                "n_train", "n_validation", "considered", "dropped_json", "cells_json", "written_at", "lengths_json")
+    for column in ("writes", "reads", "max_reads_before_write", "tokens")
+)
+_SET_COLUMNS = (
+    "sft_version",
+    "config_hash",
+    "config_json",
+    "code_version",
+    "trajectories_digest",
+    "directory",
+    "n_train",
+    "n_validation",
+    "considered",
+    "dropped_json",
+    "cells_json",
+    "written_at",
+    "lengths_json",
+)
 
 
 class SFTSetInfo(BaseModel):
@@ -106,39 +120,63 @@ def row_id(sft_version: str, trajectory_id: str) -> str:
 
 def rows_frame(rows: Sequence[SFTRow]) -> pl.DataFrame:
     """``sft_rows`` columns for ``rows``."""
-    return pl.DataFrame({
-        "row_id": [row_id(r.sft_version, r.trajectory_id) for r in rows],
-        "sft_version": [r.sft_version for r in rows],
-        "split": [r.split for r in rows],
-        "domain": [r.domain for r in rows],
-        "trajectory_type": [r.trajectory_type for r in rows],
-        "has_user_script": [r.has_user_script for r in rows],
-        "trajectory_id": [r.trajectory_id for r in rows],
-        "task_id": [r.task_id for r in rows],
-        "script_id": [r.script_id for r in rows],
-        "partition": [r.partition for r in rows],
-        "n_messages": [len(r.messages) for r in rows],
-        "messages_json": [json_text(r.messages) for r in rows],
-        "tools_json": [r.tools for r in rows],
-        "family": [r.family for r in rows],
-        **{column: [getattr(r, column) for r in rows] for column in AXIS_COLUMNS},
-    }, schema={"row_id": pl.String, "sft_version": pl.String, "split": pl.String, "domain": pl.String,
-               "trajectory_type": pl.String, "has_user_script": pl.Boolean, "trajectory_id": pl.String,
-               "task_id": pl.String, "script_id": pl.String, "partition": pl.String, "n_messages": pl.Int32,
-               "messages_json": pl.String, "tools_json": pl.String, "family": pl.String,
-               **{column: pl.Int32 for column in AXIS_COLUMNS}})
+    return pl.DataFrame(
+        {
+            "row_id": [row_id(r.sft_version, r.trajectory_id) for r in rows],
+            "sft_version": [r.sft_version for r in rows],
+            "split": [r.split for r in rows],
+            "domain": [r.domain for r in rows],
+            "trajectory_type": [r.trajectory_type for r in rows],
+            "has_user_script": [r.has_user_script for r in rows],
+            "trajectory_id": [r.trajectory_id for r in rows],
+            "task_id": [r.task_id for r in rows],
+            "script_id": [r.script_id for r in rows],
+            "partition": [r.partition for r in rows],
+            "n_messages": [len(r.messages) for r in rows],
+            "messages_json": [json_text(r.messages) for r in rows],
+            "tools_json": [r.tools for r in rows],
+            "family": [r.family for r in rows],
+            **{column: [getattr(r, column) for r in rows] for column in AXIS_COLUMNS},
+        },
+        schema={
+            "row_id": pl.String,
+            "sft_version": pl.String,
+            "split": pl.String,
+            "domain": pl.String,
+            "trajectory_type": pl.String,
+            "has_user_script": pl.Boolean,
+            "trajectory_id": pl.String,
+            "task_id": pl.String,
+            "script_id": pl.String,
+            "partition": pl.String,
+            "n_messages": pl.Int32,
+            "messages_json": pl.String,
+            "tools_json": pl.String,
+            "family": pl.String,
+            **{column: pl.Int32 for column in AXIS_COLUMNS},
+        },
+    )
 
 
-def write_sft_set(con: duckdb.DuckDBPyConnection, build: SFTBuild, config: SFTConfig, directory: str | Path,
-                  trajectories_digest: str) -> SFTSetInfo:
+def write_sft_set(
+    con: duckdb.DuckDBPyConnection, build: SFTBuild, config: SFTConfig, directory: str | Path, trajectories_digest: str
+) -> SFTSetInfo:
     """Store ``build`` (its Parquet already written to ``directory``), replacing that version's rows."""
     info = SFTSetInfo(
-        sft_version=build.version, config_hash=config.content_hash(), config_json=config.model_dump_json(),
-        code_version=code_version(), trajectories_digest=trajectories_digest, directory=str(directory),
+        sft_version=build.version,
+        config_hash=config.content_hash(),
+        config_json=config.model_dump_json(),
+        code_version=code_version(),
+        trajectories_digest=trajectories_digest,
+        directory=str(directory),
         n_train=sum(r.split == "train" for r in build.rows),
         n_validation=sum(r.split == "validation" for r in build.rows),
-        considered=build.considered, dropped=build.dropped, cells=build.cells, written_at=utc_now(),
-        lengths=build.lengths)
+        considered=build.considered,
+        dropped=build.dropped,
+        cells=build.cells,
+        written_at=utc_now(),
+        lengths=build.lengths,
+    )
     with transaction(con):
         con.execute(SFT_SETS_UPGRADE_DDL)
         for ddl in SFT_ROWS_AXES_DDL:
@@ -147,21 +185,36 @@ def write_sft_set(con: duckdb.DuckDBPyConnection, build: SFTBuild, config: SFTCo
         con.execute("DELETE FROM sft_sets WHERE sft_version = ?", [build.version])
         # In chunks: one frame of every row's JSON at once costs ~100 MiB more at 2,000 rows.
         for start in range(0, len(build.rows), INSERT_CHUNK):
-            insert_frame(con, "sft_rows", rows_frame(build.rows[start:start + INSERT_CHUNK]))
+            insert_frame(con, "sft_rows", rows_frame(build.rows[start : start + INSERT_CHUNK]))
         con.execute(
             f"INSERT INTO sft_sets ({', '.join(_SET_COLUMNS)}) VALUES ({', '.join('?' * len(_SET_COLUMNS))})",
-            [info.sft_version, info.config_hash, info.config_json, info.code_version, info.trajectories_digest,
-             info.directory, info.n_train, info.n_validation, info.considered, json_text(info.dropped),
-             json_text(info.cells), info.written_at,
-             None if info.lengths is None else info.lengths.model_dump_json()])
+            [
+                info.sft_version,
+                info.config_hash,
+                info.config_json,
+                info.code_version,
+                info.trajectories_digest,
+                info.directory,
+                info.n_train,
+                info.n_validation,
+                info.considered,
+                json_text(info.dropped),
+                json_text(info.cells),
+                info.written_at,
+                None if info.lengths is None else info.lengths.model_dump_json(),
+            ],
+        )
     return info
 
 
 def _info(row: dict) -> SFTSetInfo:
     lengths = row.get("lengths_json")  # absent in a database opened read-only before its upgrade
-    return SFTSetInfo(**{k: v for k, v in row.items() if not k.endswith("_json") or k == "config_json"},
-                      dropped=json.loads(row["dropped_json"]), cells=json.loads(row["cells_json"]),
-                      lengths=RecipeLengths.model_validate_json(lengths) if lengths else None)
+    return SFTSetInfo(
+        **{k: v for k, v in row.items() if not k.endswith("_json") or k == "config_json"},
+        dropped=json.loads(row["dropped_json"]),
+        cells=json.loads(row["cells_json"]),
+        lengths=RecipeLengths.model_validate_json(lengths) if lengths else None,
+    )
 
 
 def read_sft_set(con: duckdb.DuckDBPyConnection, sft_version: str) -> SFTSetInfo | None:

@@ -88,32 +88,59 @@ DOMAIN_INFO_DDL = """CREATE TABLE IF NOT EXISTS domain_info (
     )"""
 
 TASKS_SCHEMA: dict[str, Any] = {
-    "task_id": pl.String, "domain": pl.String, "partition": pl.String, "idx": pl.Int32,
-    "trajectory_type": pl.String, "user_id": pl.String, "writes": pl.Int32, "reads": pl.Int32,
-    "max_reads_before_write": pl.Int32, "reads_per_write": pl.Float64, "task_json": pl.String,
-    "gold_actions_json": pl.String, "axes_json": pl.String, "sources_json": pl.String,
-    "content_hash": pl.String, "written_at": pl.Datetime("us"), "family": pl.String, "refusals_json": pl.String,
+    "task_id": pl.String,
+    "domain": pl.String,
+    "partition": pl.String,
+    "idx": pl.Int32,
+    "trajectory_type": pl.String,
+    "user_id": pl.String,
+    "writes": pl.Int32,
+    "reads": pl.Int32,
+    "max_reads_before_write": pl.Int32,
+    "reads_per_write": pl.Float64,
+    "task_json": pl.String,
+    "gold_actions_json": pl.String,
+    "axes_json": pl.String,
+    "sources_json": pl.String,
+    "content_hash": pl.String,
+    "written_at": pl.Datetime("us"),
+    "family": pl.String,
+    "refusals_json": pl.String,
 }
 REJECTIONS_SCHEMA: dict[str, Any] = {
-    "domain": pl.String, "partition": pl.String, "attempt": pl.Int32, "reason": pl.String, "detail": pl.String,
+    "domain": pl.String,
+    "partition": pl.String,
+    "attempt": pl.Int32,
+    "reason": pl.String,
+    "detail": pl.String,
 }
 
 
 # -- records <-> frames --------------------------------------------------------------------
+
 
 def records_frame(records: Sequence[TaskRecord], written_at: datetime | None = None) -> pl.DataFrame:
     """The ``tasks`` rows of ``records`` as a polars frame."""
     at = written_at or utc_now()
     rows = [
         {
-            "task_id": r.task_id, "domain": r.domain, "partition": r.partition, "idx": r.index,
-            "trajectory_type": r.trajectory_type, "user_id": r.user_id, "writes": r.axes.writes,
-            "reads": r.axes.reads, "max_reads_before_write": r.axes.max_reads_before_write,
-            "reads_per_write": float(r.axes.reads_per_write), "task_json": json_text(r.task),
+            "task_id": r.task_id,
+            "domain": r.domain,
+            "partition": r.partition,
+            "idx": r.index,
+            "trajectory_type": r.trajectory_type,
+            "user_id": r.user_id,
+            "writes": r.axes.writes,
+            "reads": r.axes.reads,
+            "max_reads_before_write": r.axes.max_reads_before_write,
+            "reads_per_write": float(r.axes.reads_per_write),
+            "task_json": json_text(r.task),
             "gold_actions_json": json_text([s.model_dump(mode="json") for s in r.gold_actions]),
             "axes_json": json_text(r.axes.model_dump(mode="json")),
             "sources_json": json_text(r.sources.model_dump(mode="json")),
-            "content_hash": r.content_hash, "written_at": at, "family": r.family,
+            "content_hash": r.content_hash,
+            "written_at": at,
+            "family": r.family,
             "refusals_json": json_text([p.model_dump(mode="json") for p in r.refusals]),
         }
         for r in records
@@ -125,8 +152,13 @@ def frame_records(frame: pl.DataFrame) -> list[TaskRecord]:
     """Rebuild :class:`TaskRecord` objects from ``tasks`` rows."""
     return [
         TaskRecord(
-            task_id=row["task_id"], domain=row["domain"], partition=row["partition"], index=row["idx"],
-            trajectory_type=row["trajectory_type"], user_id=row["user_id"], task=json.loads(row["task_json"]),
+            task_id=row["task_id"],
+            domain=row["domain"],
+            partition=row["partition"],
+            index=row["idx"],
+            trajectory_type=row["trajectory_type"],
+            user_id=row["user_id"],
+            task=json.loads(row["task_json"]),
             gold_actions=[PlanStep.model_validate(s) for s in json.loads(row["gold_actions_json"])],
             axes=AxisMeasure.model_validate_json(row["axes_json"]),
             sources=TaskSources.model_validate_json(row["sources_json"]),
@@ -142,8 +174,13 @@ def frame_records(frame: pl.DataFrame) -> list[TaskRecord]:
 def rejections_frame_of(result: BatchResult) -> pl.DataFrame:
     """The ``task_rejections`` rows of a batch result."""
     rows = [
-        {"domain": result.domain, "partition": result.partition, "attempt": r.attempt,
-         "reason": r.reason, "detail": r.detail}
+        {
+            "domain": result.domain,
+            "partition": result.partition,
+            "attempt": r.attempt,
+            "reason": r.reason,
+            "detail": r.detail,
+        }
         for r in result.rejections
     ]
     return pl.DataFrame(rows, schema=REJECTIONS_SCHEMA)
@@ -159,11 +196,14 @@ def content_digest(records: Sequence[TaskRecord]) -> str:
 
 # -- writing -------------------------------------------------------------------------------
 
+
 def _check_result(result: BatchResult) -> None:
     for r in result.tasks:
         if (r.domain, r.partition) != (result.domain, result.partition):
-            raise ValueError(f"task {r.task_id} belongs to {r.domain}/{r.partition}, "
-                             f"not to the partition being written ({result.domain}/{result.partition})")
+            raise ValueError(
+                f"task {r.task_id} belongs to {r.domain}/{r.partition}, "
+                f"not to the partition being written ({result.domain}/{result.partition})"
+            )
     for what, values in (("task_id", [r.task_id for r in result.tasks]), ("index", [r.index for r in result.tasks])):
         if len(set(values)) != len(values):
             raise ValueError(f"duplicate {what} in partition {result.domain}/{result.partition}")
@@ -177,10 +217,17 @@ def write_partition(con: duckdb.DuckDBPyConnection, result: BatchResult, config:
     _check_result(result)
     at = utc_now()
     run = PartitionRun(
-        domain=result.domain, partition=result.partition, config_hash=config.content_hash(),
-        config_json=config.model_dump_json(), code_version=code_version(), tau2_version=tau2_version(),
-        n_tasks=len(result.tasks), n_rejections=len(result.rejections), attempts=result.attempts,
-        content_digest=content_digest(result.tasks), written_at=at,
+        domain=result.domain,
+        partition=result.partition,
+        config_hash=config.content_hash(),
+        config_json=config.model_dump_json(),
+        code_version=code_version(),
+        tau2_version=tau2_version(),
+        n_tasks=len(result.tasks),
+        n_rejections=len(result.rejections),
+        attempts=result.attempts,
+        content_digest=content_digest(result.tasks),
+        written_at=at,
     )
     where = "WHERE domain = ? AND partition = ?"
     key = [result.domain, result.partition]
@@ -196,16 +243,26 @@ def write_partition(con: duckdb.DuckDBPyConnection, result: BatchResult, config:
 def write_catalogue(con: duckdb.DuckDBPyConnection, catalogue: DomainCatalogue) -> None:
     """Replace one domain's catalogue rows (tools and domain info), atomically."""
     tools = pl.DataFrame(
-        [{"domain": catalogue.domain, "tool": t.name, "type": t.type, "schema_json": t.openai_schema}
-         for t in catalogue.tools],
+        [
+            {"domain": catalogue.domain, "tool": t.name, "type": t.type, "schema_json": t.openai_schema}
+            for t in catalogue.tools
+        ],
         schema={"domain": pl.String, "tool": pl.String, "type": pl.String, "schema_json": pl.String},
     )
-    info = pl.DataFrame([{
-        "domain": catalogue.domain, "policy_chars": catalogue.policy_chars,
-        "policy_sha256": catalogue.policy_sha256, "tables_json": json_text(catalogue.tables),
-        "base_tasks": catalogue.base_tasks, "tau2_version": catalogue.tau2_version,
-        "catalogue_digest": catalogue.digest(), "written_at": utc_now(),
-    }])
+    info = pl.DataFrame(
+        [
+            {
+                "domain": catalogue.domain,
+                "policy_chars": catalogue.policy_chars,
+                "policy_sha256": catalogue.policy_sha256,
+                "tables_json": json_text(catalogue.tables),
+                "base_tasks": catalogue.base_tasks,
+                "tau2_version": catalogue.tau2_version,
+                "catalogue_digest": catalogue.digest(),
+                "written_at": utc_now(),
+            }
+        ]
+    )
     with transaction(con):
         con.execute("DELETE FROM domain_catalogue WHERE domain = ?", [catalogue.domain])
         con.execute("DELETE FROM domain_info WHERE domain = ?", [catalogue.domain])
@@ -214,6 +271,7 @@ def write_catalogue(con: duckdb.DuckDBPyConnection, catalogue: DomainCatalogue) 
 
 
 # -- reading -------------------------------------------------------------------------------
+
 
 def _where(domain: str, partition: str | None) -> tuple[str, list[str]]:
     if partition is None:

@@ -43,9 +43,13 @@ def reverify_task(verifier: Verifier, record: TaskRecord) -> list[str]:
         elif step.kind == "write" and not res.changed:
             problems.append(f"{tid}: step {i} {step.name} does not change the DB")
     per_write = record.axes.per_write
-    remeasured = measure_axes(record.gold_actions, [s.content for s in run.steps],
-                              [w.candidates for w in per_write], [w.burden for w in per_write],
-                              [w.comparisons for w in per_write])
+    remeasured = measure_axes(
+        record.gold_actions,
+        [s.content for s in run.steps],
+        [w.candidates for w in per_write],
+        [w.burden for w in per_write],
+        [w.comparisons for w in per_write],
+    )
     if remeasured != record.axes:
         problems.append(f"{tid}: re-measured axes differ from the stored ones")
     # Only the assistant's messages and tool calls are scored, so any user opening will do.
@@ -61,8 +65,9 @@ def reverify(domain: Domain, records: Sequence[TaskRecord]) -> AuditReport:
     verifier = Verifier(domain)
     problems = [p for r in records for p in reverify_task(verifier, r)]
     failing = len({p.split(":", 1)[0] for p in problems})
-    return AuditReport(passed=not problems, problems=problems,
-                       figures={"tasks": len(records), "tasks_failing": failing})
+    return AuditReport(
+        passed=not problems, problems=problems, figures={"tasks": len(records), "tasks_failing": failing}
+    )
 
 
 def coverage(records: Sequence[TaskRecord], config: SynthesisConfig) -> AuditReport:
@@ -78,9 +83,12 @@ def coverage(records: Sequence[TaskRecord], config: SynthesisConfig) -> AuditRep
         return AuditReport(passed=False, problems=["the partition holds no task"], figures=figures)
     # A refusal or information task asks only what the policy forbids or what reads answer: no write, by design.
     # A conditional request whose condition fails makes no write: one fewer than the task was drawn with.
-    out_of_range = [r.task_id for r in records if r.family not in ("refusal", "information")
-                    and not (config.min_writes - (r.family == "conditional")
-                             <= r.axes.writes <= config.max_writes)]
+    out_of_range = [
+        r.task_id
+        for r in records
+        if r.family not in ("refusal", "information")
+        and not (config.min_writes - (r.family == "conditional") <= r.axes.writes <= config.max_writes)
+    ]
     if out_of_range:
         problems.append(f"{len(out_of_range)} task(s) outside {config.min_writes}..{config.max_writes} writes")
     mix_total = sum(config.type_mix.values())
@@ -107,15 +115,18 @@ def coverage(records: Sequence[TaskRecord], config: SynthesisConfig) -> AuditRep
         ratio = by_type["read-heavy"] / by_type["normal"]
         figures["read_heavy_over_normal_reads_per_write"] = round(ratio, 3)
         if ratio < READ_HEAVY_RATIO:
-            problems.append(f"read-heavy tasks average {ratio:.2f}x the reads per write of normal ones, "
-                            f"wanted >= {READ_HEAVY_RATIO}x")
+            problems.append(
+                f"read-heavy tasks average {ratio:.2f}x the reads per write of normal ones, "
+                f"wanted >= {READ_HEAVY_RATIO}x"
+            )
     figures["wanted_shares"] = {k: round(v, 4) for k, v in wanted.items()}
     figures["shares"] = {k: round(v, 4) for k, v in got.items()}
     return AuditReport(passed=not problems, problems=problems, figures=figures)
 
 
-def decontamination(domain: Domain, records: Sequence[TaskRecord], upstream_tasks_dir: str | None,
-                    others: Sequence[TaskRecord] = ()) -> AuditReport:
+def decontamination(
+    domain: Domain, records: Sequence[TaskRecord], upstream_tasks_dir: str | None, others: Sequence[TaskRecord] = ()
+) -> AuditReport:
     """No stored task has the (user, write set) of a τ²-bench base task or of another task here,
     repeats a base task's gold write, or uses a user or entity of a τ²-bench test task.
 
@@ -141,6 +152,10 @@ def decontamination(domain: Domain, records: Sequence[TaskRecord], upstream_task
     for r in others:
         sig = signature(domain, [(s.name, s.arguments) for s in r.gold_actions if s.kind == "write"])
         elsewhere += sig in seen
-    figures = {"tasks": len(records), "base_signatures": len(index.signatures),
-               "upstream_indexed": upstream_tasks_dir is not None, "duplicates_in_other_partitions": elsewhere}
+    figures = {
+        "tasks": len(records),
+        "base_signatures": len(index.signatures),
+        "upstream_indexed": upstream_tasks_dir is not None,
+        "duplicates_in_other_partitions": elsewhere,
+    }
     return AuditReport(passed=not problems, problems=problems, figures=figures)

@@ -48,19 +48,30 @@ class Decision:
     candidates: int
     say: Request = field(metadata={"doc": "how the user asks: properties, not ids, at high burden"})
     unknown: list[str] = field(default_factory=list)
-    communicate: list[str] = field(default_factory=list, metadata={
-        "doc": "figures the agent must state; only those the request's `ask` makes the user ask for"})
+    communicate: list[str] = field(
+        default_factory=list,
+        metadata={"doc": "figures the agent must state; only those the request's `ask` makes the user ask for"},
+    )
     entities: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list, metadata={"doc": "entity keys this write decides on"})
-    comparisons: list[Comparison] = field(default_factory=list,
-                                          metadata={"doc": "how records were compared to fix the arguments"})
-    follow_up: "Decision | None" = field(default=None, metadata={
-        "doc": "a second write the policy ties to this one, made right after it as the user's next request "
-               "(a delayed flight's certificate comes only after the change or cancellation); it counts as one "
-               "of the task's writes, so a blueprint offers it only when ``ComposeContext.writes_left`` allows"})
-    amount: Amount | None = field(default=None, metadata={
-        "doc": "the money this write moves, for a conditional request on it; None where there is none to "
-               "set a limit on (a free bag, an even exchange)"})
+    comparisons: list[Comparison] = field(
+        default_factory=list, metadata={"doc": "how records were compared to fix the arguments"}
+    )
+    follow_up: "Decision | None" = field(
+        default=None,
+        metadata={
+            "doc": "a second write the policy ties to this one, made right after it as the user's next request "
+            "(a delayed flight's certificate comes only after the change or cancellation); it counts as one "
+            "of the task's writes, so a blueprint offers it only when ``ComposeContext.writes_left`` allows"
+        },
+    )
+    amount: Amount | None = field(
+        default=None,
+        metadata={
+            "doc": "the money this write moves, for a conditional request on it; None where there is none to "
+            "set a limit on (a free bag, an even exchange)"
+        },
+    )
 
 
 @dataclass
@@ -76,17 +87,31 @@ class Refusal:
     targets: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     behaviour: list[str] = field(default_factory=list, metadata={"doc": "how the user takes the refusal"})
-    transfer: bool = field(default=False, metadata={"doc": "only a human agent may handle it: the agent "
-                                                           "transfers the user instead of declining"})
-    answer: str = field(default="", metadata={"doc": "a question, not a request: the fact the agent states "
-                                                     "once it has read it (no write, nothing declined)"})
-    communicate: list[str] = field(default_factory=list, metadata={"doc": "the answer's values as tau2 checks "
-                                                                          "them (communicate_info)"})
-    condition: Condition | None = field(default=None, metadata={
-        "doc": "a conditional request whose condition does not hold: the reads fix the figure, no write"})
-    declined: Call | None = field(default=None, metadata={
-        "doc": "a change of mind: the write the user asks for first and takes back once the agent asks to "
-               "confirm it; never made, so tau2's DB check fails an agent that makes it"})
+    transfer: bool = field(
+        default=False,
+        metadata={"doc": "only a human agent may handle it: the agent transfers the user instead of declining"},
+    )
+    answer: str = field(
+        default="",
+        metadata={
+            "doc": "a question, not a request: the fact the agent states "
+            "once it has read it (no write, nothing declined)"
+        },
+    )
+    communicate: list[str] = field(
+        default_factory=list, metadata={"doc": "the answer's values as tau2 checks them (communicate_info)"}
+    )
+    condition: Condition | None = field(
+        default=None,
+        metadata={"doc": "a conditional request whose condition does not hold: the reads fix the figure, no write"},
+    )
+    declined: Call | None = field(
+        default=None,
+        metadata={
+            "doc": "a change of mind: the write the user asks for first and takes back once the agent asks to "
+            "confirm it; never made, so tau2's DB check fails an agent that makes it"
+        },
+    )
 
 
 class RefusalBlueprint(Protocol):
@@ -107,11 +132,21 @@ def figure_text(value: float) -> str:
     return f"{round(value, 2):.2f}".rstrip("0").rstrip(".")
 
 
-def compare(things: str, criterion: str, chosen: Any, pool: Sequence[Any], name: Callable[[Any], str],
-            value: Callable[[Any], str]) -> Comparison:
+def compare(
+    things: str,
+    criterion: str,
+    chosen: Any,
+    pool: Sequence[Any],
+    name: Callable[[Any], str],
+    value: Callable[[Any], str],
+) -> Comparison:
     """The record of choosing ``chosen`` out of ``pool`` by ``criterion`` (every other one is set aside)."""
-    return Comparison(things=things, criterion=criterion, chosen=Candidate(name=name(chosen), value=value(chosen)),
-                      others=[Candidate(name=name(x), value=value(x)) for x in pool if x is not chosen])
+    return Comparison(
+        things=things,
+        criterion=criterion,
+        chosen=Candidate(name=name(chosen), value=value(chosen)),
+        others=[Candidate(name=name(x), value=value(x)) for x in pool if x is not chosen],
+    )
 
 
 @dataclass
@@ -129,9 +164,13 @@ class ComposeContext:
     reads_since_write: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     writes_left: int = field(default=1, metadata={"doc": "writes the task still has room for, this one included"})
-    pin: str | None = field(default=None, metadata={
-        "doc": "the only entity of its kind a write may target now (what a user changing their mind asks for "
-               "instead is about the record they first asked about)"})
+    pin: str | None = field(
+        default=None,
+        metadata={
+            "doc": "the only entity of its kind a write may target now (what a user changing their mind asks for "
+            "instead is about the record they first asked about)"
+        },
+    )
 
     def allows(self, entity: str) -> bool:
         """Whether ``pin`` lets a write target ``entity`` (entities of other kinds are not pinned)."""

@@ -105,10 +105,15 @@ def _said_after(b: Decision, a: Decision, noun: str) -> Decision | None:
     pattern, that = _record_phrase(a.targets[0])
     if not pattern.search(b.say.action):
         return None  # a request that does not name its record would not read as being about the same one
-    say = replace(b.say, action=pattern.sub(that, b.say.action),
-                  details=[pattern.sub(that, d) for d in b.say.details], takes_back=noun)
-    return replace(b, say=say, comparisons=list(a.comparisons) + list(b.comparisons),
-                   candidates=max(a.candidates, b.candidates))
+    say = replace(
+        b.say,
+        action=pattern.sub(that, b.say.action),
+        details=[pattern.sub(that, d) for d in b.say.details],
+        takes_back=noun,
+    )
+    return replace(
+        b, say=say, comparisons=list(a.comparisons) + list(b.comparisons), candidates=max(a.candidates, b.candidates)
+    )
 
 
 def _taken_back(name: str, a: Decision) -> Refusal:
@@ -117,6 +122,13 @@ def _taken_back(name: str, a: Decision) -> Refusal:
     kind, key = a.targets[0].split(":", 1)
     # The user does not ask A's figure: the agent is never scored on it, and A is dropped anyway.
     say = replace(a.say, ask="")
-    return Refusal(reads=list(a.reads), say=say, action=does.format(x=f"{_RECORD_WORDS[kind]} {key}"), reason="",
-                   entities=list(a.entities), targets=list(a.targets), unknown=list(a.unknown),
-                   declined=a.write)
+    return Refusal(
+        reads=list(a.reads),
+        say=say,
+        action=does.format(x=f"{_RECORD_WORDS[kind]} {key}"),
+        reason="",
+        entities=list(a.entities),
+        targets=list(a.targets),
+        unknown=list(a.unknown),
+        declined=a.write,
+    )

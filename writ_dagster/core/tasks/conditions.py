@@ -24,14 +24,28 @@ MIN_FIGURE = 10.0  # a limit on a few dollars is not a condition anyone sets
 _STEPS = (1000, 500, 250, 100, 50, 25, 10, 5)
 
 # {what}: the figure ("the fee for the extra bags"); {t}: the limit ("$70"); {keep}: what the user does instead.
-_IF_COST = (", but only if {what} is under {t}", ", but only if {what} comes to less than {t}",
-            ", as long as {what} stays below {t}", ", but only if {what} is less than {t}")
-_ELSE_COST = ("; if it is more, you'd rather {keep}", "; otherwise you'll {keep}",
-              "; if it costs more than that, you'll {keep}")
-_IF_REFUND = (", but only if {what} is at least {t}", ", but only if you get at least {t} back",
-              ", as long as {what} comes to {t} or more", ", but only if {what} is {t} or more")
-_ELSE_REFUND = ("; if it is less, you'd rather {keep}", "; otherwise you'll {keep}",
-                "; if you'd get less than that, you'll {keep}")
+_IF_COST = (
+    ", but only if {what} is under {t}",
+    ", but only if {what} comes to less than {t}",
+    ", as long as {what} stays below {t}",
+    ", but only if {what} is less than {t}",
+)
+_ELSE_COST = (
+    "; if it is more, you'd rather {keep}",
+    "; otherwise you'll {keep}",
+    "; if it costs more than that, you'll {keep}",
+)
+_IF_REFUND = (
+    ", but only if {what} is at least {t}",
+    ", but only if you get at least {t} back",
+    ", as long as {what} comes to {t} or more",
+    ", but only if {what} is {t} or more",
+)
+_ELSE_REFUND = (
+    "; if it is less, you'd rather {keep}",
+    "; otherwise you'll {keep}",
+    "; if you'd get less than that, you'll {keep}",
+)
 
 
 @dataclass
@@ -60,8 +74,9 @@ def holds(kind: str, figure: float, limit: float) -> bool:
     return figure < limit if kind == "cost" else figure >= limit
 
 
-def make_conditional(decision: Decision, rng: random.Random, words: random.Random,
-                     branch: bool | None = None) -> Conditional | None:
+def make_conditional(
+    decision: Decision, rng: random.Random, words: random.Random, branch: bool | None = None
+) -> Conditional | None:
     """``decision`` as a conditional request, its branch drawn by ``rng`` unless ``branch`` says whether the
     condition holds; None if it moves no money a user would set a limit on."""
     amount: Amount | None = decision.amount
@@ -80,6 +95,12 @@ def make_conditional(decision: Decision, rng: random.Random, words: random.Rando
     # The condition is the user's question: a separate "how much" ask would say it twice.
     say = replace(decision.say, ask="", condition=clause)
     name, args = decision.write
-    condition = Condition(what=amount.what, kind=amount.kind, figure=round(amount.value, 2), limit=limit, holds=take,
-                          write=PlanStep(name=name, arguments=args, kind="write"))
+    condition = Condition(
+        what=amount.what,
+        kind=amount.kind,
+        figure=round(amount.value, 2),
+        limit=limit,
+        holds=take,
+        write=PlanStep(name=name, arguments=args, kind="write"),
+    )
     return Conditional(replace(decision, say=say, communicate=[figure_text(amount.value)]), condition)

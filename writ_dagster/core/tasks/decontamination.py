@@ -115,15 +115,20 @@ class BaseTaskIndex:
             return "user of a τ²-bench task", user_id
         return None
 
-    def check_writes(self, writes: Iterable[tuple[str, dict[str, Any]]],
-                     entities: Iterable[str]) -> tuple[str, str] | None:
+    def check_writes(
+        self, writes: Iterable[tuple[str, dict[str, Any]]], entities: Iterable[str]
+    ) -> tuple[str, str] | None:
         """(reason, detail) when a write repeats a base task's gold write or an entity is avoided."""
         for name, args in writes:
             hits = self.writes.get(write_digest(name, args))
             if hits:
                 return "write equals a τ²-bench gold write", f"{name}: {', '.join(hits)}"
-        used = set(entities) | {f"{OWNED_TABLES[k]}:{v}" for _, a in writes for k, v in a.items()
-                                if k in OWNED_TABLES and isinstance(v, str)}
+        used = set(entities) | {
+            f"{OWNED_TABLES[k]}:{v}"
+            for _, a in writes
+            for k, v in a.items()
+            if k in OWNED_TABLES and isinstance(v, str)
+        }
         clash = sorted(used & self.avoided)
         if clash:
             return "entity of a τ²-bench task", ", ".join(clash)
@@ -178,8 +183,11 @@ def _writes_of(domain: Domain, task: Task) -> list[tuple[str, dict[str, Any]]]:
     return [(a.name, a.arguments) for a in actions if a.name in domain.write_tools]
 
 
-def build_index(domain: Domain, upstream_root: str | Path | None = None,  # noqa: C901 - still to split (issue 18, item 4)
-                avoid_users_of: AvoidScope = "test") -> BaseTaskIndex:
+def build_index(  # noqa: C901 - still to split (issue 18, item 4)
+    domain: Domain,
+    upstream_root: str | Path | None = None,
+    avoid_users_of: AvoidScope = "test",
+) -> BaseTaskIndex:
     """Index the installed tau2's base tasks, upstream's (bundled digests) and, if given, a task set on disk.
 
     ``avoid_users_of`` picks whose users and entities are off limits: the test split's, or every base task's.
@@ -248,5 +256,6 @@ def upstream_digests(domain: Domain, upstream_root: str | Path) -> dict[str, lis
 
 def _strip_unknown(raw: dict[str, Any]) -> dict[str, Any]:
     # Upstream adds fields the packaged model lacks (e.g. `issues`); only the gold actions matter here.
-    return {k: raw[k] for k in ("id", "description", "user_scenario", "initial_state", "evaluation_criteria")
-            if k in raw}
+    return {
+        k: raw[k] for k in ("id", "description", "user_scenario", "initial_state", "evaluation_criteria") if k in raw
+    }

@@ -22,59 +22,110 @@ import re
 from dataclasses import dataclass, field
 
 # How a request opens, with and without a motive. {a}: action phrase, {m}: motive clause.
-_PLAIN = ("You want to {a}.", "You'd like to {a}.", "You need to {a}.", "You're calling to {a}.",
-          "You are hoping to {a}.", "You'd like to get help to {a}.")
-_MOTIVATED = ("You want to {a} because {m}.", "Since {m}, you'd like to {a}.", "{M}, so you need to {a}.",
-              "You're calling to {a}; {m}.", "As {m}, you want to {a}.", "You'd like to {a}, since {m}.",
-              "{M}, which is why you want to {a}.", "You need to {a}: {m}.",
-              "Because {m}, you are hoping to {a}.")
+_PLAIN = (
+    "You want to {a}.",
+    "You'd like to {a}.",
+    "You need to {a}.",
+    "You're calling to {a}.",
+    "You are hoping to {a}.",
+    "You'd like to get help to {a}.",
+)
+_MOTIVATED = (
+    "You want to {a} because {m}.",
+    "Since {m}, you'd like to {a}.",
+    "{M}, so you need to {a}.",
+    "You're calling to {a}; {m}.",
+    "As {m}, you want to {a}.",
+    "You'd like to {a}, since {m}.",
+    "{M}, which is why you want to {a}.",
+    "You need to {a}: {m}.",
+    "Because {m}, you are hoping to {a}.",
+)
 _MOTIVE_FIRST = tuple(t for t in _MOTIVATED if t.endswith("{a}."))
 # Leads of the second and later requests (lower-cased sentence follows).
-CONNECTIVES = ("Also, ", "On top of that, ", "After that, ", "Then ", "Once that's done, ", "Separately, ",
-               "One more thing: ", "Besides that, ", "While you're at it, ", "In addition, ")
+CONNECTIVES = (
+    "Also, ",
+    "On top of that, ",
+    "After that, ",
+    "Then ",
+    "Once that's done, ",
+    "Separately, ",
+    "One more thing: ",
+    "Besides that, ",
+    "While you're at it, ",
+    "In addition, ",
+)
 # The user asks for a figure. {q} is a "how much ..." clause.
-_ASK = ("You want to know {q} before you agree.", "Before saying yes, you'd like to hear {q}.",
-        "You won't confirm until you hear {q}.", "You'll ask {q} before you decide.",
-        "You'll want to hear {q} before agreeing.", "You want to be told {q} first.",
-        "It matters to you {q}, so you ask before agreeing.", "You ask {q} before committing to anything.",
-        "Before you give the go-ahead, you ask {q}.", "You'd like to find out {q} before deciding.",
-        "First, though, you ask {q}.")
+_ASK = (
+    "You want to know {q} before you agree.",
+    "Before saying yes, you'd like to hear {q}.",
+    "You won't confirm until you hear {q}.",
+    "You'll ask {q} before you decide.",
+    "You'll want to hear {q} before agreeing.",
+    "You want to be told {q} first.",
+    "It matters to you {q}, so you ask before agreeing.",
+    "You ask {q} before committing to anything.",
+    "Before you give the go-ahead, you ask {q}.",
+    "You'd like to find out {q} before deciding.",
+    "First, though, you ask {q}.",
+)
 # Behaviour, as clauses joined into one sentence: how to confirm, and what the user keeps to themself.
-_CONFIRM = ("when the agent reads back the details of a change, you check them and say yes if they match",
-            "you agree to a change only once the agent has spelled it out",
-            "you say yes to each change after checking its details",
-            "you confirm each change with a clear yes once you have checked it",
-            "before anything is changed, you expect to hear the details",
-            "you give a plain yes when a proposal is what you asked for",
-            "if the agent's summary matches your request, you agree to it",
-            "you go along with a change once it has been read back to you correctly",
-            "you check what the agent proposes before you confirm it",
-            "you are happy to confirm anything that matches what you came for")
-_RESERVE = ("you only share what is in these instructions", "if the agent asks for something you don't know, you say so",
-            "you don't volunteer more than you're asked", "you don't make up details you aren't given here",
-            "you answer questions briefly", "you stick to what you know and don't guess",
-            "you explain what you want one piece at a time", "if something is unclear, you ask the agent to explain",
-            "you keep your messages short", "you never invent an id or a date")
+_CONFIRM = (
+    "when the agent reads back the details of a change, you check them and say yes if they match",
+    "you agree to a change only once the agent has spelled it out",
+    "you say yes to each change after checking its details",
+    "you confirm each change with a clear yes once you have checked it",
+    "before anything is changed, you expect to hear the details",
+    "you give a plain yes when a proposal is what you asked for",
+    "if the agent's summary matches your request, you agree to it",
+    "you go along with a change once it has been read back to you correctly",
+    "you check what the agent proposes before you confirm it",
+    "you are happy to confirm anything that matches what you came for",
+)
+_RESERVE = (
+    "you only share what is in these instructions",
+    "if the agent asks for something you don't know, you say so",
+    "you don't volunteer more than you're asked",
+    "you don't make up details you aren't given here",
+    "you answer questions briefly",
+    "you stick to what you know and don't guess",
+    "you explain what you want one piece at a time",
+    "if something is unclear, you ask the agent to explain",
+    "you keep your messages short",
+    "you never invent an id or a date",
+)
 # How a user takes a refused request (a line of task_instructions).
-ACCEPT_REFUSAL = ("If the agent explains why it cannot be done, you accept that and move on.",
-                  "Should the agent say the policy does not allow it, you take the explanation as it is.",
-                  "If the agent refuses and tells you why, you accept it without arguing.",
-                  "When the agent says no and gives the reason, you let that request go.")
-ACCEPT_TRANSFER = ("If the agent says a human agent has to handle it and transfers you, you agree and wait.",
-                   "Should the agent hand you over to a human colleague for it, that is fine with you.",
-                   "If the agent cannot do it and offers a transfer to a person, you accept the transfer.",
-                   "When the agent says someone else must take this over, you let it transfer you.")
+ACCEPT_REFUSAL = (
+    "If the agent explains why it cannot be done, you accept that and move on.",
+    "Should the agent say the policy does not allow it, you take the explanation as it is.",
+    "If the agent refuses and tells you why, you accept it without arguing.",
+    "When the agent says no and gives the reason, you let that request go.",
+)
+ACCEPT_TRANSFER = (
+    "If the agent says a human agent has to handle it and transfers you, you agree and wait.",
+    "Should the agent hand you over to a human colleague for it, that is fine with you.",
+    "If the agent cannot do it and offers a transfer to a person, you accept the transfer.",
+    "When the agent says someone else must take this over, you let it transfer you.",
+)
 JOINERS = ("{a}, and {b}.", "{a}; {b}.", "{a}, and also {b}.", "{A}. {B}.")
 # A change of mind: the line of what the user wants instead opens with the moment they take the previous
 # request back ({n}: "the cancellation"). The first ": " ends that moment; what follows is the new request
 # (the user outline reads it so).
-_TAKE_BACK_MOMENTS = ("reads {n} back to you and asks you to confirm", "has described {n} and asks for your yes",
-                      "asks you to confirm {n}", "spells out {n} and asks whether to go ahead")
-_TAKE_BACK = ("When the agent {t}, you change your mind: instead, you'd rather {a}",
-              "Once the agent {t}, you think better of it: what you want instead is to {a}",
-              "When the agent {t}, you say no after all: you'd rather {a}",
-              "As soon as the agent {t}, you decide against it: instead, you want to {a}")
+_TAKE_BACK_MOMENTS = (
+    "reads {n} back to you and asks you to confirm",
+    "has described {n} and asks for your yes",
+    "asks you to confirm {n}",
+    "spells out {n} and asks whether to go ahead",
+)
+_TAKE_BACK = (
+    "When the agent {t}, you change your mind: instead, you'd rather {a}",
+    "Once the agent {t}, you think better of it: what you want instead is to {a}",
+    "When the agent {t}, you say no after all: you'd rather {a}",
+    "As soon as the agent {t}, you decide against it: instead, you want to {a}",
+)
 _TAKE_BACK_OPENERS = tuple(t.split(" {t}")[0] for t in _TAKE_BACK)
+
+
 @dataclass
 class Request:
     """What a user wants from one write (or, later, one refusal, question or transfer)."""
@@ -83,15 +134,27 @@ class Request:
     motive: str = ""
     details: list[str] = field(default_factory=list, metadata={"doc": "sentences that belong to this request"})
     ask: str = field(default="", metadata={"doc": "a 'how much ...' clause for a figure the user asks about"})
-    keep_motive: bool = field(default=False, metadata={
-        "doc": "the motive is a fact the policy judges (a delayed flight the user complains about), so the "
-               "writer never leaves it out"})
-    condition: str = field(default="", metadata={
-        "doc": "the user's condition on the request and what they do otherwise, a clause that ends the request "
-               "sentence (', but only if the fee is under $70; otherwise you keep the bags as they are')"})
-    takes_back: str = field(default="", metadata={
-        "doc": "a change of mind: what the user takes back before asking for this ('the cancellation'); the "
-               "line opens with the moment they do"})
+    keep_motive: bool = field(
+        default=False,
+        metadata={
+            "doc": "the motive is a fact the policy judges (a delayed flight the user complains about), so the "
+            "writer never leaves it out"
+        },
+    )
+    condition: str = field(
+        default="",
+        metadata={
+            "doc": "the user's condition on the request and what they do otherwise, a clause that ends the request "
+            "sentence (', but only if the fee is under $70; otherwise you keep the bags as they are')"
+        },
+    )
+    takes_back: str = field(
+        default="",
+        metadata={
+            "doc": "a change of mind: what the user takes back before asking for this ('the cancellation'); the "
+            "line opens with the moment they do"
+        },
+    )
 
 
 def capitalize(text: str) -> str:
@@ -108,7 +171,7 @@ def strip_connective(sentence: str) -> str:
     """A request sentence without the connective the writer may have put in front of it."""
     for lead in CONNECTIVES:
         if sentence.startswith(lead):
-            return capitalize(sentence[len(lead):])
+            return capitalize(sentence[len(lead) :])
     return sentence
 
 
@@ -183,8 +246,13 @@ class Instruction:
     task_instructions: str
 
 
-def write_instruction(rng: random.Random, requests: list[Request], known: list[str], unknown: list[str],
-                      extra_behaviour: list[str] | None = None) -> Instruction:
+def write_instruction(
+    rng: random.Random,
+    requests: list[Request],
+    known: list[str],
+    unknown: list[str],
+    extra_behaviour: list[str] | None = None,
+) -> Instruction:
     """Lay the requests out in τ²-bench's fields (see the module docstring for the layout)."""
     lines = [request_line(rng, r, i) for i, r in enumerate(requests)]
     known = [k for k in dict.fromkeys(known) if k.strip()]

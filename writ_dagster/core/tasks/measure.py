@@ -7,8 +7,13 @@ from typing import Sequence
 from writ_dagster.core.tasks.models import AxisMeasure, Burden, Comparison, PlanStep, WriteMeasure
 
 
-def measure_axes(plan: Sequence[PlanStep], outputs: Sequence[str], candidates: Sequence[int],
-                 burdens: Sequence[Burden], comparisons: Sequence[Sequence[Comparison]] = ()) -> AxisMeasure:
+def measure_axes(
+    plan: Sequence[PlanStep],
+    outputs: Sequence[str],
+    candidates: Sequence[int],
+    burdens: Sequence[Burden],
+    comparisons: Sequence[Sequence[Comparison]] = (),
+) -> AxisMeasure:
     """Count, for each write, the reads made since the previous write and their output size.
 
     ``outputs`` holds each step's tool output; ``candidates``/``burdens`` (and ``comparisons``,
@@ -22,9 +27,16 @@ def measure_axes(plan: Sequence[PlanStep], outputs: Sequence[str], candidates: S
             reads += 1
             chars += len(out)
         elif step.kind == "write":
-            per_write.append(WriteMeasure(tool=step.name, burden=burdens[w], reads=reads,
-                                          candidates=candidates[w], evidence_chars=chars,
-                                          comparisons=list(comparisons[w]) if w < len(comparisons) else []))
+            per_write.append(
+                WriteMeasure(
+                    tool=step.name,
+                    burden=burdens[w],
+                    reads=reads,
+                    candidates=candidates[w],
+                    evidence_chars=chars,
+                    comparisons=list(comparisons[w]) if w < len(comparisons) else [],
+                )
+            )
             w += 1
             reads = chars = 0
     total_reads = sum(1 for s in plan if s.kind == "read")

@@ -71,8 +71,9 @@ class WriteMeasure(BaseModel):
     reads: int = Field(description="read calls the gold plan makes after the previous write and before this one")
     candidates: int = Field(description="candidate records the agent must compare to fix the arguments")
     evidence_chars: int = Field(description="characters of read-tool output in those reads")
-    comparisons: list[Comparison] = Field(default_factory=list,
-                                          description="comparisons that fixed the arguments (high burden)")
+    comparisons: list[Comparison] = Field(
+        default_factory=list, description="comparisons that fixed the arguments (high burden)"
+    )
 
 
 class AxisMeasure(BaseModel):
@@ -113,15 +114,30 @@ class SynthesisConfig(SettingsModel):
     read_heavy_min_reads: int = Field(7, description="a read-heavy write needs at least this many reads")
     max_attempts_per_task: int = Field(20, description="give up on a batch after this many attempts per wanted task")
     family_mix: dict[str, float] = Field(
-        default_factory=lambda: {"refusal": 0.07, "mixed": 0.1, "transfer": 0.05, "information": 0.05,
-                                 "conditional": 0.15, "change_of_mind": 0.06},
-        description="share of attempts of each task family beyond plain writes; the rest are 'writes'")
+        default_factory=lambda: {
+            "refusal": 0.07,
+            "mixed": 0.1,
+            "transfer": 0.05,
+            "information": 0.05,
+            "conditional": 0.15,
+            "change_of_mind": 0.06,
+        },
+        description="share of attempts of each task family beyond plain writes; the rest are 'writes'",
+    )
     avoid_users_of: Literal["test", "base"] = Field(
-        "test", description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
-                            "test split's, or every base task's")
+        "test",
+        description="τ²-bench tasks whose users, reservations and orders synthesis never uses: the "
+        "test split's, or every base task's",
+    )
 
-    @field_validator("tasks_per_batch", "min_writes", "max_writes", "max_attempts_per_task",
-                     "write_intensive_min_writes", "read_heavy_min_reads")
+    @field_validator(
+        "tasks_per_batch",
+        "min_writes",
+        "max_writes",
+        "max_attempts_per_task",
+        "write_intensive_min_writes",
+        "read_heavy_min_reads",
+    )
     @classmethod
     def _positive(cls, value: int, info: Any) -> int:
         if value < 1:
@@ -168,8 +184,9 @@ class Condition(BaseModel):
     refund, a price difference) against a round amount the user names. The DB decides the branch."""
 
     what: str = Field(description="the figure, as both sides name it: 'the fee for the extra bags'")
-    kind: Literal["cost", "refund"] = Field(description="cost: the user pays it and sets a ceiling; refund: the "
-                                                        "user gets it back and sets a floor")
+    kind: Literal["cost", "refund"] = Field(
+        description="cost: the user pays it and sets a ceiling; refund: the user gets it back and sets a floor"
+    )
     figure: float = Field(description="the figure the reads give, in dollars (the agent must say it)")
     limit: float = Field(description="the user's limit, in dollars: never within 15% of the figure")
     holds: bool = Field(description="the figure is on the user's side of the limit: the write is made")
@@ -183,18 +200,33 @@ class RefusalPart(BaseModel):
     request: int = Field(description="index of its line in reason_for_call")
     action: str = Field(description="what is declined, as the agent says it: 'cancel reservation QW4873'")
     reason: str = Field(description="the policy's reason, as the agent says it")
-    transfer: bool = Field(False, description="the policy sends this request to a human agent: the agent "
-                                              "calls transfer_to_human_agents (the gold plan's last action)")
-    answer: str = Field("", description="for a question: the fact the agent must find by reads and state "
-                                        "(one of communicate_info); empty for a refused or transferred request")
-    condition: Condition | None = Field(None, description="for a conditional request: the figure, the user's "
-                                                          "limit and the branch the DB fixes (its write, if "
-                                                          "made, is the request's own)")
-    declined: PlanStep | None = Field(None, description="for a change of mind: the write the user asks for first "
-                                                        "and takes back when the agent asks to confirm it (never "
-                                                        "made); the next request is what they want instead")
-    declined_reads: int = Field(0, description="for a change of mind: how many reads of the next write's evidence "
-                                               "(its first ones) the agent makes to describe the declined write")
+    transfer: bool = Field(
+        False,
+        description="the policy sends this request to a human agent: the agent "
+        "calls transfer_to_human_agents (the gold plan's last action)",
+    )
+    answer: str = Field(
+        "",
+        description="for a question: the fact the agent must find by reads and state "
+        "(one of communicate_info); empty for a refused or transferred request",
+    )
+    condition: Condition | None = Field(
+        None,
+        description="for a conditional request: the figure, the user's "
+        "limit and the branch the DB fixes (its write, if "
+        "made, is the request's own)",
+    )
+    declined: PlanStep | None = Field(
+        None,
+        description="for a change of mind: the write the user asks for first "
+        "and takes back when the agent asks to confirm it (never "
+        "made); the next request is what they want instead",
+    )
+    declined_reads: int = Field(
+        0,
+        description="for a change of mind: how many reads of the next write's evidence "
+        "(its first ones) the agent makes to describe the declined write",
+    )
 
     @property
     def kind(self) -> str:

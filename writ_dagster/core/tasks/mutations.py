@@ -31,7 +31,7 @@ def mutate(plan: list[PlanStep], kind: str, rng: random.Random) -> list[PlanStep
     step = plan[i]
     args = copy.deepcopy(step.arguments)
     if kind == "dropped_write":
-        return plan[:i] + plan[i + 1:]
+        return plan[:i] + plan[i + 1 :]
     if kind == "wrong_id":
         key = _first_id_key(args)
         if key is None:
@@ -57,4 +57,4 @@ def mutate(plan: list[PlanStep], kind: str, rng: random.Random) -> list[PlanStep
             return None
     else:
         raise ValueError(f"unknown mutation {kind!r}; known: {', '.join(MUTATIONS)}")
-    return plan[:i] + [PlanStep(name=step.name, arguments=args, kind=step.kind)] + plan[i + 1:]
+    return plan[:i] + [PlanStep(name=step.name, arguments=args, kind=step.kind)] + plan[i + 1 :]

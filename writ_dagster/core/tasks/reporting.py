@@ -9,7 +9,11 @@ from writ_dagster.core.tasks.models import Rejection, TaskRecord
 
 # Evidence-burden buckets of `max_reads_before_write` (the read axis of WRIT).
 BURDEN_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("0-1", 0, 1), ("2-3", 2, 3), ("4-5", 4, 5), ("6-8", 6, 8), ("9+", 9, None),
+    ("0-1", 0, 1),
+    ("2-3", 2, 3),
+    ("4-5", 4, 5),
+    ("6-8", 6, 8),
+    ("9+", 9, None),
 )
 
 
@@ -50,4 +54,3 @@ def joint_table_markdown(records: Sequence[TaskRecord]) -> str:
     totals = [sum(joint.get((w, b), 0) for w in writes) for b in labels]
     lines.append("| total | " + " | ".join(str(t) for t in totals) + f" | {sum(totals)} |")
     return "\n".join(lines)
-

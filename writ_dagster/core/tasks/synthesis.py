@@ -115,8 +115,7 @@ class _Draft:
 class Synthesizer:
     """Synthesizes verified WRIT tasks for one domain."""
 
-    def __init__(self, domain: str | Domain, config: SynthesisConfig,
-                 upstream_tasks_dir: str | None = None) -> None:
+    def __init__(self, domain: str | Domain, config: SynthesisConfig, upstream_tasks_dir: str | None = None) -> None:
         self.domain = domain if isinstance(domain, Domain) else get_domain(domain)
         self.config = config
         self.composer = get_composer(self.domain.name)
@@ -190,8 +189,9 @@ class Synthesizer:
         ident = self.composer.identify(fork.db, user, rng, words)
         persona = self.composer.persona(fork.db, user, rng)
         plan: list[PlanStep] = []
-        ctx = ComposeContext(db=fork.db, rng=rng, words=words, user_id=user, burden="low",
-                             min_reads=self.config.read_heavy_min_reads)
+        ctx = ComposeContext(
+            db=fork.db, rng=rng, words=words, user_id=user, burden="low", min_reads=self.config.read_heavy_min_reads
+        )
 
         def run(call: Call, what: str) -> None:
             name, args = call
@@ -256,9 +256,19 @@ class Synthesizer:
                 decisions.append(d)
                 burdens.append(ctx.burden)
             else:
-                refusals.append(Refusal(reads=d.reads, say=d.say, action=d.say.action, reason="",
-                                        entities=d.entities, targets=d.targets, unknown=d.unknown,
-                                        communicate=d.communicate, condition=condition))
+                refusals.append(
+                    Refusal(
+                        reads=d.reads,
+                        say=d.say,
+                        action=d.say.action,
+                        reason="",
+                        entities=d.entities,
+                        targets=d.targets,
+                        unknown=d.unknown,
+                        communicate=d.communicate,
+                        condition=condition,
+                    )
+                )
         elif family not in ("writes", "change_of_mind"):
             # The refused (or transferred) request comes last, so its reads are the plan's trailing reads;
             # a transfer ends the conversation, so its call is the plan's last action.
@@ -266,11 +276,32 @@ class Synthesizer:
             for call in refusal.reads:
                 run(call, "refusal read")
             if refusal.transfer:
-                run((TRANSFER_TOOL, {"summary": f"User {user} asks to {refusal.action}; a human agent has to handle "
-                                                f"it: {refusal.reason}."}), "transfer")
+                run(
+                    (
+                        TRANSFER_TOOL,
+                        {
+                            "summary": f"User {user} asks to {refusal.action}; a human agent has to handle "
+                            f"it: {refusal.reason}."
+                        },
+                    ),
+                    "transfer",
+                )
             refusals.append(refusal)
-        return _Draft(ttype, user, plan, decisions, burdens, ident.known, ident.opening, persona, words,
-                      family, refusals, condition, declined_reads)
+        return _Draft(
+            ttype,
+            user,
+            plan,
+            decisions,
+            burdens,
+            ident.known,
+            ident.opening,
+            persona,
+            words,
+            family,
+            refusals,
+            condition,
+            declined_reads,
+        )
 
     def _conditional(self, ctx: ComposeContext, ttype: TrajectoryType, rng: random.Random) -> Conditional:
         """A write decision that moves money, made conditional on it (see :mod:`.conditions`)."""
@@ -332,8 +363,7 @@ class Synthesizer:
         blueprints = list(self.composer.blueprints)
         ctx.rng.shuffle(blueprints)
         # Blueprints that ask to go first for this context do (stable: the shuffle orders the rest).
-        blueprints.sort(key=lambda bp: not (getattr(bp, "first", None)
-                                             and bp.first(ctx)))  # type: ignore[attr-defined]  # an optional hook
+        blueprints.sort(key=lambda bp: not (getattr(bp, "first", None) and bp.first(ctx)))  # type: ignore[attr-defined]  # an optional hook
         skipped: list[str] = []
         for bp in blueprints:
             try:
@@ -357,49 +387,88 @@ class Synthesizer:
             # A figure the agent is scored on saying must be one the user asks for (or sets a condition on).
             if x.communicate and not (x.say.ask or x.say.condition):
                 raise Rejected("figure to communicate that the user never asks for", x.write[0])
-        instruction = write_instruction(d.words, d.requests(),
-                                        d.identity_known,
-                                        [u for x in d.decisions for u in x.unknown]
-                                        + [u for r in d.refusals for u in r.unknown],
-                                        [b for r in d.refusals for b in r.behaviour])
-        communicate = list(dict.fromkeys([c for x in d.decisions for c in x.communicate]
-                                         + [c for r in d.refusals for c in r.communicate]))
+        instruction = write_instruction(
+            d.words,
+            d.requests(),
+            d.identity_known,
+            [u for x in d.decisions for u in x.unknown] + [u for r in d.refusals for u in r.unknown],
+            [b for r in d.refusals for b in r.behaviour],
+        )
+        communicate = list(
+            dict.fromkeys(
+                [c for x in d.decisions for c in x.communicate] + [c for r in d.refusals for c in r.communicate]
+            )
+        )
         return Task(
             id=task_id,
             description=Description(
-                purpose=(f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
-                         + "".join(f", transfer to a human agent to {r.action}" if r.transfer
-                                   else f", answer: {r.answer}" if r.answer
-                                   else "" if r.condition
-                                   else f", taken back before the last: {r.action}" if r.declined
-                                   else f", refuse to {r.action}" for r in d.refusals)
-                         + (_condition_note(d.condition) if d.condition else "") + f" for user {d.user_id}."),
-                relevant_policies=None, notes=None),
+                purpose=(
+                    f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
+                    + "".join(
+                        f", transfer to a human agent to {r.action}"
+                        if r.transfer
+                        else f", answer: {r.answer}"
+                        if r.answer
+                        else ""
+                        if r.condition
+                        else f", taken back before the last: {r.action}"
+                        if r.declined
+                        else f", refuse to {r.action}"
+                        for r in d.refusals
+                    )
+                    + (_condition_note(d.condition) if d.condition else "")
+                    + f" for user {d.user_id}."
+                ),
+                relevant_policies=None,
+                notes=None,
+            ),
             user_scenario=UserScenario(
                 persona=d.persona,
                 instructions=StructuredUserInstructions(
-                    domain=self.domain.name, reason_for_call=instruction.reason_for_call,
-                    known_info=instruction.known_info, unknown_info=instruction.unknown_info,
-                    task_instructions=instruction.task_instructions)),
+                    domain=self.domain.name,
+                    reason_for_call=instruction.reason_for_call,
+                    known_info=instruction.known_info,
+                    unknown_info=instruction.unknown_info,
+                    task_instructions=instruction.task_instructions,
+                ),
+            ),
             evaluation_criteria=EvaluationCriteria(
                 # A transfer's summary is the agent's own words: only the call itself is compared.
-                actions=[Action(action_id=f"{task_id}_{i}", requestor="assistant", name=s.name, arguments=s.arguments,
-                                compare_args=[] if s.name == TRANSFER_TOOL else None) for i, s in enumerate(d.plan)],
+                actions=[
+                    Action(
+                        action_id=f"{task_id}_{i}",
+                        requestor="assistant",
+                        name=s.name,
+                        arguments=s.arguments,
+                        compare_args=[] if s.name == TRANSFER_TOOL else None,
+                    )
+                    for i, s in enumerate(d.plan)
+                ],
                 communicate_info=communicate,
                 # Read by an LLM judge only when reward_basis asks for it; the DB check already fails
                 # an agent that carries out a refused request.
-                nl_assertions=[f"The agent does not {r.action} itself and transfers the user to a human agent, "
-                               f"explaining that {r.reason}." if r.transfer else
-                               f"The agent tells the user that {r.answer}." if r.answer else
-                               _condition_assertion(r.action, r.condition) if r.condition else
-                               f"The agent does not {r.action}: the user takes it back when asked to confirm it."
-                               if r.declined else
-                               f"The agent does not {r.action} and explains that {r.reason}." for r in d.refusals]
-                + ([_condition_assertion(d.decisions[-1].say.action, d.condition)]
-                   if d.condition and d.condition.holds else []),
+                nl_assertions=[
+                    f"The agent does not {r.action} itself and transfers the user to a human agent, "
+                    f"explaining that {r.reason}."
+                    if r.transfer
+                    else f"The agent tells the user that {r.answer}."
+                    if r.answer
+                    else _condition_assertion(r.action, r.condition)
+                    if r.condition
+                    else f"The agent does not {r.action}: the user takes it back when asked to confirm it."
+                    if r.declined
+                    else f"The agent does not {r.action} and explains that {r.reason}."
+                    for r in d.refusals
+                ]
+                + (
+                    [_condition_assertion(d.decisions[-1].say.action, d.condition)]
+                    if d.condition and d.condition.holds
+                    else []
+                ),
                 # A transfer leaves the DB as it was: the action check is what scores it.
                 reward_basis=[RewardType.DB, RewardType.COMMUNICATE]
-                + ([RewardType.ACTION] if any(r.transfer for r in d.refusals) else [])),
+                + ([RewardType.ACTION] if any(r.transfer for r in d.refusals) else []),
+            ),
         )
 
     def _verify(self, task: Task, d: _Draft):
@@ -454,9 +523,13 @@ class Synthesizer:
                 draft = self._compose(rng, words, family)
                 self._check_type(draft)
                 writes = [(s.name, s.arguments) for s in draft.plan if s.kind == "write"]
-                _reject_if(self.index.check_writes(
-                    writes, [e for x in draft.decisions for e in x.entities]
-                    + [e for r in draft.refusals for e in r.entities]))
+                _reject_if(
+                    self.index.check_writes(
+                        writes,
+                        [e for x in draft.decisions for e in x.entities]
+                        + [e for r in draft.refusals for e in r.entities],
+                    )
+                )
                 task = self._task(task_id, draft)
                 run = self._verify(task, draft)
                 sig = signature(self.domain, writes)
@@ -473,8 +546,9 @@ class Synthesizer:
             except Rejected as r:
                 rejections.append(Rejection(attempt=attempt, reason=r.reason, detail=r.detail[:300]))
             attempt += 1
-        return BatchResult(domain=self.domain.name, partition=partition, tasks=tasks,
-                           rejections=rejections, attempts=attempt)
+        return BatchResult(
+            domain=self.domain.name, partition=partition, tasks=tasks, rejections=rejections, attempts=attempt
+        )
 
     def _owed(self, tasks: list[TaskRecord], want: int) -> list[Family]:
         """The families this batch still owes under MIN_PER_BATCH, once per task owed."""
@@ -489,37 +563,78 @@ class Synthesizer:
         if d.ttype == "write-intensive" and len(d.decisions) < c.write_intensive_min_writes:
             raise Rejected("too few writes for write-intensive", str(len(d.decisions)))
 
-    def _record(self, task: Task, d: _Draft, run, partition: str, index: int, seed: int,
-                attempt: int) -> TaskRecord:
+    def _record(self, task: Task, d: _Draft, run, partition: str, index: int, seed: int, attempt: int) -> TaskRecord:
         outputs = [s.content for s in run.steps]
-        axes = measure_axes(d.plan, outputs, [x.candidates for x in d.decisions], d.burdens,
-                            [x.comparisons for x in d.decisions])
+        axes = measure_axes(
+            d.plan, outputs, [x.candidates for x in d.decisions], d.burdens, [x.comparisons for x in d.decisions]
+        )
         if d.ttype == "read-heavy" and axes.max_reads_before_write < self.config.read_heavy_min_reads:
-            raise Rejected("read-heavy task below the evidence target",
-                           f"{axes.max_reads_before_write} < {self.config.read_heavy_min_reads}")
-        entities = sorted({e for x in d.decisions for e in x.entities} | {e for r in d.refusals for e in r.entities}
-                          | {f"users:{d.user_id}"})
+            raise Rejected(
+                "read-heavy task below the evidence target",
+                f"{axes.max_reads_before_write} < {self.config.read_heavy_min_reads}",
+            )
+        entities = sorted(
+            {e for x in d.decisions for e in x.entities}
+            | {e for r in d.refusals for e in r.entities}
+            | {f"users:{d.user_id}"}
+        )
         task_json = task.model_dump(mode="json", exclude_none=True)
         body = {
-            "task": task_json, "type": d.ttype, "family": d.family, "axes": axes.model_dump(mode="json"),
+            "task": task_json,
+            "type": d.ttype,
+            "family": d.family,
+            "axes": axes.model_dump(mode="json"),
             "plan": [s.model_dump(mode="json") for s in d.plan],
         }
         import json
 
         content_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         return TaskRecord(
-            task_id=task.id, domain=self.domain.name, partition=partition, index=index,
-            trajectory_type=d.ttype, user_id=d.user_id, task=task_json, gold_actions=d.plan, axes=axes,
-            sources=TaskSources(entities=entities, seed=seed, attempt=attempt, config_hash=self.config_hash,
-                                code_version=self.code_version, tau2_version=self.tau2_version),
-            content_hash=content_hash, family=d.family,
-            refusals=[RefusalPart(request=d.request_index(i), action=r.action, reason=r.reason, transfer=r.transfer,
-                                  answer=r.answer, condition=r.condition, declined=self._step(r.declined),
-                                  declined_reads=d.declined_reads)
-                      for i, r in enumerate(d.refusals)]
+            task_id=task.id,
+            domain=self.domain.name,
+            partition=partition,
+            index=index,
+            trajectory_type=d.ttype,
+            user_id=d.user_id,
+            task=task_json,
+            gold_actions=d.plan,
+            axes=axes,
+            sources=TaskSources(
+                entities=entities,
+                seed=seed,
+                attempt=attempt,
+                config_hash=self.config_hash,
+                code_version=self.code_version,
+                tau2_version=self.tau2_version,
+            ),
+            content_hash=content_hash,
+            family=d.family,
+            refusals=[
+                RefusalPart(
+                    request=d.request_index(i),
+                    action=r.action,
+                    reason=r.reason,
+                    transfer=r.transfer,
+                    answer=r.answer,
+                    condition=r.condition,
+                    declined=self._step(r.declined),
+                    declined_reads=d.declined_reads,
+                )
+                for i, r in enumerate(d.refusals)
+            ]
             # A conditional request whose write is made is the last of the write requests.
-            + ([RefusalPart(request=len(d.decisions) - 1, action=d.decisions[-1].say.action, reason="",
-                            condition=d.condition)] if d.condition and d.condition.holds else []),
+            + (
+                [
+                    RefusalPart(
+                        request=len(d.decisions) - 1,
+                        action=d.decisions[-1].say.action,
+                        reason="",
+                        condition=d.condition,
+                    )
+                ]
+                if d.condition and d.condition.holds
+                else []
+            ),
         )
 
 
@@ -532,14 +647,16 @@ MAX_FORCED = 20  # attempts at a family's owed tasks before the batch gives up o
 def _condition_note(c: Condition) -> str:
     """The purpose's words for a conditional request and the branch the DB took."""
     side = "under" if c.kind == "cost" else "at least"
-    return (f", only if {c.what} is {side} {spoken_money(c.limit)}: it is {spoken_money(c.figure)}, so "
-            + ("its write is made" if c.holds else "nothing is changed"))
+    return f", only if {c.what} is {side} {spoken_money(c.limit)}: it is {spoken_money(c.figure)}, so " + (
+        "its write is made" if c.holds else "nothing is changed"
+    )
 
 
 def _condition_assertion(action: str, c: Condition) -> str:
     """What an LLM judge checks of a conditional request (read only when reward_basis asks for it)."""
-    return (f"The agent tells the user that {c.what} is {spoken_money(c.figure)} and, as the user asked, "
-            + (f"goes on to {action}." if c.holds else f"does not {action}."))
+    return f"The agent tells the user that {c.what} is {spoken_money(c.figure)} and, as the user asked, " + (
+        f"goes on to {action}." if c.holds else f"does not {action}."
+    )
 
 
 def closing_message(task: Task) -> str:
@@ -553,8 +670,9 @@ def closing_message(task: Task) -> str:
     return "Everything you asked for is done. For your records: " + "; ".join(info) + "."
 
 
-def synthesize_batch(domain: str, partition: str, config: SynthesisConfig,
-                     upstream_tasks_dir: str | None = None) -> BatchResult:
+def synthesize_batch(
+    domain: str, partition: str, config: SynthesisConfig, upstream_tasks_dir: str | None = None
+) -> BatchResult:
     """Synthesize one batch partition of verified tasks (see :class:`Synthesizer`)."""
     return Synthesizer(domain, config, upstream_tasks_dir).synthesize(partition)
 

@@ -42,8 +42,10 @@ class LengthFigures(BaseModel):
         if not self.rows:
             return f"0 rows ({self.unit})"
         over = "" if self.limit is None else f"; {self.over_limit} over {self.limit:,}"
-        return (f"{self.rows} rows: min {self.min:,}, median {self.median:,.0f}, p90 {self.p90:,}, "
-                f"p99 {self.p99:,}, max {self.max:,} {self.unit}{over}")
+        return (
+            f"{self.rows} rows: min {self.min:,}, median {self.median:,.0f}, p90 {self.p90:,}, "
+            f"p99 {self.p99:,}, max {self.max:,} {self.unit}{over}"
+        )
 
 
 def _rank(ordered: Sequence[int], share: float) -> int:
@@ -51,17 +53,26 @@ def _rank(ordered: Sequence[int], share: float) -> int:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def length_figures(lengths: Iterable[int], unit: Literal["tokens", "characters"],
-                   limit: int | None = None) -> LengthFigures:
+def length_figures(
+    lengths: Iterable[int], unit: Literal["tokens", "characters"], limit: int | None = None
+) -> LengthFigures:
     """Min, median, p90, p99 and max of ``lengths`` (nearest rank), and how many exceed ``limit``."""
     ordered = sorted(lengths)
     if not ordered:
         return LengthFigures(unit=unit, rows=0, limit=limit, over_limit=0 if limit is not None else None)
     mid = len(ordered) // 2
     median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-    return LengthFigures(unit=unit, rows=len(ordered), min=ordered[0], median=median, p90=_rank(ordered, 0.9),
-                         p99=_rank(ordered, 0.99), max=ordered[-1], limit=limit,
-                         over_limit=None if limit is None else sum(n > limit for n in ordered))
+    return LengthFigures(
+        unit=unit,
+        rows=len(ordered),
+        min=ordered[0],
+        median=median,
+        p90=_rank(ordered, 0.9),
+        p99=_rank(ordered, 0.99),
+        max=ordered[-1],
+        limit=limit,
+        over_limit=None if limit is None else sum(n > limit for n in ordered),
+    )
 
 
 class TokenizerUnavailable(RuntimeError):
@@ -70,8 +81,10 @@ class TokenizerUnavailable(RuntimeError):
 
 def _offline() -> bool:
     # read at call time: huggingface_hub reads its own flag once, at import
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def load_tokenizer(name: str, probe_timeout_s: float = 10.0) -> Any:
@@ -100,8 +113,9 @@ def load_tokenizer(name: str, probe_timeout_s: float = 10.0) -> Any:
         HfApi().model_info(name, timeout=probe_timeout_s)
     except Exception as exc:  # noqa: BLE001 - no network, no such model, gated: all mean 'not at hand'
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise TokenizerUnavailable(f"not available offline ({name} is not in the local cache and the hub "
-                                   f"did not answer: {reason})") from None
+        raise TokenizerUnavailable(
+            f"not available offline ({name} is not in the local cache and the hub did not answer: {reason})"
+        ) from None
     try:
         return AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as exc:
@@ -128,14 +142,16 @@ class TokenCounter:
 
     def __init__(self, tok: Any, assistant_only_loss: bool = True, chat_template: str | None = None) -> None:
         self.tok = tok
-        self.chat_template = chat_template if chat_template is not None else training_chat_template(
-            tok, assistant_only_loss)
+        self.chat_template = (
+            chat_template if chat_template is not None else training_chat_template(tok, assistant_only_loss)
+        )
 
     def __call__(self, messages: list[dict[str, Any]], tools: str | list[dict[str, Any]] | None) -> int:
         """Tokens of one row (``tools`` as the JSON text the SFT Parquet holds, or parsed)."""
         parsed = json.loads(tools) if isinstance(tools, str) else tools
-        out = self.tok.apply_chat_template(messages, tools=parsed, chat_template=self.chat_template,
-                                           tokenize=True, return_dict=True)
+        out = self.tok.apply_chat_template(
+            messages, tools=parsed, chat_template=self.chat_template, tokenize=True, return_dict=True
+        )
         return len(out["input_ids"])
 
 

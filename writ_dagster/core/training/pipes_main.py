@@ -70,14 +70,19 @@ def run_under_pipes() -> TrainResult | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: under Dagster Pipes, or ``--job FILE`` by hand."""
-    parser = argparse.ArgumentParser(prog="python -m writ_dagster.core.training.pipes_main",
-                                     description="Fine-tune a checkpoint (launched by Dagster Pipes)")
+    parser = argparse.ArgumentParser(
+        prog="python -m writ_dagster.core.training.pipes_main",
+        description="Fine-tune a checkpoint (launched by Dagster Pipes)",
+    )
     parser.add_argument("--job", help="a TrainJob JSON file, to run without Dagster")
     ns, _ = parser.parse_known_args(argv)  # Pipes may add its own --dagster-pipes-* arguments
     if ns.job:
         job = TrainJob.model_validate_json(Path(ns.job).read_text())
-        result = train_checkpoint(job, on_log=lambda p: print(f"step {p['step']}: loss {p['loss']:.4f}", flush=True),
-                                  say=lambda msg: print(msg, flush=True))
+        result = train_checkpoint(
+            job,
+            on_log=lambda p: print(f"step {p['step']}: loss {p['loss']:.4f}", flush=True),
+            say=lambda msg: print(msg, flush=True),
+        )
         if result is not None:
             print(result.checkpoint)
         return 0

@@ -34,11 +34,19 @@ def qwen3_config(arch: Qwen3Arch, tok: Any) -> Any:
 
     eos = tok.convert_tokens_to_ids(tok.eos_token)
     return Qwen3Config(
-        vocab_size=len(tok), hidden_size=arch.hidden_size, intermediate_size=arch.intermediate_size,
-        num_hidden_layers=arch.num_layers, num_attention_heads=arch.num_heads,
-        num_key_value_heads=arch.num_kv_heads or arch.num_heads, head_dim=arch.head_dim,
-        max_position_embeddings=arch.max_position_embeddings, tie_word_embeddings=arch.tie_word_embeddings,
-        bos_token_id=None, eos_token_id=eos, pad_token_id=tok.pad_token_id)
+        vocab_size=len(tok),
+        hidden_size=arch.hidden_size,
+        intermediate_size=arch.intermediate_size,
+        num_hidden_layers=arch.num_layers,
+        num_attention_heads=arch.num_heads,
+        num_key_value_heads=arch.num_kv_heads or arch.num_heads,
+        head_dim=arch.head_dim,
+        max_position_embeddings=arch.max_position_embeddings,
+        tie_word_embeddings=arch.tie_word_embeddings,
+        bos_token_id=None,
+        eos_token_id=eos,
+        pad_token_id=tok.pad_token_id,
+    )
 
 
 def new_qwen3(arch: Qwen3Arch, tok: Any, seed: int | None = None) -> Any:

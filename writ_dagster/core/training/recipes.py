@@ -94,26 +94,54 @@ class TrainingRecipe(SettingsModel):
 CPU_TINY = TrainingRecipe(
     name="cpu-tiny",
     description="The untrained tiny Qwen3 (2 layers, hidden 64, local tokenizer) on CPU for 20 steps of 2 "
-                "conversations up to 4096 tokens: proves the loop, not a useful model.",
-    base_model=TINY_BASE, tiny_base=TinyBaseSpec(), device="cpu", dtype="float32", bf16=False,
-    max_length=4096, learning_rate=5e-3, warmup_steps=5, num_train_epochs=1.0, max_steps=20,
-    per_device_train_batch_size=2, gradient_accumulation_steps=1, gradient_checkpointing=False,
-    attn_implementation="sdpa", logging_steps=4, seed=0)
+    "conversations up to 4096 tokens: proves the loop, not a useful model.",
+    base_model=TINY_BASE,
+    tiny_base=TinyBaseSpec(),
+    device="cpu",
+    dtype="float32",
+    bf16=False,
+    max_length=4096,
+    learning_rate=5e-3,
+    warmup_steps=5,
+    num_train_epochs=1.0,
+    max_steps=20,
+    per_device_train_batch_size=2,
+    gradient_accumulation_steps=1,
+    gradient_checkpointing=False,
+    attn_implementation="sdpa",
+    logging_steps=4,
+    seed=0,
+)
 
 GPU_QWEN3_4B = TrainingRecipe(
     name="gpu-qwen3-4b",
     description="Full fine-tuning of Qwen3-4B-Instruct-2507 in bf16 (one 80 GB GPU, or several with accelerate).",
-    base_model="Qwen/Qwen3-4B-Instruct-2507", device="gpu", dtype="bfloat16", bf16=True,
-    max_length=16384, learning_rate=1e-5, lr_scheduler_type="cosine", warmup_steps=0.05, num_train_epochs=3.0,
-    per_device_train_batch_size=1, gradient_accumulation_steps=16, weight_decay=0.0, max_grad_norm=1.0,
-    gradient_checkpointing=True, logging_steps=5, seed=0)
+    base_model="Qwen/Qwen3-4B-Instruct-2507",
+    device="gpu",
+    dtype="bfloat16",
+    bf16=True,
+    max_length=16384,
+    learning_rate=1e-5,
+    lr_scheduler_type="cosine",
+    warmup_steps=0.05,
+    num_train_epochs=3.0,
+    per_device_train_batch_size=1,
+    gradient_accumulation_steps=16,
+    weight_decay=0.0,
+    max_grad_norm=1.0,
+    gradient_checkpointing=True,
+    logging_steps=5,
+    seed=0,
+)
 
-GPU_QWEN3_4B_LORA = GPU_QWEN3_4B.model_copy(update={
-    "name": "gpu-qwen3-4b-lora",
-    "description": "LoRA (r=64, alpha=128, all linear layers) on Qwen3-4B-Instruct-2507 in bf16, merged at the end.",
-    "lora": LoraSpec(r=64, alpha=128, dropout=0.05, target_modules="all-linear"),
-    "learning_rate": 1e-4,
-})
+GPU_QWEN3_4B_LORA = GPU_QWEN3_4B.model_copy(
+    update={
+        "name": "gpu-qwen3-4b-lora",
+        "description": "LoRA (r=64, alpha=128, all linear layers) on Qwen3-4B-Instruct-2507 in bf16, merged at the end.",
+        "lora": LoraSpec(r=64, alpha=128, dropout=0.05, target_modules="all-linear"),
+        "learning_rate": 1e-4,
+    }
+)
 
 RECIPES: dict[str, TrainingRecipe] = {r.name: r for r in (CPU_TINY, GPU_QWEN3_4B, GPU_QWEN3_4B_LORA)}
 
@@ -131,8 +159,10 @@ def get_recipe(name: str, overrides: dict[str, Any] | None = None) -> TrainingRe
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(TrainingRecipe.model_fields))
     if unknown:
-        raise ValueError(f"unknown training recipe field(s) {', '.join(map(repr, unknown))} in overrides of "
-                         f"{name!r}; known fields: {', '.join(TrainingRecipe.model_fields)}")
+        raise ValueError(
+            f"unknown training recipe field(s) {', '.join(map(repr, unknown))} in overrides of "
+            f"{name!r}; known fields: {', '.join(TrainingRecipe.model_fields)}"
+        )
     if "name" in overrides and overrides["name"] != name:
         raise ValueError("overrides cannot rename a recipe; pick the recipe by its name instead")
     for key, value in overrides.items():

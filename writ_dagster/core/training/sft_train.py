@@ -50,8 +50,11 @@ class TrainJob(BaseModel):
     validation_path: str | None = Field(None, description="its validation.parquet, if it has rows")
     out: str = Field(description="the checkpoint folder to create (trained into '<out>.partial' first)")
     sft_version: str
-    base_model: str | None = Field(None, description="the base model's folder or hub id as the launching process "
-                                                     "resolved it (it builds the tiny base); default: the recipe's")
+    base_model: str | None = Field(
+        None,
+        description="the base model's folder or hub id as the launching process "
+        "resolved it (it builds the tiny base); default: the recipe's",
+    )
 
 
 class TrainResult(BaseModel):
@@ -65,9 +68,11 @@ class TrainResult(BaseModel):
     sft_version: str
     steps: int
     train_rows: int
-    rows_at_max_length: int = Field(description="train rows longer than max_length, which the trainer cut at the end "
-                                                "(their tail was not trained): its own count, with the tokenizer "
-                                                "and chat template it trained with, before cutting")
+    rows_at_max_length: int = Field(
+        description="train rows longer than max_length, which the trainer cut at the end "
+        "(their tail was not trained): its own count, with the tokenizer "
+        "and chat template it trained with, before cutting"
+    )
     split_rows: int | None = Field(None, description="rows of the train split (train_rows: those the trainer kept)")
     token_lengths: LengthFigures | None = Field(None, description="tokens of the train split's rows, as trained")
     final_loss: float | None
@@ -100,9 +105,11 @@ def resolve_base_model(job: TrainJob) -> str:
     """The base model's hub id or folder: the job's, else the recipe's (never the tiny base's bare name)."""
     base = job.base_model or job.recipe.base_model
     if base == TINY_BASE:
-        raise ValueError(f"recipe {job.recipe.name!r} trains the tiny base: the launching process builds it "
-                         "(writ_dagster.core.llm.tiny_model.ensure_tiny_base) and names its folder in the job's "
-                         "base_model")
+        raise ValueError(
+            f"recipe {job.recipe.name!r} trains the tiny base: the launching process builds it "
+            "(writ_dagster.core.llm.tiny_model.ensure_tiny_base) and names its folder in the job's "
+            "base_model"
+        )
     return base
 
 
@@ -120,8 +127,9 @@ def load_sft_split(path: str | Path) -> Any:
     return ds.select_columns(list(SFT_COLUMNS))
 
 
-def build_trainer(job: TrainJob, base_model: str, callbacks: list[Any] | None = None,
-                  output_dir: str | Path | None = None) -> Any:
+def build_trainer(
+    job: TrainJob, base_model: str, callbacks: list[Any] | None = None, output_dir: str | Path | None = None
+) -> Any:
     """A ready ``trl.SFTTrainer`` for ``job`` (datasets tokenized, masks built); nothing trained yet."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
@@ -150,24 +158,48 @@ def build_trainer(job: TrainJob, base_model: str, callbacks: list[Any] | None = 
 
         lora = recipe.lora
         targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
-        peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                 target_modules=targets, task_type="CAUSAL_LM")
+        peft_config = LoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM"
+        )
 
     args = SFTConfig(
         output_dir=str(output_dir or partial_dir(job.out) / "_trainer"),
-        assistant_only_loss=recipe.assistant_only_loss, packing=recipe.packing, max_length=recipe.max_length,
-        learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.lr_scheduler_type,
-        warmup_steps=recipe.warmup_steps, num_train_epochs=recipe.num_train_epochs, max_steps=recipe.max_steps,
+        assistant_only_loss=recipe.assistant_only_loss,
+        packing=recipe.packing,
+        max_length=recipe.max_length,
+        learning_rate=recipe.learning_rate,
+        lr_scheduler_type=recipe.lr_scheduler_type,
+        warmup_steps=recipe.warmup_steps,
+        num_train_epochs=recipe.num_train_epochs,
+        max_steps=recipe.max_steps,
         per_device_train_batch_size=recipe.per_device_train_batch_size,
         per_device_eval_batch_size=recipe.per_device_train_batch_size,
-        gradient_accumulation_steps=recipe.gradient_accumulation_steps, weight_decay=recipe.weight_decay,
-        max_grad_norm=recipe.max_grad_norm, gradient_checkpointing=recipe.gradient_checkpointing,
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        weight_decay=recipe.weight_decay,
+        max_grad_norm=recipe.max_grad_norm,
+        gradient_checkpointing=recipe.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if recipe.gradient_checkpointing else None,
-        bf16=recipe.bf16, use_cpu=recipe.device == "cpu", logging_steps=recipe.logging_steps,
-        logging_first_step=True, save_strategy="no", eval_strategy="no", report_to="none", seed=recipe.seed,
-        data_seed=recipe.seed, dataloader_num_workers=0, disable_tqdm=True)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tok,
-                         peft_config=peft_config, callbacks=callbacks or [])
+        bf16=recipe.bf16,
+        use_cpu=recipe.device == "cpu",
+        logging_steps=recipe.logging_steps,
+        logging_first_step=True,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tok,
+        peft_config=peft_config,
+        callbacks=callbacks or [],
+    )
     # Without tqdm the Trainer prints every log dict; the losses reach the caller through ``on_log``.
     trainer.remove_callback(PrinterCallback)
     return trainer
@@ -196,8 +228,11 @@ class _LossLog:
             def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
                 if not state.is_world_process_zero or not logs or "loss" not in logs:
                     return
-                point = {"step": state.global_step, "loss": float(logs["loss"]),
-                         **{k: float(logs[k]) for k in ("learning_rate", "grad_norm", "epoch") if k in logs}}
+                point = {
+                    "step": state.global_step,
+                    "loss": float(logs["loss"]),
+                    **{k: float(logs[k]) for k in ("learning_rate", "grad_norm", "epoch") if k in logs},
+                }
                 outer.curve.append((point["step"], point["loss"]))
                 if path is not None:
                     with path.open("a") as fh:  # visible while training runs, and kept in the checkpoint
@@ -208,8 +243,9 @@ class _LossLog:
         self.callback = Callback()
 
 
-def train_checkpoint(job: TrainJob, on_log: LogFn | None = None, say: Callable[[str], None] | None = None
-                     ) -> TrainResult | None:
+def train_checkpoint(
+    job: TrainJob, on_log: LogFn | None = None, say: Callable[[str], None] | None = None
+) -> TrainResult | None:
     """Train ``job`` into ``<out>.partial``, write the marker last, rename to ``<out>``.
 
     Returns the manifest on the main process (None on other ranks). ``on_log`` gets each logged
@@ -236,9 +272,11 @@ def train_checkpoint(job: TrainJob, on_log: LogFn | None = None, say: Callable[[
     # it was not at hand, and the trainer's own dataset is already cut to max_length
     lengths = train_lengths(job, trainer)
     at_max = lengths.over_limit or 0
-    say(f"training {job.recipe.name} on {train_rows} conversations of SFT set {job.sft_version} "
+    say(
+        f"training {job.recipe.name} on {train_rows} conversations of SFT set {job.sft_version} "
         f"({at_max} of {lengths.rows} longer than {job.recipe.max_length} tokens, cut at the end; median "
-        f"{lengths.median:.0f}, max {lengths.max} tokens), {state.num_processes} process(es), base {base_model}")
+        f"{lengths.median:.0f}, max {lengths.max} tokens), {state.num_processes} process(es), base {base_model}"
+    )
     output = trainer.train()
     eval_loss = None
     if trainer.eval_dataset is not None:
@@ -251,13 +289,26 @@ def train_checkpoint(job: TrainJob, on_log: LogFn | None = None, say: Callable[[
     shutil.rmtree(partial / "_trainer", ignore_errors=True)
     curve = loss_log.curve
     result = TrainResult(
-        checkpoint=str(out), recipe=job.recipe.name, recipe_digest=job.recipe.digest(),
-        recipe_json=json.loads(job.recipe.model_dump_json()), base_model=base_model, sft_version=job.sft_version,
-        steps=int(trainer.state.global_step), train_rows=train_rows, rows_at_max_length=at_max,
-        split_rows=lengths.rows, token_lengths=lengths,
-        final_loss=curve[-1][1] if curve else None, mean_loss=float(output.training_loss), loss_curve=curve,
-        eval_loss=eval_loss, processes=state.num_processes, seconds=round(time.perf_counter() - started, 1),
-        files=_files(partial), versions=_versions())
+        checkpoint=str(out),
+        recipe=job.recipe.name,
+        recipe_digest=job.recipe.digest(),
+        recipe_json=json.loads(job.recipe.model_dump_json()),
+        base_model=base_model,
+        sft_version=job.sft_version,
+        steps=int(trainer.state.global_step),
+        train_rows=train_rows,
+        rows_at_max_length=at_max,
+        split_rows=lengths.rows,
+        token_lengths=lengths,
+        final_loss=curve[-1][1] if curve else None,
+        mean_loss=float(output.training_loss),
+        loss_curve=curve,
+        eval_loss=eval_loss,
+        processes=state.num_processes,
+        seconds=round(time.perf_counter() - started, 1),
+        files=_files(partial),
+        versions=_versions(),
+    )
     finish(partial, out, result)
     say(f"checkpoint {out}: {result.steps} steps, loss {curve[0][1] if curve else None} -> {result.final_loss}")
     return result
@@ -266,8 +317,9 @@ def train_checkpoint(job: TrainJob, on_log: LogFn | None = None, say: Callable[[
 def train_lengths(job: TrainJob, trainer: Any) -> LengthFigures:
     """Tokens of every row of the job's train split as ``trainer`` renders them (its tokenizer and chat
     template, tools included), before it cuts them at the recipe's ``max_length``."""
-    count = TokenCounter(trainer.processing_class, job.recipe.assistant_only_loss,
-                         chat_template=getattr(trainer, "chat_template", None))
+    count = TokenCounter(
+        trainer.processing_class, job.recipe.assistant_only_loss, chat_template=getattr(trainer, "chat_template", None)
+    )
     rows = load_sft_split(job.train_path)
     return length_figures((count(r["messages"], r["tools"]) for r in rows), "tokens", job.recipe.max_length)
 
@@ -298,8 +350,11 @@ def finish(partial: Path, out: Path, result: TrainResult) -> None:
 
 
 def _files(folder: Path) -> list[dict[str, Any]]:
-    return [{"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size}
-            for p in sorted(folder.rglob("*")) if p.is_file()]
+    return [
+        {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    ]
 
 
 def _versions() -> dict[str, str]:

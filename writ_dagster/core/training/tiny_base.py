@@ -34,7 +34,9 @@ class TinyBaseSpec(BaseModel):
     arch: Qwen3Arch = Field(default_factory=Qwen3Arch)
     bpe_vocab: int = Field(2048, ge=300, description="byte-level BPE merges, plus special, tool-tag and prompt tokens")
     domains: tuple[str, ...] = ("airline", "retail")
-    tasks_per_domain: int = Field(12, ge=1, description="scripted tasks per domain whose conversations train the tokenizer")
+    tasks_per_domain: int = Field(
+        12, ge=1, description="scripted tasks per domain whose conversations train the tokenizer"
+    )
     variants: int = Field(2, ge=1)
     seed: int = 20260602  # the tiny trained model's seed: both get the same tokenizer
 

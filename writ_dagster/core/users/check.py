@@ -57,8 +57,9 @@ def _instruction_text(scenario: dict[str, Any]) -> str:
     instr: Any = scenario.get("instructions")  # the text, or tau2's parts as a dict
     if isinstance(instr, str):
         return instr
-    return "\n".join(str(instr.get(k) or "") for k in ("reason_for_call", "known_info", "unknown_info",
-                                                        "task_instructions"))
+    return "\n".join(
+        str(instr.get(k) or "") for k in ("reason_for_call", "known_info", "unknown_info", "task_instructions")
+    )
 
 
 def _said(line: str, spoken: str) -> bool:
@@ -94,8 +95,11 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:  # noqa: 
     instruction = _instruction_text(script.user_scenario)
     _, requests = split_requests(canon["reason_for_call"])
     required = [("request", r) for r in requests]
-    for kind, key in (("known fact", "known_info"), ("unknown fact", "unknown_info"),
-                      ("task instruction", "task_instructions")):
+    for kind, key in (
+        ("known fact", "known_info"),
+        ("unknown fact", "unknown_info"),
+        ("task instruction", "task_instructions"),
+    ):
         required += [(kind, ln) for ln in (canon.get(key) or "").split("\n") if ln.strip()]
     required += [("known fact", f) for r in outline.requests for f in r.facts]
     for kind, line in required:
@@ -106,15 +110,22 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:  # noqa: 
     if script.slip is not None and script.slip.kind == "readback":
         # A read-back slip is said wrong once and corrected: the request still counts as said.
         fix = script.slip
-        lines = lines.model_copy(update={"requests": [r.replace(fix.wrong, fix.right) for r in lines.requests],
-                                         "facts": [f.replace(fix.wrong, fix.right) for f in lines.facts]})
+        lines = lines.model_copy(
+            update={
+                "requests": [r.replace(fix.wrong, fix.right) for r in lines.requests],
+                "facts": [f.replace(fix.wrong, fix.right) for f in lines.facts],
+            }
+        )
+
     # Each line is looked for where the scripted user says it: a request's facts with that
     # request, so the same words said for another request do not count.
     def where(*parts: str) -> str:
         return _WANTS.sub("I want to", "\n".join(p for p in parts if p))
 
-    told = [where(lines.requests[k] if k < len(lines.requests) else "", lines.facts[k] if k < len(lines.facts) else "")
-            for k in range(len(outline.requests))]
+    told = [
+        where(lines.requests[k] if k < len(lines.requests) else "", lines.facts[k] if k < len(lines.facts) else "")
+        for k in range(len(outline.requests))
+    ]
     needed = [("request", r.text, told[r.index]) for r in outline.requests]
     needed += [("known fact", x, where(lines.identity)) for x in outline.identity_lines]
     needed += [("known fact", x, told[r.index]) for r in outline.requests for x in r.facts]

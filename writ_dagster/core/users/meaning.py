@@ -16,10 +16,15 @@ from writ_dagster.core.users.outline import contains_token, line_tokens
 
 # Share of a line's content stems the text must carry (the particulars must all be there).
 CONTENT_SHARE = 0.6
-_CONDITIONS = {"if": ("if", "should"), "unless": ("unless", "only if", "as long as", "provided"),
-               "only": ("only", "just", "unless"), "otherwise": ("otherwise", "if not", "else", "instead"),
-               "not": ("not", "n't", "never", "no ", "without")}
-_FRAME = frozenset("""
+_CONDITIONS = {
+    "if": ("if", "should"),
+    "unless": ("unless", "only if", "as long as", "provided"),
+    "only": ("only", "just", "unless"),
+    "otherwise": ("otherwise", "if not", "else", "instead"),
+    "not": ("not", "n't", "never", "no ", "without"),
+}
+_FRAME = frozenset(
+    """
 a an the and or but so as at by for from in into of on to with about than then that this these those it its
 i me my mine myself you your yours yourself we our they them their he she his her is are was were be been being am
 do does did done have has had will would shall should can could may might must want wants like need needs
@@ -27,7 +32,8 @@ please calling hoping looking trying wondering able help tell told know hear say
 before after first agree agreeing decide deciding confirm confirming committing commit anything something
 what which why because since while when where who also just really today instead i'd i'll i'm i've
 yes okay fine name name's there here some any more very well go going ahead go-ahead again still
-""".split())
+""".split()
+)
 
 
 def _stem(word: str) -> str:
@@ -42,16 +48,18 @@ def content_stems(text: str) -> set[str]:
 
 def _has_condition(text: str, forms: tuple[str, ...]) -> bool:
     low = f" {text.lower()} "
-    return any(re.search(r"(?<![a-z])" + re.escape(f.strip()) + r"(?![a-z])", low) or (f == "n't" and f in low)
-               for f in forms)
+    return any(
+        re.search(r"(?<![a-z])" + re.escape(f.strip()) + r"(?![a-z])", low) or (f == "n't" and f in low) for f in forms
+    )
 
 
 def missing(line: str, text: str) -> list[str]:
     """What of ``line`` the ``text`` does not carry (empty: conveyed)."""
     out = [f"'{t}'" for t in line_tokens(line) if not contains_token(text, t)]
     for key, forms in _CONDITIONS.items():
-        if _has_condition(line, (key,) if key != "not" else ("not", "n't", "never")) \
-                and not _has_condition(text, forms):
+        if _has_condition(line, (key,) if key != "not" else ("not", "n't", "never")) and not _has_condition(
+            text, forms
+        ):
             out.append(f"the condition word '{key}'")
     stems = content_stems(line)
     if stems:

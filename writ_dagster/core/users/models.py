@@ -20,16 +20,22 @@ class ScriptDimensions(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    disclosure: Disclosure = Field(description="all requests and details at once / one request at a time / "
-                                               "details only when the agent asks")
-    opening: Opening = Field(description="direct: the first message says what is wanted; vague: it does not, "
-                                         "so the agent must ask")
+    disclosure: Disclosure = Field(
+        description="all requests and details at once / one request at a time / details only when the agent asks"
+    )
+    opening: Opening = Field(
+        description="direct: the first message says what is wanted; vague: it does not, so the agent must ask"
+    )
     tone: str = Field(description="persona and tone (a key of users.phrasing.TONES)")
     verbosity: Verbosity
-    order: Order = Field(description="order in which requests are told; 'reordered' only where the writes "
-                                     "are independent (checked by execution)")
-    slip: SlipKind = Field(description="a small mistake the user corrects: a mistyped identification detail "
-                                       "the lookup rejects, or a wrong value caught when the agent reads back")
+    order: Order = Field(
+        description="order in which requests are told; 'reordered' only where the writes "
+        "are independent (checked by execution)"
+    )
+    slip: SlipKind = Field(
+        description="a small mistake the user corrects: a mistyped identification detail "
+        "the lookup rejects, or a wrong value caught when the agent reads back"
+    )
 
 
 # Behaviour choices that contradict each other, never drawn together: a vague opening cannot
@@ -47,8 +53,9 @@ def conflicts(dims: ScriptDimensions) -> list[tuple[str, str]]:
     return [(f"{a}={x}", f"{b}={y}") for (a, x), (b, y) in CONFLICTS if values[a] == x and values[b] == y]
 
 
-CANONICAL = ScriptDimensions(disclosure="progressive", opening="direct", tone="neutral", verbosity="normal",
-                             order="gold", slip="none")
+CANONICAL = ScriptDimensions(
+    disclosure="progressive", opening="direct", tone="neutral", verbosity="normal", order="gold", slip="none"
+)
 
 
 class Slip(BaseModel):
@@ -87,10 +94,24 @@ class ScriptLines(BaseModel):
 
     def spoken_text(self) -> str:
         """All lines joined: what the checker searches for facts and leaks."""
-        parts: list[str] = [self.hello, self.vague, self.identity, self.identity_slipped or "",
-                            self.identity_correction or "", *self.requests, *self.facts, self.general_facts,
-                            *self.connectors, *self.more, *self.confirm, self.readback_correction or "",
-                            self.closing, *self.fillers, self.unknown, self.intro]
+        parts: list[str] = [
+            self.hello,
+            self.vague,
+            self.identity,
+            self.identity_slipped or "",
+            self.identity_correction or "",
+            *self.requests,
+            *self.facts,
+            self.general_facts,
+            *self.connectors,
+            *self.more,
+            *self.confirm,
+            self.readback_correction or "",
+            self.closing,
+            *self.fillers,
+            self.unknown,
+            self.intro,
+        ]
         return "\n".join(p for p in parts if p)
 
 
@@ -108,7 +129,8 @@ class UserScript(BaseModel):
     slip: Slip | None = None
     user_scenario: dict[str, Any] = Field(
         description="tau2 UserScenario dict {persona, instructions: StructuredUserInstructions dict}: the "
-                    "instruction an LLM user simulator follows for this script")
+        "instruction an LLM user simulator follows for this script"
+    )
     lines: ScriptLines
     content_hash: str = ""
 

@@ -30,31 +30,77 @@ BEHAVIOUR_PREFIXES = ("Before confirming", "Give the agent only", "You want the 
 # Words that mark a request as described by properties the agent must resolve from evidence.
 PROPERTY_WORDS = re.compile(
     r"\b(highest|lowest|cheapest|most|fewest|earliest|latest|furthest|largest|smallest|least|"
-    r"recently|exactly|contains|overpaid|among)\b", re.I)
+    r"recently|exactly|contains|overpaid|among)\b",
+    re.I,
+)
 TARGET_KEYS = ("reservation_id", "order_id")
 _TOKEN = re.compile(r"[\w.@+#-]*\d[\w.@+#-]*")
 _NAME = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
-_NOT_NAMES = {"You", "Your", "If", "Any", "The", "On", "Every", "Keep", "Before", "For", "Give", "When",
-              "Accept", "A", "Only", "New", "Los", "San", "Las", "Fleece", "In", "It",
-              # sentence openers a paraphrase may move or drop (a name is the words after them)
-              "Since", "As", "Because", "So", "Should", "Settle", "Use", "Cancel", "Please", "Then", "After",
-              "Also", "But", "And", "With", "Could", "Can", "What", "Would", "Besides", "Plus"}
+_NOT_NAMES = {
+    "You",
+    "Your",
+    "If",
+    "Any",
+    "The",
+    "On",
+    "Every",
+    "Keep",
+    "Before",
+    "For",
+    "Give",
+    "When",
+    "Accept",
+    "A",
+    "Only",
+    "New",
+    "Los",
+    "San",
+    "Las",
+    "Fleece",
+    "In",
+    "It",
+    # sentence openers a paraphrase may move or drop (a name is the words after them)
+    "Since",
+    "As",
+    "Because",
+    "So",
+    "Should",
+    "Settle",
+    "Use",
+    "Cancel",
+    "Please",
+    "Then",
+    "After",
+    "Also",
+    "But",
+    "And",
+    "With",
+    "Could",
+    "Can",
+    "What",
+    "Would",
+    "Besides",
+    "Plus",
+}
 # (pattern on a fact/criterion line, write tools it most likely serves)
 _HINTS: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(r"whole reservation cancelled", re.I), frozenset({"cancel_reservation"})),
     (re.compile(r"insurance", re.I), frozenset({"book_reservation"})),
     (re.compile(r"checked bag", re.I), frozenset({"book_reservation", "update_reservation_baggages"})),
     (re.compile(r"\bfee\b", re.I), frozenset({"update_reservation_baggages"})),
-    (re.compile(r"difference|for the change", re.I),
-     frozenset({"update_reservation_flights", "modify_pending_order_items", "exchange_delivered_order_items"})),
+    (
+        re.compile(r"difference|for the change", re.I),
+        frozenset({"update_reservation_flights", "modify_pending_order_items", "exchange_delivered_order_items"}),
+    ),
     (re.compile(r"^You pay with", re.I), frozenset({"book_reservation"})),
     (re.compile(r"passenger", re.I), frozenset({"update_reservation_passengers", "book_reservation"})),
     (re.compile(r"other flight", re.I), frozenset({"update_reservation_flights"})),
     (re.compile(r"certificate as compensation", re.I), frozenset({"send_certificate"})),
-    (re.compile(r"\b(item|option)s?\b", re.I),
-     frozenset({"modify_pending_order_items", "exchange_delivered_order_items", "return_delivered_order_items"})),
-    (re.compile(r"address", re.I),
-     frozenset({"modify_pending_order_address", "modify_user_address"})),
+    (
+        re.compile(r"\b(item|option)s?\b", re.I),
+        frozenset({"modify_pending_order_items", "exchange_delivered_order_items", "return_delivered_order_items"}),
+    ),
+    (re.compile(r"address", re.I), frozenset({"modify_pending_order_address", "modify_user_address"})),
 ]
 
 
@@ -92,18 +138,29 @@ class RequestPart(BaseModel):
     refusal: str = Field("", description="for a request the policy forbids: the reason the agent gives")
     refused_action: str = Field("", description="what the agent declines, in its words")
     reads: list[int] = Field(default_factory=list, description="gold positions of a refused request's reads")
-    transfer: bool = Field(False, description="a request only a human agent may handle: the agent transfers "
-                                              "the user (the transfer call is the last of ``reads``)")
+    transfer: bool = Field(
+        False,
+        description="a request only a human agent may handle: the agent transfers "
+        "the user (the transfer call is the last of ``reads``)",
+    )
     answer: str = Field("", description="a question: the fact the agent states once it has done ``reads``")
-    condition: Condition | None = Field(None, description="a conditional request: the figure the agent says, "
-                                                          "and which side of the user's limit it is, first")
-    declined: PlanStep | None = Field(None, description="a change of mind: the write the user asks for here and "
-                                                        "takes back when the agent asks to confirm it (never made); "
-                                                        "``reads`` are what describes it, the next request's first "
-                                                        "reads")
-    instead: bool = Field(False, description="what the user asks for after taking the previous request back: "
-                                             "told only then, with the request sentence (``text``) stripped of "
-                                             "the moment it is said in")
+    condition: Condition | None = Field(
+        None,
+        description="a conditional request: the figure the agent says, and which side of the user's limit it is, first",
+    )
+    declined: PlanStep | None = Field(
+        None,
+        description="a change of mind: the write the user asks for here and "
+        "takes back when the agent asks to confirm it (never made); "
+        "``reads`` are what describes it, the next request's first "
+        "reads",
+    )
+    instead: bool = Field(
+        False,
+        description="what the user asks for after taking the previous request back: "
+        "told only then, with the request sentence (``text``) stripped of "
+        "the moment it is said in",
+    )
 
     @property
     def read_only(self) -> bool:
@@ -165,8 +222,10 @@ def is_identity_line(line: str, identity_values: Iterable[str]) -> bool:
     """Whether a known_info line is about who the user is (name, user id, email, zip)."""
     if any(v and v in line for v in identity_values):
         return True
-    return bool(re.match(r"^(Your name is|Your user id|Your email|You are [A-Z][a-z]+ [A-Z][a-z'-]+\.$)", line)
-                or "email address" in line)
+    return bool(
+        re.match(r"^(Your name is|Your user id|Your email|You are [A-Z][a-z]+ [A-Z][a-z'-]+\.$)", line)
+        or "email address" in line
+    )
 
 
 def line_tokens(line: str) -> list[str]:
@@ -258,8 +317,17 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
     prev = -1
     for ordinal, pos in enumerate(write_positions):
         reads = [i for i in range(prev + 1, pos) if i not in identity_reads]
-        writes.append(WriteStep(ordinal=ordinal, position=pos, name=plan[pos].name,
-                                arguments=plan[pos].arguments, reads=reads, request=0, output=outputs[pos]))
+        writes.append(
+            WriteStep(
+                ordinal=ordinal,
+                position=pos,
+                name=plan[pos].name,
+                arguments=plan[pos].arguments,
+                reads=reads,
+                request=0,
+                output=outputs[pos],
+            )
+        )
         prev = pos
     trailing = [i for i in range(prev + 1, len(plan)) if i not in identity_reads]
 
@@ -268,7 +336,7 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
     refused = {p.request: p for p in record.refusals if not (p.condition and p.condition.holds)}
     if refused and len(items) == len(writes) + len(refused):
         # Writes answer the requests that are not refused, in order (refused ones come last).
-        owners = [i for i in range(len(items)) if i not in refused][:len(writes)]
+        owners = [i for i in range(len(items)) if i not in refused][: len(writes)]
     elif len(items) == len(writes) and writes:
         owners = list(range(len(writes)))
     else:
@@ -277,8 +345,9 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
     requests = []
     for i, line in enumerate(items):
         text, facts = request_parts(line) if header is None else (line, [])
-        requests.append(RequestPart(index=i, text=text, line=line, facts=facts,
-                                    writes=[w for w, o in enumerate(owners) if o == i]))
+        requests.append(
+            RequestPart(index=i, text=text, line=line, facts=facts, writes=[w for w, o in enumerate(owners) if o == i])
+        )
     for w in writes:
         w.request = owners[w.ordinal]
     for i, part in refused.items():
@@ -290,7 +359,7 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
                 # A change of mind sits right before the last write, whose first reads describe the write taken back.
                 instead = requests[i + 1]
                 requests[i].declined = part.declined
-                requests[i].reads = writes[instead.writes[0]].reads[:part.declined_reads]
+                requests[i].reads = writes[instead.writes[0]].reads[: part.declined_reads]
                 instead.instead, instead.text = True, taken_back_request(instead.text)
                 continue
             requests[i].reads, trailing = trailing, []
@@ -336,10 +405,21 @@ def _outline_cached(task_id: str, content_hash: str, record_json: str) -> TaskOu
     figures = {c.figure for c in (r.condition for r in requests) if c is not None}
     unassigned = [v for v in unassigned if not any(amount_matches(v, {f: ""}) is not None for f in figures)]
     return TaskOutline(
-        task_id=record.task_id, domain=domain, user_id=record.user_id, header=header, requests=requests,
-        writes=writes, identity_lines=identity_lines, identity_reads=identity_reads, identity=identity,
-        general_facts=general, unknown_lines=_lines(instr.get("unknown_info")), behaviour_criteria=behaviour,
-        trailing_reads=trailing, unassigned_figures=unassigned, plan=plan,
+        task_id=record.task_id,
+        domain=domain,
+        user_id=record.user_id,
+        header=header,
+        requests=requests,
+        writes=writes,
+        identity_lines=identity_lines,
+        identity_reads=identity_reads,
+        identity=identity,
+        general_facts=general,
+        unknown_lines=_lines(instr.get("unknown_info")),
+        behaviour_criteria=behaviour,
+        trailing_reads=trailing,
+        unassigned_figures=unassigned,
+        plan=plan,
     )
 
 
@@ -358,8 +438,9 @@ def _described_by_id(req: RequestPart, writes: list[WriteStep]) -> bool:
     return True
 
 
-def _assign_figures(domain: Domain, record: TaskRecord, writes: list[WriteStep],
-                    asking: AbstractSet[int] = frozenset()) -> list[str]:
+def _assign_figures(
+    domain: Domain, record: TaskRecord, writes: list[WriteStep], asking: AbstractSet[int] = frozenset()
+) -> list[str]:
     """Tie each communicate_info figure to the first write (from the last one used) deciding it."""
     crit = record.task.get("evaluation_criteria") or {}
     figures = crit.get("communicate_info") or []

@@ -21,27 +21,58 @@ _SHAPES: list[re.Pattern[str]] = [
     re.compile(rf"^{_LEAD} (?P<a>.+)\.$"),
 ]
 _WITH_MOTIVE = (
-    "I want to {a} because {m}.", "Since {m}, I'd like to {a}.", "{M}, so I need to {a}.",
-    "{M}, which is why I'm calling to {a}.", "I'd like to {a}, since {m}.", "{M}, so could you {a}?",
-    "As {m}, I'm hoping to {a}.", "I need to {a}, because {m}.", "{M}, so I was hoping you could {a}.",
-    "I'm looking to {a}, as {m}.", "{M}; that's why I want to {a}.", "Because {m}, I have to {a}.",
+    "I want to {a} because {m}.",
+    "Since {m}, I'd like to {a}.",
+    "{M}, so I need to {a}.",
+    "{M}, which is why I'm calling to {a}.",
+    "I'd like to {a}, since {m}.",
+    "{M}, so could you {a}?",
+    "As {m}, I'm hoping to {a}.",
+    "I need to {a}, because {m}.",
+    "{M}, so I was hoping you could {a}.",
+    "I'm looking to {a}, as {m}.",
+    "{M}; that's why I want to {a}.",
+    "Because {m}, I have to {a}.",
 )
 _PLAIN = (
-    "I want to {a}.", "I'd like to {a}.", "I need to {a}.", "Could you {a}?", "Can you help me {a}?",
-    "I'm hoping you can {a}.", "I'm calling to {a}.", "I'd like you to {a}.", "Please {a}.",
-    "I was hoping to {a}.", "What I need is to {a}.", "I'm looking to {a}.", "Would you be able to {a}?",
+    "I want to {a}.",
+    "I'd like to {a}.",
+    "I need to {a}.",
+    "Could you {a}?",
+    "Can you help me {a}?",
+    "I'm hoping you can {a}.",
+    "I'm calling to {a}.",
+    "I'd like you to {a}.",
+    "Please {a}.",
+    "I was hoping to {a}.",
+    "What I need is to {a}.",
+    "I'm looking to {a}.",
+    "Would you be able to {a}?",
     "I have to {a}.",
 )
 # Interchangeable frame phrases: any member may stand for any other (none carries content).
 _SWAPS: list[tuple[str, ...]] = [
     ("I want to be told", "I'd like to know", "please tell me", "I want to hear", "I need to know", "let me know"),
     ("I want to", "I'd like to", "I need to", "I'm hoping to"),
-    ("before I agree", "before I say yes", "before I decide", "before I give the go-ahead", "before I confirm",
-     "before agreeing", "before deciding", "before committing to anything"),
+    (
+        "before I agree",
+        "before I say yes",
+        "before I decide",
+        "before I give the go-ahead",
+        "before I confirm",
+        "before agreeing",
+        "before deciding",
+        "before committing to anything",
+    ),
     ("I'll pay with", "I'd like to pay with", "I want to use", "please use", "I'll use"),
     ("I ask how much", "I'll ask how much", "I need to hear how much", "I want to find out how much"),
-    ("The refund should go to", "I want the refund to go to", "Please send the refund to", "Refund it to",
-     "Any refund goes to"),
+    (
+        "The refund should go to",
+        "I want the refund to go to",
+        "Please send the refund to",
+        "Refund it to",
+        "Any refund goes to",
+    ),
     ("my user id is", "my user ID is", "my user id's"),
     ("my zip code is", "my zip is", "my ZIP code is"),
 ]
@@ -52,8 +83,10 @@ def _capital(text: str) -> str:
 
 
 # Words that may lose their capital when a motive moves inside a sentence (names keep theirs).
-_COMMON_OPENERS = frozenset("""the a an it its my our this that there some plans work i'm i've i'd i
-one two three everything nothing something all his her their we they someone""".split())
+_COMMON_OPENERS = frozenset(
+    """the a an it its my our this that there some plans work i'm i've i'd i
+one two three everything nothing something all his her their we they someone""".split()
+)
 
 
 def _inside(text: str) -> str:
@@ -86,15 +119,16 @@ def paraphrase_request(line: str, rng: random.Random) -> str:
 def swap_frames(text: str, rng: random.Random) -> str:
     """``text`` with each frame phrase it contains swapped for another of its group."""
     for group in _SWAPS:
-        pattern = re.compile(r"(?<![\w'])(" + "|".join(re.escape(p) for p in sorted(group, key=len, reverse=True))
-                             + r")(?![\w'])", re.I)
+        pattern = re.compile(
+            r"(?<![\w'])(" + "|".join(re.escape(p) for p in sorted(group, key=len, reverse=True)) + r")(?![\w'])", re.I
+        )
         text = pattern.sub(lambda m: _fit(m, rng.choice(group)), text)
     return text
 
 
 def _fit(match: re.Match[str], choice: str) -> str:
     """``choice`` capitalised at a sentence start, else lower-case (except 'I')."""
-    before = match.string[:match.start()].rstrip()
+    before = match.string[: match.start()].rstrip()
     if not before or before.endswith((".", "!", "?")):
         return _capital(choice)
     if choice.startswith(("I ", "I'")):
@@ -103,8 +137,15 @@ def _fit(match: re.Match[str], choice: str) -> str:
 
 
 _WHO = re.compile(r"(?:^|(?<=[.!?] ))(?:I am|This is|My name is) ([A-Z][a-z]+(?: [A-Z][a-z'-]+)+)\.")
-_WHO_SAID = ("I am {n}.", "I'm {n}.", "This is {n}.", "My name is {n}.", "{n} here.", "It's {n} speaking.",
-             "You're speaking with {n}.")
+_WHO_SAID = (
+    "I am {n}.",
+    "I'm {n}.",
+    "This is {n}.",
+    "My name is {n}.",
+    "{n} here.",
+    "It's {n} speaking.",
+    "You're speaking with {n}.",
+)
 
 
 def paraphrase_identity(text: str, rng: random.Random) -> str:

@@ -66,14 +66,18 @@ def prompt_messages(script: UserScript, objections: Sequence[str] = ()) -> list[
     tone = TONES.get(script.dimensions.tone)
     body: dict[str, Any] = {
         "persona": script.user_scenario.get("persona") or (tone.persona if tone else ""),
-        "tone": script.dimensions.tone, "disclosure": script.dimensions.disclosure,
+        "tone": script.dimensions.tone,
+        "disclosure": script.dimensions.disclosure,
         "verbosity": script.dimensions.verbosity,
         "instructions": {k: instr.get(k) or "" for k in FIELDS},
     }
     text = "Rewrite these customer instructions.\n" + json.dumps(body, indent=1)
     if objections:
-        text += ("\n\nA previous rewrite was rejected because: " + "; ".join(objections[:6])
-                 + ". Keep those facts exactly and leak nothing.")
+        text += (
+            "\n\nA previous rewrite was rejected because: "
+            + "; ".join(objections[:6])
+            + ". Keep those facts exactly and leak nothing."
+        )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}]
 
 
@@ -85,11 +89,14 @@ def parse_rewrite(text: str | None) -> dict[str, str] | None:
     if start < 0 or end <= start:
         return None
     try:
-        data = json.loads(text[start:end + 1])
+        data = json.loads(text[start : end + 1])
     except json.JSONDecodeError:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("reason_for_call"), str) \
-            or not data["reason_for_call"].strip():
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("reason_for_call"), str)
+        or not data["reason_for_call"].strip()
+    ):
         return None
     out: dict[str, str] = {}
     for key in FIELDS:
@@ -122,8 +129,9 @@ def _reason(problem: str) -> str:
     return re.sub(r"[:'\"].*", "", problem)[:40]
 
 
-def rewrite_scripts(records: dict[str, TaskRecord], scripts: Sequence[UserScript], generate: Generate,
-                    max_tries: int = MAX_TRIES) -> RewriteOutcome:
+def rewrite_scripts(
+    records: dict[str, TaskRecord], scripts: Sequence[UserScript], generate: Generate, max_tries: int = MAX_TRIES
+) -> RewriteOutcome:
     """Rewrite every scripted variant (variant 0 stays canonical); see the module docstring.
 
     ``generate`` answers a list of requests with one text (or None) each; it is called once per
@@ -141,8 +149,12 @@ def rewrite_scripts(records: dict[str, TaskRecord], scripts: Sequence[UserScript
         if not todo:
             break
         order = sorted(todo)
-        batch = [RewriteRequest(script_id=scripts[i].script_id, attempt=attempt,
-                                messages=prompt_messages(scripts[i], todo[i])) for i in order]
+        batch = [
+            RewriteRequest(
+                script_id=scripts[i].script_id, attempt=attempt, messages=prompt_messages(scripts[i], todo[i])
+            )
+            for i in order
+        ]
         calls += 1
         prompts += len(batch)
         answers = generate(batch)
@@ -165,8 +177,14 @@ def rewrite_scripts(records: dict[str, TaskRecord], scripts: Sequence[UserScript
             retried += attempt > 1
             del todo[i]
     scripted = sum(s.has_user_script for s in scripts)
-    figures = {"rewrite_scripted": scripted, "rewrite_accepted_first_try": first,
-               "rewrite_accepted_after_retry": retried, "rewrite_fallback_rule_based": len(todo),
-               "rewrite_rejections": dict(rejected.most_common()), "rewrite_generation_calls": calls,
-               "rewrite_prompts": prompts, "rewrite_max_tries": max_tries}
+    figures = {
+        "rewrite_scripted": scripted,
+        "rewrite_accepted_first_try": first,
+        "rewrite_accepted_after_retry": retried,
+        "rewrite_fallback_rule_based": len(todo),
+        "rewrite_rejections": dict(rejected.most_common()),
+        "rewrite_generation_calls": calls,
+        "rewrite_prompts": prompts,
+        "rewrite_max_tries": max_tries,
+    }
     return RewriteOutcome(scripts=out, figures=figures)

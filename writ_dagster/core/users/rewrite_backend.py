@@ -24,19 +24,28 @@ from writ_dagster.core.users.rewrite import Generate, RewriteRequest
 def _view(request: RewriteRequest, record: TaskRecord, script: UserScript, seed: int) -> ConversationView:
     system, user = request.messages[0]["content"], request.messages[1]["content"]
     return ConversationView(
-        conv_id=f"rewrite-{request.script_id}-{request.attempt}", role="agent", domain=record.domain, record=record,
-        task=Task.model_validate(record.task), script=script,
+        conv_id=f"rewrite-{request.script_id}-{request.attempt}",
+        role="agent",
+        domain=record.domain,
+        record=record,
+        task=Task.model_validate(record.task),
+        script=script,
         # each try samples anew: a retry with the same seed would often write the same rejected text
-        seed=seed + 7919 * request.attempt, messages=[UserMessage(role="user", content=user)],
-        system_prompt=system, tools=[], state={})
+        seed=seed + 7919 * request.attempt,
+        messages=[UserMessage(role="user", content=user)],
+        system_prompt=system,
+        tools=[],
+        state={},
+    )
 
 
 def _answer(reply: Reply) -> str | None:
     return None if reply.error else reply.content
 
 
-def backend_generate(backend: Any, records: dict[str, TaskRecord], scripts: Sequence[UserScript],
-                     seed: int) -> Generate:
+def backend_generate(
+    backend: Any, records: dict[str, TaskRecord], scripts: Sequence[UserScript], seed: int
+) -> Generate:
     """A :data:`~writ_dagster.core.users.rewrite.Generate` over ``backend`` (see module docstring)."""
     by_id = {s.script_id: s for s in scripts}
 
@@ -47,8 +56,9 @@ def backend_generate(backend: Any, records: dict[str, TaskRecord], scripts: Sequ
         if hasattr(backend, "respond_batch"):
             return [_answer(r) for r in backend.respond_batch(views)]
         if not inspect.iscoroutinefunction(getattr(backend, "respond", None)):
-            raise TypeError(f"backend {getattr(backend, 'name', backend)!r} has neither respond_batch nor "
-                            "an async respond")
+            raise TypeError(
+                f"backend {getattr(backend, 'name', backend)!r} has neither respond_batch nor an async respond"
+            )
 
         async def all_at_once() -> list[Reply]:
             try:

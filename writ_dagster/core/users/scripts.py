@@ -44,8 +44,15 @@ VERBOSITIES = ("terse", "normal", "chatty")
 SLIPS = ("none", "identity", "readback")
 IDENTITY_LABELS = {"user_id": "user id", "email": "email address", "zip": "zip code"}
 # How each tone asks for what they want (the checker maps these back to "I want to").
-WANT = {"neutral": "I'd like to", "friendly": "I'd like to", "anxious": "I'd like to", "formal": "I would like to",
-        "non_technical": "I'd like to", "busy": "I want to", "frustrated": "I want to"}
+WANT = {
+    "neutral": "I'd like to",
+    "friendly": "I'd like to",
+    "anxious": "I'd like to",
+    "formal": "I would like to",
+    "non_technical": "I'd like to",
+    "busy": "I want to",
+    "frustrated": "I want to",
+}
 
 
 def make_scripts(record: TaskRecord, n_variants: int, seed: int) -> list[UserScript]:
@@ -59,10 +66,13 @@ def make_scripts(record: TaskRecord, n_variants: int, seed: int) -> list[UserScr
     while len(chosen) < n_variants and tries < 200:
         tries += 1
         dims = ScriptDimensions(
-            disclosure=rng.choice(DISCLOSURES), opening=rng.choice(OPENINGS),
-            tone=rng.choice(sorted(TONES)), verbosity=rng.choice(VERBOSITIES),
+            disclosure=rng.choice(DISCLOSURES),
+            opening=rng.choice(OPENINGS),
+            tone=rng.choice(sorted(TONES)),
+            verbosity=rng.choice(VERBOSITIES),
             order="reordered" if len(outline.requests) > 1 and rng.random() < 0.5 else "gold",
-            slip=rng.choice(SLIPS))
+            slip=rng.choice(SLIPS),
+        )
         if dims not in chosen and not conflicts(dims):
             chosen.append(dims)
     scripts = []
@@ -73,12 +83,16 @@ def make_scripts(record: TaskRecord, n_variants: int, seed: int) -> list[UserScr
     return scripts
 
 
-def _build_valid(record: TaskRecord, outline: TaskOutline, variant: int, dims: ScriptDimensions, seed: int,
-                 rng: random.Random) -> UserScript:
+def _build_valid(
+    record: TaskRecord, outline: TaskOutline, variant: int, dims: ScriptDimensions, seed: int, rng: random.Random
+) -> UserScript:
     """Build a script; drop the slip, then the reordering, if the checker objects."""
     state = rng.getstate()
-    attempts = [dims, dims.model_copy(update={"slip": "none"}),
-                dims.model_copy(update={"slip": "none", "order": "gold"})]
+    attempts = [
+        dims,
+        dims.model_copy(update={"slip": "none"}),
+        dims.model_copy(update={"slip": "none", "order": "gold"}),
+    ]
     problems: list[str] = []
     for attempt in attempts:
         rng.setstate(state)
@@ -89,8 +103,9 @@ def _build_valid(record: TaskRecord, outline: TaskOutline, variant: int, dims: S
     raise ValueError(f"no valid script for {record.task_id} variant {variant}: {problems}")
 
 
-def build_script(record: TaskRecord, outline: TaskOutline, variant: int, dims: ScriptDimensions, seed: int,
-                 rng: random.Random) -> UserScript:
+def build_script(
+    record: TaskRecord, outline: TaskOutline, variant: int, dims: ScriptDimensions, seed: int, rng: random.Random
+) -> UserScript:
     """One script with the given dimensions (unchecked; falls back where a dimension cannot apply)."""
     n = len(outline.requests)
     order = list(range(n))
@@ -115,9 +130,17 @@ def build_script(record: TaskRecord, outline: TaskOutline, variant: int, dims: S
         scenario = _scenario(record, outline, dims, order, slip)
     script = UserScript(
         script_id=_script_id(record.task_id, variant, seed),
-        task_id=record.task_id, domain=record.domain, variant=variant, seed=seed,
-        has_user_script=not canonical, dimensions=dims, telling_order=order, slip=slip,
-        user_scenario=scenario, lines=lines)
+        task_id=record.task_id,
+        domain=record.domain,
+        variant=variant,
+        seed=seed,
+        has_user_script=not canonical,
+        dimensions=dims,
+        telling_order=order,
+        slip=slip,
+        user_scenario=scenario,
+        lines=lines,
+    )
     script.content_hash = script.compute_hash()
     return script
 
@@ -149,18 +172,20 @@ def _pick_order(outline: TaskOutline, rng: random.Random) -> list[int]:
 
 # -- slips ---------------------------------------------------------------------------------
 
+
 def _swap_digits(value: str, rng: random.Random) -> str | None:
     """``value`` with two adjacent, different digits swapped (or one digit bumped)."""
-    spots = [i for i in range(len(value) - 1)
-             if value[i].isdigit() and value[i + 1].isdigit() and value[i] != value[i + 1]]
+    spots = [
+        i for i in range(len(value) - 1) if value[i].isdigit() and value[i + 1].isdigit() and value[i] != value[i + 1]
+    ]
     if spots:
         i = rng.choice(spots)
-        return value[:i] + value[i + 1] + value[i] + value[i + 2:]
+        return value[:i] + value[i + 1] + value[i] + value[i + 2 :]
     digits = [i for i, c in enumerate(value) if c.isdigit()]
     if not digits:
         return None
     i = digits[-1]
-    return value[:i] + str((int(value[i]) + 1) % 10) + value[i + 1:]
+    return value[:i] + str((int(value[i]) + 1) % 10) + value[i + 1 :]
 
 
 def _identity_slip(outline: TaskOutline, rng: random.Random) -> Slip | None:
@@ -178,8 +203,12 @@ def _identity_slip(outline: TaskOutline, rng: random.Random) -> Slip | None:
             continue
         if field == "email" and any(u.email == wrong for u in users.values()):
             continue
-        if field == "zip" and any(u.address.zip == wrong and u.name.first_name == ident.get("first_name")
-                                  and u.name.last_name == ident.get("last_name") for u in users.values()):
+        if field == "zip" and any(
+            u.address.zip == wrong
+            and u.name.first_name == ident.get("first_name")
+            and u.name.last_name == ident.get("last_name")
+            for u in users.values()
+        ):
             continue
         return Slip(kind="identity", field=field, right=right, wrong=wrong)
     return None
@@ -198,8 +227,15 @@ def _readback_slip(outline: TaskOutline, rng: random.Random) -> Slip | None:
         args_text = " ".join(str(v) for o in req.writes for v in leaves(outline.writes[o].arguments))
         for m in re.finditer(r"\b\d{4}-\d{2}-\d{2}\b", told):
             if m.group() in args_text:
-                options.append(Slip(kind="readback", field="date of birth", right=m.group(),
-                                    wrong=_shift_date(m.group()), request=req.index))
+                options.append(
+                    Slip(
+                        kind="readback",
+                        field="date of birth",
+                        right=m.group(),
+                        wrong=_shift_date(m.group()),
+                        request=req.index,
+                    )
+                )
         for m in re.finditer(r"\b[A-Z]{2} (\d{5})\b", told):
             zip_code = m.group(1)
             wrong = _swap_digits(zip_code, rng)
@@ -211,17 +247,18 @@ def _readback_slip(outline: TaskOutline, rng: random.Random) -> Slip | None:
 
 # -- what the user says --------------------------------------------------------------------
 
+
 def _say(line: str, tone: str) -> str:
     return re.sub(r"\bI want to\b", WANT.get(tone, "I want to"), to_first_person(line))
 
 
-def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | None,
-                  rng: random.Random) -> ScriptLines:
+def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | None, rng: random.Random) -> ScriptLines:
     tone = TONES[dims.tone]
     # Words vary per variant (the rng is the variant's); ids, amounts, names and conditions do not.
     requests = [paraphrase_request(to_first_person(r.text), rng) for r in outline.requests]
-    facts = [" ".join(paraphrase_facts(_say(x, dims.tone), rng) for x in r.facts + r.criteria)
-             for r in outline.requests]
+    facts = [
+        " ".join(paraphrase_facts(_say(x, dims.tone), rng) for x in r.facts + r.criteria) for r in outline.requests
+    ]
     identity = " ".join(paraphrase_identity(to_first_person(x), rng) for x in outline.identity_lines)
     slipped = correction = readback = None
     if slip is not None and slip.kind == "identity":
@@ -234,8 +271,10 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
             requests[k] = requests[k].replace(slip.right, slip.wrong, 1)
         else:
             facts[k] = facts[k].replace(slip.right, slip.wrong, 1)
-        readback = (f"{rng.choice(tone.oops)} The {slip.field} should be {slip.right}, not {slip.wrong}. "
-                    "Everything else is right.")
+        readback = (
+            f"{rng.choice(tone.oops)} The {slip.field} should be {slip.right}, not {slip.wrong}. "
+            "Everything else is right."
+        )
     n = len(requests)
     style = rng.choice(CONNECTOR_STYLES)
     connectors = [""] if n == 1 else [f"{style[i % len(style)]}, " for i in range(n)]
@@ -244,19 +283,31 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
     rng.shuffle(fillers)
     greeting = "" if dims.verbosity == "terse" else hello(dims.tone, rng)
     return ScriptLines(
-        hello=greeting, vague=rng.choice(tone.vague).format(things=wording_of(outline.domain).things),
-        identity=identity, identity_slipped=slipped, identity_correction=correction,
-        requests=requests, facts=facts,
+        hello=greeting,
+        vague=rng.choice(tone.vague).format(things=wording_of(outline.domain).things),
+        identity=identity,
+        identity_slipped=slipped,
+        identity_correction=correction,
+        requests=requests,
+        facts=facts,
         general_facts=" ".join(_say(x, dims.tone) for x in outline.general_facts),
-        connectors=connectors, more=more_leads(dims.tone, rng), confirm=confirm, readback_correction=readback,
-        closing=f"{closing(dims.tone, rng)} ###STOP###", fillers=fillers[:2],
-        unknown=rng.choice(UNKNOWN), intro=rng.choice(INTROS))
+        connectors=connectors,
+        more=more_leads(dims.tone, rng),
+        confirm=confirm,
+        readback_correction=readback,
+        closing=f"{closing(dims.tone, rng)} ###STOP###",
+        fillers=fillers[:2],
+        unknown=rng.choice(UNKNOWN),
+        intro=rng.choice(INTROS),
+    )
 
 
 # -- the instruction an LLM user would follow ----------------------------------------------
 
-def _scenario(record: TaskRecord, outline: TaskOutline, dims: ScriptDimensions, order: list[int],
-              slip: Slip | None) -> dict[str, Any]:
+
+def _scenario(
+    record: TaskRecord, outline: TaskOutline, dims: ScriptDimensions, order: list[int], slip: Slip | None
+) -> dict[str, Any]:
     base = record.task["user_scenario"]
     instr = copy.deepcopy(base["instructions"])
     if isinstance(instr, str):
@@ -266,23 +317,30 @@ def _scenario(record: TaskRecord, outline: TaskOutline, dims: ScriptDimensions, 
         instr["reason_for_call"] = "\n".join(outline.requests[i].line for i in order)
     behaviour = [_DISCLOSURE_TEXT[dims.disclosure]]
     if dims.opening == "vague":
-        behaviour.append(f"Open the conversation vaguely, saying only that you need help with your "
-                         f"{wording_of(outline.domain).things}; explain what you need once the agent asks.")
+        behaviour.append(
+            f"Open the conversation vaguely, saying only that you need help with your "
+            f"{wording_of(outline.domain).things}; explain what you need once the agent asks."
+        )
     if order != list(range(len(order))):
         behaviour.append("Bring up your requests in the order listed above.")
     if dims.verbosity == "terse":
         behaviour.append("Keep every message short.")
     elif dims.verbosity == "chatty":
-        behaviour.append("You are talkative and add small pleasantries, but you never add facts that are not "
-                         "in these instructions.")
+        behaviour.append(
+            "You are talkative and add small pleasantries, but you never add facts that are not in these instructions."
+        )
     if slip is not None and slip.kind == "identity":
         label = IDENTITY_LABELS.get(slip.field, slip.field)
-        behaviour.append(f"The first time you give your {label}, make a small slip and say {slip.wrong}; when the "
-                         f"agent cannot find you, apologise and give the correct one, {slip.right}.")
+        behaviour.append(
+            f"The first time you give your {label}, make a small slip and say {slip.wrong}; when the "
+            f"agent cannot find you, apologise and give the correct one, {slip.right}."
+        )
     if slip is not None and slip.kind == "readback":
-        behaviour.append(f"The first time you mention the {slip.field} {slip.right}, accidentally say {slip.wrong} "
-                         f"instead; when the agent reads the details back, correct it to {slip.right} before "
-                         "confirming.")
+        behaviour.append(
+            f"The first time you mention the {slip.field} {slip.right}, accidentally say {slip.wrong} "
+            f"instead; when the agent reads the details back, correct it to {slip.right} before "
+            "confirming."
+        )
     instr["task_instructions"] = "\n".join([instr.get("task_instructions") or "", *behaviour]).strip("\n")
     persona = TONES[dims.tone].persona or base.get("persona")
     return {"persona": persona, "instructions": instr}
@@ -290,9 +348,9 @@ def _scenario(record: TaskRecord, outline: TaskOutline, dims: ScriptDimensions, 
 
 _DISCLOSURE_TEXT = {
     "all_at_once": "In your first message, say who you are and state all of your requests together with the "
-                   "details you know.",
+    "details you know.",
     "progressive": "Bring up one request at a time: start with the first, and raise the next one only after the "
-                   "agent has taken care of the previous one.",
+    "agent has taken care of the previous one.",
     "on_request": "Say what you want, but give supporting details (such as payment method, bags, insurance, "
-                  "passenger details or preferences) only when the agent asks for them.",
+    "passenger details or preferences) only when the agent asks for them.",
 }

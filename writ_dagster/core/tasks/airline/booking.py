@@ -71,8 +71,9 @@ def _pay(ctx: ComposeContext, total: int, split: bool) -> _Paid:
     return _Paid([(pay, total)], False)
 
 
-def _choose(ctx: ComposeContext, options: list[trips.Option], criterion: trips.Criterion,
-            things: str) -> tuple[trips.Option, Comparison | None]:
+def _choose(
+    ctx: ComposeContext, options: list[trips.Option], criterion: trips.Criterion, things: str
+) -> tuple[trips.Option, Comparison | None]:
     """The option the user asks for: by the criterion at high burden, a named direct flight at low."""
     if ctx.burden == "high":
         return trips.pick(options, criterion, things)
@@ -106,7 +107,7 @@ class BookFlight(Base):
         else:
             origins = [rng.choice(sorted(origins))]
         start = rng.randrange(len(TRAVEL_DATES) - 3)
-        dates = TRAVEL_DATES[start:start + (rng.choice([2, 3]) if high else 1)]
+        dates = TRAVEL_DATES[start : start + (rng.choice([2, 3]) if high else 1)]
         onestop = high and rng.random() < 0.5
         cabin = rng.choice(list(CABIN_WORDS))
         saved = list(user.saved_passengers)
@@ -141,27 +142,46 @@ class BookFlight(Base):
         bags = rng.randint(0, 3)
         nonfree = policy.booking_nonfree_bags(user.membership, cabin, pax, bags)
         insurance = rng.choice(["yes", "no"])
-        total = price * pax + policy.BAG_FEE * nonfree + (policy.INSURANCE_PER_PASSENGER * pax if insurance == "yes" else 0)
+        total = (
+            price * pax + policy.BAG_FEE * nonfree + (policy.INSURANCE_PER_PASSENGER * pax if insurance == "yes" else 0)
+        )
         paid = _pay(ctx, total, split)
         passengers = [{"first_name": user.name.first_name, "last_name": user.name.last_name, "dob": user.dob}]
         passengers += [c.model_dump() for c in companions]
         w = ctx.words
-        who = w.choice(("just yourself", "yourself alone")) if not companions else "yourself and " + " and ".join(
-            f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
+        who = (
+            w.choice(("just yourself", "yourself alone"))
+            if not companions
+            else "yourself and " + " and ".join(f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
+        )
         want, criteria = self._want(w, high, criterion, legs, origins, dest, dates, back_date, onestop, cabin, who)
-        details = [*criteria,
-                   pick(w, ph.BAGS, n=str(bags), bags="bag" if bags == 1 else "bags") if bags else w.choice(ph.NO_BAGS),
-                   w.choice(ph.INSURANCE[insurance]), paid.sentence(w)]
+        details = [
+            *criteria,
+            pick(w, ph.BAGS, n=str(bags), bags="bag" if bags == 1 else "bags") if bags else w.choice(ph.NO_BAGS),
+            w.choice(ph.INSURANCE[insurance]),
+            paid.sentence(w),
+        ]
         # A split booking's total is no argument of the write, so the agent could not tie it to the booking.
         ask = w.random() < 0.7 and not paid.split
         return Decision(
-            write=("book_reservation", {
-                "user_id": ctx.user_id, "origin": out.origin, "destination": dest,
-                "flight_type": "round_trip" if round_trip else "one_way",
-                "cabin": cabin, "flights": flights, "passengers": passengers,
-                "payment_methods": [{"payment_id": p.method.id, "amount": a} for p, a in paid.parts],
-                "total_baggages": bags, "nonfree_baggages": nonfree, "insurance": insurance}),
-            reads=reads, candidates=candidates,
+            write=(
+                "book_reservation",
+                {
+                    "user_id": ctx.user_id,
+                    "origin": out.origin,
+                    "destination": dest,
+                    "flight_type": "round_trip" if round_trip else "one_way",
+                    "cabin": cabin,
+                    "flights": flights,
+                    "passengers": passengers,
+                    "payment_methods": [{"payment_id": p.method.id, "amount": a} for p, a in paid.parts],
+                    "total_baggages": bags,
+                    "nonfree_baggages": nonfree,
+                    "insurance": insurance,
+                },
+            ),
+            reads=reads,
+            candidates=candidates,
             say=Request(want, w.choice(ph.BOOK_MOTIVES), details, "how much the whole trip comes to" if ask else ""),
             unknown=[w.choice(ph.UNKNOWN_FLIGHTS)] if high else [],
             communicate=[money(total)] if ask else [],
@@ -171,15 +191,28 @@ class BookFlight(Base):
             comparisons=comparisons + paid.comparisons(),
         )
 
-    def _want(self, w: Any, high: bool, criterion: trips.Criterion, legs: list[trips.Option], origins: list[str],
-              dest: str, dates: list[str], back_date: str, onestop: bool, cabin: str,
-              who: str) -> tuple[str, list[str]]:
+    def _want(
+        self,
+        w: Any,
+        high: bool,
+        criterion: trips.Criterion,
+        legs: list[trips.Option],
+        origins: list[str],
+        dest: str,
+        dates: list[str],
+        back_date: str,
+        onestop: bool,
+        cabin: str,
+        who: str,
+    ) -> tuple[str, list[str]]:
         """The booking request in the user's words, and the sentences that pin its criterion down."""
         trip = "round trip" if len(legs) == 2 else "one-way trip"
         if not high:
             f0 = legs[0].flights[0]
-            want = (f"book a {trip} from {self.cities[legs[0].origin]} to {self.cities[dest]} for {who}, in "
-                    f"{CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {date_words(f0['date'])}")
+            want = (
+                f"book a {trip} from {self.cities[legs[0].origin]} to {self.cities[dest]} for {who}, in "
+                f"{CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {date_words(f0['date'])}"
+            )
             if len(legs) == 2:
                 b0 = legs[1].flights[0]
                 want += f", flying back on flight {b0['flight_number']} on {date_words(b0['date'])}"
@@ -188,10 +221,11 @@ class BookFlight(Base):
         where = " or ".join(self.cities[o] + f" ({o})" for o in origins)
         when = " or ".join(date_words(d) for d in dates)
         kind = "flight, direct or with one stop," if onestop else "direct flight"
-        want = (f"book a {trip} to {self.cities[dest]} for {who}, in {CABIN_WORDS[cabin]}: the {best} {kind} "
-                f"leaving from {where} on {when}")
+        want = (
+            f"book a {trip} to {self.cities[dest]} for {who}, in {CABIN_WORDS[cabin]}: the {best} {kind} "
+            f"leaving from {where} on {when}"
+        )
         if len(legs) == 2:
             same = "the same airport" if len(origins) > 1 else self.cities[origins[0]]
             want += f", and likewise the {best} way back to {same} on {date_words(back_date)}"
         return want, [pick(w, ph.TRAVEL_TIME, best=best)] if criterion == "fastest" else []
-

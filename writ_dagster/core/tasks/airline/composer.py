@@ -34,8 +34,12 @@ from writ_dagster.core.tasks.change_of_mind import TAKE_BACK_WORDS
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine, pick
 
 # The reason the policy judges, for each kind of cancellation motive.
-_POLICY_REASONS = {"recent": "change of plan", "airline_cancelled": "airline cancelled flight",
-                   "business": "change of plan", "health": "health"}
+_POLICY_REASONS = {
+    "recent": "change of plan",
+    "airline_cancelled": "airline cancelled flight",
+    "business": "change of plan",
+    "health": "health",
+}
 
 
 @dataclass
@@ -73,14 +77,20 @@ class CancelReservation(Base):
         ask = refund > 0 and w.random() < 0.5
         return Decision(
             write=("cancel_reservation", {"reservation_id": r.reservation_id}),
-            reads=loc.reads, candidates=loc.candidates,
-            say=Request(f"cancel {loc.phrase}", w.choice(ph.CANCEL_MOTIVES[reason]),
-                        [w.choice(ph.WHOLE_TRIP)], "how much you will get back" if ask else "",
-                        # an insured trip may be cancelled only for the reason the user gives: never drop it
-                        keep_motive=reason == "health"),
+            reads=loc.reads,
+            candidates=loc.candidates,
+            say=Request(
+                f"cancel {loc.phrase}",
+                w.choice(ph.CANCEL_MOTIVES[reason]),
+                [w.choice(ph.WHOLE_TRIP)],
+                "how much you will get back" if ask else "",
+                # an insured trip may be cancelled only for the reason the user gives: never drop it
+                keep_motive=reason == "health",
+            ),
             unknown=loc.unknown,
             communicate=[money(refund)] if ask else [],
-            entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
+            entities=[f"reservations:{r.reservation_id}"],
+            targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons,
             amount=Amount(refund, "refund", "the refund", "keep the reservation") if refund > 0 else None,
         )
@@ -99,26 +109,40 @@ class AddBaggage(Base):
         loc = locate_reservation(ctx, self.cities, lambda r: policy.can_add_bags(db, r))
         r = loc.reservation
         added = ctx.rng.randint(1, 3)
-        nonfree = policy.nonfree_after_adding(user.membership, r.cabin, len(r.passengers), r.total_baggages,
-                                              r.nonfree_baggages, added)
+        nonfree = policy.nonfree_after_adding(
+            user.membership, r.cabin, len(r.passengers), r.total_baggages, r.nonfree_baggages, added
+        )
         fee = policy.BAG_FEE * max(0, nonfree - r.nonfree_baggages)
         pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, fee))
         bags = "bag" if added == 1 else "bags"
         w = ctx.words
         ask = fee > 0 and w.random() < 0.7
         return Decision(
-            write=("update_reservation_baggages", {
-                "reservation_id": r.reservation_id, "total_baggages": r.total_baggages + added,
-                "nonfree_baggages": nonfree, "payment_id": pay.method.id}),
-            reads=loc.reads, candidates=loc.candidates,
-            say=Request(f"add {added} checked {bags} to {loc.phrase}", w.choice(ph.BAG_MOTIVES),
-                        [pick(w, ph.FEE_PAYMENT, pay=pay.phrase)], "how much the extra bags will cost" if ask else ""),
+            write=(
+                "update_reservation_baggages",
+                {
+                    "reservation_id": r.reservation_id,
+                    "total_baggages": r.total_baggages + added,
+                    "nonfree_baggages": nonfree,
+                    "payment_id": pay.method.id,
+                },
+            ),
+            reads=loc.reads,
+            candidates=loc.candidates,
+            say=Request(
+                f"add {added} checked {bags} to {loc.phrase}",
+                w.choice(ph.BAG_MOTIVES),
+                [pick(w, ph.FEE_PAYMENT, pay=pay.phrase)],
+                "how much the extra bags will cost" if ask else "",
+            ),
             unknown=loc.unknown + [w.choice(ph.UNKNOWN_BAGS)],
             communicate=[money(fee)] if ask else [],
             entities=[f"reservations:{r.reservation_id}", f"payment_methods:{pay.method.id}"],
-            targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
+            targets=[f"reservations:{r.reservation_id}"],
+            comparisons=loc.comparisons + pay.comparisons,
             amount=Amount(fee, "cost", f"the fee for the extra {bags}", f"do without the extra {bags}")
-            if fee > 0 else None,
+            if fee > 0
+            else None,
         )
 
 
@@ -136,18 +160,21 @@ class ChangeCabin(Base):
 
         def target_cabin(r: Any) -> str | None:
             for cabin in order:
-                if cabin != r.cabin and all(seats_ok(db, f.flight_number, f.date, cabin, len(r.passengers))
-                                            for f in r.flights):
+                if cabin != r.cabin and all(
+                    seats_ok(db, f.flight_number, f.date, cabin, len(r.passengers)) for f in r.flights
+                ):
                     return cabin
             return None
 
         def price_reads(r: Any) -> list[Call]:
-            return [("search_direct_flight", {"origin": f.origin, "destination": f.destination, "date": f.date})
-                    for f in r.flights]
+            return [
+                ("search_direct_flight", {"origin": f.origin, "destination": f.destination, "date": f.date})
+                for f in r.flights
+            ]
 
-        loc = locate_reservation(ctx, self.cities,
-                                 lambda r: policy.can_change_cabin(db, r) and target_cabin(r) is not None,
-                                 price_reads)
+        loc = locate_reservation(
+            ctx, self.cities, lambda r: policy.can_change_cabin(db, r) and target_cabin(r) is not None, price_reads
+        )
         r = loc.reservation
         cabin = target_cabin(r)
         assert cabin is not None
@@ -160,16 +187,28 @@ class ChangeCabin(Base):
         ask = diff != 0 and w.random() < 0.7
         question = "how much the change costs" if diff > 0 else "how much you will get back"
         return Decision(
-            write=("update_reservation_flights", {"reservation_id": r.reservation_id, "cabin": cabin,
-                                                  "flights": flights_arg(r), "payment_id": pay.method.id}),
-            reads=loc.reads, candidates=loc.candidates,
-            say=Request(f"move {loc.phrase} to {CABIN_WORDS[cabin]}, keeping the same flights",
-                        w.choice(ph.UPGRADE_MOTIVES if upgrade else ph.DOWNGRADE_MOTIVES), [direction],
-                        question if ask else ""),
+            write=(
+                "update_reservation_flights",
+                {
+                    "reservation_id": r.reservation_id,
+                    "cabin": cabin,
+                    "flights": flights_arg(r),
+                    "payment_id": pay.method.id,
+                },
+            ),
+            reads=loc.reads,
+            candidates=loc.candidates,
+            say=Request(
+                f"move {loc.phrase} to {CABIN_WORDS[cabin]}, keeping the same flights",
+                w.choice(ph.UPGRADE_MOTIVES if upgrade else ph.DOWNGRADE_MOTIVES),
+                [direction],
+                question if ask else "",
+            ),
             unknown=loc.unknown + [w.choice(ph.UNKNOWN_PRICE)],
             communicate=[money(abs(diff))] if ask else [],
             entities=[f"reservations:{r.reservation_id}"] + [f"flights:{f.flight_number}" for f in r.flights],
-            targets=[f"reservations:{r.reservation_id}"], comparisons=loc.comparisons + pay.comparisons,
+            targets=[f"reservations:{r.reservation_id}"],
+            comparisons=loc.comparisons + pay.comparisons,
             amount=change_amount(diff, "keep your current cabin"),
         )
 
@@ -202,8 +241,11 @@ class UpdatePassenger(Base):
 
         def swappable(r: Any) -> bool:
             names = {(p.first_name, p.last_name) for p in r.passengers}
-            return (r.status != "cancelled" and not policy.is_flown(db, r)
-                    and any((s.first_name, s.last_name) not in names for s in saved))
+            return (
+                r.status != "cancelled"
+                and not policy.is_flown(db, r)
+                and any((s.first_name, s.last_name) not in names for s in saved)
+            )
 
         loc = locate_reservation(ctx, self.cities, swappable)
         r = loc.reservation
@@ -219,19 +261,31 @@ class UpdatePassenger(Base):
         if (old.first_name, old.last_name) == (me.first_name, me.last_name):
             # The user is the one dropping out: they say so in the first person, never by name.
             action = f"have {newcomer} take your seat on {loc.phrase}"
-            motive = w.choice(("you can no longer travel yourself", "you can't make the trip after all",
-                               "something keeps you from flying"))
+            motive = w.choice(
+                (
+                    "you can no longer travel yourself",
+                    "you can't make the trip after all",
+                    "something keeps you from flying",
+                )
+            )
         else:
             action = f"put {newcomer} on {loc.phrase} in place of {old.first_name} {old.last_name}"
-            motive = w.choice((f"{old.first_name} can no longer travel", f"{old.first_name} had to drop out",
-                               f"{old.first_name}'s plans changed"))
+            motive = w.choice(
+                (
+                    f"{old.first_name} can no longer travel",
+                    f"{old.first_name} had to drop out",
+                    f"{old.first_name}'s plans changed",
+                )
+            )
         born = w.choice((f"{newcomer} was born on {new.dob}.", f"{new.first_name}'s date of birth is {new.dob}."))
         return Decision(
             write=("update_reservation_passengers", {"reservation_id": r.reservation_id, "passengers": passengers}),
-            reads=loc.reads, candidates=loc.candidates,
+            reads=loc.reads,
+            candidates=loc.candidates,
             say=Request(action, motive, [born, w.choice(ph.KEEP_PASSENGERS)]),
             unknown=loc.unknown,
-            entities=[f"reservations:{r.reservation_id}"], targets=[f"reservations:{r.reservation_id}"],
+            entities=[f"reservations:{r.reservation_id}"],
+            targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons,
         )
 
@@ -250,13 +304,18 @@ class CancelledFlightCompensation(Base):
             raise Skip("one compensation per task")
 
         def cancelled_legs(r: Any) -> list[Call]:
-            return [("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights
-                    if policy.segment_status(db, f.flight_number, f.date) == "cancelled"]
+            return [
+                ("get_flight_status", {"flight_number": f.flight_number, "date": f.date})
+                for f in r.flights
+                if policy.segment_status(db, f.flight_number, f.date) == "cancelled"
+            ]
 
         loc = locate_reservation(
-            ctx, self.cities,
+            ctx,
+            self.cities,
             lambda r: policy.has_cancelled_segment(db, r) and policy.compensation_eligible(user, r),
-            cancelled_legs)
+            cancelled_legs,
+        )
         r = loc.reservation
         amount = policy.cancelled_flight_certificate(r)
         ctx.state["certificates"] = ctx.state.get("certificates", 0) + 1
@@ -264,28 +323,40 @@ class CancelledFlightCompensation(Base):
         ask = w.random() < 0.6
         return Decision(
             write=("send_certificate", {"user_id": ctx.user_id, "amount": amount}),
-            reads=loc.reads, candidates=loc.candidates,
-            say=Request(w.choice(("ask for compensation", "get some compensation", "be compensated for it")),
-                        pick(w, ph.COMPENSATION_MOTIVES, r=loc.phrase), [w.choice(ph.ACCEPT_CERTIFICATE)],
-                        "how much the certificate will be worth" if ask else ""),
+            reads=loc.reads,
+            candidates=loc.candidates,
+            say=Request(
+                w.choice(("ask for compensation", "get some compensation", "be compensated for it")),
+                pick(w, ph.COMPENSATION_MOTIVES, r=loc.phrase),
+                [w.choice(ph.ACCEPT_CERTIFICATE)],
+                "how much the certificate will be worth" if ask else "",
+            ),
             unknown=loc.unknown,
             communicate=[money(amount)] if ask else [],
-            entities=[f"reservations:{r.reservation_id}"], targets=[f"certificate:{r.reservation_id}"],
+            entities=[f"reservations:{r.reservation_id}"],
+            targets=[f"certificate:{r.reservation_id}"],
             comparisons=loc.comparisons,
         )
 
 
 def _reservation_and_flight_reads(r: Any) -> list[Call]:
     """The evidence for whether a reservation may be cancelled: its details and each flight's status."""
-    return [("get_reservation_details", {"reservation_id": r.reservation_id}),
-            *(("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights)]
+    return [
+        ("get_reservation_details", {"reservation_id": r.reservation_id}),
+        *(("get_flight_status", {"flight_number": f.flight_number, "date": f.date}) for f in r.flights),
+    ]
 
 
 def _live_untouched(ctx: ComposeContext) -> list[Any]:
     db = ctx.db
-    return sorted((r for r in (db.reservations[x] for x in db.users[ctx.user_id].reservations if x in db.reservations)
-                   if r.status != "cancelled" and not policy.is_flown(db, r)
-                   and ctx.fresh(f"reservations:{r.reservation_id}")), key=lambda r: r.reservation_id)
+    return sorted(
+        (
+            r
+            for r in (db.reservations[x] for x in db.users[ctx.user_id].reservations if x in db.reservations)
+            if r.status != "cancelled" and not policy.is_flown(db, r) and ctx.fresh(f"reservations:{r.reservation_id}")
+        ),
+        key=lambda r: r.reservation_id,
+    )
 
 
 @dataclass
@@ -303,18 +374,26 @@ class RefuseCancellation(Base):
         r = ctx.rng.choice(banned)
         rid = r.reservation_id
         reads = _reservation_and_flight_reads(r)
-        cover = "with travel insurance that does not cover a change of plans" if r.insurance == "yes" else \
-            "without travel insurance"
+        cover = (
+            "with travel insurance that does not cover a change of plans"
+            if r.insurance == "yes"
+            else "without travel insurance"
+        )
         article = "an" if r.cabin == "economy" else "a"
-        reason = (f"it was booked more than 24 hours ago, it is {article} {CABIN_WORDS[r.cabin]} booking {cover}, and none "
-                  f"of its flights was cancelled by the airline, so our policy does not allow cancelling it")
+        reason = (
+            f"it was booked more than 24 hours ago, it is {article} {CABIN_WORDS[r.cabin]} booking {cover}, and none "
+            f"of its flights was cancelled by the airline, so our policy does not allow cancelling it"
+        )
         w = ctx.words
         return Refusal(
             reads=reads,
             say=Request(f"cancel reservation {rid}", w.choice(ph.REFUSED_CANCEL_MOTIVES), [w.choice(ph.WHOLE_TRIP)]),
-            action=f"cancel reservation {rid}", reason=reason,
-            entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
-            behaviour=[w.choice(ACCEPT_REFUSAL)])
+            action=f"cancel reservation {rid}",
+            reason=reason,
+            entities=[f"reservations:{rid}"],
+            targets=[f"reservations:{rid}"],
+            behaviour=[w.choice(ACCEPT_REFUSAL)],
+        )
 
 
 @dataclass
@@ -334,16 +413,24 @@ class RefuseBasicEconomyChange(Base):
         if not later:
             raise Skip("no later date")
         date = ctx.rng.choice(later)
-        reason = ("it is a basic economy booking, and basic economy flights cannot be modified; only the cabin "
-                  "could be changed")
+        reason = (
+            "it is a basic economy booking, and basic economy flights cannot be modified; only the cabin "
+            "could be changed"
+        )
         w = ctx.words
         return Refusal(
             reads=[("get_reservation_details", {"reservation_id": rid})],
-            say=Request(f"move the first flight of reservation {rid} to {date_words(date)}",
-                        w.choice(ph.CHANGE_FLIGHT_MOTIVES), [w.choice(ph.KEEP_CABIN)]),
-            action=f"change the flights of reservation {rid}", reason=reason,
-            entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
-            behaviour=[w.choice(ACCEPT_REFUSAL)])
+            say=Request(
+                f"move the first flight of reservation {rid} to {date_words(date)}",
+                w.choice(ph.CHANGE_FLIGHT_MOTIVES),
+                [w.choice(ph.KEEP_CABIN)],
+            ),
+            action=f"change the flights of reservation {rid}",
+            reason=reason,
+            entities=[f"reservations:{rid}"],
+            targets=[f"reservations:{rid}"],
+            behaviour=[w.choice(ACCEPT_REFUSAL)],
+        )
 
 
 @dataclass
@@ -355,23 +442,35 @@ class TransferFlownCancellation(Base):
     def refuse(self, ctx: ComposeContext) -> Refusal:
         db = ctx.db
         reservations = (db.reservations[x] for x in db.users[ctx.user_id].reservations if x in db.reservations)
-        flown = sorted((r for r in reservations if r.status != "cancelled" and policy.is_flown(db, r)
-                        and ctx.fresh(f"reservations:{r.reservation_id}")), key=lambda r: r.reservation_id)
+        flown = sorted(
+            (
+                r
+                for r in reservations
+                if r.status != "cancelled" and policy.is_flown(db, r) and ctx.fresh(f"reservations:{r.reservation_id}")
+            ),
+            key=lambda r: r.reservation_id,
+        )
         if not flown:
             raise Skip("no live reservation with a flown segment")
         r = ctx.rng.choice(flown)
         rid = r.reservation_id
         reads = _reservation_and_flight_reads(r)
         gone = next(f for f in r.flights if policy.segment_status(db, f.flight_number, f.date) in policy.FLOWN_STATUSES)
-        reason = (f"flight {gone.flight_number} on {date_words(gone.date)} has already been flown, and a trip "
-                  f"that is partly flown is beyond what I can cancel")
+        reason = (
+            f"flight {gone.flight_number} on {date_words(gone.date)} has already been flown, and a trip "
+            f"that is partly flown is beyond what I can cancel"
+        )
         w = ctx.words
         return Refusal(
             reads=reads,
             say=Request(f"cancel reservation {rid}", w.choice(ph.FLOWN_CANCEL_MOTIVES), [w.choice(ph.REST_OF_TRIP)]),
-            action=f"cancel reservation {rid}", reason=reason,
-            entities=[f"reservations:{rid}", f"flights:{gone.flight_number}"], targets=[f"reservations:{rid}"],
-            behaviour=[w.choice(ACCEPT_TRANSFER)], transfer=True)
+            action=f"cancel reservation {rid}",
+            reason=reason,
+            entities=[f"reservations:{rid}", f"flights:{gone.flight_number}"],
+            targets=[f"reservations:{rid}"],
+            behaviour=[w.choice(ACCEPT_TRANSFER)],
+            transfer=True,
+        )
 
 
 @dataclass
@@ -382,8 +481,9 @@ class AskTotalPaid(Base):
 
     def refuse(self, ctx: ComposeContext) -> Refusal:
         db = ctx.db
-        ids = sorted(x for x in db.users[ctx.user_id].reservations
-                     if x in db.reservations and ctx.fresh(f"reservations:{x}"))
+        ids = sorted(
+            x for x in db.users[ctx.user_id].reservations if x in db.reservations and ctx.fresh(f"reservations:{x}")
+        )
         if not ids:
             raise Skip("no reservation to ask about")
         rid = ctx.rng.choice(ids)
@@ -392,9 +492,13 @@ class AskTotalPaid(Base):
         return Refusal(
             reads=[("get_reservation_details", {"reservation_id": rid})],
             say=Request(f"find out how much you paid in total for reservation {rid}", w.choice(ph.PAID_MOTIVES)),
-            action=f"tell you what was paid for reservation {rid}", reason="",
-            entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
-            answer=f"you paid {spoken_money(total)} in total for reservation {rid}", communicate=[money(total)])
+            action=f"tell you what was paid for reservation {rid}",
+            reason="",
+            entities=[f"reservations:{rid}"],
+            targets=[f"reservations:{rid}"],
+            answer=f"you paid {spoken_money(total)} in total for reservation {rid}",
+            communicate=[money(total)],
+        )
 
 
 DELAY_USER_WEIGHT = 4
@@ -416,8 +520,12 @@ class AirlineComposer:
             routes.setdefault(f.destination, set()).add(f.origin)
         delayed = frozenset(u for u in db.users if has_delay_case(db, u))
         self.blueprints: list[Blueprint] = [
-            CancelReservation(self.cities), AddBaggage(self.cities), ChangeCabin(self.cities),
-            ChangeFlight(self.cities), UpdatePassenger(self.cities), CancelledFlightCompensation(self.cities),
+            CancelReservation(self.cities),
+            AddBaggage(self.cities),
+            ChangeCabin(self.cities),
+            ChangeFlight(self.cities),
+            UpdatePassenger(self.cities),
+            CancelledFlightCompensation(self.cities),
             BookFlight(self.cities, routes={k: sorted(v) for k, v in routes.items()}),
             DelayedFlightCompensation(self.cities, users=delayed),
         ]
@@ -425,16 +533,18 @@ class AirlineComposer:
         self.transfers = [TransferFlownCancellation(self.cities)]
         self.questions = [AskTotalPaid(self.cities)]
         # Writes that move money a user may set a limit on ("only if the refund is at least $200").
-        self.conditionals = [bp for bp in self.blueprints
-                             if isinstance(bp, (CancelReservation, AddBaggage, ChangeCabin, ChangeFlight))]
+        self.conditionals = [
+            bp for bp in self.blueprints if isinstance(bp, (CancelReservation, AddBaggage, ChangeCabin, ChangeFlight))
+        ]
         # A change of mind: cancel, bags, cabin, a flight or a passenger, taken back for another of them.
         self.switchable = [bp for bp in self.blueprints if bp.name in TAKE_BACK_WORDS]
         self._users = sorted(u for u, x in db.users.items() if x.reservations)
         # Users with more reservations afford more writes and more evidence per write. The few users with a
         # flight delayed today weigh DELAY_USER_WEIGHT times more, so delayed-flight compensation reaches a
         # default batch (about 5% of picks).
-        self._weights = [len(db.users[u].reservations) * (DELAY_USER_WEIGHT if u in delayed else 1)
-                         for u in self._users]
+        self._weights = [
+            len(db.users[u].reservations) * (DELAY_USER_WEIGHT if u in delayed else 1) for u in self._users
+        ]
 
     def pick_user(self, db: Any, rng: random.Random) -> str:
         return rng.choices(self._users, self._weights)[0]

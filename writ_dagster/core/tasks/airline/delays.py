@@ -70,13 +70,18 @@ class DelayedFlightCompensation(Base):
 
     def _open(self, ctx: ComposeContext) -> list[Any]:
         user = ctx.db.users[ctx.user_id]
-        return [r for r in user_reservations(ctx)
-                if ctx.fresh(f"reservations:{r.reservation_id}") and ways(ctx.db, user, r)]
+        return [
+            r for r in user_reservations(ctx) if ctx.fresh(f"reservations:{r.reservation_id}") and ways(ctx.db, user, r)
+        ]
 
     def first(self, ctx: ComposeContext) -> bool:
         """Go first when the task has room for both writes and the user has such a reservation."""
-        return (ctx.user_id in self.users and ctx.writes_left >= 2 and not ctx.state.get("certificates")
-                and bool(self._open(ctx)))
+        return (
+            ctx.user_id in self.users
+            and ctx.writes_left >= 2
+            and not ctx.state.get("certificates")
+            and bool(self._open(ctx))
+        )
 
     def propose(self, ctx: ComposeContext) -> Decision:
         db = ctx.db
@@ -90,8 +95,10 @@ class DelayedFlightCompensation(Base):
 
         def facts(r: Any) -> list[Call]:
             # "after confirming the facts": the delayed flights' status, read before anything is done
-            return [("get_flight_status", {"flight_number": r.flights[i].flight_number, "date": r.flights[i].date})
-                    for i in delayed_legs(db, r)]
+            return [
+                ("get_flight_status", {"flight_number": r.flights[i].flight_number, "date": r.flights[i].date})
+                for i in delayed_legs(db, r)
+            ]
 
         loc = locate_reservation(ctx, self.cities, lambda r: bool(ways(db, user, r)), facts)
         r = loc.reservation
@@ -102,24 +109,47 @@ class DelayedFlightCompensation(Base):
         if way == "change":
             leg_i = _movable_leg(db, r)
             assert leg_i is not None
-            first = move_leg(ctx, self.cities, loc, leg_i, tuple(m.format(route=route) for m in ph.DELAY_CHANGE_MOTIVES),
-                             keep_motive=True)
+            first = move_leg(
+                ctx,
+                self.cities,
+                loc,
+                leg_i,
+                tuple(m.format(route=route) for m in ph.DELAY_CHANGE_MOTIVES),
+                keep_motive=True,
+            )
         else:
             ctx.require_evidence(loc.reads)
             rid = r.reservation_id
             first = Decision(
-                write=("cancel_reservation", {"reservation_id": rid}), reads=loc.reads, candidates=loc.candidates,
-                say=Request(f"cancel {loc.phrase}", w.choice(ph.DELAY_CANCEL_MOTIVES).format(route=route),
-                            [w.choice(ph.WHOLE_TRIP)], keep_motive=True),
-                unknown=loc.unknown, entities=[f"reservations:{rid}"], targets=[f"reservations:{rid}"],
-                comparisons=loc.comparisons)
+                write=("cancel_reservation", {"reservation_id": rid}),
+                reads=loc.reads,
+                candidates=loc.candidates,
+                say=Request(
+                    f"cancel {loc.phrase}",
+                    w.choice(ph.DELAY_CANCEL_MOTIVES).format(route=route),
+                    [w.choice(ph.WHOLE_TRIP)],
+                    keep_motive=True,
+                ),
+                unknown=loc.unknown,
+                entities=[f"reservations:{rid}"],
+                targets=[f"reservations:{rid}"],
+                comparisons=loc.comparisons,
+            )
         amount = policy.delayed_flight_certificate(r)
         ctx.state["certificates"] = ctx.state.get("certificates", 0) + 1
         ask = w.random() < 0.6
         first.follow_up = Decision(
-            write=("send_certificate", {"user_id": ctx.user_id, "amount": amount}), reads=[], candidates=1,
-            say=Request(w.choice(ph.DELAY_COMPENSATION_ACTIONS), w.choice(ph.DELAY_COMPENSATION_MOTIVES),
-                        [w.choice(ph.ACCEPT_CERTIFICATE)], "how much the certificate will be worth" if ask else ""),
+            write=("send_certificate", {"user_id": ctx.user_id, "amount": amount}),
+            reads=[],
+            candidates=1,
+            say=Request(
+                w.choice(ph.DELAY_COMPENSATION_ACTIONS),
+                w.choice(ph.DELAY_COMPENSATION_MOTIVES),
+                [w.choice(ph.ACCEPT_CERTIFICATE)],
+                "how much the certificate will be worth" if ask else "",
+            ),
             communicate=[money(amount)] if ask else [],
-            entities=[f"reservations:{r.reservation_id}"], targets=[f"certificate:{r.reservation_id}"])
+            entities=[f"reservations:{r.reservation_id}"],
+            targets=[f"certificate:{r.reservation_id}"],
+        )
         return first

@@ -78,8 +78,11 @@ def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | 
         r = sorted(singles, key=lambda x: x.reservation_id)[0]
         kind = "round trip" if r.flight_type == "round_trip" else "one-way trip"
         origin, far = _route(r)
-        return r, f"your {kind} from {cities[origin]} to {cities[far]}", compare(
-            "reservations", "the route you described", r, rs, _rid, lambda x: " to ".join(_route(x)))
+        return (
+            r,
+            f"your {kind} from {cities[origin]} to {cities[far]}",
+            compare("reservations", "the route you described", r, rs, _rid, lambda x: " to ".join(_route(x))),
+        )
 
     def most_passengers_to(rs: list[Any]) -> Selected | None:
         dests: dict[str, list[Any]] = {}
@@ -89,26 +92,47 @@ def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | 
             if len(group) >= 2:
                 r = _unique(group, lambda x: len(x.passengers))
                 if r is not None:
-                    return r, f"the reservation to {cities[dest]} with the most passengers", compare(
-                        f"reservations to {cities[dest]}", "the most passengers", r, group, _rid,
-                        lambda x: _plural(len(x.passengers), "passenger"))
+                    return (
+                        r,
+                        f"the reservation to {cities[dest]} with the most passengers",
+                        compare(
+                            f"reservations to {cities[dest]}",
+                            "the most passengers",
+                            r,
+                            group,
+                            _rid,
+                            lambda x: _plural(len(x.passengers), "passenger"),
+                        ),
+                    )
         return None
 
     def most_recent(rs: list[Any]) -> Selected | None:
         r = _unique(rs, lambda x: x.created_at)
         if r is None or len(rs) < 2:
             return None
-        return r, "the reservation you booked most recently", compare(
-            # the time too: several reservations are often booked on the same day
-            "reservations", "the latest booking time", r, rs, _rid,
-            lambda x: f"booked {x.created_at[:10]} at {x.created_at[11:16]}")
+        return (
+            r,
+            "the reservation you booked most recently",
+            compare(
+                # the time too: several reservations are often booked on the same day
+                "reservations",
+                "the latest booking time",
+                r,
+                rs,
+                _rid,
+                lambda x: f"booked {x.created_at[:10]} at {x.created_at[11:16]}",
+            ),
+        )
 
     def most_expensive(rs: list[Any]) -> Selected | None:
         r = _unique(rs, _price)
         if r is None or len(rs) < 2:
             return None
-        return r, "the reservation with the highest total fare (all its flights, all passengers)", compare(
-            "reservations", "the highest total fare", r, rs, _rid, lambda x: spoken_money(_price(x)))
+        return (
+            r,
+            "the reservation with the highest total fare (all its flights, all passengers)",
+            compare("reservations", "the highest total fare", r, rs, _rid, lambda x: spoken_money(_price(x))),
+        )
 
     def earliest_in_cabin(rs: list[Any]) -> Selected | None:
         cabins: dict[str, list[Any]] = {}
@@ -118,16 +142,29 @@ def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | 
             if len(group) >= 2:
                 r = _unique(group, lambda x: min(f.date for f in x.flights), best=min)
                 if r is not None:
-                    return r, f"your {CABIN_WORDS[cabin]} reservation with the earliest first flight", compare(
-                        f"{CABIN_WORDS[cabin]} reservations", "the earliest first flight", r, group, _rid,
-                        lambda x: f"first flight on {min(f.date for f in x.flights)}")
+                    return (
+                        r,
+                        f"your {CABIN_WORDS[cabin]} reservation with the earliest first flight",
+                        compare(
+                            f"{CABIN_WORDS[cabin]} reservations",
+                            "the earliest first flight",
+                            r,
+                            group,
+                            _rid,
+                            lambda x: f"first flight on {min(f.date for f in x.flights)}",
+                        ),
+                    )
         return None
 
     return [route, most_passengers_to, most_recent, most_expensive, earliest_in_cabin]
 
 
-def locate_reservation(ctx: ComposeContext, cities: dict[str, str], legal: Callable[[Any], bool],
-                       extra_reads: Callable[[Any], list[Call]] = lambda r: []) -> Located:
+def locate_reservation(
+    ctx: ComposeContext,
+    cities: dict[str, str],
+    legal: Callable[[Any], bool],
+    extra_reads: Callable[[Any], list[Call]] = lambda r: [],
+) -> Located:
     """Pick a legal, untouched reservation of the user and say how the user refers to it."""
     rs = user_reservations(ctx)
     ok = [r for r in rs if ctx.fresh(f"reservations:{r.reservation_id}") and legal(r)]
@@ -135,9 +172,14 @@ def locate_reservation(ctx: ComposeContext, cities: dict[str, str], legal: Calla
         raise Skip("no eligible reservation")
     if ctx.burden == "low":
         r = ctx.rng.choice(sorted(ok, key=lambda x: x.reservation_id))
-        return Located(r, f"reservation {r.reservation_id}",
-                       [("get_reservation_details", {"reservation_id": r.reservation_id})] + extra_reads(r), 1,
-                       [], [])
+        return Located(
+            r,
+            f"reservation {r.reservation_id}",
+            [("get_reservation_details", {"reservation_id": r.reservation_id})] + extra_reads(r),
+            1,
+            [],
+            [],
+        )
     reads: list[Call] = [("get_user_details", {"user_id": ctx.user_id})]
     reads += [("get_reservation_details", {"reservation_id": r.reservation_id}) for r in rs]
     selectors = _selectors(cities)
@@ -149,10 +191,13 @@ def locate_reservation(ctx: ComposeContext, cities: dict[str, str], legal: Calla
             r, phrase, how = hit
             full = reads + extra_reads(r)
             ctx.require_evidence(full)
-            unknown = ctx.words.choice((
-                f"You do not know the reservation id of {phrase}; describe it instead.",
-                f"You don't have the confirmation number for {phrase} at hand, only what you remember of it.",
-                f"You can't find the reservation number of {phrase}, so you describe it."))
+            unknown = ctx.words.choice(
+                (
+                    f"You do not know the reservation id of {phrase}; describe it instead.",
+                    f"You don't have the confirmation number for {phrase} at hand, only what you remember of it.",
+                    f"You can't find the reservation number of {phrase}, so you describe it.",
+                )
+            )
             return Located(r, phrase, full, len(rs), [], [unknown], [how])
     raise Skip("no description singles out an eligible reservation")
 
@@ -182,8 +227,9 @@ def choose_payment(ctx: ComposeContext, valid: Callable[[Any], bool]) -> Payment
     # user cannot know when they start (tau2 makes it up on sending).
     base_db: Any = get_domain("airline").base.db  # tau2's DB models are typed as BaseModel
     held = base_db.users[ctx.user_id].payment_methods
-    methods = sorted((m for m in ctx.db.users[ctx.user_id].payment_methods.values() if m.id in held),
-                     key=lambda m: m.id)
+    methods = sorted(
+        (m for m in ctx.db.users[ctx.user_id].payment_methods.values() if m.id in held), key=lambda m: m.id
+    )
     ok = [m for m in methods if valid(m)]
     if not ok:
         raise Skip("no payment method can cover this")
@@ -192,13 +238,35 @@ def choose_payment(ctx: ComposeContext, valid: Callable[[Any], bool]) -> Payment
         if len(gifts) >= 2:
             best = _unique(gifts, lambda m: m.amount)
             if best is not None and valid(best):
-                return Payment(best, "the gift card with the largest balance", [compare(
-                    "gift cards", "the largest balance", best, gifts, _method_name,
-                    lambda m: f"{spoken_money(m.amount)} left")])
+                return Payment(
+                    best,
+                    "the gift card with the largest balance",
+                    [
+                        compare(
+                            "gift cards",
+                            "the largest balance",
+                            best,
+                            gifts,
+                            _method_name,
+                            lambda m: f"{spoken_money(m.amount)} left",
+                        )
+                    ],
+                )
         credits = [m for m in methods if m.source == "credit_card"]
         if len(credits) == 1 and valid(credits[0]) and len(methods) >= 2:
-            return Payment(credits[0], "your credit card (you only have one)", [compare(
-                "payment methods", "the only credit card", credits[0], methods, _method_name,
-                lambda m: str(m.source).replace("_", " "))])
+            return Payment(
+                credits[0],
+                "your credit card (you only have one)",
+                [
+                    compare(
+                        "payment methods",
+                        "the only credit card",
+                        credits[0],
+                        methods,
+                        _method_name,
+                        lambda m: str(m.source).replace("_", " "),
+                    )
+                ],
+            )
     m = ctx.rng.choice(ok)
     return Payment(m, describe_method(m))

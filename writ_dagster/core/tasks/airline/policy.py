@@ -30,8 +30,7 @@ def free_bags_per_passenger(membership: str, cabin: str) -> int:
     return _FREE_BAGS[membership][cabin]
 
 
-def nonfree_after_adding(membership: str, cabin: str, passengers: int, total: int, nonfree: int,
-                         added: int) -> int:
+def nonfree_after_adding(membership: str, cabin: str, passengers: int, total: int, nonfree: int, added: int) -> int:
     """Non-free bag count after adding ``added`` bags: unused free allowance is used first."""
     allowance = free_bags_per_passenger(membership, cabin) * passengers
     free_left = max(0, allowance - total)
@@ -82,13 +81,12 @@ def _minus_24h(ts: str) -> str:
 
 
 def can_change_flights(db: Any, reservation: Any) -> bool:
-    """"Basic economy flights cannot be modified"; flown or cancelled ones neither."""
-    return (reservation.status != "cancelled" and reservation.cabin != "basic_economy"
-            and not is_flown(db, reservation))
+    """ "Basic economy flights cannot be modified"; flown or cancelled ones neither."""
+    return reservation.status != "cancelled" and reservation.cabin != "basic_economy" and not is_flown(db, reservation)
 
 
 def can_change_cabin(db: Any, reservation: Any) -> bool:
-    """"Cabin cannot be changed if any flight in the reservation has already been flown."""
+    """ "Cabin cannot be changed if any flight in the reservation has already been flown."""
     return reservation.status != "cancelled" and not is_flown(db, reservation)
 
 
@@ -118,13 +116,12 @@ def booking_payment_ok(methods: Iterable[Any], amounts: Iterable[float]) -> bool
 
 
 def compensation_eligible(user: Any, reservation: Any) -> bool:
-    """"Only compensate if the user is a silver/gold member or has travel insurance or flies business."""
-    return (user.membership in ("silver", "gold") or reservation.insurance == "yes"
-            or reservation.cabin == "business")
+    """ "Only compensate if the user is a silver/gold member or has travel insurance or flies business."""
+    return user.membership in ("silver", "gold") or reservation.insurance == "yes" or reservation.cabin == "business"
 
 
 def cancelled_flight_certificate(reservation: Any) -> int:
-    """"$100 times the number of passengers" for a cancelled flight."""
+    """ "$100 times the number of passengers" for a cancelled flight."""
     return 100 * len(reservation.passengers)
 
 
@@ -141,12 +138,15 @@ def delay_compensation_allowed(db: Any, user: Any, reservation: Any) -> bool:
     or cancelling the reservation", for a silver/gold member, an insured trip or a business one.
     The change or cancellation must itself be legal; callers check that with the rules above.
     """
-    return (reservation.status != "cancelled" and has_delayed_segment(db, reservation)
-            and compensation_eligible(user, reservation))
+    return (
+        reservation.status != "cancelled"
+        and has_delayed_segment(db, reservation)
+        and compensation_eligible(user, reservation)
+    )
 
 
 def delayed_flight_certificate(reservation: Any) -> int:
-    """"$50 times the number of passengers" for a delayed flight."""
+    """ "$50 times the number of passengers" for a delayed flight."""
     return 50 * len(reservation.passengers)
 
 

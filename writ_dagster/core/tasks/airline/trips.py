@@ -86,16 +86,21 @@ def _onestops(db: Any, o: str, dest: str, d: str, cabin: str, pax: int) -> list[
             continue
         d2 = f"2024-05-{int(d[-2:]) + 1}" if "+1" in f1.scheduled_arrival_time_est else d
         for fn2, f2 in sorted(db.flights.items()):
-            if (f2.origin == f1.destination and f2.destination == dest
-                    and f2.scheduled_departure_time_est >= f1.scheduled_arrival_time_est
-                    and seats_ok(db, fn2, d2, cabin, pax)):
-                out.append(_option(db, o, [{"flight_number": fn1, "date": d}, {"flight_number": fn2, "date": d2}],
-                                   cabin))
+            if (
+                f2.origin == f1.destination
+                and f2.destination == dest
+                and f2.scheduled_departure_time_est >= f1.scheduled_arrival_time_est
+                and seats_ok(db, fn2, d2, cabin, pax)
+            ):
+                out.append(
+                    _option(db, o, [{"flight_number": fn1, "date": d}, {"flight_number": fn2, "date": d2}], cabin)
+                )
     return out
 
 
-def search(db: Any, origins: list[str], dest: str, dates: list[str], cabin: str, pax: int,
-           onestop: bool) -> tuple[list[Option], list[Call]]:
+def search(
+    db: Any, origins: list[str], dest: str, dates: list[str], cabin: str, pax: int, onestop: bool
+) -> tuple[list[Option], list[Call]]:
     """The options with seats for ``pax`` in ``cabin``, and the searches that list them, in order."""
     options: list[Option] = []
     reads: list[Call] = []
@@ -120,8 +125,7 @@ def rank(options: list[Option]) -> list[Option]:
     return sorted(options, key=lambda x: (x.price, x.origin, _leaves(x)))
 
 
-def pick(options: list[Option], criterion: Criterion,
-         things: str = "flights with seats") -> tuple[Option, Comparison]:
+def pick(options: list[Option], criterion: Criterion, things: str = "flights with seats") -> tuple[Option, Comparison]:
     """The option the user's criterion names, and the comparison the agent states (a lone option too:
     "the only one that fits" is what the agent has to say about it).
 
@@ -143,6 +147,9 @@ def pick(options: list[Option], criterion: Criterion,
             raise Skip("fastest option is tied")
         quick = len(ranked) > 1 and ranked[1].minutes == best.minutes
         how = "the shortest total travel time" + (" and, of those, the earliest arrival" if quick else "")
-    value = ((lambda x: f"{spoken_money(x.price)} per passenger") if criterion == "cheapest"
-             else (lambda x: f"{spoken_duration(x.minutes)}, {spoken_arrival(x.arrives)}"))
+    value = (
+        (lambda x: f"{spoken_money(x.price)} per passenger")
+        if criterion == "cheapest"
+        else (lambda x: f"{spoken_duration(x.minutes)}, {spoken_arrival(x.arrives)}")
+    )
     return best, compare(things, how, best, ranked, Option.name, value)

@@ -37,29 +37,41 @@ class AirlineWording(Wording):
         pay = lambda key: "your " + describe_payment(domain, user_id, args.get(key, ""))  # noqa: E731
         if name == "book_reservation":
             trip = "one-way trip" if args.get("flight_type") == "one_way" else "round trip"
-            payments = join([f"{describe_payment(domain, user_id, p.get('payment_id', ''))} (${p.get('amount')})"
-                             for p in args.get("payment_methods", [])])
+            payments = join(
+                [
+                    f"{describe_payment(domain, user_id, p.get('payment_id', ''))} (${p.get('amount')})"
+                    for p in args.get("payment_methods", [])
+                ]
+            )
             bags = args.get("total_baggages", 0)
             insurance = "with travel insurance" if args.get("insurance") == "yes" else "without travel insurance"
-            return (f"book a {trip} from {args.get('origin')} to {args.get('destination')} in "
-                    f"{_cabin(args.get('cabin', ''))} on {_flights(args.get('flights', []))}, for "
-                    f"{_passengers(args.get('passengers', []))}, with {bags} checked bag{'s' if bags != 1 else ''} "
-                    f"({args.get('nonfree_baggages', 0)} of them paid), {insurance}, paid with {payments}")
+            return (
+                f"book a {trip} from {args.get('origin')} to {args.get('destination')} in "
+                f"{_cabin(args.get('cabin', ''))} on {_flights(args.get('flights', []))}, for "
+                f"{_passengers(args.get('passengers', []))}, with {bags} checked bag{'s' if bags != 1 else ''} "
+                f"({args.get('nonfree_baggages', 0)} of them paid), {insurance}, paid with {payments}"
+            )
         if name == "cancel_reservation":
             res = self._reservation(args.get("reservation_id", ""))
             trip = f" ({res.origin} to {res.destination}, {str(res.flight_type).replace('_', ' ')})" if res else ""
             return f"cancel reservation {args.get('reservation_id')}{trip}, all flights and passengers included"
         if name == "update_reservation_baggages":
             total = args.get("total_baggages")
-            return (f"update reservation {args.get('reservation_id')} to {total} checked bag{'s' if total != 1 else ''} "
-                    f"in total ({args.get('nonfree_baggages')} of them paid), with any fee charged to {pay('payment_id')}")
+            return (
+                f"update reservation {args.get('reservation_id')} to {total} checked bag{'s' if total != 1 else ''} "
+                f"in total ({args.get('nonfree_baggages')} of them paid), with any fee charged to {pay('payment_id')}"
+            )
         if name == "update_reservation_flights":
-            return (f"change reservation {args.get('reservation_id')} to {_cabin(args.get('cabin', ''))} on "
-                    f"{_flights(args.get('flights', []))}, with any fare difference charged or refunded to "
-                    f"{pay('payment_id')}")
+            return (
+                f"change reservation {args.get('reservation_id')} to {_cabin(args.get('cabin', ''))} on "
+                f"{_flights(args.get('flights', []))}, with any fare difference charged or refunded to "
+                f"{pay('payment_id')}"
+            )
         if name == "update_reservation_passengers":
-            return (f"update the passengers on reservation {args.get('reservation_id')} to "
-                    f"{_passengers(args.get('passengers', []))}")
+            return (
+                f"update the passengers on reservation {args.get('reservation_id')} to "
+                f"{_passengers(args.get('passengers', []))}"
+            )
         if name == "send_certificate":
             return f"issue a travel certificate of ${args.get('amount')} to your account"
         return super().describe_write(user_id, name, args)
@@ -74,25 +86,44 @@ class AirlineWording(Wording):
                 new_id = None
             if not new_id:
                 return "Your new reservation is booked."
-            return choose(rng, [f"Your new reservation {new_id} is booked.", f"You're booked: reservation {new_id}.",
-                                f"The booking went through; your reservation id is {new_id}.",
-                                f"Done! Your new reservation is {new_id}."])
+            return choose(
+                rng,
+                [
+                    f"Your new reservation {new_id} is booked.",
+                    f"You're booked: reservation {new_id}.",
+                    f"The booking went through; your reservation id is {new_id}.",
+                    f"Done! Your new reservation is {new_id}.",
+                ],
+            )
         summaries = {
-            "cancel_reservation": [f"Reservation {rid} has been cancelled.", f"I've cancelled reservation {rid}.",
-                                   f"Reservation {rid} is now cancelled.", f"The cancellation of {rid} went through."],
-            "update_reservation_baggages": [f"The baggage on reservation {rid} has been updated.",
-                                            f"I've updated the bags on reservation {rid}.",
-                                            f"Reservation {rid} now has the new baggage allowance.",
-                                            f"The bags have been added to reservation {rid}."],
-            "update_reservation_flights": [f"Reservation {rid} has been updated.", f"I've updated reservation {rid}.",
-                                           f"The change to reservation {rid} went through.",
-                                           f"Reservation {rid} now reflects the change."],
-            "update_reservation_passengers": [f"The passenger details on reservation {rid} have been updated.",
-                                              f"I've updated the passengers on reservation {rid}.",
-                                              f"Reservation {rid} now has the new passenger details."],
-            "send_certificate": ["The travel certificate has been issued to your account.",
-                                 "I've added the travel certificate to your account.",
-                                 "The certificate is now in your account."],
+            "cancel_reservation": [
+                f"Reservation {rid} has been cancelled.",
+                f"I've cancelled reservation {rid}.",
+                f"Reservation {rid} is now cancelled.",
+                f"The cancellation of {rid} went through.",
+            ],
+            "update_reservation_baggages": [
+                f"The baggage on reservation {rid} has been updated.",
+                f"I've updated the bags on reservation {rid}.",
+                f"Reservation {rid} now has the new baggage allowance.",
+                f"The bags have been added to reservation {rid}.",
+            ],
+            "update_reservation_flights": [
+                f"Reservation {rid} has been updated.",
+                f"I've updated reservation {rid}.",
+                f"The change to reservation {rid} went through.",
+                f"Reservation {rid} now reflects the change.",
+            ],
+            "update_reservation_passengers": [
+                f"The passenger details on reservation {rid} have been updated.",
+                f"I've updated the passengers on reservation {rid}.",
+                f"Reservation {rid} now has the new passenger details.",
+            ],
+            "send_certificate": [
+                "The travel certificate has been issued to your account.",
+                "I've added the travel certificate to your account.",
+                "The certificate is now in your account.",
+            ],
         }
         if name in summaries:
             return choose(rng, summaries[name])
@@ -121,24 +152,50 @@ class AirlineWording(Wording):
         """A sentence stating an amount of an airline write."""
         v = value
         if name == "book_reservation":
-            return choose(rng, [f"The total price is {v}.", f"The total comes to {v}.", f"In total that is {v}.",
-                                f"The booking costs {v} altogether."])
+            return choose(
+                rng,
+                [
+                    f"The total price is {v}.",
+                    f"The total comes to {v}.",
+                    f"In total that is {v}.",
+                    f"The booking costs {v} altogether.",
+                ],
+            )
         if name == "update_reservation_flights":
             if sign == "-":
-                return choose(rng, [f"You will be refunded {v} for the fare difference.",
-                                    f"The fare difference of {v} will be refunded to you.",
-                                    f"You'll get {v} back for the fare difference."])
+                return choose(
+                    rng,
+                    [
+                        f"You will be refunded {v} for the fare difference.",
+                        f"The fare difference of {v} will be refunded to you.",
+                        f"You'll get {v} back for the fare difference.",
+                    ],
+                )
             if sign == "+":
-                return choose(rng, [f"The fare difference of {v} will be charged.",
-                                    f"There is a fare difference of {v} to pay.",
-                                    f"You'll be charged {v} for the fare difference."])
+                return choose(
+                    rng,
+                    [
+                        f"The fare difference of {v} will be charged.",
+                        f"There is a fare difference of {v} to pay.",
+                        f"You'll be charged {v} for the fare difference.",
+                    ],
+                )
             return f"The fare difference is {v}."
         if name == "cancel_reservation":
-            return choose(rng, [f"You will receive a refund of {v}.", f"The refund will be {v}.",
-                                f"You'll get {v} back.", f"{v} will be refunded to you."])
+            return choose(
+                rng,
+                [
+                    f"You will receive a refund of {v}.",
+                    f"The refund will be {v}.",
+                    f"You'll get {v} back.",
+                    f"{v} will be refunded to you.",
+                ],
+            )
         if name == "update_reservation_baggages":
-            return choose(rng, [f"The fee for the extra bags is {v}.", f"The extra bags cost {v}.",
-                                f"There is a baggage fee of {v}."])
+            return choose(
+                rng,
+                [f"The fee for the extra bags is {v}.", f"The extra bags cost {v}.", f"There is a baggage fee of {v}."],
+            )
         if name == "send_certificate":
             return choose(rng, [f"The certificate will be worth {v}.", f"The certificate is for {v}."])
         return super().figure_sentence(name, sign, value, rng)

@@ -57,7 +57,8 @@ MAX_WRITES = 6
 EVIDENCE_CAP = 12  # orders + distinct products past which a user is not favoured further
 
 _PERSONAS = (
-    None, None,
+    None,
+    None,
     "You are polite but brief, and you answer only what you are asked.",
     "You are a busy professional who wants things done quickly and dislikes small talk.",
     "You are friendly and chatty, and you like to double-check details before agreeing.",
@@ -121,17 +122,31 @@ class _RetailBlueprint:
         track.said.update(d.unknown)
 
 
-def _decision(v: View, pick: Pick, write: Call, say: Request, *, communicate: list[str] | None = None,
-              products: list[str] | None = None, extra_reads: list[Call] | None = None,
-              amount: Amount | None = None) -> Decision:
+def _decision(
+    v: View,
+    pick: Pick,
+    write: Call,
+    say: Request,
+    *,
+    communicate: list[str] | None = None,
+    products: list[str] | None = None,
+    extra_reads: list[Call] | None = None,
+    amount: Amount | None = None,
+) -> Decision:
     products = list(dict.fromkeys(products or []))
     reads = pick.reads + [("get_product_details", {"product_id": p}) for p in products] + (extra_reads or [])
     oid = pick.order.order_id
     return Decision(
-        write=write, reads=reads, candidates=pick.candidates + len(products),
-        say=say, unknown=pick.unknown, communicate=communicate or [],
+        write=write,
+        reads=reads,
+        candidates=pick.candidates + len(products),
+        say=say,
+        unknown=pick.unknown,
+        communicate=communicate or [],
         entities=[f"users:{v.user.user_id}", f"orders:{oid}"] + [f"products:{p}" for p in products],
-        targets=[f"orders:{oid}"], comparisons=list(pick.comparisons), amount=amount,
+        targets=[f"orders:{oid}"],
+        comparisons=list(pick.comparisons),
+        amount=amount,
     )
 
 
@@ -145,7 +160,8 @@ class CancelOrder(_RetailBlueprint):
     def options(self, v: View) -> Iterator[Decision]:
         # (pick, "") or, for the most sold-out order, (pick, the products to open)
         picks: list[tuple[Pick, str | list[str]]] = [
-            (p, "") for p in locate_orders(v, policy.PENDING, self.tool, self._cancellable)]
+            (p, "") for p in locate_orders(v, policy.PENDING, self.tool, self._cancellable)
+        ]
         if v.high:
             picks += self._most_sold_out(v)
             v.rng.shuffle(picks)
@@ -159,10 +175,17 @@ class CancelOrder(_RetailBlueprint):
             ask = v.rng.random() < 0.6
             w = v.ctx.words
             motive = ph.SOLD_OUT_MOTIVE if products else w.choice(ph.CANCEL_MOTIVES[reason])
-            say = Request(f"cancel {pick.phrase if products else which(v, pick)}", motive, [],
-                          "how much you will get back" if ask else "")
+            say = Request(
+                f"cancel {pick.phrase if products else which(v, pick)}",
+                motive,
+                [],
+                "how much you will get back" if ask else "",
+            )
             yield _decision(
-                v, pick, (self.tool, {"order_id": o.order_id, "reason": reason}), say,
+                v,
+                pick,
+                (self.tool, {"order_id": o.order_id, "reason": reason}),
+                say,
                 communicate=[figure_text(o.payment_history[0].amount)] if ask else [],
                 products=list(products),
                 amount=Amount(o.payment_history[0].amount, "refund", "the refund", "keep the order"),
@@ -173,7 +196,7 @@ class CancelOrder(_RetailBlueprint):
         return len(o.payment_history) == 1  # a single payment, so the refund is that payment
 
     def _most_sold_out(self, v: View) -> list[tuple[Pick, list[str]]]:
-        """"The pending order with the most items now out of stock": every product must be opened."""
+        """ "The pending order with the most items now out of stock": every product must be opened."""
         contenders = [o for o in v.orders if v.status0(o) == policy.PENDING]
         if len(contenders) < 2 or any(policy.MODIFY_ITEMS in v.ops(o) for o in contenders):
             return []
@@ -182,15 +205,25 @@ class CancelOrder(_RetailBlueprint):
             return sum(1 for i in o.items if not v.product(i.product_id).variants[i.item_id].available)
 
         best = unique_best(contenders, sold_out, True)
-        if best is None or sold_out(best) == 0 or not (
-                best.status == policy.PENDING and policy.may_follow(v.ops(best), self.tool) and self._cancellable(best)):
+        if (
+            best is None
+            or sold_out(best) == 0
+            or not (
+                best.status == policy.PENDING and policy.may_follow(v.ops(best), self.tool) and self._cancellable(best)
+            )
+        ):
             return []
         products = list(dict.fromkeys(i.product_id for o in contenders for i in o.items))
         phrase = "your pending order with the most items that are out of stock (in the exact option you ordered)"
-        how = compare("pending orders", "the most items out of stock", best, contenders, order_id,
-                      lambda o: f"{sold_out(o)} out of stock")
-        return [(Pick(best, phrase, v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], comparisons=[how]),
-                 products)]
+        how = compare(
+            "pending orders",
+            "the most items out of stock",
+            best,
+            contenders,
+            order_id,
+            lambda o: f"{sold_out(o)} out of stock",
+        )
+        return [(Pick(best, phrase, v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], comparisons=[how]), products)]
 
 
 @dataclass
@@ -213,9 +246,13 @@ class ModifyOrderAddress(_RetailBlueprint):
                 addr = new_address(v.rng, [current, default])
                 where = f"this new address: {address_text(addr)}"
             w = v.ctx.words
-            yield _decision(v, pick, (self.tool, {"order_id": o.order_id, **addr}),
-                            Request(f"have {which(v, pick)} shipped to {where} instead", w.choice(ph.SHIP_MOTIVES)),
-                            extra_reads=[("get_user_details", {"user_id": v.user.user_id})])
+            yield _decision(
+                v,
+                pick,
+                (self.tool, {"order_id": o.order_id, **addr}),
+                Request(f"have {which(v, pick)} shipped to {where} instead", w.choice(ph.SHIP_MOTIVES)),
+                extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
+            )
 
 
 @dataclass
@@ -228,9 +265,13 @@ class ModifyOrderPayment(_RetailBlueprint):
     def _methods(self, v: View, o: Any) -> list[Any]:
         current = o.payment_history[0].payment_method_id
         total = o.payment_history[0].amount
-        return [m for m in v.user.payment_methods.values()
-                if policy.can_change_payment(o.status, len(o.payment_history), current, m.id, m.source,
-                                             getattr(m, "balance", None), total)]
+        return [
+            m
+            for m in v.user.payment_methods.values()
+            if policy.can_change_payment(
+                o.status, len(o.payment_history), current, m.id, m.source, getattr(m, "balance", None), total
+            )
+        ]
 
     def options(self, v: View) -> Iterator[Decision]:
         for pick in locate_orders(v, policy.PENDING, self.tool, lambda o: bool(self._methods(v, o))):
@@ -239,10 +280,15 @@ class ModifyOrderPayment(_RetailBlueprint):
             ask = v.rng.random() < 0.5
             w = v.ctx.words
             yield _decision(
-                v, pick, (self.tool, {"order_id": o.order_id, "payment_method_id": method.id}),
-                Request(f"pay for {which(v, pick)} with {v.method_text(method)} instead of the payment method "
-                        "used now", w.choice(ph.PAY_MOTIVES), [],
-                        "how much will be charged to the new payment method" if ask else ""),
+                v,
+                pick,
+                (self.tool, {"order_id": o.order_id, "payment_method_id": method.id}),
+                Request(
+                    f"pay for {which(v, pick)} with {v.method_text(method)} instead of the payment method used now",
+                    w.choice(ph.PAY_MOTIVES),
+                    [],
+                    "how much will be charged to the new payment method" if ask else "",
+                ),
                 communicate=[figure_text(o.payment_history[0].amount)] if ask else [],
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
             )
@@ -256,7 +302,9 @@ class _ItemChange(_RetailBlueprint):
     motives: tuple[str, ...] = ("",)
 
     def options(self, v: View) -> Iterator[Decision]:
-        plans: list[tuple[Pick, Change | None, list[str]]] = [(p, None, []) for p in locate_orders(v, self.status, self.tool)]
+        plans: list[tuple[Pick, Change | None, list[str]]] = [
+            (p, None, []) for p in locate_orders(v, self.status, self.tool)
+        ]
         if v.high:
             saving = self._biggest_saving(v)
             if saving is not None:
@@ -276,8 +324,12 @@ class _ItemChange(_RetailBlueprint):
         method, diff = settled
         w = v.ctx.words
         money = pick_words(w, ph.DIFF_PAYMENT, m=v.method_text(method))
-        args = {"order_id": o.order_id, "item_ids": [i.item_id for i in change.items],
-                "new_item_ids": [x.item_id for x in change.variants], "payment_method_id": method.id}
+        args = {
+            "order_id": o.order_id,
+            "item_ids": [i.item_id for i in change.items],
+            "new_item_ids": [x.item_id for x in change.variants],
+            "payment_method_id": method.id,
+        }
         if pick.phrase:
             action = f"{self.verb} items of {pick.phrase}: " + "; and ".join(change.wants)
             motive = w.choice(self.motives)
@@ -286,18 +338,24 @@ class _ItemChange(_RetailBlueprint):
         ask = bool(diff) and w.random() < 0.7
         # The settlement method belongs to this request: a task may hold two item changes.
         return _decision(
-            v, pick, (self.tool, args),
+            v,
+            pick,
+            (self.tool, args),
             Request(action, motive, [money, *change.criteria], "how much the price difference is" if ask else ""),
             communicate=[figure_text(abs(diff))] if ask else [],
             products=products or change.compared or [i.product_id for i in change.items],
             extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
-            amount=(Amount(diff, "cost", "the price difference", "keep the items as they are") if diff > 0 else
-                    Amount(-diff, "refund", "the refund for the price difference", "keep the items as they are")
-                    if diff < 0 else None),
+            amount=(
+                Amount(diff, "cost", "the price difference", "keep the items as they are")
+                if diff > 0
+                else Amount(-diff, "refund", "the refund for the price difference", "keep the items as they are")
+                if diff < 0
+                else None
+            ),
         )
 
     def _biggest_saving(self, v: View) -> tuple[Pick, Change, list[str]] | None:
-        """"Switch the item where the cheapest other option saves the most" over all orders of this status."""
+        """ "Switch the item where the cheapest other option saves the most" over all orders of this status."""
         found = saving_leader(v, self.status, self.tool)
         if found is None:
             return None
@@ -305,10 +363,17 @@ class _ItemChange(_RetailBlueprint):
         variant = unique_best(cheaper, lambda x: x.price, False)
         if variant is None:
             return None
-        change = Change([item], [variant], [
-            (f"{self.verb} the one item, among all the items in your {self.status} orders, where switching to the "
-             f"cheapest available option of the same product saves the most, and switch it to that cheapest option")],
-            [x for x in (v.ctx.words.choice(ph.WHICH_ITEM), v.ctx.words.choice(ph.ONE_ITEM)) if x])
+        change = Change(
+            [item],
+            [variant],
+            [
+                (
+                    f"{self.verb} the one item, among all the items in your {self.status} orders, where switching to the "
+                    f"cheapest available option of the same product saves the most, and switch it to that cheapest option"
+                )
+            ],
+            [x for x in (v.ctx.words.choice(ph.WHICH_ITEM), v.ctx.words.choice(ph.ONE_ITEM)) if x],
+        )
         return Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], comparisons=[how]), change, products
 
 
@@ -344,26 +409,34 @@ class ReturnItems(_RetailBlueprint):
     def options(self, v: View) -> Iterator[Decision]:
         picks: list[tuple[Pick, str, list[str]]] = [(p, "", []) for p in locate_orders(v, policy.DELIVERED, self.tool)]
         if v.high:
-            picks += [(p, ("the most expensive item among all your delivered orders (you are not sure which one "
-                          "it is)"), []) for p in self._priciest_item_pick(v)]
+            picks += [
+                (p, ("the most expensive item among all your delivered orders (you are not sure which one it is)"), [])
+                for p in self._priciest_item_pick(v)
+            ]
             overpaid = saving_leader(v, policy.DELIVERED, self.tool)
             if overpaid is not None:
                 o, item, _, products, how = overpaid
-                picks.append((Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item,
-                                   comparisons=[how]),
-                              ("the item you overpaid for the most: among all items in your delivered orders, "
-                              "the one whose price is furthest above the cheapest available option of the same "
-                              "product (you do not know which one it is)"), products))
+                picks.append(
+                    (
+                        Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item, comparisons=[how]),
+                        (
+                            "the item you overpaid for the most: among all items in your delivered orders, "
+                            "the one whose price is furthest above the cheapest available option of the same "
+                            "product (you do not know which one it is)"
+                        ),
+                        products,
+                    )
+                )
             v.rng.shuffle(picks)
         for pick, named, products in picks:
             o = pick.order
             items = self._items(v, pick)
             original = o.payment_history[0].payment_method_id
-            methods = [m for m in v.user.payment_methods.values()
-                       if policy.valid_refund_method(m.id, m.source, original)]
+            methods = [
+                m for m in v.user.payment_methods.values() if policy.valid_refund_method(m.id, m.source, original)
+            ]
             method = v.rng.choice(methods)
-            where = ("the original payment method of the order" if method.id == original
-                     else v.method_text(method))
+            where = "the original payment method of the order" if method.id == original else v.method_text(method)
             w = v.ctx.words
             refund = policy.refund_total(i.price for i in items)
             if named:
@@ -374,11 +447,20 @@ class ReturnItems(_RetailBlueprint):
                 what = f"the {items_text(items)} from {pick.phrase}"
             ask = w.random() < 0.75
             yield _decision(
-                v, pick, (self.tool, {"order_id": o.order_id, "item_ids": [i.item_id for i in items],
-                                      "payment_method_id": method.id}),
-                Request(f"return {what}", w.choice(ph.RETURN_MOTIVES), [pick_words(w, ph.REFUND_TO, m=where)],
-                        "how much you will get back" if ask else ""),
-                communicate=[figure_text(refund)] if ask else [], products=products,
+                v,
+                pick,
+                (
+                    self.tool,
+                    {"order_id": o.order_id, "item_ids": [i.item_id for i in items], "payment_method_id": method.id},
+                ),
+                Request(
+                    f"return {what}",
+                    w.choice(ph.RETURN_MOTIVES),
+                    [pick_words(w, ph.REFUND_TO, m=where)],
+                    "how much you will get back" if ask else "",
+                ),
+                communicate=[figure_text(refund)] if ask else [],
+                products=products,
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
                 amount=Amount(refund, "refund", "the refund", "keep the items"),
             )
@@ -396,7 +478,7 @@ class ReturnItems(_RetailBlueprint):
         return v.rng.sample(named, k)
 
     def _priciest_item_pick(self, v: View) -> list[Pick]:
-        """"Your most expensive delivered item": one item compared across every delivered order."""
+        """ "Your most expensive delivered item": one item compared across every delivered order."""
         contenders = [(o, i) for o in v.orders if v.status0(o) == policy.DELIVERED for i in o.items]
         if len(contenders) < 2:
             return []
@@ -406,8 +488,14 @@ class ReturnItems(_RetailBlueprint):
         o, item = best
         if o.status != policy.DELIVERED or not policy.may_follow(v.ops(o), self.tool):
             return []
-        how = compare("items in your delivered orders", "the highest price", best, contenders,
-                      lambda oi: f"the {oi[1].name} in {oi[0].order_id}", lambda oi: spoken_money(oi[1].price))
+        how = compare(
+            "items in your delivered orders",
+            "the highest price",
+            best,
+            contenders,
+            lambda oi: f"the {oi[1].name} in {oi[0].order_id}",
+            lambda oi: spoken_money(oi[1].price),
+        )
         return [Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item, comparisons=[how])]
 
 
@@ -425,9 +513,16 @@ class ModifyUserAddress(_RetailBlueprint):
         default = address_dict(v.user.address)
         if not v.high:
             addr = new_address(v.rng, [default])
-            yield self._decision(v, addr, [("get_user_details", {"user_id": uid})], 1,
-                                 Request(f"have your default address updated to {address_text(addr)}",
-                                         v.ctx.words.choice(ph.MOVE_MOTIVES)), [])
+            yield self._decision(
+                v,
+                addr,
+                [("get_user_details", {"user_id": uid})],
+                1,
+                Request(
+                    f"have your default address updated to {address_text(addr)}", v.ctx.words.choice(ph.MOVE_MOTIVES)
+                ),
+                [],
+            )
             return
         # "Make my default address the one my <product> order went to": the agent must open
         # every order to find the one holding that product and check no other does.
@@ -435,27 +530,50 @@ class ModifyUserAddress(_RetailBlueprint):
         for o in v.orders:
             for name in dict.fromkeys(i.name for i in o.items):
                 holders.setdefault(name, []).append(o)
-        options = [(name, os[0]) for name, os in holders.items()
-                   if len(os) == 1 and not v.ops(os[0]) and address_dict(os[0].address) != default]
+        options = [
+            (name, os[0])
+            for name, os in holders.items()
+            if len(os) == 1 and not v.ops(os[0]) and address_dict(os[0].address) != default
+        ]
         v.rng.shuffle(options)
         for name, o in options:
             addr = address_dict(o.address)
             # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
             holds = lambda x, n=name, c=o: f"with the {n}" if x is c else f"no {n}"  # noqa: E731
             yield self._decision(
-                v, addr, v.all_order_reads(), len(v.orders),
-                Request(f"change your default address to the address your order with the {name} was shipped to",
-                        v.ctx.words.choice(("you have moved back there", "you are living there now", ""))),
-                [UNKNOWN_IDS, "You do not remember that address exactly."], order=o.order_id,
-                how=compare("orders", f"the only {name}", o, v.orders, order_id, holds))
+                v,
+                addr,
+                v.all_order_reads(),
+                len(v.orders),
+                Request(
+                    f"change your default address to the address your order with the {name} was shipped to",
+                    v.ctx.words.choice(("you have moved back there", "you are living there now", "")),
+                ),
+                [UNKNOWN_IDS, "You do not remember that address exactly."],
+                order=o.order_id,
+                how=compare("orders", f"the only {name}", o, v.orders, order_id, holds),
+            )
 
-    def _decision(self, v: View, addr: dict[str, str], reads: list[Call], candidates: int, say: Request,
-                  unknown: list[str], order: str | None = None, how: Comparison | None = None) -> Decision:
+    def _decision(
+        self,
+        v: View,
+        addr: dict[str, str],
+        reads: list[Call],
+        candidates: int,
+        say: Request,
+        unknown: list[str],
+        order: str | None = None,
+        how: Comparison | None = None,
+    ) -> Decision:
         uid = v.user.user_id
         return Decision(
-            write=(self.tool, {"user_id": uid, **addr}), reads=reads, candidates=candidates, say=say,
+            write=(self.tool, {"user_id": uid, **addr}),
+            reads=reads,
+            candidates=candidates,
+            say=say,
             unknown=unknown,
-            entities=[f"users:{uid}"] + ([f"orders:{order}"] if order else []), targets=[f"users:{uid}"],
+            entities=[f"users:{uid}"] + ([f"orders:{order}"] if order else []),
+            targets=[f"users:{uid}"],
             comparisons=[how] if how is not None else [],
         )
 
@@ -464,8 +582,9 @@ class ModifyUserAddress(_RetailBlueprint):
 def _untouched_orders(ctx: ComposeContext, statuses: tuple[str, ...]) -> list[Any]:
     user = peek(ctx.db.users, ctx.user_id)
     orders = [peek(ctx.db.orders, oid) for oid in user.orders]
-    return sorted((o for o in orders if o.status in statuses and ctx.fresh(f"orders:{o.order_id}")),
-                  key=lambda o: o.order_id)
+    return sorted(
+        (o for o in orders if o.status in statuses and ctx.fresh(f"orders:{o.order_id}")), key=lambda o: o.order_id
+    )
 
 
 @dataclass
@@ -480,14 +599,18 @@ class RefuseCancelNotPending:
             raise Skip("no processed or delivered order")
         o = ctx.rng.choice(orders)
         w = ctx.words
-        reason = (f"its status is {o.status}, and only pending orders can be cancelled"
-                  + ("; a delivered order can be returned instead" if o.status == policy.DELIVERED else ""))
+        reason = f"its status is {o.status}, and only pending orders can be cancelled" + (
+            "; a delivered order can be returned instead" if o.status == policy.DELIVERED else ""
+        )
         return Refusal(
             reads=[("get_order_details", {"order_id": o.order_id})],
             say=Request(f"cancel order {o.order_id}", w.choice(ph.CANCEL_MOTIVES["no longer needed"])),
-            action=f"cancel order {o.order_id}", reason=reason,
-            entities=[f"orders:{o.order_id}"], targets=[f"orders:{o.order_id}"],
-            behaviour=[w.choice(ACCEPT_REFUSAL)])
+            action=f"cancel order {o.order_id}",
+            reason=reason,
+            entities=[f"orders:{o.order_id}"],
+            targets=[f"orders:{o.order_id}"],
+            behaviour=[w.choice(ACCEPT_REFUSAL)],
+        )
 
 
 @dataclass
@@ -503,16 +626,23 @@ class RefuseReturnNotDelivered:
         o = ctx.rng.choice(orders)
         item = ctx.rng.choice(list(o.items))
         w = ctx.words
-        reason = (f"its status is {o.status}, and only delivered orders can be returned"
-                  + ("; a pending order can be cancelled or modified instead" if o.status == policy.PENDING else ""))
+        reason = f"its status is {o.status}, and only delivered orders can be returned" + (
+            "; a pending order can be cancelled or modified instead" if o.status == policy.PENDING else ""
+        )
         return Refusal(
             reads=[("get_order_details", {"order_id": o.order_id})],
-            say=Request(f"return the {item.name} from order {o.order_id}",
-                        w.choice(("it is not what you expected", "you found a better one elsewhere",
-                                  "you no longer want it", ""))),
-            action=f"return items of order {o.order_id}", reason=reason,
-            entities=[f"orders:{o.order_id}"], targets=[f"orders:{o.order_id}"],
-            behaviour=[w.choice(ACCEPT_REFUSAL)])
+            say=Request(
+                f"return the {item.name} from order {o.order_id}",
+                w.choice(
+                    ("it is not what you expected", "you found a better one elsewhere", "you no longer want it", "")
+                ),
+            ),
+            action=f"return items of order {o.order_id}",
+            reason=reason,
+            entities=[f"orders:{o.order_id}"],
+            targets=[f"orders:{o.order_id}"],
+            behaviour=[w.choice(ACCEPT_REFUSAL)],
+        )
 
 
 @dataclass
@@ -530,12 +660,18 @@ class TransferReinstateCancelled:
         w = ctx.words
         return Refusal(
             reads=[("get_order_details", {"order_id": o.order_id})],
-            say=Request(f"have your cancelled order {o.order_id} reinstated", w.choice(ph.REINSTATE_MOTIVES),
-                        [w.choice(ph.REINSTATE_DETAILS)]),
+            say=Request(
+                f"have your cancelled order {o.order_id} reinstated",
+                w.choice(ph.REINSTATE_MOTIVES),
+                [w.choice(ph.REINSTATE_DETAILS)],
+            ),
             action=f"reinstate order {o.order_id}",
             reason="it has been cancelled, and a cancelled order cannot be reinstated with the tools I have",
-            entities=[f"orders:{o.order_id}"], targets=[f"orders:{o.order_id}"],
-            behaviour=[w.choice(ACCEPT_TRANSFER)], transfer=True)
+            entities=[f"orders:{o.order_id}"],
+            targets=[f"orders:{o.order_id}"],
+            behaviour=[w.choice(ACCEPT_TRANSFER)],
+            transfer=True,
+        )
 
 
 @dataclass
@@ -545,8 +681,11 @@ class AskTrackingNumber:
     name: str = "ask_tracking_number"
 
     def refuse(self, ctx: ComposeContext) -> Refusal:
-        orders = [o for o in _untouched_orders(ctx, ("processed", "delivered"))
-                  if len({t for f in o.fulfillments for t in f.tracking_id}) == 1]
+        orders = [
+            o
+            for o in _untouched_orders(ctx, ("processed", "delivered"))
+            if len({t for f in o.fulfillments for t in f.tracking_id}) == 1
+        ]
         if not orders:
             raise Skip("no shipped order with one tracking number")
         o = ctx.rng.choice(orders)
@@ -555,9 +694,13 @@ class AskTrackingNumber:
         return Refusal(
             reads=[("get_order_details", {"order_id": o.order_id})],
             say=Request(f"find out the tracking number of order {o.order_id}", w.choice(ph.TRACK_MOTIVES)),
-            action=f"give you the tracking number of order {o.order_id}", reason="",
-            entities=[f"orders:{o.order_id}"], targets=[f"orders:{o.order_id}"],
-            answer=f"the tracking number of order {o.order_id} is {tracking}", communicate=[tracking])
+            action=f"give you the tracking number of order {o.order_id}",
+            reason="",
+            entities=[f"orders:{o.order_id}"],
+            targets=[f"orders:{o.order_id}"],
+            answer=f"the tracking number of order {o.order_id} is {tracking}",
+            communicate=[tracking],
+        )
 
 
 # -- the composer ----------------------------------------------------------------------------------
@@ -567,9 +710,17 @@ class RetailComposer:
 
     domain: str = "retail"
     max_writes: int = MAX_WRITES
-    blueprints: list[Blueprint] = field(default_factory=lambda: [
-        CancelOrder(), ModifyOrderAddress(), ModifyOrderPayment(), ModifyOrderItems(), ExchangeItems(),
-        ReturnItems(), ModifyUserAddress()])
+    blueprints: list[Blueprint] = field(
+        default_factory=lambda: [
+            CancelOrder(),
+            ModifyOrderAddress(),
+            ModifyOrderPayment(),
+            ModifyOrderItems(),
+            ExchangeItems(),
+            ReturnItems(),
+            ModifyUserAddress(),
+        ]
+    )
     refusals: list[Any] = field(default_factory=lambda: [RefuseCancelNotPending(), RefuseReturnNotDelivered()])
     transfers: list[Any] = field(default_factory=lambda: [TransferReinstateCancelled()])
     questions: list[Any] = field(default_factory=lambda: [AskTrackingNumber()])
@@ -577,8 +728,9 @@ class RetailComposer:
     @property
     def conditionals(self) -> list[Blueprint]:
         """Writes that move money a user may set a limit on ("only if the refund is at least $50")."""
-        return [bp for bp in self.blueprints if isinstance(bp, (CancelOrder, ModifyOrderItems, ExchangeItems,
-                                                                ReturnItems))]
+        return [
+            bp for bp in self.blueprints if isinstance(bp, (CancelOrder, ModifyOrderItems, ExchangeItems, ReturnItems))
+        ]
 
     @property
     def switchable(self) -> list[Any]:
@@ -613,20 +765,39 @@ class RetailComposer:
         """Authenticate by email or by name and zip (the latter only where it finds this user first)."""
         user = peek(db.users, user_id)
         first, last, zip_code = user.name.first_name, user.name.last_name, user.address.zip
-        clash = any(u.name.first_name.lower() == first.lower() and u.name.last_name.lower() == last.lower()
-                    and u.address.zip == zip_code and uid != user_id for uid, u in db.users.items())
+        clash = any(
+            u.name.first_name.lower() == first.lower()
+            and u.name.last_name.lower() == last.lower()
+            and u.address.zip == zip_code
+            and uid != user_id
+            for uid, u in db.users.items()
+        )
         name = f"{first} {last}"
         if clash or rng.random() < 0.5:
             find: Call = ("find_user_id_by_email", {"email": user.email})
-            known = [combine(words, pick_words(words, ph.NAME_CLAUSES, name=name),
-                             pick_words(words, ph.EMAIL_CLAUSES, email=user.email))]
+            known = [
+                combine(
+                    words,
+                    pick_words(words, ph.NAME_CLAUSES, name=name),
+                    pick_words(words, ph.EMAIL_CLAUSES, email=user.email),
+                )
+            ]
         else:
             find = ("find_user_id_by_name_zip", {"first_name": first, "last_name": last, "zip": zip_code})
             # The forgotten email stays on the identity line: it is what the user says when asked.
-            known = [combine(words, pick_words(words, ph.NAME_CLAUSES, name=name),
-                             pick_words(words, ph.ZIP_CLAUSES, zip=zip_code) + ", but " + words.choice(ph.NO_EMAIL))]
-        return Identity(reads=[find, ("get_user_details", {"user_id": user_id})], known=known,
-                        opening=rng.choice(_OPENINGS), name=name)
+            known = [
+                combine(
+                    words,
+                    pick_words(words, ph.NAME_CLAUSES, name=name),
+                    pick_words(words, ph.ZIP_CLAUSES, zip=zip_code) + ", but " + words.choice(ph.NO_EMAIL),
+                )
+            ]
+        return Identity(
+            reads=[find, ("get_user_details", {"user_id": user_id})],
+            known=known,
+            opening=rng.choice(_OPENINGS),
+            name=name,
+        )
 
     def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None:
         """One of a few conversational styles, or none."""

@@ -45,6 +45,7 @@ def order_total(order: Any) -> float:
 
 def describe_method(method: Any, methods: dict[str, Any]) -> str:
     """How the user names a payment method; the id is added only where the words are ambiguous."""
+
     def words(m: Any) -> str:
         if m.source == "credit_card":
             return f"your {m.brand.title()} credit card ending in {m.last_four}"
@@ -106,7 +107,8 @@ class View:
     def all_order_reads(self) -> list[Call]:
         """What a careful agent reads to compare the user's orders: the profile and every order."""
         return [("get_user_details", {"user_id": self.user.user_id})] + [
-            ("get_order_details", {"order_id": o.order_id}) for o in self.orders]
+            ("get_order_details", {"order_id": o.order_id}) for o in self.orders
+        ]
 
 
 @dataclass
@@ -142,37 +144,56 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
     out: list[tuple[str, Any, Comparison]] = []
     things = f"{noun}s"
     if len(contenders) == 1:
-        out.append((f"your only {noun}", contenders[0], compare(
-            "orders", f"the only {noun.split()[0]} status", contenders[0], v.orders, order_id, v.status0)))
+        out.append(
+            (
+                f"your only {noun}",
+                contenders[0],
+                compare("orders", f"the only {noun.split()[0]} status", contenders[0], v.orders, order_id, v.status0),
+            )
+        )
     else:
         items = lambda o: count_items(len(o.items))  # noqa: E731
         key: Callable[[Any], float]  # item counts here, money below
         for phrase, key, highest, criterion in (
-                ("with the most items", lambda o: len(o.items), True, "the most items"),
-                ("with the fewest items", lambda o: len(o.items), False, "the fewest items")):
+            ("with the most items", lambda o: len(o.items), True, "the most items"),
+            ("with the fewest items", lambda o: len(o.items), False, "the fewest items"),
+        ):
             best = unique_best(contenders, key, highest)
             if best is not None:
-                out.append((f"your {noun} {phrase}", best, compare(things, criterion, best, contenders, order_id,
-                                                                    items)))
+                out.append(
+                    (f"your {noun} {phrase}", best, compare(things, criterion, best, contenders, order_id, items))
+                )
         if not any(policy.MODIFY_ITEMS in v.ops(o) for o in contenders):
             top_item = lambda o: max(i.price for i in o.items)  # noqa: E731
             for phrase, key, highest, criterion, said in (
-                    ("with the highest total", order_total, True, "the highest total", "a total of {}"),
-                    ("with the lowest total", order_total, False, "the lowest total", "a total of {}"),
-                    ("that contains the most expensive single item of them all", top_item, True,
-                     "the most expensive single item", "a top item price of {}")):
+                ("with the highest total", order_total, True, "the highest total", "a total of {}"),
+                ("with the lowest total", order_total, False, "the lowest total", "a total of {}"),
+                (
+                    "that contains the most expensive single item of them all",
+                    top_item,
+                    True,
+                    "the most expensive single item",
+                    "a top item price of {}",
+                ),
+            ):
                 best = unique_best(contenders, key, highest)
                 if best is not None:
                     # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
                     value = lambda o, k=key, w=said: w.format(spoken_money(k(o)))  # noqa: E731
-                    out.append((f"your {noun} {phrase}", best, compare(
-                        things, criterion, best, contenders, order_id, value)))
+                    out.append(
+                        (f"your {noun} {phrase}", best, compare(things, criterion, best, contenders, order_id, value))
+                    )
         sizes = [len(o.items) for o in contenders]
         for o in contenders:
             n = len(o.items)
             if sizes.count(n) == 1 and n not in (max(sizes), min(sizes)):
-                out.append((f"your {noun} with exactly {n} items", o, compare(
-                    things, f"exactly {n} items", o, contenders, order_id, items)))
+                out.append(
+                    (
+                        f"your {noun} with exactly {n} items",
+                        o,
+                        compare(things, f"exactly {n} items", o, contenders, order_id, items),
+                    )
+                )
     holders: dict[str, list[Any]] = {}
     for o in contenders:
         for name in dict.fromkeys(i.name for i in o.items):
@@ -181,17 +202,30 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
         if len(orders) == 1:
             # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
             holds = lambda o, n=name: f"with the {n}" if o is orders[0] else f"no {n}"  # noqa: E731
-            out.append((f"your {noun} that contains {_a(name)}", orders[0], compare(
-                things if len(contenders) > 1 else "orders", f"the only {name}", orders[0],
-                contenders if len(contenders) > 1 else v.orders, order_id, holds)))
+            out.append(
+                (
+                    f"your {noun} that contains {_a(name)}",
+                    orders[0],
+                    compare(
+                        things if len(contenders) > 1 else "orders",
+                        f"the only {name}",
+                        orders[0],
+                        contenders if len(contenders) > 1 else v.orders,
+                        order_id,
+                        holds,
+                    ),
+                )
+            )
     return out
 
 
 def locate_orders(v: View, status: str, tool: str, ok: Callable[[Any], bool] = lambda o: True) -> list[Pick]:
     """Every (order, phrase) the write may act on, in random order; empty when none is legal."""
+
     def legal(o: Any) -> bool:
-        return (o.status == status and policy.may_follow(v.ops(o), tool) and ok(o)
-                and v.ctx.allows(f"orders:{o.order_id}"))
+        return (
+            o.status == status and policy.may_follow(v.ops(o), tool) and ok(o) and v.ctx.allows(f"orders:{o.order_id}")
+        )
 
     picks: list[Pick] = []
     if not v.high:
@@ -223,4 +257,3 @@ def items_text(items: list[Any]) -> str:
     """Item names joined as the user lists them ("A, B and C")."""
     names = [i.name for i in items]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-

@@ -31,12 +31,12 @@ ORDER_WRITES = (CANCEL, MODIFY_ADDRESS, MODIFY_PAYMENT, MODIFY_ITEMS, RETURN, EX
 
 
 def can_cancel(status: str, reason: str) -> bool:
-    """"An order can only be cancelled if its status is 'pending'" and the reason is one of two."""
+    """ "An order can only be cancelled if its status is 'pending'" and the reason is one of two."""
     return status == PENDING and reason in CANCEL_REASONS
 
 
 def can_modify(status: str) -> bool:
-    """"An order can only be modified if its status is 'pending'".
+    """ "An order can only be modified if its status is 'pending'".
 
     After an item modification the status is "pending (item modified)" and "The agent will
     not be able to modify or cancel the order anymore", so the match is exact.
@@ -45,13 +45,14 @@ def can_modify(status: str) -> bool:
 
 
 def can_return_or_exchange(status: str) -> bool:
-    """"An order can only be returned [exchanged] if its status is 'delivered'"."""
+    """ "An order can only be returned [exchanged] if its status is 'delivered'"."""
     return status == DELIVERED
 
 
-def valid_item_change(old_product_id: str, old_item_id: str, new_product_id: str, new_item_id: str,
-                      new_available: bool) -> bool:
-    """"each item can be modified [exchanged] to an available new item of the same product but
+def valid_item_change(
+    old_product_id: str, old_item_id: str, new_product_id: str, new_item_id: str, new_available: bool
+) -> bool:
+    """ "each item can be modified [exchanged] to an available new item of the same product but
     of different product option. There cannot be any change of product types"."""
     return old_product_id == new_product_id and old_item_id != new_item_id and new_available
 
@@ -62,7 +63,7 @@ def price_difference(pairs: Iterable[tuple[float, float]]) -> float:
 
 
 def gift_card_covers(balance: float, amount: float) -> bool:
-    """"If the user provides a gift card, it must have enough balance to cover the price
+    """ "If the user provides a gift card, it must have enough balance to cover the price
     difference" (or, for a payment change, "the total amount"); a refund needs no balance."""
     return amount <= 0 or balance >= amount
 
@@ -72,8 +73,15 @@ def can_settle_difference(source: str, balance: float | None, difference: float)
     return source != GIFT_CARD or gift_card_covers(balance or 0.0, difference)
 
 
-def can_change_payment(status: str, payments: int, current_method: str, new_method: str, new_source: str,
-                       new_balance: float | None, total: float) -> bool:
+def can_change_payment(
+    status: str,
+    payments: int,
+    current_method: str,
+    new_method: str,
+    new_source: str,
+    new_balance: float | None,
+    total: float,
+) -> bool:
     """Modify payment: "The user can only choose a single payment method different from the
     original payment method. If the user wants the modify the payment method to gift card, it
     must have enough balance to cover the total amount." The order must be pending and carry

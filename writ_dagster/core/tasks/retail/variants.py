@@ -23,16 +23,21 @@ def options_text(options: dict[str, str]) -> str:
 
 def alternatives(product: Any, item: Any) -> list[Any]:
     """The variants of ``product`` the policy lets ``item`` change to."""
-    return [x for x in product.variants.values()
-            if policy.valid_item_change(item.product_id, item.item_id, product.product_id, x.item_id, x.available)]
+    return [
+        x
+        for x in product.variants.values()
+        if policy.valid_item_change(item.product_id, item.item_id, product.product_id, x.item_id, x.available)
+    ]
 
 
 def variant_rules(product: Any, item: Any) -> list[tuple[str, str, Any]]:
     """(rule id, the user's words, chosen variant) for every rule that picks exactly one variant."""
     alts = alternatives(product, item)
     out: list[tuple[str, str, Any]] = []
-    for rule, words, highest in (("cheapest", "the cheapest available option of it", False),
-                                 ("priciest", "the most expensive available option of it", True)):
+    for rule, words, highest in (
+        ("cheapest", "the cheapest available option of it", False),
+        ("priciest", "the most expensive available option of it", True),
+    ):
         best = unique_best(alts, lambda x: x.price, highest)
         if best is not None:
             out.append((rule, words, best))
@@ -41,16 +46,28 @@ def variant_rules(product: Any, item: Any) -> list[tuple[str, str, Any]]:
         best = unique_best(same, lambda x: x.price, False)
         if best is not None and len(same) > 1:
             out.append((f"keep:{opt}", f"the cheapest available option that keeps the same {opt} ({value})", best))
-        only = [x for x in alts if x.options.get(opt) != value
-                and all(x.options.get(k) == w for k, w in item.options.items() if k != opt)]
+        only = [
+            x
+            for x in alts
+            if x.options.get(opt) != value and all(x.options.get(k) == w for k, w in item.options.items() if k != opt)
+        ]
         if len(only) == 1:
-            out.append((f"only:{opt}", f"the available option with a different {opt} and everything else the same",
-                        only[0]))
+            out.append(
+                (f"only:{opt}", f"the available option with a different {opt} and everything else the same", only[0])
+            )
         elif len(only) > 1:
             best = unique_best(only, lambda x: x.price, False)
             if best is not None:
-                out.append((f"only:{opt}", (f"an available option with a different {opt} and everything else the "
-                                           f"same (the cheapest one if there are several)"), best))
+                out.append(
+                    (
+                        f"only:{opt}",
+                        (
+                            f"an available option with a different {opt} and everything else the "
+                            f"same (the cheapest one if there are several)"
+                        ),
+                        best,
+                    )
+                )
     return out
 
 
@@ -87,24 +104,39 @@ def changes(v: View, order: Any) -> list[Change]:  # noqa: C901 - still to split
         k = 2 if len(items) > 1 and v.rng.random() < 0.3 else 1
         chosen = v.rng.sample(items, k)
         variants = [v.rng.choice(alternatives(v.product(i.product_id), i)) for i in chosen]
-        wants = [f"the {i.name} ({options_text(i.options)}) to be changed to the option with "
-                 f"{options_text(x.options)}" for i, x in zip(chosen, variants)]
+        wants = [
+            f"the {i.name} ({options_text(i.options)}) to be changed to the option with {options_text(x.options)}"
+            for i, x in zip(chosen, variants)
+        ]
         return [Change(chosen, variants, wants, [])]
     rules = {i.item_id: variant_rules(v.product(i.product_id), i) for i in items}
     out: list[Change] = []
     for item in items:
         if rules[item.item_id]:
             _, words, variant = v.rng.choice(rules[item.item_id])
-            out.append(Change([item], [variant], [f"the {item.name} changed to {words}"],
-                               [f"For the {item.name} you want {words}; you do not mind the other options."]))
+            out.append(
+                Change(
+                    [item],
+                    [variant],
+                    [f"the {item.name} changed to {words}"],
+                    [f"For the {item.name} you want {words}; you do not mind the other options."],
+                )
+            )
     if len(items) == len(order.items) > 1:
-        for rule, words in (("cheapest", "the cheapest available option"),
-                            ("priciest", "the most expensive available option")):
+        for rule, words in (
+            ("cheapest", "the cheapest available option"),
+            ("priciest", "the most expensive available option"),
+        ):
             picked = [next((x for r, _, x in rules[i.item_id] if r == rule), None) for i in items]
             if all(x is not None for x in picked):
-                out.append(Change(items, picked, [f"every item in it changed to {words} of the same product"],
-                                   [(f"For each item you want {words} of the same product; other options do "
-                                    f"not matter to you.")]))
+                out.append(
+                    Change(
+                        items,
+                        picked,
+                        [f"every item in it changed to {words} of the same product"],
+                        [(f"For each item you want {words} of the same product; other options do not matter to you.")],
+                    )
+                )
     if len(order.items) > 1 and len(changeable(order)) == len(order.items):
         # "Downgrade whatever can be had cheaper": every product in the order must be checked.
         swaps: list[tuple[Any, Any]] = []  # (item, its cheapest option)
@@ -117,11 +149,20 @@ def changes(v: View, order: Any) -> list[Change]:  # noqa: C901 - still to split
             if best is not None:
                 swaps.append((i, best))
         if swaps:
-            out.append(Change([i for i, _ in swaps], [x for _, x in swaps], [
-                ("every item in it that is available in a cheaper option switched to the cheapest available option "
-                "of the same product (items with no cheaper option stay as they are)")],
-                ["You want to save money; other options of the items do not matter to you."],
-                compared=[i.product_id for i in order.items]))
+            out.append(
+                Change(
+                    [i for i, _ in swaps],
+                    [x for _, x in swaps],
+                    [
+                        (
+                            "every item in it that is available in a cheaper option switched to the cheapest available option "
+                            "of the same product (items with no cheaper option stay as they are)"
+                        )
+                    ],
+                    ["You want to save money; other options of the items do not matter to you."],
+                    compared=[i.product_id for i in order.items],
+                )
+            )
     v.rng.shuffle(out)
     return out
 
@@ -131,8 +172,11 @@ def settle(v: View, order: Any, change: Change) -> tuple[Any, float] | None:
     pairs = [(i.price, x.price) for i, x in zip(change.items, change.variants)]
     diff = policy.price_difference(pairs)
     raw = sum(new - old for old, new in pairs)  # the modify tool checks the unrounded sum
-    methods = [m for m in v.user.payment_methods.values()
-               if policy.can_settle_difference(m.source, getattr(m, "balance", None), max(diff, raw))]
+    methods = [
+        m
+        for m in v.user.payment_methods.values()
+        if policy.can_settle_difference(m.source, getattr(m, "balance", None), max(diff, raw))
+    ]
     if not methods:
         return None
     original = order.payment_history[0].payment_method_id
@@ -165,7 +209,12 @@ def saving_leader(v: View, status: str, tool: str) -> tuple[Any, Any, list[Any],
     o, item, _, cheaper = best
     if o.status != status or not policy.may_follow(v.ops(o), tool) or item not in changeable(o):
         return None
-    how = compare(f"items in your {status} orders with a cheaper option", "the biggest gap to its cheapest option",
-                  best, savings, lambda sv: f"the {sv[1].name} in {sv[0].order_id}",
-                  lambda sv: f"{spoken_money(sv[2])} above it")
+    how = compare(
+        f"items in your {status} orders with a cheaper option",
+        "the biggest gap to its cheapest option",
+        best,
+        savings,
+        lambda sv: f"the {sv[1].name} in {sv[0].order_id}",
+        lambda sv: f"{spoken_money(sv[2])} above it",
+    )
     return o, item, cheaper, list(dict.fromkeys(products)), how
