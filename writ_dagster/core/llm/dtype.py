@@ -22,23 +22,6 @@ def cpu_build() -> bool:
     return True
 
 
-def engine_in_process(tensor_parallel_size: int = 1, data_parallel_size: int = 1) -> bool:
-    """Whether vLLM should run its model worker inside the engine (no worker process of its own), and an
-    offline engine inside the process that holds it.
-
-    On the CPU build with one worker, each extra process costs a Python start and a vLLM import (about
-    10 s each here) and buys nothing: the offline engine starts in 3 s instead of 24 s, a server in
-    26 s instead of 36 s, generating as fast (measured with the tiny test model on 2 cores). The CPU build then binds no threads to cores itself;
-    :class:`~writ_dagster.core.llm.vllm_server.VLLMServer` pins a server to its cores instead."""
-    return cpu_build() and tensor_parallel_size == 1 and data_parallel_size == 1
-
-
-# vLLM's switch for the engine in process (read when an engine is built); with it, the one-worker
-# executor ("uni"), which the CPU build otherwise replaces by its multiprocess one.
-IN_PROCESS_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-IN_PROCESS_EXECUTOR = "uni"
-
-
 @lru_cache(maxsize=1)
 def platform_dtype() -> str:
     """The dtype vLLM serves fastest here: bfloat16 on GPUs and on CPUs with bf16 instructions; float32 on

@@ -21,13 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from writ_dagster.core.llm.chat_format import parse_tool_calls, split_reasoning
-from writ_dagster.core.llm.dtype import (
-    IN_PROCESS_ENV,
-    IN_PROCESS_EXECUTOR,
-    PLATFORM_DTYPE,
-    engine_in_process,
-    resolve_dtype,
-)
+from writ_dagster.core.llm.dtype import PLATFORM_DTYPE, resolve_dtype
 from writ_dagster.core.llm.sampling import Sampling, model_label, turn_seed, usage_of
 from writ_dagster.core.simulation.protocol import ConversationView, Reply
 
@@ -68,21 +62,13 @@ class VLLMOfflineBackend:
 
     @property
     def llm(self) -> Any:
-        """The ``vllm.LLM`` (started on first use: ~13 s on a CPU, most of it importing vLLM)."""
+        """The ``vllm.LLM`` (started on first use: ~30 s on a CPU)."""
         if self._llm is None:
             # the CPU build otherwise reserves 92 % of RAM for its KV cache (GPU builds ignore this)
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(CPU_KV_CACHE_GIB))
-            args = dict(self._engine_args)
-            if "distributed_executor_backend" not in args and engine_in_process(
-                args.get("tensor_parallel_size", 1), args.get("data_parallel_size", 1)
-            ):
-                # the engine in this process: two process starts fewer (see engine_in_process)
-                for key, value in IN_PROCESS_ENV.items():
-                    os.environ.setdefault(key, value)
-                args["distributed_executor_backend"] = IN_PROCESS_EXECUTOR
             from vllm import LLM
 
-            self._llm = LLM(**args)
+            self._llm = LLM(**self._engine_args)
         return self._llm
 
     def close(self) -> None:

@@ -26,13 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from writ_dagster.core.llm.dtype import (
-    IN_PROCESS_ENV,
-    IN_PROCESS_EXECUTOR,
-    PLATFORM_DTYPE,
-    engine_in_process,
-    resolve_dtype,
-)
+from writ_dagster.core.llm.dtype import PLATFORM_DTYPE, resolve_dtype
 from writ_dagster.core.llm.openai_client import api_key_from_env
 from writ_dagster.core.llm.sampling import model_label
 
@@ -58,35 +52,12 @@ class VLLMServerConfig:
     env: dict[str, str] = field(default_factory=lambda: {"VLLM_CPU_KVCACHE_SPACE": "2"})  # GiB; ignored on GPUs
     api_key_env: str | None = None
     startup_timeout_s: float = 300.0
-    # The model worker inside the engine process (see engine_in_process); None: on the CPU build with one
-    # worker, unless extra_args choose an executor.
-    worker_in_engine: bool | None = None
     python: str = sys.executable
 
     @property
     def name(self) -> str:
         """The model name clients send (default: the folder's name, with a tiny model's digest)."""
         return self.served_model_name or model_label(self.model)
-
-    @property
-    def in_process(self) -> bool:
-        """Whether the model worker runs inside the engine process (:attr:`worker_in_engine` resolved)."""
-        if self.worker_in_engine is not None:
-            return self.worker_in_engine
-        chosen = any(a.startswith("--distributed-executor-backend") for a in self.extra_args)
-        return not chosen and engine_in_process(self.tensor_parallel_size, self.data_parallel_size)
-
-    def environment(self) -> dict[str, str]:
-        """What the server's environment adds to this process's: the settings in :attr:`env` (which win),
-        the in-process switch, and the cores to pin the server to (read from ``VLLM_CPU_OMP_THREADS_BIND``,
-        which vLLM's CPU build applies only through its worker processes)."""
-        if not self.in_process:
-            return dict(self.env)
-        added = dict(IN_PROCESS_ENV)
-        cores = self.env.get("VLLM_CPU_OMP_THREADS_BIND", os.environ.get("VLLM_CPU_OMP_THREADS_BIND", ""))
-        if cores and all(c.isdigit() for c in cores.split(",")):
-            added |= {PIN_ENV: cores, "OMP_NUM_THREADS": str(len(cores.split(",")))}
-        return added | self.env
 
     def command(self, port: int) -> list[str]:
         """The server's command line."""
@@ -123,8 +94,6 @@ class VLLMServerConfig:
             cmd += ["--max-model-len", str(self.max_model_len)]
         if self.enforce_eager:
             cmd.append("--enforce-eager")
-        if self.in_process:
-            cmd += ["--distributed-executor-backend", IN_PROCESS_EXECUTOR]
         return cmd + list(self.extra_args)
 
 
@@ -195,7 +164,7 @@ class VLLMServer:
         if self.running:
             return self
         self.port = self.config.port or free_port(self.config.host)
-        env = {**os.environ, **self.config.environment()}
+        env = {**os.environ, **self.config.env}
         if self.config.api_key_env:
             env["VLLM_API_KEY"] = api_key_from_env(self.config.api_key_env)
         if self.log_path is None:
@@ -263,22 +232,15 @@ class VLLMServer:
         self.stop()
 
 
-# The variable naming the cores a server is pinned to (comma-separated ids), applied by the shim below.
-PIN_ENV = "WRIT_SERVER_CPUS"
-
 # Run by the server's own interpreter before it becomes vLLM: ask Linux to SIGTERM it when its
 # parent (the thread that launched it) dies, so a `kill -9` of `writ run` takes the server with it
 # (vLLM's API server stops its engine workers on SIGTERM). The parent may already be gone by then.
-# Cores named in WRIT_SERVER_CPUS are set as its affinity, which the engine process inherits.
 _DIE_WITH_PARENT = """
 import ctypes, os, signal, sys
 if sys.platform.startswith("linux"):
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     if os.getppid() != int(sys.argv[1]):
         sys.exit(143)
-    cores = os.environ.get("WRIT_SERVER_CPUS")
-    if cores:
-        os.sched_setaffinity(0, {int(c) for c in cores.split(",")})
 os.execvp(sys.argv[2], sys.argv[2:])
 """
 
