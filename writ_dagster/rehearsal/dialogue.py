@@ -390,66 +390,95 @@ class Fleet:
             self._remember_act(_say(d, "A", content), act)
         return reply, content, calls, act, errors
 
-    def _err(self, state: ConvState, reply: Reply, prefix: str) -> tuple[Reply, list[str]]:  # noqa: C901 - still to split (issue 18, item 4)
+    def _err(self, state: ConvState, reply: Reply, prefix: str) -> tuple[Reply, list[str]]:
         """The teacher's errors (see :mod:`.behaviour`) applied to the oracle's reply."""
-        cfg = self.config.teacher
-        if cfg.pass_rate >= 1.0:
+        if self.config.teacher.pass_rate >= 1.0:
             return reply, []
+        self._plan_errors(state)
+        # at most one error about a write per turn: the first that applies replaces the reply
+        wrong = self._write_too_early(state, reply, prefix) or self._wrong_write_call(state, reply, prefix)
+        if wrong is not None:
+            return wrong
+        return self._withhold_figures(state, reply, prefix)
+
+    def _plan_errors(self, state: ConvState) -> None:
+        """The conversation's error opportunities and per-opportunity pass rate, set on first use."""
         fs = state.fleet
-        st = state.backend
-        if "p" not in fs:
-            outline = oracle_state(st).outline
-            figures = list(self._figures(state.identity.entry)) if cfg.errors.missing_figure > 0 else []
-            writes = len(outline.writes) if any(getattr(cfg.errors, k) > 0 for k in bh.WRITE_KINDS) else 0
-            p = bh.per_opportunity(cfg.pass_rate, writes + len(figures))
-            fs.update(p=p, figures=figures, decided=set(), bad={}, withheld=set(), said=set())
-        label = state.identity.label
-        errors: list[str] = []
+        if "p" in fs:
+            return
+        cfg = self.config.teacher
+        outline = oracle_state(state.backend).outline
+        figures = list(self._figures(state.identity.entry)) if cfg.errors.missing_figure > 0 else []
+        writes = len(outline.writes) if any(getattr(cfg.errors, k) > 0 for k in bh.WRITE_KINDS) else 0
+        p = bh.per_opportunity(cfg.pass_rate, writes + len(figures))
+        fs.update(p=p, figures=figures, decided=set(), bad={}, withheld=set(), said=set())
+
+    def _write_too_early(self, state: ConvState, reply: Reply, prefix: str) -> tuple[Reply, list[str]] | None:
+        """Decides, once per write when the oracle proposes it, whether the teacher gets it wrong;
+        the 'write_before_yes' error makes the call at once, in place of the proposal."""
+        fs = state.fleet
+        cfg = self.config.teacher
         act = reply.raw if isinstance(reply.raw, dict) else {}
-        if act.get("act") == "propose" and act.get("write") is not None and act["write"] not in fs["decided"]:
-            w = act["write"]
-            fs["decided"].add(w)
-            if bh.draw(self.config.seed, label, prefix, "write") < bh.write_error_rate(fs["p"], cfg.errors):
-                kind = bh.pick_write_kind(bh.draw(self.config.seed, label, prefix, "kind"), cfg.errors)
-                fs["bad"][w] = kind
-                if kind == "write_before_yes":
-                    ost = oracle_state(st)
-                    step = ost.outline.writes[w]
-                    # the oracle goes on as if its write had been proposed, confirmed and made
-                    ost.last_call, ost.proposed, ost.confirmed = ("write", w), None, False
-                    errors.append(kind)
-                    return Reply(
-                        tool_calls=[RawToolCall(step.name, dict(step.arguments))],
-                        raw={"act": "tool_call", "fleet_error": kind},
-                    ), errors
-        last_call = oracle_state(st).last_call if reply.tool_calls else None  # tool calls: the oracle has played
-        if last_call is not None and last_call[0] == "write":
-            w = last_call[1]
-            kind = fs["bad"].get(w)
-            if kind in ("wrong_argument", "two_calls") and w not in fs["said"]:
-                fs["said"].add(w)
-                call = reply.tool_calls[0]
-                assert isinstance(call.arguments, dict)  # the oracle's calls carry their arguments parsed
-                wrong = bh.wrong_arguments(dict(call.arguments), bh.draw(self.config.seed, label, prefix, "arg"))
-                if kind == "wrong_argument":
-                    calls = [RawToolCall(call.name, wrong)]
-                else:
-                    calls = [RawToolCall(call.name, dict(call.arguments)), RawToolCall(call.name, wrong)]
-                errors.append(kind)
-                return Reply(tool_calls=calls, raw={"act": "tool_call", "fleet_error": kind}), errors
-        if reply.content:
-            text = reply.content
-            for f in fs["figures"]:
-                if f in fs["withheld"] or f in fs["said"] or not bh.says_figure(text, f):
-                    continue
-                fs["said"].add(f)  # its one opportunity: the first message that states it
-                if bh.draw(self.config.seed, label, prefix, "figure", f) < bh.figure_error_rate(fs["p"]):
-                    fs["withheld"].add(f)
-                    errors.append("missing_figure")
-            if fs["withheld"]:
-                text = bh.withhold(text, fs["withheld"])
-            if text != reply.content:
-                return Reply(content=text, raw=reply.raw), errors
+        if act.get("act") != "propose" or act.get("write") is None or act["write"] in fs["decided"]:
+            return None
+        w = act["write"]
+        fs["decided"].add(w)
+        label = state.identity.label
+        if bh.draw(self.config.seed, label, prefix, "write") >= bh.write_error_rate(fs["p"], cfg.errors):
+            return None
+        kind = bh.pick_write_kind(bh.draw(self.config.seed, label, prefix, "kind"), cfg.errors)
+        fs["bad"][w] = kind
+        if kind != "write_before_yes":
+            return None
+        ost = oracle_state(state.backend)
+        step = ost.outline.writes[w]
+        # the oracle goes on as if its write had been proposed, confirmed and made
+        ost.last_call, ost.proposed, ost.confirmed = ("write", w), None, False
+        return Reply(
+            tool_calls=[RawToolCall(step.name, dict(step.arguments))],
+            raw={"act": "tool_call", "fleet_error": kind},
+        ), [kind]
+
+    def _wrong_write_call(self, state: ConvState, reply: Reply, prefix: str) -> tuple[Reply, list[str]] | None:
+        """A write the teacher was decided to get wrong, called with a wrong argument (alone or after
+        the right call), the first time the oracle makes it."""
+        fs = state.fleet
+        last_call = oracle_state(state.backend).last_call if reply.tool_calls else None  # tool calls: it has played
+        if last_call is None or last_call[0] != "write":
+            return None
+        w = last_call[1]
+        kind = fs["bad"].get(w)
+        if kind not in ("wrong_argument", "two_calls") or w in fs["said"]:
+            return None
+        fs["said"].add(w)
+        call = reply.tool_calls[0]
+        assert isinstance(call.arguments, dict)  # the oracle's calls carry their arguments parsed
+        wrong = bh.wrong_arguments(dict(call.arguments), bh.draw(self.config.seed, state.identity.label, prefix, "arg"))
+        if kind == "wrong_argument":
+            calls = [RawToolCall(call.name, wrong)]
+        else:
+            calls = [RawToolCall(call.name, dict(call.arguments)), RawToolCall(call.name, wrong)]
+        return Reply(tool_calls=calls, raw={"act": "tool_call", "fleet_error": kind}), [kind]
+
+    def _withhold_figures(self, state: ConvState, reply: Reply, prefix: str) -> tuple[Reply, list[str]]:
+        """The reply with every figure the teacher leaves out removed (each decided on the first
+        message that states it); the 'missing_figure' errors it made."""
+        errors: list[str] = []
+        if not reply.content:
+            return reply, errors
+        fs = state.fleet
+        text = reply.content
+        for f in fs["figures"]:
+            if f in fs["withheld"] or f in fs["said"] or not bh.says_figure(text, f):
+                continue
+            fs["said"].add(f)  # its one opportunity: the first message that states it
+            if bh.draw(self.config.seed, state.identity.label, prefix, "figure", f) < bh.figure_error_rate(fs["p"]):
+                fs["withheld"].add(f)
+                errors.append("missing_figure")
+        if fs["withheld"]:
+            text = bh.withhold(text, fs["withheld"])
+        if text != reply.content:
+            return Reply(content=text, raw=reply.raw), errors
         return reply, errors
 
     def _figures(self, entry: Entry) -> list[str]:
