@@ -23,7 +23,7 @@ from typing import Any
 
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users.meaning import conveyed_in_one
-from writ_dagster.core.users.models import UserScript, conflicts
+from writ_dagster.core.users.models import ScriptLines, UserScript, conflicts
 from writ_dagster.core.users.ordering import reorder_allowed
 from writ_dagster.core.users.outline import (
     TaskOutline,
@@ -77,8 +77,34 @@ def leaks(record: TaskRecord, text: str) -> list[str]:
     return found
 
 
-def check_script(record: TaskRecord, script: UserScript) -> list[str]:  # noqa: C901 - still to split (issue 18, item 4)
+def check_script(record: TaskRecord, script: UserScript) -> list[str]:
     """Problems with ``script`` for ``record``; an empty list means it is valid."""
+    outline = outline_task(record)
+    instruction = _instruction_text(script.user_scenario)
+    problems = _header_problems(record, script)
+    problems += [f"contradictory behaviour: {a} with {b}" for a, b in conflicts(script.dimensions)]
+    problems += [
+        f"instruction lost a {kind}: {line!r}"
+        for kind, line in _required_lines(record, outline)
+        if line not in instruction and not conveyed_in_one(line, instruction)
+    ]
+    problems += [
+        f"the scripted user never says a {kind}: {line!r}"
+        for kind, line, spoken in _needed_lines(script, outline)
+        if not _said(line, spoken)
+    ]
+    problems += _closing_problems(script)
+    persona = script.user_scenario.get("persona") or ""
+    for place, text in (("instruction", instruction + "\n" + persona), ("spoken lines", script.lines.spoken_text())):
+        for leak in leaks(record, text):
+            problems.append(f"{place} leak {leak}, which the agent must find by evidence")
+    problems += _order_problems(script, outline)
+    problems += _check_slip(record, script, outline)
+    return problems
+
+
+def _header_problems(record: TaskRecord, script: UserScript) -> list[str]:
+    """Whether the script belongs to the task and its variant number agrees with what it holds."""
     problems: list[str] = []
     if script.task_id != record.task_id:
         problems.append(f"script is for task {script.task_id}, not {record.task_id}")
@@ -86,13 +112,13 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:  # noqa: 
         problems.append("has_user_script must be False exactly for variant 0")
     if script.variant == 0 and script.user_scenario != record.task["user_scenario"]:
         problems.append("variant 0 must keep the canonical user scenario")
+    return problems
 
-    problems += [f"contradictory behaviour: {a} with {b}" for a, b in conflicts(script.dimensions)]
 
-    outline = outline_task(record)
+def _required_lines(record: TaskRecord, outline: TaskOutline) -> list[tuple[str, str]]:
+    """(kind, line) of everything the canonical instruction holds that a script's instruction must keep."""
     canon = record.task["user_scenario"]["instructions"]
     canon = canon if isinstance(canon, dict) else {"reason_for_call": canon}
-    instruction = _instruction_text(script.user_scenario)
     _, requests = split_requests(canon["reason_for_call"])
     required = [("request", r) for r in requests]
     for kind, key in (
@@ -102,55 +128,65 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:  # noqa: 
     ):
         required += [(kind, ln) for ln in (canon.get(key) or "").split("\n") if ln.strip()]
     required += [("known fact", f) for r in outline.requests for f in r.facts]
-    for kind, line in required:
-        if line not in instruction and not conveyed_in_one(line, instruction):
-            problems.append(f"instruction lost a {kind}: {line!r}")
+    return required
 
+
+def _spoken_lines(script: UserScript) -> ScriptLines:
+    """The script's lines as finally said: a read-back slip is said wrong once and corrected, so the
+    request still counts as said."""
     lines = script.lines
-    if script.slip is not None and script.slip.kind == "readback":
-        # A read-back slip is said wrong once and corrected: the request still counts as said.
-        fix = script.slip
-        lines = lines.model_copy(
-            update={
-                "requests": [r.replace(fix.wrong, fix.right) for r in lines.requests],
-                "facts": [f.replace(fix.wrong, fix.right) for f in lines.facts],
-            }
-        )
+    if script.slip is None or script.slip.kind != "readback":
+        return lines
+    fix = script.slip
+    return lines.model_copy(
+        update={
+            "requests": [r.replace(fix.wrong, fix.right) for r in lines.requests],
+            "facts": [f.replace(fix.wrong, fix.right) for f in lines.facts],
+        }
+    )
 
-    # Each line is looked for where the scripted user says it: a request's facts with that
-    # request, so the same words said for another request do not count.
-    def where(*parts: str) -> str:
-        return _WANTS.sub("I want to", "\n".join(p for p in parts if p))
 
+def _where(*parts: str) -> str:
+    return _WANTS.sub("I want to", "\n".join(p for p in parts if p))
+
+
+def _needed_lines(script: UserScript, outline: TaskOutline) -> list[tuple[str, str, str]]:
+    """(kind, line, what the user says where it belongs) for everything the scripted user must say.
+
+    Each line is looked for where the scripted user says it: a request's facts with that
+    request, so the same words said for another request do not count.
+    """
+    lines = _spoken_lines(script)
     told = [
-        where(lines.requests[k] if k < len(lines.requests) else "", lines.facts[k] if k < len(lines.facts) else "")
+        _where(lines.requests[k] if k < len(lines.requests) else "", lines.facts[k] if k < len(lines.facts) else "")
         for k in range(len(outline.requests))
     ]
     needed = [("request", r.text, told[r.index]) for r in outline.requests]
-    needed += [("known fact", x, where(lines.identity)) for x in outline.identity_lines]
+    needed += [("known fact", x, _where(lines.identity)) for x in outline.identity_lines]
     needed += [("known fact", x, told[r.index]) for r in outline.requests for x in r.facts]
-    needed += [("known fact", x, where(lines.general_facts)) for x in outline.general_facts]
+    needed += [("known fact", x, _where(lines.general_facts)) for x in outline.general_facts]
     needed += [("decision criterion", x, told[r.index]) for r in outline.requests for x in r.criteria]
-    for kind, line, spoken in needed:
-        if not _said(line, spoken):
-            problems.append(f"the scripted user never says a {kind}: {line!r}")
+    return needed
+
+
+def _closing_problems(script: UserScript) -> list[str]:
+    """The lines the conversation's protocol depends on: the stop token and the explicit yes."""
+    problems: list[str] = []
     if "###STOP###" not in script.lines.closing:
         problems.append("the closing line lacks ###STOP###")
     if not all(re.search(r"\byes\b", c, re.I) for c in script.lines.confirm) or not script.lines.confirm:
         problems.append("every confirmation must say 'yes'")
+    return problems
 
-    persona = script.user_scenario.get("persona") or ""
-    for place, text in (("instruction", instruction + "\n" + persona), ("spoken lines", script.lines.spoken_text())):
-        for leak in leaks(record, text):
-            problems.append(f"{place} leak {leak}, which the agent must find by evidence")
 
+def _order_problems(script: UserScript, outline: TaskOutline) -> list[str]:
+    """Whether the telling order is a permutation the task's writes allow."""
     n = len(outline.requests)
     if sorted(script.telling_order) != list(range(n)):
-        problems.append(f"telling order {script.telling_order} is not a permutation of {n} requests")
-    elif script.telling_order != list(range(n)) and not reorder_allowed(outline, script.telling_order):
-        problems.append("requests are reordered although their writes are not independent")
-    problems += _check_slip(record, script, outline)
-    return problems
+        return [f"telling order {script.telling_order} is not a permutation of {n} requests"]
+    if script.telling_order != list(range(n)) and not reorder_allowed(outline, script.telling_order):
+        return ["requests are reordered although their writes are not independent"]
+    return []
 
 
 def _check_slip(record: TaskRecord, script: UserScript, outline: TaskOutline) -> list[str]:
