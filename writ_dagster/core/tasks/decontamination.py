@@ -183,32 +183,37 @@ def _writes_of(domain: Domain, task: Task) -> list[tuple[str, dict[str, Any]]]:
     return [(a.name, a.arguments) for a in actions if a.name in domain.write_tools]
 
 
-def build_index(  # noqa: C901 - still to split (issue 18, item 4)
-    domain: Domain,
-    upstream_root: str | Path | None = None,
-    avoid_users_of: AvoidScope = "test",
-) -> BaseTaskIndex:
-    """Index the installed tau2's base tasks, upstream's (bundled digests) and, if given, a task set on disk.
+def _index_writes(writes: dict[str, list[str]], domain: Domain, origin: str, tasks: list[Task]) -> None:
+    """Add each task's single gold writes to ``writes`` (write digest -> 'origin:task id', once each)."""
+    for task in tasks:
+        for name, args in _writes_of(domain, task):
+            ids = writes.setdefault(write_digest(name, args), [])
+            if f"{origin}:{task.id}" not in ids:
+                ids.append(f"{origin}:{task.id}")
 
-    ``avoid_users_of`` picks whose users and entities are off limits: the test split's, or every base task's.
-    """
+
+def _index_tasks(
+    domain: Domain, sources: list[tuple[str, list[Task]]]
+) -> tuple[dict[Signature, list[str]], dict[str, list[str]]]:
+    """(signature -> task ids, write digest -> task ids) of the given task sets, bundled write digests added."""
     sigs: dict[Signature, list[str]] = {}
     writes: dict[str, list[str]] = {}
-    sources: list[tuple[str, list[Task]]] = [("tau2", domain.tasks_loader(None))]
-    upstream = _upstream_tasks(domain, upstream_root)
-    if upstream:
-        sources.append(("upstream", upstream))
     for origin, tasks in sources:
         for task in tasks:
             sig = _task_sig(domain, task)
             if sig is not None:
                 sigs.setdefault(sig, []).append(f"{origin}:{task.id}")
-            for name, args in _writes_of(domain, task):
-                ids = writes.setdefault(write_digest(name, args), [])
-                if f"{origin}:{task.id}" not in ids:
-                    ids.append(f"{origin}:{task.id}")
+        _index_writes(writes, domain, origin, tasks)
     for digest, ids in bundled_write_digests(domain.name).items():
         writes.setdefault(digest, []).extend(i for i in ids if i not in writes.get(digest, []))
+    return sigs, writes
+
+
+def _avoided_entities(
+    domain: Domain, upstream: list[Task], upstream_root: str | Path | None, avoid_users_of: AvoidScope
+) -> set[str]:
+    """Entities the scope's tasks use: the installed tau2's, and upstream's from its split file when
+    it is on disk, else from the bundle."""
     avoided: set[str] = set()
     try:
         scoped = domain.tasks_loader(avoid_users_of)
@@ -223,6 +228,24 @@ def build_index(  # noqa: C901 - still to split (issue 18, item 4)
                 avoided |= task_entities(domain, task)
     else:
         avoided |= set(bundled_entities(domain.name).get(avoid_users_of, []))
+    return avoided
+
+
+def build_index(
+    domain: Domain,
+    upstream_root: str | Path | None = None,
+    avoid_users_of: AvoidScope = "test",
+) -> BaseTaskIndex:
+    """Index the installed tau2's base tasks, upstream's (bundled digests) and, if given, a task set on disk.
+
+    ``avoid_users_of`` picks whose users and entities are off limits: the test split's, or every base task's.
+    """
+    sources: list[tuple[str, list[Task]]] = [("tau2", domain.tasks_loader(None))]
+    upstream = _upstream_tasks(domain, upstream_root)
+    if upstream:
+        sources.append(("upstream", upstream))
+    sigs, writes = _index_tasks(domain, sources)
+    avoided = _avoided_entities(domain, upstream, upstream_root, avoid_users_of)
     return BaseTaskIndex(domain.name, sigs, bundled_digests(domain.name), writes, avoided)
 
 
@@ -231,11 +254,7 @@ def upstream_bundle(domain: Domain, upstream_root: str | Path) -> dict[str, Any]
     single-write digests and the entities each scope's tasks use."""
     tasks = _upstream_tasks(domain, upstream_root)
     writes: dict[str, list[str]] = {}
-    for task in tasks:
-        for name, args in _writes_of(domain, task):
-            ids = writes.setdefault(write_digest(name, args), [])
-            if f"upstream:{task.id}" not in ids:
-                ids.append(f"upstream:{task.id}")
+    _index_writes(writes, domain, "upstream", tasks)
     entities: dict[str, list[str]] = {}
     for scope in ("test", "base"):
         split = _upstream_split(domain, upstream_root, scope) or set()
