@@ -108,7 +108,7 @@ def vllm_server(tiny_model):
         server = resources.llm
         proc = server.server.process
         yield server
-    from writ_dagster.core.llm.vllm_server import group_members
+    from writ_dagster.core.processes import group_members
 
     assert proc.poll() is not None, "the server outlived its resource"
     assert group_members(proc.pid) == [], "engine workers outlived the server"

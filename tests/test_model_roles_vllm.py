@@ -24,7 +24,8 @@ pytestmark = [
 import dagster as dg  # noqa: E402
 
 from writ_dagster.assets import tasks, trajectories, user_scripts  # noqa: E402
-from writ_dagster.core.llm.vllm_server import RUN_LABEL, group_members  # noqa: E402
+from writ_dagster.core.llm.server_registry import RUN_LABEL, read_records, registry_path  # noqa: E402
+from writ_dagster.core.processes import group_members  # noqa: E402
 from writ_dagster.core.storage.schema import connect  # noqa: E402
 from writ_dagster.core.storage.trajectories import read_trajectories  # noqa: E402
 from writ_dagster.partitions import BATCH_PARTITIONS_NAME, domain_batch_key, domain_batch_partitions  # noqa: E402
@@ -32,6 +33,7 @@ from writ_dagster.resources import ModelRole, SimulationSettings, SynthesisSetti
 
 SEEN: list[tuple[str, int, str]] = []  # (step, server pid, served model name), as the steps saw them
 LABELS: dict[int, str] = {}  # server pid -> the run id in its environment (RUN_LABEL)
+RECORDED: dict[int, list[str]] = {}  # server pid -> the run ids it is recorded for while it serves
 
 
 def _note(step: str, teacher: ModelRole) -> None:
@@ -40,6 +42,7 @@ def _note(step: str, teacher: ModelRole) -> None:
     environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
     LABELS[server.process.pid] = next((e.split(b"=", 1)[1].decode() for e in environ
                                        if e.startswith(RUN_LABEL.encode() + b"=")), "")
+    RECORDED[server.process.pid] = [r.run_id for r in read_records(server.owner.registry) if r.pid == server.process.pid]
 
 
 @dg.asset(partitions_def=domain_batch_partitions, deps=[user_scripts])
@@ -94,6 +97,7 @@ def test_teacher_server_runs_once_per_run_and_stops_after_success_and_failure(ti
     [(_, pid_a, name), (_, pid_b, _)] = [s for s in SEEN if s[0] in ("before", "after")]
     assert pid_a == pid_b, "the server was started again within the run"
     assert LABELS[pid_a] == ok.run_id  # so that a sweep can stop it should the run end without it
+    assert RECORDED[pid_a] == [ok.run_id]
     assert _gone(pid_a) and group_members(pid_a) == [], "the server outlived a successful run"
     with connect(db, read_only=True) as con:
         records = read_trajectories(con, "retail", "b0000")
@@ -108,6 +112,8 @@ def test_teacher_server_runs_once_per_run_and_stops_after_success_and_failure(ti
     [(_, pid_c, _)] = broke
     assert pid_c != pid_a  # a new run, a new server
     assert _gone(pid_c) and group_members(pid_c) == [], "the server outlived a failed run"
+    assert RECORDED[pid_c] == [failed.run_id]
+    assert read_records(registry_path(instance.root_directory)) == [], "a stopped server is still recorded"
 
 
 def test_a_partition_played_by_a_model_agent_and_a_model_user_is_stored_scored_and_filtered(tiny_model: Path,

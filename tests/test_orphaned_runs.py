@@ -1,8 +1,15 @@
-"""Runs whose process is gone are marked failed, so a one-at-a-time queue moves again.
+"""Runs whose process is gone are marked failed, so a one-at-a-time queue moves again; the servers
+of ended runs are stopped.
 
 A real `writ run` is SIGKILLed mid-partition (its Dagster run stays STARTED); the next `writ run`
 marks that run FAILURE on start-up and finishes. The sensor `writ dev` runs does the same on a
 real Dagster instance, and leaves alone the runs whose process is alive.
+
+Servers are real loopback HTTP servers (with a second process in their group, as vLLM's engine
+worker) started through the launcher every vLLM server goes through, recorded for a run of a real
+instance: the sensor and `writ run`'s start-up stop those of runs marked failed while the process
+that started them lives (where the parent-death signal never fires), and never a process that only
+has a recorded server's pid.
 """
 
 from __future__ import annotations
@@ -20,6 +27,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from writ_dagster.core.llm.server_registry import (
+    ServerOwner,
+    add_record,
+    launch,
+    read_records,
+    registry_path,
+    remove_record,
+    stop,
+)
+from writ_dagster.core.llm.vllm_server import free_port
+from writ_dagster.core.processes import group_members
 from writ_dagster.orphans import HOST_TAG, PID_TAG, orphaned_runs_sensor
 
 ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--tasks-per-batch", "10", "--variants", "6",
@@ -90,42 +108,127 @@ def test_a_killed_run_is_marked_failed_and_the_next_run_proceeds(tmp_path: Path)
         assert not in_progress
 
 
-def _labelled_server(run_id: str, instance_dir: str) -> subprocess.Popen:
-    """A real loopback HTTP server with a second process in its group (as vLLM's engine worker), labelled
-    as started for ``run_id`` in the instance at ``instance_dir``."""
-    from writ_dagster.core.llm.vllm_server import run_labels
-
-    script = f"sleep 600 & exec {sys.executable} -m http.server 0 --bind 127.0.0.1"
-    return subprocess.Popen(["sh", "-c", script], env={**os.environ, **run_labels(run_id, instance_dir)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+SERVER = "sleep 600 & exec {python} -m http.server {port} --bind 127.0.0.1"
 
 
-def test_the_sensor_stops_the_servers_of_runs_that_ended_and_no_other(tmp_path: Path) -> None:
-    from writ_dagster.core.llm.vllm_server import group_members
+def _server(owner: ServerOwner) -> subprocess.Popen:
+    """A loopback HTTP server and a second process in its group, launched and recorded for ``owner``'s run."""
+    port = free_port()
+    proc = launch(["sh", "-c", SERVER.format(python=sys.executable, port=port)], env=os.environ,
+                  stdout=subprocess.DEVNULL, owner=owner, port=port)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if len(group_members(proc.pid)) == 2 and sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.1)
+    raise AssertionError("the server did not listen within 30 s")
 
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        ended = started_run(instance, os.getpid())
-        going = started_run(instance, os.getpid())
-        here = instance.root_directory
-        servers = {"ended": _labelled_server(ended, here), "going": _labelled_server(going, here),
-                   "elsewhere": _labelled_server(ended, str(tmp_path / "another-instance"))}
+
+def _gone_within(proc: subprocess.Popen, seconds: float) -> bool:
+    """Whether ``proc``'s whole process group is gone within ``seconds``."""
+    proc.wait(timeout=seconds)
+    deadline = time.monotonic() + seconds
+    while group_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not group_members(proc.pid)
+
+
+def _end(servers: list[subprocess.Popen]) -> None:
+    for proc in servers:
         try:
-            deadline = time.monotonic() + 30
-            while any(len(group_members(p.pid)) < 2 for p in servers.values()) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def _pretend_pid_reused(registry: Path, proc: subprocess.Popen) -> None:
+    """Record ``proc`` as if the recorded server had ended and the kernel had given its pid to ``proc``:
+    the same pid, an earlier start time."""
+    [record] = [r for r in read_records(registry) if r.pid == proc.pid]
+    remove_record(registry, record.pid, record.start_time)
+    add_record(registry, record.model_copy(update={"start_time": record.start_time - 1}))
+
+
+@pytest.mark.timeout(120)
+def test_the_sensor_stops_the_servers_of_ended_runs_and_no_other_process(tmp_path: Path) -> None:
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        ended, going = started_run(instance, os.getpid()), started_run(instance, os.getpid())
+        registry = registry_path(instance.root_directory)
+        servers = {"ended": _server(ServerOwner.for_run(ended, instance.root_directory)),
+                   "going": _server(ServerOwner.for_run(going, instance.root_directory)),
+                   "pid reused": _server(ServerOwner.for_run(ended, instance.root_directory))}
+        try:
+            _pretend_pid_reused(registry, servers["pid reused"])
             # marked failed while its process (this one) lives: the parent-death signal never fires
             instance.report_run_failed(instance.get_run_by_id(ended), message="failed by hand")
             with dg.build_sensor_context(instance=instance) as context:
                 result = orphaned_runs_sensor(context)
-            assert f"stopped 1 server(s) still up after their run ended: run {ended}" in str(result.skip_message)
-            assert servers["ended"].wait(timeout=30) is not None and group_members(servers["ended"].pid) == []
-            assert [len(group_members(servers[k].pid)) for k in ("going", "elsewhere")] == [2, 2]
+            assert (f"stopped 1 server(s) still up after their run ended: run {ended} "
+                    f"(pid {servers['ended'].pid}, port ") in str(result.skip_message)
+            assert _gone_within(servers["ended"], 30)
+            assert [len(group_members(servers[k].pid)) for k in ("going", "pid reused")] == [2, 2]
+            # the stopped server's record is removed, the pid-reused one dropped as stale
+            assert [(r.pid, r.run_id) for r in read_records(registry)] == [(servers["going"].pid, going)]
             with dg.build_sensor_context(instance=instance) as context:
                 assert orphaned_runs_sensor(context).skip_message == "no orphaned run"
         finally:
-            for proc in servers.values():
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
+            _end(list(servers.values()))
+
+
+@pytest.mark.timeout(120)
+def test_workers_whose_server_died_are_stopped_with_their_run_and_stopping_forgets_a_server(tmp_path: Path) -> None:
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        run_id = started_run(instance, os.getpid())
+        owner = ServerOwner.for_run(run_id, instance.root_directory)
+        servers = [_server(owner), _server(owner)]
+        try:
+            stopped_normally = servers.pop()
+            stop(stopped_normally, owner)
+            assert stopped_normally.returncode is not None and group_members(stopped_normally.pid) == []
+            assert [r.pid for r in read_records(owner.registry)] == [servers[0].pid]
+            # the leader dies (and is reaped) on its own; its worker lives on, labelled with the run
+            os.kill(servers[0].pid, signal.SIGKILL)
+            servers[0].wait()
+            [worker] = group_members(servers[0].pid)
+            instance.report_run_failed(instance.get_run_by_id(run_id), message="failed by hand")
+            with dg.build_sensor_context(instance=instance) as context:
+                assert f"run {run_id}" in str(orphaned_runs_sensor(context).skip_message)
+            assert _gone_within(servers[0], 30), f"worker {worker} outlived its run"
+            assert read_records(owner.registry) == []
+        finally:
+            _end(servers)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_next_writ_run_stops_the_servers_of_runs_it_marks_failed(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from writ_dagster.instance import ensure_dagster_home
+
+    monkeypatch.setenv("WRIT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:  # the one `writ run` opens
+        # a run whose process is gone, whose server lives on (no parent-death signal reached it)
+        orphaned = started_run(instance, dead_pid())
+        servers = {"orphaned": _server(ServerOwner.for_run(orphaned, instance.root_directory)),
+                   "pid reused": _server(ServerOwner.for_run(orphaned, instance.root_directory))}
+        _pretend_pid_reused(registry_path(instance.root_directory), servers["pid reused"])
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "writ_dagster.cli", *ARGS], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        said = []
+        for line in proc.stderr:  # type: ignore[union-attr]
+            said.append(line)
+            if "still up after their run ended" in line:
+                proc.send_signal(signal.SIGTERM)  # the start-up was what this test is about
+                break
+        proc.wait(timeout=120)
+        assert f"whose process is gone: {orphaned}" in "".join(said), "".join(said)[-3000:]
+        assert f"stopped 1 server(s) still up after their run ended: run {orphaned} " in "".join(said)
+        assert _gone_within(servers["orphaned"], 30)
+        assert len(group_members(servers["pid reused"].pid)) == 2
+    finally:
+        _end(list(servers.values()))

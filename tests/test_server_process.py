@@ -17,12 +17,13 @@ import time
 import pytest
 
 from writ_dagster.core.llm import dtype
-from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for, die_with_parent
+from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for
+from writ_dagster.core.processes import with_parent_death
 
 LAUNCHER = """
 import subprocess, sys, time
-from writ_dagster.core.llm.vllm_server import die_with_parent
-server = subprocess.Popen(die_with_parent([sys.executable, "-c", "import time; time.sleep(600)"]),
+from writ_dagster.core.processes import with_parent_death
+server = subprocess.Popen(with_parent_death([sys.executable, "-c", "import time; time.sleep(600)"]),
                           start_new_session=True)
 print(server.pid, flush=True)
 time.sleep(600)
@@ -61,7 +62,7 @@ def test_a_server_dies_when_the_process_that_launched_it_is_killed() -> None:
 
 
 def test_the_launcher_runs_the_command_unchanged(tmp_path) -> None:
-    out = subprocess.run(die_with_parent([sys.executable, "-c", "import sys; print(sys.argv[1:])", "a b", "--x"]),
+    out = subprocess.run(with_parent_death([sys.executable, "-c", "import sys; print(sys.argv[1:])", "a b", "--x"]),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "['a b', '--x']"
 

@@ -8,9 +8,10 @@ the default launcher records its worker's pid in an engine event. ``writ run`` a
 check on start-up, and a sensor checks while ``writ dev`` is up; the pool slots such a run held
 are given back too.
 
-A server started for a run (vLLM, labelled with the run's id in its environment) dies with its
-run's process by Linux's parent-death signal; the same checks also stop any labelled server whose
-run has ended while its process lives on (a run marked failed or cancelled by hand or by a sensor).
+A server started for a run (vLLM) dies with its run's process by Linux's parent-death signal, and
+is recorded for its run beside the instance (``core/llm/server_registry.py``); the same checks also
+stop any recorded server whose run has ended while its process lives on (a run marked failed or
+cancelled by hand or by these checks), or whose run is no longer in the instance.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from writ_dagster.core.llm.vllm_server import end_group, labelled_servers
+from writ_dagster.core.llm.server_registry import registry_path, sweep
 
 PID_TAG = "writ/pid"
 HOST_TAG = "writ/host"
@@ -82,18 +83,19 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
 
 
 def stop_servers_of_ended_runs(instance: dg.DagsterInstance) -> list[str]:
-    """End every labelled server of this instance whose run has ended; says which (``run <id>``)."""
-    here = str(Path(instance.root_directory).resolve())
-    stopped = []
-    for server in labelled_servers():
-        if server.instance_dir != here:
-            continue
-        run = instance.get_run_by_id(server.run_id)
-        if run is None or not run.is_finished:  # another instance's run id, or one still going
-            continue
-        end_group(server.pgid)
-        stopped.append(f"run {server.run_id}")
-    return stopped
+    """End every recorded server of this instance whose run has ended; says which (``run <id> (...)``)."""
+
+    def ended(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id)
+        return run is None or run.is_finished  # a deleted run has no one left to stop its servers
+
+    stopped = sweep(registry_path(instance.root_directory), ended)
+    return [f"run {r.run_id} (pid {r.pid}, port {r.port}: {_said(r.command)})" for r in stopped]
+
+
+def _said(command: tuple[str, ...]) -> str:
+    """A command's first words as a person reads them: the program by its name, not its whole path."""
+    return " ".join([Path(command[0]).name, *command[1:]]) if command else "?"
 
 
 def _free_pool_slots(instance: dg.DagsterInstance) -> None:

@@ -46,7 +46,7 @@ def evaluation(
     context: dg.AssetExecutionContext, storage: WritStorage, evaluation_settings: EvaluationSettings
 ) -> dg.MaterializeResult:
     """Serve, play and score every configured model × domain, then store the rows in one transaction."""
-    from writ_dagster.core.llm.vllm_server import run_labels
+    from writ_dagster.core.llm.server_registry import ServerOwner
     from writ_dagster.core.stages.evaluation import UnmeasuredModelError, run_evaluation
 
     config = evaluation_settings.eval_config()  # bad settings fail here, before any server starts
@@ -57,7 +57,7 @@ def evaluation(
             writ_home() / EVALUATIONS_DIR,
             log=context.log.info,
             warn=context.log.warning,
-            server_env=run_labels(context.run_id, context.instance.root_directory),
+            owner=ServerOwner.for_run(context.run_id, context.instance.root_directory),
         )
     except MissingInputError as exc:
         raise dg.Failure(str(exc)) from exc

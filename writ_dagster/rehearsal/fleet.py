@@ -34,14 +34,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from writ_dagster.core.processes import die_with_parent
 from writ_dagster.rehearsal.config import (
     TEACHER_MODEL,
     USER_MODEL,
     FleetConfig,
     load_fleet_config,
 )
-
-PR_SET_PDEATHSIG = 1
 
 
 def writ_roles(
@@ -71,21 +70,6 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to send SIGTERM when the parent dies (no-op elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        return
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        sys.exit(0)
 
 
 async def serve(
@@ -151,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         "--die-with-parent", action="store_true", help="end when the starting process dies (Linux; start_fleet sets it)"
     )
     args = parser.parse_args(argv)
-    if args.die_with_parent:
-        _die_with_parent()
+    if args.die_with_parent and not die_with_parent():
+        return 0  # the process that started it is gone already
     from writ_dagster.core.home import writ_home
 
     config = load_fleet_config(args.config)

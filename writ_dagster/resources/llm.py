@@ -7,7 +7,6 @@ its environment variable (``api_key_env``) and read when the backend is built.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -130,14 +129,13 @@ class VLLMServerResource(_SamplingFields):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[VLLMServerResource]:
         """Start the server for the run and stop its whole process group afterwards."""
-        from writ_dagster.core.llm.vllm_server import VLLMServer, run_labels
+        from writ_dagster.core.llm.server_registry import ServerOwner
+        from writ_dagster.core.llm.vllm_server import VLLMServer
 
-        config = self.server_config()
-        if context.instance is not None and context.run_id:  # found and stopped if the run ends without it
-            config = dataclasses.replace(
-                config, env=config.env | run_labels(context.run_id, context.instance.root_directory)
-            )
-        server = VLLMServer(config)
+        owner = None
+        if context.instance is not None and context.run_id:  # stopped by a sweep if the run ends without it
+            owner = ServerOwner.for_run(context.run_id, context.instance.root_directory)
+        server = VLLMServer(self.server_config(), owner=owner)
         server.start()
         if context.log is not None:
             context.log.info(

@@ -4,8 +4,10 @@
 loopback port with tool calling on (``--enable-auto-tool-choice --tool-call-parser``), waits
 for ``/health``, and :meth:`VLLMServer.stop` ends the whole process group (the API server
 and its engine workers), first with SIGTERM, then SIGKILL. The child starts in its own
-session so a stop never reaches this process. The module form is used because the
-``vllm`` console script of the CPU build does not start; it works for the GPU build too.
+session so a stop never reaches this process; a server started for a run is recorded for it
+(:mod:`~writ_dagster.core.llm.server_registry`), so that it is stopped should the run end without
+it. The module form is used because the ``vllm`` console script of the CPU build does not start;
+it works for the GPU build too.
 
 An API key, if wanted, is handed over in ``VLLM_API_KEY`` (read by vLLM) from the variable
 named in the config, so it never appears on a command line or in a log.
@@ -14,7 +16,6 @@ named in the config, so it never appears on a command line or in a log.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,9 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from writ_dagster.core.llm import server_registry
 from writ_dagster.core.llm.dtype import PLATFORM_DTYPE, resolve_dtype
 from writ_dagster.core.llm.openai_client import api_key_from_env
 from writ_dagster.core.llm.sampling import model_label
+from writ_dagster.core.llm.server_registry import ServerOwner
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,11 @@ class ServerStartError(RuntimeError):
 class VLLMServer:
     """A running (or stopped) vLLM server; a context manager that stops it on exit."""
 
-    def __init__(self, config: VLLMServerConfig, log_path: str | Path | None = None) -> None:
+    def __init__(
+        self, config: VLLMServerConfig, log_path: str | Path | None = None, owner: ServerOwner | None = None
+    ) -> None:
         self.config = config
+        self.owner = owner  # the run it is started for: recorded, so that it is stopped should the run end without it
         self.port = config.port or 0
         self.log_path = Path(log_path) if log_path else None
         self.process: subprocess.Popen[bytes] | None = None
@@ -173,13 +179,8 @@ class VLLMServer:
             self.log_path = Path(name)
         self._log = open(self.log_path, "ab")
         self._started = time.perf_counter()
-        self.process = subprocess.Popen(
-            die_with_parent(self.config.command(self.port)),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
+        self.process = server_registry.launch(
+            self.config.command(self.port), env=env, stdout=self._log, owner=self.owner, port=self.port
         )
         return self
 
@@ -216,11 +217,11 @@ class VLLMServer:
             return ""
 
     def stop(self, grace_s: float = 20.0) -> None:
-        """End the server's whole process group: SIGTERM, then SIGKILL after ``grace_s`` (see :func:`end_group`)."""
+        """End the server's whole process group: SIGTERM, then SIGKILL after ``grace_s`` (see
+        :func:`~writ_dagster.core.processes.end_group`), and take it off its run's record."""
         proc, self.process = self.process, None
         if proc is not None:
-            end_group(proc.pid, grace_s)  # the child leads its own session: its group id is its pid
-            proc.wait(timeout=10)
+            server_registry.stop(proc, self.owner, grace_s)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -230,95 +231,3 @@ class VLLMServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-# Run by the server's own interpreter before it becomes vLLM: ask Linux to SIGTERM it when its
-# parent (the thread that launched it) dies, so a `kill -9` of `writ run` takes the server with it
-# (vLLM's API server stops its engine workers on SIGTERM). The parent may already be gone by then.
-_DIE_WITH_PARENT = """
-import ctypes, os, signal, sys
-if sys.platform.startswith("linux"):
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != int(sys.argv[1]):
-        sys.exit(143)
-os.execvp(sys.argv[2], sys.argv[2:])
-"""
-
-
-def die_with_parent(command: list[str]) -> list[str]:
-    """``command`` run so that it gets SIGTERM when this process (the launching thread) dies."""
-    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
-
-
-# Environment that names the run a server was started for, read back from /proc by the sweep below.
-RUN_LABEL = "WRIT_SERVER_RUN_ID"
-INSTANCE_LABEL = "WRIT_SERVER_INSTANCE"
-
-
-def run_labels(run_id: str, instance_dir: str | Path) -> dict[str, str]:
-    """Server environment that marks it as started for run ``run_id`` of the Dagster instance in
-    ``instance_dir``, so that it can be found and stopped once that run has ended (:func:`labelled_servers`)."""
-    return {RUN_LABEL: run_id, INSTANCE_LABEL: str(Path(instance_dir).resolve())}
-
-
-@dataclass(frozen=True)
-class LabelledServer:
-    """A live process group started with :func:`run_labels` (one per server: its workers share it)."""
-
-    pgid: int
-    run_id: str
-    instance_dir: str
-
-
-def labelled_servers() -> list[LabelledServer]:
-    """The process groups of this user's live processes that carry run labels (Linux ``/proc``; none
-    elsewhere). Only groups other than this process's are listed."""
-    own = os.getpgrp()
-    found: dict[int, LabelledServer] = {}
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            entries = environ.read_bytes().split(b"\0")
-            pgid = os.getpgid(int(environ.parent.name))
-        except (OSError, ValueError):  # gone, or another user's
-            continue
-        env = dict(e.decode(errors="replace").partition("=")[::2] for e in entries if b"=" in e)
-        if RUN_LABEL in env and pgid != own and pgid not in found:
-            found[pgid] = LabelledServer(pgid, env[RUN_LABEL], env.get(INSTANCE_LABEL, ""))
-    return list(found.values())
-
-
-def end_group(pgid: int, grace_s: float = 20.0) -> None:
-    """End the process group led by process ``pgid`` (a server and its workers, a child of this process or
-    not): SIGTERM; once the leader is gone, or after ``grace_s``, SIGKILL to whatever is left; then wait up
-    to 30 s for the kernel to finish them (a killed worker holding GBs took over 10 s on a loaded machine)."""
-    if not _signal_group(pgid, signal.SIGTERM):
-        return
-    deadline = time.monotonic() + grace_s
-    while pgid in group_members(pgid) and time.monotonic() < deadline:  # a reaped or zombie leader is gone
-        time.sleep(0.1)
-    _signal_group(pgid, signal.SIGKILL)  # the leader if it outlived the grace, and workers that outlived it
-    deadline = time.monotonic() + 30
-    while group_members(pgid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of process group ``pgid`` (Linux ``/proc``)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:  # state, ppid, pgrp
-            members.append(int(stat.parent.name))
-    return members
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    """Send ``sig`` to process group ``pgid``; whether the group was there to receive it."""
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True

@@ -36,6 +36,7 @@ from typing import Any
 from writ_dagster.core.evaluation.harness import Endpoint, run_domain
 from writ_dagster.core.evaluation.metrics import completion_tokens, figures_line, passed, score
 from writ_dagster.core.evaluation.models import AgentEndpointSpec, EvalConfig, ModelLabel, ModelScore
+from writ_dagster.core.llm.server_registry import ServerOwner
 from writ_dagster.core.progress import Progress, publish
 from writ_dagster.core.stages import Connect, MissingInputError
 from writ_dagster.core.storage.checkpoints import CheckpointRecord, latest_checkpoint
@@ -90,13 +91,13 @@ def run_evaluation(
     evaluations_dir: Path,
     log: Log | None = None,
     warn: Log | None = None,
-    server_env: dict[str, str] | None = None,
+    owner: ServerOwner | None = None,
 ) -> EvaluationRun:
     """Evaluate the latest registered checkpoint into ``evaluations_dir/<evaluation_id>`` and store its scores.
 
     Raises :class:`MissingInputError` (before any server starts) if no checkpoint is registered, and
     :class:`UnmeasuredModelError` (after storing the rows) if every conversation of a model on a
-    domain errored. ``server_env`` is added to every server's environment (the run's labels).
+    domain errored. Every server started is recorded for ``owner`` (the run), if given.
     """
     say = log or (lambda _msg: None)
     with connect() as con:  # held only to read; the evaluation itself takes minutes
@@ -116,7 +117,7 @@ def run_evaluation(
         f"evaluation {evaluation_id}: checkpoint {checkpoint.checkpoint_id} ({checkpoint.path}), "
         f"base model {checkpoint.base_model}; results in {out_dir}"
     )
-    run = evaluate_checkpoint(checkpoint, config, out_dir, evaluation_id=evaluation_id, log=log, server_env=server_env)
+    run = evaluate_checkpoint(checkpoint, config, out_dir, evaluation_id=evaluation_id, log=log, owner=owner)
     for error in run.errors:
         (warn or say)(error)
     with connect() as con:
@@ -165,11 +166,9 @@ def models_to_evaluate(checkpoint: CheckpointRecord, config: EvalConfig) -> list
     return models
 
 
-def _server_config(
-    model: str, name: str, config: EvalConfig, tool_parser: str, slot: int, server_env: dict[str, str]
-) -> Any:
+def _server_config(model: str, name: str, config: EvalConfig, tool_parser: str, slot: int) -> Any:
     """A server's settings; ``slot`` 0 is the user simulator's, 1 the evaluated model's (they run side by
-    side, each on its own cores on a CPU build); ``server_env`` is added to its environment."""
+    side, each on its own cores on a CPU build)."""
     from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for
 
     flags = config.server
@@ -182,8 +181,7 @@ def _server_config(
         tensor_parallel_size=flags.tensor_parallel_size,
         extra_args=tuple(flags.extra_args),
         env={"VLLM_CPU_KVCACHE_SPACE": str(flags.cpu_kv_cache_gib)}
-        | cpu_cores_for(slot, 2 if config.user.served_here else 1)
-        | server_env,
+        | cpu_cores_for(slot, 2 if config.user.served_here else 1),
         startup_timeout_s=flags.startup_timeout_s,
         seed=config.seed,
     )
@@ -218,10 +216,10 @@ def evaluate_checkpoint(
     out_dir: Path,
     evaluation_id: str | None = None,
     log: Log | None = None,
-    server_env: dict[str, str] | None = None,
+    owner: ServerOwner | None = None,
 ) -> EvaluationRun:
-    """Serve and evaluate the base model (if configured) and ``checkpoint`` on every domain; ``server_env``
-    is added to each server's environment."""
+    """Serve and evaluate the base model (if configured) and ``checkpoint`` on every domain; every server
+    started is recorded for ``owner`` (the run), if given."""
     from writ_dagster.core.llm.registration import resolve_model
     from writ_dagster.core.llm.sampling import model_label
     from writ_dagster.core.llm.user_models import resolve_user_model
@@ -244,8 +242,9 @@ def evaluate_checkpoint(
             user_model = resolve_user_model(spec.model)
             timings["user_model_prepare_s"] = time.perf_counter() - t0
             user_server = VLLMServer(
-                _server_config(user_model, model_label(user_model), config, "hermes", 0, server_env or {}),
+                _server_config(user_model, model_label(user_model), config, "hermes", 0),
                 log_path=logs / "user.log",
+                owner=owner,
             )
             stack.callback(user_server.stop)
             run.server_logs["user"] = str(logs / "user.log")
@@ -261,10 +260,9 @@ def evaluate_checkpoint(
                 None
                 if remote is not None
                 else VLLMServer(
-                    _server_config(
-                        model, model_label(model), config, config.server.agent_tool_call_parser, 1, server_env or {}
-                    ),
+                    _server_config(model, model_label(model), config, config.server.agent_tool_call_parser, 1),
                     log_path=logs / f"agent-{label}.log",
+                    owner=owner,
                 )
             )
             if agent_server is not None:
