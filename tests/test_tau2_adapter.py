@@ -54,6 +54,19 @@ def test_settings_come_first_and_only_the_needed_tau2_module_loads() -> None:
     assert "tau2" not in out.stderr  # tau2's import-time warnings are silenced
 
 
+def test_loading_the_definitions_and_the_cli_imports_no_litellm() -> None:
+    # litellm is most of an import of the definitions (every `writ` command and Dagster code server
+    # pays it): tau2's agent, user and evaluator modules, which pull it in, load only when a step uses them.
+    code = (
+        "import sys\n"
+        "import writ_dagster.definitions, writ_dagster.cli.run, writ_dagster.cli.dev, writ_dagster.cli.export\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'litellm' or m.startswith('tau2.agent')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_tau2_logs_are_silenced_ours_kept() -> None:
     seen: list[str] = []
     sink = logger.add(lambda message: seen.append(message.record["name"]), level="DEBUG")

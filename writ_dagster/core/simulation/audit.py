@@ -11,11 +11,12 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
+from writ_dagster.core import tau2_adapter as tau2
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, simulation_run
 from writ_dagster.core.simulation.records import TrajectoryRecord, tau2_termination
-from writ_dagster.core.tau2_adapter import EvaluationType, Task, evaluate_simulation
+from writ_dagster.core.tau2_adapter import Task
 
 SCRIPTED_MIN_SUCCESS = 0.95  # the scripted oracle and user should almost always succeed
 MODEL_SUCCESS_FLOOR = 0.1  # a model agent or user below this is broken or misconfigured, not merely weak
@@ -38,7 +39,8 @@ def tau2_reward(task: Task, record: TrajectoryRecord) -> float:
         run_id=record.trajectory_id,
         termination=tau2_termination(record.termination_reason),
     )
-    return evaluate_simulation(run, task, EvaluationType.ALL, False, record.domain).reward
+    # tau2's evaluator imports litellm: reached through the adapter here, when a check runs, not on import
+    return tau2.evaluate_simulation(run, task, tau2.EvaluationType.ALL, False, record.domain).reward
 
 
 def _task(tasks: Mapping[str, dict], record: TrajectoryRecord, problems: list[str]) -> Task | None:

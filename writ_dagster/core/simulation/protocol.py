@@ -11,16 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from writ_dagster.core.tau2_adapter import (
-    AGENT_INSTRUCTION,
-    AGENT_SYSTEM_PROMPT,
-    OUT_OF_SCOPE,
-    STOP,
-    TRANSFER,
-    USER_SYSTEM_PROMPT,
-    UserScenario,
-    get_global_user_sim_guidelines,
-)
+from writ_dagster.core import tau2_adapter as tau2
+from writ_dagster.core.tau2_adapter import OUT_OF_SCOPE, STOP, TRANSFER, UserScenario
 from writ_dagster.core.turns import (
     ConversationView as ConversationView,
 )
@@ -43,14 +35,16 @@ USER_STOP_TOKENS = (STOP, TRANSFER, OUT_OF_SCOPE)
 
 def agent_system_prompt(policy: str) -> str:
     """tau2's LLMAgent system prompt for a domain policy."""
-    return AGENT_SYSTEM_PROMPT.format(agent_instruction=AGENT_INSTRUCTION, domain_policy=policy)
+    # tau2's agent and user modules import litellm (seconds): fetched here, on first use, so that loading
+    # the Dagster definitions (every `writ` command, every code server) does not pay for it.
+    return tau2.AGENT_SYSTEM_PROMPT.format(agent_instruction=tau2.AGENT_INSTRUCTION, domain_policy=policy)
 
 
 def user_system_prompt(user_scenario: dict[str, Any]) -> str:
     """tau2's UserSimulator system prompt: the global guidelines plus the scenario."""
     scenario = UserScenario.model_validate(user_scenario)
-    return USER_SYSTEM_PROMPT.format(
-        global_user_sim_guidelines=get_global_user_sim_guidelines(use_tools=False), instructions=str(scenario)
+    return tau2.USER_SYSTEM_PROMPT.format(
+        global_user_sim_guidelines=tau2.get_global_user_sim_guidelines(use_tools=False), instructions=str(scenario)
     )
 
 
