@@ -8,6 +8,7 @@ target is determined; a description is used only if exactly one reservation fits
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 from writ_dagster.core.domains.registry import get_domain
@@ -67,96 +68,108 @@ def _route(r: Any) -> tuple[str, str]:
     return r.origin, far
 
 
-def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | None]]:  # noqa: C901 - still to split (issue 18, item 4)
-    def route(rs: list[Any]) -> Selected | None:
-        by_route: dict[tuple[str, str], list[Any]] = {}
-        for r in rs:
-            by_route.setdefault(_route(r), []).append(r)
-        singles = [v[0] for v in by_route.values() if len(v) == 1]
-        if not singles:
-            return None
-        r = sorted(singles, key=lambda x: x.reservation_id)[0]
-        kind = "round trip" if r.flight_type == "round_trip" else "one-way trip"
-        origin, far = _route(r)
-        return (
-            r,
-            f"your {kind} from {cities[origin]} to {cities[far]}",
-            compare("reservations", "the route you described", r, rs, _rid, lambda x: " to ".join(_route(x))),
-        )
-
-    def most_passengers_to(rs: list[Any]) -> Selected | None:
-        dests: dict[str, list[Any]] = {}
-        for r in rs:
-            dests.setdefault(r.destination, []).append(r)
-        for dest, group in sorted(dests.items()):
-            if len(group) >= 2:
-                r = _unique(group, lambda x: len(x.passengers))
-                if r is not None:
-                    return (
-                        r,
-                        f"the reservation to {cities[dest]} with the most passengers",
-                        compare(
-                            f"reservations to {cities[dest]}",
-                            "the most passengers",
-                            r,
-                            group,
-                            _rid,
-                            lambda x: _plural(len(x.passengers), "passenger"),
-                        ),
-                    )
+def _by_route(cities: dict[str, str], rs: list[Any]) -> Selected | None:
+    """The first (by id) reservation whose route no other reservation shares."""
+    by_route: dict[tuple[str, str], list[Any]] = {}
+    for r in rs:
+        by_route.setdefault(_route(r), []).append(r)
+    singles = [v[0] for v in by_route.values() if len(v) == 1]
+    if not singles:
         return None
+    r = sorted(singles, key=lambda x: x.reservation_id)[0]
+    kind = "round trip" if r.flight_type == "round_trip" else "one-way trip"
+    origin, far = _route(r)
+    return (
+        r,
+        f"your {kind} from {cities[origin]} to {cities[far]}",
+        compare("reservations", "the route you described", r, rs, _rid, lambda x: " to ".join(_route(x))),
+    )
 
-    def most_recent(rs: list[Any]) -> Selected | None:
-        r = _unique(rs, lambda x: x.created_at)
-        if r is None or len(rs) < 2:
-            return None
-        return (
-            r,
-            "the reservation you booked most recently",
-            compare(
-                # the time too: several reservations are often booked on the same day
-                "reservations",
-                "the latest booking time",
+
+def _most_passengers_to(cities: dict[str, str], rs: list[Any]) -> Selected | None:
+    """Among reservations to one destination (the first, by code, where it decides), the one with the most passengers."""
+    dests: dict[str, list[Any]] = {}
+    for r in rs:
+        dests.setdefault(r.destination, []).append(r)
+    for dest, group in sorted(dests.items()):
+        r = _unique(group, lambda x: len(x.passengers)) if len(group) >= 2 else None
+        if r is not None:
+            return (
                 r,
-                rs,
-                _rid,
-                lambda x: f"booked {x.created_at[:10]} at {x.created_at[11:16]}",
-            ),
-        )
+                f"the reservation to {cities[dest]} with the most passengers",
+                compare(
+                    f"reservations to {cities[dest]}",
+                    "the most passengers",
+                    r,
+                    group,
+                    _rid,
+                    lambda x: _plural(len(x.passengers), "passenger"),
+                ),
+            )
+    return None
 
-    def most_expensive(rs: list[Any]) -> Selected | None:
-        r = _unique(rs, _price)
-        if r is None or len(rs) < 2:
-            return None
-        return (
-            r,
-            "the reservation with the highest total fare (all its flights, all passengers)",
-            compare("reservations", "the highest total fare", r, rs, _rid, lambda x: spoken_money(_price(x))),
-        )
 
-    def earliest_in_cabin(rs: list[Any]) -> Selected | None:
-        cabins: dict[str, list[Any]] = {}
-        for r in rs:
-            cabins.setdefault(r.cabin, []).append(r)
-        for cabin, group in sorted(cabins.items()):
-            if len(group) >= 2:
-                r = _unique(group, lambda x: min(f.date for f in x.flights), best=min)
-                if r is not None:
-                    return (
-                        r,
-                        f"your {CABIN_WORDS[cabin]} reservation with the earliest first flight",
-                        compare(
-                            f"{CABIN_WORDS[cabin]} reservations",
-                            "the earliest first flight",
-                            r,
-                            group,
-                            _rid,
-                            lambda x: f"first flight on {min(f.date for f in x.flights)}",
-                        ),
-                    )
+def _most_recent(cities: dict[str, str], rs: list[Any]) -> Selected | None:
+    """The reservation booked last."""
+    r = _unique(rs, lambda x: x.created_at)
+    if r is None or len(rs) < 2:
         return None
+    return (
+        r,
+        "the reservation you booked most recently",
+        compare(
+            # the time too: several reservations are often booked on the same day
+            "reservations",
+            "the latest booking time",
+            r,
+            rs,
+            _rid,
+            lambda x: f"booked {x.created_at[:10]} at {x.created_at[11:16]}",
+        ),
+    )
 
-    return [route, most_passengers_to, most_recent, most_expensive, earliest_in_cabin]
+
+def _most_expensive(cities: dict[str, str], rs: list[Any]) -> Selected | None:
+    """The reservation with the highest total fare."""
+    r = _unique(rs, _price)
+    if r is None or len(rs) < 2:
+        return None
+    return (
+        r,
+        "the reservation with the highest total fare (all its flights, all passengers)",
+        compare("reservations", "the highest total fare", r, rs, _rid, lambda x: spoken_money(_price(x))),
+    )
+
+
+def _earliest_in_cabin(cities: dict[str, str], rs: list[Any]) -> Selected | None:
+    """Among reservations in one cabin (the first, by name, where it decides), the one flying first."""
+    cabins: dict[str, list[Any]] = {}
+    for r in rs:
+        cabins.setdefault(r.cabin, []).append(r)
+    for cabin, group in sorted(cabins.items()):
+        r = _unique(group, lambda x: min(f.date for f in x.flights), best=min) if len(group) >= 2 else None
+        if r is not None:
+            return (
+                r,
+                f"your {CABIN_WORDS[cabin]} reservation with the earliest first flight",
+                compare(
+                    f"{CABIN_WORDS[cabin]} reservations",
+                    "the earliest first flight",
+                    r,
+                    group,
+                    _rid,
+                    lambda x: f"first flight on {min(f.date for f in x.flights)}",
+                ),
+            )
+    return None
+
+
+def _selectors(cities: dict[str, str]) -> list[Callable[[list[Any]], Selected | None]]:
+    """Every way a user may describe one of their reservations, each naming places in ``cities``' words."""
+    return [
+        partial(select, cities)
+        for select in (_by_route, _most_passengers_to, _most_recent, _most_expensive, _earliest_in_cabin)
+    ]
 
 
 def locate_reservation(
