@@ -133,7 +133,7 @@ def count_items(n: int) -> str:
     return f"{n} item{'' if n == 1 else 's'}"
 
 
-def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:  # noqa: C901 - still to split (issue 18, item 4)
+def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:
     """Property phrases that single out one of ``contenders`` (orders the user counts as ``noun``).
 
     Contenders include orders this task already changed, judged by their status before the
@@ -141,59 +141,91 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
     reads it before or after the earlier writes. Totals and prices are left out once any
     contender had its items changed (the prices it shows are no longer what was paid).
     """
-    out: list[tuple[str, Any, Comparison]] = []
-    things = f"{noun}s"
     if len(contenders) == 1:
-        out.append(
+        out = [
             (
                 f"your only {noun}",
                 contenders[0],
                 compare("orders", f"the only {noun.split()[0]} status", contenders[0], v.orders, order_id, v.status0),
             )
-        )
+        ]
     else:
-        items = lambda o: count_items(len(o.items))  # noqa: E731
-        key: Callable[[Any], float]  # item counts here, money below
-        for phrase, key, highest, criterion in (
-            ("with the most items", lambda o: len(o.items), True, "the most items"),
-            ("with the fewest items", lambda o: len(o.items), False, "the fewest items"),
-        ):
-            best = unique_best(contenders, key, highest)
-            if best is not None:
-                out.append(
-                    (f"your {noun} {phrase}", best, compare(things, criterion, best, contenders, order_id, items))
-                )
+        out = _count_phrases(contenders, noun)
         if not any(policy.MODIFY_ITEMS in v.ops(o) for o in contenders):
-            top_item = lambda o: max(i.price for i in o.items)  # noqa: E731
-            for phrase, key, highest, criterion, said in (
-                ("with the highest total", order_total, True, "the highest total", "a total of {}"),
-                ("with the lowest total", order_total, False, "the lowest total", "a total of {}"),
+            out += _price_phrases(contenders, noun)
+        out += _exact_count_phrases(contenders, noun)
+    return out + _holder_phrases(v, contenders, noun)
+
+
+def _item_count(o: Any) -> str:
+    return count_items(len(o.items))
+
+
+def _top_item(o: Any) -> float:
+    return max(i.price for i in o.items)
+
+
+def _count_phrases(contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:
+    """The order with the most, or the fewest, items, where one has."""
+    out: list[tuple[str, Any, Comparison]] = []
+    key: Callable[[Any], float]
+    for phrase, key, highest, criterion in (
+        ("with the most items", lambda o: len(o.items), True, "the most items"),
+        ("with the fewest items", lambda o: len(o.items), False, "the fewest items"),
+    ):
+        best = unique_best(contenders, key, highest)
+        if best is not None:
+            out.append(
+                (f"your {noun} {phrase}", best, compare(f"{noun}s", criterion, best, contenders, order_id, _item_count))
+            )
+    return out
+
+
+def _price_phrases(contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:
+    """The order with the highest or lowest total, or the priciest single item, where one has."""
+    out: list[tuple[str, Any, Comparison]] = []
+    key: Callable[[Any], float]
+    for phrase, key, highest, criterion, said in (
+        ("with the highest total", order_total, True, "the highest total", "a total of {}"),
+        ("with the lowest total", order_total, False, "the lowest total", "a total of {}"),
+        (
+            "that contains the most expensive single item of them all",
+            _top_item,
+            True,
+            "the most expensive single item",
+            "a top item price of {}",
+        ),
+    ):
+        best = unique_best(contenders, key, highest)
+        if best is not None:
+            # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
+            value = lambda o, k=key, w=said: w.format(spoken_money(k(o)))  # noqa: E731
+            out.append(
+                (f"your {noun} {phrase}", best, compare(f"{noun}s", criterion, best, contenders, order_id, value))
+            )
+    return out
+
+
+def _exact_count_phrases(contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:
+    """Each order whose item count no other has (the most and the fewest are said as such)."""
+    out: list[tuple[str, Any, Comparison]] = []
+    sizes = [len(o.items) for o in contenders]
+    for o in contenders:
+        n = len(o.items)
+        if sizes.count(n) == 1 and n not in (max(sizes), min(sizes)):
+            out.append(
                 (
-                    "that contains the most expensive single item of them all",
-                    top_item,
-                    True,
-                    "the most expensive single item",
-                    "a top item price of {}",
-                ),
-            ):
-                best = unique_best(contenders, key, highest)
-                if best is not None:
-                    # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
-                    value = lambda o, k=key, w=said: w.format(spoken_money(k(o)))  # noqa: E731
-                    out.append(
-                        (f"your {noun} {phrase}", best, compare(things, criterion, best, contenders, order_id, value))
-                    )
-        sizes = [len(o.items) for o in contenders]
-        for o in contenders:
-            n = len(o.items)
-            if sizes.count(n) == 1 and n not in (max(sizes), min(sizes)):
-                out.append(
-                    (
-                        f"your {noun} with exactly {n} items",
-                        o,
-                        compare(things, f"exactly {n} items", o, contenders, order_id, items),
-                    )
+                    f"your {noun} with exactly {n} items",
+                    o,
+                    compare(f"{noun}s", f"exactly {n} items", o, contenders, order_id, _item_count),
                 )
+            )
+    return out
+
+
+def _holder_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:
+    """Each order that alone holds some product."""
+    out: list[tuple[str, Any, Comparison]] = []
     holders: dict[str, list[Any]] = {}
     for o in contenders:
         for name in dict.fromkeys(i.name for i in o.items):
@@ -207,7 +239,7 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
                     f"your {noun} that contains {_a(name)}",
                     orders[0],
                     compare(
-                        things if len(contenders) > 1 else "orders",
+                        f"{noun}s" if len(contenders) > 1 else "orders",
                         f"the only {name}",
                         orders[0],
                         contenders if len(contenders) > 1 else v.orders,
