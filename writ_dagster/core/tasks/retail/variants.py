@@ -90,7 +90,7 @@ class Change:
     compared: list[str] = field(default_factory=list)  # products checked beyond the changed items'
 
 
-def changes(v: View, order: Any) -> list[Change]:  # noqa: C901 - still to split (issue 18, item 4)
+def changes(v: View, order: Any) -> list[Change]:
     """Ways to change items of ``order`` into other variants, in the order to try them.
 
     Low burden: one random swap (or two) that the user spells out option by option. High
@@ -101,15 +101,31 @@ def changes(v: View, order: Any) -> list[Change]:  # noqa: C901 - still to split
     if not items:
         return []
     if not v.high:
-        k = 2 if len(items) > 1 and v.rng.random() < 0.3 else 1
-        chosen = v.rng.sample(items, k)
-        variants = [v.rng.choice(alternatives(v.product(i.product_id), i)) for i in chosen]
-        wants = [
-            f"the {i.name} ({options_text(i.options)}) to be changed to the option with {options_text(x.options)}"
-            for i, x in zip(chosen, variants)
-        ]
-        return [Change(chosen, variants, wants, [])]
+        return [_spelled_change(v, items)]
     rules = {i.item_id: variant_rules(v.product(i.product_id), i) for i in items}
+    out = _one_item_changes(v, items, rules)
+    if len(items) == len(order.items) > 1:
+        out += _every_item_changes(items, rules)
+    if len(order.items) > 1 and len(changeable(order)) == len(order.items):
+        out += _downgrade(v, order)
+    v.rng.shuffle(out)
+    return out
+
+
+def _spelled_change(v: View, items: list[Any]) -> Change:
+    """One random swap (two, now and then), each new option spelled out."""
+    k = 2 if len(items) > 1 and v.rng.random() < 0.3 else 1
+    chosen = v.rng.sample(items, k)
+    variants = [v.rng.choice(alternatives(v.product(i.product_id), i)) for i in chosen]
+    wants = [
+        f"the {i.name} ({options_text(i.options)}) to be changed to the option with {options_text(x.options)}"
+        for i, x in zip(chosen, variants)
+    ]
+    return Change(chosen, variants, wants, [])
+
+
+def _one_item_changes(v: View, items: list[Any], rules: dict[str, list[tuple[str, str, Any]]]) -> list[Change]:
+    """For each item with a deciding rule, that item alone changed by one of its rules (drawn)."""
     out: list[Change] = []
     for item in items:
         if rules[item.item_id]:
@@ -122,49 +138,56 @@ def changes(v: View, order: Any) -> list[Change]:  # noqa: C901 - still to split
                     [f"For the {item.name} you want {words}; you do not mind the other options."],
                 )
             )
-    if len(items) == len(order.items) > 1:
-        for rule, words in (
-            ("cheapest", "the cheapest available option"),
-            ("priciest", "the most expensive available option"),
-        ):
-            picked = [next((x for r, _, x in rules[i.item_id] if r == rule), None) for i in items]
-            if all(x is not None for x in picked):
-                out.append(
-                    Change(
-                        items,
-                        picked,
-                        [f"every item in it changed to {words} of the same product"],
-                        [(f"For each item you want {words} of the same product; other options do not matter to you.")],
-                    )
-                )
-    if len(order.items) > 1 and len(changeable(order)) == len(order.items):
-        # "Downgrade whatever can be had cheaper": every product in the order must be checked.
-        swaps: list[tuple[Any, Any]] = []  # (item, its cheapest option)
-        for i in order.items:
-            cheaper = [x for x in alternatives(v.product(i.product_id), i) if x.price < i.price]
-            best = unique_best(cheaper, lambda x: x.price, False)
-            if cheaper and best is None:
-                swaps = []
-                break
-            if best is not None:
-                swaps.append((i, best))
-        if swaps:
+    return out
+
+
+def _every_item_changes(items: list[Any], rules: dict[str, list[tuple[str, str, Any]]]) -> list[Change]:
+    """Every item changed by one rule, for each rule that decides all of them."""
+    out: list[Change] = []
+    for rule, words in (
+        ("cheapest", "the cheapest available option"),
+        ("priciest", "the most expensive available option"),
+    ):
+        picked = [next((x for r, _, x in rules[i.item_id] if r == rule), None) for i in items]
+        if all(x is not None for x in picked):
             out.append(
                 Change(
-                    [i for i, _ in swaps],
-                    [x for _, x in swaps],
-                    [
-                        (
-                            "every item in it that is available in a cheaper option switched to the cheapest available option "
-                            "of the same product (items with no cheaper option stay as they are)"
-                        )
-                    ],
-                    ["You want to save money; other options of the items do not matter to you."],
-                    compared=[i.product_id for i in order.items],
+                    items,
+                    picked,
+                    [f"every item in it changed to {words} of the same product"],
+                    [(f"For each item you want {words} of the same product; other options do not matter to you.")],
                 )
             )
-    v.rng.shuffle(out)
     return out
+
+
+def _downgrade(v: View, order: Any) -> list[Change]:
+    """The change "downgrade whatever can be had cheaper", for which every product in the order must be
+    checked; none when no item has a cheaper option or one item's cheapest is not unique."""
+    swaps: list[tuple[Any, Any]] = []  # (item, its cheapest option)
+    for i in order.items:
+        cheaper = [x for x in alternatives(v.product(i.product_id), i) if x.price < i.price]
+        best = unique_best(cheaper, lambda x: x.price, False)
+        if cheaper and best is None:
+            return []
+        if best is not None:
+            swaps.append((i, best))
+    if not swaps:
+        return []
+    return [
+        Change(
+            [i for i, _ in swaps],
+            [x for _, x in swaps],
+            [
+                (
+                    "every item in it that is available in a cheaper option switched to the cheapest available option "
+                    "of the same product (items with no cheaper option stay as they are)"
+                )
+            ],
+            ["You want to save money; other options of the items do not matter to you."],
+            compared=[i.product_id for i in order.items],
+        )
+    ]
 
 
 def settle(v: View, order: Any, change: Change) -> tuple[Any, float] | None:
