@@ -70,23 +70,13 @@ def detail_values(arguments: Any, key: str = "") -> list[str]:
     return out
 
 
-def _collect(value: Any, key: str, out: list[str]) -> None:  # noqa: C901 - still to split (issue 18, item 4)
+def _collect(value: Any, key: str, out: list[str]) -> None:
     # concrete types, no generators: this runs for every write of every conversation of a build
     if key in NAMED_IN_WORDS:
         return
     kind = type(value)
     if kind is dict:
-        for k, v in value.items():
-            if k in NAMED_IN_WORDS:
-                continue
-            t = type(v)  # the flat values of a call, inline: most arguments are these
-            if t is str:
-                if not v.isalpha() and _DIGIT.search(v):
-                    out.append(v)
-            elif t is int:
-                out.append(str(v))
-            elif t is dict or t is list or t is float:
-                _collect(v, k, out)
+        _collect_dict(value, out)
     elif kind is str:
         if not value.isalpha() and _DIGIT.search(value):  # isalpha: most words are settled without the regex
             out.append(value)
@@ -97,6 +87,20 @@ def _collect(value: Any, key: str, out: list[str]) -> None:  # noqa: C901 - stil
         out.append(str(value))
     elif kind is float:
         out.append(str(int(value)) if value.is_integer() else str(value))
+
+
+def _collect_dict(value: dict[str, Any], out: list[str]) -> None:
+    for k, v in value.items():
+        if k in NAMED_IN_WORDS:
+            continue
+        t = type(v)  # the flat values of a call, inline: most arguments are these
+        if t is str:
+            if not v.isalpha() and _DIGIT.search(v):
+                out.append(v)
+        elif t is int:
+            out.append(str(v))
+        elif t is dict or t is list or t is float:
+            _collect(v, k, out)
 
 
 def describes(text: str, arguments: Any) -> bool:
