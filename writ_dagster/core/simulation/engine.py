@@ -82,7 +82,7 @@ class SimulationEngine:
         )
 
     # -- batched, lockstep -------------------------------------------------------------------
-    def run(  # noqa: C901 - still to split (issue 18, item 4)
+    def run(
         self,
         jobs: Iterable[Job],
         on_finish: OnFinish | None = None,
@@ -93,42 +93,59 @@ class SimulationEngine:
         ``follow`` names the job to start after a conversation ends (a further attempt); such
         jobs go before the remaining ``jobs``, so every slot stays busy.
         """
-        if not hasattr(self.agent, "respond_batch") or not hasattr(self.user, "respond_batch"):
+        agent, user = self.agent, self.user
+        if not _is_batched(agent) or not _is_batched(user):
             raise TypeError("run() needs batched backends (respond_batch); use arun() for async ones")
         pending = iter(jobs)
         followups: list[Job] = []
         active: list[Conversation] = []
         exhausted = False
         while True:
-            while len(active) < self.config.max_concurrency:
-                if followups:
-                    active.append(self.open(followups.pop(0)))
-                    continue
-                job = None if exhausted else next(pending, None)
-                if job is None:
-                    exhausted = True
-                    break
-                active.append(self.open(job))
+            exhausted = self._fill(active, pending, followups, exhausted)
             if not active:
                 return
-            role: Role
-            for role, backend in (("agent", self.agent), ("user", self.user)):
-                waiting = [c for c in active if not c.done and c.next_role == role]
-                if waiting:
-                    self._apply(waiting, role, backend.respond_batch([c.view(role) for c in waiting]))
+            self._advance(active, agent, user)
             still: list[Conversation] = []
             for conv in active:
                 if conv.done:
-                    record = self.record(conv)
-                    if on_finish is not None:
-                        on_finish(record)
-                    following = follow(record) if follow is not None else None
-                    if following is not None:
-                        followups.append(following)
-                    yield record
+                    # one at a time: the caller handles each record before the next is made
+                    yield self._close(conv, on_finish, follow, followups)
                 else:
                     still.append(conv)
             active = still
+
+    def _fill(self, active: list[Conversation], pending: Iterator[Job], followups: list[Job], exhausted: bool) -> bool:
+        """Open conversations into ``active`` up to ``max_concurrency``, follow-ups first; whether
+        ``pending`` has run out."""
+        while len(active) < self.config.max_concurrency:
+            if followups:
+                active.append(self.open(followups.pop(0)))
+                continue
+            job = None if exhausted else next(pending, None)
+            if job is None:
+                return True
+            active.append(self.open(job))
+        return exhausted
+
+    def _advance(self, active: list[Conversation], agent: Backend, user: Backend) -> None:
+        """One lockstep round: every conversation waiting on the agent, then every one waiting on the user."""
+        role: Role
+        for role, backend in (("agent", agent), ("user", user)):
+            waiting = [c for c in active if not c.done and c.next_role == role]
+            if waiting:
+                self._apply(waiting, role, backend.respond_batch([c.view(role) for c in waiting]))
+
+    def _close(
+        self, conv: Conversation, on_finish: OnFinish | None, follow: FollowUp | None, followups: list[Job]
+    ) -> TrajectoryRecord:
+        """The record of a finished conversation, handed to ``on_finish``; its follow-up job queued."""
+        record = self.record(conv)
+        if on_finish is not None:
+            on_finish(record)
+        following = follow(record) if follow is not None else None
+        if following is not None:
+            followups.append(following)
+        return record
 
     def run_all(self, jobs: Iterable[Job]) -> list[TrajectoryRecord]:
         """All records of ``jobs`` (completion order)."""
@@ -261,6 +278,10 @@ def _usage(messages: list[dict]) -> TokenUsage:
         totals[f"{who}_completion_tokens"] += int(usage.get("completion_tokens") or 0)
     kind = "none" if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
     return TokenUsage(kind=kind, **totals)
+
+
+def _is_batched(backend: Backend | AsyncBackend) -> TypeIs[Backend]:
+    return hasattr(backend, "respond_batch")
 
 
 def _is_async(backend: Backend | AsyncBackend) -> TypeIs[AsyncBackend]:
