@@ -24,8 +24,25 @@ def build_parser() -> argparse.ArgumentParser:
         f"${WRIT_HOME_ENV} (default ./.writ).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    _add_exports(sub)
+    _add_inspection(sub)
+    _add_dev(sub)
+    return parser
 
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    """`writ run`: the pipeline, stage by stage, for each domain × batch."""
     run = sub.add_parser("run", help="synthesize tasks, user scripts and trajectories for each domain × batch")
+    _add_synthesis_flags(run)
+    _add_config_flags(run)
+    _add_simulation_flags(run)
+    _add_run_control_flags(run)
+    run.set_defaults(handler=("run", "cmd_run"))
+
+
+def _add_synthesis_flags(run: argparse.ArgumentParser) -> None:
+    """Which tasks `writ run` synthesizes."""
     run.add_argument(
         "--domain", action="append", metavar="D", help=f"one of {', '.join(WRIT_DOMAINS)} (repeatable; default: all)"
     )
@@ -40,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--min-writes", type=int, metavar="N")
     run.add_argument("--max-writes", type=int, metavar="N")
     run.add_argument("--max-attempts-per-task", type=int, metavar="N")
+
+
+def _add_config_flags(run: argparse.ArgumentParser) -> None:
+    """Settings files and single settings over them."""
     run.add_argument(
         "--config",
         action="append",
@@ -59,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         "by dotted key, the value read as YAML: `--set simulation.attempts=4`, "
         "`--set teacher.options.base_urls=[http://127.0.0.1:8001/v1]` (repeatable, applied in order)",
     )
+
+
+def _add_simulation_flags(run: argparse.ArgumentParser) -> None:
+    """User scripts and conversations, in a help group of their own."""
     sim = run.add_argument_group("user scripts and trajectories")
     sim.add_argument(
         "--variants",
@@ -79,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"worker processes for scripted backends (default 1, at most {MAX_WORKERS})",
     )
     sim.add_argument("--fresh", action="store_true", help="re-simulate every trajectory instead of resuming")
+
+
+def _add_run_control_flags(run: argparse.ArgumentParser) -> None:
+    """Where the run stops and what it prints."""
     run.add_argument(
         "--until",
         choices=STAGES,
@@ -96,8 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
         "time left): updated in place on a terminal, else one every SECONDS (default "
         "%(default)g; 0: none)",
     )
-    run.set_defaults(handler=("run", "cmd_run"))
 
+
+def _add_exports(sub: argparse._SubParsersAction) -> None:
+    """The export commands: tasks, trajectories and SFT sets."""
     export = sub.add_parser("export-tasks", help="write stored tasks as a JSON list of τ²-bench Tasks")
     export.add_argument("--domain", required=True, metavar="D")
     export.add_argument("--partition", metavar="KEY", help="one batch (default: all stored batches)")
@@ -123,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     export_s.add_argument("--version", metavar="V", help="SFT set version (default: the latest)")
     export_s.set_defaults(handler=("export", "cmd_export_sft"))
 
+
+def _add_inspection(sub: argparse._SubParsersAction) -> None:
+    """Commands that read the store: trace, show and ls."""
     trace_p = sub.add_parser("trace", help="print where an SFT row or trajectory came from")
     trace_p.add_argument("id", metavar="ID", help="an SFT row id '<sft_version>/<trajectory_id>' or a trajectory id")
     trace_p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -146,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list the stored SFT sets, checkpoints and evaluations with their figures")
     ls.set_defaults(handler=("show", "cmd_ls"))
 
+
+def _add_dev(sub: argparse._SubParsersAction) -> None:
+    """`writ dev`: the Dagster UI, its own flags passed through."""
     # -h is the host, as in `dagster dev`; help is --help only
     dev = sub.add_parser(
         "dev",
@@ -162,4 +199,3 @@ def build_parser() -> argparse.ArgumentParser:
         "-p", "--port", type=int, metavar="PORT", help="port the UI listens on (default: dagster dev's, 3000)"
     )
     dev.set_defaults(handler=("dev", "cmd_dev"), passthrough=True)  # any further arguments go to `dagster dev`
-    return parser
