@@ -1,9 +1,11 @@
 """Ctrl-C or SIGTERM stops `writ run`: no further partition is started, the exit code is 128 + the
 signal's number, what it prints after the signal is one line (not Dagster's failed-run tracebacks),
-and running the same command again completes to the rows of an uninterrupted run.
+no process it started outlives it, and running the same command again completes to the rows of an
+uninterrupted run.
 
 Real `writ run` processes receive a real signal once their run log shows some but not all of the
-first partition's conversations stored.
+first partition's conversations stored. SIGINT goes to the whole process group, as a terminal's
+Ctrl-C does, so it also reaches whatever Dagster started beside the run (its step-log mirrors).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pytest
+from dagster_dev import family
 from writ_testing import writ_env
 
 pytestmark = pytest.mark.slow  # five real runs (a signalled run and its rerun per signal, one lone run)
@@ -40,9 +44,35 @@ def stored(home: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def run_and_signal(home: Path, signum: int) -> tuple[int, str, str, float, list[str]]:
-    """Start `writ run`, send ``signum`` mid-partition; its exit code, stdout, stderr, seconds to exit
-    and the stderr lines after the signal that are not progress lines."""
+class Signalled(NamedTuple):
+    """What a signalled `writ run` left: exit code, output, seconds from the signal to its exit, the
+    stderr lines after the signal that are not progress lines, and its processes still alive 30 s on."""
+
+    rc: int
+    out: str
+    err: str
+    seconds: float
+    after: list[str]
+    left: list[str]
+
+
+def survivors(session: int, within: float = 30.0) -> list[str]:
+    """Command lines of the live processes of ``session`` (the signalled group, and the step-log
+    mirrors that writ starts in groups of their own), once they have had ``within`` seconds to end."""
+    deadline = time.monotonic() + within
+    while (pids := family(session)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    lines = []
+    for pid in sorted(pids):
+        try:
+            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            pass  # ended since
+    return lines
+
+
+def run_and_signal(home: Path, signum: int) -> Signalled:
+    """Start `writ run` in a session of its own, send ``signum`` mid-partition and see what it left."""
     proc = subprocess.Popen([sys.executable, "-m", "writ_dagster.cli", *ARGS, "--progress-every", "0.5"],
                             env=writ_env(home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -63,12 +93,14 @@ def run_and_signal(home: Path, signum: int) -> tuple[int, str, str, float, list[
                 sent = time.monotonic()
         out = proc.stdout.read()  # type: ignore[union-attr]
         rc = proc.wait(timeout=120)
+        seconds = time.monotonic() - sent if sent is not None else 0.0
+        left = survivors(proc.pid)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert sent is not None, "the run ended before it could be signalled mid-partition:\n" + "".join(err_lines)
-    return rc, out, "".join(err_lines), time.monotonic() - sent, after
+    return Signalled(rc, out, "".join(err_lines), seconds, after, left)
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +115,15 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple]
     return rows
 
 
+@pytest.mark.timeout(1200)  # the lone run (when this test builds it), the signalled run and its rerun
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_the_run_and_the_rerun_completes(tmp_path: Path, signum: int,
                                                         reference: dict[str, list[tuple]]) -> None:
     home = tmp_path / "stopped"
-    rc, out, err, seconds, after = run_and_signal(home, signum)
+    rc, out, err, seconds, after, left = run_and_signal(home, signum)
     assert rc == 128 + signum, (rc, out, err[-3000:])
     assert seconds < 60
+    assert left == [], left  # nothing of the run, Dagster's helpers included, outlives it by 30 s
     assert "b0001" not in out, out  # the next partition was not started
     name = signal.Signals(signum).name
     assert after == [f"writ: stopped by {name}; what was stored is kept: run the same command again to resume"], err
