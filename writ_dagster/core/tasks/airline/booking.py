@@ -16,7 +16,7 @@ from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy, trips
 from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, date_words, money
 from writ_dagster.core.tasks.airline.locate import CABIN_WORDS, Payment, choose_payment
-from writ_dagster.core.tasks.blueprints import ComposeContext, Decision, Skip
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Skip
 from writ_dagster.core.tasks.instructions import Request, pick
 from writ_dagster.core.tasks.models import Comparison
 
@@ -84,6 +84,90 @@ def _choose(
 
 
 @dataclass
+class _Trip:
+    """What the user wants booked, drawn before any search."""
+
+    dest: str
+    origins: list[str]
+    dates: list[str]
+    onestop: bool
+    cabin: str
+    companions: list[Any]
+    round_trip: bool
+    criterion: trips.Criterion
+    split: bool
+    gap: int  # days from the last outbound date to the return
+
+    @property
+    def pax(self) -> int:
+        return 1 + len(self.companions)
+
+
+def _draw_trip(ctx: ComposeContext, routes: dict[str, list[str]], saved: list[Any]) -> _Trip:
+    """The trip's draws, in a fixed order (the task's random stream depends on it)."""
+    rng = ctx.rng
+    high = ctx.burden == "high"
+    dest = rng.choice(sorted(routes))
+    origins = [o for o in routes[dest]]
+    nyc = [o for o in NYC if o in origins]
+    if high and len(nyc) >= 2:
+        origins = sorted(rng.sample(nyc, 2))
+    else:
+        origins = [rng.choice(sorted(origins))]
+    start = rng.randrange(len(TRAVEL_DATES) - 3)
+    dates = TRAVEL_DATES[start : start + (rng.choice([2, 3]) if high else 1)]
+    onestop = high and rng.random() < 0.5
+    cabin = rng.choice(list(CABIN_WORDS))
+    companions = rng.sample(saved, rng.randint(0, min(len(saved), 2)))
+    # Variant draws come together, always, so each variant's share does not depend on the others.
+    round_trip = rng.random() < ROUND_TRIP_SHARE
+    criterion: trips.Criterion = "fastest" if rng.random() < FASTEST_SHARE and high else "cheapest"
+    split = rng.random() < SPLIT_SHARE
+    gap = rng.randint(2, 6)
+    return _Trip(dest, origins, dates, onestop, cabin, companions, round_trip, criterion, split, gap)
+
+
+@dataclass
+class _Legs:
+    """The flights chosen for a trip and what finding them took."""
+
+    legs: list[trips.Option]
+    comparisons: list[Comparison]
+    candidates: int
+    reads: list[Call]
+    back_date: str = ""
+
+
+def _find_legs(ctx: ComposeContext, trip: _Trip) -> _Legs:
+    """Search the outbound flights (and the return, for a round trip) and choose among them."""
+    options, reads = trips.search(ctx.db, trip.origins, trip.dest, trip.dates, trip.cabin, trip.pax, trip.onestop)
+    out, out_cmp = _choose(ctx, options, trip.criterion, "flights with seats")
+    found = _Legs([out], [out_cmp] if out_cmp else [], len(options), reads)
+    if not trip.round_trip:
+        return found
+    back_i = TRAVEL_DATES.index(trip.dates[-1]) + trip.gap
+    if back_i >= len(TRAVEL_DATES):
+        raise Skip("no date left for the return")
+    found.back_date = TRAVEL_DATES[back_i]
+    back_options, back_reads = trips.search(
+        ctx.db, [trip.dest], out.origin, [found.back_date], trip.cabin, trip.pax, trip.onestop
+    )
+    found.reads += back_reads
+    back, back_cmp = _choose(ctx, back_options, trip.criterion, "return flights with seats")
+    found.legs.append(back)
+    found.comparisons += [back_cmp] if back_cmp else []
+    found.candidates += len(back_options)
+    return found
+
+
+def _who(w: Any, companions: list[Any]) -> str:
+    """Whom the booking is for, in the user's words."""
+    if not companions:
+        return w.choice(("just yourself", "yourself alone"))
+    return "yourself and " + " and ".join(f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
+
+
+@dataclass
 class BookFlight(Base):
     """Book a one-way or round trip whose flights are fixed by comparing search results."""
 
@@ -92,69 +176,29 @@ class BookFlight(Base):
     routes: dict[str, list[str]] = field(default_factory=dict)
 
     def propose(self, ctx: ComposeContext) -> Decision:
-        db = ctx.db
-        user = db.users[ctx.user_id]
-        rid = next((b for b in BOOKING_IDS if b not in db.reservations), None)
+        user = ctx.db.users[ctx.user_id]
+        rid = next((b for b in BOOKING_IDS if b not in ctx.db.reservations), None)
         if rid is None:
             raise Skip("tau2 hands out at most three new reservation ids")
-        rng = ctx.rng
         high = ctx.burden == "high"
-        dest = rng.choice(sorted(self.routes))
-        origins = [o for o in self.routes[dest]]
-        nyc = [o for o in NYC if o in origins]
-        if high and len(nyc) >= 2:
-            origins = sorted(rng.sample(nyc, 2))
-        else:
-            origins = [rng.choice(sorted(origins))]
-        start = rng.randrange(len(TRAVEL_DATES) - 3)
-        dates = TRAVEL_DATES[start : start + (rng.choice([2, 3]) if high else 1)]
-        onestop = high and rng.random() < 0.5
-        cabin = rng.choice(list(CABIN_WORDS))
-        saved = list(user.saved_passengers)
-        companions = rng.sample(saved, rng.randint(0, min(len(saved), 2)))
-        pax = 1 + len(companions)
-        # Variant draws come together, always, so each variant's share does not depend on the others.
-        round_trip = rng.random() < ROUND_TRIP_SHARE
-        criterion: trips.Criterion = "fastest" if rng.random() < FASTEST_SHARE and high else "cheapest"
-        split = rng.random() < SPLIT_SHARE
-        gap = rng.randint(2, 6)  # days from the last outbound date to the return
-
-        options, reads = trips.search(db, origins, dest, dates, cabin, pax, onestop)
-        out, out_cmp = _choose(ctx, options, criterion, "flights with seats")
-        legs = [out]
-        comparisons = [out_cmp] if out_cmp else []
-        candidates = len(options)
-        back_date = ""
-        if round_trip:
-            back_i = TRAVEL_DATES.index(dates[-1]) + gap
-            if back_i >= len(TRAVEL_DATES):
-                raise Skip("no date left for the return")
-            back_date = TRAVEL_DATES[back_i]
-            back_options, back_reads = trips.search(db, [dest], out.origin, [back_date], cabin, pax, onestop)
-            reads += back_reads
-            back, back_cmp = _choose(ctx, back_options, criterion, "return flights with seats")
-            legs.append(back)
-            comparisons += [back_cmp] if back_cmp else []
-            candidates += len(back_options)
-        ctx.require_evidence(reads)
-        flights = [f for leg in legs for f in leg.flights]
-        price = sum(leg.price for leg in legs)
-        bags = rng.randint(0, 3)
-        nonfree = policy.booking_nonfree_bags(user.membership, cabin, pax, bags)
-        insurance = rng.choice(["yes", "no"])
+        trip = _draw_trip(ctx, self.routes, list(user.saved_passengers))
+        found = _find_legs(ctx, trip)
+        ctx.require_evidence(found.reads)
+        bags = ctx.rng.randint(0, 3)
+        nonfree = policy.booking_nonfree_bags(user.membership, trip.cabin, trip.pax, bags)
+        insurance = ctx.rng.choice(["yes", "no"])
+        price = sum(leg.price for leg in found.legs)
         total = (
-            price * pax + policy.BAG_FEE * nonfree + (policy.INSURANCE_PER_PASSENGER * pax if insurance == "yes" else 0)
+            price * trip.pax
+            + policy.BAG_FEE * nonfree
+            + (policy.INSURANCE_PER_PASSENGER * trip.pax if insurance == "yes" else 0)
         )
-        paid = _pay(ctx, total, split)
+        paid = _pay(ctx, total, trip.split)
+        flights = [f for leg in found.legs for f in leg.flights]
         passengers = [{"first_name": user.name.first_name, "last_name": user.name.last_name, "dob": user.dob}]
-        passengers += [c.model_dump() for c in companions]
+        passengers += [c.model_dump() for c in trip.companions]
         w = ctx.words
-        who = (
-            w.choice(("just yourself", "yourself alone"))
-            if not companions
-            else "yourself and " + " and ".join(f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
-        )
-        want, criteria = self._want(w, high, criterion, legs, origins, dest, dates, back_date, onestop, cabin, who)
+        want, criteria = self._want(w, high, trip, found, _who(w, trip.companions))
         details = [
             *criteria,
             pick(w, ph.BAGS, n=str(bags), bags="bag" if bags == 1 else "bags") if bags else w.choice(ph.NO_BAGS),
@@ -168,10 +212,10 @@ class BookFlight(Base):
                 "book_reservation",
                 {
                     "user_id": ctx.user_id,
-                    "origin": out.origin,
-                    "destination": dest,
-                    "flight_type": "round_trip" if round_trip else "one_way",
-                    "cabin": cabin,
+                    "origin": found.legs[0].origin,
+                    "destination": trip.dest,
+                    "flight_type": "round_trip" if trip.round_trip else "one_way",
+                    "cabin": trip.cabin,
                     "flights": flights,
                     "passengers": passengers,
                     "payment_methods": [{"payment_id": p.method.id, "amount": a} for p, a in paid.parts],
@@ -180,52 +224,40 @@ class BookFlight(Base):
                     "insurance": insurance,
                 },
             ),
-            reads=reads,
-            candidates=candidates,
+            reads=found.reads,
+            candidates=found.candidates,
             say=Request(want, w.choice(ph.BOOK_MOTIVES), details, "how much the whole trip comes to" if ask else ""),
             unknown=[w.choice(ph.UNKNOWN_FLIGHTS)] if high else [],
             communicate=[money(total)] if ask else [],
             entities=[f"flights:{f['flight_number']}" for f in flights]
             + [f"payment_methods:{p.method.id}" for p, _ in paid.parts],
             targets=[f"reservations:{rid}"],
-            comparisons=comparisons + paid.comparisons(),
+            comparisons=found.comparisons + paid.comparisons(),
         )
 
-    def _want(
-        self,
-        w: Any,
-        high: bool,
-        criterion: trips.Criterion,
-        legs: list[trips.Option],
-        origins: list[str],
-        dest: str,
-        dates: list[str],
-        back_date: str,
-        onestop: bool,
-        cabin: str,
-        who: str,
-    ) -> tuple[str, list[str]]:
+    def _want(self, w: Any, high: bool, trip: _Trip, found: _Legs, who: str) -> tuple[str, list[str]]:
         """The booking request in the user's words, and the sentences that pin its criterion down."""
-        trip = "round trip" if len(legs) == 2 else "one-way trip"
+        legs, dest, cabin, origins = found.legs, trip.dest, trip.cabin, trip.origins
+        kind_of_trip = "round trip" if len(legs) == 2 else "one-way trip"
         if not high:
             f0 = legs[0].flights[0]
             want = (
-                f"book a {trip} from {self.cities[legs[0].origin]} to {self.cities[dest]} for {who}, in "
+                f"book a {kind_of_trip} from {self.cities[legs[0].origin]} to {self.cities[dest]} for {who}, in "
                 f"{CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {date_words(f0['date'])}"
             )
             if len(legs) == 2:
                 b0 = legs[1].flights[0]
                 want += f", flying back on flight {b0['flight_number']} on {date_words(b0['date'])}"
             return want, []
-        best = "cheapest" if criterion == "cheapest" else w.choice(ph.QUICKEST)
+        best = "cheapest" if trip.criterion == "cheapest" else w.choice(ph.QUICKEST)
         where = " or ".join(self.cities[o] + f" ({o})" for o in origins)
-        when = " or ".join(date_words(d) for d in dates)
-        kind = "flight, direct or with one stop," if onestop else "direct flight"
+        when = " or ".join(date_words(d) for d in trip.dates)
+        kind = "flight, direct or with one stop," if trip.onestop else "direct flight"
         want = (
-            f"book a {trip} to {self.cities[dest]} for {who}, in {CABIN_WORDS[cabin]}: the {best} {kind} "
+            f"book a {kind_of_trip} to {self.cities[dest]} for {who}, in {CABIN_WORDS[cabin]}: the {best} {kind} "
             f"leaving from {where} on {when}"
         )
         if len(legs) == 2:
             same = "the same airport" if len(origins) > 1 else self.cities[origins[0]]
-            want += f", and likewise the {best} way back to {same} on {date_words(back_date)}"
-        return want, [pick(w, ph.TRAVEL_TIME, best=best)] if criterion == "fastest" else []
+            want += f", and likewise the {best} way back to {same} on {date_words(found.back_date)}"
+        return want, [pick(w, ph.TRAVEL_TIME, best=best)] if trip.criterion == "fastest" else []
