@@ -15,6 +15,7 @@ from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, date_words, fli
 from writ_dagster.core.tasks.airline.locate import Located, choose_payment
 from writ_dagster.core.tasks.blueprints import Amount, Call, ComposeContext, Decision, Skip, compare, spoken_money
 from writ_dagster.core.tasks.instructions import Request, pick
+from writ_dagster.core.tasks.models import Comparison
 
 
 def movable_shape(r: Any) -> bool:
@@ -33,6 +34,58 @@ def change_amount(diff: float, keep: str) -> Amount | None:
     return None
 
 
+def _other_dates(r: Any, leg_i: int) -> list[str]:
+    """Travel dates leg ``leg_i`` may move to: not its own, and keeping a round trip's order."""
+    leg = r.flights[leg_i]
+    lo = r.flights[0].date if leg_i == 1 else "2024-05-16"
+    hi = r.flights[1].date if (leg_i == 0 and len(r.flights) == 2) else "2024-05-30"
+    if leg_i == 1:
+        return [d for d in TRAVEL_DATES if lo < d < hi and d != leg.date]
+    return [d for d in TRAVEL_DATES if lo <= d < hi and d != leg.date]
+
+
+def _direct_fares(db: Any, r: Any, leg: Any, dates: list[str]) -> list[tuple[Any, str, str]]:
+    """(fare, date, flight number) of every direct flight on the leg's route with seats, cheapest first;
+    skipped when there is none or the cheapest is tied."""
+    pax = len(r.passengers)
+    options = []
+    for d in dates:
+        for fn, f in sorted(db.flights.items()):
+            if f.origin == leg.origin and f.destination == leg.destination and seats_ok(db, fn, d, r.cabin, pax):
+                options.append((f.dates[d].prices[r.cabin], d, fn))
+    if not options:
+        raise Skip("no direct flight with seats on those dates")
+    options.sort()
+    if len(options) > 1 and options[0][0] == options[1][0]:
+        raise Skip("cheapest option is tied")
+    return options
+
+
+def _fare_comparison(options: list[tuple[Any, str, str]]) -> Comparison:
+    return compare(
+        "direct flights with seats",
+        "the lowest fare",
+        options[0],
+        options,
+        lambda x: f"{x[2]} on {x[1]}",
+        lambda x: f"{spoken_money(x[0])} per passenger",
+    )
+
+
+def _move_words(
+    cities: dict[str, str], loc: Located, which: str, leg: Any, dates: list[str] | None, new_fn: str, new_date: str
+) -> str:
+    """The move as the user asks for it: the cheapest direct flight on ``dates`` (high burden), else the
+    new flight by number."""
+    if dates is not None:
+        when = " or ".join(date_words(d) for d in dates)
+        return (
+            f"move the {which} of {loc.phrase} ({cities[leg.origin]} to "
+            f"{cities[leg.destination]}) to the cheapest direct flight on {when}, same cabin"
+        )
+    return f"move the {which} of {loc.phrase} to flight {new_fn} on {date_words(new_date)}, same cabin"
+
+
 def move_leg(
     ctx: ComposeContext,
     cities: dict[str, str],
@@ -43,50 +96,26 @@ def move_leg(
 ) -> Decision:
     """The decision to move leg ``leg_i`` of the located reservation; the user gives one of ``motives``
     (always, with ``keep_motive``: a motive the policy judges)."""
-    db = ctx.db
     r = loc.reservation
     leg = r.flights[leg_i]
-    lo = r.flights[0].date if leg_i == 1 else "2024-05-16"
-    hi = r.flights[1].date if (leg_i == 0 and len(r.flights) == 2) else "2024-05-30"
-    dates = (
-        [d for d in TRAVEL_DATES if lo < d < hi and d != leg.date]
-        if leg_i == 1
-        else [d for d in TRAVEL_DATES if lo <= d < hi and d != leg.date]
-    )
+    dates = _other_dates(r, leg_i)
     if not dates:
         raise Skip("no other date fits the trip")
-    pax = len(r.passengers)
-    k = 2 if ctx.burden == "high" else 1
+    high = ctx.burden == "high"
     start = ctx.rng.randrange(len(dates))
-    chosen = dates[start : start + k]
-    options = []
-    for d in chosen:
-        for fn, f in sorted(db.flights.items()):
-            if f.origin == leg.origin and f.destination == leg.destination and seats_ok(db, fn, d, r.cabin, pax):
-                options.append((f.dates[d].prices[r.cabin], d, fn))
-    if not options:
-        raise Skip("no direct flight with seats on those dates")
-    options.sort()
-    if len(options) > 1 and options[0][0] == options[1][0]:
-        raise Skip("cheapest option is tied")
+    chosen = dates[start : start + (2 if high else 1)]
+    options = _direct_fares(ctx.db, r, leg, chosen)
     price, new_date, new_fn = options[0]
     reads: list[Call] = loc.reads + [
         ("search_direct_flight", {"origin": leg.origin, "destination": leg.destination, "date": d}) for d in chosen
     ]
     ctx.require_evidence(reads)
-    diff = (price - leg.price) * pax
+    diff = (price - leg.price) * len(r.passengers)
     pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, diff))
     flights = flights_arg(r)
     flights[leg_i] = {"flight_number": new_fn, "date": new_date}
     which = "outbound flight" if leg_i == 0 else "return flight"
-    if ctx.burden == "high":
-        when = " or ".join(date_words(d) for d in chosen)
-        want = (
-            f"move the {which} of {loc.phrase} ({cities[leg.origin]} to "
-            f"{cities[leg.destination]}) to the cheapest direct flight on {when}, same cabin"
-        )
-    else:
-        want = f"move the {which} of {loc.phrase} to flight {new_fn} on {date_words(new_date)}, same cabin"
+    want = _move_words(cities, loc, which, leg, chosen if high else None, new_fn, new_date)
     w = ctx.words
     ask = diff != 0 and w.random() < 0.6
     return Decision(
@@ -108,20 +137,7 @@ def move_leg(
         entities=[f"reservations:{r.reservation_id}", f"flights:{new_fn}"],
         targets=[f"reservations:{r.reservation_id}"],
         comparisons=loc.comparisons
-        + (
-            [
-                compare(
-                    "direct flights with seats",
-                    "the lowest fare",
-                    options[0],
-                    options,
-                    lambda x: f"{x[2]} on {x[1]}",
-                    lambda x: f"{spoken_money(x[0])} per passenger",
-                )
-            ]
-            if ctx.burden == "high" and len(options) > 1
-            else []
-        )
+        + ([_fare_comparison(options)] if high and len(options) > 1 else [])
         + pay.comparisons,
         amount=change_amount(diff, f"keep your {which}"),
     )
