@@ -18,7 +18,7 @@ from typing import Any
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
 from writ_dagster.core.tasks.airline.common import Base, money
-from writ_dagster.core.tasks.airline.locate import locate_reservation, user_reservations
+from writ_dagster.core.tasks.airline.locate import Located, locate_reservation, user_reservations
 from writ_dagster.core.tasks.airline.moves import movable_shape, move_leg
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Skip
 from writ_dagster.core.tasks.instructions import Request
@@ -92,20 +92,11 @@ class DelayedFlightCompensation(Base):
             raise Skip("one compensation per task")
         if ctx.writes_left < 2:
             raise Skip("no room for the certificate after the change")
-
-        def facts(r: Any) -> list[Call]:
-            # "after confirming the facts": the delayed flights' status, read before anything is done
-            return [
-                ("get_flight_status", {"flight_number": r.flights[i].flight_number, "date": r.flights[i].date})
-                for i in delayed_legs(db, r)
-            ]
-
-        loc = locate_reservation(ctx, self.cities, lambda r: bool(ways(db, user, r)), facts)
+        loc = locate_reservation(ctx, self.cities, lambda r: bool(ways(db, user, r)), lambda r: _facts(db, r))
         r = loc.reservation
         way = ctx.rng.choice(ways(db, user, r))
         late = next(r.flights[i] for i in delayed_legs(db, r) if r.flights[i].date == TODAY)
         route = f"{self.cities[late.origin]} to {self.cities[late.destination]}"
-        w = ctx.words
         if way == "change":
             leg_i = _movable_leg(db, r)
             assert leg_i is not None
@@ -118,38 +109,58 @@ class DelayedFlightCompensation(Base):
                 keep_motive=True,
             )
         else:
-            ctx.require_evidence(loc.reads)
-            rid = r.reservation_id
-            first = Decision(
-                write=("cancel_reservation", {"reservation_id": rid}),
-                reads=loc.reads,
-                candidates=loc.candidates,
-                say=Request(
-                    f"cancel {loc.phrase}",
-                    w.choice(ph.DELAY_CANCEL_MOTIVES).format(route=route),
-                    [w.choice(ph.WHOLE_TRIP)],
-                    keep_motive=True,
-                ),
-                unknown=loc.unknown,
-                entities=[f"reservations:{rid}"],
-                targets=[f"reservations:{rid}"],
-                comparisons=loc.comparisons,
-            )
-        amount = policy.delayed_flight_certificate(r)
-        ctx.state["certificates"] = ctx.state.get("certificates", 0) + 1
-        ask = w.random() < 0.6
-        first.follow_up = Decision(
-            write=("send_certificate", {"user_id": ctx.user_id, "amount": amount}),
-            reads=[],
-            candidates=1,
-            say=Request(
-                w.choice(ph.DELAY_COMPENSATION_ACTIONS),
-                w.choice(ph.DELAY_COMPENSATION_MOTIVES),
-                [w.choice(ph.ACCEPT_CERTIFICATE)],
-                "how much the certificate will be worth" if ask else "",
-            ),
-            communicate=[money(amount)] if ask else [],
-            entities=[f"reservations:{r.reservation_id}"],
-            targets=[f"certificate:{r.reservation_id}"],
-        )
+            first = _cancel(ctx, loc, route)
+        first.follow_up = _certificate(ctx, r)
         return first
+
+
+def _facts(db: Any, r: Any) -> list[Call]:
+    """What "after confirming the facts" reads: the delayed flights' status, before anything is done."""
+    return [
+        ("get_flight_status", {"flight_number": r.flights[i].flight_number, "date": r.flights[i].date})
+        for i in delayed_legs(db, r)
+    ]
+
+
+def _cancel(ctx: ComposeContext, loc: Located, route: str) -> Decision:
+    """Cancelling the located reservation because of the delay on ``route``."""
+    ctx.require_evidence(loc.reads)
+    w = ctx.words
+    rid = loc.reservation.reservation_id
+    return Decision(
+        write=("cancel_reservation", {"reservation_id": rid}),
+        reads=loc.reads,
+        candidates=loc.candidates,
+        say=Request(
+            f"cancel {loc.phrase}",
+            w.choice(ph.DELAY_CANCEL_MOTIVES).format(route=route),
+            [w.choice(ph.WHOLE_TRIP)],
+            keep_motive=True,
+        ),
+        unknown=loc.unknown,
+        entities=[f"reservations:{rid}"],
+        targets=[f"reservations:{rid}"],
+        comparisons=loc.comparisons,
+    )
+
+
+def _certificate(ctx: ComposeContext, r: Any) -> Decision:
+    """The compensation the user asks for next: the policy's certificate for reservation ``r``."""
+    w = ctx.words
+    amount = policy.delayed_flight_certificate(r)
+    ctx.state["certificates"] = ctx.state.get("certificates", 0) + 1
+    ask = w.random() < 0.6
+    return Decision(
+        write=("send_certificate", {"user_id": ctx.user_id, "amount": amount}),
+        reads=[],
+        candidates=1,
+        say=Request(
+            w.choice(ph.DELAY_COMPENSATION_ACTIONS),
+            w.choice(ph.DELAY_COMPENSATION_MOTIVES),
+            [w.choice(ph.ACCEPT_CERTIFICATE)],
+            "how much the certificate will be worth" if ask else "",
+        ),
+        communicate=[money(amount)] if ask else [],
+        entities=[f"reservations:{r.reservation_id}"],
+        targets=[f"certificate:{r.reservation_id}"],
+    )
