@@ -37,72 +37,62 @@ def join_words(parts: Sequence[str]) -> str:
 
 
 # -- opening and identification -------------------------------------------------------------
+_LEAD_TOLD = (
+    "I can help with that.",
+    "I can take care of that.",
+    "Sure, I can look into that.",
+    "Happy to help with that.",
+    "Of course, let me help.",
+    "I'd be glad to sort that out.",
+    "Certainly, I can help you there.",
+)
+_LEAD_UNTOLD = (
+    "I'd be happy to help.",
+    "Glad to help.",
+    "Happy to assist.",
+    "Sure, I can help.",
+    "Of course.",
+    "I'm here to help.",
+)
+_FIRST = (
+    "First,",
+    "To start,",
+    "Before anything else,",
+    "To get started,",
+    "Before I can do anything,",
+    "So I can pull up your account,",
+    "To look you up,",
+)
+_PLEASE = ("could you please", "can you", "would you", "could you", "may I ask you to")
+_GIVE_USER_ID = (
+    "provide your user id",
+    "share your user id",
+    "tell me your user id",
+    "give me the user id on your account",
+    "send me your user id",
+)
+_VERIFY = (
+    "I need to verify your identity",
+    "I have to confirm who I'm speaking with",
+    "I need to locate your account",
+    "I'll need to verify your identity",
+)
+_GIVE_EMAIL_OR_NAME = (
+    "provide your email address, or your first and last name together with your zip code",
+    "share the email on your account, or your full name and zip code",
+    "tell me your email address, or else your first name, last name and zip code",
+)
+
+
 def ask_identity(rng: random.Random, told: bool, by_user_id: bool) -> str:
     """Ask the user to identify themself (by user id, or by email / name and zip)."""
-    lead = pick(
-        rng,
-        [
-            "I can help with that.",
-            "I can take care of that.",
-            "Sure, I can look into that.",
-            "Happy to help with that.",
-            "Of course, let me help.",
-            "I'd be glad to sort that out.",
-            "Certainly, I can help you there.",
-        ]
-        if told
-        else [
-            "I'd be happy to help.",
-            "Glad to help.",
-            "Happy to assist.",
-            "Sure, I can help.",
-            "Of course.",
-            "I'm here to help.",
-        ],
-    )
-    first = pick(
-        rng,
-        [
-            "First,",
-            "To start,",
-            "Before anything else,",
-            "To get started,",
-            "Before I can do anything,",
-            "So I can pull up your account,",
-            "To look you up,",
-        ],
-    )
-    please = pick(rng, ["could you please", "can you", "would you", "could you", "may I ask you to"])
+    lead = pick(rng, _LEAD_TOLD if told else _LEAD_UNTOLD)
+    first = pick(rng, _FIRST)
+    please = pick(rng, _PLEASE)
     if by_user_id:
-        give = pick(
-            rng,
-            [
-                "provide your user id",
-                "share your user id",
-                "tell me your user id",
-                "give me the user id on your account",
-                "send me your user id",
-            ],
-        )
-        return f"{lead} {first} {please} {give}?"
-    verify = pick(
-        rng,
-        [
-            "I need to verify your identity",
-            "I have to confirm who I'm speaking with",
-            "I need to locate your account",
-            "I'll need to verify your identity",
-        ],
-    )
-    give = pick(
-        rng,
-        [
-            "provide your email address, or your first and last name together with your zip code",
-            "share the email on your account, or your full name and zip code",
-            "tell me your email address, or else your first name, last name and zip code",
-        ],
-    )
-    return f"{lead} {first} {verify}: {please} {give}?"
+        return f"{lead} {first} {please} {pick(rng, _GIVE_USER_ID)}?"
+    verify = pick(rng, _VERIFY)
+    return f"{lead} {first} {verify}: {please} {pick(rng, _GIVE_EMAIL_OR_NAME)}?"
 
 
 def not_found(rng: random.Random, what: str) -> str:
