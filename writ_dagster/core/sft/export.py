@@ -94,10 +94,16 @@ FAMILY_MEANING: dict[str, str] = {
 def dataset_card(build: SFTBuild) -> str:
     """A README with the set's statistics and how it was made: columns, the two axes, families, every
     filter with its count, lengths and one sample record."""
-    splits = Counter(r.split for r in build.rows)
-    turns = [len(r.messages) for r in build.rows] or [0]
-    calls = [sum(len(m["tool_calls"] or []) for m in r.messages) for r in build.rows] or [0]
-    lines = [
+    lines = _card_intro(build) + _statistics_section(build)
+    lines += length_section(build.lengths) if build.lengths is not None else _character_lengths(build.rows)
+    if build.policy_filter or any(r in build.dropped for r in REASONS):
+        lines += _policy_section(build)
+    return "\n".join(lines + sample_section(build.rows))
+
+
+def _card_intro(build: SFTBuild) -> list[str]:
+    """The front matter, what the set is, and its columns."""
+    return [
         "---",
         "license: mit",
         "task_categories: [text-generation]",
@@ -127,6 +133,15 @@ def dataset_card(build: SFTBuild) -> str:
         "- lineage: `trajectory_id`, `task_id`, `script_id`, `partition`, `sft_version` "
         "(`writ trace` follows them back to the DB entities, seed and config; `writ show` prints one).",
         "",
+    ]
+
+
+def _statistics_section(build: SFTBuild) -> list[str]:
+    """Counts: rows, conversation sizes, the two axes, families, cells and every filter's toll."""
+    splits = Counter(r.split for r in build.rows)
+    turns = [len(r.messages) for r in build.rows] or [0]
+    calls = [sum(len(m["tool_calls"] or []) for m in r.messages) for r in build.rows] or [0]
+    return [
         "## Statistics",
         "",
         f"- rows: {len(build.rows)} (train {splits.get('train', 0)}, validation {splits.get('validation', 0)}; "
@@ -152,35 +167,38 @@ def dataset_card(build: SFTBuild) -> str:
         *[f"| {why} | {n} |" for why, n in every_filter(build.dropped).items()],
         "",
     ]
-    if build.lengths is not None:
-        lines += length_section(build.lengths)
-    else:
-        chars = length_figures([message_characters(r.messages) for r in build.rows], "characters")
-        lines += [
-            "## Lengths",
-            "",
-            "Built for no training recipe: characters (contents and tool-call arguments), not tokens.",
-            "",
-            "| rows | unit | count | min | median | p90 | p99 | max | over max_length |",
-            "|---|---|---|---|---|---|---|---|---|",
-            _figures_row("in the set", chars),
-            "",
-        ]
-    if build.policy_filter or any(r in build.dropped for r in REASONS):
-        lines += [
-            "## Policy compliance",
-            "",
-            "Conversations that scored 1.0 but broke the domain policy's conduct rules are left out: a write "
-            "without an explicit yes from the user right after the agent stated its details, a write whose "
-            "details the agent did not state before that yes, more than one tool call in a message, and text "
-            "with a tool call in one message.",
-            "",
-            "| rule broken | trajectories |",
-            "|---|---|",
-            *[f"| {why.removeprefix('policy: ')} | {n} |" for why, n in policy_counts(build.dropped).items()],
-            "",
-        ]
-    return "\n".join(lines + sample_section(build.rows))
+
+
+def _character_lengths(rows: list[SFTRow]) -> list[str]:
+    """The lengths section of a set built for no training recipe: characters, not tokens."""
+    chars = length_figures([message_characters(r.messages) for r in rows], "characters")
+    return [
+        "## Lengths",
+        "",
+        "Built for no training recipe: characters (contents and tool-call arguments), not tokens.",
+        "",
+        "| rows | unit | count | min | median | p90 | p99 | max | over max_length |",
+        "|---|---|---|---|---|---|---|---|---|",
+        _figures_row("in the set", chars),
+        "",
+    ]
+
+
+def _policy_section(build: SFTBuild) -> list[str]:
+    """What the policy-compliance filter left out, rule by rule."""
+    return [
+        "## Policy compliance",
+        "",
+        "Conversations that scored 1.0 but broke the domain policy's conduct rules are left out: a write "
+        "without an explicit yes from the user right after the agent stated its details, a write whose "
+        "details the agent did not state before that yes, more than one tool call in a message, and text "
+        "with a tool call in one message.",
+        "",
+        "| rule broken | trajectories |",
+        "|---|---|",
+        *[f"| {why.removeprefix('policy: ')} | {n} |" for why, n in policy_counts(build.dropped).items()],
+        "",
+    ]
 
 
 def axis_table(rows: list[SFTRow]) -> list[str]:
