@@ -227,17 +227,29 @@ def tasks_in_both_splits(con: duckdb.DuckDBPyConnection, sft_version: str) -> li
 
 
 def _chain(row: dict[str, Any], with_sft: bool) -> Chain:
-    sft = None
-    if with_sft:
-        sft = SFTLink(
-            row_id=row["row_id"],
-            sft_version=row["sft_version"],
-            split=row["split"],
-            config_hash=row["sft_config_hash"],
-            code_version=row["sft_code_version"],
-            directory=row["sft_directory"],
-        )
-    trajectory = TrajectoryLink(
+    """One row of the lineage view as the links of its chain."""
+    return Chain(
+        sft=_sft_link(row) if with_sft else None,
+        trajectory=_trajectory_link(row),
+        script=_script_link(row),
+        task=_task_link(row),
+        entities=[EntityLink(entity=e) for e in row["task_entities"] or []],
+    )
+
+
+def _sft_link(row: dict[str, Any]) -> SFTLink:
+    return SFTLink(
+        row_id=row["row_id"],
+        sft_version=row["sft_version"],
+        split=row["split"],
+        config_hash=row["sft_config_hash"],
+        code_version=row["sft_code_version"],
+        directory=row["sft_directory"],
+    )
+
+
+def _trajectory_link(row: dict[str, Any]) -> TrajectoryLink:
+    return TrajectoryLink(
         trajectory_id=row["trajectory_id"],
         domain=row["domain"],
         partition=row["partition"],
@@ -256,7 +268,10 @@ def _chain(row: dict[str, Any], with_sft: bool) -> Chain:
         simulation_config_hash=row["simulation_config_hash"],
         content_hash=row["trajectory_content_hash"],
     )
-    script = ScriptLink(
+
+
+def _script_link(row: dict[str, Any]) -> ScriptLink:
+    return ScriptLink(
         script_id=row["script_id"],
         variant=row["variant"],
         has_user_script=row["has_user_script"],
@@ -274,7 +289,10 @@ def _chain(row: dict[str, Any], with_sft: bool) -> Chain:
             )
         },
     )
-    task = TaskLink(
+
+
+def _task_link(row: dict[str, Any]) -> TaskLink:
+    return TaskLink(
         task_id=row["task_id"],
         trajectory_type=row["trajectory_type"],
         user_id=row["user_id"],
@@ -289,8 +307,6 @@ def _chain(row: dict[str, Any], with_sft: bool) -> Chain:
         tau2_version=row["task_tau2_version"],
         content_hash=row["task_content_hash"],
     )
-    entities = [EntityLink(entity=e) for e in row["task_entities"] or []]
-    return Chain(sft=sft, trajectory=trajectory, script=script, task=task, entities=entities)
 
 
 def _one(con: duckdb.DuckDBPyConnection, view: str, column: str, value: str) -> dict[str, Any] | None:
