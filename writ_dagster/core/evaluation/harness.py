@@ -182,81 +182,20 @@ def run_domain(
 ) -> DomainRun:
     """Play every (task, trial) of ``domain`` and save tau2's ``Results`` to ``save_to`` (atomically);
     ``on_done(done, total, simulation)`` after each trial."""
-    from writ_dagster.core.tau2_adapter import (
-        EvaluationType,
-        Results,
-        RewardInfo,
-        SimulationRun,
-        TerminationReason,
-        evaluate_simulation,
-        get_now,
-        run_task,
-    )
+    from writ_dagster.core.tau2_adapter import Results
 
     register_agent()
     started = time.perf_counter()
     tasks = select_tasks(domain, config)
     seeds = trial_seeds(config.seed, config.num_trials)
-    agent_args, user_args = agent.llm_args(config), user.llm_args(config)
+    llm_args = agent.llm_args(config), user.llm_args(config)
     jobs = [(task, trial, seeds[trial]) for trial in range(config.num_trials) for task in tasks]
     done = [0]
     lock = threading.Lock()
 
-    def ended_on_empty_reply(task: Any, seed: int, messages: list[Any], start: str, began: float) -> Any:
-        for index, message in enumerate(messages):
-            message.turn_idx = index
-        sim = SimulationRun(
-            id=f"{task.id}_{seed}_empty_reply",
-            task_id=task.id,
-            start_time=start,
-            end_time=get_now(),
-            duration=time.perf_counter() - began,
-            termination_reason=TerminationReason.AGENT_ERROR,
-            messages=messages,
-            seed=seed,
-        )
-        reward = evaluate_simulation(sim, task, EvaluationType.ALL, False, domain)  # 0: not ended by a stop
-        reward.info = {
-            **(reward.info or {}),
-            EMPTY_REPLY_KEY: "the agent answered with neither text nor a tool call; the conversation ended there",
-        }
-        sim.reward_info = reward
-        return sim
-
     def play(job: tuple[Any, int, int]) -> Any:
         task, trial, seed = job
-        start, began = get_now(), time.perf_counter()
-        try:
-            sim = run_task(
-                domain=domain,
-                task=task,
-                agent=AGENT_IMPLEMENTATION,
-                user=USER_IMPLEMENTATION,
-                llm_agent=agent.litellm_model,
-                llm_args_agent=agent_args,
-                llm_user=user.litellm_model,
-                llm_args_user=user_args,
-                max_steps=config.max_steps,
-                max_errors=config.max_errors,
-                evaluation_type=EvaluationType.ALL,
-                seed=seed,
-            )
-        except EmptyReplyError as empty:  # the model's answer, not a failure of the harness: scored
-            sim = ended_on_empty_reply(task, seed, empty.messages, start, began)
-        except Exception as exc:  # noqa: BLE001 - kept as tau2's skip_failed_samples keeps it, marked an error
-            now = get_now()
-            sim = SimulationRun(
-                id=f"{task.id}_{trial}_failed",
-                task_id=task.id,
-                start_time=now,
-                end_time=now,
-                duration=0.0,
-                termination_reason=TerminationReason.AGENT_ERROR,
-                messages=[],
-                seed=seed,
-                reward_info=RewardInfo(reward=0.0, info={ERROR_KEY: exception_line(exc)}),
-                skipped=True,
-            )
+        sim = _play(domain, task, trial, seed, agent, user, llm_args, config)
         sim.trial = trial
         with lock:
             done[0] += 1
@@ -273,6 +212,92 @@ def run_domain(
     tmp.replace(save_to)
     errors = [f"task {s.task_id} trial {s.trial}: {s.reward_info.info[ERROR_KEY]}" for s in simulations if s.skipped]
     return DomainRun(results=results, path=save_to, errors=errors, seconds=time.perf_counter() - started)
+
+
+def _play(
+    domain: str,
+    task: Any,
+    trial: int,
+    seed: int,
+    agent: Endpoint,
+    user: Endpoint,
+    llm_args: tuple[dict[str, Any], dict[str, Any]],
+    config: EvalConfig,
+) -> Any:
+    """One trial through tau2's ``run_task``: an empty reply is scored where it ended the conversation,
+    any other failure kept as a skipped run marked an error."""
+    from writ_dagster.core.tau2_adapter import EvaluationType, get_now, run_task
+
+    start, began = get_now(), time.perf_counter()
+    try:
+        return run_task(
+            domain=domain,
+            task=task,
+            agent=AGENT_IMPLEMENTATION,
+            user=USER_IMPLEMENTATION,
+            llm_agent=agent.litellm_model,
+            llm_args_agent=llm_args[0],
+            llm_user=user.litellm_model,
+            llm_args_user=llm_args[1],
+            max_steps=config.max_steps,
+            max_errors=config.max_errors,
+            evaluation_type=EvaluationType.ALL,
+            seed=seed,
+        )
+    except EmptyReplyError as empty:  # the model's answer, not a failure of the harness: scored
+        return _ended_on_empty_reply(domain, task, seed, empty.messages, start, began)
+    except Exception as exc:  # noqa: BLE001 - kept as tau2's skip_failed_samples keeps it, marked an error
+        return _failed_run(task, trial, seed, exc)
+
+
+def _ended_on_empty_reply(domain: str, task: Any, seed: int, messages: list[Any], start: str, began: float) -> Any:
+    """The run of a conversation the agent ended with an empty reply, scored as tau2 scores it."""
+    from writ_dagster.core.tau2_adapter import (
+        EvaluationType,
+        SimulationRun,
+        TerminationReason,
+        evaluate_simulation,
+        get_now,
+    )
+
+    for index, message in enumerate(messages):
+        message.turn_idx = index
+    sim = SimulationRun(
+        id=f"{task.id}_{seed}_empty_reply",
+        task_id=task.id,
+        start_time=start,
+        end_time=get_now(),
+        duration=time.perf_counter() - began,
+        termination_reason=TerminationReason.AGENT_ERROR,
+        messages=messages,
+        seed=seed,
+    )
+    reward = evaluate_simulation(sim, task, EvaluationType.ALL, False, domain)  # 0: not ended by a stop
+    reward.info = {
+        **(reward.info or {}),
+        EMPTY_REPLY_KEY: "the agent answered with neither text nor a tool call; the conversation ended there",
+    }
+    sim.reward_info = reward
+    return sim
+
+
+def _failed_run(task: Any, trial: int, seed: int, exc: Exception) -> Any:
+    """A trial the harness could not play: reward 0, the error kept, skipped."""
+    from writ_dagster.core.tau2_adapter import RewardInfo, SimulationRun, TerminationReason, get_now
+
+    now = get_now()
+    return SimulationRun(
+        id=f"{task.id}_{trial}_failed",
+        task_id=task.id,
+        start_time=now,
+        end_time=now,
+        duration=0.0,
+        termination_reason=TerminationReason.AGENT_ERROR,
+        messages=[],
+        seed=seed,
+        reward_info=RewardInfo(reward=0.0, info={ERROR_KEY: exception_line(exc)}),
+        skipped=True,
+    )
 
 
 def exception_line(exc: BaseException, limit: int = 300) -> str:
