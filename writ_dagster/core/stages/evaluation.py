@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from writ_dagster.core.evaluation.harness import Endpoint, run_domain
+from writ_dagster.core.evaluation.harness import DomainRun, Endpoint, run_domain
 from writ_dagster.core.evaluation.metrics import completion_tokens, figures_line, passed, score
 from writ_dagster.core.evaluation.models import AgentEndpointSpec, EvalConfig, ModelLabel, ModelScore
 from writ_dagster.core.llm.server_registry import ServerOwner
@@ -220,124 +220,164 @@ def evaluate_checkpoint(
 ) -> EvaluationRun:
     """Serve and evaluate the base model (if configured) and ``checkpoint`` on every domain; every server
     started is recorded for ``owner`` (the run), if given."""
-    from writ_dagster.core.llm.registration import resolve_model
-    from writ_dagster.core.llm.sampling import model_label
-    from writ_dagster.core.llm.user_models import resolve_user_model
-    from writ_dagster.core.llm.vllm_server import VLLMServer
-
-    say = log or (lambda _msg: None)
     evaluation_id = evaluation_id or new_evaluation_id(checkpoint.checkpoint_id, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     logs = out_dir / "logs"
     logs.mkdir(exist_ok=True)
     run = EvaluationRun(evaluation_id=evaluation_id, out_dir=out_dir, scores=[], checkpoint=checkpoint)
-    timings = run.timings
-    spec = config.user
-    config_json = config.model_dump_json()
-
+    evaluation = _Evaluation(run, config, logs, owner, log or (lambda _msg: None), config.model_dump_json())
     with ExitStack() as stack:
-        user_server = None
-        if spec.served_here:
-            t0 = time.perf_counter()
-            user_model = resolve_user_model(spec.model)
-            timings["user_model_prepare_s"] = time.perf_counter() - t0
-            user_server = VLLMServer(
-                _server_config(user_model, model_label(user_model), config, "hermes", 0),
-                log_path=logs / "user.log",
-                owner=owner,
-            )
-            stack.callback(user_server.stop)
-            run.server_logs["user"] = str(logs / "user.log")
-            user_name = user_model
-        else:
-            user_name = f"{spec.model} @ {spec.base_url}"
-
-        user_started = user_server is None
+        evaluation.prepare_user_server(stack)
         for label, model in models_to_evaluate(checkpoint, config):
-            remote = config.agent_endpoints.get(label)
-            model = model if remote is not None else resolve_model(model)
-            agent_server = (
-                None
-                if remote is not None
-                else VLLMServer(
-                    _server_config(model, model_label(model), config, config.server.agent_tool_call_parser, 1),
-                    log_path=logs / f"agent-{label}.log",
-                    owner=owner,
-                )
-            )
-            if agent_server is not None:
-                run.server_logs[f"agent-{label}"] = str(logs / f"agent-{label}.log")
-            t0 = time.perf_counter()
-            with ExitStack() as per_model:
-                starting = [] if user_started else [user_server]  # the user server stays up for every model
-                if agent_server is not None:
-                    per_model.callback(agent_server.stop)
-                    starting.append(agent_server)
-                _start_all(starting)
-                if not user_started:
-                    assert user_server is not None  # user_started begins False only with a user server
-                    user_started = True
-                    timings["user_server_start_s"] = user_server.startup_s or 0.0
-                timings[f"{label}_servers_ready_s"] = time.perf_counter() - t0
-                user = Endpoint(
-                    model=user_server.config.name if user_server else spec.model,
-                    base_url=user_server.base_url if user_server else str(spec.base_url),
-                    temperature=spec.temperature,
-                    max_tokens=spec.max_tokens,
-                    api_key_env=None if user_server else spec.api_key_env,
-                )
-                agent = _agent_endpoint(agent_server, remote, model, config)
-                if agent_server is not None:
-                    say(f"{label}: agent server for {model} ready at {agent.base_url} in {agent_server.startup_s:.1f}s")
-                else:
-                    say(f"{label}: agent {agent.model} served at {agent.base_url} (no server started here)")
-
-                def play(domain: str, label: str = label, agent: Endpoint = agent, user: Endpoint = user) -> Any:
-                    counts = Progress(f"{label}/{domain}", "played", "conversations", planned=0)
-
-                    def progress(done: int, total: int, sim: Any) -> None:
-                        counts.advance(passed(sim), completion_tokens(sim), done=done, planned=total)
-                        publish(counts)
-                        say(counts.line())
-
-                    return run_domain(
-                        domain, agent, user, config, results_file(out_dir, label, domain), on_done=progress
-                    )
-
-                # The domains play side by side: one server batches both domains' turns.
-                with ThreadPoolExecutor(max_workers=len(config.domains), thread_name_prefix="eval-domain") as pool:
-                    played_by_domain = list(pool.map(play, config.domains))
-                for domain, played in zip(config.domains, played_by_domain):
-                    timings[f"{label}_{domain}_conversations_s"] = played.seconds
-                    run.errors += [f"{label}/{domain}: {e}" for e in played.errors]
-                    figures = score(played.results)
-                    run.scores.append(
-                        ModelScore(
-                            evaluation_id=evaluation_id,
-                            domain=domain,
-                            model_label=label,
-                            checkpoint_id=checkpoint.checkpoint_id if label == "fine-tuned" else None,
-                            model_path=model,
-                            user_model=user_name,
-                            task_split=config.task_split,
-                            num_tasks=figures.n_tasks,
-                            num_trials=config.num_trials,
-                            figures=figures,
-                            results_path=str(played.path),
-                            config_json=config_json,
-                            timings={
-                                "conversations_s": round(played.seconds, 2),
-                                "agent_server_start_s": round(_startup_s(agent_server), 2),
-                            },
-                        )
-                    )
-                    say(f"{label}/{domain}: {figures_line(figures)} ({played.seconds:.1f}s)")
-                t1 = time.perf_counter()
-            timings[f"{label}_agent_server_start_s"] = _startup_s(agent_server)
-            timings[f"{label}_agent_server_stop_s"] = time.perf_counter() - t1
+            evaluation.evaluate_model(label, model)
         t1 = time.perf_counter()
-    timings["user_server_stop_s"] = time.perf_counter() - t1
+    run.timings["user_server_stop_s"] = time.perf_counter() - t1
     return run
+
+
+@dataclass
+class _Evaluation:
+    """One evaluation while its models play: the run it fills and the user simulator's server (started
+    with the first model's servers, stopped after the last model)."""
+
+    run: EvaluationRun
+    config: EvalConfig
+    logs: Path
+    owner: ServerOwner | None
+    say: Log
+    config_json: str
+    user_server: Any = None
+    user_name: str = ""
+    user_started: bool = True
+
+    def prepare_user_server(self, stack: ExitStack) -> None:
+        """The user simulator's server, when it is served here: made (not started), stopped with ``stack``."""
+        from writ_dagster.core.llm.sampling import model_label
+        from writ_dagster.core.llm.user_models import resolve_user_model
+        from writ_dagster.core.llm.vllm_server import VLLMServer
+
+        spec = self.config.user
+        if not spec.served_here:
+            self.user_name = f"{spec.model} @ {spec.base_url}"
+            return
+        t0 = time.perf_counter()
+        user_model = resolve_user_model(spec.model)
+        self.run.timings["user_model_prepare_s"] = time.perf_counter() - t0
+        self.user_server = VLLMServer(
+            _server_config(user_model, model_label(user_model), self.config, "hermes", 0),
+            log_path=self.logs / "user.log",
+            owner=self.owner,
+        )
+        stack.callback(self.user_server.stop)
+        self.run.server_logs["user"] = str(self.logs / "user.log")
+        self.user_name = user_model
+        self.user_started = False
+
+    def evaluate_model(self, label: ModelLabel, model: str) -> None:
+        """Serve one model (unless an endpoint serves it), play every domain and score it."""
+        from writ_dagster.core.llm.registration import resolve_model
+
+        timings = self.run.timings
+        remote = self.config.agent_endpoints.get(label)
+        model = model if remote is not None else resolve_model(model)
+        agent_server = None if remote is not None else self._agent_server(label, model)
+        t0 = time.perf_counter()
+        with ExitStack() as per_model:
+            self._start_servers(per_model, agent_server)
+            timings[f"{label}_servers_ready_s"] = time.perf_counter() - t0
+            user = self._user_endpoint()
+            agent = _agent_endpoint(agent_server, remote, model, self.config)
+            if agent_server is not None:
+                self.say(
+                    f"{label}: agent server for {model} ready at {agent.base_url} in {agent_server.startup_s:.1f}s"
+                )
+            else:
+                self.say(f"{label}: agent {agent.model} served at {agent.base_url} (no server started here)")
+            played_by_domain = self._play_domains(label, agent, user)
+            for domain, played in zip(self.config.domains, played_by_domain):
+                self._score(label, model, domain, played, agent_server)
+            t1 = time.perf_counter()
+        timings[f"{label}_agent_server_start_s"] = _startup_s(agent_server)
+        timings[f"{label}_agent_server_stop_s"] = time.perf_counter() - t1
+
+    def _agent_server(self, label: ModelLabel, model: str) -> Any:
+        from writ_dagster.core.llm.sampling import model_label
+        from writ_dagster.core.llm.vllm_server import VLLMServer
+
+        server = VLLMServer(
+            _server_config(model, model_label(model), self.config, self.config.server.agent_tool_call_parser, 1),
+            log_path=self.logs / f"agent-{label}.log",
+            owner=self.owner,
+        )
+        self.run.server_logs[f"agent-{label}"] = str(self.logs / f"agent-{label}.log")
+        return server
+
+    def _start_servers(self, per_model: ExitStack, agent_server: Any) -> None:
+        """Start the model's agent server, and the user server if it is not up yet (it stays up for every model)."""
+        starting = [] if self.user_started else [self.user_server]
+        if agent_server is not None:
+            per_model.callback(agent_server.stop)
+            starting.append(agent_server)
+        _start_all(starting)
+        if not self.user_started:
+            assert self.user_server is not None  # user_started begins False only with a user server
+            self.user_started = True
+            self.run.timings["user_server_start_s"] = self.user_server.startup_s or 0.0
+
+    def _user_endpoint(self) -> Endpoint:
+        spec, server = self.config.user, self.user_server
+        return Endpoint(
+            model=server.config.name if server else spec.model,
+            base_url=server.base_url if server else str(spec.base_url),
+            temperature=spec.temperature,
+            max_tokens=spec.max_tokens,
+            api_key_env=None if server else spec.api_key_env,
+        )
+
+    def _play_domains(self, label: ModelLabel, agent: Endpoint, user: Endpoint) -> list[DomainRun]:
+        """Every domain played by ``agent``, side by side (one server batches both domains' turns)."""
+
+        def play(domain: str) -> DomainRun:
+            counts = Progress(f"{label}/{domain}", "played", "conversations", planned=0)
+
+            def progress(done: int, total: int, sim: Any) -> None:
+                counts.advance(passed(sim), completion_tokens(sim), done=done, planned=total)
+                publish(counts)
+                self.say(counts.line())
+
+            out = results_file(self.run.out_dir, label, domain)
+            return run_domain(domain, agent, user, self.config, out, on_done=progress)
+
+        with ThreadPoolExecutor(max_workers=len(self.config.domains), thread_name_prefix="eval-domain") as pool:
+            return list(pool.map(play, self.config.domains))
+
+    def _score(self, label: ModelLabel, model: str, domain: str, played: DomainRun, agent_server: Any) -> None:
+        """One (model, domain)'s score and errors into the run."""
+        config, run = self.config, self.run
+        run.timings[f"{label}_{domain}_conversations_s"] = played.seconds
+        run.errors += [f"{label}/{domain}: {e}" for e in played.errors]
+        figures = score(played.results)
+        run.scores.append(
+            ModelScore(
+                evaluation_id=run.evaluation_id,
+                domain=domain,
+                model_label=label,
+                checkpoint_id=run.checkpoint.checkpoint_id if label == "fine-tuned" else None,
+                model_path=model,
+                user_model=self.user_name,
+                task_split=config.task_split,
+                num_tasks=figures.n_tasks,
+                num_trials=config.num_trials,
+                figures=figures,
+                results_path=str(played.path),
+                config_json=self.config_json,
+                timings={
+                    "conversations_s": round(played.seconds, 2),
+                    "agent_server_start_s": round(_startup_s(agent_server), 2),
+                },
+            )
+        )
+        self.say(f"{label}/{domain}: {figures_line(figures)} ({played.seconds:.1f}s)")
 
 
 def _startup_s(server: Any) -> float:
