@@ -1,6 +1,8 @@
 """The ``evaluation`` asset: the latest checkpoint (and its base model) scored on τ²-bench."""
 
 # No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from writ_dagster.assets.metadata import Metadata, home_path
@@ -13,6 +15,9 @@ from writ_dagster.instance import GPU_POOL
 from writ_dagster.k8s import gpu_op_tags
 from writ_dagster.resources.evaluation import EvaluationSettings
 from writ_dagster.resources.storage import WritStorage
+
+if TYPE_CHECKING:  # the stage module is imported when the asset runs, not when the definitions load
+    from writ_dagster.core.stages.evaluation import EvaluationRun
 
 EVALUATIONS_DIR = "evaluations"  # under WRIT_HOME: one folder of tau2 results files per evaluation
 RAN_CHECK = "evaluation_conversations_ran"
@@ -88,6 +93,14 @@ def evaluation(
         "config_hash": config.content_hash(),
         "database": home_path(storage.path),
     }
+    metadata.update(_row_metadata(run))
+    metadata["plot_pass_hat_1"] = _pass1_plot(run)
+    return dg.MaterializeResult(metadata=metadata, check_results=[_ran_check(run)])
+
+
+def _row_metadata(run: "EvaluationRun") -> Metadata:
+    """Each (model, domain)'s figures as entries of their own (charted by Dagster across runs)."""
+    metadata: Metadata = {}
     for s in run.scores:
         prefix = f"{s.model_label}_{s.domain}"
         if s.figures.measured:  # no conversation ran: no score to chart, only errors
@@ -96,16 +109,21 @@ def evaluation(
         metadata[f"{prefix}_conversations_ran"] = s.figures.conversations_ran or 0
         metadata[f"{prefix}_errors"] = s.figures.errors
         metadata[f"{prefix}_empty_replies"] = s.figures.empty_replies  # ran, ended by a reply with nothing in it
+    return metadata
+
+
+def _pass1_plot(run: "EvaluationRun") -> dg.MetadataValue:
+    """pass^1 by domain and model, as a bar chart in markdown (measured rows only)."""
     pass1: dict[str, dict[str, float]] = {}
     for s in run.scores:
         if s.figures.measured:
             pass1.setdefault(s.domain, {})[s.model_label] = s.figures.pass_k.get(1, 0.0)
-    metadata["plot_pass_hat_1"] = dg.MetadataValue.md(
+    return dg.MetadataValue.md(
         md_image(
-            score_bars(pass1, f"evaluation {evaluation_id}: pass^1 by domain", "pass^1"), "pass^1 by domain and model"
+            score_bars(pass1, f"evaluation {run.evaluation_id}: pass^1 by domain", "pass^1"),
+            "pass^1 by domain and model",
         )
     )
-    return dg.MaterializeResult(metadata=metadata, check_results=[_ran_check(run)])
 
 
 def _ran_check(run) -> dg.AssetCheckResult:
