@@ -131,39 +131,74 @@ def build_trainer(
     job: TrainJob, base_model: str, callbacks: list[Any] | None = None, output_dir: str | Path | None = None
 ) -> Any:
     """A ready ``trl.SFTTrainer`` for ``job`` (datasets tokenized, masks built); nothing trained yet."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
-    from trl import SFTConfig, SFTTrainer
+    from transformers import AutoTokenizer, PrinterCallback, set_seed
+    from trl import SFTTrainer
 
     recipe = job.recipe
     set_seed(recipe.seed)
+    train, evaluation = _splits(job)
+    tok = AutoTokenizer.from_pretrained(base_model)
+    model = _load_model(base_model, recipe)
+    peft_config = _lora_config(recipe)
+    args = _trainer_args(recipe, str(output_dir or partial_dir(job.out) / "_trainer"))
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tok,
+        peft_config=peft_config,
+        callbacks=callbacks or [],
+    )
+    # Without tqdm the Trainer prints every log dict; the losses reach the caller through ``on_log``.
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def _splits(job: TrainJob) -> tuple[Any, Any]:
+    """The train split (refused when empty) and, when the recipe evaluates at the end, a non-empty
+    validation split or None."""
     train = load_sft_split(job.train_path)
     if len(train) == 0:
         raise ValueError(f"SFT set {job.sft_version} has no train rows ({job.train_path})")
     evaluation = None
-    if recipe.eval_at_end and job.validation_path and Path(job.validation_path).is_file():
+    if job.recipe.eval_at_end and job.validation_path and Path(job.validation_path).is_file():
         evaluation = load_sft_split(job.validation_path)
         evaluation = evaluation if len(evaluation) else None
+    return train, evaluation
 
-    tok = AutoTokenizer.from_pretrained(base_model)
+
+def _load_model(base_model: str, recipe: TrainingRecipe) -> Any:
+    """The base model in the recipe's dtype (and attention implementation, where it names one)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
     dtype = torch.bfloat16 if recipe.dtype == "bfloat16" else torch.float32
     kwargs: dict[str, Any] = {"dtype": dtype}
     if recipe.attn_implementation:
         kwargs["attn_implementation"] = recipe.attn_implementation
-    model = AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
+    return AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
 
-    peft_config = None
-    if recipe.lora is not None:
-        from peft import LoraConfig
 
-        lora = recipe.lora
-        targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
-        peft_config = LoraConfig(
-            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM"
-        )
+def _lora_config(recipe: TrainingRecipe) -> Any:
+    """peft's LoRA settings of the recipe; None for full fine-tuning."""
+    if recipe.lora is None:
+        return None
+    from peft import LoraConfig
 
-    args = SFTConfig(
-        output_dir=str(output_dir or partial_dir(job.out) / "_trainer"),
+    lora = recipe.lora
+    targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
+    return LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM"
+    )
+
+
+def _trainer_args(recipe: TrainingRecipe, output_dir: str) -> Any:
+    """trl's ``SFTConfig`` for the recipe: no saving or evaluation during training (done once, after)."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=output_dir,
         assistant_only_loss=recipe.assistant_only_loss,
         packing=recipe.packing,
         max_length=recipe.max_length,
@@ -191,18 +226,6 @@ def build_trainer(
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=evaluation,
-        processing_class=tok,
-        peft_config=peft_config,
-        callbacks=callbacks or [],
-    )
-    # Without tqdm the Trainer prints every log dict; the losses reach the caller through ``on_log``.
-    trainer.remove_callback(PrinterCallback)
-    return trainer
 
 
 def _quiet_libraries() -> None:
@@ -259,28 +282,16 @@ def train_checkpoint(
     state = PartialState()
     out, partial = Path(job.out), partial_dir(job.out)
     if state.is_main_process:
-        if partial.exists():  # what a killed run left: never reused
-            shutil.rmtree(partial)
-        partial.mkdir(parents=True)
+        _fresh_dir(partial)
     base_model = resolve_base_model(job)
     state.wait_for_everyone()
 
     loss_log = _LossLog(partial / TRAINING_LOG if state.is_main_process else None, on_log)
     trainer = build_trainer(job, base_model, callbacks=[loss_log.callback])
-    train_rows = len(trainer.train_dataset)
-    # counted again here, with the tokenizer this training loaded: the SFT set may have been built where
-    # it was not at hand, and the trainer's own dataset is already cut to max_length
-    lengths = train_lengths(job, trainer)
+    train_rows, lengths = _measure_and_announce(job, trainer, state.num_processes, base_model, say)
     at_max = lengths.over_limit or 0
-    say(
-        f"training {job.recipe.name} on {train_rows} conversations of SFT set {job.sft_version} "
-        f"({at_max} of {lengths.rows} longer than {job.recipe.max_length} tokens, cut at the end; median "
-        f"{lengths.median:.0f}, max {lengths.max} tokens), {state.num_processes} process(es), base {base_model}"
-    )
     output = trainer.train()
-    eval_loss = None
-    if trainer.eval_dataset is not None:
-        eval_loss = float(trainer.evaluate()["eval_loss"])
+    eval_loss = float(trainer.evaluate()["eval_loss"]) if trainer.eval_dataset is not None else None
 
     _save(trainer, job, partial, state)
     state.wait_for_everyone()
@@ -312,6 +323,29 @@ def train_checkpoint(
     finish(partial, out, result)
     say(f"checkpoint {out}: {result.steps} steps, loss {curve[0][1] if curve else None} -> {result.final_loss}")
     return result
+
+
+def _fresh_dir(partial: Path) -> None:
+    """An empty ``partial``: what a killed run left there is never reused."""
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+
+
+def _measure_and_announce(
+    job: TrainJob, trainer: Any, processes: int, base_model: str, say: Callable[[str], None]
+) -> tuple[int, LengthFigures]:
+    """The trainer's train rows and their token lengths, said with what is about to be trained."""
+    train_rows = len(trainer.train_dataset)
+    # counted again here, with the tokenizer this training loaded: the SFT set may have been built where
+    # it was not at hand, and the trainer's own dataset is already cut to max_length
+    lengths = train_lengths(job, trainer)
+    say(
+        f"training {job.recipe.name} on {train_rows} conversations of SFT set {job.sft_version} "
+        f"({lengths.over_limit or 0} of {lengths.rows} longer than {job.recipe.max_length} tokens, cut at the end; "
+        f"median {lengths.median:.0f}, max {lengths.max} tokens), {processes} process(es), base {base_model}"
+    )
+    return train_rows, lengths
 
 
 def train_lengths(job: TrainJob, trainer: Any) -> LengthFigures:
