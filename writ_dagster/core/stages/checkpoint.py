@@ -21,7 +21,7 @@ from writ_dagster.core.folders import build_lock, staging_dir
 from writ_dagster.core.sft.models import RecipeLengths
 from writ_dagster.core.stages import Connect, MissingInputError
 from writ_dagster.core.storage.checkpoints import CheckpointRecord, IncompleteCheckpointError, register_checkpoint
-from writ_dagster.core.storage.sft import latest_sft_set
+from writ_dagster.core.storage.sft import SFTSetInfo, latest_sft_set
 from writ_dagster.core.training.recipes import TrainingRecipe
 from writ_dagster.core.training.sft_train import TrainJob, TrainResult, is_complete, partial_dir, read_manifest
 from writ_dagster.core.training.tiny_base import BASE_MANIFEST, TINY_BASE, TinyBaseSpec, tiny_base_dir
@@ -79,13 +79,7 @@ def run_checkpoint(
     Raises :class:`MissingInputError` (before anything runs) if there is no SFT set to train on.
     """
     say = log or (lambda _msg: None)
-    with connect() as con:  # closed again before training: DuckDB has one writer
-        info = latest_sft_set(con)
-    if info is None:
-        raise MissingInputError("no SFT set is stored yet: materialize `sft_set` first")
-    if info.n_train == 0 or not info.train_path.is_file():
-        raise MissingInputError(f"SFT set {info.sft_version} has no train split to train on ({info.train_path})")
-
+    info = _set_to_train_on(connect)
     say(lengths_note(info.lengths, recipe, info.sft_version))
 
     checkpoint_id = f"{info.sft_version}-{recipe.name}-{recipe.digest()[:8]}"
@@ -99,14 +93,7 @@ def run_checkpoint(
         sft_version=info.sft_version,
         base_model=base_model_for(recipe, models_dir, say),
     )
-    try:
-        messages = launch(checkpoint_id, job)
-    except Exception:
-        # the folder of a failed training is never a checkpoint; don't keep (possibly GBs of) it around
-        shutil.rmtree(partial_dir(out), ignore_errors=True)
-        raise
-    if not is_complete(out):
-        raise IncompleteCheckpointError(f"training exited cleanly but {out} has no completion marker")
+    messages = _train(launch, checkpoint_id, job)
     manifest = read_manifest(out)
     streamed = [m for m in messages if isinstance(m, dict) and m.get("kind") == "loss"]
 
@@ -128,6 +115,31 @@ def run_checkpoint(
     return CheckpointRun(
         record=record, manifest=manifest, streamed_losses=len(streamed), content_digest=content_digest(out, manifest)
     )
+
+
+def _set_to_train_on(connect: Connect) -> SFTSetInfo:
+    """The latest SFT set; :class:`MissingInputError` when there is none or it has no train split."""
+    with connect() as con:  # closed again before training: DuckDB has one writer
+        info = latest_sft_set(con)
+    if info is None:
+        raise MissingInputError("no SFT set is stored yet: materialize `sft_set` first")
+    if info.n_train == 0 or not info.train_path.is_file():
+        raise MissingInputError(f"SFT set {info.sft_version} has no train split to train on ({info.train_path})")
+    return info
+
+
+def _train(launch: Launch, checkpoint_id: str, job: TrainJob) -> Sequence[Any]:
+    """What ``launch`` streamed, once its folder holds the completion marker; a failed training's folder removed."""
+    out = Path(job.out)
+    try:
+        messages = launch(checkpoint_id, job)
+    except Exception:
+        # the folder of a failed training is never a checkpoint; don't keep (possibly GBs of) it around
+        shutil.rmtree(partial_dir(out), ignore_errors=True)
+        raise
+    if not is_complete(out):
+        raise IncompleteCheckpointError(f"training exited cleanly but {out} has no completion marker")
+    return messages
 
 
 def lengths_note(lengths: RecipeLengths | None, recipe: TrainingRecipe, sft_version: str) -> str:
