@@ -41,7 +41,7 @@ from writ_dagster.core.simulation.backends import model_info
 from writ_dagster.core.simulation.batch import is_batched, jobs_for_scripts, simulate_jobs
 from writ_dagster.core.simulation.engine import Job
 from writ_dagster.core.simulation.quality import rows_quality
-from writ_dagster.core.simulation.records import TrajectoryRecord, resume_key
+from writ_dagster.core.simulation.records import SimulationConfig, TrajectoryRecord, resume_key
 from writ_dagster.core.simulation.registry import backend_factory
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.simulation.summary import SUMMARY_COLUMNS, summarize_trajectories
@@ -192,11 +192,8 @@ def run_trajectories(
     """
     jobs = plan(con, domain, partition, config.seed)
     engine = config.engine_config()
-    supplied = agent_factory is not None or user_factory is not None
-    agent_factory = agent_factory or backend_factory(config.agent_backend, "agent", config.agent_options)
-    user_factory = user_factory or backend_factory(config.user_backend, "user", config.user_options)
-    agent, user = agent_factory(), user_factory()
-    agent_info, user_info = model_info(agent), model_info(user)
+    backends = _Backends.make(config, agent_factory, user_factory)
+    agent_info, user_info = model_info(backends.agent), model_info(backends.user)
     engine_hash = engine.content_hash()
     chains = _Chains(
         jobs,
@@ -206,11 +203,70 @@ def run_trajectories(
         ),
         get_domain(domain).write_tools,
     )
-    # Usable stored rows: a planned attempt, same inputs, not an infrastructure failure (retried).
+    reusable, kept_passing = _reuse_stored(con, domain, partition, config.resume, chains)
+    done, pruned = prune_trajectories(con, domain, partition, {tid: key for tid, (key, _, _) in reusable.items()})
+    progress = Progress(
+        f"{domain}/{partition}",
+        "stored",
+        "trajectories",
+        planned=chains.planned(len(done), 0),
+        done=len(done),
+        passing=kept_passing,
+    )
+    store = _Store(con, chains, progress, on_stored, stored=len(done))
+    _simulate(chains, engine, backends, config.workers, store)
+    wanted, extra = _prune_to_plan(con, domain, partition, chains)
+    figures = _figures(con, domain, partition, config, chains)
+    failures = chains.blocked()
+    run = None
+    if failures == 0:
+        run = finish_trajectories(
+            con, domain, partition, config.public_json(), config.content_hash(), code_version(), tau2_version(), figures
+        )
+    return TrajectoryRun(
+        run=run,
+        planned=len(wanted),
+        kept=len(done),
+        simulated=store.simulated,
+        pruned=pruned + extra,
+        figures=figures,
+        infrastructure_failures=failures,
+        content_digest=run.content_digest if run else _stored_digest(con, domain, partition),
+    )
+
+
+@dataclass
+class _Backends:
+    """The run's agent and user backends and the factories that make them."""
+
+    agent_factory: BackendFactory
+    user_factory: BackendFactory
+    agent: Any
+    user: Any
+    supplied: bool  # a role's backend came from outside (a model served for the run)
+
+    @classmethod
+    def make(
+        cls, config: TrajectoryConfig, agent_factory: BackendFactory | None, user_factory: BackendFactory | None
+    ) -> _Backends:
+        supplied = agent_factory is not None or user_factory is not None
+        agent_factory = agent_factory or backend_factory(config.agent_backend, "agent", config.agent_options)
+        user_factory = user_factory or backend_factory(config.user_backend, "user", config.user_options)
+        agent, user = agent_factory(), user_factory()
+        return cls(agent_factory, user_factory, agent, user, supplied)
+
+
+def _reuse_stored(
+    con: duckdb.DuckDBPyConnection, domain: str, partition: str, resume: bool, chains: _Chains
+) -> tuple[dict[str, tuple[str, float, str | None]], int]:
+    """The stored rows the chains can use, recorded as their outcomes; how many of them pass.
+
+    Usable: a planned attempt, same inputs, not an infrastructure failure (retried).
+    """
     reusable = {
         tid: outcome
         for tid, outcome in stored_outcomes(con, domain, partition).items()
-        if config.resume and chains.keys.get(tid) == outcome[0] and not is_infrastructure_error(outcome[2])
+        if resume and chains.keys.get(tid) == outcome[0] and not is_infrastructure_error(outcome[2])
     }
     # A stored pass counts only if it kept the policy (when the policy asks): read those rows' messages.
     checked = [tid for tid, (_, reward, _) in reusable.items() if reward >= 1.0 and chains.policy.needs_compliance]
@@ -218,44 +274,54 @@ def run_trajectories(
     kept_passing = 0
     for tid, (_, reward, error) in reusable.items():
         kept_passing += chains.add(tid, reward, error, tid not in messages or chains.compliant(messages[tid]))
-    done, pruned = prune_trajectories(con, domain, partition, {tid: key for tid, (key, _, _) in reusable.items()})
-    todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
-    stored, simulated = len(done), 0
-    progress = Progress(
-        f"{domain}/{partition}",
-        "stored",
-        "trajectories",
-        planned=chains.planned(stored, 0),
-        done=stored,
-        passing=kept_passing,
-    )
+    return reusable, kept_passing
 
-    def store(record: TrajectoryRecord) -> None:
-        nonlocal stored, simulated
-        if chains.keys.get(record.trajectory_id) != record.resume_key():
+
+class _Store:
+    """Stores each conversation as it finishes (the engine's ``on_finish``) and reports the counts."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        chains: _Chains,
+        progress: Progress,
+        on_stored: OnStored | None,
+        stored: int,
+    ) -> None:
+        self.con, self.chains, self.progress, self.on_stored = con, chains, progress, on_stored
+        self.stored = stored
+        self.simulated = 0
+
+    def __call__(self, record: TrajectoryRecord) -> None:
+        if self.chains.keys.get(record.trajectory_id) != record.resume_key():
             raise RuntimeError(
                 f"trajectory {record.trajectory_id} does not match its plan "
                 "(a backend changed its name or sampling during the run?)"
             )
-        stored += insert_trajectory(con, record)
-        simulated += 1
-        passed = chains.add_record(record)
+        self.stored += insert_trajectory(self.con, record)
+        self.simulated += 1
+        passed = self.chains.add_record(record)
         u = record.usage
-        progress.advance(
+        self.progress.advance(
             passed=passed,
-            done=stored,
-            planned=chains.planned(stored, simulated),
+            done=self.stored,
+            planned=self.chains.planned(self.stored, self.simulated),
             tokens=(u.agent_completion_tokens + u.user_completion_tokens) if u.kind in ("model", "mixed") else 0,
         )
-        publish(progress)
-        if on_stored is not None:
-            on_stored(progress)
+        publish(self.progress)
+        if self.on_stored is not None:
+            self.on_stored(self.progress)
 
+
+def _simulate(chains: _Chains, engine: SimulationConfig, backends: _Backends, workers: int, store: _Store) -> None:
+    """Play every attempt the chains call for until none is left, storing each as it ends."""
+    todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
     # Worker processes only help CPU-bound batched backends; async ones run here, concurrently.
     # A supplied backend lives in this process (a server client, an engine): no worker processes.
-    workers = config.workers if is_batched(agent) and is_batched(user) and not supplied else 1
+    agent, user = backends.agent, backends.user
+    workers = workers if is_batched(agent) and is_batched(user) and not backends.supplied else 1
     # One process: reuse the instances made above; several: each worker builds its own.
-    factories = (agent_factory, user_factory) if workers > 1 else (lambda: agent, lambda: user)
+    factories = (backends.agent_factory, backends.user_factory) if workers > 1 else (lambda: agent, lambda: user)
     while todo:
         # one process: further attempts follow in the slot of the one that failed (one pass);
         # worker processes: one round per attempt index
@@ -272,7 +338,14 @@ def run_trajectories(
             pass
         todo = [job for i in range(len(chains.chains)) if (job := chains.next_job(i)) is not None]
 
-    # Rows a nondeterministic backend made unnecessary (a rerun of an earlier attempt passed) go.
+
+def _prune_to_plan(
+    con: duckdb.DuckDBPyConnection, domain: str, partition: str, chains: _Chains
+) -> tuple[dict[str, str], int]:
+    """The rows the chains keep (id -> resume key), the others deleted (how many), checked against the store.
+
+    Rows a nondeterministic backend made unnecessary (a rerun of an earlier attempt passed) go.
+    """
     wanted = chains.wanted()
     _, extra = prune_trajectories(con, domain, partition, wanted)
     now = {tid: key for tid, (key, _, _) in stored_outcomes(con, domain, partition).items()}
@@ -281,6 +354,13 @@ def run_trajectories(
         raise RuntimeError(
             f"{domain}/{partition}: stored trajectories differ from the plan ({missing} missing, {unplanned} unplanned)"
         )
+    return wanted, extra
+
+
+def _figures(
+    con: duckdb.DuckDBPyConnection, domain: str, partition: str, config: TrajectoryConfig, chains: _Chains
+) -> dict[str, Any]:
+    """The partition's summary, quality and pass@k figures."""
     frame = trajectories_frame(
         con, domain, partition, (*SUMMARY_COLUMNS, "task_id", "script_id", "attempt", "trajectory_type")
     )
@@ -293,29 +373,14 @@ def run_trajectories(
     }
     if "task_family" in frame.columns:
         figures["attempts"]["by_task_family"] = pass_at_k(frame, "task_family")
-    failures = chains.blocked()
-    run = None
-    if failures == 0:
-        run = finish_trajectories(
-            con, domain, partition, config.public_json(), config.content_hash(), code_version(), tau2_version(), figures
-        )
-    digest = (
-        run.content_digest
-        if run
-        else trajectories_digest(
-            [
-                (tid, h)
-                for tid, h in trajectories_frame(con, domain, partition, ("trajectory_id", "content_hash")).iter_rows()
-            ]
-        )
-    )
-    return TrajectoryRun(
-        run=run,
-        planned=len(wanted),
-        kept=len(done),
-        simulated=simulated,
-        pruned=pruned + extra,
-        figures=figures,
-        infrastructure_failures=failures,
-        content_digest=digest,
+    return figures
+
+
+def _stored_digest(con: duckdb.DuckDBPyConnection, domain: str, partition: str) -> str:
+    """The digest of the partition's stored rows (of a run that is not complete)."""
+    return trajectories_digest(
+        [
+            (tid, h)
+            for tid, h in trajectories_frame(con, domain, partition, ("trajectory_id", "content_hash")).iter_rows()
+        ]
     )
