@@ -14,7 +14,7 @@ from writ_testing import tau2_reward_of_record
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, gold_messages, simulation_run
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
-from writ_dagster.core.tasks.instructions import taken_back_request
+from writ_dagster.core.tasks.intent import ChangeOfMind, WriteRequest
 from writ_dagster.core.tasks.models import SynthesisConfig, TaskRecord
 from writ_dagster.core.tasks.synthesis import Synthesizer, closing_message
 from writ_dagster.core.users import make_scripts
@@ -57,8 +57,13 @@ def test_gold_plans_make_the_second_write_on_the_same_record_and_never_the_first
         # told in place: A's line right before B's, which opens with the moment A is taken back
         lines = t.task["user_scenario"]["instructions"]["reason_for_call"].split("\n")
         assert part.request == len(lines) - 2 == len(writes) - 1
-        first = lines[-1].split(". ")[0]
-        assert taken_back_request(first) != first and that in lines[-1] and a.arguments[key] not in lines[-1]
+        # the intent holds both: A taken back, then B, which the user says without that moment
+        taken, instead = t.intent.parts[-2:]
+        assert isinstance(taken, ChangeOfMind) and taken.write == a
+        assert isinstance(instead, WriteRequest) and instead.takes_back and instead.wording.line == lines[-1]
+        said = instead.wording.sentence
+        assert not lines[-1].startswith(said) and f": {said[0].lower()}{said[1:-1]}" in lines[-1]
+        assert that in lines[-1] and a.arguments[key] not in lines[-1]
 
 
 def test_tau2_scores_the_gold_one_and_an_agent_that_makes_the_first_write_zero(changes):

@@ -15,6 +15,8 @@ from writ_dagster.core.storage.schema import connect
 from writ_dagster.core.storage.scripts import user_scripts_frame
 from writ_dagster.core.storage.tasks import read_tasks, tasks_frame
 from writ_dagster.core.storage.trajectories import trajectories_frame
+from writ_dagster.core.tasks.intent import TaskIntent
+from writ_dagster.core.tasks.models import INTENT_FIELD
 from writ_dagster.core.tau2_adapter import Results, Task
 
 
@@ -49,7 +51,9 @@ def test_run_then_export_loads_into_tau2(writ_home: Path, tmp_path: Path, capsys
     raw = json.loads(out_file.read_text())
     tasks = [Task.model_validate(t) for t in raw]
     assert [t.id for t in tasks] == [r.task_id for r in stored]
-    assert raw[0] == stored[0].task  # the stored task JSON, unchanged
+    # the stored task JSON, unchanged, and the task's intent beside it (a field τ²-bench ignores)
+    assert {k: v for k, v in raw[0].items() if k != INTENT_FIELD} == stored[0].task
+    assert TaskIntent.model_validate(raw[0][INTENT_FIELD]) == stored[0].intent is not None
     assert not any(v is None for t in raw for v in _walk(t))
 
     assert main(["export-tasks", "--domain", "airline", "--out", "-"]) == 0

@@ -17,8 +17,8 @@ from writ_dagster.core.sft.export import write_sft
 from writ_dagster.core.storage.runs import stored_partitions
 from writ_dagster.core.storage.schema import check_db_complete, connect
 from writ_dagster.core.storage.sft import latest_sft_set, read_sft_set
-from writ_dagster.core.storage.tasks import tasks_frame
-from writ_dagster.core.tasks.models import tau2_task_dict
+from writ_dagster.core.storage.tasks import frame_records, tasks_frame
+from writ_dagster.core.tasks.models import exported_task
 
 if TYPE_CHECKING:
     from writ_dagster.core.storage.runs import StageRun
@@ -37,7 +37,7 @@ def cmd_export_tasks(args: argparse.Namespace) -> int:
         frame = tasks_frame(con, domain, partition)
     if frame.is_empty():
         raise BadInput(f"no stored tasks for {domain}" + (f"/{partition}" if partition else ""))
-    tasks = [tau2_task_dict(json.loads(text)) for text in frame["task_json"]]
+    tasks = [exported_task(record) for record in frame_records(frame)]
     _write_output(json.dumps(tasks, indent=2, ensure_ascii=False) + "\n", args.out, f"{len(tasks)} {domain} tasks")
     return EXIT_OK
 

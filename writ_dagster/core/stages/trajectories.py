@@ -45,7 +45,7 @@ from writ_dagster.core.simulation.records import SimulationConfig, TrajectoryRec
 from writ_dagster.core.simulation.registry import backend_factory
 from writ_dagster.core.simulation.settings import TrajectoryConfig
 from writ_dagster.core.simulation.summary import SUMMARY_COLUMNS, summarize_trajectories
-from writ_dagster.core.stages import MissingInputError
+from writ_dagster.core.stages import MissingInputError, require_intents
 from writ_dagster.core.storage.runs import StageRun, read_partition_run, read_stage_run
 from writ_dagster.core.storage.scripts import read_user_scripts
 from writ_dagster.core.storage.tasks import read_tasks
@@ -93,7 +93,8 @@ def plan(con: duckdb.DuckDBPyConnection, domain: str, partition: str, seed: int)
             f"user scripts of {domain}/{partition} were made from other tasks than those "
             "stored now; materialize `user_scripts` again first"
         )
-    return jobs_for_scripts(read_tasks(con, domain, partition), read_user_scripts(con, domain, partition), seed)
+    tasks = require_intents(read_tasks(con, domain, partition), domain, partition)
+    return jobs_for_scripts(tasks, read_user_scripts(con, domain, partition), seed)
 
 
 def partition_quality(con: duckdb.DuckDBPyConnection, domain: str, partition: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from writ_dagster.core.audit_report import AuditReport
 from writ_dagster.core.simulation.settings import TrajectoryConfig
-from writ_dagster.core.stages import MissingInputError
+from writ_dagster.core.stages import MissingInputError, require_intents
 from writ_dagster.core.storage.runs import StageRun, read_partition_run
 from writ_dagster.core.storage.scripts import write_user_scripts
 from writ_dagster.core.storage.tasks import read_tasks
@@ -75,7 +75,7 @@ def run_user_scripts(
     tasks_run = read_partition_run(con, domain, partition)
     if tasks_run is None:
         raise MissingInputError(f"tasks of {domain}/{partition} are not stored; materialize `tasks` first")
-    tasks = read_tasks(con, domain, partition)
+    tasks = require_intents(read_tasks(con, domain, partition), domain, partition)
     scripts = build_scripts(tasks, config.variants, config.seed)
     rewrite_figures: dict[str, Any] = {}
     if rewriter is not None:

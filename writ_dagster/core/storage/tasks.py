@@ -1,7 +1,7 @@
 """Tables of stage ``tasks`` and the domain catalogue (pure: no Dagster here).
 
 - ``tasks``: one row per stored :class:`TaskRecord` (flat axis columns for queries, the
-  nested parts as JSON text), keyed by ``task_id``;
+  nested parts, the task's intent among them, as JSON text), keyed by ``task_id``;
 - ``task_rejections``: every synthesis attempt that did not become a task, and why;
 - ``domain_catalogue`` (one row per tool) and ``domain_info`` (one row per domain).
 
@@ -23,6 +23,7 @@ import polars as pl
 
 from writ_dagster.core.storage.base import insert_frame, json_text, transaction, utc_now
 from writ_dagster.core.storage.runs import PartitionRun, replace_partition_run
+from writ_dagster.core.tasks.intent import TaskIntent
 from writ_dagster.core.tasks.models import (
     AxisMeasure,
     BatchResult,
@@ -57,9 +58,12 @@ TASKS_DDL = """CREATE TABLE IF NOT EXISTS tasks (
         UNIQUE (domain, partition, idx)
     )"""
 # Schema 4: the task family (refusal, mixed, ...) and the refused requests; older rows are plain writes.
+# Schema 5: the task's intent (what it asks, as data); older rows have none (NULL) until their
+# partition's tasks are made again.
 UPGRADE_DDL: tuple[str, ...] = (
     "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS family VARCHAR DEFAULT 'writes'",
     "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS refusals_json VARCHAR DEFAULT '[]'",
+    "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS intent_json VARCHAR",
 )
 REJECTIONS_DDL = """CREATE TABLE IF NOT EXISTS task_rejections (
         domain VARCHAR NOT NULL,
@@ -106,6 +110,7 @@ TASKS_SCHEMA: dict[str, Any] = {
     "written_at": pl.Datetime("us"),
     "family": pl.String,
     "refusals_json": pl.String,
+    "intent_json": pl.String,
 }
 REJECTIONS_SCHEMA: dict[str, Any] = {
     "domain": pl.String,
@@ -142,6 +147,7 @@ def records_frame(records: Sequence[TaskRecord], written_at: datetime | None = N
             "written_at": at,
             "family": r.family,
             "refusals_json": json_text([p.model_dump(mode="json") for p in r.refusals]),
+            "intent_json": None if r.intent is None else json_text(r.intent.model_dump(mode="json")),
         }
         for r in records
     ]
@@ -166,6 +172,8 @@ def frame_records(frame: pl.DataFrame) -> list[TaskRecord]:
             # A database of schema 3 or older, read as it is, has neither column.
             family=row.get("family") or "writes",
             refusals=[RefusalPart.model_validate(p) for p in json.loads(row.get("refusals_json") or "[]")],
+            # Schema 4 or older: no intent (outline_task then asks for the tasks to be made again).
+            intent=TaskIntent.model_validate_json(row["intent_json"]) if row.get("intent_json") else None,
         )
         for row in frame.iter_rows(named=True)
     ]

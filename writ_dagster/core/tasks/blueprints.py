@@ -112,6 +112,10 @@ class Refusal:
             "confirm it; never made, so tau2's DB check fails an agent that makes it"
         },
     )
+    comparisons: list[Comparison] = field(
+        default_factory=list,
+        metadata={"doc": "how its record was picked out (a condition's or a change of mind's write); none: by id"},
+    )
 
 
 class RefusalBlueprint(Protocol):
@@ -223,6 +227,10 @@ class Identity:
     known: list[str]
     opening: str
     name: str = field(default="", metadata={"doc": "the user's full name, never used as a subject in their story"})
+    knows: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"doc": "what the user can tell the agent to be found, by the identification tools' argument names"},
+    )
 
 
 class Composer(Protocol):

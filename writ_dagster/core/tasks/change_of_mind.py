@@ -131,4 +131,5 @@ def _taken_back(name: str, a: Decision) -> Refusal:
         targets=list(a.targets),
         unknown=list(a.unknown),
         declined=a.write,
+        comparisons=list(a.comparisons),
     )

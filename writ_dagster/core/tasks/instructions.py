@@ -6,8 +6,9 @@ that belong to that request (which card pays, how many bags), and the figure the
 about, if any. This module decides *how* it is said, drawing phrasings from small grammars
 with the task's wording RNG, so the same seed always writes the same instruction.
 
-Layout, which :mod:`writ_dagster.core.users.outline` relies on:
-- ``reason_for_call``: one line per request, in plan order. The first sentence of a line is the
+Layout (what a reader of the instruction sees; code reads the :class:`~.intent.Wording` of each line,
+which :func:`write_instruction` returns beside the text):
+- ``reason_for_call``: one line per request, in telling order. The first sentence of a line is the
   request itself (motive included, possibly led by a connective such as "Also,"); every further
   sentence is a fact or question that belongs to that request.
 - ``known_info``: who the user is (and facts not tied to one request).
@@ -20,6 +21,8 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+
+from writ_dagster.core.tasks.intent import Wording
 
 # How a request opens, with and without a motive. {a}: action phrase, {m}: motive clause.
 _PLAIN = (
@@ -109,8 +112,7 @@ ACCEPT_TRANSFER = (
 )
 JOINERS = ("{a}, and {b}.", "{a}; {b}.", "{a}, and also {b}.", "{A}. {B}.")
 # A change of mind: the line of what the user wants instead opens with the moment they take the previous
-# request back ({n}: "the cancellation"). The first ": " ends that moment; what follows is the new request
-# (the user outline reads it so).
+# request back ({n}: "the cancellation"), then ": " and the new request, which is what the user says.
 _TAKE_BACK_MOMENTS = (
     "reads {n} back to you and asks you to confirm",
     "has described {n} and asks for your yes",
@@ -118,12 +120,11 @@ _TAKE_BACK_MOMENTS = (
     "spells out {n} and asks whether to go ahead",
 )
 _TAKE_BACK = (
-    "When the agent {t}, you change your mind: instead, you'd rather {a}",
-    "Once the agent {t}, you think better of it: what you want instead is to {a}",
-    "When the agent {t}, you say no after all: you'd rather {a}",
-    "As soon as the agent {t}, you decide against it: instead, you want to {a}",
+    ("When the agent {t}, you change your mind", "instead, you'd rather {a}"),
+    ("Once the agent {t}, you think better of it", "what you want instead is to {a}"),
+    ("When the agent {t}, you say no after all", "you'd rather {a}"),
+    ("As soon as the agent {t}, you decide against it", "instead, you want to {a}"),
 )
-_TAKE_BACK_OPENERS = tuple(t.split(" {t}")[0] for t in _TAKE_BACK)
 
 
 @dataclass
@@ -167,16 +168,10 @@ def lower_start(text: str) -> str:
     return re.sub(r"^(You|Your|Since|As|Because|The|A|An|Any|If)\b", lambda m: m.group(1).lower(), text)
 
 
-def strip_connective(sentence: str) -> str:
-    """A request sentence without the connective the writer may have put in front of it."""
-    for lead in CONNECTIVES:
-        if sentence.startswith(lead):
-            return capitalize(sentence[len(lead) :])
-    return sentence
-
-
-def request_sentence(rng: random.Random, req: Request, position: int) -> str:
-    """The first sentence of a request line: the action, its motive, and a connective after the first."""
+def request_sentence(rng: random.Random, req: Request, position: int) -> tuple[str, str]:
+    """The first sentence of a request line (the action, its motive, a connective after the first), as
+    (written, said): what the user says leaves out the connective and, for what is asked after a change of
+    mind, the moment the first request is taken back in."""
     if req.takes_back:
         return take_back_sentence(rng, req)
     if req.motive and (req.keep_motive or rng.random() < 0.85):
@@ -186,31 +181,28 @@ def request_sentence(rng: random.Random, req: Request, position: int) -> str:
         template = rng.choice(_PLAIN)
     if position > 0 and rng.random() < 0.8:
         # After a connective the motive keeps its own case ("Also, something came up, so ...").
-        sentence = rng.choice(CONNECTIVES) + lower_start(template.format(a=req.action, m=req.motive, M=req.motive))
+        lead = rng.choice(CONNECTIVES)
+        body = lower_start(template.format(a=req.action, m=req.motive, M=req.motive))
+        sentence, said = lead + body, capitalize(body)
     else:
-        sentence = template.format(a=req.action, m=req.motive, M=capitalize(req.motive))
+        sentence = said = template.format(a=req.action, m=req.motive, M=capitalize(req.motive))
     # The condition stays in the request sentence: a script or rewrite says it with the request, never
     # as a detail held back until the agent asks.
-    return f"{sentence[:-1]}{req.condition}." if req.condition else sentence
+    if req.condition:
+        return f"{sentence[:-1]}{req.condition}.", f"{said[:-1]}{req.condition}."
+    return sentence, said
 
 
-def take_back_sentence(rng: random.Random, req: Request) -> str:
-    """The first sentence of a change of mind's second request: when the user takes the first one back,
-    and what they'd rather have (with its motive, most of the time)."""
+def take_back_sentence(rng: random.Random, req: Request) -> tuple[str, str]:
+    """The first sentence of a change of mind's second request, as (written, said): when the user takes
+    the first one back, and what they'd rather have (with its motive, most of the time)."""
     moment = rng.choice(_TAKE_BACK_MOMENTS).format(n=req.takes_back)
+    when, rather = rng.choice(_TAKE_BACK)
     # "instead" is the frame's word here ("have it shipped to ... instead" would say it twice)
-    text = rng.choice(_TAKE_BACK).format(t=moment, a=re.sub(r",? instead$", "", req.action))
+    text = rather.format(a=re.sub(r",? instead$", "", req.action))
     if req.motive and (req.keep_motive or rng.random() < 0.85):
         text += rng.choice((", since {m}", " because {m}", ", as {m}")).format(m=req.motive)
-    return text + "."
-
-
-def taken_back_request(sentence: str) -> str:
-    """The request of a change of mind's first sentence without the moment it is made in ("When the agent
-    ..., you change your mind: instead, you'd rather X." -> "Instead, you'd rather X."); other sentences
-    are returned as they are."""
-    moment, sep, rest = sentence.partition(": ")
-    return capitalize(rest) if sep and moment.startswith(_TAKE_BACK_OPENERS) else sentence
+    return f"{when.format(t=moment)}: {text}.", capitalize(text) + "."
 
 
 def ask_sentence(rng: random.Random, question: str) -> str:
@@ -218,12 +210,14 @@ def ask_sentence(rng: random.Random, question: str) -> str:
     return rng.choice(_ASK).format(q=question)
 
 
-def request_line(rng: random.Random, req: Request, position: int) -> str:
+def request_line(rng: random.Random, req: Request, position: int) -> Wording:
     """One line of ``reason_for_call``: the request sentence, then its facts, then its question."""
-    parts = [request_sentence(rng, req, position), *req.details]
+    sentence, said = request_sentence(rng, req, position)
+    facts = list(req.details)
     if req.ask:
-        parts.append(ask_sentence(rng, req.ask))
-    return " ".join(p.strip() for p in parts if p.strip())
+        facts.append(ask_sentence(rng, req.ask))
+    facts = [f.strip() for f in facts if f.strip()]
+    return Wording(line=" ".join([sentence.strip(), *facts]), sentence=said.strip(), facts=facts)
 
 
 def combine(rng: random.Random, first: str, second: str) -> str:
@@ -244,6 +238,10 @@ class Instruction:
     known_info: str | None
     unknown_info: str | None
     task_instructions: str
+    requests: list[Wording] = field(default_factory=list, metadata={"doc": "each request's line as it is said"})
+    known: list[str] = field(default_factory=list, metadata={"doc": "the lines of known_info"})
+    unknown: list[str] = field(default_factory=list, metadata={"doc": "the lines of unknown_info"})
+    behaviour: list[str] = field(default_factory=list, metadata={"doc": "the lines of task_instructions"})
 
 
 def write_instruction(
@@ -254,14 +252,19 @@ def write_instruction(
     extra_behaviour: list[str] | None = None,
 ) -> Instruction:
     """Lay the requests out in τ²-bench's fields (see the module docstring for the layout)."""
-    lines = [request_line(rng, r, i) for i, r in enumerate(requests)]
+    said = [request_line(rng, r, i) for i, r in enumerate(requests)]
     known = [k for k in dict.fromkeys(known) if k.strip()]
     unknown = [u for u in dict.fromkeys(unknown) if u.strip()]
+    behaves = [*(extra_behaviour or []), *behaviour(rng)]
     return Instruction(
-        reason_for_call="\n".join(lines),
+        reason_for_call="\n".join(w.line for w in said),
         known_info="\n".join(known) or None,
         unknown_info="\n".join(unknown) or None,
-        task_instructions="\n".join([*(extra_behaviour or []), *behaviour(rng)]),
+        task_instructions="\n".join(behaves),
+        requests=said,
+        known=known,
+        unknown=unknown,
+        behaviour=behaves,
     )
 
 

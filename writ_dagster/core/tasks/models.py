@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,11 +14,16 @@ from writ_dagster.core.limits import (
     SEED_MIN,
 )
 from writ_dagster.core.settings_model import SettingsModel
+from writ_dagster.core.tasks.intent import TaskIntent
+from writ_dagster.core.tasks.plan import Candidate as Candidate  # re-exported: where records are imported from
+from writ_dagster.core.tasks.plan import Comparison as Comparison
+from writ_dagster.core.tasks.plan import Condition as Condition
+from writ_dagster.core.tasks.plan import PlanStep as PlanStep
+from writ_dagster.core.tasks.plan import StepKind as StepKind
 
 _MAXIMA = {"tasks_per_batch": MAX_TASKS_PER_BATCH, "max_attempts_per_task": MAX_ATTEMPTS_PER_TASK}
 TrajectoryType = Literal["normal", "write-intensive", "read-heavy"]
 Burden = Literal["low", "high"]
-StepKind = Literal["read", "write", "generic"]
 # What a task asks of the agent beyond "do N writes": "writes" only writes; "refusal" one request
 # the policy forbids and nothing else; "mixed" writes and one refused request; "transfer" writes and
 # one request only a human agent may handle; "information" one question answered by reads alone;
@@ -28,39 +32,6 @@ StepKind = Literal["read", "write", "generic"]
 # "change_of_mind" writes whose last one the user asks for only after taking back another write.
 Family = Literal["writes", "refusal", "mixed", "transfer", "information", "conditional", "change_of_mind"]
 FAMILIES = ("writes", "refusal", "mixed", "transfer", "information", "conditional", "change_of_mind")
-
-
-class PlanStep(BaseModel):
-    """One gold action: a tool call the solution makes, in order."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    arguments: dict[str, Any]
-    kind: StepKind
-
-    def key(self) -> str:
-        return self.name + json.dumps(self.arguments, sort_keys=True)
-
-
-class Candidate(BaseModel):
-    """One record a write decision compared, as the agent names it and its deciding value."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str = Field(description="how the agent names it: 'reservation VD4VDF', 'order #W123'")
-    value: str = Field(description="its value under the criterion, as said: '$1,284', '3 passengers'")
-
-
-class Comparison(BaseModel):
-    """How a write's target was decided by comparing records, so the agent can say it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    things: str = Field(description="what was compared, plural: 'reservations', 'pending orders'")
-    criterion: str = Field(description="what decided, completing 'X has ...': 'the highest total fare'")
-    chosen: Candidate
-    others: list[Candidate] = Field(description="the candidates set aside, with their values")
 
 
 class WriteMeasure(BaseModel):
@@ -179,20 +150,6 @@ class SynthesisConfig(SettingsModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
-class Condition(BaseModel):
-    """A request the user wants only on one side of a limit: a figure the agent finds by reads (a fee, a
-    refund, a price difference) against a round amount the user names. The DB decides the branch."""
-
-    what: str = Field(description="the figure, as both sides name it: 'the fee for the extra bags'")
-    kind: Literal["cost", "refund"] = Field(
-        description="cost: the user pays it and sets a ceiling; refund: the user gets it back and sets a floor"
-    )
-    figure: float = Field(description="the figure the reads give, in dollars (the agent must say it)")
-    limit: float = Field(description="the user's limit, in dollars: never within 15% of the figure")
-    holds: bool = Field(description="the figure is on the user's side of the limit: the write is made")
-    write: PlanStep = Field(description="the write the request asks for: in the gold plan only if ``holds``")
-
-
 class RefusalPart(BaseModel):
     """A request of the task the gold plan treats apart from plain writes: declined, transferred, answered,
     or made only under the user's condition (``condition``)."""
@@ -258,6 +215,9 @@ class TaskRecord(BaseModel):
     content_hash: str = Field(description="sha256 of the task JSON; stable across re-materialization")
     family: Family = Field("writes", description="what the task asks beyond writes (see Family)")
     refusals: list[RefusalPart] = Field(default_factory=list, description="requests the agent must decline")
+    intent: TaskIntent | None = Field(
+        None, description="what the task asks, as data (None: stored before intents were, schema 4 or older)"
+    )
 
 
 class Rejection(BaseModel):
@@ -282,6 +242,19 @@ def tau2_task_dict(task: dict[str, Any]) -> dict[str, Any]:
     """A stored tau2 Task dict as WRIT exports it: null fields left out at every depth, so that
     releases of tau2 whose models lack an optional field still read the task."""
     return _drop_none(task)
+
+
+# The field of an exported task that holds its intent: τ²-bench's Task ignores fields it does not know.
+INTENT_FIELD = "writ_intent"
+
+
+def exported_task(record: TaskRecord) -> dict[str, Any]:
+    """A stored task as ``writ export-tasks`` writes it: the τ²-bench Task (see :func:`tau2_task_dict`) with
+    the task's intent beside it, where it has one."""
+    task = tau2_task_dict(record.task)
+    if record.intent is not None:
+        task[INTENT_FIELD] = _drop_none(record.intent.model_dump(mode="json"))
+    return task
 
 
 def _drop_none(value: Any) -> Any:

@@ -14,12 +14,23 @@ from typing import Any, Callable, Sequence, TypeVar, cast
 
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Composer, Decision, Refusal, Skip, spoken_money
+from writ_dagster.core.tasks.blueprints import (
+    Call,
+    ComposeContext,
+    Composer,
+    Decision,
+    Identity,
+    Refusal,
+    Skip,
+    spoken_money,
+)
 from writ_dagster.core.tasks.change_of_mind import draw_change_of_mind
+from writ_dagster.core.tasks.compose_intent import intent_of
 from writ_dagster.core.tasks.composers import get_composer
 from writ_dagster.core.tasks.conditions import Conditional, make_conditional
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
 from writ_dagster.core.tasks.instructions import Request, write_instruction
+from writ_dagster.core.tasks.intent import TaskIntent
 from writ_dagster.core.tasks.measure import measure_axes
 from writ_dagster.core.tasks.models import (
     BatchResult,
@@ -90,8 +101,7 @@ class _Draft:
     plan: list[PlanStep]
     decisions: list[Decision]
     burdens: list[Burden]
-    identity_known: list[str]
-    opening: str
+    identity: Identity
     persona: str | None
     words: random.Random
     family: Family = "writes"
@@ -99,13 +109,16 @@ class _Draft:
     condition: Condition | None = None  # a conditional request's branch (its write, if made, is the last)
     declined_reads: int = 0  # a change of mind: reads the agent makes to describe the write taken back
 
-    def requests(self) -> list[Request]:
-        """The requests in telling order: a refused, transferred or asked one comes last; a write taken back
-        comes right before the last write, which is what the user asks for instead."""
-        says = [x.say for x in self.decisions]
+    def told(self) -> list[Decision | Refusal]:
+        """What the user asks, in telling order: a refused, transferred or asked part comes last; a write taken
+        back comes right before the last write, which is what the user asks for instead."""
         if self.family == "change_of_mind":
-            return says[:-1] + [r.say for r in self.refusals] + says[-1:]
-        return says + [r.say for r in self.refusals]
+            return [*self.decisions[:-1], *self.refusals, *self.decisions[-1:]]
+        return [*self.decisions, *self.refusals]
+
+    def requests(self) -> list[Request]:
+        """The requests in telling order (see :meth:`told`)."""
+        return [x.say for x in self.told()]
 
     def request_index(self, i: int) -> int:
         """The line of ``reason_for_call`` of ``refusals[i]``."""
@@ -267,6 +280,7 @@ class Synthesizer:
                         unknown=d.unknown,
                         communicate=d.communicate,
                         condition=condition,
+                        comparisons=d.comparisons,
                     )
                 )
         elif family not in ("writes", "change_of_mind"):
@@ -293,8 +307,7 @@ class Synthesizer:
             plan,
             decisions,
             burdens,
-            ident.known,
-            ident.opening,
+            ident,
             persona,
             words,
             family,
@@ -382,7 +395,7 @@ class Synthesizer:
         return "read" if kind == "read" else "write" if kind == "write" else "generic"
 
     # -- assembling and verifying a task ---------------------------------------------------
-    def _task(self, task_id: str, d: _Draft) -> Task:
+    def _task(self, task_id: str, d: _Draft) -> tuple[Task, TaskIntent]:
         for x in d.decisions:
             # A figure the agent is scored on saying must be one the user asks for (or sets a condition on).
             if x.communicate and not (x.say.ask or x.say.condition):
@@ -390,16 +403,25 @@ class Synthesizer:
         instruction = write_instruction(
             d.words,
             d.requests(),
-            d.identity_known,
+            d.identity.known,
             [u for x in d.decisions for u in x.unknown] + [u for r in d.refusals for u in r.unknown],
             [b for r in d.refusals for b in r.behaviour],
+        )
+        intent = intent_of(
+            d.told(),
+            instruction,
+            d.identity,
+            d.user_id,
+            condition=d.condition if d.condition and d.condition.holds else None,
+            declined_reads=d.declined_reads,
+            payment_methods=self._payment_methods(d.user_id),
         )
         communicate = list(
             dict.fromkeys(
                 [c for x in d.decisions for c in x.communicate] + [c for r in d.refusals for c in r.communicate]
             )
         )
-        return Task(
+        task = Task(
             id=task_id,
             description=Description(
                 purpose=(
@@ -470,6 +492,12 @@ class Synthesizer:
                 + ([RewardType.ACTION] if any(r.transfer for r in d.refusals) else []),
             ),
         )
+        return task, intent
+
+    def _payment_methods(self, user_id: str) -> frozenset[str]:
+        """The user's payment method ids in the domain's base DB (what a write pays with)."""
+        user = self.domain.base.db.users[user_id]  # type: ignore[attr-defined]  # tau2's DB is a BaseModel
+        return frozenset(user.payment_methods)
 
     def _verify(self, task: Task, d: _Draft):
         run = self.verifier.execute([(s.name, s.arguments) for s in d.plan])
@@ -479,7 +507,7 @@ class Synthesizer:
             if step.kind == "write" and not res.changed:
                 raise Rejected("write does not change the DB", step.name)
         closing = closing_message(task)
-        messages = gold_messages(task, run, d.opening, closing)
+        messages = gold_messages(task, run, d.identity.opening, closing)
         reward = self.verifier.score(task, messages)
         if reward != 1.0:
             raise Rejected("gold trajectory reward below 1", f"reward={reward}")
@@ -530,7 +558,7 @@ class Synthesizer:
                         + [e for r in draft.refusals for e in r.entities],
                     )
                 )
-                task = self._task(task_id, draft)
+                task, intent = self._task(task_id, draft)
                 run = self._verify(task, draft)
                 sig = signature(self.domain, writes)
                 hits = self.index.collisions(sig) if sig is not None else []
@@ -542,7 +570,7 @@ class Synthesizer:
                 if key in seen:
                     raise Rejected("duplicate of an earlier task in this batch", draft.user_id)
                 seen.add(key)
-                tasks.append(self._record(task, draft, run, partition, len(tasks), seed, attempt))
+                tasks.append(self._record(task, intent, draft, run, partition, len(tasks), seed, attempt))
             except Rejected as r:
                 rejections.append(Rejection(attempt=attempt, reason=r.reason, detail=r.detail[:300]))
             attempt += 1
@@ -563,7 +591,9 @@ class Synthesizer:
         if d.ttype == "write-intensive" and len(d.decisions) < c.write_intensive_min_writes:
             raise Rejected("too few writes for write-intensive", str(len(d.decisions)))
 
-    def _record(self, task: Task, d: _Draft, run, partition: str, index: int, seed: int, attempt: int) -> TaskRecord:
+    def _record(
+        self, task: Task, intent: TaskIntent, d: _Draft, run, partition: str, index: int, seed: int, attempt: int
+    ) -> TaskRecord:
         outputs = [s.content for s in run.steps]
         axes = measure_axes(
             d.plan, outputs, [x.candidates for x in d.decisions], d.burdens, [x.comparisons for x in d.decisions]
@@ -609,6 +639,7 @@ class Synthesizer:
             ),
             content_hash=content_hash,
             family=d.family,
+            intent=intent,
             refusals=[
                 RefusalPart(
                     request=d.request_index(i),

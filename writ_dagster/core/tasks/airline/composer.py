@@ -557,6 +557,7 @@ class AirlineComposer:
             known=[combine(words, pick(words, ph.NAME_CLAUSES, name=name), pick(words, ph.ID_CLAUSES, uid=user_id))],
             opening=f"Hi, this is {name}. My user id is {user_id}.",
             name=name,
+            knows={"user_id": user_id},
         )
 
     def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None:

@@ -775,6 +775,7 @@ class RetailComposer:
         name = f"{first} {last}"
         if clash or rng.random() < 0.5:
             find: Call = ("find_user_id_by_email", {"email": user.email})
+            knows = {"email": user.email}
             known = [
                 combine(
                     words,
@@ -784,6 +785,7 @@ class RetailComposer:
             ]
         else:
             find = ("find_user_id_by_name_zip", {"first_name": first, "last_name": last, "zip": zip_code})
+            knows = {"first_name": first, "last_name": last, "zip": zip_code}
             # The forgotten email stays on the identity line: it is what the user says when asked.
             known = [
                 combine(
@@ -797,6 +799,7 @@ class RetailComposer:
             known=known,
             opening=rng.choice(_OPENINGS),
             name=name,
+            knows=knows,
         )
 
     def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None:
