@@ -21,7 +21,6 @@ ALLOWED = {
     ("core/tasks/synthesis.py", "Synthesizer._compose"),  # issue 18, item 4 (with item 1's intents)
     ("core/tasks/synthesis.py", "Synthesizer._task"),  # issue 18, item 4 (synthesis.py is being reworked)
     ("core/tasks/synthesis.py", "Synthesizer._record"),  # issue 18, item 4 (synthesis.py is being reworked)
-    ("core/users/outline.py", "_outline_cached"),  # issue 18, item 4 (item 1 retires the prose parse)
 }
 
 
