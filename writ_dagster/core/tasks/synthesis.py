@@ -495,9 +495,10 @@ class Synthesizer:
         return task, intent
 
     def _payment_methods(self, user_id: str) -> frozenset[str]:
-        """The user's payment method ids in the domain's base DB (what a write pays with)."""
-        user = self.domain.base.db.users[user_id]  # type: ignore[attr-defined]  # tau2's DB is a BaseModel
-        return frozenset(user.payment_methods)
+        """The user's payment method ids in the domain's base DB (what a write pays with); none for a domain
+        whose users hold no payment methods (a domain need not have any)."""
+        users = getattr(self.domain.base.db, "users", None) or {}
+        return frozenset(getattr(users.get(user_id), "payment_methods", None) or ())
 
     def _verify(self, task: Task, d: _Draft):
         run = self.verifier.execute([(s.name, s.arguments) for s in d.plan])
