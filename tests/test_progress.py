@@ -91,7 +91,7 @@ def test_a_terminal_gets_one_line_redrawn_in_place():
 
 RUN = ("run", "--domain", "airline", "--tasks-per-batch", "8", "--variants", "2", "--max-concurrency", "1",
        "--until", "trajectories")
-LINE = re.compile(r"airline/b0000: stored (\d+)/(\d+) trajectories, (\d+) passing(, about \d+s left|, took \d+s)")
+LINE = re.compile(r"airline/b0000: stored (\d+)/(\d+) trajectories, (\d+) passing(, about (\d+m)?\d+s left|, took (\d+m)?\d+s)")
 
 
 def test_writ_run_shows_progress_in_a_file_on_a_terminal_and_in_the_run_log(tmp_path: Path):
