@@ -39,7 +39,7 @@ import writ_dagster.rehearsal.behaviour as bh
 from writ_dagster.core.simulation.attempts import attempt_seed
 from writ_dagster.core.simulation.oracle import OracleAgent
 from writ_dagster.core.simulation.oracle_state import oracle_state
-from writ_dagster.core.simulation.protocol import ConversationView, RawToolCall, Reply
+from writ_dagster.core.simulation.protocol import ConversationView, RawToolCall, Reply, Role
 from writ_dagster.core.simulation.records import trajectory_id
 from writ_dagster.core.simulation.scripted_user import ScriptedUser
 from writ_dagster.core.tasks.synthesis import derive_seed
@@ -163,6 +163,25 @@ def _extend(h: str, message: dict[str, Any]) -> str:
 def _say(h: str, speaker: str, text: str) -> str:
     """The dialogue hash after ``speaker`` ("A": agent, "U": user) said ``text``."""
     return hashlib.sha256(f"{h}\x1f{speaker}\x1f{text.strip()}".encode()).hexdigest()[:32]
+
+
+def _scripted_view(
+    ident: Identity, state: ConvState, role: Role, msgs: list[Msg], conv_id: str = ""
+) -> ConversationView:
+    """The view a scripted backend (the oracle for the teacher, the scripted user) reads for one turn."""
+    return ConversationView(
+        conv_id=conv_id,
+        role=role,
+        domain=ident.entry.record.domain,
+        record=ident.entry.record,
+        task=None,
+        script=ident.entry.script,
+        seed=ident.seed,
+        messages=msgs,
+        system_prompt="",
+        tools=[],
+        state=state.backend,
+    )
 
 
 class Fleet:
@@ -353,19 +372,8 @@ class Fleet:
                 if role == "assistant" and not m.get("tool_calls") and text.strip():
                     d = _say(d, "A", text)
                 msgs.append(Msg(str(role), text or None))
-        view = ConversationView(
-            conv_id=trajectory_id(ident.entry.record.task_id, ident.entry.script.script_id, ident.seed),
-            role="agent",
-            domain=ident.entry.record.domain,
-            record=ident.entry.record,
-            task=None,
-            script=ident.entry.script,
-            seed=ident.seed,
-            messages=msgs,
-            system_prompt="",
-            tools=[],
-            state=state.backend,
-        )
+        conv_id = trajectory_id(ident.entry.record.task_id, ident.entry.script.script_id, ident.seed)
+        view = _scripted_view(ident, state, "agent", msgs, conv_id)
         try:
             reply = OracleAgent().respond(view)
         except Exception as exc:  # a history the oracle cannot follow (after an injected error)
@@ -525,19 +533,7 @@ class Fleet:
             else:
                 d = _say(d, "U", text)
                 msgs.append(Msg("user", text))
-        view = ConversationView(
-            conv_id="",
-            role="user",
-            domain=ident.entry.record.domain,
-            record=ident.entry.record,
-            task=None,
-            script=ident.entry.script,
-            seed=ident.seed,
-            messages=msgs,
-            system_prompt="",
-            tools=[],
-            state=state.backend,
-        )
+        view = _scripted_view(ident, state, "user", msgs)
         reply = ScriptedUser().respond(view)
         content = reply.content or ""
         act = reply.raw if isinstance(reply.raw, dict) else None
