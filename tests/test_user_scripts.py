@@ -239,3 +239,14 @@ def test_paraphrase_keeps_every_particular():
     assert len(seen) >= 5
     for said in seen:
         assert conveys(line, said), said
+
+
+def test_a_sentence_after_a_connective_is_lower_cased_unless_it_opens_with_a_name_or_i() -> None:
+    from writ_dagster.core.users.phrasing import lower_first
+
+    # "Because I ..." once passed for a name (two capitalised words) and read "On top of that, Because I ..."
+    assert lower_first("Because I am visiting family, I have to book a trip.") == "because I am visiting family, I have to book a trip."
+    assert lower_first("Since I'm moving, I need to cancel.") == "since I'm moving, I need to cancel."
+    assert lower_first("Amelia Martin is coming too.") == "Amelia Martin is coming too."
+    assert lower_first("I want to cancel.") == "I want to cancel."
+    assert lower_first("Your order is late.") == "your order is late."

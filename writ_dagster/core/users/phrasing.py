@@ -56,8 +56,9 @@ def to_first_person(line: str) -> str:
 
 
 def lower_first(text: str) -> str:
-    """``text`` with its first letter lower-cased, unless it starts with 'I ' or a name."""
-    if not text or text.startswith(("I ", "I'", "I'm")) or re.match(r"^[A-Z][a-z]+ [A-Z]", text):
+    """``text`` with its first letter lower-cased, unless it starts with 'I ' or a name (two capitalised
+    words: 'Amelia Martin'; a word before 'I' is no name: 'Because I am ...')."""
+    if not text or text.startswith(("I ", "I'", "I'm")) or re.match(r"^[A-Z][a-z]+ (?!I\b)[A-Z]", text):
         return text
     return text[0].lower() + text[1:]
 
