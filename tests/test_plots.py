@@ -8,7 +8,7 @@ import re
 
 from PIL import Image
 
-from writ_dagster.core.plots import axes_heatmaps, loss_curve, md_image, score_bars
+from writ_dagster.core.plots import axes_heatmaps, bar_label, loss_curve, md_image, score_bars
 
 CELLS = {"airline": {(1, 2): 5, (3, 6): 2, (7, 12): 1}, "retail": {(2, 1): 4}}
 
@@ -46,3 +46,13 @@ def test_md_image_is_an_inline_png() -> None:
     png = loss_curve([(1, 1.0)], "one point")
     [data] = re.findall(r"^!\[loss\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)$", md_image(png, "loss"))
     assert base64.b64decode(data) == png
+
+
+def test_a_zero_score_says_none_passed_and_a_missing_one_is_not_drawn_as_zero() -> None:
+    assert bar_label(0.0) == "0.00\nnone passed"
+    assert bar_label(0.25) == "0.25"
+    assert bar_label(None) == "no score"
+    zero = score_bars({"airline": {"base": 0.0, "fine-tuned": 0.5}, "retail": {"base": 0.0, "fine-tuned": 0.0}},
+                      "scores", "pass^1")
+    missing = score_bars({"airline": {"base": 0.0, "fine-tuned": 0.5}, "retail": {"base": 0.0}}, "scores", "pass^1")
+    assert zero != missing  # retail's fine-tuned model: "0.00 none passed" in one, "no score" in the other

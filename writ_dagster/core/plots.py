@@ -96,6 +96,14 @@ def loss_curve(points: Sequence[tuple[int, float]], title: str) -> bytes:
     return _png(fig)
 
 
+def bar_label(score: float | None) -> str:
+    """A score bar's label: a zero-height bar says that nothing passed, and a model with no score in a
+    domain says so rather than reading as 0."""
+    if score is None:
+        return "no score"
+    return f"{score:.2f}\nnone passed" if score == 0 else f"{score:.2f}"
+
+
 def score_bars(scores: Mapping[str, Mapping[str, float]], title: str, value: str) -> bytes:
     """Grouped bars: one group per key of ``scores`` (a domain), one bar per model in it."""
     plt = _pyplot()
@@ -105,9 +113,10 @@ def score_bars(scores: Mapping[str, Mapping[str, float]], title: str, value: str
     fig, ax = plt.subplots(figsize=(1.2 + 1.4 * max(1, len(groups)), 3))
     for i, model in enumerate(models):
         xs = [g + (i - (len(models) - 1) / 2) * width for g in range(len(groups))]
-        ys = [scores[name].get(model, 0.0) for name in groups]
-        bars = ax.bar(xs, ys, width, label=model)
-        ax.bar_label(bars, labels=[f"{y:.2f}" for y in ys], fontsize=7)
+        ys = [scores[name].get(model) for name in groups]
+        bars = ax.bar(xs, [y or 0.0 for y in ys], width, label=model)
+        ax.bar_label(bars, labels=[bar_label(y) for y in ys], fontsize=7)
+    ax.axhline(0.0, color="0.3", linewidth=0.8)  # a score of 0 has no bar: the axis line shows where it would be
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups, fontsize=8)
     ax.set_ylim(0, 1.05)
