@@ -12,6 +12,7 @@ from tau2.data_model.tasks import Task
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
 from writ_dagster.core.domains.verify import simulation_run
+from writ_dagster.core.language.formats import mentions
 from writ_dagster.core.simulation import (
     Job,
     OracleAgent,
@@ -161,7 +162,7 @@ def test_every_amount_is_stated_and_slips_are_recovered(records, jobs):
                 assert rec.n_tool_errors == 1 and rec.reward == 1.0
             elif slip is not None:
                 readback_slips += 1
-                assert any(slip.wrong in (m.get("content") or "") for m in rec.messages if m["role"] == "assistant")
+                assert any(mentions(m.get("content") or "", slip.wrong) for m in rec.messages if m["role"] == "assistant")
             else:
                 assert rec.n_tool_errors == 0
     assert identity_slips and readback_slips

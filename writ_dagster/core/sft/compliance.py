@@ -35,6 +35,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from writ_dagster.core.language import formats
 from writ_dagster.core.llm.chat_format import THINK_END, THINK_START, split_reasoning
 
 MULTIPLE_CALLS = "policy: more than one tool call in a message"
@@ -114,7 +115,10 @@ def describes(text: str, arguments: Any) -> bool:
         if _stands_in(value, text):
             continue
         low = low or text.lower()  # exact case first: ids are mostly said as written
-        if not _stands_in(value.lower(), low):
+        if _stands_in(value.lower(), low):
+            continue
+        # an amount or a date said as the formatter writes it ("$1,682", "May 19", "July 17, 1950")
+        if not any(_stands_in(form, text) for form in formats.renderings(value)[1:]):
             return False
     return True
 

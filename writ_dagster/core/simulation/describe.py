@@ -14,6 +14,7 @@ from typing import Any
 
 from writ_dagster.core.domains.registry import Domain
 from writ_dagster.core.domains.wording import join, wording_of
+from writ_dagster.core.language import formats
 from writ_dagster.core.users.outline import Figure, WriteStep
 
 
@@ -52,4 +53,4 @@ def details_question(domain: Domain, name: str, args: dict[str, Any]) -> str:
 
 def figure_sentence(domain: Domain, write: WriteStep, figure: Figure, rng: random.Random | None = None) -> str:
     """A sentence stating an amount to communicate, in the words that fit its write."""
-    return wording_of(domain).figure_sentence(write.name, figure.sign, f"${figure.value}", rng)
+    return wording_of(domain).figure_sentence(write.name, figure.sign, formats.money(figure.value), rng)

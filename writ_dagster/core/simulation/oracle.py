@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import writ_dagster.core.simulation.phrases as phrases
+from writ_dagster.core.language import formats
 from writ_dagster.core.simulation.backends import ScriptedBackend
 from writ_dagster.core.simulation.describe import (
     describe_write,
@@ -40,6 +41,18 @@ from writ_dagster.core.users.outline import TaskOutline, WriteStep, outline_task
 MAX_REPROPOSALS = 2
 _YES = re.compile(r"\byes\b|\bconfirm|\bgo ahead\b|\bproceed\b", re.I)
 _NO = re.compile(r"\bno\b|\bnot\b|\bdon't\b|\bwrong\b", re.I)
+
+
+def _misread(value: Any, subs: dict[str, str]) -> Any:
+    """``value`` with every value the user misstated (``subs``: right -> wrong) as they said it, so the
+    read-back shows the slip in whatever form the wording writes it (a date of birth as "April 10, 1996")."""
+    if not subs:
+        return value
+    if isinstance(value, dict):
+        return {k: _misread(v, subs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_misread(v, subs) for v in value]
+    return subs.get(value, value) if isinstance(value, str) else value
 
 
 def _say(*parts: str) -> str:
@@ -184,7 +197,11 @@ class OracleAgent(ScriptedBackend):
                 step = o.plan[o.trailing_reads[st.trailing_cursor]]
                 return self._call(st, step.name, step.arguments, ("trailing", 0))
             rng = st.rng
-            extra = " ".join(phrases.for_records(rng, f"${v}") for v in o.unassigned_figures) if not st.closed else ""
+            extra = (
+                " ".join(phrases.for_records(rng, formats.money(v)) for v in o.unassigned_figures)
+                if not st.closed
+                else ""
+            )
             st.closed = True
             return self._text(st, _say(self._take_note(st), extra, phrases.anything_else(rng)), "anything_else")
         if not st.done_writes and not st.note:
@@ -344,9 +361,7 @@ class OracleAgent(ScriptedBackend):
 
     def _proposal(self, o: TaskOutline, st: OracleState, w: WriteStep, again: bool = False) -> str:
         rng = st.rng
-        desc = describe_write(o.domain, o.user_id, w.name, w.arguments)
-        for right, wrong in st.subs.items():
-            desc = desc.replace(right, wrong)
+        desc = describe_write(o.domain, o.user_id, w.name, _misread(w.arguments, st.subs))
         figures = " ".join(figure_sentence(o.domain, w, f, rng) for f in w.figures)
         note = self._take_note(st)
         intro, lead = self._proposal_lead(st, again, note)

@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
-from writ_dagster.core.tasks.blueprints import spoken_money
+from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.models import Comparison, Condition
 
 _NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
@@ -477,7 +477,7 @@ def confirm_request(rng: random.Random) -> str:
 # -- conditional requests ---------------------------------------------------------------
 def condition_found(rng: random.Random, c: Condition) -> str:
     """The figure the reads gave and which side of the user's limit it is (said before acting on it)."""
-    fig, lim = spoken_money(c.figure), spoken_money(c.limit)
+    fig, lim = formats.money(c.figure), formats.money(c.limit)
     lead = pick(
         rng,
         [

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
+from writ_dagster.core.language import formats
 from writ_dagster.core.simulation.backends import ScriptedBackend
 from writ_dagster.core.simulation.protocol import TRANSFER, ConversationView, Reply
 from writ_dagster.core.users.models import UserScript
@@ -285,7 +286,7 @@ class ScriptedUser(ScriptedBackend):
             slip is not None
             and slip.kind == "readback"
             and not st.corrected
-            and slip.wrong in text
+            and formats.mentions(text, slip.wrong)
             and script.lines.readback_correction
         ):
             st.corrected = True

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.instructions import Request
 from writ_dagster.core.tasks.models import Burden, Candidate, Comparison, Condition
 
@@ -126,9 +127,8 @@ class RefusalBlueprint(Protocol):
     def refuse(self, ctx: "ComposeContext") -> Refusal: ...
 
 
-def spoken_money(x: float) -> str:
-    """A dollar amount as an agent says it: "$1,284", "$12.50"."""
-    return f"${x:,.0f}" if float(x).is_integer() else f"${x:,.2f}"
+# The one money formatter (core.language.formats), under the name synthesis still imports it by.
+spoken_money = formats.money
 
 
 def figure_text(value: float) -> str:

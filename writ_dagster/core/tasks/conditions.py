@@ -14,7 +14,8 @@ import math
 import random
 from dataclasses import dataclass, replace
 
-from writ_dagster.core.tasks.blueprints import Amount, Decision, figure_text, spoken_money
+from writ_dagster.core.language import formats
+from writ_dagster.core.tasks.blueprints import Amount, Decision, figure_text
 from writ_dagster.core.tasks.models import Condition, PlanStep
 
 # The limit is this far from the figure at least, and at most (as a share of the figure).
@@ -90,7 +91,7 @@ def make_conditional(
         return None
     assert holds(amount.kind, amount.value, limit) == take
     ifs, elses = (_IF_COST, _ELSE_COST) if amount.kind == "cost" else (_IF_REFUND, _ELSE_REFUND)
-    t = spoken_money(limit)
+    t = formats.money(limit)
     clause = words.choice(ifs).format(what=amount.what, t=t) + words.choice(elses).format(keep=amount.keep)
     # The condition is the user's question: a separate "how much" ask would say it twice.
     say = replace(decision.say, ask="", condition=clause)

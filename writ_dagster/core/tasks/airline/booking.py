@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy, trips
-from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, date_words, money
+from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, money
 from writ_dagster.core.tasks.airline.locate import CABIN_WORDS, Payment, choose_payment
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, Skip
 from writ_dagster.core.tasks.instructions import Request, pick
@@ -243,15 +244,15 @@ class BookFlight(Base):
             f0 = legs[0].flights[0]
             want = (
                 f"book a {kind_of_trip} from {self.cities[legs[0].origin]} to {self.cities[dest]} for {who}, in "
-                f"{CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {date_words(f0['date'])}"
+                f"{CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {formats.day(f0['date'])}"
             )
             if len(legs) == 2:
                 b0 = legs[1].flights[0]
-                want += f", flying back on flight {b0['flight_number']} on {date_words(b0['date'])}"
+                want += f", flying back on flight {b0['flight_number']} on {formats.day(b0['date'])}"
             return want, []
         best = "cheapest" if trip.criterion == "cheapest" else w.choice(ph.QUICKEST)
         where = " or ".join(self.cities[o] + f" ({o})" for o in origins)
-        when = " or ".join(date_words(d) for d in trip.dates)
+        when = " or ".join(formats.day(d) for d in trip.dates)
         kind = "flight, direct or with one stop," if trip.onestop else "direct flight"
         want = (
             f"book a {kind_of_trip} to {self.cities[dest]} for {who}, in {CABIN_WORDS[cabin]}: the {best} {kind} "
@@ -259,5 +260,5 @@ class BookFlight(Base):
         )
         if len(legs) == 2:
             same = "the same airport" if len(origins) > 1 else self.cities[origins[0]]
-            want += f", and likewise the {best} way back to {same} on {date_words(found.back_date)}"
+            want += f", and likewise the {best} way back to {same} on {formats.day(found.back_date)}"
         return want, [pick(w, ph.TRAVEL_TIME, best=best)] if trip.criterion == "fastest" else []

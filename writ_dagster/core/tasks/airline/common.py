@@ -28,11 +28,6 @@ def money(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
 
 
-def date_words(date: str) -> str:
-    """A May 2024 date as a customer says it: "May 16"."""
-    return f"May {int(date[-2:])}"
-
-
 def seats_ok(db: Any, flight_number: str, date: str, cabin: str, passengers: int) -> bool:
     """Whether the flight can be booked on ``date`` in ``cabin`` for ``passengers`` people."""
     inst = peek(db.flights, flight_number).dates.get(date)

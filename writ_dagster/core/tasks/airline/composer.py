@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
 from writ_dagster.core.tasks.airline.booking import BookFlight
-from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, date_words, flights_arg, money, seats_ok
+from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, Base, flights_arg, money, seats_ok
 from writ_dagster.core.tasks.airline.delays import DelayedFlightCompensation, has_delay_case
 from writ_dagster.core.tasks.airline.locate import (
     CABIN_WORDS,
@@ -28,7 +29,6 @@ from writ_dagster.core.tasks.blueprints import (
     Identity,
     Refusal,
     Skip,
-    spoken_money,
 )
 from writ_dagster.core.tasks.change_of_mind import TAKE_BACK_WORDS
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine, pick
@@ -421,7 +421,7 @@ class RefuseBasicEconomyChange(Base):
         return Refusal(
             reads=[("get_reservation_details", {"reservation_id": rid})],
             say=Request(
-                f"move the first flight of reservation {rid} to {date_words(date)}",
+                f"move the first flight of reservation {rid} to {formats.day(date)}",
                 w.choice(ph.CHANGE_FLIGHT_MOTIVES),
                 [w.choice(ph.KEEP_CABIN)],
             ),
@@ -457,7 +457,7 @@ class TransferFlownCancellation(Base):
         reads = _reservation_and_flight_reads(r)
         gone = next(f for f in r.flights if policy.segment_status(db, f.flight_number, f.date) in policy.FLOWN_STATUSES)
         reason = (
-            f"flight {gone.flight_number} on {date_words(gone.date)} has already been flown, and a trip "
+            f"flight {gone.flight_number} on {formats.day(gone.date)} has already been flown, and a trip "
             f"that is partly flown is beyond what I can cancel"
         )
         w = ctx.words
@@ -496,7 +496,7 @@ class AskTotalPaid(Base):
             reason="",
             entities=[f"reservations:{rid}"],
             targets=[f"reservations:{rid}"],
-            answer=f"you paid {spoken_money(total)} in total for reservation {rid}",
+            answer=f"you paid {formats.money(total)} in total for reservation {rid}",
             communicate=[money(total)],
         )
 

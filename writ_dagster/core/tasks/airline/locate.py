@@ -12,7 +12,8 @@ from functools import partial
 from typing import Any, Callable
 
 from writ_dagster.core.domains.registry import get_domain
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Skip, compare, spoken_money
+from writ_dagster.core.language import formats
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Skip, compare
 from writ_dagster.core.tasks.models import Comparison
 
 CABIN_WORDS = {"basic_economy": "basic economy", "economy": "economy", "business": "business"}
@@ -124,7 +125,7 @@ def _most_recent(cities: dict[str, str], rs: list[Any]) -> Selected | None:
             r,
             rs,
             _rid,
-            lambda x: f"booked {x.created_at[:10]} at {x.created_at[11:16]}",
+            lambda x: f"booked {formats.day(x.created_at)} at {x.created_at[11:16]}",
         ),
     )
 
@@ -137,7 +138,7 @@ def _most_expensive(cities: dict[str, str], rs: list[Any]) -> Selected | None:
     return (
         r,
         "the reservation with the highest total fare (all its flights, all passengers)",
-        compare("reservations", "the highest total fare", r, rs, _rid, lambda x: spoken_money(_price(x))),
+        compare("reservations", "the highest total fare", r, rs, _rid, lambda x: formats.money(_price(x))),
     )
 
 
@@ -158,7 +159,7 @@ def _earliest_in_cabin(cities: dict[str, str], rs: list[Any]) -> Selected | None
                     r,
                     group,
                     _rid,
-                    lambda x: f"first flight on {min(f.date for f in x.flights)}",
+                    lambda x: f"first flight on {formats.day(min(f.date for f in x.flights))}",
                 ),
             )
     return None
@@ -261,7 +262,7 @@ def choose_payment(ctx: ComposeContext, valid: Callable[[Any], bool]) -> Payment
                             best,
                             gifts,
                             _method_name,
-                            lambda m: f"{spoken_money(m.amount)} left",
+                            lambda m: f"{formats.money(m.amount)} left",
                         )
                     ],
                 )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
-from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, date_words, flights_arg, money, seats_ok
+from writ_dagster.core.tasks.airline.common import TRAVEL_DATES, flights_arg, money, seats_ok
 from writ_dagster.core.tasks.airline.locate import Located, choose_payment
-from writ_dagster.core.tasks.blueprints import Amount, Call, ComposeContext, Decision, Skip, compare, spoken_money
+from writ_dagster.core.tasks.blueprints import Amount, Call, ComposeContext, Decision, Skip, compare
 from writ_dagster.core.tasks.instructions import Request, pick
 from writ_dagster.core.tasks.models import Comparison
 
@@ -67,8 +68,8 @@ def _fare_comparison(options: list[tuple[Any, str, str]]) -> Comparison:
         "the lowest fare",
         options[0],
         options,
-        lambda x: f"{x[2]} on {x[1]}",
-        lambda x: f"{spoken_money(x[0])} per passenger",
+        lambda x: f"{x[2]} on {formats.day(x[1])}",
+        lambda x: f"{formats.money(x[0])} per passenger",
     )
 
 
@@ -78,12 +79,12 @@ def _move_words(
     """The move as the user asks for it: the cheapest direct flight on ``dates`` (high burden), else the
     new flight by number."""
     if dates is not None:
-        when = " or ".join(date_words(d) for d in dates)
+        when = " or ".join(formats.day(d) for d in dates)
         return (
             f"move the {which} of {loc.phrase} ({cities[leg.origin]} to "
             f"{cities[leg.destination]}) to the cheapest direct flight on {when}, same cabin"
         )
-    return f"move the {which} of {loc.phrase} to flight {new_fn} on {date_words(new_date)}, same cabin"
+    return f"move the {which} of {loc.phrase} to flight {new_fn} on {formats.day(new_date)}, same cabin"
 
 
 def move_leg(

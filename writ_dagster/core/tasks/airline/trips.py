@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from writ_dagster.core.domains.state import peek
-from writ_dagster.core.tasks.airline.common import date_words, seats_ok
-from writ_dagster.core.tasks.blueprints import Call, Skip, compare, spoken_money
+from writ_dagster.core.language import formats
+from writ_dagster.core.tasks.airline.common import seats_ok
+from writ_dagster.core.tasks.blueprints import Call, Skip, compare
 from writ_dagster.core.tasks.models import Comparison
 
 Criterion = Literal["cheapest", "fastest"]
@@ -34,8 +35,8 @@ class Option:
     arrives: datetime  # scheduled arrival of the last flight (EST)
 
     def name(self) -> str:
-        """How the agent names it: "HAT001 on 2024-05-20 and HAT002 on 2024-05-20"."""
-        return " and ".join(f"{f['flight_number']} on {f['date']}" for f in self.flights)
+        """How the agent names it: "HAT001 on May 20 and HAT002 on May 20"."""
+        return " and ".join(f"{f['flight_number']} on {formats.day(f['date'])}" for f in self.flights)
 
     def numbers(self) -> tuple[str, ...]:
         return tuple(f["flight_number"] for f in self.flights)
@@ -69,7 +70,7 @@ def spoken_duration(minutes: int) -> str:
 
 def spoken_arrival(at: datetime) -> str:
     """An arrival as an agent says it: "landing May 20 at 18:30"."""
-    return f"landing {date_words(at.date().isoformat())} at {at:%H:%M}"
+    return f"landing {formats.day(at.date().isoformat())} at {at:%H:%M}"
 
 
 def _option(db: Any, origin: str, flights: list[dict[str, str]], cabin: str) -> Option:
@@ -148,7 +149,7 @@ def pick(options: list[Option], criterion: Criterion, things: str = "flights wit
         quick = len(ranked) > 1 and ranked[1].minutes == best.minutes
         how = "the shortest total travel time" + (" and, of those, the earliest arrival" if quick else "")
     value = (
-        (lambda x: f"{spoken_money(x.price)} per passenger")
+        (lambda x: f"{formats.money(x.price)} per passenger")
         if criterion == "cheapest"
         else (lambda x: f"{spoken_duration(x.minutes)}, {spoken_arrival(x.arrives)}")
     )

@@ -9,14 +9,20 @@ from typing import Any
 
 from writ_dagster.core.domains.entities import describe_payment
 from writ_dagster.core.domains.wording import Wording, choose, join
+from writ_dagster.core.language import formats
 
 
 def _flights(flights: list[dict[str, Any]]) -> str:
-    return join([f"flight {f.get('flight_number')} on {f.get('date')}" for f in flights])
+    return join([f"flight {f.get('flight_number')} on {formats.day(f.get('date', ''))}" for f in flights])
 
 
 def _passengers(passengers: list[dict[str, Any]]) -> str:
-    return join([f"{p.get('first_name')} {p.get('last_name')} (born {p.get('dob')})" for p in passengers])
+    return join(
+        [
+            f"{p.get('first_name')} {p.get('last_name')} (born {formats.day(p.get('dob', ''), year=True)})"
+            for p in passengers
+        ]
+    )
 
 
 def _cabin(value: str) -> str:
@@ -39,7 +45,7 @@ class AirlineWording(Wording):
             trip = "one-way trip" if args.get("flight_type") == "one_way" else "round trip"
             payments = join(
                 [
-                    f"{describe_payment(domain, user_id, p.get('payment_id', ''))} (${p.get('amount')})"
+                    f"{describe_payment(domain, user_id, p.get('payment_id', ''))} ({formats.money(p.get('amount', 0))})"
                     for p in args.get("payment_methods", [])
                 ]
             )
@@ -73,7 +79,7 @@ class AirlineWording(Wording):
                 f"{_passengers(args.get('passengers', []))}"
             )
         if name == "send_certificate":
-            return f"issue a travel certificate of ${args.get('amount')} to your account"
+            return f"issue a travel certificate of {formats.money(args.get('amount', 0))} to your account"
         return super().describe_write(user_id, name, args)
 
     def done_summary(self, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.blueprints import (
     Amount,
     Blueprint,
@@ -30,7 +31,6 @@ from writ_dagster.core.tasks.blueprints import (
     Skip,
     compare,
     figure_text,
-    spoken_money,
 )
 from writ_dagster.core.tasks.change_of_mind import TAKE_BACK_WORDS
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine
@@ -494,7 +494,7 @@ class ReturnItems(_RetailBlueprint):
             best,
             contenders,
             lambda oi: f"the {oi[1].name} in {oi[0].order_id}",
-            lambda oi: spoken_money(oi[1].price),
+            lambda oi: formats.money(oi[1].price),
         )
         return [Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item, comparisons=[how])]
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from writ_dagster.core.domains.state import peek
-from writ_dagster.core.tasks.blueprints import Call, ComposeContext, compare, spoken_money
+from writ_dagster.core.language import formats
+from writ_dagster.core.tasks.blueprints import Call, ComposeContext, compare
 from writ_dagster.core.tasks.models import Comparison
 from writ_dagster.core.tasks.retail import policy
 
@@ -199,7 +200,7 @@ def _price_phrases(contenders: list[Any], noun: str) -> list[tuple[str, Any, Com
         best = unique_best(contenders, key, highest)
         if best is not None:
             # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
-            value = lambda o, k=key, w=said: w.format(spoken_money(k(o)))  # noqa: E731
+            value = lambda o, k=key, w=said: w.format(formats.money(k(o)))  # noqa: E731
             out.append(
                 (f"your {noun} {phrase}", best, compare(f"{noun}s", criterion, best, contenders, order_id, value))
             )

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from writ_dagster.core.tasks.blueprints import compare, spoken_money
+from writ_dagster.core.language import formats
+from writ_dagster.core.tasks.blueprints import compare
 from writ_dagster.core.tasks.models import Comparison
 from writ_dagster.core.tasks.retail import policy
 from writ_dagster.core.tasks.retail.locate import View, unique_best
@@ -238,6 +239,6 @@ def saving_leader(v: View, status: str, tool: str) -> tuple[Any, Any, list[Any],
         best,
         savings,
         lambda sv: f"the {sv[1].name} in {sv[0].order_id}",
-        lambda sv: f"{spoken_money(sv[2])} above it",
+        lambda sv: f"{formats.money(sv[2])} above it",
     )
     return o, item, cheaper, list(dict.fromkeys(products)), how
