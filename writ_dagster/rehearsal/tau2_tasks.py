@@ -27,7 +27,8 @@ trial's seed in the agent's llm args (``Orchestrator`` calls ``agent.set_seed``)
 a task draw apart and pass^k falls with k. An erring conversation makes one mistake that τ²'s scoring (DB and
 COMMUNICATE) fails: one identifier of a write off by a digit, or a write skipped; without
 writes, the information to communicate left out, or (nothing to say either) a stray write: a
-travel certificate sent (airline) or the user's address changed (retail).
+write the domain's pack offers (``DomainPack.stray_write``: a travel certificate sent in airline, the
+user's address changed in retail).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import writ_dagster.rehearsal.behaviour as bh
+from writ_dagster.core.domains.pack import pack_of
+from writ_dagster.core.domains.registry import UnknownDomainError, get_domain
 from writ_dagster.rehearsal.catalogue import text_hash
 from writ_dagster.rehearsal.config import FleetConfig
 
@@ -91,7 +94,7 @@ class Tau2Catalogue:
         self.by_prompt: dict[str, Tau2Task] = {}
         self.by_opening: dict[tuple[str, str], Tau2Task] = {}
         self.agent_prompts: dict[str, str] = {}
-        self.stray_user: dict[str, Any] = {}  # domain -> what a stray write needs from the DB
+        self.stray_db: dict[str, Any] = {}  # domain -> the DB a stray write is drawn from (see DomainPack.stray_write)
         for domain in domains:
             env = registry.get_env_constructor(domain)()
             write_tools = {name for name in env.tools.get_tools() if env.tools.tool_type(name).value == "write"}
@@ -101,9 +104,7 @@ class Tau2Catalogue:
                 user_tools = env.get_user_tools()
             except Exception:  # noqa: BLE001 - as tau2's run_task: a domain without user tools
                 user_tools = None
-            users = getattr(env.tools.db, "users", {})
-            first = min(users) if users else None
-            self.stray_user[domain] = (first, users.get(first) if first else None)
+            self.stray_db[domain] = env.tools.db
             tasks = get_tasks(domain, task_split_name=split)
             openings: dict[str, list[Any]] = {}
             for task in tasks:
@@ -308,13 +309,11 @@ class Tau2Player:
             ),
             None,
         )
-        first, record = self.catalogue.stray_user.get(entry.domain, (None, None))
-        if entry.domain == "airline":
-            return "send_certificate", {"user_id": user_id or first, "amount": 50}
-        if entry.domain == "retail" and record is not None:
-            addr = record.address.model_dump() if hasattr(record.address, "model_dump") else dict(record.address)
-            return "modify_user_address", {"user_id": first, **addr, "zip": bh._changed(str(addr["zip"]), 0.0)}
-        return None
+        try:
+            pack = pack_of(get_domain(entry.domain))
+        except UnknownDomainError:
+            return None
+        return pack.stray_write(self.catalogue.stray_db.get(entry.domain), user_id)
 
     def _agent(self, entry: Tau2Task, messages: list[dict[str, Any]], first_user: int, seed: Any) -> Any:
         from writ_dagster.rehearsal.dialogue import Answer

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
+from writ_dagster.core.domains.pack import pack_of
 from writ_dagster.core.domains.registry import Domain
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
@@ -33,20 +34,8 @@ def payment_method(domain: Domain, user_id: str | None, payment_id: str) -> Any 
 
 
 def describe_payment(domain: Domain, user_id: str | None, payment_id: str) -> str:
-    """Words for a payment method, as a customer would name it."""
-    pm = payment_method(domain, user_id, payment_id)
-    source = getattr(pm, "source", None) or payment_id.rsplit("_", 1)[0]
-    if source == "credit_card":
-        brand = getattr(pm, "brand", "") or "credit"
-        last = getattr(pm, "last_four", "")
-        return f"{brand} credit card ending in {last}" if last else f"{brand} credit card"
-    if source == "gift_card":
-        return f"gift card {payment_id}"
-    if source == "certificate":
-        return f"travel certificate {payment_id}"
-    if source == "paypal":
-        return "PayPal account"
-    return payment_id
+    """Words for a payment method, as a customer would name it (the domain's pack knows its forms)."""
+    return pack_of(domain).payment_words(payment_method(domain, user_id, payment_id), payment_id)
 
 
 @lru_cache(maxsize=4)
@@ -75,28 +64,11 @@ def describe_item(domain: Domain, item_id: str, with_options: bool = True) -> st
     return f"{name} ({', '.join(f'{k}: {v}' for k, v in options.items())})"
 
 
-def order_item_prices(domain: Domain, order_id: str, item_ids: Iterable[str]) -> list[float]:
-    """Prices paid for ``item_ids`` of a base-DB order (one per id, duplicates included)."""
-    orders = getattr(_db(domain), "orders", {}) or {}
-    order = orders.get(order_id)
-    if order is None:
-        return []
-    pool = [(it.item_id, float(it.price)) for it in order.items]
-    prices: list[float] = []
-    for item_id in item_ids:
-        for i, (iid, price) in enumerate(pool):
-            if iid == item_id:
-                prices.append(price)
-                pool.pop(i)
-                break
-    return prices
-
-
 def money_amounts(domain: Domain, name: str, arguments: dict[str, Any], output: str) -> dict[float, str]:
     """Amounts a write decides, each with a sign: '+' charged to the user, '-' refunded, '' unknown.
 
-    Every number in the call's arguments and result counts; item exchanges and returns add
-    the price difference or refund the tools do not print.
+    Every number in the call's arguments and result counts; the domain's pack adds what the tools do
+    not print (retail: an item exchange's price difference, a return's refund).
     """
     found: dict[float, str] = {}
     for text in (json.dumps(arguments), output):
@@ -107,16 +79,7 @@ def money_amounts(domain: Domain, name: str, arguments: dict[str, Any], output: 
                 found[key] = "-"
             else:
                 found.setdefault(key, "")
-    if name in ("modify_pending_order_items", "exchange_delivered_order_items"):
-        old = order_item_prices(domain, arguments.get("order_id", ""), arguments.get("item_ids", []))
-        new = [p for p in (item_info(domain, i) for i in arguments.get("new_item_ids", [])) if p]
-        if old and len(new) == len(old):
-            diff = round(sum(n[2] for n in new) - sum(old), 2)
-            found[round(abs(diff), 2)] = "+" if diff > 0 else "-"
-    if name == "return_delivered_order_items":
-        paid = order_item_prices(domain, arguments.get("order_id", ""), arguments.get("item_ids", []))
-        if paid:
-            found[round(sum(paid), 2)] = "-"
+    found.update(pack_of(domain).extra_amounts(domain, name, arguments))
     return found
 
 

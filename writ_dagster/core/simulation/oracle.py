@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import writ_dagster.core.simulation.phrases as phrases
+from writ_dagster.core.domains.pack import pack_of
 from writ_dagster.core.language import formats
 from writ_dagster.core.simulation.backends import ScriptedBackend
 from writ_dagster.core.simulation.describe import (
@@ -347,17 +348,7 @@ class OracleAgent(ScriptedBackend):
 
     def _not_found(self, o: TaskOutline, st: OracleState) -> str:
         step = o.plan[o.identity_reads[st.failed_call or 0]]
-        args = st.id_args
-        if step.name == "get_user_details":
-            what = f"a profile with the user id {args.get('user_id', '')}"
-        elif step.name == "find_user_id_by_email":
-            what = f"an account with the email address {args.get('email', '')}"
-        else:
-            what = (
-                f"an account for {args.get('first_name', '')} {args.get('last_name', '')} with the zip code "
-                f"{args.get('zip', '')}"
-            )
-        return phrases.not_found(st.rng, what)
+        return phrases.not_found(st.rng, pack_of(o.domain).lookup_words(step.name, st.id_args))
 
     def _proposal(self, o: TaskOutline, st: OracleState, w: WriteStep, again: bool = False) -> str:
         rng = st.rng

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from writ_dagster.core.domains.pack import pack_of
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
 from writ_dagster.core.language import formats
 from writ_dagster.core.simulation.backends import ScriptedBackend
@@ -181,7 +182,8 @@ class ScriptedUser(ScriptedBackend):
                     return k
                 continue
             # another agent: the record it names tells
-            if any(str(v) in text for key, v in declined.arguments.items() if key in ("reservation_id", "order_id")):
+            keys = pack_of(st.outline.domain).target_keys
+            if any(str(v) in text for key, v in declined.arguments.items() if key in keys):
                 return k
         return None
 

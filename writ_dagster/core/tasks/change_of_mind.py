@@ -16,35 +16,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from writ_dagster.core.domains.pack import DomainPack
 from writ_dagster.core.tasks.blueprints import Blueprint, ComposeContext, Decision, Refusal, Skip
 
-# Blueprint name -> (what the agent says it will not do, {x} the record; what the user takes back).
-TAKE_BACK_WORDS: dict[str, tuple[str, str]] = {
-    "cancel_reservation": ("cancel {x}", "the cancellation"),
-    "add_baggage": ("add the bags to {x}", "the extra bags"),
-    "change_cabin": ("change the cabin of {x}", "the cabin change"),
-    "change_flight": ("move the flight of {x}", "the flight change"),
-    "update_passenger": ("change the passengers of {x}", "the passenger change"),
-    "cancel_pending_order": ("cancel {x}", "the cancellation"),
-    "modify_pending_order_items": ("change the items of {x}", "the item change"),
-    "modify_pending_order_address": ("change the shipping address of {x}", "the new address"),
-    "modify_pending_order_payment": ("change the payment method of {x}", "the payment change"),
-    "exchange_delivered_order_items": ("exchange the items of {x}", "the exchange"),
-    "return_delivered_order_items": ("return the items of {x}", "the return"),
-}
-# Entity kind -> how the user names one record of it.
-_RECORD_WORDS = {"reservations": "reservation", "orders": "order"}
-# Writes that end a record's story: asking for the same kind again ("cancel it instead") is no change of mind.
-_FINAL_TOOLS = frozenset({"cancel_reservation", "cancel_pending_order"})
 
-
-def draw_change_of_mind(ctx: ComposeContext, blueprints: Sequence[Blueprint]) -> tuple[Refusal, Decision]:
+def draw_change_of_mind(
+    ctx: ComposeContext, blueprints: Sequence[Blueprint], pack: DomainPack
+) -> tuple[Refusal, Decision]:
     """(A, B): A as a :class:`Refusal` whose ``declined`` write is never made, B as the write made instead.
 
-    ``blueprints`` are those that act on one existing record (a reservation, an order); raises
-    :class:`Skip` when no pair fits this user and state.
+    ``blueprints`` are those that act on one existing record (a reservation, an order); ``pack`` says
+    how taking each back is said (``take_back``), how a user names the record (``record_words``) and
+    which writes end a record's story (``final_tools``). Raises :class:`Skip` when no pair fits this
+    user and state.
     """
-    order = [bp for bp in blueprints if bp.name in TAKE_BACK_WORDS]
+    order = [bp for bp in blueprints if bp.name in pack.take_back]
     ctx.rng.shuffle(order)
     skipped: list[str] = []
     for first in order:
@@ -56,18 +42,20 @@ def draw_change_of_mind(ctx: ComposeContext, blueprints: Sequence[Blueprint]) ->
             continue
         finally:
             ctx.state = saved  # A is never made: forget what proposing it noted (a retail order's writes)
-        if a.follow_up is not None or len(a.targets) != 1 or a.targets[0].split(":")[0] not in _RECORD_WORDS:
+        if a.follow_up is not None or len(a.targets) != 1 or a.targets[0].split(":")[0] not in pack.record_words:
             skipped.append(f"{first.name}: not one existing record")
             continue
-        b = _instead(ctx, a, order, TAKE_BACK_WORDS[first.name][1])
+        b = _instead(ctx, a, order, pack, pack.take_back[first.name].noun)
         if b is None:
             skipped.append(f"{first.name}: nothing else to do with {a.targets[0]}")
             continue
-        return _taken_back(first.name, a), b
+        return _taken_back(pack, first.name, a), b
     raise Skip("no change of mind fits: " + "; ".join(skipped)[:400])
 
 
-def _instead(ctx: ComposeContext, a: Decision, blueprints: Sequence[Blueprint], noun: str) -> Decision | None:
+def _instead(
+    ctx: ComposeContext, a: Decision, blueprints: Sequence[Blueprint], pack: DomainPack, noun: str
+) -> Decision | None:
     """B: another write on A's record, worded as said after A takes ``noun`` back, or None."""
     burden, ctx.burden, ctx.pin = ctx.burden, "low", a.targets[0]
     try:
@@ -78,11 +66,11 @@ def _instead(ctx: ComposeContext, a: Decision, blueprints: Sequence[Blueprint], 
             except Skip:
                 ctx.state = saved
                 continue
-            same_final = b.write[0] == a.write[0] and a.write[0] in _FINAL_TOOLS
+            same_final = b.write[0] == a.write[0] and a.write[0] in pack.final_tools
             if b.write == a.write or same_final or b.targets != a.targets or b.follow_up is not None:
                 ctx.state = saved  # not made either
                 continue
-            said = _said_after(b, a, noun)
+            said = _said_after(b, a, pack, noun)
             if said is not None:
                 return said
             ctx.state = saved
@@ -91,18 +79,18 @@ def _instead(ctx: ComposeContext, a: Decision, blueprints: Sequence[Blueprint], 
         ctx.burden, ctx.pin = burden, None
 
 
-def _record_phrase(target: str) -> tuple[re.Pattern[str], str]:
+def _record_phrase(pack: DomainPack, target: str) -> tuple[re.Pattern[str], str]:
     """How a low-burden request names ``target`` ("order #W1 (with the Lamp)"), and what replaces it."""
     kind, key = target.split(":", 1)
-    word = _RECORD_WORDS[kind]
+    word = pack.record_words[kind]
     return re.compile(rf"\b{word} {re.escape(key)}(?: \(with the [^)]*\))?"), f"that {word}"
 
 
-def _said_after(b: Decision, a: Decision, noun: str) -> Decision | None:
+def _said_after(b: Decision, a: Decision, pack: DomainPack, noun: str) -> Decision | None:
     """B's request as the user words it right after taking A (``noun``) back: the record is "that
     reservation", not its id (a user who described it by its properties for A does not know the id).
     What singled the record out for A is B's evidence too, so the agent can explain it when it proposes A."""
-    pattern, that = _record_phrase(a.targets[0])
+    pattern, that = _record_phrase(pack, a.targets[0])
     if not pattern.search(b.say.action):
         return None  # a request that does not name its record would not read as being about the same one
     say = replace(
@@ -116,16 +104,16 @@ def _said_after(b: Decision, a: Decision, noun: str) -> Decision | None:
     )
 
 
-def _taken_back(name: str, a: Decision) -> Refusal:
+def _taken_back(pack: DomainPack, name: str, a: Decision) -> Refusal:
     """A as the part of the task the gold plan meets without its write."""
-    does = TAKE_BACK_WORDS[name][0]
+    does = pack.take_back[name].does
     kind, key = a.targets[0].split(":", 1)
     # The user does not ask A's figure: the agent is never scored on it, and A is dropped anyway.
     say = replace(a.say, ask="")
     return Refusal(
         reads=list(a.reads),
         say=say,
-        action=does.format(x=f"{_RECORD_WORDS[kind]} {key}"),
+        action=does.format(x=f"{pack.record_words[kind]} {key}"),
         reason="",
         entities=list(a.entities),
         targets=list(a.targets),

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TypeVar, cast
 
+from writ_dagster.core.domains.pack import BLUEPRINT_LISTS, PartKind, pack_of
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
 from writ_dagster.core.tasks.blueprints import (
@@ -132,7 +133,9 @@ class Synthesizer:
         self.domain = domain if isinstance(domain, Domain) else get_domain(domain)
         self.config = config
         self.composer = get_composer(self.domain.name)
+        self.pack = pack_of(self.domain)
         check_config(config, self.composer)
+        self._blueprints = part_blueprints(self.domain.name, self.pack.part_kinds, self.composer)
         self.verifier = Verifier(self.domain)
         self.index: BaseTaskIndex = build_index(self.domain, upstream_tasks_dir, config.avoid_users_of)
         self.kinds = {t.name: t.type.value for t in self.domain.tools.values()}
@@ -164,7 +167,7 @@ class Synthesizer:
 
     def _choose_family(self, rng: random.Random) -> Family:
         """The attempt's family, from its own RNG so the write-only tasks are the same as without families."""
-        if not getattr(self.composer, "refusals", None):
+        if not self._blueprints:  # the domain's pack declares no part kind beyond a plain write
             return "writes"
         x = rng.random()
         for family in ("refusal", "mixed", "transfer", "information", "conditional", "change_of_mind"):
@@ -175,16 +178,8 @@ class Synthesizer:
         return "writes"
 
     def _offers(self, family: Family) -> bool:
-        """Whether this domain's composer has blueprints for ``family``."""
-        if family == "transfer":
-            return bool(getattr(self.composer, "transfers", None))
-        if family == "information":
-            return bool(getattr(self.composer, "questions", None))
-        if family == "conditional":
-            return bool(getattr(self.composer, "conditionals", None))
-        if family == "change_of_mind":
-            return bool(getattr(self.composer, "switchable", None))
-        return family == "writes" or bool(getattr(self.composer, "refusals", None))
+        """Whether this domain's pack declares the part kind ``family`` needs (a mixed task: a refusal)."""
+        return family == "writes" or _FAMILY_KINDS[family] in self._blueprints
 
     # -- one attempt -----------------------------------------------------------------------
     def _compose(self, rng: random.Random, words: random.Random, family: Family = "writes") -> _Draft:  # noqa: C901 - still to split (issue 18, item 4)
@@ -322,7 +317,7 @@ class Synthesizer:
         return self._or_low_burden(ctx, ttype, lambda: self._draw_conditional(ctx))
 
     def _draw_conditional(self, ctx: ComposeContext) -> Conditional:
-        blueprints = list(self.composer.conditionals)  # type: ignore[attr-defined]  # _offers checked it has them
+        blueprints = list(self._blueprints["conditional"])
         ctx.rng.shuffle(blueprints)
         skipped: list[str] = []
         for bp in blueprints:
@@ -342,8 +337,7 @@ class Synthesizer:
     def _change_of_mind(self, ctx: ComposeContext, ttype: TrajectoryType) -> tuple[Refusal, Decision]:
         def draw() -> tuple[Refusal, Decision]:
             try:
-                switchable = self.composer.switchable  # type: ignore[attr-defined]  # _offers checked it has them
-                return draw_change_of_mind(ctx, switchable)
+                return draw_change_of_mind(ctx, self._blueprints["change_of_mind"], self.pack)
             except Skip as s:
                 raise Rejected("no change of mind", str(s)) from None
 
@@ -361,8 +355,7 @@ class Synthesizer:
             return draw()
 
     def _refuse(self, ctx: ComposeContext, family: Family) -> Refusal:
-        kind = {"transfer": "transfers", "information": "questions"}.get(family, "refusals")
-        blueprints = list(getattr(self.composer, kind))
+        blueprints = list(self._blueprints[_FAMILY_KINDS[family]])
         ctx.rng.shuffle(blueprints)
         skipped: list[str] = []
         for bp in blueprints:
@@ -414,7 +407,7 @@ class Synthesizer:
             d.user_id,
             condition=d.condition if d.condition and d.condition.holds else None,
             declined_reads=d.declined_reads,
-            payment_methods=self._payment_methods(d.user_id),
+            payment_methods=self.pack.payment_methods(self.domain, d.user_id),
         )
         communicate = list(
             dict.fromkeys(
@@ -493,12 +486,6 @@ class Synthesizer:
             ),
         )
         return task, intent
-
-    def _payment_methods(self, user_id: str) -> frozenset[str]:
-        """The user's payment method ids in the domain's base DB (what a write pays with); none for a domain
-        whose users hold no payment methods (a domain need not have any)."""
-        users = getattr(self.domain.base.db, "users", None) or {}
-        return frozenset(getattr(users.get(user_id), "payment_methods", None) or ())
 
     def _verify(self, task: Task, d: _Draft):
         run = self.verifier.execute([(s.name, s.arguments) for s in d.plan])
@@ -668,6 +655,31 @@ class Synthesizer:
                 else []
             ),
         )
+
+
+# The part kind each family beyond plain writes needs the domain to declare (a mixed task adds a refusal).
+_FAMILY_KINDS: dict[Family, PartKind] = {
+    "refusal": "refusal",
+    "mixed": "refusal",
+    "transfer": "transfer",
+    "information": "information",
+    "conditional": "conditional",
+    "change_of_mind": "change_of_mind",
+}
+
+
+def part_blueprints(domain: str, kinds: frozenset[PartKind], composer: Composer) -> dict[PartKind, list[Any]]:
+    """The composer's blueprints of each part kind the domain's pack declares beyond a plain write; a
+    declared kind the composer has no blueprints for is an error naming the attribute it lacks."""
+    out: dict[PartKind, list[Any]] = {}
+    for kind in sorted(kinds - {"write"}):
+        found = list(getattr(composer, BLUEPRINT_LISTS[kind], None) or [])
+        if not found:
+            raise ImpossibleConfigError(
+                f"the {domain} pack declares {kind} parts, but its composer has no {BLUEPRINT_LISTS[kind]!r} blueprints"
+            )
+        out[kind] = found
+    return out
 
 
 # A batch whose mix holds these families has at least this many of each: a share of a few percent leaves

@@ -11,8 +11,9 @@ amounts to communicate. All three are checked here, the last by executing the pl
 from __future__ import annotations
 
 from writ_dagster.core.domains.entities import amount_matches, money_amounts
+from writ_dagster.core.domains.pack import pack_of
 from writ_dagster.core.domains.verify import get_verifier
-from writ_dagster.core.users.outline import TARGET_KEYS, TaskOutline
+from writ_dagster.core.users.outline import TaskOutline
 
 
 def reordered_plan(outline: TaskOutline, order: list[int]) -> list[int]:
@@ -56,7 +57,7 @@ def _targets_in_own_reads(outline: TaskOutline) -> bool:
     """Whether every write's target id appears in the arguments of the reads of its own block."""
     plan = outline.plan
     for w in outline.writes:
-        for key in TARGET_KEYS:
+        for key in pack_of(outline.domain).target_keys:
             target = w.arguments.get(key)
             if target is not None and not any(target in plan[i].arguments.values() for i in w.reads):
                 return False

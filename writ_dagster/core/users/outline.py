@@ -31,7 +31,6 @@ from writ_dagster.core.tasks.intent import (
 )
 from writ_dagster.core.tasks.models import Condition, PlanStep, TaskRecord
 
-TARGET_KEYS = ("reservation_id", "order_id")
 _TOKEN = re.compile(r"[\w.@+#-]*\d[\w.@+#-]*")
 _NAME = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
 _NOT_NAMES = {

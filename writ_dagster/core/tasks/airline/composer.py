@@ -20,6 +20,7 @@ from writ_dagster.core.tasks.airline.locate import (
     locate_reservation,
 )
 from writ_dagster.core.tasks.airline.moves import change_amount, movable_shape, move_leg
+from writ_dagster.core.tasks.airline.pack import PACK
 from writ_dagster.core.tasks.blueprints import (
     Amount,
     Blueprint,
@@ -30,7 +31,6 @@ from writ_dagster.core.tasks.blueprints import (
     Refusal,
     Skip,
 )
-from writ_dagster.core.tasks.change_of_mind import TAKE_BACK_WORDS
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine, pick
 
 # The reason the policy judges, for each kind of cancellation motive.
@@ -537,7 +537,7 @@ class AirlineComposer:
             bp for bp in self.blueprints if isinstance(bp, (CancelReservation, AddBaggage, ChangeCabin, ChangeFlight))
         ]
         # A change of mind: cancel, bags, cabin, a flight or a passenger, taken back for another of them.
-        self.switchable = [bp for bp in self.blueprints if bp.name in TAKE_BACK_WORDS]
+        self.switchable = [bp for bp in self.blueprints if bp.name in PACK.take_back]
         self._users = sorted(u for u, x in db.users.items() if x.reservations)
         # Users with more reservations afford more writes and more evidence per write. The few users with a
         # flight delayed today weigh DELAY_USER_WEIGHT times more, so delayed-flight compensation reaches a

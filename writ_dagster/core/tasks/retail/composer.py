@@ -32,7 +32,6 @@ from writ_dagster.core.tasks.blueprints import (
     compare,
     figure_text,
 )
-from writ_dagster.core.tasks.change_of_mind import TAKE_BACK_WORDS
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine
 from writ_dagster.core.tasks.instructions import pick as pick_words
 from writ_dagster.core.tasks.models import Comparison, PlanStep
@@ -51,6 +50,7 @@ from writ_dagster.core.tasks.retail.locate import (
     unique_best,
     which,
 )
+from writ_dagster.core.tasks.retail.pack import PACK
 from writ_dagster.core.tasks.retail.variants import Change, changeable, changes, saving_leader, settle
 
 MAX_WRITES = 6
@@ -735,7 +735,7 @@ class RetailComposer:
     @property
     def switchable(self) -> list[Any]:
         """What a change of mind draws from: the writes on one existing order (not the default address)."""
-        return [bp for bp in self.blueprints if bp.name in TAKE_BACK_WORDS]
+        return [bp for bp in self.blueprints if bp.name in PACK.take_back]
 
     def pick_user(self, db: Any, rng: random.Random) -> str:
         """A user weighted by how much evidence and how many writes a task can find with them.

@@ -1,0 +1,106 @@
+"""The one protocol through which a domain tells the core what only it knows.
+
+tau2 gives each domain's tools, their kinds (read, write, generic), its policy and its DB
+(:mod:`writ_dagster.core.domains.registry`). What WRIT needs beyond that, the names of the
+domain's tools, the argument names of its records, its payment-id forms, lives in the domain's
+own folder as a :class:`DomainPack` subclass (``PACK`` in its ``pack`` module), found
+through the registry by :func:`pack_of`; the core asks the pack and names no domain tool
+(``tests/test_domain_folders.py`` checks it). A domain that brings no pack gets this class: the
+generic answers, which suit any tau2-style domain.
+
+The pack declares the part kinds its composer can produce (:data:`PartKind`, the ``kind`` of
+:mod:`writ_dagster.core.tasks.intent`'s parts); synthesis draws only those. Each kind beyond a
+plain write is backed by the composer's blueprints of that kind (:data:`BLUEPRINT_LISTS` names the
+composer attribute holding them).
+
+Besides the pack, a domain's folder holds its composer (``composer.build_composer``) and its
+wording (``wording.WORDING``); see ``docs/layout.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, get_args
+
+from writ_dagster.core.domains.registry import Domain
+
+PartKind = Literal["write", "conditional", "refusal", "transfer", "information", "change_of_mind"]
+PART_KINDS: tuple[PartKind, ...] = get_args(PartKind)
+
+# The composer attribute holding the blueprints of each part kind beyond a plain write (``blueprints``).
+BLUEPRINT_LISTS: dict[PartKind, str] = {
+    "conditional": "conditionals",
+    "refusal": "refusals",
+    "transfer": "transfers",
+    "information": "questions",
+    "change_of_mind": "switchable",
+}
+
+Call = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TakeBack:
+    """How a write the user takes back is said: by the agent, which will not make it, and by the user."""
+
+    does: str  # what the agent says it will not do, ``{x}`` the record: "cancel {x}"
+    noun: str  # what the user takes back: "the cancellation"
+
+
+class DomainPack:
+    """What a domain knows beyond tau2's tool list; every answer here is the generic one.
+
+    A domain overrides the attributes and methods it has something to say on.
+    """
+
+    part_kinds: ClassVar[frozenset[PartKind]] = frozenset({"write"})
+    """The kinds of task part the domain's composer produces; "write" is every domain's."""
+
+    target_keys: ClassVar[tuple[str, ...]] = ()
+    """Argument names that name the one record a write acts on ("reservation_id")."""
+
+    record_words: ClassVar[Mapping[str, str]] = {}
+    """Entity table -> how a user names one record of it ("reservations" -> "reservation"); a change of
+    mind is about one record of these tables."""
+
+    take_back: ClassVar[Mapping[str, TakeBack]] = {}
+    """Blueprint name -> how taking its write back is said; the blueprints a change of mind draws from."""
+
+    final_tools: ClassVar[frozenset[str]] = frozenset()
+    """Writes that end a record's story: asking for the same write again is no change of mind."""
+
+    def payment_methods(self, domain: Domain, user_id: str) -> frozenset[str]:
+        """The payment method ids ``user_id`` holds in the base DB (what a write pays with); none by default."""
+        return frozenset()
+
+    def payment_words(self, method: Any | None, payment_id: str) -> str:
+        """Words for payment method ``payment_id`` (``method``: its DB record, None if unknown), as a customer
+        names it ("visa credit card ending in 2413"); the id itself by default."""
+        return payment_id
+
+    def extra_amounts(self, domain: Domain, name: str, arguments: dict[str, Any]) -> dict[float, str]:
+        """Amounts write ``name`` decides that neither its arguments nor its result print (signed as
+        :func:`writ_dagster.core.domains.entities.money_amounts` signs them); none by default."""
+        return {}
+
+    def lookup_words(self, name: str, arguments: dict[str, Any]) -> str:
+        """What an identification read ``name`` looked for, as the agent says it found none."""
+        given = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in arguments.items())
+        return f"an account with {given}" if given else "your account"
+
+    def stray_write(self, db: Any, user_id: str | None) -> Call | None:
+        """A write no task asks for that changes ``db`` (a rehearsed agent's mistake), or None."""
+        return None
+
+
+_PACKS: dict[Domain, DomainPack] = {}  # one per registered Domain object (a domain registered anew gets its own)
+
+
+def pack_of(domain: Domain) -> DomainPack:
+    """The pack of ``domain``: its package's ``pack.PACK``, or the generic :class:`DomainPack`."""
+    pack = _PACKS.get(domain)
+    if pack is None:
+        found = getattr(domain.part("pack"), "PACK", None)
+        pack = _PACKS[domain] = found if isinstance(found, DomainPack) else DomainPack()
+    return pack
