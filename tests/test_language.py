@@ -53,3 +53,66 @@ def test_no_agent_message_says_an_unformatted_amount_or_an_iso_date(agent_texts)
     assert any("$" in t for t in agent_texts) and any(re.search(r"\bMay \d", t) for t in agent_texts)
     assert [t for t in agent_texts if ISO_DATE.search(t)] == []
     assert [t for t in agent_texts if RAW_AMOUNT.search(t)] == []
+
+
+def test_one_picker_draws_as_the_rng_chooses() -> None:
+    import random
+
+    from writ_dagster.core.language.pools import pick
+
+    options = ("a {x}", "b {x}", "c {x}")
+    assert [pick(random.Random(s), options, x=1) for s in range(20)] == [
+        random.Random(s).choice(options).format(x=1) for s in range(20)
+    ]
+    assert pick(None, options) == "a {x}"  # no RNG: the first phrasing, slots left for the caller
+
+
+_SAYS_NEW_PHRASINGS = """
+import random
+import writ_dagster
+from writ_dagster.core.domains.registry import get_domain
+from writ_dagster.core.domains.wording import wording_of
+from writ_dagster.core.simulation import phrases
+words = wording_of(get_domain("airline"))
+said = {words.done_summary("cancel_reservation", {"reservation_id": "QW4873"}, "", random.Random(s)) for s in range(200)}
+print(writ_dagster.__file__)
+print("Reservation QW4873 is off your account now." in said)
+print(any(phrases.declined(random.Random(s)) == "Very well, nothing is changed." for s in range(200)))
+"""
+
+
+def test_adding_a_phrasing_is_an_edit_to_a_data_file(tmp_path) -> None:
+    """A copy of the package whose only change is one phrasing more in the airline folder's phrases.yaml
+    and one in the shared file: the scripted agent says both, and no Python file differs."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import writ_dagster
+
+    source = Path(writ_dagster.__file__).parent
+    copy = tmp_path / "writ_dagster"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    domain_file = copy / "core/tasks/airline/phrases.yaml"
+    text = domain_file.read_text()
+    anchor = "      - Reservation {rid} has been cancelled.\n"
+    assert anchor in text
+    domain_file.write_text(text.replace(anchor, anchor + "      - Reservation {rid} is off your account now.\n", 1))
+    shared_file = copy / "core/language/phrases.yaml"
+    text = shared_file.read_text()
+    anchor = "    - Understood, I won't make that change.\n"
+    assert anchor in text
+    shared_file.write_text(text.replace(anchor, anchor + "    - Very well, nothing is changed.\n", 1))
+
+    changed = [p for p in source.rglob("*.py") if p.read_bytes() != (copy / p.relative_to(source)).read_bytes()]
+    assert changed == []
+    out = subprocess.run(
+        [sys.executable, "-c", _SAYS_NEW_PHRASINGS],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path,  # not the checkout: "-c" puts the working folder first on the path
+        capture_output=True, text=True, check=True,
+    )
+    where, *says = out.stdout.split()
+    assert where == str(copy / "__init__.py") and says == ["True", "True"], out.stderr

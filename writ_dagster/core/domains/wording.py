@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 from writ_dagster.core.domains.registry import Domain
+from writ_dagster.core.language.pools import pick, shared
 
+# The pools are data: the "wording" section of core/language/phrases.yaml.
+_W = shared()["wording"]
 PAYMENT_KEYS = ("payment_id", "payment_methods", "payment_method_id")
 
 
@@ -24,11 +26,6 @@ def join(parts: list[str]) -> str:
     if len(parts) <= 1:
         return "".join(parts)
     return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def choose(rng: random.Random | None, options: Sequence[str]) -> str:
-    """One phrasing of several: the first without an RNG (stable wording), else a seeded pick."""
-    return options[0] if rng is None else options[rng.randrange(len(options))]
 
 
 class Wording:
@@ -53,7 +50,7 @@ class Wording:
 
     def done_summary(self, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:
         """What the agent says once a write has gone through."""
-        return choose(rng, ["That's done.", "All done.", "That's taken care of.", "That went through."])
+        return pick(rng, _W["done_summary"]["say"])
 
     def subject(self, name: str, args: dict[str, Any]) -> str:
         """A short name for what a write is about ("reservation X", "order Y", "the new booking")."""
@@ -67,7 +64,7 @@ class Wording:
 
     def figure_sentence(self, name: str, sign: str, value: str, rng: random.Random | None = None) -> str:
         """A sentence stating an amount ``value`` ("$12.5"; ``sign`` '+' charged, '-' refunded) of a write."""
-        return choose(rng, [f"The amount involved is {value}.", f"This involves {value}."])
+        return pick(rng, _W["figure_sentence"]["say"], value=value)
 
 
 @lru_cache(maxsize=8)

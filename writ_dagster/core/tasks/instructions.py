@@ -22,109 +22,31 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from writ_dagster.core.language.pools import pick, shared
 from writ_dagster.core.tasks.intent import Wording
 
+# The pools are data: the "instructions" section of core/language/phrases.yaml.
+_S = shared()
+
 # How a request opens, with and without a motive. {a}: action phrase, {m}: motive clause.
-_PLAIN = (
-    "You want to {a}.",
-    "You'd like to {a}.",
-    "You need to {a}.",
-    "You're calling to {a}.",
-    "You are hoping to {a}.",
-    "You'd like to get help to {a}.",
-)
-_MOTIVATED = (
-    "You want to {a} because {m}.",
-    "Since {m}, you'd like to {a}.",
-    "{M}, so you need to {a}.",
-    "You're calling to {a}; {m}.",
-    "As {m}, you want to {a}.",
-    "You'd like to {a}, since {m}.",
-    "{M}, which is why you want to {a}.",
-    "You need to {a}: {m}.",
-    "Because {m}, you are hoping to {a}.",
-)
+_PLAIN: tuple[str, ...] = _S["instructions"]["plain"]
+_MOTIVATED: tuple[str, ...] = _S["instructions"]["motivated"]
 _MOTIVE_FIRST = tuple(t for t in _MOTIVATED if t.endswith("{a}."))
 # Leads of the second and later requests (lower-cased sentence follows).
-CONNECTIVES = (
-    "Also, ",
-    "On top of that, ",
-    "After that, ",
-    "Then ",
-    "Once that's done, ",
-    "Separately, ",
-    "One more thing: ",
-    "Besides that, ",
-    "While you're at it, ",
-    "In addition, ",
-)
+CONNECTIVES: tuple[str, ...] = _S["instructions"]["connectives"]
 # The user asks for a figure. {q} is a "how much ..." clause.
-_ASK = (
-    "You want to know {q} before you agree.",
-    "Before saying yes, you'd like to hear {q}.",
-    "You won't confirm until you hear {q}.",
-    "You'll ask {q} before you decide.",
-    "You'll want to hear {q} before agreeing.",
-    "You want to be told {q} first.",
-    "It matters to you {q}, so you ask before agreeing.",
-    "You ask {q} before committing to anything.",
-    "Before you give the go-ahead, you ask {q}.",
-    "You'd like to find out {q} before deciding.",
-    "First, though, you ask {q}.",
-)
+_ASK: tuple[str, ...] = _S["instructions"]["ask"]
 # Behaviour, as clauses joined into one sentence: how to confirm, and what the user keeps to themself.
-_CONFIRM = (
-    "when the agent reads back the details of a change, you check them and say yes if they match",
-    "you agree to a change only once the agent has spelled it out",
-    "you say yes to each change after checking its details",
-    "you confirm each change with a clear yes once you have checked it",
-    "before anything is changed, you expect to hear the details",
-    "you give a plain yes when a proposal is what you asked for",
-    "if the agent's summary matches your request, you agree to it",
-    "you go along with a change once it has been read back to you correctly",
-    "you check what the agent proposes before you confirm it",
-    "you are happy to confirm anything that matches what you came for",
-)
-_RESERVE = (
-    "you only share what is in these instructions",
-    "if the agent asks for something you don't know, you say so",
-    "you don't volunteer more than you're asked",
-    "you don't make up details you aren't given here",
-    "you answer questions briefly",
-    "you stick to what you know and don't guess",
-    "you explain what you want one piece at a time",
-    "if something is unclear, you ask the agent to explain",
-    "you keep your messages short",
-    "you never invent an id or a date",
-)
+_CONFIRM: tuple[str, ...] = _S["instructions"]["confirm"]
+_RESERVE: tuple[str, ...] = _S["instructions"]["reserve"]
 # How a user takes a refused request (a line of task_instructions).
-ACCEPT_REFUSAL = (
-    "If the agent explains why it cannot be done, you accept that and move on.",
-    "Should the agent say the policy does not allow it, you take the explanation as it is.",
-    "If the agent refuses and tells you why, you accept it without arguing.",
-    "When the agent says no and gives the reason, you let that request go.",
-)
-ACCEPT_TRANSFER = (
-    "If the agent says a human agent has to handle it and transfers you, you agree and wait.",
-    "Should the agent hand you over to a human colleague for it, that is fine with you.",
-    "If the agent cannot do it and offers a transfer to a person, you accept the transfer.",
-    "When the agent says someone else must take this over, you let it transfer you.",
-)
-JOINERS = ("{a}, and {b}.", "{a}; {b}.", "{a}, and also {b}.", "{A}. {B}.")
+ACCEPT_REFUSAL: tuple[str, ...] = _S["instructions"]["accept_refusal"]
+ACCEPT_TRANSFER: tuple[str, ...] = _S["instructions"]["accept_transfer"]
+JOINERS: tuple[str, ...] = _S["instructions"]["joiners"]
 # A change of mind: the line of what the user wants instead opens with the moment they take the previous
 # request back ({n}: "the cancellation"), then ": " and the new request, which is what the user says.
-_TAKE_BACK_MOMENTS = (
-    "reads {n} back to you and asks you to confirm",
-    "has described {n} and asks for your yes",
-    "asks you to confirm {n}",
-    "spells out {n} and asks whether to go ahead",
-)
-_TAKE_BACK = (
-    ("When the agent {t}, you change your mind", "instead, you'd rather {a}"),
-    ("Once the agent {t}, you think better of it", "what you want instead is to {a}"),
-    ("When the agent {t}, you say no after all", "you'd rather {a}"),
-    ("As soon as the agent {t}, you decide against it", "instead, you want to {a}"),
-)
+_TAKE_BACK_MOMENTS: tuple[str, ...] = _S["instructions"]["take_back_moments"]
+_TAKE_BACK: tuple[tuple[str, ...], ...] = _S["instructions"]["take_back"]
 
 
 @dataclass
@@ -176,12 +98,12 @@ def request_sentence(rng: random.Random, req: Request, position: int) -> tuple[s
         return take_back_sentence(rng, req)
     if req.motive and (req.keep_motive or rng.random() < 0.85):
         # A condition closes the sentence, so it must follow the action, not the motive.
-        template = rng.choice(_MOTIVE_FIRST if req.condition else _MOTIVATED)
+        template = pick(rng, _MOTIVE_FIRST if req.condition else _MOTIVATED)
     else:
-        template = rng.choice(_PLAIN)
+        template = pick(rng, _PLAIN)
     if position > 0 and rng.random() < 0.8:
         # After a connective the motive keeps its own case ("Also, something came up, so ...").
-        lead = rng.choice(CONNECTIVES)
+        lead = pick(rng, CONNECTIVES)
         body = lower_start(template.format(a=req.action, m=req.motive, M=req.motive))
         sentence, said = lead + body, capitalize(body)
     else:
@@ -196,18 +118,18 @@ def request_sentence(rng: random.Random, req: Request, position: int) -> tuple[s
 def take_back_sentence(rng: random.Random, req: Request) -> tuple[str, str]:
     """The first sentence of a change of mind's second request, as (written, said): when the user takes
     the first one back, and what they'd rather have (with its motive, most of the time)."""
-    moment = rng.choice(_TAKE_BACK_MOMENTS).format(n=req.takes_back)
+    moment = pick(rng, _TAKE_BACK_MOMENTS, n=req.takes_back)
     when, rather = rng.choice(_TAKE_BACK)
     # "instead" is the frame's word here ("have it shipped to ... instead" would say it twice)
     text = rather.format(a=re.sub(r",? instead$", "", req.action))
     if req.motive and (req.keep_motive or rng.random() < 0.85):
-        text += rng.choice((", since {m}", " because {m}", ", as {m}")).format(m=req.motive)
+        text += pick(rng, _S["instructions"]["because"], m=req.motive)
     return f"{when.format(t=moment)}: {text}.", capitalize(text) + "."
 
 
 def ask_sentence(rng: random.Random, question: str) -> str:
     """A sentence that makes the user ask for a figure ("how much you will get back")."""
-    return rng.choice(_ASK).format(q=question)
+    return pick(rng, _ASK, q=question)
 
 
 def request_line(rng: random.Random, req: Request, position: int) -> Wording:
@@ -222,12 +144,12 @@ def request_line(rng: random.Random, req: Request, position: int) -> Wording:
 
 def combine(rng: random.Random, first: str, second: str) -> str:
     """Two clauses (lower-case starts) as one or two sentences, with a varied joiner."""
-    return rng.choice(JOINERS).format(a=capitalize(first), b=second, A=capitalize(first), B=capitalize(second))
+    return pick(rng, JOINERS, a=capitalize(first), b=second, A=capitalize(first), B=capitalize(second))
 
 
 def behaviour(rng: random.Random) -> list[str]:
     """A varied line on how the user confirms and what they keep to themself."""
-    return [combine(rng, rng.choice(_CONFIRM), rng.choice(_RESERVE))]
+    return [combine(rng, pick(rng, _CONFIRM), pick(rng, _RESERVE))]
 
 
 @dataclass
@@ -266,8 +188,3 @@ def write_instruction(
         unknown=unknown,
         behaviour=behaves,
     )
-
-
-def pick(rng: random.Random, options: tuple[str, ...] | list[str], **slots: str) -> str:
-    """One of ``options``, with its ``{slots}`` filled."""
-    return rng.choice(list(options)).format(**slots)

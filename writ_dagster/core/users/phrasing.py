@@ -13,6 +13,11 @@ import random
 import re
 from dataclasses import dataclass
 
+from writ_dagster.core.language.pools import pick, shared
+
+# The pools are data: the "user" section of core/language/phrases.yaml.
+_S = shared()
+
 # Ordered rewrites; the generic pronoun swap comes last.
 _IDIOMS: list[tuple[str, str]] = [
     (r"\bYou are ([A-Z][a-z]+ [A-Z][a-z'-]+)\.$", r"This is \1."),
@@ -78,410 +83,40 @@ class Tone:
     more: tuple[str, ...]
 
 
-TONES: dict[str, Tone] = {
-    t.name: t
-    for t in [
-        Tone(
-            "neutral",
-            "",
-            ("Hi.", "Hello."),
-            ("Yes, please go ahead.", "Yes, that's correct.", "Yes, please proceed."),
-            ("Thanks.", "Thank you."),
-            ("No, that's all. Thank you!", "That's everything, thanks."),
-            ("Sorry, my mistake.", "Sorry, I got that wrong."),
-            ("Hi, I need some help with my {things}.", "Hello, I have a question about my {things}."),
-            ("There's one more thing.", "I also need something else."),
-        ),
-        Tone(
-            "friendly",
-            "You are friendly and warm, and you thank the agent often.",
-            ("Hi there!", "Hello! Hope your day is going well."),
-            ("Yes, that all looks right. Please go ahead, thank you!", "Yes, perfect, please do that!"),
-            ("Thank you so much!", "That's great, thanks!"),
-            (
-                "No, that's everything. Thanks so much for your help!",
-                "That's all for today. You've been very helpful, thank you!",
-            ),
-            ("Oh, I'm so sorry, my mistake!", "Oops, sorry about that!"),
-            (
-                "Hi there! I was hoping you could help me with my {things}.",
-                "Hello! I need a hand with my {things}, if you don't mind.",
-            ),
-            ("Oh, and one more thing!", "While I have you, there's something else."),
-        ),
-        Tone(
-            "busy",
-            "You are a busy professional who wants things done quickly and dislikes small talk.",
-            ("Hi.", ""),
-            ("Yes.", "Yes, go ahead.", "Yes, proceed."),
-            ("Ok.", "Thanks."),
-            ("That's all.", "No, that's it."),
-            ("Correction:", "Sorry, typo."),
-            ("I need help with my {things}.", "Quick question about my {things}."),
-            ("Next:", "Also:"),
-        ),
-        Tone(
-            "anxious",
-            "You are a bit anxious about getting this right and want reassurance that each change is correct.",
-            ("Hi, I hope you can help me.", "Hello, I'm a little worried about this, can you help?"),
-            ("Yes, that sounds right. Please go ahead.", "Okay, yes, I confirm. Please proceed."),
-            ("Okay, thank you, that's a relief.", "Thank you, that helps."),
-            ("No, that's everything. Thank you for your patience!", "I think that's all. Thanks for bearing with me."),
-            ("Oh no, sorry, I said that wrong.", "Wait, sorry, that's not right."),
-            (
-                "Hi, I'm a bit worried about my {things} and need some help.",
-                "Hello, I need help with my {things}, I hope it's not complicated.",
-            ),
-            ("Sorry, there's one more thing.", "I also need one more thing, if that's okay."),
-        ),
-        Tone(
-            "frustrated",
-            "You are frustrated after a long day but stay polite.",
-            ("Hi. I hope this is quick.", "Hello. I've had a long day, so let's sort this out."),
-            ("Yes, fine, go ahead.", "Yes. Please just do it."),
-            ("Okay.", "Fine, thanks."),
-            ("No, that's all. Thanks.", "That's it. Thank you."),
-            ("Ugh, sorry, my mistake.", "Sorry, I mixed that up."),
-            ("Hi. I need to sort something out with my {things}.", "I have an issue with my {things}."),
-            ("And another thing.", "One more thing."),
-        ),
-        Tone(
-            "formal",
-            "You are formal and precise in how you write.",
-            ("Good afternoon.", "Good day."),
-            ("Yes, I confirm. Please proceed.", "Yes, that is correct. Kindly proceed."),
-            ("Thank you.", "Much appreciated."),
-            ("That will be all. Thank you for your assistance.", "Nothing further. Thank you."),
-            ("My apologies, I misspoke.", "I beg your pardon, that was an error."),
-            (
-                "Good afternoon. I require assistance with my {things}.",
-                "Good day. I would like help regarding my {things}.",
-            ),
-            ("I have a further request.", "There is one additional matter."),
-        ),
-        Tone(
-            "non_technical",
-            "You are not very comfortable with technology and appreciate simple explanations.",
-            (
-                "Hello, I'm not very good with these things, I hope you can help.",
-                "Hi, my grandson usually does this for me.",
-            ),
-            ("Yes, that sounds right to me. Please go ahead.", "Yes, please do that."),
-            ("Thank you, dear.", "Oh good, thank you."),
-            ("No, that's all. Thank you for being so patient!", "That's everything. Thank you kindly."),
-            ("Oh dear, I got that wrong.", "Sorry, I misread my notes."),
-            (
-                "Hello, I need some help with my {things}, I'm not sure how this works.",
-                "Hi, could you help me with my {things}?",
-            ),
-            ("Oh, there's one more thing.", "I almost forgot, there's something else."),
-        ),
-    ]
-}
+TONES: dict[str, Tone] = {name: Tone(name, **fields) for name, fields in _S["user"]["tones"].items()}
 
-VERBOSITY_FILLERS: dict[str, tuple[str, ...]] = {
-    "terse": (),
-    "normal": (),
-    "chatty": (
-        "I've been meaning to sort this out for a while.",
-        "I hope this isn't too much trouble.",
-        "I really appreciate you taking the time.",
-        "I wanted to get this done before the weekend.",
-    ),
-}
+VERBOSITY_FILLERS: dict[str, tuple[str, ...]] = _S["user"]["verbosity_fillers"]
 
-ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth")
+ORDINALS: tuple[str, ...] = _S["user"]["ordinals"]
 
 
 # -- larger pools, drawn per variant ------------------------------------------------------
 # A confirmation is "<yes>, <go>." : every <yes> says yes (the checker requires it), every
 # <go> approves the action just proposed and nothing else.
-_YES: dict[str, tuple[str, ...]] = {
-    "neutral": (
-        "Yes",
-        "Yes, that's right",
-        "Yes, that's correct",
-        "Yes, correct",
-        "Yes, that looks right",
-        "Yes, that all checks out",
-        "Yes please",
-        "Yes, that matches",
-    ),
-    "friendly": (
-        "Yes",
-        "Oh yes",
-        "Yes, perfect",
-        "Yes, lovely",
-        "Yes, that all looks right",
-        "Yes, wonderful",
-        "Yes, sounds great",
-        "Yes, that's exactly it",
-    ),
-    "busy": ("Yes", "Yes, correct", "Yes, right", "Yes, fine", "Yes, confirmed", "Yes, all good"),
-    "anxious": (
-        "Yes",
-        "Yes, I think so",
-        "Okay, yes",
-        "Yes, that sounds right",
-        "Yes, I checked and it's right",
-        "Yes, I believe that's correct",
-        "Yes, that's what I meant",
-    ),
-    "frustrated": ("Yes", "Yes, fine", "Yes, finally", "Yes, that's it", "Yes, right", "Yes, that's what I said"),
-    "formal": (
-        "Yes",
-        "Yes, that is correct",
-        "Yes, I confirm",
-        "Yes, that is accurate",
-        "Yes, those details are correct",
-        "Yes, indeed",
-    ),
-    "non_technical": (
-        "Yes",
-        "Yes, I think that's right",
-        "Oh yes",
-        "Yes, that sounds right to me",
-        "Yes, dear",
-        "Yes, that's what I wanted",
-    ),
-}
-_GO: dict[str, tuple[str, ...]] = {
-    "neutral": (
-        "please go ahead",
-        "please proceed",
-        "go ahead with it",
-        "you can do that",
-        "please do it",
-        "that works for me",
-        "let's do it",
-        "please make the change",
-        "you can go ahead",
-    ),
-    "friendly": (
-        "please go ahead, thank you",
-        "please do that",
-        "go right ahead",
-        "that would be great",
-        "please make it happen",
-        "let's do it",
-        "thanks so much, go ahead",
-    ),
-    "busy": ("go ahead", "proceed", "do it", "go", "make the change", "please proceed"),
-    "anxious": (
-        "please go ahead",
-        "please proceed",
-        "I'm okay with that, go ahead",
-        "please do it carefully",
-        "you can make the change",
-        "I'm ready, go ahead",
-    ),
-    "frustrated": (
-        "just do it",
-        "go ahead",
-        "please proceed",
-        "get it done, please",
-        "go on then",
-        "let's get this over with",
-    ),
-    "formal": (
-        "kindly proceed",
-        "please proceed",
-        "you may proceed",
-        "please carry on",
-        "I authorise the change",
-        "please go ahead with it",
-    ),
-    "non_technical": (
-        "please go ahead",
-        "please do that for me",
-        "go ahead, dear",
-        "do whatever is needed",
-        "please do it",
-        "that's fine by me",
-    ),
-}
+_YES: dict[str, tuple[str, ...]] = _S["user"]["yes"]
+_GO: dict[str, tuple[str, ...]] = _S["user"]["go"]
 # A closing is "<done>, <thanks>" + an ending.
-_DONE: dict[str, tuple[str, ...]] = {
-    "neutral": (
-        "No, that's all",
-        "That's everything",
-        "Nothing else",
-        "No, that covers it",
-        "That's all I needed",
-        "No, I'm all set",
-        "That's it for today",
-    ),
-    "friendly": (
-        "No, that's everything",
-        "That's all for today",
-        "Nope, that's it",
-        "That's all I needed",
-        "I'm all sorted now",
-        "No, you've covered it all",
-    ),
-    "busy": ("That's all", "No, that's it", "Done", "Nothing else", "All set"),
-    "anxious": (
-        "No, that's everything",
-        "I think that's all",
-        "That should be everything",
-        "No, I think I'm done",
-        "That's all I needed",
-    ),
-    "frustrated": ("No, that's all", "That's it", "Nothing else", "No, we're done", "That's everything"),
-    "formal": (
-        "That will be all",
-        "Nothing further",
-        "That concludes my requests",
-        "No, that is everything",
-        "I have nothing further",
-    ),
-    "non_technical": (
-        "No, that's all",
-        "That's everything",
-        "I think that's all I needed",
-        "No, that's it, dear",
-        "Nothing else",
-    ),
-}
-_THANKS: dict[str, tuple[str, ...]] = {
-    "neutral": ("thank you", "thanks", "thanks for your help", "thank you for the help", "appreciate it"),
-    "friendly": (
-        "thanks so much for your help",
-        "you've been very helpful, thank you",
-        "thank you so much",
-        "you've made my day, thanks",
-        "thanks a million",
-    ),
-    "busy": ("thanks", "thank you", "appreciated"),
-    "anxious": (
-        "thank you for your patience",
-        "thanks for bearing with me",
-        "thank you, that's a relief",
-        "thanks for checking everything",
-    ),
-    "frustrated": ("thanks", "thank you", "thanks for sorting it out", "I appreciate it"),
-    "formal": ("thank you for your assistance", "much appreciated", "thank you kindly", "I appreciate your help"),
-    "non_technical": (
-        "thank you for being so patient",
-        "thank you kindly",
-        "thank you, dear",
-        "you've been a great help",
-    ),
-}
-UNKNOWN = (
-    "Sorry, I don't have that information.",
-    "I'm afraid I don't know that.",
-    "I don't have that detail to hand, sorry.",
-    "Hmm, I'm not sure about that.",
-    "That I don't know, sorry.",
-    "I couldn't tell you, I'm afraid.",
-    "Sorry, I don't know.",
-)
-INTROS = (
-    "I have a few things to sort out.",
-    "There are a few things I need.",
-    "I need help with several things.",
-    "I've got a couple of things to take care of.",
-    "A few things today, if that's okay.",
-    "I have more than one request.",
-    "Let me list what I need.",
-)
-CONNECTOR_STYLES: tuple[tuple[str, ...], ...] = (
-    ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth"),
-    ("To start", "Then", "After that", "Also", "On top of that", "Besides that", "Next", "And"),
-    ("For one", "Also", "Plus", "And", "Then", "Also", "And", "Lastly"),
-    ("Firstly", "Secondly", "Thirdly", "Fourthly", "Fifthly", "Sixthly", "Seventhly", "Eighthly"),
-)
+_DONE: dict[str, tuple[str, ...]] = _S["user"]["done"]
+_THANKS: dict[str, tuple[str, ...]] = _S["user"]["thanks"]
+UNKNOWN: tuple[str, ...] = _S["user"]["unknown"]
+INTROS: tuple[str, ...] = _S["user"]["intros"]
+CONNECTOR_STYLES: tuple[tuple[str, ...], ...] = _S["user"]["connector_styles"]
 # Lead-ins ending in ':' or ',' open the request's own sentence, so the pair reads as one sentence.
-MORE = (
-    "There's one more thing:",
-    "I also need something else:",
-    "Something else, too:",
-    "One other thing:",
-    "I have another request:",
-    "While I'm here,",
-    "Next,",
-    "Also,",
-    "And then,",
-    "Another thing:",
-    "Before I forget,",
-    "On top of that,",
-    "One last thing:",
-    "Oh, and",
-    "Plus,",
-)
+MORE: tuple[str, ...] = _S["user"]["more"]
 
 
-_HELLO: dict[str, tuple[str, ...]] = {
-    "neutral": (
-        "Hi.",
-        "Hello.",
-        "Hi there.",
-        "Good morning.",
-        "Hello there.",
-        "Hi, good afternoon.",
-        "Hey.",
-        "Good evening.",
-    ),
-    "friendly": (
-        "Hi there!",
-        "Hello! Hope your day is going well.",
-        "Hey, good morning!",
-        "Hi, lovely to talk to you!",
-        "Hello, hope you're having a nice day!",
-        "Hi! Thanks for picking up.",
-    ),
-    "busy": ("Hi.", "", "Morning.", "Hello.", "Hey."),
-    "anxious": (
-        "Hi, I hope you can help me.",
-        "Hello, I'm a little worried about this, can you help?",
-        "Hi, sorry to bother you.",
-        "Hello, I hope I'm in the right place.",
-        "Hi, I'm a bit nervous about this.",
-    ),
-    "frustrated": (
-        "Hi. I hope this is quick.",
-        "Hello. I've had a long day, so let's sort this out.",
-        "Hi. This is my second try today.",
-        "Hello. Let's get this done.",
-        "Hi.",
-    ),
-    "formal": (
-        "Good afternoon.",
-        "Good day.",
-        "Good morning.",
-        "Good evening.",
-        "Greetings.",
-        "Hello, good afternoon.",
-    ),
-    "non_technical": (
-        "Hello, I'm not very good with these things, I hope you can help.",
-        "Hi, my grandson usually does this for me.",
-        "Hello, dear, I hope you can help me.",
-        "Hi, I'm not sure I'm doing this right.",
-        "Hello, this computer business confuses me.",
-    ),
-}
-_FIX = (
-    "My {label} is actually {right}.",
-    "The right {label} is {right}.",
-    "It should be {right}.",
-    "Let me try again: my {label} is {right}.",
-    "I meant {right}.",
-    "The correct {label} is {right}.",
-    "Please try {right} instead.",
-    "Try {right}, that's the right one.",
-)
+_HELLO: dict[str, tuple[str, ...]] = _S["user"]["hello"]
+_FIX: tuple[str, ...] = _S["user"]["fix"]
 
 
 def hello(tone: str, rng: random.Random) -> str:
     """A greeting in ``tone`` (may be empty for a busy user)."""
-    return rng.choice(_HELLO[tone])
+    return pick(rng, _HELLO[tone])
 
 
 def identity_fix(label: str, right: str, rng: random.Random) -> str:
     """The sentence that corrects a mistyped identification detail."""
-    return rng.choice(_FIX).format(label=label, right=right)
+    return pick(rng, _FIX, label=label, right=right)
 
 
 def confirmations(tone: str, rng: random.Random, k: int = 6) -> list[str]:
@@ -494,7 +129,7 @@ def confirmations(tone: str, rng: random.Random, k: int = 6) -> list[str]:
 def closing(tone: str, rng: random.Random) -> str:
     """One closing line in ``tone`` (the ###STOP### marker is added by the caller)."""
     end = "!" if tone in ("friendly", "anxious", "non_technical") and rng.random() < 0.5 else "."
-    return f"{rng.choice(_DONE[tone])}, {rng.choice(_THANKS[tone])}{end}"
+    return f"{pick(rng, _DONE[tone])}, {pick(rng, _THANKS[tone])}{end}"
 
 
 def more_leads(tone: str, rng: random.Random, k: int = 4) -> list[str]:

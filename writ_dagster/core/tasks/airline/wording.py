@@ -8,8 +8,12 @@ import random
 from typing import Any
 
 from writ_dagster.core.domains.entities import describe_payment
-from writ_dagster.core.domains.wording import Wording, choose, join
+from writ_dagster.core.domains.wording import Wording, join
 from writ_dagster.core.language import formats
+from writ_dagster.core.language.pools import pick, pools
+
+# The pools are data: the "wording" section of this folder's phrases.yaml.
+_W = pools(__name__.rpartition(".")[0])["wording"]
 
 
 def _flights(flights: list[dict[str, Any]]) -> str:
@@ -92,47 +96,10 @@ class AirlineWording(Wording):
                 new_id = None
             if not new_id:
                 return "Your new reservation is booked."
-            return choose(
-                rng,
-                [
-                    f"Your new reservation {new_id} is booked.",
-                    f"You're booked: reservation {new_id}.",
-                    f"The booking went through; your reservation id is {new_id}.",
-                    f"Done! Your new reservation is {new_id}.",
-                ],
-            )
-        summaries = {
-            "cancel_reservation": [
-                f"Reservation {rid} has been cancelled.",
-                f"I've cancelled reservation {rid}.",
-                f"Reservation {rid} is now cancelled.",
-                f"The cancellation of {rid} went through.",
-            ],
-            "update_reservation_baggages": [
-                f"The baggage on reservation {rid} has been updated.",
-                f"I've updated the bags on reservation {rid}.",
-                f"Reservation {rid} now has the new baggage allowance.",
-                f"The bags have been added to reservation {rid}.",
-            ],
-            "update_reservation_flights": [
-                f"Reservation {rid} has been updated.",
-                f"I've updated reservation {rid}.",
-                f"The change to reservation {rid} went through.",
-                f"Reservation {rid} now reflects the change.",
-            ],
-            "update_reservation_passengers": [
-                f"The passenger details on reservation {rid} have been updated.",
-                f"I've updated the passengers on reservation {rid}.",
-                f"Reservation {rid} now has the new passenger details.",
-            ],
-            "send_certificate": [
-                "The travel certificate has been issued to your account.",
-                "I've added the travel certificate to your account.",
-                "The certificate is now in your account.",
-            ],
-        }
+            return pick(rng, _W["done_summary"]["booked"], new_id=new_id)
+        summaries = _W["done_summary"]["done"]
         if name in summaries:
-            return choose(rng, summaries[name])
+            return pick(rng, summaries[name], rid=rid)
         return super().done_summary(name, args, output, rng)
 
     def subject(self, name: str, args: dict[str, Any]) -> str:
@@ -158,52 +125,19 @@ class AirlineWording(Wording):
         """A sentence stating an amount of an airline write."""
         v = value
         if name == "book_reservation":
-            return choose(
-                rng,
-                [
-                    f"The total price is {v}.",
-                    f"The total comes to {v}.",
-                    f"In total that is {v}.",
-                    f"The booking costs {v} altogether.",
-                ],
-            )
+            return pick(rng, _W["figure_sentence"]["book_reservation"], v=v)
         if name == "update_reservation_flights":
             if sign == "-":
-                return choose(
-                    rng,
-                    [
-                        f"You will be refunded {v} for the fare difference.",
-                        f"The fare difference of {v} will be refunded to you.",
-                        f"You'll get {v} back for the fare difference.",
-                    ],
-                )
+                return pick(rng, _W["figure_sentence"]["update_reservation_flights_refund"], v=v)
             if sign == "+":
-                return choose(
-                    rng,
-                    [
-                        f"The fare difference of {v} will be charged.",
-                        f"There is a fare difference of {v} to pay.",
-                        f"You'll be charged {v} for the fare difference.",
-                    ],
-                )
+                return pick(rng, _W["figure_sentence"]["update_reservation_flights_charge"], v=v)
             return f"The fare difference is {v}."
         if name == "cancel_reservation":
-            return choose(
-                rng,
-                [
-                    f"You will receive a refund of {v}.",
-                    f"The refund will be {v}.",
-                    f"You'll get {v} back.",
-                    f"{v} will be refunded to you.",
-                ],
-            )
+            return pick(rng, _W["figure_sentence"]["cancel_reservation"], v=v)
         if name == "update_reservation_baggages":
-            return choose(
-                rng,
-                [f"The fee for the extra bags is {v}.", f"The extra bags cost {v}.", f"There is a baggage fee of {v}."],
-            )
+            return pick(rng, _W["figure_sentence"]["update_reservation_baggages"], v=v)
         if name == "send_certificate":
-            return choose(rng, [f"The certificate will be worth {v}.", f"The certificate is for {v}."])
+            return pick(rng, _W["figure_sentence"]["send_certificate"], v=v)
         return super().figure_sentence(name, sign, value, rng)
 
 

@@ -7,7 +7,11 @@ import random
 from typing import Any
 
 from writ_dagster.core.domains.entities import describe_item, describe_payment, item_info
-from writ_dagster.core.domains.wording import Wording, choose, join
+from writ_dagster.core.domains.wording import Wording, join
+from writ_dagster.core.language.pools import pick, pools
+
+# The pools are data: the "wording" section of this folder's phrases.yaml.
+_W = pools(__name__.rpartition(".")[0])["wording"]
 
 _ITEM_CHANGES = ("modify_pending_order_items", "exchange_delivered_order_items")
 
@@ -62,70 +66,16 @@ class RetailWording(Wording):
     def write_reminder(self, name: str, rng: random.Random | None = None) -> str:
         """Item changes can be made once per order: say so with the confirmation."""
         if name in _ITEM_CHANGES:
-            return choose(
-                rng,
-                [
-                    "Please note this can only be done once for this order, so make sure these are all the items "
-                    "you want to change.",
-                    "Keep in mind that an order's items can be changed only once, so please check this covers every "
-                    "item you want changed.",
-                    "One thing to know: this can be done a single time per order, so nothing else in it can be "
-                    "changed afterwards.",
-                    "Just so you know, items of an order can only be changed once; after this, no further item "
-                    "changes are possible on it.",
-                ],
-            )
+            return pick(rng, _W["write_reminder"]["say"])
         return super().write_reminder(name, rng)
 
     def done_summary(self, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:
         """What the agent says once a write has gone through."""
         oid = args.get("order_id")
-        mail = choose(
-            rng,
-            [
-                "you'll receive an email with instructions for sending the items back",
-                "an email with instructions for sending the items back is on its way",
-                "you'll get an email explaining how to send the items back",
-            ],
-        )
-        summaries = {
-            "cancel_pending_order": [
-                f"Order {oid} has been cancelled.",
-                f"I've cancelled order {oid}.",
-                f"Order {oid} is now cancelled.",
-                f"The cancellation of order {oid} went through.",
-            ],
-            "modify_pending_order_address": [
-                f"The shipping address of order {oid} has been updated.",
-                f"Order {oid} will now ship to the new address.",
-                f"I've changed the shipping address on order {oid}.",
-            ],
-            "modify_user_address": [
-                "Your default address has been updated.",
-                "I've updated your default address.",
-                "Your account now has the new default address.",
-            ],
-            "modify_pending_order_payment": [
-                f"The payment method of order {oid} has been updated.",
-                f"Order {oid} is now paid with the new method.",
-                f"I've switched the payment method on order {oid}.",
-            ],
-            "modify_pending_order_items": [
-                f"The items in order {oid} have been modified.",
-                f"I've updated the items in order {oid}.",
-                f"Order {oid} now has the new items.",
-            ],
-            "exchange_delivered_order_items": [
-                f"The exchange for order {oid} has been requested; {mail}.",
-                f"I've requested the exchange for order {oid}; {mail}.",
-            ],
-            "return_delivered_order_items": [
-                f"The return for order {oid} has been requested; {mail}.",
-                f"I've set up the return for order {oid}; {mail}.",
-            ],
-        }
+        mail = pick(rng, _W["done_summary"]["mail"])
+        summaries = _W["done_summary"]["done"]
         if name in summaries:
-            return choose(rng, summaries[name])
+            return pick(rng, summaries[name], mail=mail, oid=oid)
         return super().done_summary(name, args, output, rng)
 
     def subject(self, name: str, args: dict[str, Any]) -> str:
@@ -147,44 +97,17 @@ class RetailWording(Wording):
         """A sentence stating an amount of a retail write."""
         v = value
         if name == "cancel_pending_order":
-            return choose(
-                rng,
-                [
-                    f"The refund of {v} will go back to the original payment method.",
-                    f"You'll get {v} back on the original payment method.",
-                    f"{v} will be refunded to the payment method you used.",
-                ],
-            )
+            return pick(rng, _W["figure_sentence"]["cancel_pending_order"], v=v)
         if name == "return_delivered_order_items":
-            return choose(rng, [f"The refund will be {v}.", f"You'll be refunded {v}.", f"The refund comes to {v}."])
+            return pick(rng, _W["figure_sentence"]["return_delivered_order_items"], v=v)
         if name in _ITEM_CHANGES:
             if sign == "-":
-                return choose(
-                    rng,
-                    [
-                        f"You will be refunded the price difference of {v}.",
-                        f"The price difference of {v} comes back to you.",
-                        f"You'll get {v} back for the price difference.",
-                    ],
-                )
+                return pick(rng, _W["figure_sentence"]["item_change_refund"], v=v)
             if sign == "+":
-                return choose(
-                    rng,
-                    [
-                        f"The price difference of {v} will be charged.",
-                        f"There is a price difference of {v} to pay.",
-                        f"You'll be charged {v} for the difference.",
-                    ],
-                )
+                return pick(rng, _W["figure_sentence"]["item_change_charge"], v=v)
             return f"The price difference is {v}."
         if name == "modify_pending_order_payment":
-            return choose(
-                rng,
-                [
-                    f"The order total of {v} will be charged to the new payment method.",
-                    f"The new payment method will be charged the order total of {v}.",
-                ],
-            )
+            return pick(rng, _W["figure_sentence"]["modify_pending_order_payment"], v=v)
         return super().figure_sentence(name, sign, value, rng)
 
 
