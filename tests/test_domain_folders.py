@@ -35,13 +35,20 @@ PACKAGE = Path(__file__).resolve().parent.parent / "writ_dagster"
 SHARED_KIND = ToolType.GENERIC
 
 
+def _user_tools(name: str) -> list[str]:
+    """The tools a domain's user holds (telecom's user acts on their own phone); none for most domains."""
+    try:
+        return [tool.name for tool in get_domain(name).environment().get_user_tools()]
+    except Exception:  # noqa: BLE001 - as tau2's own run_task: a domain without user tools raises
+        return []
+
+
 def _domain_tools() -> dict[str, str]:
-    """Every tool of a WRIT domain that is the domain's own, with the domain it belongs to."""
+    """Every tool of a WRIT domain that is the domain's own, the agent's and the user's, with its domain."""
     return {
-        tool.name: name
+        tool: name
         for name in WRIT_DOMAINS
-        for tool in get_domain(name).tools.values()
-        if tool.type != SHARED_KIND
+        for tool in [t.name for t in get_domain(name).tools.values() if t.type != SHARED_KIND] + _user_tools(name)
     }
 
 

@@ -13,13 +13,15 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
+from writ_dagster.core.domains.pack import pack_of
+from writ_dagster.core.domains.registry import WRIT_DOMAINS, get_domain
 from writ_dagster.core.tasks.models import Comparison, TaskRecord
 from writ_dagster.core.tasks.variety import mask
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z<#$])")
-_WRITE_HINTS = ("book_", "cancel_", "modify_", "update_", "exchange_", "return_", "send_", "transfer_")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -49,8 +51,17 @@ def most_repeated(sentences: Sequence[str], n: int = 10) -> list[tuple[str, int]
     return Counter(mask(s) for s in sentences).most_common(n)
 
 
+@lru_cache(maxsize=1)
+def _domains_writes() -> tuple[frozenset[str], tuple[str, ...]]:
+    """The write tools of every WRIT domain (tau2's own tool kinds) and the argument names that name the
+    record a write acts on (each domain's pack), in domain order: the messages alone do not say their domain."""
+    domains = [get_domain(name) for name in WRIT_DOMAINS]
+    writes = frozenset(tool for d in domains for tool in d.write_tools)
+    return writes, tuple(dict.fromkeys(key for d in domains for key in pack_of(d).target_keys))
+
+
 def _is_write(name: str) -> bool:
-    return name.startswith(_WRITE_HINTS) and not name.startswith("transfer_to_human")
+    return name in _domains_writes()[0]
 
 
 def call_parts(call: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -84,9 +95,10 @@ def write_turns(messages: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any]
 def names_set_aside(messages: Sequence[dict[str, Any]]) -> bool:
     """Whether, before some write, the agent named a record it read but the write does not act on.
 
-    Needs no record of the comparison: the candidates are the reservation and order ids the
-    conversation's reads looked up, minus the ids in the write's own arguments.
+    Needs no record of the comparison: the candidates are the record ids (a reservation's, an order's)
+    the conversation's reads looked up, minus the ids in the write's own arguments.
     """
+    keys = _domains_writes()[1]
     read_ids: set[str] = set()
     said: list[str] = []
     for m in messages:
@@ -96,7 +108,7 @@ def names_set_aside(messages: Sequence[dict[str, Any]]) -> bool:
             said.append(str(m["content"]))
         for call in m.get("tool_calls") or []:
             name, args = call_parts(call)
-            ids = {str(args[k]) for k in ("reservation_id", "order_id") if args.get(k)}
+            ids = {str(args[k]) for k in keys if args.get(k)}
             if not _is_write(name):
                 read_ids |= ids
                 continue
