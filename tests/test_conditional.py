@@ -13,8 +13,9 @@ from writ_testing import tau2_reward_of_record
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, gold_messages, simulation_run
+from writ_dagster.core.language.formats import money as spoken_money
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
-from writ_dagster.core.tasks.blueprints import figure_text, spoken_money
+from writ_dagster.core.tasks.blueprints import figure_text
 from writ_dagster.core.tasks.conditions import MIN_GAP
 from writ_dagster.core.tasks.models import Condition, SynthesisConfig, TaskRecord
 from writ_dagster.core.tasks.synthesis import Synthesizer, closing_message

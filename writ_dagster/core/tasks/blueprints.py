@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.instructions import Request
 from writ_dagster.core.tasks.models import Burden, Candidate, Comparison, Condition
 
@@ -125,10 +124,6 @@ class RefusalBlueprint(Protocol):
     name: str
 
     def refuse(self, ctx: "ComposeContext") -> Refusal: ...
-
-
-# The one money formatter (core.language.formats), under the name synthesis still imports it by.
-spoken_money = formats.money
 
 
 def figure_text(value: float) -> str:

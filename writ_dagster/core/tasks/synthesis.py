@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence, TypeVar, cast
 from writ_dagster.core.domains.pack import BLUEPRINT_LISTS, PartKind, pack_of
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
+from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.blueprints import (
     Call,
     ComposeContext,
@@ -23,7 +24,6 @@ from writ_dagster.core.tasks.blueprints import (
     Identity,
     Refusal,
     Skip,
-    spoken_money,
 )
 from writ_dagster.core.tasks.change_of_mind import draw_change_of_mind
 from writ_dagster.core.tasks.compose_intent import intent_of
@@ -691,14 +691,14 @@ MAX_FORCED = 20  # attempts at a family's owed tasks before the batch gives up o
 def _condition_note(c: Condition) -> str:
     """The purpose's words for a conditional request and the branch the DB took."""
     side = "under" if c.kind == "cost" else "at least"
-    return f", only if {c.what} is {side} {spoken_money(c.limit)}: it is {spoken_money(c.figure)}, so " + (
+    return f", only if {c.what} is {side} {formats.money(c.limit)}: it is {formats.money(c.figure)}, so " + (
         "its write is made" if c.holds else "nothing is changed"
     )
 
 
 def _condition_assertion(action: str, c: Condition) -> str:
     """What an LLM judge checks of a conditional request (read only when reward_basis asks for it)."""
-    return f"The agent tells the user that {c.what} is {spoken_money(c.figure)} and, as the user asked, " + (
+    return f"The agent tells the user that {c.what} is {formats.money(c.figure)} and, as the user asked, " + (
         f"goes on to {action}." if c.holds else f"does not {action}."
     )
 
