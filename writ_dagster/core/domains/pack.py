@@ -64,6 +64,13 @@ class DomainPack:
     """Entity table -> how a user names one record of it ("reservations" -> "reservation"); a change of
     mind is about one record of these tables."""
 
+    owned_tables: ClassVar[Mapping[str, str]] = {"user_id": "users"}
+    """Argument name -> the table whose records belong to one user ("reservation_id" -> "reservations"):
+    decontamination keeps a task off the records a τ²-bench task uses."""
+
+    id_pattern: ClassVar[str] = r"(?!)"
+    """How an id of those records looks in a task's text, a regular expression (by default none is found)."""
+
     take_back: ClassVar[Mapping[str, TakeBack]] = {}
     """Blueprint name -> how taking its write back is said; the blueprints a change of mind draws from."""
 

@@ -19,7 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from writ_dagster.core.domains.registry import Domain
+from writ_dagster.core.domains.pack import pack_of
+from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.tau2_adapter import Task
 
 Signature = tuple[str | None, frozenset[str]]
@@ -67,9 +68,6 @@ def write_digest(name: str, arguments: dict[str, Any]) -> str:
 
 BUNDLED_SIGNATURES = "upstream_signatures.json"
 AvoidScope = Literal["test", "base"]
-# DB tables whose records belong to one user: a task must not touch those a benchmark task uses.
-OWNED_TABLES = {"user_id": "users", "reservation_id": "reservations", "order_id": "orders"}
-_MENTION = re.compile(r"#W\d+|\b[A-Z0-9]{6}\b|\b[a-z]+_[a-z]+_\d+\b")
 
 
 def _bundle() -> dict[str, Any]:
@@ -123,11 +121,10 @@ class BaseTaskIndex:
             hits = self.writes.get(write_digest(name, args))
             if hits:
                 return "write equals a τ²-bench gold write", f"{name}: {', '.join(hits)}"
+        # DB tables whose records belong to one user: a task must not touch those a benchmark task uses.
+        owned = pack_of(get_domain(self.domain)).owned_tables
         used = set(entities) | {
-            f"{OWNED_TABLES[k]}:{v}"
-            for _, a in writes
-            for k, v in a.items()
-            if k in OWNED_TABLES and isinstance(v, str)
+            f"{owned[k]}:{v}" for _, a in writes for k, v in a.items() if k in owned and isinstance(v, str)
         }
         clash = sorted(used & self.avoided)
         if clash:
@@ -136,7 +133,10 @@ class BaseTaskIndex:
 
 
 def task_entities(domain: Domain, task: Task) -> set[str]:
-    """Users, reservations and orders a task names, in its gold actions or its instruction, with their owners."""
+    """The records a task names that belong to one user (the pack's ``owned_tables``: users, reservations,
+    orders), in its gold actions or its instruction, with their owners."""
+    pack = pack_of(domain)
+    mention = re.compile(pack.id_pattern)
     tables = domain.base.tables
     out: set[str] = set()
     texts: list[str] = []
@@ -146,8 +146,8 @@ def task_entities(domain: Domain, task: Task) -> set[str]:
     if task.user_scenario is not None:
         texts.append(str(task.user_scenario.instructions))
     for text in texts:
-        for token in _MENTION.findall(text):
-            for key, table in OWNED_TABLES.items():
+        for token in mention.findall(text):
+            for table in pack.owned_tables.values():
                 rows = tables.get(table, {})
                 if token in rows:
                     out.add(f"{table}:{token}")

@@ -14,6 +14,8 @@ class AirlinePack(DomainPack):
     part_kinds = frozenset(PART_KINDS)
     target_keys = ("reservation_id",)
     record_words = {"reservations": "reservation"}
+    owned_tables = {"user_id": "users", "reservation_id": "reservations"}
+    id_pattern = r"\b[A-Z0-9]{6}\b|\b[a-z]+_[a-z]+_\d+\b"  # a reservation "VD4VDF", a user "mia_li_3668"
     # A change of mind: cancel, bags, cabin, a flight or a passenger, taken back for another of them.
     take_back = {
         "cancel_reservation": TakeBack("cancel {x}", "the cancellation"),

@@ -16,6 +16,8 @@ class RetailPack(DomainPack):
     part_kinds = frozenset(PART_KINDS)
     target_keys = ("order_id",)
     record_words = {"orders": "order"}
+    owned_tables = {"user_id": "users", "order_id": "orders"}
+    id_pattern = r"#W\d+|\b[a-z]+_[a-z]+_\d+\b"  # an order "#W2378156", a user "yusuf_rossi_9620"
     # A change of mind: the writes on one existing order (not the default address).
     take_back = {
         "cancel_pending_order": TakeBack("cancel {x}", "the cancellation"),
