@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from writ_dagster.core.tau2_adapter import Environment, Task, ToolType
 
 # The domains WRIT synthesizes for: tau2's environment module and the package of this
-# project holding the domain's composer and wording (a new domain is one such folder).
+# project holding the domain's pack, composer and wording (a new domain is one such folder).
 _BUILTIN: dict[str, tuple[str, str]] = {
     "airline": ("tau2.domains.airline.environment", "writ_dagster.core.tasks.airline"),
     "retail": ("tau2.domains.retail.environment", "writ_dagster.core.tasks.retail"),
@@ -56,7 +56,7 @@ class Domain:
     name: str
     environment_factory: Callable[..., Environment]
     tasks_loader: Callable[[str | None], list[Task]]
-    package: str | None = None  # where this domain's composer and wording live, if anywhere
+    package: str | None = None  # where this domain's pack, composer and wording live, if anywhere
     _extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -90,7 +90,7 @@ class Domain:
         return frozenset(self.tool_names(ToolType.WRITE))
 
     def part(self, name: str) -> ModuleType | None:
-        """This domain's module ``name`` (``composer``, ``wording``) from its package; None if it has none."""
+        """This domain's module ``name`` (``pack``, ``composer``, ``wording``) from its package; None if it has none."""
         if self.package is None:
             return None
         try:
@@ -132,8 +132,9 @@ def register_domain(
 ) -> Domain:
     """Register a tau2-style domain under ``name`` (replacing any earlier one).
 
-    ``package`` names a package with the domain's ``composer`` (and optionally ``wording``)
-    modules; without one, register a composer with ``tasks.composers.register_composer``.
+    ``package`` names a package with the domain's ``composer`` (and optionally ``pack`` and
+    ``wording``) modules, as ``docs/layout.md`` lists them; without one, register a composer with
+    ``tasks.composers.register_composer`` (the domain then has the generic pack: plain writes only).
     """
     domain = Domain(name, environment_factory, tasks_loader, package)
     _REGISTRY[name] = domain
