@@ -18,11 +18,15 @@ from typing import Any
 from writ_dagster.core.domains.pack import pack_of
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
 from writ_dagster.core.language import formats
+from writ_dagster.core.language.pools import shared
 from writ_dagster.core.simulation.backends import ScriptedBackend
 from writ_dagster.core.simulation.protocol import TRANSFER, ConversationView, Reply
 from writ_dagster.core.users.models import UserScript
 from writ_dagster.core.users.outline import TaskOutline, outline_task
 from writ_dagster.core.users.phrasing import lower_first
+
+# The pools are data: the "scripted_user" section of core/language/phrases.yaml.
+_S = shared()
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("identity_not_found", re.compile(r"couldn't find|could not find|not found|double-check", re.I)),
@@ -38,41 +42,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-_ACCEPT = (
-    "I see, that's a shame, but I understand.",
-    "Okay, I understand.",
-    "Fair enough, thanks for explaining.",
-    "Alright, if the policy doesn't allow it, I'll leave it.",
-    "Oh well, I understand.",
-)
+_ACCEPT: tuple[str, ...] = _S["scripted_user"]["accept"]
 
 
-_GOT_IT = (
-    "Thanks, that's what I needed.",
-    "Great, thank you.",
-    "Perfect, thanks for checking.",
-    "Good to know, thanks.",
-)
-_LEAVE = (
-    "Okay, then leave it as it is, thanks.",
-    "Fine, no change then.",
-    "Alright, thanks for checking.",
-    "Okay, I'll keep it as it is then.",
-)
+_GOT_IT: tuple[str, ...] = _S["scripted_user"]["got_it"]
+_LEAVE: tuple[str, ...] = _S["scripted_user"]["leave"]
 # Taking a proposed write back; what the user wants instead follows in the same message.
-_TAKE_BACK = (
-    "Actually, no, I've changed my mind.",
-    "Hmm, on second thought, no, let's not do that.",
-    "Wait, no, I'd rather not after all.",
-    "No, actually, I've thought it over.",
-    "Sorry, no, I've changed my mind about that.",
-)
-_THANKS = (
-    "Okay, thank you, I'll hold.",
-    "Alright, I'll wait for them.",
-    "Thanks, I'll hold on.",
-    "Fine, I'll wait to be connected.",
-)
+_TAKE_BACK: tuple[str, ...] = _S["scripted_user"]["take_back"]
+_THANKS: tuple[str, ...] = _S["scripted_user"]["thanks"]
 
 
 STATE_KEY = "scripted_user"

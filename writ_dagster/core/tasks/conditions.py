@@ -15,8 +15,12 @@ import random
 from dataclasses import dataclass, replace
 
 from writ_dagster.core.language import formats
+from writ_dagster.core.language.pools import shared
 from writ_dagster.core.tasks.blueprints import Amount, Decision, figure_text
 from writ_dagster.core.tasks.models import Condition, PlanStep
+
+# The pools are data: the "conditions" section of core/language/phrases.yaml.
+_S = shared()
 
 # The limit is this far from the figure at least, and at most (as a share of the figure).
 MIN_GAP, MAX_GAP = 0.15, 0.6
@@ -25,28 +29,10 @@ MIN_FIGURE = 10.0  # a limit on a few dollars is not a condition anyone sets
 _STEPS = (1000, 500, 250, 100, 50, 25, 10, 5)
 
 # {what}: the figure ("the fee for the extra bags"); {t}: the limit ("$70"); {keep}: what the user does instead.
-_IF_COST = (
-    ", but only if {what} is under {t}",
-    ", but only if {what} comes to less than {t}",
-    ", as long as {what} stays below {t}",
-    ", but only if {what} is less than {t}",
-)
-_ELSE_COST = (
-    "; if it is more, you'd rather {keep}",
-    "; otherwise you'll {keep}",
-    "; if it costs more than that, you'll {keep}",
-)
-_IF_REFUND = (
-    ", but only if {what} is at least {t}",
-    ", but only if you get at least {t} back",
-    ", as long as {what} comes to {t} or more",
-    ", but only if {what} is {t} or more",
-)
-_ELSE_REFUND = (
-    "; if it is less, you'd rather {keep}",
-    "; otherwise you'll {keep}",
-    "; if you'd get less than that, you'll {keep}",
-)
+_IF_COST: tuple[str, ...] = _S["conditions"]["if_cost"]
+_ELSE_COST: tuple[str, ...] = _S["conditions"]["else_cost"]
+_IF_REFUND: tuple[str, ...] = _S["conditions"]["if_refund"]
+_ELSE_REFUND: tuple[str, ...] = _S["conditions"]["else_refund"]
 
 
 @dataclass

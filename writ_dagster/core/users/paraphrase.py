@@ -11,6 +11,11 @@ from __future__ import annotations
 import random
 import re
 
+from writ_dagster.core.language.pools import shared
+
+# The pools are data: the "paraphrase" section of core/language/phrases.yaml.
+_S = shared()
+
 _LEAD = r"(?:I'd like to get help to|I want to|I'd like to|I would like to|I need to|I'm calling to|I am hoping to)"
 # Request sentence shapes the instruction writer produces (after first-person rewriting).
 _SHAPES: list[re.Pattern[str]] = [
@@ -20,62 +25,10 @@ _SHAPES: list[re.Pattern[str]] = [
     re.compile(rf"^{_LEAD} (?P<a>.+?), since (?P<m>.+)\.$"),
     re.compile(rf"^{_LEAD} (?P<a>.+)\.$"),
 ]
-_WITH_MOTIVE = (
-    "I want to {a} because {m}.",
-    "Since {m}, I'd like to {a}.",
-    "{M}, so I need to {a}.",
-    "{M}, which is why I'm calling to {a}.",
-    "I'd like to {a}, since {m}.",
-    "{M}, so could you {a}?",
-    "As {m}, I'm hoping to {a}.",
-    "I need to {a}, because {m}.",
-    "{M}, so I was hoping you could {a}.",
-    "I'm looking to {a}, as {m}.",
-    "{M}; that's why I want to {a}.",
-    "Because {m}, I have to {a}.",
-)
-_PLAIN = (
-    "I want to {a}.",
-    "I'd like to {a}.",
-    "I need to {a}.",
-    "Could you {a}?",
-    "Can you help me {a}?",
-    "I'm hoping you can {a}.",
-    "I'm calling to {a}.",
-    "I'd like you to {a}.",
-    "Please {a}.",
-    "I was hoping to {a}.",
-    "What I need is to {a}.",
-    "I'm looking to {a}.",
-    "Would you be able to {a}?",
-    "I have to {a}.",
-)
+_WITH_MOTIVE: tuple[str, ...] = _S["paraphrase"]["with_motive"]
+_PLAIN: tuple[str, ...] = _S["paraphrase"]["plain"]
 # Interchangeable frame phrases: any member may stand for any other (none carries content).
-_SWAPS: list[tuple[str, ...]] = [
-    ("I want to be told", "I'd like to know", "please tell me", "I want to hear", "I need to know", "let me know"),
-    ("I want to", "I'd like to", "I need to", "I'm hoping to"),
-    (
-        "before I agree",
-        "before I say yes",
-        "before I decide",
-        "before I give the go-ahead",
-        "before I confirm",
-        "before agreeing",
-        "before deciding",
-        "before committing to anything",
-    ),
-    ("I'll pay with", "I'd like to pay with", "I want to use", "please use", "I'll use"),
-    ("I ask how much", "I'll ask how much", "I need to hear how much", "I want to find out how much"),
-    (
-        "The refund should go to",
-        "I want the refund to go to",
-        "Please send the refund to",
-        "Refund it to",
-        "Any refund goes to",
-    ),
-    ("my user id is", "my user ID is", "my user id's"),
-    ("my zip code is", "my zip is", "my ZIP code is"),
-]
+_SWAPS: tuple[tuple[str, ...], ...] = _S["paraphrase"]["swaps"]
 
 
 def _capital(text: str) -> str:
@@ -137,15 +90,7 @@ def _fit(match: re.Match[str], choice: str) -> str:
 
 
 _WHO = re.compile(r"(?:^|(?<=[.!?] ))(?:I am|This is|My name is) ([A-Z][a-z]+(?: [A-Z][a-z'-]+)+)\.")
-_WHO_SAID = (
-    "I am {n}.",
-    "I'm {n}.",
-    "This is {n}.",
-    "My name is {n}.",
-    "{n} here.",
-    "It's {n} speaking.",
-    "You're speaking with {n}.",
-)
+_WHO_SAID: tuple[str, ...] = _S["paraphrase"]["who_said"]
 
 
 def paraphrase_identity(text: str, rng: random.Random) -> str:

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from writ_dagster.core.domains.wording import wording_of
+from writ_dagster.core.language.pools import shared
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.tasks.synthesis import derive_seed
 from writ_dagster.core.users.check import check_script
@@ -38,21 +39,16 @@ from writ_dagster.core.users.phrasing import (
     to_first_person,
 )
 
+# The words are data: the "scripts" section of core/language/phrases.yaml.
+_S = shared()
+
 DISCLOSURES = ("all_at_once", "progressive", "on_request")
 OPENINGS = ("direct", "vague")
 VERBOSITIES = ("terse", "normal", "chatty")
 SLIPS = ("none", "identity", "readback")
 IDENTITY_LABELS = {"user_id": "user id", "email": "email address", "zip": "zip code"}
 # How each tone asks for what they want (the checker maps these back to "I want to").
-WANT = {
-    "neutral": "I'd like to",
-    "friendly": "I'd like to",
-    "anxious": "I'd like to",
-    "formal": "I would like to",
-    "non_technical": "I'd like to",
-    "busy": "I want to",
-    "frustrated": "I want to",
-}
+WANT: dict[str, str] = _S["scripts"]["want"]
 
 
 def make_scripts(record: TaskRecord, n_variants: int, seed: int) -> list[UserScript]:
@@ -346,11 +342,4 @@ def _scenario(
     return {"persona": persona, "instructions": instr}
 
 
-_DISCLOSURE_TEXT = {
-    "all_at_once": "In your first message, say who you are and state all of your requests together with the "
-    "details you know.",
-    "progressive": "Bring up one request at a time: start with the first, and raise the next one only after the "
-    "agent has taken care of the previous one.",
-    "on_request": "Say what you want, but give supporting details (such as payment method, bags, insurance, "
-    "passenger details or preferences) only when the agent asks for them.",
-}
+_DISCLOSURE_TEXT: dict[str, str] = _S["scripts"]["disclosure_text"]

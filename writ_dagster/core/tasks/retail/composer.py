@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from writ_dagster.core.language import formats
+from writ_dagster.core.language.pools import pools
 from writ_dagster.core.tasks.blueprints import (
     Amount,
     Blueprint,
@@ -53,25 +54,14 @@ from writ_dagster.core.tasks.retail.locate import (
 from writ_dagster.core.tasks.retail.pack import PACK
 from writ_dagster.core.tasks.retail.variants import Change, changeable, changes, saving_leader, settle
 
+# The pools are data: this folder's phrases.yaml.
+_P = pools(__name__.rpartition(".")[0])
+
 MAX_WRITES = 6
 EVIDENCE_CAP = 12  # orders + distinct products past which a user is not favoured further
 
-_PERSONAS = (
-    None,
-    None,
-    "You are polite but brief, and you answer only what you are asked.",
-    "You are a busy professional who wants things done quickly and dislikes small talk.",
-    "You are friendly and chatty, and you like to double-check details before agreeing.",
-    "You are a careful, detail-oriented person who wants every change confirmed one by one.",
-    "You are a little impatient and prefer short, direct answers.",
-    "You are not very comfortable with technology and ask the agent to explain things simply.",
-)
-_OPENINGS = (
-    "Hi, I need some help with my orders.",
-    "Hello! I'd like to make a few changes to my account and orders.",
-    "Hi there, I have a couple of things to sort out with my purchases.",
-    "Hey, can you help me with some orders I placed?",
-)
+_PERSONAS: tuple[str | None, ...] = _P["personas"]
+_OPENINGS: tuple[str, ...] = _P["openings"]
 
 
 # -- small helpers ---------------------------------------------------------------------------
