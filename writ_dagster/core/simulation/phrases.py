@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from string import Formatter
+from typing import Any
 
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
 from writ_dagster.core.language import formats
@@ -32,6 +34,17 @@ def join_words(parts: Sequence[str]) -> str:
     """ "a", "a and b", "a, b and c"."""
     parts = list(parts)
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1] if parts else ""
+
+
+def _shaped(rng: random.Random, pool: dict[str, Any], **given: str) -> str:
+    """One of ``pool["shapes"]``, drawn by ``rng``, its slots filled: ``given`` ones as they are, every
+    other slot with a pick from the pool of its name, in the order the shape names them."""
+    shape = pick(rng, pool["shapes"])
+    slots = dict(given)
+    for _, name, _, _ in Formatter().parse(shape):
+        if name and name not in slots:
+            slots[name] = pick(rng, pool[name])
+    return shape.format(**slots)
 
 
 # -- opening and identification -------------------------------------------------------------
@@ -72,21 +85,10 @@ def account_open(rng: random.Random, first: str) -> str:
 
 # -- between requests ---------------------------------------------------------------------
 def anything_else(rng: random.Random) -> str:
-    """Ask whether the user needs anything more (one sentence, many shapes)."""
-    when = pick(rng, _S["agent"]["anything_else"]["when"])  # not "for you": some heads end in it
-    shape = rng.randrange(4)
-    if shape == 0:
-        head = pick(rng, _S["agent"]["anything_else"]["is_there"])
-        body = pick(rng, _S["agent"]["anything_else"]["body"])
-        return f"{head}{body}{when}?"
-    if shape == 1:
-        head = pick(rng, _S["agent"]["anything_else"]["can_i"])
-        return f"{head} anything else{when}?"
-    if shape == 2:
-        head = pick(rng, _S["agent"]["anything_else"]["do_you"])
-        return f"{head} anything else{when}?"
-    head = pick(rng, _S["agent"]["anything_else"]["what_else"])
-    return f"{head}{when}?"
+    """Ask whether the user needs anything more (one sentence, many shapes: ``agent.anything_else``)."""
+    pool = _S["agent"]["anything_else"]
+    when = pick(rng, pool["when"])  # not "for you": some heads end in it
+    return _shaped(rng, pool, when=when)
 
 
 def next_topic(rng: random.Random, subject: str) -> str:
@@ -125,37 +127,29 @@ def _others(c: Comparison) -> str:
 
 
 def evidence(rng: random.Random, c: Comparison) -> str:
-    """What was compared, which one was chosen and by which value, and what was set aside."""
-    n = number_words(len(c.others) + 1)
-    chosen, value = c.chosen.name, c.chosen.value
-    others = _others(c)
+    """What was compared, which one was chosen and by which value, and what was set aside.
+
+    The sentence shapes are the ``agent.evidence`` pools: one shape is drawn, then the words its
+    ``{verb}`` or ``{lead}`` slot asks for."""
+    pool = _S["agent"]["evidence"]
+    slots = {
+        "n": number_words(len(c.others) + 1),
+        "k": number_words(len(c.others)),
+        "chosen": c.chosen.name,
+        "value": c.chosen.value,
+        "things": c.things,
+        "criterion": c.criterion,
+        "others": _others(c),
+    }
     if not c.others:
-        return f"{chosen} is the only one of your {c.things} that fits, with {value}."
-    rest = (
-        "the other one is"
-        if len(c.others) == 1
-        else pick(rng, ["the others are", "the rest are", f"the other {number_words(len(c.others))} are"])
-    )
+        return pick(None, pool["single"], **slots)
+    rest = pick(None, pool["rest_one"]) if len(c.others) == 1 else pick(rng, pool["rest"], k=slots["k"])
     if c.criterion.startswith("the only "):
         # A kind, not a measure ("the only credit card", "the only pending status"): the value names the
         # kind again, so it goes in brackets, not after "has ..." or "at ...".
-        if rng.random() < 0.5:
-            return f"Of your {n} {c.things}, {chosen} is the only one that fits ({value}); {rest} {others}."
-        return f"Only {chosen} fits among your {n} {c.things} ({value}); {rest} {others}."
-    shape = rng.randrange(5)
-    if shape == 0:
-        return f"Of your {n} {c.things}, {chosen} has {c.criterion}, {value}; {rest} {others}."
-    if shape == 1:
-        verb = pick(rng, _S["agent"]["evidence"]["verb"])
-        return f"{verb} all {n} of your {c.things}: {chosen} has {c.criterion} ({value}), compared with {others}."
-    if shape == 2:
-        return (
-            f"Looking across your {n} {c.things}, the one with {c.criterion} is {chosen}, at {value}; {rest} {others}."
-        )
-    if shape == 3:
-        lead = pick(rng, _S["agent"]["evidence"]["lead"])
-        return f"{lead}, {chosen} is the one with {c.criterion}: {value}, against {others}."
-    return f"{chosen} has {c.criterion} among your {n} {c.things} ({value}); I set aside {others}."
+        only = pool["only_kind"]
+        return only[0 if rng.random() < 0.5 else 1].format(rest=rest, **slots)
+    return _shaped(rng, pool, rest=rest, **slots)
 
 
 def after_reads(rng: random.Random) -> str:
@@ -194,18 +188,10 @@ def again_intro(rng: random.Random) -> str:
 
 
 def confirm_request(rng: random.Random) -> str:
-    """Ask for an explicit yes to exactly the action just listed (one or two sentences)."""
-    obj = pick(rng, _S["agent"]["confirm_request"]["obj"])
-    shape = rng.randrange(3)
-    if shape == 0:
-        ask = pick(rng, _S["agent"]["confirm_request"]["shall_i"])
-        tail = pick(rng, _S["agent"]["confirm_request"]["tail"])
-        return f"{ask}{obj}? {tail}"
-    if shape == 1:
-        ask = pick(rng, _S["agent"]["confirm_request"]["yes_no"])
-        return f"{ask}{obj}?"
-    ask = pick(rng, _S["agent"]["confirm_request"]["say_yes"])
-    return f"{ask}{obj}."
+    """Ask for an explicit yes to exactly the action just listed (one or two sentences: ``agent.confirm_request``)."""
+    pool = _S["agent"]["confirm_request"]
+    obj = pick(rng, pool["obj"])
+    return _shaped(rng, pool, obj=obj)
 
 
 # -- conditional requests ---------------------------------------------------------------
