@@ -71,6 +71,10 @@ class DomainPack:
     id_pattern: ClassVar[str] = r"(?!)"
     """How an id of those records looks in a task's text, a regular expression (by default none is found)."""
 
+    named_in_words: ClassVar[frozenset[str]] = frozenset()
+    """Argument names whose values an agent names in words, not by id ("your visa card ending in 2413"): the
+    compliance filter does not look for them in the agent's description of a write."""
+
     take_back: ClassVar[Mapping[str, TakeBack]] = {}
     """Blueprint name -> how taking its write back is said; the blueprints a change of mind draws from."""
 

@@ -19,7 +19,7 @@ The rules, each a reason a conversation is dropped (the first one broken, in thi
   user said yes to was not this write. Checkable as: every *detail value* of the call (a
   number, or a string containing a digit — reservation and order ids, flight numbers,
   dates, amounts, street numbers and zip codes; see :func:`detail_values`) appears in P's
-  text as a word of its own. Values under :data:`NAMED_IN_WORDS` keys are exempt, because agents rightly name
+  text as a word of its own. Values under :func:`named_in_words` keys are exempt, because agents rightly name
   those things in words ("your visa card ending in 2413", "the blue t-shirt", "your
   account") rather than by id; strings without digits (cabin names, reasons, yes/no flags)
   are too often paraphrased to compare.
@@ -35,6 +35,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from writ_dagster.core.domains.pack import pack_of
+from writ_dagster.core.domains.registry import WRIT_DOMAINS, get_domain
 from writ_dagster.core.language import formats
 from writ_dagster.core.llm.chat_format import THINK_END, THINK_START, split_reasoning
 
@@ -44,8 +46,6 @@ UNCONFIRMED_WRITE = "policy: write without an explicit confirmation"
 UNASKED_WRITE = "policy: write the user did not ask for"
 REASONS = (MULTIPLE_CALLS, TEXT_AND_CALL, UNCONFIRMED_WRITE, UNASKED_WRITE)
 
-# Argument keys whose values agents name in words, not by id (see the module docstring).
-NAMED_IN_WORDS = frozenset({"user_id", "payment_id", "payment_method_id", "item_ids", "new_item_ids"})
 
 _YES = re.compile(r"\b(yes|yeah|yep|confirm|confirmed|go ahead|proceed|please do)\b", re.I)
 _NO = re.compile(r"\b(no|not|don't|do not|wait|hold on|stop)\b|n't\b", re.I)
@@ -64,8 +64,26 @@ def is_confirmation(text: str | None) -> bool:
     return bool(_YES.search(text)) and not _NO.search(text)
 
 
+# Argument keys whose values agents name in words, not by id (see the module docstring): filled from every
+# WRIT domain's pack on first use (:func:`named_in_words`), read as a plain global on the hot path.
+_NAMED: frozenset[str] = frozenset()
+_NAMED_READ = False
+
+
+def named_in_words() -> frozenset[str]:
+    """Argument keys whose values agents name in words, not by id (see the module docstring): what every
+    WRIT domain's pack says of its own arguments ("payment_id", "item_ids"); the messages do not say their domain."""
+    global _NAMED, _NAMED_READ
+    if not _NAMED_READ:
+        _NAMED = frozenset(key for name in WRIT_DOMAINS for key in pack_of(get_domain(name)).named_in_words)
+        _NAMED_READ = True
+    return _NAMED
+
+
 def detail_values(arguments: Any, key: str = "") -> list[str]:
     """The values of a call's arguments that its description must state (see the module docstring)."""
+    if not _NAMED_READ:
+        named_in_words()
     out: list[str] = []
     _collect(arguments, key, out)
     return out
@@ -73,7 +91,7 @@ def detail_values(arguments: Any, key: str = "") -> list[str]:
 
 def _collect(value: Any, key: str, out: list[str]) -> None:
     # concrete types, no generators: this runs for every write of every conversation of a build
-    if key in NAMED_IN_WORDS:
+    if key in _NAMED:
         return
     kind = type(value)
     if kind is dict:
@@ -92,7 +110,7 @@ def _collect(value: Any, key: str, out: list[str]) -> None:
 
 def _collect_dict(value: dict[str, Any], out: list[str]) -> None:
     for k, v in value.items():
-        if k in NAMED_IN_WORDS:
+        if k in _NAMED:
             continue
         t = type(v)  # the flat values of a call, inline: most arguments are these
         if t is str:

@@ -15,6 +15,7 @@ class AirlinePack(DomainPack):
     target_keys = ("reservation_id",)
     record_words = {"reservations": "reservation"}
     owned_tables = {"user_id": "users", "reservation_id": "reservations"}
+    named_in_words = frozenset({"user_id", "payment_id"})
     id_pattern = r"\b[A-Z0-9]{6}\b|\b[a-z]+_[a-z]+_\d+\b"  # a reservation "VD4VDF", a user "mia_li_3668"
     # A change of mind: cancel, bags, cabin, a flight or a passenger, taken back for another of them.
     take_back = {

@@ -17,6 +17,7 @@ class RetailPack(DomainPack):
     target_keys = ("order_id",)
     record_words = {"orders": "order"}
     owned_tables = {"user_id": "users", "order_id": "orders"}
+    named_in_words = frozenset({"user_id", "payment_method_id", "item_ids", "new_item_ids"})
     id_pattern = r"#W\d+|\b[a-z]+_[a-z]+_\d+\b"  # an order "#W2378156", a user "yusuf_rossi_9620"
     # A change of mind: the writes on one existing order (not the default address).
     take_back = {
