@@ -42,49 +42,52 @@ class AirlineWording(Wording):
         return getattr(self.domain.base.db, "reservations", {}).get(rid)
 
     def describe_write(self, user_id: str, name: str, args: dict[str, Any]) -> str:
-        """The details of a write, as the agent lists them before asking for confirmation."""
-        domain = self.domain
-        pay = lambda key: "your " + describe_payment(domain, user_id, args.get(key, ""))  # noqa: E731
+        """The details of a write, as the agent lists them before asking for confirmation (the
+        ``wording.describe_write`` templates of this folder's phrases.yaml, filled by :meth:`_details`)."""
+        template = _W["describe_write"].get(name)
+        if template is None:
+            return super().describe_write(user_id, name, args)
+        return str(template).format(**self._details(user_id, name, args))
+
+    def _details(self, user_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The slots of a write's description: its arguments as said, and the words worked out from them."""
+        words = _W["details"]
+        bags = args.get("total_baggages", 0 if name == "book_reservation" else None)
+        slots: dict[str, Any] = {
+            "reservation_id": args.get("reservation_id"),
+            "origin": args.get("origin"),
+            "destination": args.get("destination"),
+            "cabin": _cabin(args.get("cabin", "")),
+            "flights": _flights(args.get("flights", [])),
+            "passengers": _passengers(args.get("passengers", [])),
+            "bags": bags,
+            "bags_word": words["bag" if bags == 1 else "bags"],
+            "paid_bags": args.get("nonfree_baggages", 0 if name == "book_reservation" else None),
+            "amount": formats.money(args.get("amount", 0)),
+            "pay": "your " + describe_payment(self.domain, user_id, args.get("payment_id", "")),
+        }
         if name == "book_reservation":
-            trip = "one-way trip" if args.get("flight_type") == "one_way" else "round trip"
-            payments = join(
+            slots["trip"] = words["one_way" if args.get("flight_type") == "one_way" else "round_trip"]
+            slots["insurance"] = words["insured" if args.get("insurance") == "yes" else "uninsured"]
+            slots["payments"] = join(
                 [
-                    f"{describe_payment(domain, user_id, p.get('payment_id', ''))} ({formats.money(p.get('amount', 0))})"
+                    words["payment"].format(
+                        method=describe_payment(self.domain, user_id, p.get("payment_id", "")),
+                        amount=formats.money(p.get("amount", 0)),
+                    )
                     for p in args.get("payment_methods", [])
                 ]
             )
-            bags = args.get("total_baggages", 0)
-            insurance = "with travel insurance" if args.get("insurance") == "yes" else "without travel insurance"
-            return (
-                f"book a {trip} from {args.get('origin')} to {args.get('destination')} in "
-                f"{_cabin(args.get('cabin', ''))} on {_flights(args.get('flights', []))}, for "
-                f"{_passengers(args.get('passengers', []))}, with {bags} checked bag{'s' if bags != 1 else ''} "
-                f"({args.get('nonfree_baggages', 0)} of them paid), {insurance}, paid with {payments}"
-            )
         if name == "cancel_reservation":
             res = self._reservation(args.get("reservation_id", ""))
-            trip = f" ({res.origin} to {res.destination}, {str(res.flight_type).replace('_', ' ')})" if res else ""
-            return f"cancel reservation {args.get('reservation_id')}{trip}, all flights and passengers included"
-        if name == "update_reservation_baggages":
-            total = args.get("total_baggages")
-            return (
-                f"update reservation {args.get('reservation_id')} to {total} checked bag{'s' if total != 1 else ''} "
-                f"in total ({args.get('nonfree_baggages')} of them paid), with any fee charged to {pay('payment_id')}"
+            slots["trip"] = (
+                words["cancelled_trip"].format(
+                    origin=res.origin, destination=res.destination, kind=str(res.flight_type).replace("_", " ")
+                )
+                if res
+                else ""
             )
-        if name == "update_reservation_flights":
-            return (
-                f"change reservation {args.get('reservation_id')} to {_cabin(args.get('cabin', ''))} on "
-                f"{_flights(args.get('flights', []))}, with any fare difference charged or refunded to "
-                f"{pay('payment_id')}"
-            )
-        if name == "update_reservation_passengers":
-            return (
-                f"update the passengers on reservation {args.get('reservation_id')} to "
-                f"{_passengers(args.get('passengers', []))}"
-            )
-        if name == "send_certificate":
-            return f"issue a travel certificate of {formats.money(args.get('amount', 0))} to your account"
-        return super().describe_write(user_id, name, args)
+        return slots
 
     def done_summary(self, name: str, args: dict[str, Any], output: str, rng: random.Random | None = None) -> str:
         """What the agent says once a write has gone through."""

@@ -33,35 +33,32 @@ class RetailWording(Wording):
     things = "orders"
 
     def describe_write(self, user_id: str, name: str, args: dict[str, Any]) -> str:
-        """The details of a write, as the agent lists them before asking for confirmation."""
-        domain = self.domain
-        pay = lambda key: "your " + describe_payment(domain, user_id, args.get(key, ""))  # noqa: E731
-        if name == "cancel_pending_order":
-            return f"cancel order {args.get('order_id')} (reason: {args.get('reason')})"
-        if name == "modify_pending_order_address":
-            return f"change the shipping address of order {args.get('order_id')} to {_address(args)}"
-        if name == "modify_user_address":
-            return f"update your default address to {_address(args)}"
-        if name == "modify_pending_order_payment":
-            return f"switch the payment method of order {args.get('order_id')} to {pay('payment_method_id')}"
+        """The details of a write, as the agent lists them before asking for confirmation (the
+        ``wording.describe_write`` templates of this folder's phrases.yaml, filled by :meth:`_details`)."""
+        template = _W["describe_write"].get(name)
+        if template is None:
+            return super().describe_write(user_id, name, args)
+        return str(template).format(**self._details(user_id, name, args))
+
+    def _details(self, user_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The slots of a write's description: its arguments as said, and the words worked out from them."""
+        domain, words = self.domain, _W["details"]
+        slots: dict[str, Any] = {
+            "order_id": args.get("order_id"),
+            "reason": args.get("reason"),
+            "address": _address(args),
+            "pay": "your " + describe_payment(domain, user_id, args.get("payment_method_id", "")),
+        }
         if name in _ITEM_CHANGES:
             pairs = []
             for old, new in zip(args.get("item_ids", []), args.get("new_item_ids", [])):
                 info = item_info(domain, new)
                 options = ", ".join(f"{k}: {v}" for k, v in info[1].items()) if info else f"item {new}"
-                pairs.append(f"the {describe_item(domain, old)} to the option with {options}")
-            verb = "change" if name == "modify_pending_order_items" else "exchange"
-            return (
-                f"in order {args.get('order_id')}, {verb} {join(pairs)}, with the price difference paid with or "
-                f"refunded to {pay('payment_method_id')}"
-            )
+                pairs.append(words["item_pair"].format(item=describe_item(domain, old), options=options))
+            slots["pairs"] = join(pairs)
         if name == "return_delivered_order_items":
-            items = join([describe_item(domain, i) for i in args.get("item_ids", [])])
-            return (
-                f"return the {items} from order {args.get('order_id')}, with the refund going to "
-                f"{pay('payment_method_id')}"
-            )
-        return super().describe_write(user_id, name, args)
+            slots["items"] = join([describe_item(domain, i) for i in args.get("item_ids", [])])
+        return slots
 
     def write_reminder(self, name: str, rng: random.Random | None = None) -> str:
         """Item changes can be made once per order: say so with the confirmation."""
