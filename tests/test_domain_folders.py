@@ -2,7 +2,8 @@
 through one protocol, the domain's pack (`writ_dagster/core/domains/pack.py`).
 
 - no module of `writ_dagster/` outside the registered domains' folders names one of their tools, in a
-  string or an identifier (the tool names are tau2's own, read from each domain's toolkit);
+  string or an identifier, nor does a data file there (a phrase pool); the tool names are tau2's own,
+  read from each domain's toolkit;
 - each WRIT domain brings its pack, declaring part kinds that are the intent's part kinds;
 - a test-only domain folder (`tests/todo_domain/`, over tau2's mock domain) adds a part kind the core
   synthesizes for it, with no change to the core.
@@ -98,6 +99,12 @@ def test_the_core_names_no_domain_tool() -> None:
             continue
         if found := _names_in(path.read_text(), set(tools)):
             named[str(path.relative_to(PACKAGE.parent))] = found
+    # The language lives in data files too (phrase pools): a word of one of them names a tool just the same.
+    words = re.compile(r"\b(" + "|".join(sorted(map(re.escape, tools))) + r")\b")
+    for path in sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".yaml", ".yml", ".json", ".toml", ".txt")):
+        if not any(path.is_relative_to(folder) for folder in folders):
+            if found := sorted(set(words.findall(path.read_text()))):
+                named[str(path.relative_to(PACKAGE.parent))] = found
     assert not named, (
         "a domain's tools belong in its folder (core/tasks/<domain>/) and reach the core through its pack "
         f"(core/domains/pack.py); named outside: {named}"
