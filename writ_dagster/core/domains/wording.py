@@ -54,12 +54,12 @@ class Wording:
 
     def subject(self, name: str, args: dict[str, Any]) -> str:
         """A short name for what a write is about ("reservation X", "order Y", "the new booking")."""
-        return "your next request"
+        return pick(None, _W["subject"]["any"])
 
     def details_wanted(self, name: str, args: dict[str, Any]) -> list[str]:
         """The supporting details to ask for, in the order they are asked for."""
         if any(k in args for k in PAYMENT_KEYS):
-            return ["which payment method you would like to use"]
+            return [_W["details_wanted"]["payment"]]
         return []
 
     def figure_sentence(self, name: str, sign: str, value: str, rng: random.Random | None = None) -> str:

@@ -15,7 +15,11 @@ from typing import Any
 from writ_dagster.core.domains.registry import Domain
 from writ_dagster.core.domains.wording import join, wording_of
 from writ_dagster.core.language import formats
+from writ_dagster.core.language.pools import pick, shared
 from writ_dagster.core.users.outline import Figure, WriteStep
+
+# The words are data: the "wording" section of core/language/phrases.yaml.
+_WORDS = shared()["wording"]
 
 
 def describe_write(domain: Domain, user_id: str, name: str, args: dict[str, Any]) -> str:
@@ -42,13 +46,13 @@ def details_wanted(domain: Domain, name: str, args: dict[str, Any]) -> str:
     """The supporting details to ask for when the user has stated a request without them."""
     wants = wording_of(domain).details_wanted(name, args)
     if not wants:
-        wants = ["any details or preferences I should know about"]
+        wants = [_WORDS["details_wanted"]["any"]]
     return join(wants)
 
 
 def details_question(domain: Domain, name: str, args: dict[str, Any]) -> str:
     """What to ask for when the user has stated a request but not its supporting details."""
-    return f"could you tell me {details_wanted(domain, name, args)}?"
+    return pick(None, _WORDS["details_question"], wants=details_wanted(domain, name, args))
 
 
 def figure_sentence(domain: Domain, write: WriteStep, figure: Figure, rng: random.Random | None = None) -> str:

@@ -98,7 +98,7 @@ class AirlineWording(Wording):
             except (json.JSONDecodeError, AttributeError):
                 new_id = None
             if not new_id:
-                return "Your new reservation is booked."
+                return pick(None, _W["done_summary"]["booked_no_id"])
             return pick(rng, _W["done_summary"]["booked"], new_id=new_id)
         summaries = _W["done_summary"]["done"]
         if name in summaries:
@@ -108,20 +108,20 @@ class AirlineWording(Wording):
     def subject(self, name: str, args: dict[str, Any]) -> str:
         """A short name for what a write is about ("reservation X", "the new booking")."""
         if args.get("reservation_id"):
-            return f"reservation {args['reservation_id']}"
+            return pick(None, _W["subject"]["record"], reservation_id=args["reservation_id"])
         if name == "book_reservation":
-            return "the new booking"
+            return pick(None, _W["subject"]["book_reservation"])
         return super().subject(name, args)
 
     def details_wanted(self, name: str, args: dict[str, Any]) -> list[str]:
         """Bags, insurance and passengers where the write has them, then the payment method."""
         wants = []
         if "total_baggages" in args and name == "book_reservation":
-            wants.append("how many checked bags you will have")
+            wants.append(_W["details_wanted"]["bags"])
         if "insurance" in args:
-            wants.append("whether you would like travel insurance")
+            wants.append(_W["details_wanted"]["insurance"])
         if "passengers" in args and name == "update_reservation_passengers":
-            wants.append("the new passenger's date of birth")
+            wants.append(_W["details_wanted"]["birth"])
         return wants + super().details_wanted(name, args)
 
     def figure_sentence(self, name: str, sign: str, value: str, rng: random.Random | None = None) -> str:

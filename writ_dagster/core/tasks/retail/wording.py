@@ -78,16 +78,16 @@ class RetailWording(Wording):
     def subject(self, name: str, args: dict[str, Any]) -> str:
         """A short name for what a write is about ("order Y", "your default address")."""
         if args.get("order_id"):
-            return f"order {args['order_id']}"
+            return pick(None, _W["subject"]["record"], order_id=args["order_id"])
         if name == "modify_user_address":
-            return "your default address"
+            return pick(None, _W["subject"]["modify_user_address"])
         return super().subject(name, args)
 
     def details_wanted(self, name: str, args: dict[str, Any]) -> list[str]:
         """The payment method where the write has one, then preferences for new item options."""
         wants = super().details_wanted(name, args)
         if name in _ITEM_CHANGES:
-            wants.append("your preferences for the new options")
+            wants.append(_W["details_wanted"]["options"])
         return wants
 
     def figure_sentence(self, name: str, sign: str, value: str, rng: random.Random | None = None) -> str:
