@@ -16,6 +16,7 @@ import random
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
+from string import Formatter
 from typing import Any
 
 import yaml
@@ -29,6 +30,20 @@ def pick(rng: random.Random | None, options: Sequence[str], **slots: object) -> 
     slots the phrasing comes back as written, its slots left for the caller to fill."""
     chosen = options[0] if rng is None else options[rng.randrange(len(options))]
     return chosen.format(**slots) if slots else chosen
+
+
+@lru_cache(maxsize=4096)
+def slot_names(template: str) -> tuple[str, ...]:
+    """The ``{slots}`` ``template`` names, in order (each once)."""
+    return tuple(dict.fromkeys(name for _, name, _, _ in Formatter().parse(template) if name))
+
+
+class Slots(dict[str, Any]):
+    """Slots for ``str.format_map`` whose callable values are worked out only when a template names them."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        return value() if callable(value) else value
 
 
 def _frozen(value: Any) -> Any:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from string import Formatter
 from typing import Any
 
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
 from writ_dagster.core.language import formats
-from writ_dagster.core.language.pools import pick, shared
+from writ_dagster.core.language.pools import pick, shared, slot_names
 from writ_dagster.core.tasks.models import Comparison, Condition
 
 # The pools are data: the "agent" section of core/language/phrases.yaml.
@@ -41,8 +40,8 @@ def _shaped(rng: random.Random, pool: dict[str, Any], **given: str) -> str:
     other slot with a pick from the pool of its name, in the order the shape names them."""
     shape = pick(rng, pool["shapes"])
     slots = dict(given)
-    for _, name, _, _ in Formatter().parse(shape):
-        if name and name not in slots:
+    for name in slot_names(shape):
+        if name not in slots:
             slots[name] = pick(rng, pool[name])
     return shape.format(**slots)
 

@@ -10,7 +10,7 @@ from typing import Any
 from writ_dagster.core.domains.entities import describe_payment
 from writ_dagster.core.domains.wording import Wording, join
 from writ_dagster.core.language import formats
-from writ_dagster.core.language.pools import pick, pools
+from writ_dagster.core.language.pools import Slots, pick, pools
 
 # The pools are data: the "wording" section of this folder's phrases.yaml.
 _W = pools(__name__.rpartition(".")[0])["wording"]
@@ -47,25 +47,26 @@ class AirlineWording(Wording):
         template = _W["describe_write"].get(name)
         if template is None:
             return super().describe_write(user_id, name, args)
-        return str(template).format(**self._details(user_id, name, args))
+        return str(template).format_map(self._details(user_id, name, args))
 
-    def _details(self, user_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        """The slots of a write's description: its arguments as said, and the words worked out from them."""
+    def _details(self, user_id: str, name: str, args: dict[str, Any]) -> Slots:
+        """The slots of a write's description: its arguments as said, and the words worked out from them
+        (those that take work, only when the template names them)."""
         words = _W["details"]
         bags = args.get("total_baggages", 0 if name == "book_reservation" else None)
-        slots: dict[str, Any] = {
-            "reservation_id": args.get("reservation_id"),
-            "origin": args.get("origin"),
-            "destination": args.get("destination"),
-            "cabin": _cabin(args.get("cabin", "")),
-            "flights": _flights(args.get("flights", [])),
-            "passengers": _passengers(args.get("passengers", [])),
-            "bags": bags,
-            "bags_word": words["bag" if bags == 1 else "bags"],
-            "paid_bags": args.get("nonfree_baggages", 0 if name == "book_reservation" else None),
-            "amount": formats.money(args.get("amount", 0)),
-            "pay": "your " + describe_payment(self.domain, user_id, args.get("payment_id", "")),
-        }
+        slots = Slots(
+            reservation_id=args.get("reservation_id"),
+            origin=args.get("origin"),
+            destination=args.get("destination"),
+            cabin=_cabin(args.get("cabin", "")),
+            flights=lambda: _flights(args.get("flights", [])),
+            passengers=lambda: _passengers(args.get("passengers", [])),
+            bags=bags,
+            bags_word=words["bag" if bags == 1 else "bags"],
+            paid_bags=args.get("nonfree_baggages", 0 if name == "book_reservation" else None),
+            amount=formats.money(args.get("amount", 0)),
+            pay=lambda: "your " + describe_payment(self.domain, user_id, args.get("payment_id", "")),
+        )
         if name == "book_reservation":
             slots["trip"] = words["one_way" if args.get("flight_type") == "one_way" else "round_trip"]
             slots["insurance"] = words["insured" if args.get("insurance") == "yes" else "uninsured"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from writ_dagster.core.domains.entities import describe_item, describe_payment, item_info
 from writ_dagster.core.domains.wording import Wording, join
-from writ_dagster.core.language.pools import pick, pools
+from writ_dagster.core.language.pools import Slots, pick, pools
 
 # The pools are data: the "wording" section of this folder's phrases.yaml.
 _W = pools(__name__.rpartition(".")[0])["wording"]
@@ -38,17 +38,18 @@ class RetailWording(Wording):
         template = _W["describe_write"].get(name)
         if template is None:
             return super().describe_write(user_id, name, args)
-        return str(template).format(**self._details(user_id, name, args))
+        return str(template).format_map(self._details(user_id, name, args))
 
-    def _details(self, user_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        """The slots of a write's description: its arguments as said, and the words worked out from them."""
+    def _details(self, user_id: str, name: str, args: dict[str, Any]) -> Slots:
+        """The slots of a write's description: its arguments as said, and the words worked out from them
+        (those that take work, only when the template names them)."""
         domain, words = self.domain, _W["details"]
-        slots: dict[str, Any] = {
-            "order_id": args.get("order_id"),
-            "reason": args.get("reason"),
-            "address": _address(args),
-            "pay": "your " + describe_payment(domain, user_id, args.get("payment_method_id", "")),
-        }
+        slots = Slots(
+            order_id=args.get("order_id"),
+            reason=args.get("reason"),
+            address=lambda: _address(args),
+            pay=lambda: "your " + describe_payment(domain, user_id, args.get("payment_method_id", "")),
+        )
         if name in _ITEM_CHANGES:
             pairs = []
             for old, new in zip(args.get("item_ids", []), args.get("new_item_ids", [])):
