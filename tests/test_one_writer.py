@@ -21,10 +21,13 @@ pytestmark = pytest.mark.slow  # three small runs and a reader loop: a few minut
 ARGS = ["run", "--domain", "airline", "--batch", "b0000", "--batch", "b0001",
         "--tasks-per-batch", "6", "--variants", "1", "--until", "trajectories"]
 
-# Readers in one process, back to back until told to stop: `writ export-tasks` and
-# `writ export-trajectories` as a user would call them; any non-zero exit ends the loop with it.
+# Readers in one process, until told to stop: `writ export-tasks` and `writ export-trajectories` as a
+# user would call them; any non-zero exit ends the loop with it. A pause of 0.2 s after each pair keeps
+# the loop from taking a whole core from the writers and the other test worker (back to back, it made
+# this test the suite's most slowed by load); it still reads many times while each writer holds the file.
 READER_LOOP = """
 import sys
+import time
 from pathlib import Path
 from writ_dagster.cli import main
 stop, out = Path(sys.argv[1]), Path(sys.argv[2])
@@ -36,6 +39,7 @@ while not stop.exists():
         if rc != 0:
             sys.exit(rc)
         reads += 1
+    time.sleep(0.2)
 print(reads)
 """
 
