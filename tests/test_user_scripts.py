@@ -225,20 +225,38 @@ def test_contradictory_behaviours_are_never_drawn_and_are_rejected(scripted):
 
 def test_meaning_judge_needs_particulars_conditions_and_content():
     line = "You want to cancel reservation ABC123 only if the refund is at least $200."
-    assert conveys(line, "Could you cancel reservation ABC123, but only if I get at least $200 back as a refund?")
-    assert not conveys(line, "Could you cancel reservation ABC124 only if the refund is at least $200?")
-    assert not conveys(line, "Could you cancel reservation ABC123 if the refund is at least $200?")
-    assert not conveys(line, "Please help with ABC123 and $200.")
-    assert "'$200'" not in " ".join(missing(line, "cancel reservation ABC123 only if the refund is $200"))
+    values = ["ABC123", "200.0"]  # the task's data: the reservation and the user's limit, written "$200"
+    assert conveys(line, "Could you cancel reservation ABC123, but only if I get at least $200 back as a refund?",
+                   values)
+    assert not conveys(line, "Could you cancel reservation ABC124 only if the refund is at least $200?", values)
+    assert not conveys(line, "Could you cancel reservation ABC123 if the refund is at least $200?", values)
+    assert not conveys(line, "Please help with ABC123 and $200.", values)
+    assert "'200.0'" not in " ".join(missing(line, "cancel reservation ABC123 only if the refund is $200", values))
+    assert missing(line, "cancel reservation ABC123 only if the refund is $300", values) == ["'200.0'"]
 
 
 def test_paraphrase_keeps_every_particular():
     rng = random.Random(3)
     line = "I am moving, so I need to have order #W123 shipped to 1 Elm St, Austin, TX 78701 instead."
+    values = ["#W123", "1 Elm St", "Austin", "TX", "78701"]  # the order and the address arguments
     seen = {paraphrase_request(line, rng) for _ in range(30)}
     assert len(seen) >= 5
     for said in seen:
-        assert conveys(line, said), said
+        assert conveys(line, said, values), said
+
+
+def test_a_lines_particulars_are_the_task_values_it_states(scripted):
+    """The checker's particulars come from the task's data (intent and gold plan), not from the line's
+    shape: a target's id and the user's id are among them wherever a line states them."""
+    for rec, _ in scripted["airline"] + scripted["retail"]:
+        outline = outline_task(rec)
+        for r, part in zip(outline.requests, rec.intent.parts):
+            found = outline.particulars(r.line)
+            assert all(v in outline.values for v in found)
+            named = [t.split(":", 1)[1] for t in part.targets if t.split(":", 1)[1] in r.line]
+            assert set(named) <= set(found), (r.line, named, found)
+        # who the user is: the lines say some of what identifies them (an id, a name, a zip code)
+        assert outline.particulars(" ".join(outline.identity_lines)), outline.identity_lines
 
 
 def test_a_sentence_after_a_connective_is_lower_cased_unless_it_opens_with_a_name_or_i() -> None:

@@ -125,7 +125,7 @@ class OracleAgent(ScriptedBackend):
         for k in act.get("tell", []):
             st.told.add(k)
             req = o.requests[k]
-            if not act.get("with_facts", True) and (req.facts or req.criteria):
+            if not act.get("with_facts", True) and req.facts:
                 st.facts_pending.add(k)
         if act.get("act") == "details":
             st.facts_pending.discard(act.get("request"))

@@ -5,10 +5,11 @@ looks at both products of a script: the instruction an LLM user would follow and
 lines the scripted user says. It reports problems as sentences; an empty list means valid.
 
 Kept: every canonical request, known_info line, unknown_info line and task_instructions
-line is in the instruction, and every request, known fact and decision criterion is said;
-"in" and "said" are judged on meaning, not on words (:mod:`writ_dagster.core.users.meaning`:
-every id, amount, number, date, name and condition word kept, most content words kept), so
-scripts and LLM rewrites may say them in their own words. Contradictory behaviour choices
+line is in the instruction, and every request and known fact is said; the lines are the ones
+the task's intent was written as, never split back out of its text. "In" and "said" are
+judged on meaning, not on words (:mod:`writ_dagster.core.users.meaning`: every id, amount,
+number, date and name of the task the line states kept, every condition word kept, most content
+words kept), so scripts and LLM rewrites may say them in their own words. Contradictory behaviour choices
 (:data:`writ_dagster.core.users.models.CONFLICTS`) are a problem too.
 Not leaked: ids in the gold actions' arguments that the canonical instruction does not
 contain (reservation, order, item and payment ids the agent must look up) and
@@ -25,13 +26,7 @@ from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users.meaning import conveyed_in_one
 from writ_dagster.core.users.models import ScriptLines, UserScript, conflicts
 from writ_dagster.core.users.ordering import reorder_allowed
-from writ_dagster.core.users.outline import (
-    TaskOutline,
-    contains_token,
-    leaves,
-    outline_task,
-    split_requests,
-)
+from writ_dagster.core.users.outline import TaskOutline, contains_token, leaves, outline_task
 from writ_dagster.core.users.phrasing import to_first_person
 
 _ID = re.compile(r"^(#W\d+|[A-Z0-9]{6}|\d{6,}|HAT\d{3}|[a-z]+(?:_[a-z]+)*_\d+)$")
@@ -62,11 +57,11 @@ def _instruction_text(scenario: dict[str, Any]) -> str:
     )
 
 
-def _said(line: str, spoken: str) -> bool:
-    """Whether a canonical line is conveyed by what the user says."""
+def _said(line: str, spoken: str, particulars: list[str]) -> bool:
+    """Whether a canonical line (whose particulars are ``particulars``) is conveyed by what the user says."""
     if _WANTS.sub("I want to", to_first_person(line)) in spoken:
         return True
-    return conveyed_in_one(to_first_person(line), spoken)
+    return conveyed_in_one(to_first_person(line), spoken, particulars)
 
 
 def leaks(record: TaskRecord, text: str) -> list[str]:
@@ -85,13 +80,13 @@ def check_script(record: TaskRecord, script: UserScript) -> list[str]:
     problems += [f"contradictory behaviour: {a} with {b}" for a, b in conflicts(script.dimensions)]
     problems += [
         f"instruction lost a {kind}: {line!r}"
-        for kind, line in _required_lines(record, outline)
-        if line not in instruction and not conveyed_in_one(line, instruction)
+        for kind, line in _required_lines(outline)
+        if line not in instruction and not conveyed_in_one(line, instruction, outline.particulars(line))
     ]
     problems += [
         f"the scripted user never says a {kind}: {line!r}"
         for kind, line, spoken in _needed_lines(script, outline)
-        if not _said(line, spoken)
+        if not _said(line, spoken, outline.particulars(line))
     ]
     problems += _closing_problems(script)
     persona = script.user_scenario.get("persona") or ""
@@ -115,18 +110,14 @@ def _header_problems(record: TaskRecord, script: UserScript) -> list[str]:
     return problems
 
 
-def _required_lines(record: TaskRecord, outline: TaskOutline) -> list[tuple[str, str]]:
-    """(kind, line) of everything the canonical instruction holds that a script's instruction must keep."""
-    canon = record.task["user_scenario"]["instructions"]
-    canon = canon if isinstance(canon, dict) else {"reason_for_call": canon}
-    _, requests = split_requests(canon["reason_for_call"])
-    required = [("request", r) for r in requests]
-    for kind, key in (
-        ("known fact", "known_info"),
-        ("unknown fact", "unknown_info"),
-        ("task instruction", "task_instructions"),
-    ):
-        required += [(kind, ln) for ln in (canon.get(key) or "").split("\n") if ln.strip()]
+def _required_lines(outline: TaskOutline) -> list[tuple[str, str]]:
+    """(kind, line) of everything the canonical instruction holds that a script's instruction must keep: the
+    lines its intent was written as (each request's line, known_info, unknown_info, task_instructions), then
+    each request's facts."""
+    required = [("request", r.line) for r in outline.requests]
+    required += [("known fact", ln) for ln in outline.identity_lines]
+    required += [("unknown fact", ln) for ln in outline.unknown_lines]
+    required += [("task instruction", ln) for ln in outline.behaviour_criteria]
     required += [("known fact", f) for r in outline.requests for f in r.facts]
     return required
 
@@ -164,8 +155,6 @@ def _needed_lines(script: UserScript, outline: TaskOutline) -> list[tuple[str, s
     needed = [("request", r.text, told[r.index]) for r in outline.requests]
     needed += [("known fact", x, _where(lines.identity)) for x in outline.identity_lines]
     needed += [("known fact", x, told[r.index]) for r in outline.requests for x in r.facts]
-    needed += [("known fact", x, _where(lines.general_facts)) for x in outline.general_facts]
-    needed += [("decision criterion", x, told[r.index]) for r in outline.requests for x in r.criteria]
     return needed
 
 

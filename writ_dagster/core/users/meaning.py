@@ -1,18 +1,20 @@
 """Whether a text still conveys an instruction line once it is said in other words.
 
 The script checker used to look for each line verbatim; scripts now paraphrase, and an LLM
-rewriter may too. A line is conveyed when the text carries every particular of it (ids,
-amounts, numbers, dates, names), every condition word it has ("if", "unless", "only",
-"otherwise", a negation), and most of its content words (stems of words that are not frame
-words such as "want", "please" or "before"). Frame words may change freely: they are what a
-paraphrase varies.
+rewriter may too. A line is conveyed when the text carries every particular of it (the ids,
+amounts, numbers, dates and names of the task that it states, which the caller gives from the
+task's data: :meth:`~writ_dagster.core.users.outline.TaskOutline.particulars`), every condition
+word it has ("if", "unless", "only", "otherwise", a negation), and most of its content words
+(stems of words that are not frame words such as "want", "please" or "before"). Frame words may
+change freely: they are what a paraphrase varies.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from writ_dagster.core.users.outline import contains_token, line_tokens
+from writ_dagster.core.users.outline import states
 
 # Share of a line's content stems the text must carry (the particulars must all be there).
 CONTENT_SHARE = 0.6
@@ -53,9 +55,10 @@ def _has_condition(text: str, forms: tuple[str, ...]) -> bool:
     )
 
 
-def missing(line: str, text: str) -> list[str]:
-    """What of ``line`` the ``text`` does not carry (empty: conveyed)."""
-    out = [f"'{t}'" for t in line_tokens(line) if not contains_token(text, t)]
+def missing(line: str, text: str, particulars: Sequence[str]) -> list[str]:
+    """What of ``line`` the ``text`` does not carry (empty: conveyed); ``particulars`` are the values
+    ``line`` states, each of which ``text`` must state too, in any of its written forms."""
+    out = [f"'{v}'" for v in particulars if not states(text, v)]
     for key, forms in _CONDITIONS.items():
         if _has_condition(line, (key,) if key != "not" else ("not", "n't", "never")) and not _has_condition(
             text, forms
@@ -70,12 +73,12 @@ def missing(line: str, text: str) -> list[str]:
     return out
 
 
-def conveys(line: str, text: str) -> bool:
-    """Whether ``text`` conveys ``line`` (see the module docstring)."""
-    return not missing(line, text)
+def conveys(line: str, text: str, particulars: Sequence[str]) -> bool:
+    """Whether ``text`` conveys ``line``, whose particulars are ``particulars`` (see the module docstring)."""
+    return not missing(line, text, particulars)
 
 
-def conveyed_in_one(line: str, text: str) -> bool:
+def conveyed_in_one(line: str, text: str, particulars: Sequence[str]) -> bool:
     """Whether one line of ``text`` (a paragraph, a said message) conveys ``line`` by itself:
     content scattered over a long text does not count as the line being said."""
-    return any(conveys(line, part) for part in text.split("\n") if part.strip())
+    return any(conveys(line, part, particulars) for part in text.split("\n") if part.strip())

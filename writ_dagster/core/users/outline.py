@@ -3,8 +3,10 @@
 The synthesizer stores a task as a τ²-bench ``Task`` plus its :class:`~writ_dagster.core.tasks.intent.TaskIntent`
 (what each request asks, as data). User scripts and the scripted agent need the task's parts tied to
 the gold plan: which gold reads identify the user, which request each write answers, which facts belong
-to which request, and which ``communicate_info`` figure each write decides. This module ties the intent
-to the plan; it never reads meaning out of the instruction text, so rewording an instruction leaves
+to which request, and which ``communicate_info`` figure each write decides. The script checker also needs
+the particulars of each line (what a paraphrase must keep): they are the task's own values (the ids,
+amounts, dates, numbers and names its intent and gold plan hold) that the line states. This module ties
+the intent to the plan; it never reads meaning out of the instruction text, so rewording an instruction leaves
 the outline as it is.
 """
 
@@ -16,9 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, InstanceOf
 
-from writ_dagster.core.domains.entities import amount_matches, money_amounts
+from writ_dagster.core.domains.entities import amount_matches, item_info, money_amounts, payment_method
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import get_verifier
+from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.intent import (
     ChangeOfMind,
     ConditionalWrite,
@@ -30,55 +33,6 @@ from writ_dagster.core.tasks.intent import (
     WriteRequest,
 )
 from writ_dagster.core.tasks.models import Condition, PlanStep, TaskRecord
-
-_TOKEN = re.compile(r"[\w.@+#-]*\d[\w.@+#-]*")
-_NAME = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
-_NOT_NAMES = {
-    "You",
-    "Your",
-    "If",
-    "Any",
-    "The",
-    "On",
-    "Every",
-    "Keep",
-    "Before",
-    "For",
-    "Give",
-    "When",
-    "Accept",
-    "A",
-    "Only",
-    "New",
-    "Los",
-    "San",
-    "Las",
-    "Fleece",
-    "In",
-    "It",
-    # sentence openers a paraphrase may move or drop (a name is the words after them)
-    "Since",
-    "As",
-    "Because",
-    "So",
-    "Should",
-    "Settle",
-    "Use",
-    "Cancel",
-    "Please",
-    "Then",
-    "After",
-    "Also",
-    "But",
-    "And",
-    "With",
-    "Could",
-    "Can",
-    "What",
-    "Would",
-    "Besides",
-    "Plus",
-}
 
 
 class Figure(BaseModel):
@@ -110,7 +64,6 @@ class RequestPart(BaseModel):
     line: str = Field("", description="the whole line of reason_for_call it comes from")
     writes: list[int] = Field(description="write ordinals answering it")
     facts: list[str] = Field(default_factory=list, description="known_info lines it needs")
-    criteria: list[str] = Field(default_factory=list, description="decision criteria it needs")
     by_id: bool = Field(False, description="names its targets by id, with no property to resolve")
     refusal: str = Field("", description="for a request the policy forbids: the reason the agent gives")
     refused_action: str = Field("", description="what the agent declines, in its words")
@@ -153,42 +106,29 @@ class TaskOutline(BaseModel):
     # scripts, their checker and the scripted agent need not look the domain up again.
     domain: InstanceOf[Domain]
     user_id: str
-    header: str | None
     requests: list[RequestPart]
     writes: list[WriteStep]
     identity_lines: list[str]
     identity_reads: list[int]
     identity: dict[str, str] = Field(description="identification values the user knows, by argument name")
-    general_facts: list[str]
     unknown_lines: list[str]
     behaviour_criteria: list[str]
     trailing_reads: list[int]
     unassigned_figures: list[str]
     plan: list[PlanStep]
+    values: list[str] = Field(
+        description="every value the task's intent and gold plan hold that a line may state: ids, amounts, "
+        "dates, numbers and names (see :func:`task_values`)"
+    )
 
     def all_facts(self) -> list[str]:
-        """Every fact the user knows beyond who they are: each request's, then the general ones."""
-        return [f for r in self.requests for f in r.facts] + self.general_facts
+        """Every fact the user knows beyond who they are: each request's."""
+        return [f for r in self.requests for f in r.facts]
 
-
-def split_requests(reason: str) -> tuple[str | None, list[str]]:
-    """``reason_for_call`` as (header, request lines).
-
-    The instruction writer puts one request per line; an older layout had a header line and
-    numbered items, which is still read.
-    """
-    lines = [ln for ln in reason.split("\n") if ln.strip()]
-    items = [ln for ln in lines[1:] if re.match(r"^\d+\. ", ln)]
-    if len(lines) > 1 and len(items) == len(lines) - 1:
-        return lines[0], [re.sub(r"^\d+\. ", "", ln) for ln in items]
-    return None, lines or [reason]
-
-
-def line_tokens(line: str) -> list[str]:
-    """The facts a line carries that must survive paraphrase: ids, numbers, dates and names."""
-    tokens = [t.rstrip(".,;:") for t in _TOKEN.findall(line)]
-    names = [f"{a} {b}" for a, b in _NAME.findall(line) if a not in _NOT_NAMES and b not in _NOT_NAMES]
-    return [t for t in tokens if t] + names
+    def particulars(self, line: str) -> list[str]:
+        """The values of the task that ``line`` states (in any of their written forms): what a paraphrase
+        of it must keep. Looked up from the task's data, never parsed out of the line."""
+        return list(_particulars(tuple(self.values), line))
 
 
 def leaves(value: Any) -> list[Any]:
@@ -202,7 +142,74 @@ def leaves(value: Any) -> list[Any]:
 
 def contains_token(text: str, token: str) -> bool:
     """Whether ``token`` occurs in ``text`` as a whole word (``2`` is not in ``2024-05-21``)."""
-    return re.search(r"(?<![\w.-])" + re.escape(token) + r"(?![\w-]|\.\d)", text) is not None
+    return token in text and re.search(r"(?<![\w.-])" + re.escape(token) + r"(?![\w-]|\.\d)", text) is not None
+
+
+def states(text: str, value: str) -> bool:
+    """Whether ``text`` states ``value`` as a whole word, in any of the forms it is written in
+    (:func:`~writ_dagster.core.language.formats.renderings`: ``$1,284`` for ``1284.0``, ``May 17`` for a date)."""
+    return any(contains_token(text, form) for form in formats.renderings(value))
+
+
+def _particular(value: Any) -> str | None:
+    """``value`` as a particular a paraphrase must keep, or None: a value holding a digit (an id, an amount,
+    a date, a count) or opening with a capital (a name, a code, a place); other words (a cabin class, a
+    yes or no) are judged with the line's content words."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    return text if text and (text[0].isupper() or any(c.isdigit() for c in text)) else None
+
+
+def _part_values(part: IntentPart) -> list[Any]:
+    """What one intent part holds beyond the gold plan: its targets' ids, a write taken back or left unmade,
+    the payment, the figures and the user's limit."""
+    out: list[Any] = [t.split(":", 1)[-1] for t in part.targets]
+    if isinstance(part, ChangeOfMind):
+        out += leaves(part.write.arguments)
+    if isinstance(part, (WriteRequest, ConditionalWrite)):
+        out += [part.payment, *part.figures]
+    if isinstance(part, ConditionalWrite):
+        out += [*leaves(part.condition.write.arguments), part.condition.limit]
+    if isinstance(part, InformationQuestion):
+        out += part.figures
+    return out
+
+
+def task_values(domain: Domain, intent: TaskIntent, plan: list[PlanStep]) -> list[str]:
+    """Every value a line of the task may state, from its data: the user's identification and name, the
+    arguments of the gold plan's calls, what each intent part holds beyond them (:func:`_part_values`), and
+    the base DB's records they name (:func:`_record_values`)."""
+    raw: list[Any] = [*intent.identity.knows.values(), intent.identity.name]
+    raw += [x for step in plan for x in leaves(step.arguments)]
+    raw += [x for part in intent.parts for x in _part_values(part)]
+    raw += _record_values(domain, intent, raw)
+    # Sorted: a stored task's arguments come back with their keys in another order, its values the same.
+    return sorted({v for v in map(_particular, raw) if v})
+
+
+def _record_values(domain: Domain, intent: TaskIntent, raw: list[Any]) -> list[Any]:
+    """The values of the base DB records a task names, which its lines describe in words: each part's target
+    records ("orders:#W123": its items, address, flights, passengers), the user's payment methods among
+    ``raw`` (a card's last four digits) and the items among them (a product's name and options)."""
+    db: Any = domain.base.db  # tau2's DB models are typed as BaseModel
+    out: list[Any] = []
+    for key in (t for part in intent.parts for t in part.targets):
+        table, _, rid = key.partition(":")
+        record = (getattr(db, table, None) or {}).get(rid)
+        out += leaves(record.model_dump(mode="json")) if record is not None else []
+    for value in dict.fromkeys(v for v in raw if isinstance(v, str)):
+        method = payment_method(domain, intent.identity.user_id, value)
+        out += leaves(method.model_dump(mode="json")) if method is not None else []
+        item = item_info(domain, value)
+        out += [item[0], *item[1].values(), item[2]] if item is not None else []
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _particulars(values: tuple[str, ...], line: str) -> tuple[str, ...]:
+    # Cached: the checker asks for the same lines of a task once per script it checks.
+    return tuple(v for v in values if states(line, v))
 
 
 class MissingIntentError(ValueError):
@@ -319,18 +326,17 @@ def _outline_cached(source_json: str) -> TaskOutline:
         task_id=record.task_id,
         domain=domain,
         user_id=record.user_id,
-        header=None,
         requests=requests,
         writes=writes,
         identity_lines=list(intent.identity.lines),
         identity_reads=identity_reads,
         identity=dict(intent.identity.knows),
-        general_facts=[],
         unknown_lines=list(intent.unknown),
         behaviour_criteria=list(intent.behaviour),
         trailing_reads=trailing,
         unassigned_figures=unassigned,
         plan=plan,
+        values=task_values(domain, intent, plan),
     )
 
 

@@ -252,9 +252,7 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
     tone = TONES[dims.tone]
     # Words vary per variant (the rng is the variant's); ids, amounts, names and conditions do not.
     requests = [paraphrase_request(to_first_person(r.text), rng) for r in outline.requests]
-    facts = [
-        " ".join(paraphrase_facts(_say(x, dims.tone), rng) for x in r.facts + r.criteria) for r in outline.requests
-    ]
+    facts = [" ".join(paraphrase_facts(_say(x, dims.tone), rng) for x in r.facts) for r in outline.requests]
     identity = " ".join(paraphrase_identity(to_first_person(x), rng) for x in outline.identity_lines)
     slipped = correction = readback = None
     if slip is not None and slip.kind == "identity":
@@ -286,7 +284,6 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
         identity_correction=correction,
         requests=requests,
         facts=facts,
-        general_facts=" ".join(_say(x, dims.tone) for x in outline.general_facts),
         connectors=connectors,
         more=more_leads(dims.tone, rng),
         confirm=confirm,
