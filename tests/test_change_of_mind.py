@@ -47,8 +47,9 @@ def test_gold_plans_make_the_second_write_on_the_same_record_and_never_the_first
     assert len(tasks) >= 2
     key, that = _RECORD[domain]
     for t in tasks:
-        [part] = t.refusals
-        a = part.declined
+        [part] = t.beyond_writes()
+        assert isinstance(part, ChangeOfMind)
+        a = part.write
         writes = [s for s in t.gold_actions if s.kind == "write"]
         b = writes[-1]
         assert a is not None and a.kind == "write" and (a.name, a.arguments) != (b.name, b.arguments)
@@ -56,7 +57,7 @@ def test_gold_plans_make_the_second_write_on_the_same_record_and_never_the_first
         assert a.arguments[key] == b.arguments[key]  # the same reservation or order
         # told in place: A's line right before B's, which opens with the moment A is taken back
         lines = t.task["user_scenario"]["instructions"]["reason_for_call"].split("\n")
-        assert part.request == len(lines) - 2 == len(writes) - 1
+        assert t.intent.parts.index(part) == len(lines) - 2 == len(writes) - 1
         # the intent holds both: A taken back, then B, which the user says without that moment
         taken, instead = t.intent.parts[-2:]
         assert isinstance(taken, ChangeOfMind) and taken.write == a
@@ -72,7 +73,9 @@ def test_tau2_scores_the_gold_one_and_an_agent_that_makes_the_first_write_zero(c
     for t in tasks:
         task = Task.model_validate(t.task)
         plan = [(s.name, s.arguments) for s in t.gold_actions]
-        a = t.refusals[0].declined
+        [part] = t.beyond_writes()
+        assert isinstance(part, ChangeOfMind)
+        a = part.write
         closing = closing_message(task)
         assert _tau2(domain, task, gold_messages(task, verifier.execute(plan), "Hi.", closing)) == 1.0
         last = max(i for i, s in enumerate(t.gold_actions) if s.kind == "write")
@@ -86,9 +89,11 @@ def test_scripts_pass_the_checker_and_keep_the_change_of_mind_in_place(changes):
     _, tasks = changes
     for t in tasks:
         outline = outline_task(t)
-        k = t.refusals[0].request
+        [part] = t.beyond_writes()
+        assert isinstance(part, ChangeOfMind)
+        k = t.intent.parts.index(part)
         assert outline.requests[k].declined is not None and outline.requests[k + 1].instead
-        assert outline.requests[k].reads == outline.writes[-1].reads[:t.refusals[0].declined_reads]
+        assert outline.requests[k].reads == outline.writes[-1].reads[: part.reads]
         n = len(outline.requests)
         assert not reorder_allowed(outline, list(range(n))[::-1]) or n == 1
         for script in make_scripts(t, 4, seed=11):
@@ -113,17 +118,19 @@ def test_scripted_conversations_propose_the_first_write_hear_no_then_make_the_se
     for rec in records:
         assert rec.reward == 1.0 and rec.termination_reason == "user_stop", rec.script_id
         t = by_task[rec.task_id]
-        part = t.refusals[0]
-        a, b = part.declined, [s for s in t.gold_actions if s.kind == "write"][-1]
+        [part] = t.beyond_writes()
+        assert isinstance(part, ChangeOfMind)
+        k = t.intent.parts.index(part)
+        a, b = part.write, [s for s in t.gold_actions if s.kind == "write"][-1]
         msgs = rec.messages
         calls = _calls(msgs)
         assert all(_key(c["name"], c["arguments"]) != _key(a.name, a.arguments) for _, c in calls)  # A never made
         proposal_a = next(i for i, m in enumerate(msgs) if m["role"] == "assistant" and _act(m).get("act") == "propose"
-                          and _act(m).get("request") == part.request)
-        no = next(i for i, m in enumerate(msgs) if m["role"] == "user" and _act(m).get("decline") == part.request)
+                          and _act(m).get("request") == k)
+        no = next(i for i, m in enumerate(msgs) if m["role"] == "user" and _act(m).get("decline") == k)
         write_b = next(i for i, c in calls if _key(c["name"], c["arguments"]) == _key(b.name, b.arguments))
         assert proposal_a < no < write_b and no == proposal_a + 1  # the no answers A's proposal
-        assert part.request + 1 in _act(msgs[no])["tell"]  # ... and says what the user wants instead
+        assert k + 1 in _act(msgs[no])["tell"]  # ... and says what the user wants instead
         said = [i for i, m in enumerate(msgs) if m["role"] == "assistant" and m.get("content")]
         after_no = next(i for i in said if i > no)
         assert "won't" in msgs[after_no]["content"] or "no need to" in msgs[after_no]["content"]

@@ -17,6 +17,7 @@ from writ_dagster.core.language.formats import money as spoken_money
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
 from writ_dagster.core.tasks.blueprints import figure_text
 from writ_dagster.core.tasks.conditions import MIN_GAP
+from writ_dagster.core.tasks.intent import ConditionalWrite
 from writ_dagster.core.tasks.models import Condition, SynthesisConfig, TaskRecord
 from writ_dagster.core.tasks.synthesis import Synthesizer, closing_message
 from writ_dagster.core.users import make_scripts
@@ -34,7 +35,7 @@ def conditionals(request) -> tuple[str, list[TaskRecord]]:
 
 
 def _condition(t: TaskRecord) -> Condition:
-    [condition] = [p.condition for p in t.refusals if p.condition is not None]  # exactly one conditional part
+    [condition] = [p.condition for p in t.beyond_writes() if isinstance(p, ConditionalWrite)]  # exactly one
     return condition
 
 
@@ -159,4 +160,4 @@ def test_the_condition_is_stored_and_read_back(tmp_path, conditionals):
     with connect(tmp_path / "c.duckdb") as con:
         write_partition(con, batch, SynthesisConfig(tasks_per_batch=len(tasks)))
         stored = read_tasks(con, domain, "c0000")
-    assert [(t.family, t.refusals) for t in stored] == [(t.family, t.refusals) for t in tasks]
+    assert [(t.family, t.intent) for t in stored] == [(t.family, t.intent) for t in tasks]

@@ -12,6 +12,7 @@ from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import get_verifier, simulation_run
 from writ_dagster.core.simulation import Job, OracleAgent, ScriptedUser, SimulationConfig, SimulationEngine
 from writ_dagster.core.tasks.airline import policy
+from writ_dagster.core.tasks.intent import InformationQuestion, RefusalRequest, TransferRequest
 from writ_dagster.core.tasks.models import SynthesisConfig
 from writ_dagster.core.tasks.synthesis import Synthesizer, summarize
 from writ_dagster.core.users import make_scripts
@@ -34,6 +35,13 @@ def _target(action: str) -> str:
     return action.split()[-1]
 
 
+def _declined(t) -> str:
+    """What the agent declines, hands over or answers in the task's one part beyond plain writes."""
+    [part] = t.beyond_writes()
+    assert isinstance(part, (RefusalRequest, TransferRequest, InformationQuestion))
+    return part.declined
+
+
 def test_batch_has_refusal_and_mixed_tasks_with_legal_gold_plans(family_batch):
     fams = {t.family for t in family_batch.tasks}
     assert {"refusal", "mixed"} <= fams
@@ -41,15 +49,16 @@ def test_batch_has_refusal_and_mixed_tasks_with_legal_gold_plans(family_batch):
     for t in family_batch.tasks:
         writes = [s for s in t.gold_actions if s.kind == "write"]
         if t.family == "writes":
-            assert not t.refusals and writes
+            assert not t.beyond_writes() and writes
             continue
-        assert len(t.refusals) == 1
+        [part] = t.beyond_writes()
+        assert isinstance(part, RefusalRequest)
         assert (t.family == "refusal") == (not writes)
-        rid = _target(t.refusals[0].action)
+        rid = _target(part.declined)
         # The gold plan never touches the refused reservation, and the policy indeed forbids the request.
         assert all(s.arguments.get("reservation_id") != rid for s in writes)
         r = base.reservations[rid]
-        if t.refusals[0].action.startswith("cancel"):
+        if part.declined.startswith("cancel"):
             assert not policy.cancellation_reason(base, r, "change of plan")
         else:
             assert r.cabin == "basic_economy" and not policy.can_change_flights(base, r)
@@ -78,11 +87,12 @@ def test_scripted_conversations_refuse_with_the_reason_and_score_one(conversatio
     for rec in records:
         job = by_script[rec.script_id]
         assert not check_script(job.record, job.script)
-        part = job.record.refusals[0]
+        [part] = job.record.beyond_writes()
+        assert isinstance(part, RefusalRequest)
         said = " ".join(m.get("content") or "" for m in rec.messages if m["role"] == "assistant")
-        assert part.action in said and part.reason in said
+        assert part.declined in said and part.reason in said
         calls = [c for m in rec.messages if m["role"] == "assistant" for c in (m.get("tool_calls") or [])]
-        rid = _target(part.action)
+        rid = _target(part.declined)
         assert not any(c["name"] in ("cancel_reservation", "update_reservation_flights")
                        and c["arguments"].get("reservation_id") == rid for c in calls)
         # tau2's evaluator agrees on one conversation per task (it builds fresh environments: ~1 s each;
@@ -94,12 +104,13 @@ def test_scripted_conversations_refuse_with_the_reason_and_score_one(conversatio
 
 def test_carrying_out_a_refused_request_fails_tau2(family_batch):
     verifier = get_verifier(get_domain("airline"))
-    t = next(t for t in family_batch.tasks if t.family == "refusal" and t.refusals[0].action.startswith("cancel"))
+    t = next(t for t in family_batch.tasks
+             if t.family == "refusal" and _declined(t).startswith("cancel"))
     from writ_dagster.core.domains.verify import gold_messages
 
     task = Task.model_validate(t.task)
     plan = [(s.name, s.arguments) for s in t.gold_actions]
-    plan.append(("cancel_reservation", {"reservation_id": _target(t.refusals[0].action)}))
+    plan.append(("cancel_reservation", {"reservation_id": _target(_declined(t))}))
     run = verifier.execute(plan)
     assert verifier.score(task, gold_messages(task, run, "Hi.", "Done.")) == 0.0
 
@@ -130,10 +141,10 @@ def test_family_is_stored_and_a_schema_3_database_is_upgraded(tmp_path, family_b
         write_partition(con, family_batch, SynthesisConfig(tasks_per_batch=30,
                                                            family_mix={"refusal": 0.3, "mixed": 0.3}))
         stored = read_tasks(con, "airline", "f0000")
-        assert [(t.family, t.refusals) for t in stored] == [(t.family, t.refusals) for t in family_batch.tasks]
+        assert [(t.family, t.intent) for t in stored] == [(t.family, t.intent) for t in family_batch.tasks]
         assert con.execute("SELECT count(*) FROM tasks WHERE family = 'refusal'").fetchone()[0] >= 1
         con.execute("ALTER TABLE tasks DROP COLUMN family")
-        con.execute("ALTER TABLE tasks DROP COLUMN refusals_json")
+        con.execute("ALTER TABLE tasks DROP COLUMN intent_json")
         con.execute("UPDATE writ_meta SET value = '3' WHERE key = 'schema_version'")
     with connect(path, read_only=True) as con:  # read as it is: every task reads as plain writes
         assert {t.family for t in read_tasks(con, "airline", "f0000")} == {"writes"}
@@ -151,10 +162,10 @@ def test_retail_refusals_are_legal_and_their_conversations_score_one():
     assert {t.family for t in odd} == {"refusal", "mixed"}
     base = get_domain("retail").base.db
     for t in odd:
-        part = t.refusals[0]
-        oid = _target(part.action) if part.action.startswith("cancel") else part.action.split()[-1]
+        declined = _declined(t)
+        oid = _target(declined) if declined.startswith("cancel") else declined.split()[-1]
         status = base.orders[oid].status
-        if part.action.startswith("cancel"):
+        if declined.startswith("cancel"):
             assert not retail_policy.can_cancel(status, "no longer needed")
         else:
             assert not retail_policy.can_return_or_exchange(status)
@@ -183,11 +194,11 @@ def test_transfer_tasks_end_with_the_transfer_and_are_scored_on_it(transfer_batc
     base = get_domain("airline").base.db
     verifier = get_verifier(get_domain("airline"))
     for t in transfers:
-        [part] = t.refusals
-        assert part.transfer and t.gold_actions[-1].name == TRANSFER_TOOL
+        [part] = t.beyond_writes()
+        assert isinstance(part, TransferRequest) and t.gold_actions[-1].name == TRANSFER_TOOL
         criteria = t.task["evaluation_criteria"]
         assert "ACTION" in criteria["reward_basis"] and criteria["actions"][-1]["compare_args"] == []
-        rid = _target(part.action)
+        rid = _target(part.declined)
         r = base.reservations[rid]
         assert r.status != "cancelled" and policy.is_flown(base, r)  # the policy's transfer case
         assert all(s.arguments.get("reservation_id") != rid for s in t.gold_actions if s.kind == "write")
@@ -220,7 +231,8 @@ def test_scripted_transfer_conversations_transfer_last_and_score_one_under_tau2(
         calls = [c["name"] for m in rec.messages if m["role"] == "assistant" for c in (m.get("tool_calls") or [])]
         assert calls[-1] == TRANSFER_TOOL and calls.count(TRANSFER_TOOL) == 1  # every write came before it
         last_agent = [m for m in rec.messages if m["role"] == "assistant" and m.get("content")][-1]
-        part = by_script[rec.script_id].record.refusals[0]
+        [part] = by_script[rec.script_id].record.beyond_writes()
+        assert isinstance(part, TransferRequest)
         assert last_agent["content"].endswith(TRANSFER_MESSAGE) and part.reason in last_agent["content"]
         assert "###TRANSFER###" in rec.messages[-1]["content"]
         job = by_script[rec.script_id]
@@ -238,7 +250,7 @@ def test_retail_transfers_are_for_cancelled_orders_and_their_conversations_score
     assert transfers
     base = get_domain("retail").base.db
     for t in transfers:
-        oid = t.refusals[0].action.split()[-1]
+        oid = _declined(t).split()[-1]
         assert base.orders[oid].status == "cancelled" and t.gold_actions[-1].name == TRANSFER_TOOL
         assert ("get_order_details", {"order_id": oid}) in [(s.name, s.arguments) for s in t.gold_actions]
     jobs = [Job(t, s, seed=4) for t in transfers for s in make_scripts(t, 2, seed=4)]
@@ -261,7 +273,8 @@ def test_information_tasks_are_answered_by_reads_and_scored_on_the_answer(domain
     assert questions
     verifier = get_verifier(get_domain(domain))
     for t in questions:
-        [part] = t.refusals
+        [part] = t.beyond_writes()
+        assert isinstance(part, InformationQuestion)
         info = t.task["evaluation_criteria"]["communicate_info"]
         assert part.answer and info and all(s.kind == "read" for s in t.gold_actions)
         assert all(v in part.answer.replace(",", "") for v in info)  # the fact the agent states holds the value
@@ -276,6 +289,7 @@ def test_information_tasks_are_answered_by_reads_and_scored_on_the_answer(domain
     assert all(not check_script(j.record, j.script) for j in jobs)
     records = SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig(max_concurrency=8)).run_all(jobs)
     for rec in records:
-        part = next(t for t in questions if t.task_id == rec.task_id).refusals[0]
+        [part] = next(t for t in questions if t.task_id == rec.task_id).beyond_writes()
+        assert isinstance(part, InformationQuestion)
         assert rec.reward == 1.0, rec.script_id
         assert any(part.answer in (m.get("content") or "") for m in rec.messages if m["role"] == "assistant")

@@ -30,18 +30,22 @@ def _latest_metadata(home: Path, asset: str, partition: str | None = None) -> di
         return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
+def _beyond_writes(intent_json: str) -> list[dict]:
+    """The parts of a stored intent beyond plain writes: refused, transferred, asked, conditional, taken back."""
+    return [p for p in json.loads(intent_json)["parts"] if p["kind"] != "write"]
+
+
 def _is_refusal(part: dict) -> bool:
     """A request the agent declines: not handed to a human, not answered, not conditional, not taken back."""
-    return not part.get("transfer") and not part.get("answer") and part.get("condition") is None \
-        and part.get("declined") is None
+    return part["kind"] == "refusal"
 
 
 def test_task_shares_and_family_counts_match_the_stored_tasks(default_home: Path) -> None:
     with connect(default_home / "writ.duckdb", read_only=True) as con:
-        rows = con.execute("SELECT domain, partition, family, refusals_json FROM tasks").fetchall()
+        rows = con.execute("SELECT domain, partition, family, intent_json FROM tasks").fetchall()
     assert rows
     for domain, partition in sorted({(d, p) for d, p, _, _ in rows}):
-        mine = [(family, json.loads(parts)) for d, p, family, parts in rows if (d, p) == (domain, partition)]
+        mine = [(family, _beyond_writes(intent)) for d, p, family, intent in rows if (d, p) == (domain, partition)]
         meta = _latest_metadata(default_home, "tasks", f"{partition}|{domain}")
         n = len(mine)
         assert meta["share_with_refusal"] == round(sum(any(map(_is_refusal, parts)) for _, parts in mine) / n, 4)

@@ -23,6 +23,7 @@ from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.domains.verify import Verifier, gold_messages
 from writ_dagster.core.tasks.blueprints import ComposeContext, Decision, Skip
+from writ_dagster.core.tasks.intent import ConditionalWrite
 from writ_dagster.core.tasks.models import PlanStep, SynthesisConfig, TaskRecord
 from writ_dagster.core.tasks.retail.composer import build_composer
 from writ_dagster.core.tasks.synthesis import Synthesizer, closing_message, summarize
@@ -304,7 +305,7 @@ def test_communicated_figures_are_what_the_writes_move(retail_batch) -> None:
         env = DOMAIN.environment(fork.db)
         figures: set[str] = set()
         # an unmet condition's figure is what its write would have moved, had the user's limit allowed it
-        unmade = [p.condition.write for p in rec.refusals if p.condition and not p.condition.holds]
+        unmade = [p.condition.write for p in rec.beyond_writes() if isinstance(p, ConditionalWrite) and not p.condition.holds]
         for step in [*rec.gold_actions, *unmade]:
             args = step.arguments
             if step.kind == "write" and "order_id" in args:

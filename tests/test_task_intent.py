@@ -26,7 +26,7 @@ from writ_dagster.core.tasks.intent import (
     WriteRequest,
 )
 from writ_dagster.core.tasks.models import INTENT_FIELD, BatchResult, SynthesisConfig, TaskRecord, exported_task
-from writ_dagster.core.tasks.synthesis import Synthesizer
+from writ_dagster.core.tasks.synthesis import Synthesizer, summarize
 from writ_dagster.core.users import make_scripts
 from writ_dagster.core.users.outline import MissingIntentError, outline_task
 
@@ -149,9 +149,46 @@ def test_the_tasks_table_round_trips_the_intent_and_a_schema_4_home_stays_readab
     with pytest.raises(MissingIntentError, match="run its tasks partition"):
         outline_task(old[0])
     with connect(path) as con:  # opened for writing: upgraded in place, rows kept
-        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)] == [("5",)]
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)] == [("6",)]
         assert [t.task for t in read_tasks(con, domain, key)] == [t.task for t in batch.tasks]
         with pytest.raises(MissingInputError, match="materialize `tasks` again"):
             run_user_scripts(con, domain, key, TrajectoryConfig(variants=1))
         write_partition(con, batch, CONFIG)  # the tasks made again carry their intents
         assert [t.intent for t in read_tasks(con, domain, key)] == [t.intent for t in batch.tasks]
+
+
+def _columns(con) -> list[str]:
+    query = "SELECT column_name FROM information_schema.columns WHERE table_name = 'tasks' ORDER BY ordinal_position"
+    return [r[0] for r in con.execute(query).fetchall()]
+
+
+def test_a_schema_5_home_drops_its_refusals_column_and_keeps_every_other_value(
+    tmp_path: Path, batch: BatchResult
+) -> None:
+    """Schema 6 drops tasks.refusals_json, which repeated the intent's parts beyond plain writes."""
+    path = tmp_path / "writ.duckdb"
+    domain, key = batch.domain, batch.partition
+    with connect(path) as con:
+        write_partition(con, batch, CONFIG)
+        made = _columns(con)
+        rows = con.execute("SELECT * FROM tasks ORDER BY task_id").fetchall()
+        # As a home of schema 5 has it: the parts beyond plain writes in a column of their own too.
+        con.execute("ALTER TABLE tasks ADD COLUMN refusals_json VARCHAR DEFAULT '[]'")
+        con.execute("UPDATE writ_meta SET value = '5' WHERE key = 'schema_version'")
+    with connect(path, read_only=True) as con:  # read as it is: the column is there and nothing reads it
+        assert "refusals_json" in _columns(con)
+        assert [t.intent for t in read_tasks(con, domain, key)] == [t.intent for t in batch.tasks]
+    with connect(path) as con:  # opened for writing: upgraded in place, the column gone, the rest kept
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)] == [("6",)]
+        assert _columns(con) == made and "refusals_json" not in made
+        assert con.execute("SELECT * FROM tasks ORDER BY task_id").fetchall() == rows
+
+
+def test_summaries_count_the_intent_parts_beyond_plain_writes(batch: BatchResult) -> None:
+    figures = summarize(batch.tasks)
+    n = len(batch.tasks)
+    beyond = [[p for p in t.intent.parts if not isinstance(p, WriteRequest)] for t in batch.tasks if t.intent]
+    assert figures["share_beyond_writes"] == round(sum(bool(b) for b in beyond) / n, 4) > 0
+    refused = sum(any(isinstance(p, RefusalRequest) for p in b) for b in beyond)
+    assert figures["share_with_refusal"] == round(refused / n, 4) > 0
+    assert all(bool(t.beyond_writes()) == (t.family != "writes") for t in batch.tasks)

@@ -187,7 +187,7 @@ def test_a_version_3_database_gains_the_attempt_column_in_place(tmp_path: Path) 
     with connect(path, read_only=True) as con:  # read as it is: every row a first attempt
         assert {r.attempt for r in read_trajectories(con, "airline")} == {0}
     with connect(path) as con:  # opened for writing: upgraded in place, rows and their hashes kept
-        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)] == [("5",)]
+        assert con.execute("SELECT value FROM writ_meta").fetchall() == [(SCHEMA_VERSION,)] == [("6",)]
         assert con.execute("SELECT DISTINCT attempt FROM trajectories").fetchall() == [(0,)]
         assert hashes(con) == before
         again = run_trajectories(con, "airline", "b0000", CONFIG)

@@ -19,10 +19,11 @@ import duckdb
 from writ_dagster.core.storage import checkpoints, evaluations, lineage, runs, scripts, sft, tasks, trajectories
 from writ_dagster.core.storage.base import StorageError, transaction
 
-SCHEMA_VERSION = "5"
-# Older versions whose tables are a subset of this one's: opened for writing they are upgraded
-# in place (the DDL only adds tables); opened read-only they are read as they are.
-UPGRADABLE_VERSIONS = frozenset({"1", "2", "3", "4"})
+SCHEMA_VERSION = "6"
+# Older versions: opened for writing they are upgraded in place (the DDL adds tables and columns, and
+# drops the one column schema 6 no longer has, tasks.refusals_json); opened read-only they are read as
+# they are.
+UPGRADABLE_VERSIONS = frozenset({"1", "2", "3", "4", "5"})
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 # How long opening the file waits while another process holds DuckDB's lock on it. A writer holds
 # its connection for one stage of one partition at most, so this bounds a reader's wait too.

@@ -28,7 +28,6 @@ from writ_dagster.core.tasks.models import (
     AxisMeasure,
     BatchResult,
     PlanStep,
-    RefusalPart,
     SynthesisConfig,
     TaskRecord,
     TaskSources,
@@ -57,13 +56,16 @@ TASKS_DDL = """CREATE TABLE IF NOT EXISTS tasks (
         written_at TIMESTAMP NOT NULL,
         UNIQUE (domain, partition, idx)
     )"""
-# Schema 4: the task family (refusal, mixed, ...) and the refused requests; older rows are plain writes.
+# Schema 4: the task family (refusal, mixed, ...); older rows are plain writes. (Schemas 4 and 5 kept the
+# requests beyond plain writes in a column refusals_json of their own as well.)
 # Schema 5: the task's intent (what it asks, as data); older rows have none (NULL) until their
 # partition's tasks are made again.
+# Schema 6: refusals_json is dropped: the intent holds those requests (TaskRecord.beyond_writes); the rows
+# of a schema 4 home that lose it have no intent, and must be made again before anything reads them.
 UPGRADE_DDL: tuple[str, ...] = (
     "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS family VARCHAR DEFAULT 'writes'",
-    "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS refusals_json VARCHAR DEFAULT '[]'",
     "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS intent_json VARCHAR",
+    "ALTER TABLE tasks DROP COLUMN IF EXISTS refusals_json",
 )
 REJECTIONS_DDL = """CREATE TABLE IF NOT EXISTS task_rejections (
         domain VARCHAR NOT NULL,
@@ -109,7 +111,6 @@ TASKS_SCHEMA: dict[str, Any] = {
     "content_hash": pl.String,
     "written_at": pl.Datetime("us"),
     "family": pl.String,
-    "refusals_json": pl.String,
     "intent_json": pl.String,
 }
 REJECTIONS_SCHEMA: dict[str, Any] = {
@@ -146,7 +147,6 @@ def records_frame(records: Sequence[TaskRecord], written_at: datetime | None = N
             "content_hash": r.content_hash,
             "written_at": at,
             "family": r.family,
-            "refusals_json": json_text([p.model_dump(mode="json") for p in r.refusals]),
             "intent_json": None if r.intent is None else json_text(r.intent.model_dump(mode="json")),
         }
         for r in records
@@ -169,9 +169,8 @@ def frame_records(frame: pl.DataFrame) -> list[TaskRecord]:
             axes=AxisMeasure.model_validate_json(row["axes_json"]),
             sources=TaskSources.model_validate_json(row["sources_json"]),
             content_hash=row["content_hash"],
-            # A database of schema 3 or older, read as it is, has neither column.
+            # A database of schema 3 or older, read as it is, has no family column.
             family=row.get("family") or "writes",
-            refusals=[RefusalPart.model_validate(p) for p in json.loads(row.get("refusals_json") or "[]")],
             # Schema 4 or older: no intent (outline_task then asks for the tasks to be made again).
             intent=TaskIntent.model_validate_json(row["intent_json"]) if row.get("intent_json") else None,
         )

@@ -14,7 +14,7 @@ from writ_dagster.core.limits import (
     SEED_MIN,
 )
 from writ_dagster.core.settings_model import SettingsModel
-from writ_dagster.core.tasks.intent import TaskIntent
+from writ_dagster.core.tasks.intent import IntentPart, TaskIntent
 from writ_dagster.core.tasks.plan import Candidate as Candidate  # re-exported: where records are imported from
 from writ_dagster.core.tasks.plan import Comparison as Comparison
 from writ_dagster.core.tasks.plan import Condition as Condition
@@ -150,55 +150,6 @@ class SynthesisConfig(SettingsModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
-class RefusalPart(BaseModel):
-    """A request of the task the gold plan treats apart from plain writes: declined, transferred, answered,
-    or made only under the user's condition (``condition``)."""
-
-    request: int = Field(description="index of its line in reason_for_call")
-    action: str = Field(description="what is declined, as the agent says it: 'cancel reservation QW4873'")
-    reason: str = Field(description="the policy's reason, as the agent says it")
-    transfer: bool = Field(
-        False,
-        description="the policy sends this request to a human agent: the agent "
-        "calls transfer_to_human_agents (the gold plan's last action)",
-    )
-    answer: str = Field(
-        "",
-        description="for a question: the fact the agent must find by reads and state "
-        "(one of communicate_info); empty for a refused or transferred request",
-    )
-    condition: Condition | None = Field(
-        None,
-        description="for a conditional request: the figure, the user's "
-        "limit and the branch the DB fixes (its write, if "
-        "made, is the request's own)",
-    )
-    declined: PlanStep | None = Field(
-        None,
-        description="for a change of mind: the write the user asks for first "
-        "and takes back when the agent asks to confirm it (never "
-        "made); the next request is what they want instead",
-    )
-    declined_reads: int = Field(
-        0,
-        description="for a change of mind: how many reads of the next write's evidence "
-        "(its first ones) the agent makes to describe the declined write",
-    )
-
-    @property
-    def kind(self) -> str:
-        """Which of the five kinds this part is: refusal, transfer, information, conditional or change_of_mind."""
-        if self.transfer:
-            return "transfer"
-        if self.answer:
-            return "information"
-        if self.condition is not None:
-            return "conditional"
-        if self.declined is not None:
-            return "change_of_mind"
-        return "refusal"
-
-
 class TaskRecord(BaseModel):
     """A verified synthesized task as stored: the tau2 Task plus WRIT's measurements."""
 
@@ -214,10 +165,14 @@ class TaskRecord(BaseModel):
     sources: TaskSources
     content_hash: str = Field(description="sha256 of the task JSON; stable across re-materialization")
     family: Family = Field("writes", description="what the task asks beyond writes (see Family)")
-    refusals: list[RefusalPart] = Field(default_factory=list, description="requests the agent must decline")
     intent: TaskIntent | None = Field(
         None, description="what the task asks, as data (None: stored before intents were, schema 4 or older)"
     )
+
+    def beyond_writes(self) -> list[IntentPart]:
+        """The parts of its intent that ask more than a plain write: refused, transferred, asked, conditional
+        (made or not) or taken back; none for a task stored without an intent."""
+        return [] if self.intent is None else [p for p in self.intent.parts if p.kind != "write"]
 
 
 class Rejection(BaseModel):

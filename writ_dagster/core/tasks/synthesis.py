@@ -31,7 +31,7 @@ from writ_dagster.core.tasks.composers import get_composer
 from writ_dagster.core.tasks.conditions import Conditional, make_conditional
 from writ_dagster.core.tasks.decontamination import BaseTaskIndex, build_index, signature
 from writ_dagster.core.tasks.instructions import Request, write_instruction
-from writ_dagster.core.tasks.intent import TaskIntent
+from writ_dagster.core.tasks.intent import ConditionalWrite, TaskIntent
 from writ_dagster.core.tasks.measure import measure_axes
 from writ_dagster.core.tasks.models import (
     BatchResult,
@@ -39,7 +39,6 @@ from writ_dagster.core.tasks.models import (
     Condition,
     Family,
     PlanStep,
-    RefusalPart,
     Rejection,
     SynthesisConfig,
     TaskRecord,
@@ -120,10 +119,6 @@ class _Draft:
     def requests(self) -> list[Request]:
         """The requests in telling order (see :meth:`told`)."""
         return [x.say for x in self.told()]
-
-    def request_index(self, i: int) -> int:
-        """The line of ``reason_for_call`` of ``refusals[i]``."""
-        return len(self.decisions) - 1 + i if self.family == "change_of_mind" else len(self.decisions) + i
 
 
 class Synthesizer:
@@ -378,9 +373,6 @@ class Synthesizer:
                 skipped.append(f"{bp.name}: {s}")
         raise Rejected("no applicable write", "; ".join(skipped)[:500])
 
-    def _step(self, call: Call | None) -> PlanStep | None:
-        return None if call is None else PlanStep(name=call[0], arguments=call[1], kind=self._kind(call[0]))
-
     def _kind(self, name: str) -> str:
         kind = self.kinds.get(name)
         if kind is None:
@@ -529,7 +521,7 @@ class Synthesizer:
             task_id = f"writ-{self.domain.name}-{partition}-{len(tasks):04d}"
             family = self._choose_family(random.Random(derive_seed(seed, "family")))
             # A batch's conditional requests take the branch it has fewer of, so a batch holding two has both.
-            held = [p.condition.holds for t in tasks for p in t.refusals if p.condition is not None]
+            held = [p.condition.holds for t in tasks for p in t.beyond_writes() if isinstance(p, ConditionalWrite)]
             self._branch = None if held.count(True) == held.count(False) else held.count(True) < held.count(False)
             owed = [f for f in self._owed(tasks, want) if forced[f] < MAX_FORCED]
             if owed and family not in owed and len(owed) >= want - len(tasks):
@@ -628,32 +620,6 @@ class Synthesizer:
             content_hash=content_hash,
             family=d.family,
             intent=intent,
-            refusals=[
-                RefusalPart(
-                    request=d.request_index(i),
-                    action=r.action,
-                    reason=r.reason,
-                    transfer=r.transfer,
-                    answer=r.answer,
-                    condition=r.condition,
-                    declined=self._step(r.declined),
-                    declined_reads=d.declined_reads,
-                )
-                for i, r in enumerate(d.refusals)
-            ]
-            # A conditional request whose write is made is the last of the write requests.
-            + (
-                [
-                    RefusalPart(
-                        request=len(d.decisions) - 1,
-                        action=d.decisions[-1].say.action,
-                        reason="",
-                        condition=d.condition,
-                    )
-                ]
-                if d.condition and d.condition.holds
-                else []
-            ),
         )
 
 
@@ -742,6 +708,8 @@ def summarize(records: Sequence[TaskRecord]) -> dict[str, Any]:
         "types": dict(Counter(r.trajectory_type for r in records)),
         "families": dict(sorted(Counter(r.family for r in records).items())),
         # a request the agent must decline; beside it, any part beyond plain writes (transfer, question, ...)
-        "share_with_refusal": round(sum(1 for r in records if any(p.kind == "refusal" for p in r.refusals)) / n, 4),
-        "share_beyond_writes": round(sum(1 for r in records if r.refusals) / n, 4),
+        "share_with_refusal": round(
+            sum(1 for r in records if any(p.kind == "refusal" for p in r.beyond_writes())) / n, 4
+        ),
+        "share_beyond_writes": round(sum(1 for r in records if r.beyond_writes()) / n, 4),
     }
