@@ -83,14 +83,15 @@ def group_members(pgid: int) -> list[int]:
 def end_group(pgid: int, grace_s: float = 20.0) -> None:
     """End the process group led by process ``pgid`` (a server and its workers, a child of this process or
     not): SIGTERM; once the leader is gone, or after ``grace_s``, SIGKILL to whatever is left; then wait up
-    to 30 s for the kernel to finish them (a killed worker holding GBs took over 10 s on a loaded machine)."""
+    to 60 s for the kernel to finish them (a killed worker holding GBs took over 10 s on a loaded machine;
+    with 30 s, a vLLM worker was once still there after the stop returned, the machine's memory running low)."""
     if not _signal_group(pgid, signal.SIGTERM):
         return
     deadline = time.monotonic() + grace_s
     while pgid in group_members(pgid) and time.monotonic() < deadline:  # a reaped or zombie leader is gone
         time.sleep(0.1)
     _signal_group(pgid, signal.SIGKILL)  # the leader if it outlived the grace, and workers that outlived it
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)
 
