@@ -123,7 +123,7 @@ def test_a_partition_played_by_a_model_agent_and_a_model_user_is_stored_scored_a
             FaultProxy(user_server.base_url, {}, poisoned=lambda body: seen.append(body) is not None) as proxy:
         resources = {
             "storage": WritStorage(database=str(db)), "synthesis": SynthesisSettings(tasks_per_batch=2),
-            "simulation": SimulationSettings(variants=2, max_steps=10, max_concurrency=4),
+            "simulation": SimulationSettings(variants=1, max_steps=10, max_concurrency=4),
             "teacher": ModelRole(kind="vllm-server", options={"model": str(tiny_model), "max_tokens": 64, "seed": 5,
                                                               "temperature": 0.7, "timeout_s": 60}),
             "user_simulator": ModelRole(kind="openai-compatible", options={
@@ -146,7 +146,7 @@ def test_a_partition_played_by_a_model_agent_and_a_model_user_is_stored_scored_a
         scripts = read_user_scripts(con, "airline")
         build = build_from(read_sft_inputs(con), SFTConfig())
     # stored: every planned conversation, played by the two models
-    assert len(records) == len(scripts) == 4
+    assert len(records) == len(scripts) == 2
     assert {r.agent.kind for r in records} == {r.user.kind for r in records} == {"llm"}
     assert {r.agent.name for r in records} == {f"openai:{name}"}  # the teacher the steps saw
     assert {r.user.name for r in records} == {"openai:smollm2-user"}
@@ -158,7 +158,7 @@ def test_a_partition_played_by_a_model_agent_and_a_model_user_is_stored_scored_a
     # scored: tau2's reward on each, no scoring error
     assert all(r.score_error is None and 0.0 <= r.reward <= 1.0 for r in records)
     # filtered: the SFT build judged each conversation, and every one it dropped is counted by reason
-    assert build.considered == 4 and len(build.rows) + sum(build.dropped.values()) == 4, build.dropped
+    assert build.considered == 2 and len(build.rows) + sum(build.dropped.values()) == 2, build.dropped
 
     # The user's prompt: tau2's user guidelines and the script's own instructions with its behaviour lines.
     guidelines = get_global_user_sim_guidelines(use_tools=False).strip()
