@@ -20,7 +20,6 @@ MAX_LINES = 60
 ALLOWED = {
     ("core/tasks/synthesis.py", "Synthesizer._compose"),  # issue 18, item 4 (with item 1's intents)
     ("core/tasks/synthesis.py", "Synthesizer._task"),  # issue 18, item 4 (synthesis.py is being reworked)
-    ("core/tasks/synthesis.py", "Synthesizer._record"),  # issue 18, item 4 (synthesis.py is being reworked)
 }
 
 
