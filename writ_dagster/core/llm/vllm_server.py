@@ -129,6 +129,11 @@ class VLLMServerConfig:
         return {**single, **self.env}
 
 
+def usable_cores() -> list[int]:
+    """The cores this process may run on (its affinity where the OS tells it, else every core)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
 def omp_threads(bind: str) -> int | None:
     """The compute threads vLLM's CPU worker process gets for ``VLLM_CPU_OMP_THREADS_BIND``: the cores it
     lists (``"0-3,6"``), or for ``auto`` every core this process may use but one, kept for the API server
@@ -138,8 +143,7 @@ def omp_threads(bind: str) -> int | None:
     if bind == "nobind":
         return None
     if bind == "auto":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return max(1, cores - 1)
+        return max(1, len(usable_cores()) - 1)
     count = 0
     for part in bind.split("|")[0].split(","):
         first, _, last = part.strip().partition("-")
@@ -161,7 +165,7 @@ def cpu_cores_for(slot: int, slots: int) -> dict[str, str]:
     Ignored by GPU builds."""
     if "VLLM_CPU_OMP_THREADS_BIND" in os.environ or slots < 2:
         return {}
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    cores = usable_cores()
     if len(cores) < slots:
         return {}
     share = len(cores) // slots
