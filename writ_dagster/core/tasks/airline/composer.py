@@ -9,6 +9,7 @@ from typing import Any
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.language import formats
+from writ_dagster.core.language.pools import pools
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
 from writ_dagster.core.tasks.airline.booking import BookFlight
@@ -32,6 +33,10 @@ from writ_dagster.core.tasks.blueprints import (
     Skip,
 )
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine, pick
+
+# What the blueprints say is data: the "composer" section of this folder's phrases.yaml.
+_SAY: dict[str, Any] = pools(__name__.rpartition(".")[0])["composer"]
+_ASK: dict[str, str] = _SAY["ask"]
 
 # The reason the policy judges, for each kind of cancellation motive.
 _POLICY_REASONS = {
@@ -75,15 +80,16 @@ class CancelReservation(Base):
         refund = sum(p.amount for p in r.payment_history)
         w = ctx.words
         ask = refund > 0 and w.random() < 0.5
+        say = _SAY["cancel"]
         return Decision(
             write=("cancel_reservation", {"reservation_id": r.reservation_id}),
             reads=loc.reads,
             candidates=loc.candidates,
             say=Request(
-                f"cancel {loc.phrase}",
+                say["action"].format(r=loc.phrase),
                 w.choice(ph.CANCEL_MOTIVES[reason]),
                 [w.choice(ph.WHOLE_TRIP)],
-                "how much you will get back" if ask else "",
+                _ASK["refund"] if ask else "",
                 # an insured trip may be cancelled only for the reason the user gives: never drop it
                 keep_motive=reason == "health",
             ),
@@ -92,7 +98,7 @@ class CancelReservation(Base):
             entities=[f"reservations:{r.reservation_id}"],
             targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons,
-            amount=Amount(refund, "refund", "the refund", "keep the reservation") if refund > 0 else None,
+            amount=Amount(refund, "refund", say["amount"], say["keep"]) if refund > 0 else None,
         )
 
 
@@ -114,7 +120,8 @@ class AddBaggage(Base):
         )
         fee = policy.BAG_FEE * max(0, nonfree - r.nonfree_baggages)
         pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, fee))
-        bags = "bag" if added == 1 else "bags"
+        say = _SAY["bags"]
+        bags = say["bag"] if added == 1 else say["bags"]
         w = ctx.words
         ask = fee > 0 and w.random() < 0.7
         return Decision(
@@ -130,17 +137,17 @@ class AddBaggage(Base):
             reads=loc.reads,
             candidates=loc.candidates,
             say=Request(
-                f"add {added} checked {bags} to {loc.phrase}",
+                say["action"].format(n=added, bags=bags, r=loc.phrase),
                 w.choice(ph.BAG_MOTIVES),
                 [pick(w, ph.FEE_PAYMENT, pay=pay.phrase)],
-                "how much the extra bags will cost" if ask else "",
+                _ASK["bag_fee"] if ask else "",
             ),
             unknown=loc.unknown + [w.choice(ph.UNKNOWN_BAGS)],
             communicate=[money(fee)] if ask else [],
             entities=[f"reservations:{r.reservation_id}", f"payment_methods:{pay.method.id}"],
             targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons + pay.comparisons,
-            amount=Amount(fee, "cost", f"the fee for the extra {bags}", f"do without the extra {bags}")
+            amount=Amount(fee, "cost", say["amount"].format(bags=bags), say["keep"].format(bags=bags))
             if fee > 0
             else None,
         )
@@ -185,7 +192,7 @@ class ChangeCabin(Base):
         direction = pick(w, ph.CHARGE_PAYMENT if diff > 0 else ph.REFUND_PAYMENT, pay=pay.phrase)
         upgrade = list(CABIN_WORDS).index(cabin) > list(CABIN_WORDS).index(r.cabin)
         ask = diff != 0 and w.random() < 0.7
-        question = "how much the change costs" if diff > 0 else "how much you will get back"
+        question = _ASK["change_cost"] if diff > 0 else _ASK["refund"]
         return Decision(
             write=(
                 "update_reservation_flights",
@@ -199,7 +206,7 @@ class ChangeCabin(Base):
             reads=loc.reads,
             candidates=loc.candidates,
             say=Request(
-                f"move {loc.phrase} to {CABIN_WORDS[cabin]}, keeping the same flights",
+                _SAY["cabin"]["action"].format(r=loc.phrase, cabin=CABIN_WORDS[cabin]),
                 w.choice(ph.UPGRADE_MOTIVES if upgrade else ph.DOWNGRADE_MOTIVES),
                 [direction],
                 question if ask else "",
@@ -209,7 +216,7 @@ class ChangeCabin(Base):
             entities=[f"reservations:{r.reservation_id}"] + [f"flights:{f.flight_number}" for f in r.flights],
             targets=[f"reservations:{r.reservation_id}"],
             comparisons=loc.comparisons + pay.comparisons,
-            amount=change_amount(diff, "keep your current cabin"),
+            amount=change_amount(diff, _SAY["cabin"]["keep"]),
         )
 
 
@@ -258,26 +265,15 @@ class UpdatePassenger(Base):
         me = db.users[ctx.user_id].name
         newcomer = f"{new.first_name} {new.last_name}"
         w = ctx.words
+        say = _SAY["passenger"]
         if (old.first_name, old.last_name) == (me.first_name, me.last_name):
             # The user is the one dropping out: they say so in the first person, never by name.
-            action = f"have {newcomer} take your seat on {loc.phrase}"
-            motive = w.choice(
-                (
-                    "you can no longer travel yourself",
-                    "you can't make the trip after all",
-                    "something keeps you from flying",
-                )
-            )
+            action = say["take_my_seat"].format(newcomer=newcomer, r=loc.phrase)
+            motive = w.choice(say["my_motives"])
         else:
-            action = f"put {newcomer} on {loc.phrase} in place of {old.first_name} {old.last_name}"
-            motive = w.choice(
-                (
-                    f"{old.first_name} can no longer travel",
-                    f"{old.first_name} had to drop out",
-                    f"{old.first_name}'s plans changed",
-                )
-            )
-        born = w.choice((f"{newcomer} was born on {new.dob}.", f"{new.first_name}'s date of birth is {new.dob}."))
+            action = say["in_place_of"].format(newcomer=newcomer, r=loc.phrase, old=f"{old.first_name} {old.last_name}")
+            motive = w.choice(say["their_motives"]).format(first=old.first_name)
+        born = w.choice(say["born"]).format(newcomer=newcomer, first=new.first_name, dob=new.dob)
         return Decision(
             write=("update_reservation_passengers", {"reservation_id": r.reservation_id, "passengers": passengers}),
             reads=loc.reads,
@@ -326,10 +322,10 @@ class CancelledFlightCompensation(Base):
             reads=loc.reads,
             candidates=loc.candidates,
             say=Request(
-                w.choice(("ask for compensation", "get some compensation", "be compensated for it")),
+                w.choice(_SAY["compensation"]["actions"]),
                 pick(w, ph.COMPENSATION_MOTIVES, r=loc.phrase),
                 [w.choice(ph.ACCEPT_CERTIFICATE)],
-                "how much the certificate will be worth" if ask else "",
+                _ASK["certificate"] if ask else "",
             ),
             unknown=loc.unknown,
             communicate=[money(amount)] if ask else [],
@@ -374,21 +370,16 @@ class RefuseCancellation(Base):
         r = ctx.rng.choice(banned)
         rid = r.reservation_id
         reads = _reservation_and_flight_reads(r)
-        cover = (
-            "with travel insurance that does not cover a change of plans"
-            if r.insurance == "yes"
-            else "without travel insurance"
-        )
+        say = _SAY["refuse_cancel"]
+        cover = say["insured"] if r.insurance == "yes" else say["uninsured"]
         article = "an" if r.cabin == "economy" else "a"
-        reason = (
-            f"it was booked more than 24 hours ago, it is {article} {CABIN_WORDS[r.cabin]} booking {cover}, and none "
-            f"of its flights was cancelled by the airline, so our policy does not allow cancelling it"
-        )
+        reason = say["reason"].format(article=article, cabin=CABIN_WORDS[r.cabin], cover=cover)
+        action = say["action"].format(rid=rid)
         w = ctx.words
         return Refusal(
             reads=reads,
-            say=Request(f"cancel reservation {rid}", w.choice(ph.REFUSED_CANCEL_MOTIVES), [w.choice(ph.WHOLE_TRIP)]),
-            action=f"cancel reservation {rid}",
+            say=Request(action, w.choice(ph.REFUSED_CANCEL_MOTIVES), [w.choice(ph.WHOLE_TRIP)]),
+            action=action,
             reason=reason,
             entities=[f"reservations:{rid}"],
             targets=[f"reservations:{rid}"],
@@ -413,20 +404,17 @@ class RefuseBasicEconomyChange(Base):
         if not later:
             raise Skip("no later date")
         date = ctx.rng.choice(later)
-        reason = (
-            "it is a basic economy booking, and basic economy flights cannot be modified; only the cabin "
-            "could be changed"
-        )
+        say = _SAY["refuse_change_basic"]
         w = ctx.words
         return Refusal(
             reads=[("get_reservation_details", {"reservation_id": rid})],
             say=Request(
-                f"move the first flight of reservation {rid} to {formats.day(date)}",
+                say["ask"].format(rid=rid, day=formats.day(date)),
                 w.choice(ph.CHANGE_FLIGHT_MOTIVES),
                 [w.choice(ph.KEEP_CABIN)],
             ),
-            action=f"change the flights of reservation {rid}",
-            reason=reason,
+            action=say["action"].format(rid=rid),
+            reason=say["reason"],
             entities=[f"reservations:{rid}"],
             targets=[f"reservations:{rid}"],
             behaviour=[w.choice(ACCEPT_REFUSAL)],
@@ -456,15 +444,14 @@ class TransferFlownCancellation(Base):
         rid = r.reservation_id
         reads = _reservation_and_flight_reads(r)
         gone = next(f for f in r.flights if policy.segment_status(db, f.flight_number, f.date) in policy.FLOWN_STATUSES)
-        reason = (
-            f"flight {gone.flight_number} on {formats.day(gone.date)} has already been flown, and a trip "
-            f"that is partly flown is beyond what I can cancel"
-        )
+        say = _SAY["transfer_flown_cancel"]
+        reason = say["reason"].format(flight=gone.flight_number, day=formats.day(gone.date))
+        action = say["action"].format(rid=rid)
         w = ctx.words
         return Refusal(
             reads=reads,
-            say=Request(f"cancel reservation {rid}", w.choice(ph.FLOWN_CANCEL_MOTIVES), [w.choice(ph.REST_OF_TRIP)]),
-            action=f"cancel reservation {rid}",
+            say=Request(action, w.choice(ph.FLOWN_CANCEL_MOTIVES), [w.choice(ph.REST_OF_TRIP)]),
+            action=action,
             reason=reason,
             entities=[f"reservations:{rid}", f"flights:{gone.flight_number}"],
             targets=[f"reservations:{rid}"],
@@ -489,14 +476,15 @@ class AskTotalPaid(Base):
         rid = ctx.rng.choice(ids)
         total = round(sum(p.amount for p in db.reservations[rid].payment_history), 2)
         w = ctx.words
+        say = _SAY["ask_total_paid"]
         return Refusal(
             reads=[("get_reservation_details", {"reservation_id": rid})],
-            say=Request(f"find out how much you paid in total for reservation {rid}", w.choice(ph.PAID_MOTIVES)),
-            action=f"tell you what was paid for reservation {rid}",
+            say=Request(say["ask"].format(rid=rid), w.choice(ph.PAID_MOTIVES)),
+            action=say["action"].format(rid=rid),
             reason="",
             entities=[f"reservations:{rid}"],
             targets=[f"reservations:{rid}"],
-            answer=f"you paid {formats.money(total)} in total for reservation {rid}",
+            answer=say["answer"].format(total=formats.money(total), rid=rid),
             communicate=[money(total)],
         )
 
@@ -555,7 +543,7 @@ class AirlineComposer:
         return Identity(
             reads=[("get_user_details", {"user_id": user_id})],
             known=[combine(words, pick(words, ph.NAME_CLAUSES, name=name), pick(words, ph.ID_CLAUSES, uid=user_id))],
-            opening=f"Hi, this is {name}. My user id is {user_id}.",
+            opening=_SAY["opening"].format(name=name, uid=user_id),
             name=name,
             knows={"user_id": user_id},
         )
