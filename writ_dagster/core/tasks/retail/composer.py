@@ -62,6 +62,9 @@ EVIDENCE_CAP = 12  # orders + distinct products past which a user is not favoure
 
 _PERSONAS: tuple[str | None, ...] = _P["personas"]
 _OPENINGS: tuple[str, ...] = _P["openings"]
+# What the blueprints say: the "composer" section.
+_SAY: dict[str, Any] = _P["composer"]
+_ASK: dict[str, str] = _SAY["ask"]
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -165,11 +168,12 @@ class CancelOrder(_RetailBlueprint):
             ask = v.rng.random() < 0.6
             w = v.ctx.words
             motive = ph.SOLD_OUT_MOTIVE if products else w.choice(ph.CANCEL_MOTIVES[reason])
+            words = _SAY["cancel"]
             say = Request(
-                f"cancel {pick.phrase if products else which(v, pick)}",
+                words["action"].format(order=pick.phrase if products else which(v, pick)),
                 motive,
                 [],
-                "how much you will get back" if ask else "",
+                _ASK["refund"] if ask else "",
             )
             yield _decision(
                 v,
@@ -178,7 +182,7 @@ class CancelOrder(_RetailBlueprint):
                 say,
                 communicate=[figure_text(o.payment_history[0].amount)] if ask else [],
                 products=list(products),
-                amount=Amount(o.payment_history[0].amount, "refund", "the refund", "keep the order"),
+                amount=Amount(o.payment_history[0].amount, "refund", words["amount"], words["keep"]),
             )
 
     @staticmethod
@@ -204,14 +208,15 @@ class CancelOrder(_RetailBlueprint):
         ):
             return []
         products = list(dict.fromkeys(i.product_id for o in contenders for i in o.items))
-        phrase = "your pending order with the most items that are out of stock (in the exact option you ordered)"
+        words = _SAY["cancel"]
+        phrase = words["most_sold_out"]
         how = compare(
-            "pending orders",
-            "the most items out of stock",
+            words["sold_out_things"],
+            words["sold_out_criterion"],
             best,
             contenders,
             order_id,
-            lambda o: f"{sold_out(o)} out of stock",
+            lambda o: words["sold_out_count"].format(n=sold_out(o)),
         )
         return [(Pick(best, phrase, v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], comparisons=[how]), products)]
 
@@ -230,17 +235,18 @@ class ModifyOrderAddress(_RetailBlueprint):
             o = pick.order
             current = address_dict(o.address)
             # The address goes in the request, not in known info: a task may ship two orders.
+            words = _SAY["ship"]
             if current != default and not default_moved and v.rng.random() < 0.5:
-                addr, where = default, "your default address on file (you do not remember it word for word)"
+                addr, where = default, words["default"]
             else:
                 addr = new_address(v.rng, [current, default])
-                where = f"this new address: {address_text(addr)}"
+                where = words["new"].format(address=address_text(addr))
             w = v.ctx.words
             yield _decision(
                 v,
                 pick,
                 (self.tool, {"order_id": o.order_id, **addr}),
-                Request(f"have {which(v, pick)} shipped to {where} instead", w.choice(ph.SHIP_MOTIVES)),
+                Request(words["action"].format(order=which(v, pick), where=where), w.choice(ph.SHIP_MOTIVES)),
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
             )
 
@@ -274,10 +280,10 @@ class ModifyOrderPayment(_RetailBlueprint):
                 pick,
                 (self.tool, {"order_id": o.order_id, "payment_method_id": method.id}),
                 Request(
-                    f"pay for {which(v, pick)} with {v.method_text(method)} instead of the payment method used now",
+                    _SAY["pay"]["action"].format(order=which(v, pick), method=v.method_text(method)),
                     w.choice(ph.PAY_MOTIVES),
                     [],
-                    "how much will be charged to the new payment method" if ask else "",
+                    _ASK["new_charge"] if ask else "",
                 ),
                 communicate=[figure_text(o.payment_history[0].amount)] if ask else [],
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
@@ -320,25 +326,26 @@ class _ItemChange(_RetailBlueprint):
             "new_item_ids": [x.item_id for x in change.variants],
             "payment_method_id": method.id,
         }
+        words = _SAY["item_change"]
         if pick.phrase:
-            action = f"{self.verb} items of {pick.phrase}: " + "; and ".join(change.wants)
+            action = words["action"].format(verb=self.verb, order=pick.phrase, wants=words["joiner"].join(change.wants))
             motive = w.choice(self.motives)
         else:
-            action, motive = change.wants[0], "you want to save money"
+            action, motive = change.wants[0], words["save_motive"]
         ask = bool(diff) and w.random() < 0.7
         # The settlement method belongs to this request: a task may hold two item changes.
         return _decision(
             v,
             pick,
             (self.tool, args),
-            Request(action, motive, [money, *change.criteria], "how much the price difference is" if ask else ""),
+            Request(action, motive, [money, *change.criteria], _ASK["difference"] if ask else ""),
             communicate=[figure_text(abs(diff))] if ask else [],
             products=products or change.compared or [i.product_id for i in change.items],
             extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
             amount=(
-                Amount(diff, "cost", "the price difference", "keep the items as they are")
+                Amount(diff, "cost", words["cost"], words["keep"])
                 if diff > 0
-                else Amount(-diff, "refund", "the refund for the price difference", "keep the items as they are")
+                else Amount(-diff, "refund", words["refund"], words["keep"])
                 if diff < 0
                 else None
             ),
@@ -356,12 +363,7 @@ class _ItemChange(_RetailBlueprint):
         change = Change(
             [item],
             [variant],
-            [
-                (
-                    f"{self.verb} the one item, among all the items in your {self.status} orders, where switching to the "
-                    f"cheapest available option of the same product saves the most, and switch it to that cheapest option"
-                )
-            ],
+            [_SAY["item_change"]["biggest_saving"].format(verb=self.verb, status=self.status)],
             [x for x in (v.ctx.words.choice(ph.WHICH_ITEM), v.ctx.words.choice(ph.ONE_ITEM)) if x],
         )
         return Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], comparisons=[how]), change, products
@@ -374,7 +376,7 @@ class ModifyOrderItems(_ItemChange):
     name: str = "modify_pending_order_items"
     tool: str = policy.MODIFY_ITEMS
     status: str = policy.PENDING
-    verb: str = "modify"
+    verb: str = _SAY["item_change"]["verbs"]["modify"]
     motives: tuple[str, ...] = ph.MODIFY_MOTIVES
 
 
@@ -385,7 +387,7 @@ class ExchangeItems(_ItemChange):
     name: str = "exchange_delivered_order_items"
     tool: str = policy.EXCHANGE
     status: str = policy.DELIVERED
-    verb: str = "exchange"
+    verb: str = _SAY["item_change"]["verbs"]["exchange"]
     motives: tuple[str, ...] = ph.EXCHANGE_MOTIVES
 
 
@@ -397,23 +399,17 @@ class ReturnItems(_RetailBlueprint):
     tool: str = policy.RETURN
 
     def options(self, v: View) -> Iterator[Decision]:
+        words = _SAY["return"]
         picks: list[tuple[Pick, str, list[str]]] = [(p, "", []) for p in locate_orders(v, policy.DELIVERED, self.tool)]
         if v.high:
-            picks += [
-                (p, ("the most expensive item among all your delivered orders (you are not sure which one it is)"), [])
-                for p in self._priciest_item_pick(v)
-            ]
+            picks += [(p, words["priciest"], []) for p in self._priciest_item_pick(v)]
             overpaid = saving_leader(v, policy.DELIVERED, self.tool)
             if overpaid is not None:
                 o, item, _, products, how = overpaid
                 picks.append(
                     (
                         Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item, comparisons=[how]),
-                        (
-                            "the item you overpaid for the most: among all items in your delivered orders, "
-                            "the one whose price is furthest above the cheapest available option of the same "
-                            "product (you do not know which one it is)"
-                        ),
+                        words["overpaid"],
                         products,
                     )
                 )
@@ -426,15 +422,15 @@ class ReturnItems(_RetailBlueprint):
                 m for m in v.user.payment_methods.values() if policy.valid_refund_method(m.id, m.source, original)
             ]
             method = v.rng.choice(methods)
-            where = "the original payment method of the order" if method.id == original else v.method_text(method)
+            where = words["original_method"] if method.id == original else v.method_text(method)
             w = v.ctx.words
             refund = policy.refund_total(i.price for i in items)
             if named:
                 what = named
             elif len(items) == len(o.items):
-                what = f"everything in {pick.phrase}"
+                what = words["everything"].format(order=pick.phrase)
             else:
-                what = f"the {items_text(items)} from {pick.phrase}"
+                what = words["some"].format(items=items_text(items), order=pick.phrase)
             ask = w.random() < 0.75
             yield _decision(
                 v,
@@ -444,15 +440,15 @@ class ReturnItems(_RetailBlueprint):
                     {"order_id": o.order_id, "item_ids": [i.item_id for i in items], "payment_method_id": method.id},
                 ),
                 Request(
-                    f"return {what}",
+                    words["action"].format(what=what),
                     w.choice(ph.RETURN_MOTIVES),
                     [pick_words(w, ph.REFUND_TO, m=where)],
-                    "how much you will get back" if ask else "",
+                    _ASK["refund"] if ask else "",
                 ),
                 communicate=[figure_text(refund)] if ask else [],
                 products=products,
                 extra_reads=[("get_user_details", {"user_id": v.user.user_id})],
-                amount=Amount(refund, "refund", "the refund", "keep the items"),
+                amount=Amount(refund, "refund", words["amount"], words["keep"]),
             )
 
     def _items(self, v: View, pick: Pick) -> list[Any]:
@@ -478,12 +474,13 @@ class ReturnItems(_RetailBlueprint):
         o, item = best
         if o.status != policy.DELIVERED or not policy.may_follow(v.ops(o), self.tool):
             return []
+        words = _SAY["return"]
         how = compare(
-            "items in your delivered orders",
-            "the highest price",
+            words["priciest_things"],
+            words["priciest_criterion"],
             best,
             contenders,
-            lambda oi: f"the {oi[1].name} in {oi[0].order_id}",
+            lambda oi: words["priciest_item"].format(item=oi[1].name, order_id=oi[0].order_id),
             lambda oi: formats.money(oi[1].price),
         )
         return [Pick(o, "", v.all_order_reads(), len(v.orders), [UNKNOWN_IDS], item=item, comparisons=[how])]
@@ -501,6 +498,7 @@ class ModifyUserAddress(_RetailBlueprint):
         if not v.ctx.fresh(f"users:{uid}"):
             return
         default = address_dict(v.user.address)
+        words = _SAY["user_address"]
         if not v.high:
             addr = new_address(v.rng, [default])
             yield self._decision(
@@ -508,9 +506,7 @@ class ModifyUserAddress(_RetailBlueprint):
                 addr,
                 [("get_user_details", {"user_id": uid})],
                 1,
-                Request(
-                    f"have your default address updated to {address_text(addr)}", v.ctx.words.choice(ph.MOVE_MOTIVES)
-                ),
+                Request(words["action"].format(address=address_text(addr)), v.ctx.words.choice(ph.MOVE_MOTIVES)),
                 [],
             )
             return
@@ -529,19 +525,16 @@ class ModifyUserAddress(_RetailBlueprint):
         for name, o in options:
             addr = address_dict(o.address)
             # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
-            holds = lambda x, n=name, c=o: f"with the {n}" if x is c else f"no {n}"  # noqa: E731
+            holds = lambda x, n=name, c=o: (words["holds"] if x is c else words["lacks"]).format(name=n)  # noqa: E731
             yield self._decision(
                 v,
                 addr,
                 v.all_order_reads(),
                 len(v.orders),
-                Request(
-                    f"change your default address to the address your order with the {name} was shipped to",
-                    v.ctx.words.choice(("you have moved back there", "you are living there now", "")),
-                ),
-                [UNKNOWN_IDS, "You do not remember that address exactly."],
+                Request(words["where_order_went"].format(name=name), v.ctx.words.choice(words["motives"])),
+                [UNKNOWN_IDS, words["unknown"]],
                 order=o.order_id,
-                how=compare("orders", f"the only {name}", o, v.orders, order_id, holds),
+                how=compare(words["things"], words["criterion"].format(name=name), o, v.orders, order_id, holds),
             )
 
     def _decision(
@@ -589,13 +582,13 @@ class RefuseCancelNotPending:
             raise Skip("no processed or delivered order")
         o = ctx.rng.choice(orders)
         w = ctx.words
-        reason = f"its status is {o.status}, and only pending orders can be cancelled" + (
-            "; a delivered order can be returned instead" if o.status == policy.DELIVERED else ""
-        )
+        words = _SAY["refuse_cancel_not_pending"]
+        reason = words["reason"].format(status=o.status) + (words["delivered"] if o.status == policy.DELIVERED else "")
+        action = words["action"].format(order_id=o.order_id)
         return Refusal(
             reads=[("get_order_details", {"order_id": o.order_id})],
-            say=Request(f"cancel order {o.order_id}", w.choice(ph.CANCEL_MOTIVES["no longer needed"])),
-            action=f"cancel order {o.order_id}",
+            say=Request(action, w.choice(ph.CANCEL_MOTIVES["no longer needed"])),
+            action=action,
             reason=reason,
             entities=[f"orders:{o.order_id}"],
             targets=[f"orders:{o.order_id}"],
@@ -616,18 +609,12 @@ class RefuseReturnNotDelivered:
         o = ctx.rng.choice(orders)
         item = ctx.rng.choice(list(o.items))
         w = ctx.words
-        reason = f"its status is {o.status}, and only delivered orders can be returned" + (
-            "; a pending order can be cancelled or modified instead" if o.status == policy.PENDING else ""
-        )
+        words = _SAY["refuse_return_not_delivered"]
+        reason = words["reason"].format(status=o.status) + (words["pending"] if o.status == policy.PENDING else "")
         return Refusal(
             reads=[("get_order_details", {"order_id": o.order_id})],
-            say=Request(
-                f"return the {item.name} from order {o.order_id}",
-                w.choice(
-                    ("it is not what you expected", "you found a better one elsewhere", "you no longer want it", "")
-                ),
-            ),
-            action=f"return items of order {o.order_id}",
+            say=Request(words["ask"].format(item=item.name, order_id=o.order_id), w.choice(words["motives"])),
+            action=words["action"].format(order_id=o.order_id),
             reason=reason,
             entities=[f"orders:{o.order_id}"],
             targets=[f"orders:{o.order_id}"],
@@ -648,15 +635,16 @@ class TransferReinstateCancelled:
             raise Skip("no cancelled order")
         o = ctx.rng.choice(orders)
         w = ctx.words
+        words = _SAY["transfer_reinstate_cancelled"]
         return Refusal(
             reads=[("get_order_details", {"order_id": o.order_id})],
             say=Request(
-                f"have your cancelled order {o.order_id} reinstated",
+                words["ask"].format(order_id=o.order_id),
                 w.choice(ph.REINSTATE_MOTIVES),
                 [w.choice(ph.REINSTATE_DETAILS)],
             ),
-            action=f"reinstate order {o.order_id}",
-            reason="it has been cancelled, and a cancelled order cannot be reinstated with the tools I have",
+            action=words["action"].format(order_id=o.order_id),
+            reason=words["reason"],
             entities=[f"orders:{o.order_id}"],
             targets=[f"orders:{o.order_id}"],
             behaviour=[w.choice(ACCEPT_TRANSFER)],
@@ -681,14 +669,15 @@ class AskTrackingNumber:
         o = ctx.rng.choice(orders)
         [tracking] = {t for f in o.fulfillments for t in f.tracking_id}
         w = ctx.words
+        words = _SAY["ask_tracking_number"]
         return Refusal(
             reads=[("get_order_details", {"order_id": o.order_id})],
-            say=Request(f"find out the tracking number of order {o.order_id}", w.choice(ph.TRACK_MOTIVES)),
-            action=f"give you the tracking number of order {o.order_id}",
+            say=Request(words["ask"].format(order_id=o.order_id), w.choice(ph.TRACK_MOTIVES)),
+            action=words["action"].format(order_id=o.order_id),
             reason="",
             entities=[f"orders:{o.order_id}"],
             targets=[f"orders:{o.order_id}"],
-            answer=f"the tracking number of order {o.order_id} is {tracking}",
+            answer=words["answer"].format(order_id=o.order_id, tracking=tracking),
             communicate=[tracking],
         )
 
@@ -781,7 +770,9 @@ class RetailComposer:
                 combine(
                     words,
                     pick_words(words, ph.NAME_CLAUSES, name=name),
-                    pick_words(words, ph.ZIP_CLAUSES, zip=zip_code) + ", but " + words.choice(ph.NO_EMAIL),
+                    _SAY["zip_but_no_email"].format(
+                        clause=pick_words(words, ph.ZIP_CLAUSES, zip=zip_code), no_email=words.choice(ph.NO_EMAIL)
+                    ),
                 )
             ]
         return Identity(
