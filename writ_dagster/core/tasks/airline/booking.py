@@ -21,6 +21,8 @@ from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Decision, S
 from writ_dagster.core.tasks.instructions import Request, pick
 from writ_dagster.core.tasks.models import Comparison
 
+_SAY: dict[str, Any] = ph.SAY["book"]
+
 BOOKING_IDS = ("HATHAT", "HATHAU", "HATHAV")  # the ids tau2's book_reservation hands out, in order
 NYC = ("JFK", "EWR", "LGA")
 # Shares among bookings. A round trip doubles the searches; "quickest" is asked only where the user
@@ -142,7 +144,7 @@ class _Legs:
 def _find_legs(ctx: ComposeContext, trip: _Trip) -> _Legs:
     """Search the outbound flights (and the return, for a round trip) and choose among them."""
     options, reads = trips.search(ctx.db, trip.origins, trip.dest, trip.dates, trip.cabin, trip.pax, trip.onestop)
-    out, out_cmp = _choose(ctx, options, trip.criterion, "flights with seats")
+    out, out_cmp = _choose(ctx, options, trip.criterion, _SAY["outbound_things"])
     found = _Legs([out], [out_cmp] if out_cmp else [], len(options), reads)
     if not trip.round_trip:
         return found
@@ -154,7 +156,7 @@ def _find_legs(ctx: ComposeContext, trip: _Trip) -> _Legs:
         ctx.db, [trip.dest], out.origin, [found.back_date], trip.cabin, trip.pax, trip.onestop
     )
     found.reads += back_reads
-    back, back_cmp = _choose(ctx, back_options, trip.criterion, "return flights with seats")
+    back, back_cmp = _choose(ctx, back_options, trip.criterion, _SAY["return_things"])
     found.legs.append(back)
     found.comparisons += [back_cmp] if back_cmp else []
     found.candidates += len(back_options)
@@ -164,8 +166,12 @@ def _find_legs(ctx: ComposeContext, trip: _Trip) -> _Legs:
 def _who(w: Any, companions: list[Any]) -> str:
     """Whom the booking is for, in the user's words."""
     if not companions:
-        return w.choice(("just yourself", "yourself alone"))
-    return "yourself and " + " and ".join(f"{c.first_name} {c.last_name} (born {c.dob})" for c in companions)
+        return w.choice(_SAY["just_me"])
+    return _SAY["with_companions"].format(
+        companions=ph.SAY["and"].join(
+            _SAY["companion"].format(name=f"{c.first_name} {c.last_name}", dob=c.dob) for c in companions
+        )
+    )
 
 
 @dataclass
@@ -202,7 +208,9 @@ class BookFlight(Base):
         want, criteria = self._want(w, high, trip, found, _who(w, trip.companions))
         details = [
             *criteria,
-            pick(w, ph.BAGS, n=str(bags), bags="bag" if bags == 1 else "bags") if bags else w.choice(ph.NO_BAGS),
+            pick(w, ph.BAGS, n=str(bags), bags=ph.SAY["bags"]["bag" if bags == 1 else "bags"])
+            if bags
+            else w.choice(ph.NO_BAGS),
             w.choice(ph.INSURANCE[insurance]),
             paid.sentence(w),
         ]
@@ -227,7 +235,7 @@ class BookFlight(Base):
             ),
             reads=found.reads,
             candidates=found.candidates,
-            say=Request(want, w.choice(ph.BOOK_MOTIVES), details, "how much the whole trip comes to" if ask else ""),
+            say=Request(want, w.choice(ph.BOOK_MOTIVES), details, _SAY["ask"] if ask else ""),
             unknown=[w.choice(ph.UNKNOWN_FLIGHTS)] if high else [],
             communicate=[money(total)] if ask else [],
             entities=[f"flights:{f['flight_number']}" for f in flights]
@@ -239,26 +247,37 @@ class BookFlight(Base):
     def _want(self, w: Any, high: bool, trip: _Trip, found: _Legs, who: str) -> tuple[str, list[str]]:
         """The booking request in the user's words, and the sentences that pin its criterion down."""
         legs, dest, cabin, origins = found.legs, trip.dest, trip.cabin, trip.origins
-        kind_of_trip = "round trip" if len(legs) == 2 else "one-way trip"
+        kind_of_trip = ph.SAY["trip_kinds"]["round_trip" if len(legs) == 2 else "one_way"]
         if not high:
             f0 = legs[0].flights[0]
-            want = (
-                f"book a {kind_of_trip} from {self.cities[legs[0].origin]} to {self.cities[dest]} for {who}, in "
-                f"{CABIN_WORDS[cabin]}, on flight {f0['flight_number']} on {formats.day(f0['date'])}"
+            want = _SAY["named"].format(
+                trip=kind_of_trip,
+                origin=self.cities[legs[0].origin],
+                destination=self.cities[dest],
+                who=who,
+                cabin=CABIN_WORDS[cabin],
+                flight=f0["flight_number"],
+                day=formats.day(f0["date"]),
             )
             if len(legs) == 2:
                 b0 = legs[1].flights[0]
-                want += f", flying back on flight {b0['flight_number']} on {formats.day(b0['date'])}"
+                want += _SAY["named_back"].format(flight=b0["flight_number"], day=formats.day(b0["date"]))
             return want, []
-        best = "cheapest" if trip.criterion == "cheapest" else w.choice(ph.QUICKEST)
-        where = " or ".join(self.cities[o] + f" ({o})" for o in origins)
-        when = " or ".join(formats.day(d) for d in trip.dates)
-        kind = "flight, direct or with one stop," if trip.onestop else "direct flight"
-        want = (
-            f"book a {kind_of_trip} to {self.cities[dest]} for {who}, in {CABIN_WORDS[cabin]}: the {best} {kind} "
-            f"leaving from {where} on {when}"
+        best = _SAY["cheapest"] if trip.criterion == "cheapest" else w.choice(ph.QUICKEST)
+        where = ph.SAY["or"].join(_SAY["origin"].format(city=self.cities[o], code=o) for o in origins)
+        when = ph.SAY["or"].join(formats.day(d) for d in trip.dates)
+        kind = _SAY["one_stop"] if trip.onestop else _SAY["direct"]
+        want = _SAY["compared"].format(
+            trip=kind_of_trip,
+            destination=self.cities[dest],
+            who=who,
+            cabin=CABIN_WORDS[cabin],
+            best=best,
+            kind=kind,
+            where=where,
+            when=when,
         )
         if len(legs) == 2:
-            same = "the same airport" if len(origins) > 1 else self.cities[origins[0]]
-            want += f", and likewise the {best} way back to {same} on {formats.day(found.back_date)}"
+            same = _SAY["same_airport"] if len(origins) > 1 else self.cities[origins[0]]
+            want += _SAY["compared_back"].format(best=best, back_to=same, day=formats.day(found.back_date))
         return want, [pick(w, ph.TRAVEL_TIME, best=best)] if trip.criterion == "fastest" else []

@@ -9,7 +9,6 @@ from typing import Any
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.language import formats
-from writ_dagster.core.language.pools import pools
 from writ_dagster.core.tasks.airline import phrases as ph
 from writ_dagster.core.tasks.airline import policy
 from writ_dagster.core.tasks.airline.booking import BookFlight
@@ -35,7 +34,7 @@ from writ_dagster.core.tasks.blueprints import (
 from writ_dagster.core.tasks.instructions import ACCEPT_REFUSAL, ACCEPT_TRANSFER, Request, combine, pick
 
 # What the blueprints say is data: the "composer" section of this folder's phrases.yaml.
-_SAY: dict[str, Any] = pools(__name__.rpartition(".")[0])["composer"]
+_SAY = ph.SAY
 _ASK: dict[str, str] = _SAY["ask"]
 
 # The reason the policy judges, for each kind of cancellation motive.

@@ -96,7 +96,7 @@ class DelayedFlightCompensation(Base):
         r = loc.reservation
         way = ctx.rng.choice(ways(db, user, r))
         late = next(r.flights[i] for i in delayed_legs(db, r) if r.flights[i].date == TODAY)
-        route = f"{self.cities[late.origin]} to {self.cities[late.destination]}"
+        route = ph.SAY["delay_route"].format(origin=self.cities[late.origin], destination=self.cities[late.destination])
         if way == "change":
             leg_i = _movable_leg(db, r)
             assert leg_i is not None
@@ -158,7 +158,7 @@ def _certificate(ctx: ComposeContext, r: Any) -> Decision:
             w.choice(ph.DELAY_COMPENSATION_ACTIONS),
             w.choice(ph.DELAY_COMPENSATION_MOTIVES),
             [w.choice(ph.ACCEPT_CERTIFICATE)],
-            "how much the certificate will be worth" if ask else "",
+            ph.SAY["ask"]["certificate"] if ask else "",
         ),
         communicate=[money(amount)] if ask else [],
         entities=[f"reservations:{r.reservation_id}"],

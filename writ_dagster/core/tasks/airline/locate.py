@@ -13,10 +13,13 @@ from typing import Any, Callable
 
 from writ_dagster.core.domains.registry import get_domain
 from writ_dagster.core.language import formats
+from writ_dagster.core.tasks.airline.phrases import SAY
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, Skip, compare
 from writ_dagster.core.tasks.models import Comparison
 
-CABIN_WORDS = {"basic_economy": "basic economy", "economy": "economy", "business": "business"}
+CABIN_WORDS: dict[str, str] = SAY["cabins"]
+_SAY: dict[str, Any] = SAY["locate"]
+_PAY: dict[str, str] = SAY["payment"]
 
 
 @dataclass
@@ -78,12 +81,19 @@ def _by_route(cities: dict[str, str], rs: list[Any]) -> Selected | None:
     if not singles:
         return None
     r = sorted(singles, key=lambda x: x.reservation_id)[0]
-    kind = "round trip" if r.flight_type == "round_trip" else "one-way trip"
+    kind = SAY["trip_kinds"]["round_trip" if r.flight_type == "round_trip" else "one_way"]
     origin, far = _route(r)
     return (
         r,
-        f"your {kind} from {cities[origin]} to {cities[far]}",
-        compare("reservations", "the route you described", r, rs, _rid, lambda x: " to ".join(_route(x))),
+        _SAY["by_route"].format(trip=kind, origin=cities[origin], destination=cities[far]),
+        compare(
+            _SAY["reservations"],
+            _SAY["route_criterion"],
+            r,
+            rs,
+            _rid,
+            lambda x: _SAY["route"].format(origin=_route(x)[0], destination=_route(x)[1]),
+        ),
     )
 
 
@@ -97,14 +107,14 @@ def _most_passengers_to(cities: dict[str, str], rs: list[Any]) -> Selected | Non
         if r is not None:
             return (
                 r,
-                f"the reservation to {cities[dest]} with the most passengers",
+                _SAY["most_passengers"].format(city=cities[dest]),
                 compare(
-                    f"reservations to {cities[dest]}",
-                    "the most passengers",
+                    _SAY["passengers_things"].format(city=cities[dest]),
+                    _SAY["passengers_criterion"],
                     r,
                     group,
                     _rid,
-                    lambda x: _plural(len(x.passengers), "passenger"),
+                    lambda x: _plural(len(x.passengers), _SAY["passenger"]),
                 ),
             )
     return None
@@ -117,15 +127,15 @@ def _most_recent(cities: dict[str, str], rs: list[Any]) -> Selected | None:
         return None
     return (
         r,
-        "the reservation you booked most recently",
+        _SAY["most_recent"],
         compare(
             # the time too: several reservations are often booked on the same day
-            "reservations",
-            "the latest booking time",
+            _SAY["reservations"],
+            _SAY["recent_criterion"],
             r,
             rs,
             _rid,
-            lambda x: f"booked {formats.day(x.created_at)} at {x.created_at[11:16]}",
+            lambda x: _SAY["booked_at"].format(day=formats.day(x.created_at), time=x.created_at[11:16]),
         ),
     )
 
@@ -137,8 +147,8 @@ def _most_expensive(cities: dict[str, str], rs: list[Any]) -> Selected | None:
         return None
     return (
         r,
-        "the reservation with the highest total fare (all its flights, all passengers)",
-        compare("reservations", "the highest total fare", r, rs, _rid, lambda x: formats.money(_price(x))),
+        _SAY["most_expensive"],
+        compare(_SAY["reservations"], _SAY["expensive_criterion"], r, rs, _rid, lambda x: formats.money(_price(x))),
     )
 
 
@@ -152,14 +162,14 @@ def _earliest_in_cabin(cities: dict[str, str], rs: list[Any]) -> Selected | None
         if r is not None:
             return (
                 r,
-                f"your {CABIN_WORDS[cabin]} reservation with the earliest first flight",
+                _SAY["earliest"].format(cabin=CABIN_WORDS[cabin]),
                 compare(
-                    f"{CABIN_WORDS[cabin]} reservations",
-                    "the earliest first flight",
+                    _SAY["earliest_things"].format(cabin=CABIN_WORDS[cabin]),
+                    _SAY["earliest_criterion"],
                     r,
                     group,
                     _rid,
-                    lambda x: f"first flight on {formats.day(min(f.date for f in x.flights))}",
+                    lambda x: _SAY["first_flight"].format(day=formats.day(min(f.date for f in x.flights))),
                 ),
             )
     return None
@@ -188,7 +198,7 @@ def locate_reservation(
         r = ctx.rng.choice(sorted(ok, key=lambda x: x.reservation_id))
         return Located(
             r,
-            f"reservation {r.reservation_id}",
+            _SAY["by_id"].format(rid=r.reservation_id),
             [("get_reservation_details", {"reservation_id": r.reservation_id})] + extra_reads(r),
             1,
             [],
@@ -205,13 +215,7 @@ def locate_reservation(
             r, phrase, how = hit
             full = reads + extra_reads(r)
             ctx.require_evidence(full)
-            unknown = ctx.words.choice(
-                (
-                    f"You do not know the reservation id of {phrase}; describe it instead.",
-                    f"You don't have the confirmation number for {phrase} at hand, only what you remember of it.",
-                    f"You can't find the reservation number of {phrase}, so you describe it.",
-                )
-            )
+            unknown = ctx.words.choice(_SAY["unknown_id"]).format(r=phrase)
             return Located(r, phrase, full, len(rs), [], [unknown], [how])
     raise Skip("no description singles out an eligible reservation")
 
@@ -224,15 +228,15 @@ class Payment:
 
 
 def _method_name(m: Any) -> str:
-    return f"the {m.brand} card ending in {m.last_four}" if m.source == "credit_card" else str(m.id)
+    return _PAY["card_name"].format(brand=m.brand, last_four=m.last_four) if m.source == "credit_card" else str(m.id)
 
 
 def describe_method(m: Any) -> str:
     if m.source == "credit_card":
-        return f"your {m.brand} credit card ending in {m.last_four}"
+        return _PAY["credit_card"].format(brand=m.brand, last_four=m.last_four)
     if m.source == "gift_card":
-        return f"your gift card {m.id}"
-    return f"your travel certificate {m.id}"
+        return _PAY["gift_card"].format(id=m.id)
+    return _PAY["certificate"].format(id=m.id)
 
 
 def choose_payment(ctx: ComposeContext, valid: Callable[[Any], bool]) -> Payment:
@@ -254,15 +258,15 @@ def choose_payment(ctx: ComposeContext, valid: Callable[[Any], bool]) -> Payment
             if best is not None and valid(best):
                 return Payment(
                     best,
-                    "the gift card with the largest balance",
+                    _PAY["largest_gift_card"],
                     [
                         compare(
-                            "gift cards",
-                            "the largest balance",
+                            _PAY["gift_things"],
+                            _PAY["gift_criterion"],
                             best,
                             gifts,
                             _method_name,
-                            lambda m: f"{formats.money(m.amount)} left",
+                            lambda m: _PAY["left"].format(amount=formats.money(m.amount)),
                         )
                     ],
                 )
@@ -270,11 +274,11 @@ def choose_payment(ctx: ComposeContext, valid: Callable[[Any], bool]) -> Payment
         if len(credits) == 1 and valid(credits[0]) and len(methods) >= 2:
             return Payment(
                 credits[0],
-                "your credit card (you only have one)",
+                _PAY["only_credit_card"],
                 [
                     compare(
-                        "payment methods",
-                        "the only credit card",
+                        _PAY["method_things"],
+                        _PAY["credit_criterion"],
                         credits[0],
                         methods,
                         _method_name,

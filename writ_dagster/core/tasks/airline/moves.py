@@ -18,6 +18,8 @@ from writ_dagster.core.tasks.blueprints import Amount, Call, ComposeContext, Dec
 from writ_dagster.core.tasks.instructions import Request, pick
 from writ_dagster.core.tasks.models import Comparison
 
+_SAY: dict[str, str] = ph.SAY["move"]
+
 
 def movable_shape(r: Any) -> bool:
     """A one-way direct flight, or a round trip of one direct flight each way: the legs ``move_leg`` handles."""
@@ -29,9 +31,9 @@ def movable_shape(r: Any) -> bool:
 def change_amount(diff: float, keep: str) -> Amount | None:
     """A change's fare difference as a user may set a limit on it: a cost to pay, or a refund to get."""
     if diff > 0:
-        return Amount(diff, "cost", "the fare difference", keep)
+        return Amount(diff, "cost", _SAY["cost"], keep)
     if diff < 0:
-        return Amount(-diff, "refund", "the refund for the fare difference", keep)
+        return Amount(-diff, "refund", _SAY["refund"], keep)
     return None
 
 
@@ -64,12 +66,12 @@ def _direct_fares(db: Any, r: Any, leg: Any, dates: list[str]) -> list[tuple[Any
 
 def _fare_comparison(options: list[tuple[Any, str, str]]) -> Comparison:
     return compare(
-        "direct flights with seats",
-        "the lowest fare",
+        _SAY["fare_things"],
+        _SAY["fare_criterion"],
         options[0],
         options,
-        lambda x: f"{x[2]} on {formats.day(x[1])}",
-        lambda x: f"{formats.money(x[0])} per passenger",
+        lambda x: _SAY["fare_flight"].format(flight=x[2], day=formats.day(x[1])),
+        lambda x: _SAY["fare"].format(fare=formats.money(x[0])),
     )
 
 
@@ -79,12 +81,11 @@ def _move_words(
     """The move as the user asks for it: the cheapest direct flight on ``dates`` (high burden), else the
     new flight by number."""
     if dates is not None:
-        when = " or ".join(formats.day(d) for d in dates)
-        return (
-            f"move the {which} of {loc.phrase} ({cities[leg.origin]} to "
-            f"{cities[leg.destination]}) to the cheapest direct flight on {when}, same cabin"
+        when = ph.SAY["or"].join(formats.day(d) for d in dates)
+        return _SAY["compared"].format(
+            which=which, r=loc.phrase, origin=cities[leg.origin], destination=cities[leg.destination], when=when
         )
-    return f"move the {which} of {loc.phrase} to flight {new_fn} on {formats.day(new_date)}, same cabin"
+    return _SAY["named"].format(which=which, r=loc.phrase, flight=new_fn, day=formats.day(new_date))
 
 
 def move_leg(
@@ -115,7 +116,7 @@ def move_leg(
     pay = choose_payment(ctx, lambda m: policy.payment_for_change(m, diff))
     flights = flights_arg(r)
     flights[leg_i] = {"flight_number": new_fn, "date": new_date}
-    which = "outbound flight" if leg_i == 0 else "return flight"
+    which = _SAY["outbound"] if leg_i == 0 else _SAY["return"]
     want = _move_words(cities, loc, which, leg, chosen if high else None, new_fn, new_date)
     w = ctx.words
     ask = diff != 0 and w.random() < 0.6
@@ -130,7 +131,7 @@ def move_leg(
             want,
             w.choice(motives),
             [pick(w, ph.DIFF_PAYMENT, pay=pay.phrase), w.choice(ph.KEEP_OTHERS)],
-            "how much the fare difference is" if ask else "",
+            _SAY["ask"] if ask else "",
             keep_motive,
         ),
         unknown=loc.unknown,
@@ -140,5 +141,5 @@ def move_leg(
         comparisons=loc.comparisons
         + ([_fare_comparison(options)] if high and len(options) > 1 else [])
         + pay.comparisons,
-        amount=change_amount(diff, f"keep your {which}"),
+        amount=change_amount(diff, _SAY["keep"].format(which=which)),
     )

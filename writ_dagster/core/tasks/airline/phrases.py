@@ -7,6 +7,8 @@ A cancellation's motive is the reason the policy judges, so its pools keep that 
 
 from __future__ import annotations
 
+from typing import Any
+
 from writ_dagster.core.language.pools import pools
 
 # The pools are data: this folder's phrases.yaml. The names here are the blueprints' handles on them.
@@ -59,3 +61,6 @@ DELAY_CHANGE_MOTIVES: tuple[str, ...] = _P["delay_change_motives"]
 DELAY_CANCEL_MOTIVES: tuple[str, ...] = _P["delay_cancel_motives"]
 DELAY_COMPENSATION_ACTIONS: tuple[str, ...] = _P["delay_compensation_actions"]
 DELAY_COMPENSATION_MOTIVES: tuple[str, ...] = _P["delay_compensation_motives"]
+
+# What the blueprints say around these pools: requests, comparisons, refusals and answers, as templates.
+SAY: dict[str, Any] = _P["composer"]
