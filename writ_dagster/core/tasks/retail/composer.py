@@ -63,7 +63,7 @@ EVIDENCE_CAP = 12  # orders + distinct products past which a user is not favoure
 _PERSONAS: tuple[str | None, ...] = _P["personas"]
 _OPENINGS: tuple[str, ...] = _P["openings"]
 # What the blueprints say: the "composer" section.
-_SAY: dict[str, Any] = _P["composer"]
+_SAY = ph.SAY
 _ASK: dict[str, str] = _SAY["ask"]
 
 

@@ -19,6 +19,10 @@ from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.blueprints import Call, ComposeContext, compare
 from writ_dagster.core.tasks.models import Comparison
 from writ_dagster.core.tasks.retail import policy
+from writ_dagster.core.tasks.retail.phrases import SAY
+
+_SAY: dict[str, str] = SAY["locate"]
+_PAY: dict[str, str] = SAY["payment"]
 
 DEFER_FINAL = 0.5
 UNKNOWN_IDS = "You do not remember your order ids."
@@ -49,14 +53,14 @@ def describe_method(method: Any, methods: dict[str, Any]) -> str:
 
     def words(m: Any) -> str:
         if m.source == "credit_card":
-            return f"your {m.brand.title()} credit card ending in {m.last_four}"
+            return _PAY["credit_card"].format(brand=m.brand.title(), last_four=m.last_four)
         if m.source == "paypal":
-            return "your PayPal account"
-        return "your gift card"
+            return _PAY["paypal"]
+        return _PAY["gift_card"]
 
     text = words(method)
     if sum(1 for m in methods.values() if words(m) == text) > 1:
-        text += f" ({method.id})"
+        text = _PAY["with_id"].format(method=text, id=method.id)
     return text
 
 
@@ -131,7 +135,7 @@ def order_id(order: Any) -> str:
 
 
 def count_items(n: int) -> str:
-    return f"{n} item{'' if n == 1 else 's'}"
+    return _SAY["one_item" if n == 1 else "items"].format(n=n)
 
 
 def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, Any, Comparison]]:
@@ -145,9 +149,16 @@ def order_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str, 
     if len(contenders) == 1:
         out = [
             (
-                f"your only {noun}",
+                _SAY["only"].format(noun=noun),
                 contenders[0],
-                compare("orders", f"the only {noun.split()[0]} status", contenders[0], v.orders, order_id, v.status0),
+                compare(
+                    _SAY["orders"],
+                    _SAY["only_criterion"].format(status=noun.split()[0]),
+                    contenders[0],
+                    v.orders,
+                    order_id,
+                    v.status0,
+                ),
             )
         ]
     else:
@@ -171,13 +182,18 @@ def _count_phrases(contenders: list[Any], noun: str) -> list[tuple[str, Any, Com
     out: list[tuple[str, Any, Comparison]] = []
     key: Callable[[Any], float]
     for phrase, key, highest, criterion in (
-        ("with the most items", lambda o: len(o.items), True, "the most items"),
-        ("with the fewest items", lambda o: len(o.items), False, "the fewest items"),
+        (_SAY["most_items"], lambda o: len(o.items), True, _SAY["most_items_criterion"]),
+        (_SAY["fewest_items"], lambda o: len(o.items), False, _SAY["fewest_items_criterion"]),
     ):
         best = unique_best(contenders, key, highest)
         if best is not None:
+            things = _SAY["things"].format(noun=noun)
             out.append(
-                (f"your {noun} {phrase}", best, compare(f"{noun}s", criterion, best, contenders, order_id, _item_count))
+                (
+                    _SAY["described"].format(noun=noun, phrase=phrase),
+                    best,
+                    compare(things, criterion, best, contenders, order_id, _item_count),
+                )
             )
     return out
 
@@ -187,22 +203,21 @@ def _price_phrases(contenders: list[Any], noun: str) -> list[tuple[str, Any, Com
     out: list[tuple[str, Any, Comparison]] = []
     key: Callable[[Any], float]
     for phrase, key, highest, criterion, said in (
-        ("with the highest total", order_total, True, "the highest total", "a total of {}"),
-        ("with the lowest total", order_total, False, "the lowest total", "a total of {}"),
-        (
-            "that contains the most expensive single item of them all",
-            _top_item,
-            True,
-            "the most expensive single item",
-            "a top item price of {}",
-        ),
+        (_SAY["highest_total"], order_total, True, _SAY["highest_total_criterion"], _SAY["total"]),
+        (_SAY["lowest_total"], order_total, False, _SAY["lowest_total_criterion"], _SAY["total"]),
+        (_SAY["top_item"], _top_item, True, _SAY["top_item_criterion"], _SAY["top_item_price"]),
     ):
         best = unique_best(contenders, key, highest)
         if best is not None:
             # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
-            value = lambda o, k=key, w=said: w.format(formats.money(k(o)))  # noqa: E731
+            value = lambda o, k=key, w=said: w.format(amount=formats.money(k(o)))  # noqa: E731
+            things = _SAY["things"].format(noun=noun)
             out.append(
-                (f"your {noun} {phrase}", best, compare(f"{noun}s", criterion, best, contenders, order_id, value))
+                (
+                    _SAY["described"].format(noun=noun, phrase=phrase),
+                    best,
+                    compare(things, criterion, best, contenders, order_id, value),
+                )
             )
     return out
 
@@ -216,9 +231,16 @@ def _exact_count_phrases(contenders: list[Any], noun: str) -> list[tuple[str, An
         if sizes.count(n) == 1 and n not in (max(sizes), min(sizes)):
             out.append(
                 (
-                    f"your {noun} with exactly {n} items",
+                    _SAY["exactly"].format(noun=noun, n=n),
                     o,
-                    compare(f"{noun}s", f"exactly {n} items", o, contenders, order_id, _item_count),
+                    compare(
+                        _SAY["things"].format(noun=noun),
+                        _SAY["exactly_criterion"].format(n=n),
+                        o,
+                        contenders,
+                        order_id,
+                        _item_count,
+                    ),
                 )
             )
     return out
@@ -234,14 +256,14 @@ def _holder_phrases(v: View, contenders: list[Any], noun: str) -> list[tuple[str
     for name, orders in holders.items():
         if len(orders) == 1:
             # (named: mypy cannot infer a lambda with default arguments passed as a one-argument callable)
-            holds = lambda o, n=name: f"with the {n}" if o is orders[0] else f"no {n}"  # noqa: E731
+            holds = lambda o, n=name: (_SAY["holds"] if o is orders[0] else _SAY["lacks"]).format(name=n)  # noqa: E731
             out.append(
                 (
-                    f"your {noun} that contains {_a(name)}",
+                    _SAY["contains"].format(noun=noun, a_name=_a(name)),
                     orders[0],
                     compare(
-                        f"{noun}s" if len(contenders) > 1 else "orders",
-                        f"the only {name}",
+                        _SAY["things"].format(noun=noun) if len(contenders) > 1 else _SAY["orders"],
+                        _SAY["holder_criterion"].format(name=name),
                         orders[0],
                         contenders if len(contenders) > 1 else v.orders,
                         order_id,
@@ -264,9 +286,17 @@ def locate_orders(v: View, status: str, tool: str, ok: Callable[[Any], bool] = l
     if not v.high:
         for o in v.orders:
             if legal(o):
-                picks.append(Pick(o, f"order {o.order_id}", [("get_order_details", {"order_id": o.order_id})], 1, []))
+                picks.append(
+                    Pick(
+                        o,
+                        _SAY["by_id"].format(order_id=o.order_id),
+                        [("get_order_details", {"order_id": o.order_id})],
+                        1,
+                        [],
+                    )
+                )
     else:
-        noun = f"{status} order"
+        noun = _SAY["noun"].format(status=status)
         contenders = [o for o in v.orders if v.status0(o) == status]
         reads = v.all_order_reads()
         for phrase, o, how in order_phrases(v, contenders, noun):
@@ -283,10 +313,10 @@ def locate_orders(v: View, status: str, tool: str, ok: Callable[[Any], bool] = l
 
 def which(v: View, pick: Pick) -> str:
     """The user's words for the picked order: its id and contents at low burden, the property at high."""
-    return pick.phrase if v.high else f"{pick.phrase} (with the {items_text(pick.order.items)})"
+    return pick.phrase if v.high else _SAY["with_items"].format(order=pick.phrase, items=items_text(pick.order.items))
 
 
 def items_text(items: list[Any]) -> str:
     """Item names joined as the user lists them ("A, B and C")."""
     names = [i.name for i in items]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return names[0] if len(names) == 1 else _SAY["items_joiner"].join(names[:-1]) + _SAY["items_last"] + names[-1]

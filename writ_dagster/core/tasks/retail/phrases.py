@@ -6,6 +6,8 @@ RNG. A cancellation's motive is the reason the policy records, so its pools keep
 
 from __future__ import annotations
 
+from typing import Any
+
 from writ_dagster.core.language.pools import pools
 
 # The pools are data: this folder's phrases.yaml. The names here are the blueprints' handles on them.
@@ -36,3 +38,6 @@ ZIP_CLAUSES: tuple[str, ...] = _P["zip_clauses"]
 NO_EMAIL: tuple[str, ...] = _P["no_email"]
 WHICH_ITEM: tuple[str, ...] = _P["which_item"]
 ONE_ITEM: tuple[str, ...] = _P["one_item"]
+
+# What the blueprints say around these pools: requests, comparisons, refusals and answers, as templates.
+SAY: dict[str, Any] = _P["composer"]

@@ -15,11 +15,14 @@ from writ_dagster.core.tasks.blueprints import compare
 from writ_dagster.core.tasks.models import Comparison
 from writ_dagster.core.tasks.retail import policy
 from writ_dagster.core.tasks.retail.locate import View, unique_best
+from writ_dagster.core.tasks.retail.phrases import SAY
+
+_SAY: dict[str, str] = SAY["variants"]
 
 
 def options_text(options: dict[str, str]) -> str:
     """Options as the user lists them ("colour: red, size: M")."""
-    return ", ".join(f"{k}: {v}" for k, v in options.items())
+    return _SAY["options_joiner"].join(_SAY["option"].format(name=k, value=v) for k, v in options.items())
 
 
 def alternatives(product: Any, item: Any) -> list[Any]:
@@ -36,8 +39,8 @@ def variant_rules(product: Any, item: Any) -> list[tuple[str, str, Any]]:
     alts = alternatives(product, item)
     out: list[tuple[str, str, Any]] = []
     for rule, words, highest in (
-        ("cheapest", "the cheapest available option of it", False),
-        ("priciest", "the most expensive available option of it", True),
+        ("cheapest", _SAY["cheapest"], False),
+        ("priciest", _SAY["priciest"], True),
     ):
         best = unique_best(alts, lambda x: x.price, highest)
         if best is not None:
@@ -46,29 +49,18 @@ def variant_rules(product: Any, item: Any) -> list[tuple[str, str, Any]]:
         same = [x for x in alts if x.options.get(opt) == value]
         best = unique_best(same, lambda x: x.price, False)
         if best is not None and len(same) > 1:
-            out.append((f"keep:{opt}", f"the cheapest available option that keeps the same {opt} ({value})", best))
+            out.append((f"keep:{opt}", _SAY["keep_same"].format(opt=opt, value=value), best))
         only = [
             x
             for x in alts
             if x.options.get(opt) != value and all(x.options.get(k) == w for k, w in item.options.items() if k != opt)
         ]
         if len(only) == 1:
-            out.append(
-                (f"only:{opt}", f"the available option with a different {opt} and everything else the same", only[0])
-            )
+            out.append((f"only:{opt}", _SAY["only_different"].format(opt=opt), only[0]))
         elif len(only) > 1:
             best = unique_best(only, lambda x: x.price, False)
             if best is not None:
-                out.append(
-                    (
-                        f"only:{opt}",
-                        (
-                            f"an available option with a different {opt} and everything else the "
-                            f"same (the cheapest one if there are several)"
-                        ),
-                        best,
-                    )
-                )
+                out.append((f"only:{opt}", _SAY["cheapest_different"].format(opt=opt), best))
     return out
 
 
@@ -119,7 +111,7 @@ def _spelled_change(v: View, items: list[Any]) -> Change:
     chosen = v.rng.sample(items, k)
     variants = [v.rng.choice(alternatives(v.product(i.product_id), i)) for i in chosen]
     wants = [
-        f"the {i.name} ({options_text(i.options)}) to be changed to the option with {options_text(x.options)}"
+        _SAY["spelled"].format(name=i.name, options=options_text(i.options), new_options=options_text(x.options))
         for i, x in zip(chosen, variants)
     ]
     return Change(chosen, variants, wants, [])
@@ -135,8 +127,8 @@ def _one_item_changes(v: View, items: list[Any], rules: dict[str, list[tuple[str
                 Change(
                     [item],
                     [variant],
-                    [f"the {item.name} changed to {words}"],
-                    [f"For the {item.name} you want {words}; you do not mind the other options."],
+                    [_SAY["one_item"].format(name=item.name, words=words)],
+                    [_SAY["one_item_criterion"].format(name=item.name, words=words)],
                 )
             )
     return out
@@ -146,8 +138,8 @@ def _every_item_changes(items: list[Any], rules: dict[str, list[tuple[str, str, 
     """Every item changed by one rule, for each rule that decides all of them."""
     out: list[Change] = []
     for rule, words in (
-        ("cheapest", "the cheapest available option"),
-        ("priciest", "the most expensive available option"),
+        ("cheapest", _SAY["every_cheapest"]),
+        ("priciest", _SAY["every_priciest"]),
     ):
         picked = [next((x for r, _, x in rules[i.item_id] if r == rule), None) for i in items]
         if all(x is not None for x in picked):
@@ -155,8 +147,8 @@ def _every_item_changes(items: list[Any], rules: dict[str, list[tuple[str, str, 
                 Change(
                     items,
                     picked,
-                    [f"every item in it changed to {words} of the same product"],
-                    [(f"For each item you want {words} of the same product; other options do not matter to you.")],
+                    [_SAY["every_item"].format(words=words)],
+                    [_SAY["every_item_criterion"].format(words=words)],
                 )
             )
     return out
@@ -179,13 +171,8 @@ def _downgrade(v: View, order: Any) -> list[Change]:
         Change(
             [i for i, _ in swaps],
             [x for _, x in swaps],
-            [
-                (
-                    "every item in it that is available in a cheaper option switched to the cheapest available option "
-                    "of the same product (items with no cheaper option stay as they are)"
-                )
-            ],
-            ["You want to save money; other options of the items do not matter to you."],
+            [_SAY["downgrade"]],
+            [_SAY["downgrade_criterion"]],
             compared=[i.product_id for i in order.items],
         )
     ]
@@ -234,11 +221,11 @@ def saving_leader(v: View, status: str, tool: str) -> tuple[Any, Any, list[Any],
     if o.status != status or not policy.may_follow(v.ops(o), tool) or item not in changeable(o):
         return None
     how = compare(
-        f"items in your {status} orders with a cheaper option",
-        "the biggest gap to its cheapest option",
+        _SAY["gap_things"].format(status=status),
+        _SAY["gap_criterion"],
         best,
         savings,
-        lambda sv: f"the {sv[1].name} in {sv[0].order_id}",
-        lambda sv: f"{formats.money(sv[2])} above it",
+        lambda sv: _SAY["gap_item"].format(item=sv[1].name, order_id=sv[0].order_id),
+        lambda sv: _SAY["gap"].format(amount=formats.money(sv[2])),
     )
     return o, item, cheaper, list(dict.fromkeys(products)), how
