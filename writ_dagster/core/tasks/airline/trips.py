@@ -18,10 +18,12 @@ from typing import Any, Literal
 from writ_dagster.core.domains.state import peek
 from writ_dagster.core.language import formats
 from writ_dagster.core.tasks.airline.common import seats_ok
+from writ_dagster.core.tasks.airline.phrases import SAY
 from writ_dagster.core.tasks.blueprints import Call, Skip, compare
 from writ_dagster.core.tasks.models import Comparison
 
 Criterion = Literal["cheapest", "fastest"]
+_SAY: dict[str, str] = SAY["trips"]
 
 
 @dataclass
@@ -36,7 +38,9 @@ class Option:
 
     def name(self) -> str:
         """How the agent names it: "HAT001 on May 20 and HAT002 on May 20"."""
-        return " and ".join(f"{f['flight_number']} on {formats.day(f['date'])}" for f in self.flights)
+        return SAY["and"].join(
+            _SAY["flight"].format(flight=f["flight_number"], day=formats.day(f["date"])) for f in self.flights
+        )
 
     def numbers(self) -> tuple[str, ...]:
         return tuple(f["flight_number"] for f in self.flights)
@@ -65,12 +69,12 @@ def travel_minutes(db: Any, flights: list[dict[str, str]]) -> int:
 def spoken_duration(minutes: int) -> str:
     """A travel time as an agent says it: "3 h 40 min", "5 h"."""
     hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return _SAY["hours_minutes"].format(hours=hours, minutes=rest) if rest else _SAY["hours"].format(hours=hours)
 
 
 def spoken_arrival(at: datetime) -> str:
     """An arrival as an agent says it: "landing May 20 at 18:30"."""
-    return f"landing {formats.day(at.date().isoformat())} at {at:%H:%M}"
+    return _SAY["landing"].format(day=formats.day(at.date().isoformat()), time=f"{at:%H:%M}")
 
 
 def _option(db: Any, origin: str, flights: list[dict[str, str]], cabin: str) -> Option:
@@ -126,7 +130,9 @@ def rank(options: list[Option]) -> list[Option]:
     return sorted(options, key=lambda x: (x.price, x.origin, _leaves(x)))
 
 
-def pick(options: list[Option], criterion: Criterion, things: str = "flights with seats") -> tuple[Option, Comparison]:
+def pick(
+    options: list[Option], criterion: Criterion, things: str = SAY["book"]["outbound_things"]
+) -> tuple[Option, Comparison]:
     """The option the user's criterion names, and the comparison the agent states (a lone option too:
     "the only one that fits" is what the agent has to say about it).
 
@@ -140,17 +146,21 @@ def pick(options: list[Option], criterion: Criterion, things: str = "flights wit
         if len(ranked) > 1 and ranked[0].price == ranked[1].price:
             raise Skip("cheapest option is tied")
         best = ranked[0]
-        how = "the lowest fare"
+        how = _SAY["cheapest_criterion"]
     else:
         ranked = sorted(options, key=lambda x: (x.minutes, x.arrives, _leaves(x)))
         best = ranked[0]
         if len(ranked) > 1 and (ranked[1].minutes, ranked[1].arrives) == (best.minutes, best.arrives):
             raise Skip("fastest option is tied")
         quick = len(ranked) > 1 and ranked[1].minutes == best.minutes
-        how = "the shortest total travel time" + (" and, of those, the earliest arrival" if quick else "")
+        how = _SAY["fastest_criterion"] + (_SAY["earliest_arrival"] if quick else "")
     value = (
-        (lambda x: f"{formats.money(x.price)} per passenger")
+        (lambda x: _SAY["fare"].format(fare=formats.money(x.price)))
         if criterion == "cheapest"
-        else (lambda x: f"{spoken_duration(x.minutes)}, {spoken_arrival(x.arrives)}")
+        else (
+            lambda x: _SAY["time_and_landing"].format(
+                duration=spoken_duration(x.minutes), landing=spoken_arrival(x.arrives)
+            )
+        )
     )
     return best, compare(things, how, best, ranked, Option.name, value)
