@@ -121,6 +121,67 @@ class _Draft:
         return [x.say for x in self.told()]
 
 
+@dataclass
+class _PlanBuilder:
+    """A gold plan as it is composed: each call runs at once on the attempt's DB fork (a failing call rejects
+    the attempt), and the parts placed so far."""
+
+    env: Any = field(metadata={"doc": "the domain's tau2 Environment over the fork's DB"})
+    ctx: ComposeContext
+    kind: Callable[[str], str] = field(metadata={"doc": "a tool's step kind: read, write or generic"})
+    steps: list[PlanStep] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    burdens: list[Burden] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    declined_reads: int = 0
+
+    def run(self, call: Call, what: str) -> None:
+        """Run ``call`` and add it to the plan; a read already made is left out."""
+        name, args = call
+        step = PlanStep(name=name, arguments=args, kind=self.kind(name))
+        if step.kind == "read" and step.key() in self.ctx.done_reads:
+            return
+        from writ_dagster.core.tau2_adapter import ToolCall
+
+        msg = self.env.get_response(ToolCall(id=f"p{len(self.steps)}", name=name, arguments=args))
+        if msg.error:
+            raise Rejected(f"{what} failed", f"{name}: {msg.content}")
+        self.steps.append(step)
+        if step.kind == "read":
+            self.ctx.done_reads.add(step.key())
+            self.ctx.reads_since_write += 1
+        elif step.kind == "write":
+            self.ctx.reads_since_write = 0
+
+    def run_all(self, calls: Sequence[Call], what: str) -> None:
+        """Run each of ``calls`` in turn (see :meth:`run`)."""
+        for call in calls:
+            self.run(call, what)
+
+    def add_write(self, part: Decision) -> None:
+        """Make a write decision's write (its reads already run) and record it at the context's burden."""
+        self.run(part.write, "gold write")
+        self.ctx.used_targets.update(part.targets)
+        self.decisions.append(part)
+        self.burdens.append(self.ctx.burden)
+
+
+def _not_made(d: Decision, condition: Condition) -> Refusal:
+    """A conditional request whose condition does not hold, as a part without a write."""
+    return Refusal(
+        reads=d.reads,
+        say=d.say,
+        action=d.say.action,
+        reason="",
+        entities=d.entities,
+        targets=d.targets,
+        unknown=d.unknown,
+        communicate=d.communicate,
+        condition=condition,
+        comparisons=d.comparisons,
+    )
+
+
 class Synthesizer:
     """Synthesizes verified WRIT tasks for one domain."""
 
@@ -177,134 +238,102 @@ class Synthesizer:
         return family == "writes" or _FAMILY_KINDS[family] in self._blueprints
 
     # -- one attempt -----------------------------------------------------------------------
-    def _compose(self, rng: random.Random, words: random.Random, family: Family = "writes") -> _Draft:  # noqa: C901 - still to split (issue 18, item 4)
-        ttype = self._choose_type(rng)
-        n_writes = self._choose_writes(ttype, rng)
-        if family in ("refusal", "information"):
-            # A refusal or a question alone has no write: a plain ("normal") conversation on the axes.
-            ttype, n_writes = "normal", 0
-        if family == "conditional" and n_writes >= self.config.max_writes:
-            n_writes -= 1  # room for the conditional request's own write, should the DB let it be made
+    def _compose(self, rng: random.Random, words: random.Random, family: Family = "writes") -> _Draft:
+        """One attempt's draft: its user, the gold plan (run on a DB fork as it grows) and its parts."""
+        ttype, n_writes = self._shape(rng, family)
         fork = self.domain.base.fork()
         env = self.domain.environment(fork.db)
         user = self.composer.pick_user(fork.db, rng)
         _reject_if(self.index.check_user(user))
         ident = self.composer.identify(fork.db, user, rng, words)
         persona = self.composer.persona(fork.db, user, rng)
-        plan: list[PlanStep] = []
         ctx = ComposeContext(
             db=fork.db, rng=rng, words=words, user_id=user, burden="low", min_reads=self.config.read_heavy_min_reads
         )
+        plan = _PlanBuilder(env, ctx, self._kind)
+        plan.run_all(ident.reads, "identification read")
+        self._add_writes(plan, ttype, n_writes, family)
+        condition = None
+        if family == "conditional":
+            condition = self._add_conditional(plan, ttype, rng)
+        elif family not in ("writes", "change_of_mind"):
+            self._add_refusal(plan, family, user)
+        return _Draft(
+            ttype,
+            user,
+            plan.steps,
+            plan.decisions,
+            plan.burdens,
+            ident,
+            persona,
+            words,
+            family,
+            plan.refusals,
+            condition,
+            plan.declined_reads,
+        )
 
-        def run(call: Call, what: str) -> None:
-            name, args = call
-            step = PlanStep(name=name, arguments=args, kind=self._kind(name))
-            if step.kind == "read" and step.key() in ctx.done_reads:
-                return
-            from writ_dagster.core.tau2_adapter import ToolCall
+    def _shape(self, rng: random.Random, family: Family) -> tuple[TrajectoryType, int]:
+        """The attempt's trajectory type and how many write decisions it places before any other part."""
+        ttype = self._choose_type(rng)
+        n_writes = self._choose_writes(ttype, rng)
+        if family in ("refusal", "information"):
+            # A refusal or a question alone has no write: a plain ("normal") conversation on the axes.
+            return "normal", 0
+        if family == "conditional" and n_writes >= self.config.max_writes:
+            n_writes -= 1  # room for the conditional request's own write, should the DB let it be made
+        return ttype, n_writes
 
-            msg = env.get_response(ToolCall(id=f"p{len(plan)}", name=name, arguments=args))
-            if msg.error:
-                raise Rejected(f"{what} failed", f"{name}: {msg.content}")
-            plan.append(step)
-            if step.kind == "read":
-                ctx.done_reads.add(step.key())
-                ctx.reads_since_write += 1
-            elif step.kind == "write":
-                ctx.reads_since_write = 0
-
-        for call in ident.reads:
-            run(call, "identification read")
-        decisions: list[Decision] = []
-        burdens: list[Burden] = []
-        refusals: list[Refusal] = []
-        declined_reads = 0
-        while len(decisions) < n_writes:
-            ctx.burden = self._burden(ttype, rng)
-            ctx.writes_left = n_writes - len(decisions)
+    def _add_writes(self, plan: _PlanBuilder, ttype: TrajectoryType, n_writes: int, family: Family) -> None:
+        """The task's write decisions, each after its evidence reads (a follow-up write right after the
+        write it follows); a change of mind's last write is what the user asks for instead."""
+        ctx = plan.ctx
+        while len(plan.decisions) < n_writes:
+            ctx.burden = self._burden(ttype, ctx.rng)
+            ctx.writes_left = n_writes - len(plan.decisions)
             if family == "change_of_mind" and ctx.writes_left == 1:
-                # The last write is what the user asks for after taking another one back; the agent reads
-                # what it needs to describe the one taken back first, so those reads lead this write's evidence.
-                taken_back, decision = self._change_of_mind(ctx, ttype)
-                before = len(plan)
-                for call in taken_back.reads:
-                    run(call, "evidence read")
-                declined_reads = len(plan) - before
-                refusals.append(taken_back)
-                ctx.used_targets.update(taken_back.targets)
+                decision = self._add_taken_back(plan, ttype)
             else:
                 decision = self._propose_for(ctx, ttype)
             if decision.follow_up is not None and ctx.writes_left < 2:
                 raise Rejected("follow-up write beyond the task's writes", decision.write[0])
             # A follow-up write (see Decision.follow_up) is the user's next request, right after this one.
             for part in [decision] + ([decision.follow_up] if decision.follow_up else []):
-                for call in part.reads:
-                    run(call, "evidence read")
-                run(part.write, "gold write")
-                ctx.used_targets.update(part.targets)
-                decisions.append(part)
-                burdens.append(ctx.burden)
-        condition = None
-        if family == "conditional":
-            # The conditional request comes last: its reads fix the figure, and its write is made only on
-            # the user's side of the limit (otherwise the reads are the plan's trailing reads).
-            cond = self._conditional(ctx, ttype, rng)
-            condition = cond.condition
-            d = cond.decision
-            for call in d.reads:
-                run(call, "evidence read")
-            if condition.holds:
-                run(d.write, "gold write")
-                ctx.used_targets.update(d.targets)
-                decisions.append(d)
-                burdens.append(ctx.burden)
-            else:
-                refusals.append(
-                    Refusal(
-                        reads=d.reads,
-                        say=d.say,
-                        action=d.say.action,
-                        reason="",
-                        entities=d.entities,
-                        targets=d.targets,
-                        unknown=d.unknown,
-                        communicate=d.communicate,
-                        condition=condition,
-                        comparisons=d.comparisons,
-                    )
-                )
-        elif family not in ("writes", "change_of_mind"):
-            # The refused (or transferred) request comes last, so its reads are the plan's trailing reads;
-            # a transfer ends the conversation, so its call is the plan's last action.
-            refusal = self._refuse(ctx, family)
-            for call in refusal.reads:
-                run(call, "refusal read")
-            if refusal.transfer:
-                run(
-                    (
-                        TRANSFER_TOOL,
-                        {
-                            "summary": f"User {user} asks to {refusal.action}; a human agent has to handle "
-                            f"it: {refusal.reason}."
-                        },
-                    ),
-                    "transfer",
-                )
-            refusals.append(refusal)
-        return _Draft(
-            ttype,
-            user,
-            plan,
-            decisions,
-            burdens,
-            ident,
-            persona,
-            words,
-            family,
-            refusals,
-            condition,
-            declined_reads,
-        )
+                plan.run_all(part.reads, "evidence read")
+                plan.add_write(part)
+
+    def _add_taken_back(self, plan: _PlanBuilder, ttype: TrajectoryType) -> Decision:
+        """A change of mind: the write taken back joins the refusals, and the reads the agent needs to
+        describe it lead the evidence of the write asked for instead, which is returned (still to place)."""
+        taken_back, decision = self._change_of_mind(plan.ctx, ttype)
+        before = len(plan.steps)
+        plan.run_all(taken_back.reads, "evidence read")
+        plan.declined_reads = len(plan.steps) - before
+        plan.refusals.append(taken_back)
+        plan.ctx.used_targets.update(taken_back.targets)
+        return decision
+
+    def _add_conditional(self, plan: _PlanBuilder, ttype: TrajectoryType, rng: random.Random) -> Condition:
+        """The conditional request, last: its reads fix the figure, and its write is made only on the user's
+        side of the limit (otherwise it is a part without a write, and the reads are the plan's trailing reads)."""
+        cond = self._conditional(plan.ctx, ttype, rng)
+        d = cond.decision
+        plan.run_all(d.reads, "evidence read")
+        if cond.condition.holds:
+            plan.add_write(d)
+        else:
+            plan.refusals.append(_not_made(d, cond.condition))
+        return cond.condition
+
+    def _add_refusal(self, plan: _PlanBuilder, family: Family, user: str) -> None:
+        """The refused (or transferred, or asked) request, last, so its reads are the plan's trailing reads;
+        a transfer ends the conversation, so its call is the plan's last action."""
+        refusal = self._refuse(plan.ctx, family)
+        plan.run_all(refusal.reads, "refusal read")
+        if refusal.transfer:
+            summary = f"User {user} asks to {refusal.action}; a human agent has to handle it: {refusal.reason}."
+            plan.run((TRANSFER_TOOL, {"summary": summary}), "transfer")
+        plan.refusals.append(refusal)
 
     def _conditional(self, ctx: ComposeContext, ttype: TrajectoryType, rng: random.Random) -> Conditional:
         """A write decision that moves money, made conditional on it (see :mod:`.conditions`)."""
@@ -381,10 +410,8 @@ class Synthesizer:
 
     # -- assembling and verifying a task ---------------------------------------------------
     def _task(self, task_id: str, d: _Draft) -> tuple[Task, TaskIntent]:
-        for x in d.decisions:
-            # A figure the agent is scored on saying must be one the user asks for (or sets a condition on).
-            if x.communicate and not (x.say.ask or x.say.condition):
-                raise Rejected("figure to communicate that the user never asks for", x.write[0])
+        """The tau2 task of a draft, and its intent."""
+        _check_communicated(d)
         instruction = write_instruction(
             d.words,
             d.requests(),
@@ -401,34 +428,9 @@ class Synthesizer:
             declined_reads=d.declined_reads,
             payment_methods=self.pack.payment_methods(self.domain, d.user_id),
         )
-        communicate = list(
-            dict.fromkeys(
-                [c for x in d.decisions for c in x.communicate] + [c for r in d.refusals for c in r.communicate]
-            )
-        )
         task = Task(
             id=task_id,
-            description=Description(
-                purpose=(
-                    f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
-                    + "".join(
-                        f", transfer to a human agent to {r.action}"
-                        if r.transfer
-                        else f", answer: {r.answer}"
-                        if r.answer
-                        else ""
-                        if r.condition
-                        else f", taken back before the last: {r.action}"
-                        if r.declined
-                        else f", refuse to {r.action}"
-                        for r in d.refusals
-                    )
-                    + (_condition_note(d.condition) if d.condition else "")
-                    + f" for user {d.user_id}."
-                ),
-                relevant_policies=None,
-                notes=None,
-            ),
+            description=Description(purpose=_purpose(d), relevant_policies=None, notes=None),
             user_scenario=UserScenario(
                 persona=d.persona,
                 instructions=StructuredUserInstructions(
@@ -439,43 +441,7 @@ class Synthesizer:
                     task_instructions=instruction.task_instructions,
                 ),
             ),
-            evaluation_criteria=EvaluationCriteria(
-                # A transfer's summary is the agent's own words: only the call itself is compared.
-                actions=[
-                    Action(
-                        action_id=f"{task_id}_{i}",
-                        requestor="assistant",
-                        name=s.name,
-                        arguments=s.arguments,
-                        compare_args=[] if s.name == TRANSFER_TOOL else None,
-                    )
-                    for i, s in enumerate(d.plan)
-                ],
-                communicate_info=communicate,
-                # Read by an LLM judge only when reward_basis asks for it; the DB check already fails
-                # an agent that carries out a refused request.
-                nl_assertions=[
-                    f"The agent does not {r.action} itself and transfers the user to a human agent, "
-                    f"explaining that {r.reason}."
-                    if r.transfer
-                    else f"The agent tells the user that {r.answer}."
-                    if r.answer
-                    else _condition_assertion(r.action, r.condition)
-                    if r.condition
-                    else f"The agent does not {r.action}: the user takes it back when asked to confirm it."
-                    if r.declined
-                    else f"The agent does not {r.action} and explains that {r.reason}."
-                    for r in d.refusals
-                ]
-                + (
-                    [_condition_assertion(d.decisions[-1].say.action, d.condition)]
-                    if d.condition and d.condition.holds
-                    else []
-                ),
-                # A transfer leaves the DB as it was: the action check is what scores it.
-                reward_basis=[RewardType.DB, RewardType.COMMUNICATE]
-                + ([RewardType.ACTION] if any(r.transfer for r in d.refusals) else []),
-            ),
+            evaluation_criteria=_evaluation(task_id, d),
         )
         return task, intent
 
@@ -652,6 +618,94 @@ def part_blueprints(domain: str, kinds: frozenset[PartKind], composer: Composer)
 # a 60-task batch without a transfer, or with a single change of mind, too often.
 MIN_PER_BATCH: dict[Family, int] = {"transfer": 1, "change_of_mind": 2}
 MAX_FORCED = 20  # attempts at a family's owed tasks before the batch gives up on them
+
+
+def _check_communicated(d: _Draft) -> None:
+    """A figure the agent is scored on saying must be one the user asks for (or sets a condition on)."""
+    for x in d.decisions:
+        if x.communicate and not (x.say.ask or x.say.condition):
+            raise Rejected("figure to communicate that the user never asks for", x.write[0])
+
+
+def _purpose(d: _Draft) -> str:
+    """The task description's purpose: its type, family, writes and every other part, for its user."""
+    return (
+        f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
+        + "".join(_purpose_part(r) for r in d.refusals)
+        + (_condition_note(d.condition) if d.condition else "")
+        + f" for user {d.user_id}."
+    )
+
+
+def _purpose_part(r: Refusal) -> str:
+    """The purpose's words for one part beyond plain writes (a conditional request's are its note)."""
+    if r.transfer:
+        return f", transfer to a human agent to {r.action}"
+    if r.answer:
+        return f", answer: {r.answer}"
+    if r.condition:
+        return ""
+    return f", taken back before the last: {r.action}" if r.declined else f", refuse to {r.action}"
+
+
+def _nl_assertions(d: _Draft) -> list[str]:
+    """What an LLM judge checks: one sentence per part beyond plain writes, and one for a conditional
+    request that was made."""
+    said = [_assertion(r) for r in d.refusals]
+    if d.condition and d.condition.holds:
+        said.append(_condition_assertion(d.decisions[-1].say.action, d.condition))
+    return said
+
+
+def _assertion(r: Refusal) -> str:
+    """What an LLM judge checks of one part beyond plain writes."""
+    if r.transfer:
+        return (
+            f"The agent does not {r.action} itself and transfers the user to a human agent, explaining that {r.reason}."
+        )
+    if r.answer:
+        return f"The agent tells the user that {r.answer}."
+    if r.condition:
+        return _condition_assertion(r.action, r.condition)
+    if r.declined:
+        return f"The agent does not {r.action}: the user takes it back when asked to confirm it."
+    return f"The agent does not {r.action} and explains that {r.reason}."
+
+
+def _communicate(d: _Draft) -> list[str]:
+    """The figures the agent must state, each once, in the order the parts give them."""
+    return list(
+        dict.fromkeys([c for x in d.decisions for c in x.communicate] + [c for r in d.refusals for c in r.communicate])
+    )
+
+
+def _actions(task_id: str, d: _Draft) -> list[Action]:
+    """The gold plan as tau2 actions; a transfer's summary is the agent's own words, so only the call itself
+    is compared."""
+    return [
+        Action(
+            action_id=f"{task_id}_{i}",
+            requestor="assistant",
+            name=s.name,
+            arguments=s.arguments,
+            compare_args=[] if s.name == TRANSFER_TOOL else None,
+        )
+        for i, s in enumerate(d.plan)
+    ]
+
+
+def _evaluation(task_id: str, d: _Draft) -> EvaluationCriteria:
+    """How tau2 scores the task: the DB and the figures said, and for a transfer the actions too (a transfer
+    leaves the DB as it was, so the action check is what scores it)."""
+    return EvaluationCriteria(
+        actions=_actions(task_id, d),
+        communicate_info=_communicate(d),
+        # Read by an LLM judge only when reward_basis asks for it; the DB check already fails
+        # an agent that carries out a refused request.
+        nl_assertions=_nl_assertions(d),
+        reward_basis=[RewardType.DB, RewardType.COMMUNICATE]
+        + ([RewardType.ACTION] if any(r.transfer for r in d.refusals) else []),
+    )
 
 
 def _condition_note(c: Condition) -> str:
