@@ -2,7 +2,8 @@
 
 tau2 gives each domain's tools, their kinds (read, write, generic), its policy and its DB
 (:mod:`writ_dagster.core.domains.registry`). What WRIT needs beyond that, the names of the
-domain's tools, the argument names of its records, its payment-id forms, lives in the domain's
+domain's tools, the argument names of its records, its payment-id forms, how its users identify
+themselves, lives in the domain's
 own folder as a :class:`DomainPack` subclass (``PACK`` in its ``pack`` module), found
 through the registry by :func:`pack_of`; the core asks the pack and names no domain tool
 (``tests/test_domain_folders.py`` checks it). A domain that brings no pack gets this class: the
@@ -21,9 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar, Literal, get_args
 
 from writ_dagster.core.domains.registry import Domain
+from writ_dagster.core.language.pools import pools, shared
 
 PartKind = Literal["write", "conditional", "refusal", "transfer", "information", "change_of_mind"]
 PART_KINDS: tuple[PartKind, ...] = get_args(PartKind)
@@ -46,6 +49,56 @@ class TakeBack:
 
     does: str  # what the agent says it will not do, ``{x}`` the record: "cancel {x}"
     noun: str  # what the user takes back: "the cancellation"
+
+
+@dataclass(frozen=True)
+class IdField:
+    """One detail a domain's users identify themselves by.
+
+    Its words (how the user names it, what shows an agent asks for it) are the
+    ``identification.fields.<name>`` pools of the domain's phrases.yaml, else of the shared one
+    (:func:`identification_words`)."""
+
+    name: str  # the lookup's argument, the key in the intent's ``identity.knows``: "user_id"
+    path: str = ""  # where a user's DB record holds it: "" its key in the table, else attributes: "address.zip"
+    slips: bool = True  # a user may mistype it once (two digits swapped); a name does not slip
+
+
+@dataclass(frozen=True)
+class Identification:
+    """How a domain's users identify themselves: the details they may give and the agent's question."""
+
+    fields: tuple[IdField, ...]
+    """Every detail a user may give, in the order a slip is tried (a user gives some of them)."""
+
+    ask: str
+    """The agent's question: its key in the ``identification.asks`` pools (:func:`identification_words`)."""
+
+    table: str = "users"
+    """The DB table of the users these details find."""
+
+    name_field: str = ""
+    """The detail that holds the name the agent thanks the user by; without it, the user id's first part."""
+
+    def finds(self, db: Any, details: Mapping[str, str]) -> bool:
+        """Whether ``details`` (identification values by field name) find a user in ``db``: one record of
+        :attr:`table` matches every declared field they give."""
+        rows: Any = getattr(db, self.table, {})
+        given = [(f, details[f.name]) for f in self.fields if f.name in details]
+        keyed = next((value for f, value in given if not f.path), None)
+        if keyed is not None and isinstance(rows, Mapping):
+            found = rows.get(keyed)
+            candidates = [found] if found is not None else []
+        else:
+            candidates = list(rows.values() if isinstance(rows, Mapping) else rows)
+        return any(all(_at(row, f.path) == value for f, value in given if f.path) for row in candidates)
+
+
+def _at(record: Any, path: str) -> Any:
+    """The value at the dotted attribute ``path`` of ``record`` (None where one is missing)."""
+    for name in path.split("."):
+        record = getattr(record, name, None)
+    return record
 
 
 class DomainPack:
@@ -81,9 +134,15 @@ class DomainPack:
     final_tools: ClassVar[frozenset[str]] = frozenset()
     """Writes that end a record's story: asking for the same write again is no change of mind."""
 
+    identification: ClassVar[Identification] = Identification(fields=(IdField("user_id"),), ask="user_id")
+    """The details a user identifies themself by and how the agent asks for them (by default the user id)."""
+
     def payment_methods(self, domain: Domain, user_id: str) -> frozenset[str]:
-        """The payment method ids ``user_id`` holds in the base DB (what a write pays with); none by default."""
-        return frozenset()
+        """The payment method ids ``user_id`` holds in the base DB (what a write pays with): the
+        ``payment_methods`` of their record in the users table; none if they have none."""
+        db: Any = domain.base.db  # tau2's DB models are typed as BaseModel
+        user = getattr(db, "users", {}).get(user_id)
+        return frozenset(getattr(user, "payment_methods", None) or ())
 
     def payment_words(self, method: Any | None, payment_id: str) -> str:
         """Words for payment method ``payment_id`` (``method``: its DB record, None if unknown), as a customer
@@ -115,3 +174,31 @@ def pack_of(domain: Domain) -> DomainPack:
         found = getattr(domain.part("pack"), "PACK", None)
         pack = _PACKS[domain] = found if isinstance(found, DomainPack) else DomainPack()
     return pack
+
+
+@cache
+def identification_words(domain: Domain) -> dict[str, Any]:
+    """The ``identification`` pools for ``domain``: the shared phrases.yaml's, with the domain's own
+    phrases.yaml entries (``fields``, ``asks``, ``asking``) over them."""
+    words = shared()["identification"]
+    own = _own_pools(domain).get("identification", {})
+    return {
+        "fields": {**words["fields"], **own.get("fields", {})},
+        "asks": {**words["asks"], **own.get("asks", {})},
+        "asking": tuple(dict.fromkeys([*words["asking"], *own.get("asking", ())])),
+    }
+
+
+def _own_pools(domain: Domain) -> dict[str, Any]:
+    """The pools of the domain's own phrases.yaml (none if its folder has none)."""
+    if domain.package is None:
+        return {}
+    try:
+        return pools(domain.package)
+    except FileNotFoundError:
+        return {}
+
+
+def id_label(domain: Domain, field: str) -> str:
+    """How a user names identification detail ``field`` ("zip code"); the field's name if no pool says."""
+    return str(identification_words(domain)["fields"].get(field, {}).get("label", field))

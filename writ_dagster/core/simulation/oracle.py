@@ -1,7 +1,7 @@
 """The scripted oracle agent: follows the task's gold plan the way a careful agent would.
 
 This is not a model. It knows the gold plan and plays it out under the domain policy:
-greet, ask for identification (user id; or email, or name and zip), make the gold reads
+greet, ask for identification (the details the domain's pack names), make the gold reads
 one call per turn, say what it compared and why it chose the record it did (when the
 task's gold plan recorded a comparison for the write), list each write's details and wait
 for an explicit "yes", make the write, state every amount the task must communicate, and
@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 import writ_dagster.core.simulation.phrases as phrases
-from writ_dagster.core.domains.pack import pack_of
+from writ_dagster.core.domains.pack import identification_words, pack_of
 from writ_dagster.core.language import formats
 from writ_dagster.core.simulation.backends import ScriptedBackend
 from writ_dagster.core.simulation.describe import (
@@ -206,7 +206,8 @@ class OracleAgent(ScriptedBackend):
             st.closed = True
             return self._text(st, _say(self._take_note(st), extra, phrases.anything_else(rng)), "anything_else")
         if not st.done_writes and not st.note:
-            first = o.identity.get("first_name") or o.user_id.split("_")[0].capitalize()
+            named = pack_of(o.domain).identification.name_field
+            first = (o.identity.get(named) if named else None) or o.user_id.split("_")[0].capitalize()
             return self._text(st, phrases.account_open(st.rng, first), "ask_request")
         return self._text(st, _say(self._take_note(st), phrases.anything_else(st.rng)), "ask_request")
 
@@ -344,7 +345,8 @@ class OracleAgent(ScriptedBackend):
 
     # -- wording -----------------------------------------------------------------------------
     def _ask_identity(self, st: OracleState, o: TaskOutline, told: bool) -> str:
-        return phrases.ask_identity(st.rng, told, "user_id" in o.identity)
+        ask = identification_words(o.domain)["asks"][pack_of(o.domain).identification.ask]
+        return phrases.ask_identity(st.rng, told, ask)
 
     def _not_found(self, o: TaskOutline, st: OracleState) -> str:
         step = o.plan[o.identity_reads[st.failed_call or 0]]

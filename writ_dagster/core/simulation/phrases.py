@@ -10,7 +10,7 @@ this module only chooses the words around it.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
@@ -51,20 +51,20 @@ _LEAD_TOLD: tuple[str, ...] = _S["agent"]["lead_told"]
 _LEAD_UNTOLD: tuple[str, ...] = _S["agent"]["lead_untold"]
 _FIRST: tuple[str, ...] = _S["agent"]["first"]
 _PLEASE: tuple[str, ...] = _S["agent"]["please"]
-_GIVE_USER_ID: tuple[str, ...] = _S["agent"]["give_user_id"]
-_VERIFY: tuple[str, ...] = _S["agent"]["verify"]
-_GIVE_EMAIL_OR_NAME: tuple[str, ...] = _S["agent"]["give_email_or_name"]
 
 
-def ask_identity(rng: random.Random, told: bool, by_user_id: bool) -> str:
-    """Ask the user to identify themself (by user id, or by email / name and zip)."""
-    lead = pick(rng, _LEAD_TOLD if told else _LEAD_UNTOLD)
-    first = pick(rng, _FIRST)
-    please = pick(rng, _PLEASE)
-    if by_user_id:
-        return f"{lead} {first} {please} {pick(rng, _GIVE_USER_ID)}?"
-    verify = pick(rng, _VERIFY)
-    return f"{lead} {first} {verify}: {please} {pick(rng, _GIVE_EMAIL_OR_NAME)}?"
+def ask_identity(rng: random.Random, told: bool, ask: Mapping[str, Any]) -> str:
+    """Ask the user to identify themself; ``ask``: the domain's question (``identification.asks.<key>``
+    of the phrase pools: its ``say`` shape and the pools of the slots the agent's pools lack)."""
+    slots = {
+        "lead": pick(rng, _LEAD_TOLD if told else _LEAD_UNTOLD),
+        "first": pick(rng, _FIRST),
+        "please": pick(rng, _PLEASE),
+    }
+    for name in slot_names(ask["say"]):
+        if name not in slots:
+            slots[name] = pick(rng, ask[name] if name in ask else _S["agent"][name])
+    return str(ask["say"]).format(**slots)
 
 
 def not_found(rng: random.Random, what: str) -> str:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from writ_dagster.core.domains.pack import pack_of
+from writ_dagster.core.domains.pack import identification_words, pack_of
+from writ_dagster.core.domains.registry import Domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
 from writ_dagster.core.language import formats
 from writ_dagster.core.language.pools import shared
@@ -28,9 +30,9 @@ from writ_dagster.core.users.phrasing import lower_first
 # The pools are data: the "scripted_user" section of core/language/phrases.yaml.
 _S = shared()
 
+_NOT_FOUND = ("identity_not_found", re.compile(r"couldn't find|could not find|not found|double-check", re.I))
+# After these two, in this order: an agent asking for identification (the domain's words, _patterns).
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("identity_not_found", re.compile(r"couldn't find|could not find|not found|double-check", re.I)),
-    ("ask_identity", re.compile(r"user id|email|zip code|verify your identity|authenticate", re.I)),
     ("propose", re.compile(r"\b(confirm|proceed|go ahead)\b.*\?", re.I | re.S)),
     (
         "refuse",
@@ -72,9 +74,19 @@ class UserState:
     unknowns: int = 0
 
 
-def classify(text: str) -> str:
+@cache
+def _patterns(domain: Domain | None) -> list[tuple[str, re.Pattern[str]]]:
+    """The acts to try in order; an agent asks for identification when it names any identification detail
+    the shared pools or ``domain``'s know of (``identification.fields.<name>.asked``) or asks to verify."""
+    words = identification_words(domain) if domain is not None else shared()["identification"]
+    asked = [f["asked"] for f in words["fields"].values() if "asked" in f] + list(words["asking"])
+    ask = re.compile("|".join(re.escape(w) for w in asked), re.I)
+    return [_NOT_FOUND, ("ask_identity", ask), *_PATTERNS]
+
+
+def classify(text: str, domain: Domain | None = None) -> str:
     """The dialogue act of an agent message without one attached (best effort)."""
-    for act, pattern in _PATTERNS:
+    for act, pattern in _patterns(domain):
         if pattern.search(text or ""):
             return act
     return "unknown"
@@ -97,7 +109,7 @@ class ScriptedUser(ScriptedBackend):
             st.opened = True
             return self._opening(script, st)
         raw = last.raw_data if isinstance(last.raw_data, dict) else {}
-        act = raw.get("act") or classify(last.content or "")
+        act = raw.get("act") or classify(last.content or "", st.outline.domain)
         return self._answer(script, st, act, raw, last.content or "")
 
     def _answer(self, script: UserScript, st: UserState, act: str, raw: dict[str, Any], text: str) -> Reply:

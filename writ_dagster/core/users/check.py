@@ -22,6 +22,7 @@ import json
 import re
 from typing import Any
 
+from writ_dagster.core.domains.pack import id_label, pack_of
 from writ_dagster.core.tasks.models import TaskRecord
 from writ_dagster.core.users.meaning import conveyed_in_one
 from writ_dagster.core.users.models import ScriptLines, UserScript, conflicts
@@ -190,11 +191,9 @@ def _check_slip(record: TaskRecord, script: UserScript, outline: TaskOutline) ->
             out.append("identity slip is never said")
         if not script.lines.identity_correction or slip.right not in script.lines.identity_correction:
             out.append("identity slip is never corrected")
-        users = outline.domain.base.db.users  # type: ignore[attr-defined]  # tau2's DB models are typed as BaseModel
-        if slip.field == "user_id" and slip.wrong in users:
-            out.append(f"slipped user id {slip.wrong} belongs to another user")
-        if slip.field == "email" and any(u.email == slip.wrong for u in users.values()):
-            out.append(f"slipped email {slip.wrong} belongs to a user")
+        slipped = {**outline.identity, slip.field: slip.wrong}
+        if pack_of(outline.domain).identification.finds(outline.domain.base.db, slipped):
+            out.append(f"slipped {id_label(outline.domain, slip.field)} {slip.wrong} finds a user")
     else:
         writes = [s for s in record.gold_actions if s.kind == "write"]
         if not any(slip.right in json.dumps(s.arguments) for s in writes):

@@ -16,6 +16,7 @@ import random
 import re
 from typing import Any
 
+from writ_dagster.core.domains.pack import id_label, pack_of
 from writ_dagster.core.domains.wording import wording_of
 from writ_dagster.core.language.pools import shared
 from writ_dagster.core.tasks.models import TaskRecord
@@ -46,7 +47,6 @@ DISCLOSURES = ("all_at_once", "progressive", "on_request")
 OPENINGS = ("direct", "vague")
 VERBOSITIES = ("terse", "normal", "chatty")
 SLIPS = ("none", "identity", "readback")
-IDENTITY_LABELS = {"user_id": "user id", "email": "email address", "zip": "zip code"}
 # How each tone asks for what they want (the checker maps these back to "I want to").
 WANT: dict[str, str] = _S["scripts"]["want"]
 
@@ -185,28 +185,21 @@ def _swap_digits(value: str, rng: random.Random) -> str | None:
 
 
 def _identity_slip(outline: TaskOutline, rng: random.Random) -> Slip | None:
-    """A mistyped identification detail that the lookup will reject (checked on the DB)."""
-    users = outline.domain.base.db.users  # type: ignore[attr-defined]  # tau2's DB models are typed as BaseModel
+    """A mistyped identification detail that the lookup will reject (checked on the DB): the first of
+    the pack's details that may slip which the user gives."""
+    identification = pack_of(outline.domain).identification
+    db = outline.domain.base.db
     ident = outline.identity
-    for field in ("user_id", "zip", "email"):
-        right = ident.get(field)
-        if not right:
+    for field in identification.fields:
+        right = ident.get(field.name)
+        if not field.slips or not right:
             continue
         wrong = _swap_digits(right, rng)
         if not wrong or wrong == right:
             continue
-        if field == "user_id" and wrong in users:
+        if identification.finds(db, {**ident, field.name: wrong}):
             continue
-        if field == "email" and any(u.email == wrong for u in users.values()):
-            continue
-        if field == "zip" and any(
-            u.address.zip == wrong
-            and u.name.first_name == ident.get("first_name")
-            and u.name.last_name == ident.get("last_name")
-            for u in users.values()
-        ):
-            continue
-        return Slip(kind="identity", field=field, right=right, wrong=wrong)
+        return Slip(kind="identity", field=field.name, right=right, wrong=wrong)
     return None
 
 
@@ -257,7 +250,7 @@ def _render_lines(outline: TaskOutline, dims: ScriptDimensions, slip: Slip | Non
     slipped = correction = readback = None
     if slip is not None and slip.kind == "identity":
         slipped = identity.replace(slip.right, slip.wrong)
-        label = IDENTITY_LABELS.get(slip.field, slip.field)
+        label = id_label(outline.domain, slip.field)
         correction = f"{rng.choice(tone.oops)} {identity_fix(label, slip.right, rng)}"
     if slip is not None and slip.kind == "readback" and slip.request is not None:
         k = slip.request
@@ -323,7 +316,7 @@ def _scenario(
             "You are talkative and add small pleasantries, but you never add facts that are not in these instructions."
         )
     if slip is not None and slip.kind == "identity":
-        label = IDENTITY_LABELS.get(slip.field, slip.field)
+        label = id_label(outline.domain, slip.field)
         behaviour.append(
             f"The first time you give your {label}, make a small slip and say {slip.wrong}; when the "
             f"agent cannot find you, apologise and give the correct one, {slip.right}."

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from writ_dagster.core.domains.entities import item_info
-from writ_dagster.core.domains.pack import PART_KINDS, Call, DomainPack, TakeBack
+from writ_dagster.core.domains.pack import PART_KINDS, Call, DomainPack, Identification, IdField, TakeBack
 from writ_dagster.core.domains.registry import Domain
 
 
@@ -29,11 +29,17 @@ class RetailPack(DomainPack):
         "return_delivered_order_items": TakeBack("return the items of {x}", "the return"),
     }
     final_tools = frozenset({"cancel_pending_order"})
-
-    def payment_methods(self, domain: Domain, user_id: str) -> frozenset[str]:
-        db: Any = domain.base.db  # tau2's DB models are typed as BaseModel
-        user = db.users.get(user_id)
-        return frozenset(user.payment_methods if user is not None else ())
+    # A user gives their email, or their name and zip code; the agent asks for either.
+    identification = Identification(
+        fields=(
+            IdField("email", "email"),
+            IdField("first_name", "name.first_name", slips=False),
+            IdField("last_name", "name.last_name", slips=False),
+            IdField("zip", "address.zip"),
+        ),
+        ask="email_or_name",
+        name_field="first_name",
+    )
 
     def extra_amounts(self, domain: Domain, name: str, arguments: dict[str, Any]) -> dict[float, str]:
         """Item exchanges and returns: the price difference or the refund the tools do not print."""
