@@ -16,6 +16,7 @@ from writ_dagster.core.domains.pack import BLUEPRINT_LISTS, PartKind, pack_of
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE, TRANSFER_TOOL, Verifier, gold_messages
 from writ_dagster.core.language import formats
+from writ_dagster.core.language.pools import pools
 from writ_dagster.core.tasks.blueprints import (
     Call,
     ComposeContext,
@@ -331,7 +332,7 @@ class Synthesizer:
         refusal = self._refuse(plan.ctx, family)
         plan.run_all(refusal.reads, "refusal read")
         if refusal.transfer:
-            summary = f"User {user} asks to {refusal.action}; a human agent has to handle it: {refusal.reason}."
+            summary = sentence("transfer_summary", user=user, action=refusal.action, reason=refusal.reason)
             plan.run((TRANSFER_TOOL, {"summary": summary}), "transfer")
         plan.refusals.append(refusal)
 
@@ -620,6 +621,29 @@ MIN_PER_BATCH: dict[Family, int] = {"transfer": 1, "change_of_mind": 2}
 MAX_FORCED = 20  # attempts at a family's owed tasks before the batch gives up on them
 
 
+CRITERIA = "criteria.yaml"  # the task's own sentences, beside this module
+
+
+def sentence(key: str, **slots: object) -> str:
+    """The sentence at ``key`` of :data:`CRITERIA` (dotted for a nested one: ``assertion.refusal``), its
+    ``{slots}`` filled; the file is read once (see :func:`~writ_dagster.core.language.pools.pools`)."""
+    found: Any = pools(__package__ or "writ_dagster.core.tasks", CRITERIA)
+    for name in key.split("."):
+        found = found[name]
+    return str(found).format(**slots)
+
+
+def _part_kind(r: Refusal) -> str:
+    """What the agent does with a part beyond plain writes: the key of its sentences in :data:`CRITERIA`."""
+    if r.transfer:
+        return "transfer"
+    if r.answer:
+        return "answer"
+    if r.condition:
+        return "condition"
+    return "declined" if r.declined else "refusal"
+
+
 def _check_communicated(d: _Draft) -> None:
     """A figure the agent is scored on saying must be one the user asks for (or sets a condition on)."""
     for x in d.decisions:
@@ -629,23 +653,13 @@ def _check_communicated(d: _Draft) -> None:
 
 def _purpose(d: _Draft) -> str:
     """The task description's purpose: its type, family, writes and every other part, for its user."""
+    parts = "".join(sentence(f"purpose.parts.{_part_kind(r)}", action=r.action, answer=r.answer) for r in d.refusals)
     return (
-        f"WRIT {d.ttype} task ({d.family}): {len(d.decisions)} write decision(s)"
-        + "".join(_purpose_part(r) for r in d.refusals)
+        sentence("purpose.head", ttype=d.ttype, family=d.family, writes=len(d.decisions))
+        + parts
         + (_condition_note(d.condition) if d.condition else "")
-        + f" for user {d.user_id}."
+        + sentence("purpose.tail", user=d.user_id)
     )
-
-
-def _purpose_part(r: Refusal) -> str:
-    """The purpose's words for one part beyond plain writes (a conditional request's are its note)."""
-    if r.transfer:
-        return f", transfer to a human agent to {r.action}"
-    if r.answer:
-        return f", answer: {r.answer}"
-    if r.condition:
-        return ""
-    return f", taken back before the last: {r.action}" if r.declined else f", refuse to {r.action}"
 
 
 def _nl_assertions(d: _Draft) -> list[str]:
@@ -659,17 +673,10 @@ def _nl_assertions(d: _Draft) -> list[str]:
 
 def _assertion(r: Refusal) -> str:
     """What an LLM judge checks of one part beyond plain writes."""
-    if r.transfer:
-        return (
-            f"The agent does not {r.action} itself and transfers the user to a human agent, explaining that {r.reason}."
-        )
-    if r.answer:
-        return f"The agent tells the user that {r.answer}."
-    if r.condition:
+    kind = _part_kind(r)
+    if kind == "condition" and r.condition:
         return _condition_assertion(r.action, r.condition)
-    if r.declined:
-        return f"The agent does not {r.action}: the user takes it back when asked to confirm it."
-    return f"The agent does not {r.action} and explains that {r.reason}."
+    return sentence(f"assertion.{kind}", action=r.action, answer=r.answer, reason=r.reason)
 
 
 def _communicate(d: _Draft) -> list[str]:
@@ -710,16 +717,22 @@ def _evaluation(task_id: str, d: _Draft) -> EvaluationCriteria:
 
 def _condition_note(c: Condition) -> str:
     """The purpose's words for a conditional request and the branch the DB took."""
-    side = "under" if c.kind == "cost" else "at least"
-    return f", only if {c.what} is {side} {formats.money(c.limit)}: it is {formats.money(c.figure)}, so " + (
-        "its write is made" if c.holds else "nothing is changed"
+    return sentence(
+        f"purpose.condition.{'holds' if c.holds else 'fails'}",
+        what=c.what,
+        side=sentence(f"side.{c.kind}"),
+        limit=formats.money(c.limit),
+        figure=formats.money(c.figure),
     )
 
 
 def _condition_assertion(action: str, c: Condition) -> str:
     """What an LLM judge checks of a conditional request (read only when reward_basis asks for it)."""
-    return f"The agent tells the user that {c.what} is {formats.money(c.figure)} and, as the user asked, " + (
-        f"goes on to {action}." if c.holds else f"does not {action}."
+    return sentence(
+        f"assertion.condition.{'holds' if c.holds else 'fails'}",
+        what=c.what,
+        figure=formats.money(c.figure),
+        action=action,
     )
 
 
