@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from writ_dagster.core.domains.registry import Domain
 from writ_dagster.core.language.pools import pick, shared
@@ -36,13 +37,24 @@ class Wording:
 
     things = "account"  # what the user says they need help with ("my reservations")
 
+    write_templates: ClassVar[Mapping[str, str]] = {}
+    """Write tool -> the template of its description (a domain folder's ``wording.describe_write``
+    pools), its slots filled by :meth:`details`; a tool without one gets its arguments listed."""
+
     def __init__(self, domain: Domain) -> None:
         self.domain = domain
 
     def describe_write(self, user_id: str, name: str, args: dict[str, Any]) -> str:
         """The details of a write, as the agent lists them before asking for confirmation."""
-        listed = ", ".join(f"{k}: {json.dumps(v)}" for k, v in args.items())
-        return f"call {name} with {listed}"
+        template = self.write_templates.get(name)
+        if template is None:
+            listed = ", ".join(f"{k}: {json.dumps(v)}" for k, v in args.items())
+            return f"call {name} with {listed}"
+        return str(template).format_map(self.details(user_id, name, args))
+
+    def details(self, user_id: str, name: str, args: dict[str, Any]) -> Mapping[str, Any]:
+        """The slots of write ``name``'s description template (:attr:`write_templates`); none by default."""
+        return {}
 
     def write_reminder(self, name: str, rng: random.Random | None = None) -> str:
         """A policy reminder that belongs with the confirmation of some writes (``rng`` picks its words)."""

@@ -31,16 +31,9 @@ class RetailWording(Wording):
     """Retail wording per write tool."""
 
     things = "orders"
+    write_templates = _W["describe_write"]  # the description of a write, per tool
 
-    def describe_write(self, user_id: str, name: str, args: dict[str, Any]) -> str:
-        """The details of a write, as the agent lists them before asking for confirmation (the
-        ``wording.describe_write`` templates of this folder's phrases.yaml, filled by :meth:`_details`)."""
-        template = _W["describe_write"].get(name)
-        if template is None:
-            return super().describe_write(user_id, name, args)
-        return str(template).format_map(self._details(user_id, name, args))
-
-    def _details(self, user_id: str, name: str, args: dict[str, Any]) -> Slots:
+    def details(self, user_id: str, name: str, args: dict[str, Any]) -> Slots:
         """The slots of a write's description: its arguments as said, and the words worked out from them
         (those that take work, only when the template names them)."""
         domain, words = self.domain, _W["details"]
