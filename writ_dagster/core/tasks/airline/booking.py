@@ -174,6 +174,13 @@ def _who(w: Any, companions: list[Any]) -> str:
     )
 
 
+def _bags_said(w: Any, bags: int) -> str:
+    """How many bags the user checks, in their words."""
+    if not bags:
+        return w.choice(ph.NO_BAGS)
+    return pick(w, ph.BAGS, n=str(bags), bags=ph.SAY["bags"]["bag" if bags == 1 else "bags"])
+
+
 @dataclass
 class BookFlight(Base):
     """Book a one-way or round trip whose flights are fixed by comparing search results."""
@@ -208,9 +215,7 @@ class BookFlight(Base):
         want, criteria = self._want(w, high, trip, found, _who(w, trip.companions))
         details = [
             *criteria,
-            pick(w, ph.BAGS, n=str(bags), bags=ph.SAY["bags"]["bag" if bags == 1 else "bags"])
-            if bags
-            else w.choice(ph.NO_BAGS),
+            _bags_said(w, bags),
             w.choice(ph.INSURANCE[insurance]),
             paid.sentence(w),
         ]
