@@ -190,3 +190,37 @@ def test_what_a_domain_does_not_declare_it_is_not_asked_for(todo_domain) -> None
     composers.register_composer("todo", build_composer)
     assert pack_of(get_domain("todo")).part_kinds == {"write"}
     assert {t.family for t in _synthesize("todo")} == {"writes"}
+
+
+def test_a_test_only_domain_declares_its_own_identification(todo_domain) -> None:
+    """The to-do users identify themselves by phone number: the pack says so and its folder's phrases.yaml
+    has the words; the scripts' slips, the agent's question and the scripted user's reading of a question
+    follow it with no change to the core."""
+    from writ_dagster.core.simulation.engine import Job, SimulationEngine
+    from writ_dagster.core.simulation.oracle import OracleAgent
+    from writ_dagster.core.simulation.records import SimulationConfig
+    from writ_dagster.core.simulation.scripted_user import ScriptedUser, classify
+    from writ_dagster.core.users.scripts import make_scripts
+
+    assert [f.name for f in pack_of(todo_domain).identification.fields] == ["phone_number"]
+    tasks = [t for t in _synthesize("todo") if t.family == "writes"]
+    assert tasks and all(set(t.intent.identity.knows) == {"phone_number"} for t in tasks)
+    scripts = [s for t in tasks for s in make_scripts(t, 8, 0)]
+    slips = [s for s in scripts if s.slip is not None and s.slip.kind == "identity"]
+    assert slips and {s.slip.field for s in slips} == {"phone_number"}
+    for s in slips:
+        assert s.slip.right in (s.lines.identity_correction or "")
+        assert f"give your phone number, make a small slip and say {s.slip.wrong}" in (
+            s.user_scenario["instructions"]["task_instructions"]
+        )
+
+    by_id = {t.task_id: t for t in tasks}
+    jobs = [Job(by_id[s.task_id], s, seed=0) for s in scripts if s.variant < 3]
+    runs = SimulationEngine(OracleAgent(), ScriptedUser(), SimulationConfig()).run_all(jobs)
+    asks = [m["content"] for r in runs for m in r.messages if m.get("role") == "assistant" and
+            "phone number" in (m.get("content") or "")]
+    assert asks and all(a.endswith("?") for a in asks)
+    assert not any("user id" in (m.get("content") or "") for r in runs for m in r.messages)
+    # An agent that asks in its own words: the phone number is an identification question here only.
+    assert classify("What is the phone number on the account?", todo_domain) == "ask_identity"
+    assert classify("What is the phone number on the account?", get_domain("airline")) == "unknown"

@@ -44,8 +44,9 @@ class TodoComposer:
         return "user_1"
 
     def identify(self, db: Any, user_id: str, rng: random.Random, words: random.Random) -> Identity:
-        return Identity(reads=[("get_users", {})], known=[f"Your user id is {user_id}."], opening="Hi.",
-                        knows={"user_id": user_id})
+        phone = f"555-01{sorted(db.users).index(user_id) + 42:02d}"  # the mock DB has no phones: one per user
+        return Identity(reads=[("get_users", {})], known=[f"Your phone number is {phone}."], opening="Hi.",
+                        knows={"phone_number": phone})
 
     def persona(self, db: Any, user_id: str, rng: random.Random) -> str | None:
         return None
