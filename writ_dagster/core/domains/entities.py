@@ -1,8 +1,9 @@
 """Read-only look-ups in a domain's base DB that user scripts and the scripted agent share.
 
-Both sides talk about payment methods, items and amounts in words ("visa credit card ending
-in 2413", "Perfume (size: 100ml)"); these helpers turn DB ids into those words and list the
-money amounts a write decides, so a communicated figure can be tied to the write it belongs to.
+Both sides talk about payment methods and amounts in words ("visa credit card ending in 2413");
+these helpers turn DB ids into those words and list the money amounts a write decides, so a
+communicated figure can be tied to the write it belongs to. What only one domain's records hold
+(retail's items) is in its folder, reached through its pack.
 They sit beside the registry, below task composing, user scripts and the simulation, since
 all three speak of the same records; each takes the :class:`Domain` object, not its name.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from typing import Any
 
 from writ_dagster.core.domains.pack import pack_of
@@ -35,32 +35,6 @@ def payment_method(domain: Domain, user_id: str | None, payment_id: str) -> Any 
 def describe_payment(domain: Domain, user_id: str | None, payment_id: str) -> str:
     """Words for a payment method, as a customer would name it (the domain's pack knows its forms)."""
     return pack_of(domain).payment_words(payment_method(domain, user_id, payment_id), payment_id)
-
-
-@lru_cache(maxsize=4)
-def _item_index(domain: Domain) -> dict[str, tuple[str, dict[str, str], float]]:
-    products = getattr(_db(domain), "products", {}) or {}
-    out: dict[str, tuple[str, dict[str, str], float]] = {}
-    for product in products.values():
-        for item_id, variant in product.variants.items():
-            out[item_id] = (product.name, dict(variant.options), float(variant.price))
-    return out
-
-
-def item_info(domain: Domain, item_id: str) -> tuple[str, dict[str, str], float] | None:
-    """(product name, options, current price) of a retail item id, or None."""
-    return _item_index(domain).get(item_id)
-
-
-def describe_item(domain: Domain, item_id: str, with_options: bool = True) -> str:
-    """Words for a retail item: its product name and options."""
-    info = item_info(domain, item_id)
-    if info is None:
-        return f"item {item_id}"
-    name, options, _ = info
-    if not with_options or not options:
-        return name
-    return f"{name} ({', '.join(f'{k}: {v}' for k, v in options.items())})"
 
 
 def money_amounts(domain: Domain, name: str, arguments: dict[str, Any], output: str) -> dict[float, str]:

@@ -154,6 +154,11 @@ class DomainPack:
         :func:`writ_dagster.core.domains.entities.money_amounts` signs them); none by default."""
         return {}
 
+    def described_values(self, domain: Domain, value: str) -> list[Any]:
+        """What ``value``, a value a task names, stands for in the base DB that a line may say in its place
+        (a retail item id: its product's name, options and price); none by default."""
+        return []
+
     def lookup_words(self, name: str, arguments: dict[str, Any]) -> str:
         """What an identification read ``name`` looked for, as the agent says it found none."""
         given = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in arguments.items())

@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, InstanceOf
 
-from writ_dagster.core.domains.entities import amount_matches, item_info, money_amounts, payment_method
+from writ_dagster.core.domains.entities import amount_matches, money_amounts, payment_method
+from writ_dagster.core.domains.pack import pack_of
 from writ_dagster.core.domains.registry import Domain, get_domain
 from writ_dagster.core.domains.verify import get_verifier
 from writ_dagster.core.language import formats
@@ -191,7 +192,8 @@ def task_values(domain: Domain, intent: TaskIntent, plan: list[PlanStep]) -> lis
 def _record_values(domain: Domain, intent: TaskIntent, raw: list[Any]) -> list[Any]:
     """The values of the base DB records a task names, which its lines describe in words: each part's target
     records ("orders:#W123": its items, address, flights, passengers), the user's payment methods among
-    ``raw`` (a card's last four digits) and the items among them (a product's name and options)."""
+    ``raw`` (a card's last four digits) and what the domain's pack says others stand for (a retail item: its
+    product's name and options)."""
     db: Any = domain.base.db  # tau2's DB models are typed as BaseModel
     out: list[Any] = []
     for key in (t for part in intent.parts for t in part.targets):
@@ -201,8 +203,7 @@ def _record_values(domain: Domain, intent: TaskIntent, raw: list[Any]) -> list[A
     for value in dict.fromkeys(v for v in raw if isinstance(v, str)):
         method = payment_method(domain, intent.identity.user_id, value)
         out += leaves(method.model_dump(mode="json")) if method is not None else []
-        item = item_info(domain, value)
-        out += [item[0], *item[1].values(), item[2]] if item is not None else []
+        out += pack_of(domain).described_values(domain, value)
     return out
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from writ_dagster.core.domains.entities import item_info
 from writ_dagster.core.domains.pack import PART_KINDS, Call, DomainPack, Identification, IdField, TakeBack
 from writ_dagster.core.domains.registry import Domain
+from writ_dagster.core.tasks.retail.items import item_info
 
 
 class RetailPack(DomainPack):
@@ -58,6 +58,11 @@ class RetailPack(DomainPack):
 
     def payment_words(self, method: Any | None, payment_id: str) -> str:
         return payment_words(method, payment_id)
+
+    def described_values(self, domain: Domain, value: str) -> list[Any]:
+        """An item id: its product's name, its options and its price."""
+        item = item_info(domain, value)
+        return [item[0], *item[1].values(), item[2]] if item is not None else []
 
     def lookup_words(self, name: str, arguments: dict[str, Any]) -> str:
         if name == "get_user_details":

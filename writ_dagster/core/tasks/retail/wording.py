@@ -6,9 +6,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from writ_dagster.core.domains.entities import describe_item, describe_payment, item_info
+from writ_dagster.core.domains.entities import describe_payment
 from writ_dagster.core.domains.wording import Wording, join
 from writ_dagster.core.language.pools import Slots, pick, pools
+from writ_dagster.core.tasks.retail.items import describe_item, item_info
 
 # The pools are data: the "wording" section of this folder's phrases.yaml.
 _W = pools(__name__.rpartition(".")[0])["wording"]
