@@ -740,11 +740,10 @@ def closing_message(task: Task) -> str:
     """The assistant's final message in a gold trajectory: states every figure to communicate."""
     info = (task.evaluation_criteria.communicate_info or []) if task.evaluation_criteria else []
     actions = (task.evaluation_criteria.actions or []) if task.evaluation_criteria else []
+    figures = "; ".join(info)
     if actions and actions[-1].name == TRANSFER_TOOL:  # the policy's words, right after the transfer call
-        return " ".join([*(["For your records: " + "; ".join(info) + "."] if info else []), TRANSFER_MESSAGE])
-    if not info:
-        return "Everything you asked for is done. Is there anything else I can help with?"
-    return "Everything you asked for is done. For your records: " + "; ".join(info) + "."
+        return " ".join([*([sentence("closing.records", figures=figures)] if info else []), TRANSFER_MESSAGE])
+    return sentence("closing.done_records", figures=figures) if info else sentence("closing.done")
 
 
 def synthesize_batch(
