@@ -3,7 +3,7 @@ themselves by phone number (the words for it are this folder's phrases.yaml)."""
 
 from __future__ import annotations
 
-from writ_dagster.core.domains.pack import DomainPack, IdField, Identification
+from writ_dagster.core.domains.pack import DomainPack, Identification, IdField
 
 
 class TodoPack(DomainPack):
