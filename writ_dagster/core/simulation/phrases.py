@@ -16,6 +16,7 @@ from typing import Any
 from writ_dagster.core.domains.verify import TRANSFER_MESSAGE
 from writ_dagster.core.language import formats
 from writ_dagster.core.language.pools import pick, shared, slot_names
+from writ_dagster.core.tasks.instructions import capitalize
 from writ_dagster.core.tasks.models import Comparison, Condition
 
 # The pools are data: the "agent" section of core/language/phrases.yaml.
@@ -140,6 +141,11 @@ def evidence(rng: random.Random, c: Comparison) -> str:
         "criterion": c.criterion,
         "others": _others(c),
     }
+    return capitalize(_comparison(rng, pool, c, slots))  # a shape may open with {chosen}: "the Laptop in #W..."
+
+
+def _comparison(rng: random.Random, pool: dict[str, Any], c: Comparison, slots: dict[str, str]) -> str:
+    """The comparison sentence as its drawn shape writes it (its first word may be lower-case)."""
     if not c.others:
         return pick(None, pool["single"], **slots)
     rest = pick(None, pool["rest_one"]) if len(c.others) == 1 else pick(rng, pool["rest"], k=slots["k"])

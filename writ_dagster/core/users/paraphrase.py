@@ -12,6 +12,7 @@ import random
 import re
 
 from writ_dagster.core.language.pools import shared
+from writ_dagster.core.tasks.instructions import capitalize
 
 # The pools are data: the "paraphrase" section of core/language/phrases.yaml.
 _S = shared()
@@ -29,10 +30,6 @@ _WITH_MOTIVE: tuple[str, ...] = _S["paraphrase"]["with_motive"]
 _PLAIN: tuple[str, ...] = _S["paraphrase"]["plain"]
 # Interchangeable frame phrases: any member may stand for any other (none carries content).
 _SWAPS: tuple[tuple[str, ...], ...] = _S["paraphrase"]["swaps"]
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 # Words that may lose their capital when a motive moves inside a sentence (names keep theirs).
@@ -62,7 +59,7 @@ def paraphrase_request(line: str, rng: random.Random) -> str:
         motive = m.groupdict().get("m")
         if motive:
             template = rng.choice(_WITH_MOTIVE)
-            return template.format(a=action, m=_inside(motive), M=_capital(motive))
+            return template.format(a=action, m=_inside(motive), M=capitalize(motive))
         # A clause after ';' reads badly inside a question: only statements then.
         pool = [t for t in _PLAIN if t.endswith(".")] if ";" in action else _PLAIN
         return rng.choice(pool).format(a=action)
@@ -83,7 +80,7 @@ def _fit(match: re.Match[str], choice: str) -> str:
     """``choice`` capitalised at a sentence start, else lower-case (except 'I')."""
     before = match.string[: match.start()].rstrip()
     if not before or before.endswith((".", "!", "?")):
-        return _capital(choice)
+        return capitalize(choice)
     if choice.startswith(("I ", "I'")):
         return choice
     return choice[:1].lower() + choice[1:]
