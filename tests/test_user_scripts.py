@@ -268,3 +268,13 @@ def test_a_sentence_after_a_connective_is_lower_cased_unless_it_opens_with_a_nam
     assert lower_first("Amelia Martin is coming too.") == "Amelia Martin is coming too."
     assert lower_first("I want to cancel.") == "I want to cancel."
     assert lower_first("Your order is late.") == "your order is late."
+
+
+def test_the_agent_a_line_names_stays_you_in_the_users_words():
+    from writ_dagster.core.users.phrasing import to_first_person
+
+    # "the agent" becomes "you" and no later swap turns it into "me" ("I leave to me to find")
+    assert to_first_person("Which item it is, you leave to the agent to find.") == "Which item it is, I leave to you to find."
+    assert to_first_person("You let the agent know.") == "I let you know."
+    # someone who told the user something told "me", not "I"
+    assert to_first_person("your doctor told you not to fly") == "my doctor told me not to fly"

@@ -18,6 +18,7 @@ from writ_dagster.core.language.pools import pick, shared
 # The pools are data: the "user" section of core/language/phrases.yaml.
 _S = shared()
 
+_AGENT = "\x00"  # stands for the agent until every swap is done, then says "you"
 # Ordered rewrites; the generic pronoun swap comes last.
 _IDIOMS: list[tuple[str, str]] = [
     (r"\bYou are ([A-Z][a-z]+ [A-Z][a-z'-]+)\.$", r"This is \1."),
@@ -28,7 +29,9 @@ _IDIOMS: list[tuple[str, str]] = [
     (r"\bYou ask for\b", "I'd like to ask for"),
     (r"^Accept a\b", "I'd accept a"),
     (r"\blet the agent work it out\b", "please work it out for me"),
-    (r"\bthe agent\b", "you"),
+    # The agent is who the customer speaks to: "you", kept out of the swaps below ("you leave to the agent to
+    # find" is "I leave to you to find", not "I leave to me").
+    (r"\bthe agent\b", _AGENT),
     (r"\b[Yy]ou're\b", "I'm"),
     (r"\b[Yy]ou've\b", "I've"),
     (r"\b[Yy]ou'll\b", "I'll"),
@@ -44,7 +47,7 @@ _IDIOMS: list[tuple[str, str]] = [
     (r"\byour\b", "my"),
     (r"\bYour\b", "My"),
     (r"\bthan you (first |had |originally )?(thought|expected|planned)\b", r"than I \1\2"),
-    (r"\b(keeps|keep|stops|prevents|lets|makes) you\b", r"\1 me"),
+    (r"\b(keeps|keep|stops|prevents|lets|makes|told|tells) you\b", r"\1 me"),
     (r"\b(for|to|with|of|about|at|from|by|tell|give|send|help|ask|than) (just )?you\b", r"\1 \2me"),
     (r"\byou\b", "I"),
     (r"\bYou\b", "I"),
@@ -57,7 +60,7 @@ def to_first_person(line: str) -> str:
     out = line
     for pattern, repl in _COMPILED:
         out = pattern.sub(repl, out)
-    return out
+    return out.replace(_AGENT, "you")
 
 
 def lower_first(text: str) -> str:
